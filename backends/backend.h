@@ -1,0 +1,120 @@
+/*
+ * keyward — the one backend function table.
+ *
+ * core talks to hardware only through this header. Two implementations:
+ * backends/tpm2 (tpm2-tss ESYS) and backends/pkcs11 (p11-kit). A NULL entry in
+ * the table means "unsupported". Every function records detail in the error
+ * record (keyward/error.h), with the device's own code decoded by name.
+ *
+ * Private key material never crosses this interface: keys are generated on
+ * the device, the caller gets an opaque key reference (TPM: the marshalled
+ * TPM2B_PUBLIC followed by the TPM-wrapped TPM2B_PRIVATE; PKCS#11: CKA_ID),
+ * the public key as DER SubjectPublicKeyInfo, and signatures over digests.
+ */
+#ifndef KEYWARD_BACKEND_H
+#define KEYWARD_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <keyward/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+	KW_KEY_EC_P256 = 1,
+	KW_KEY_EC_P384,
+	KW_KEY_RSA_2048,
+	KW_KEY_RSA_3072,
+	KW_KEY_RSA_4096,
+} kw_key_type;
+
+/* "ec-p256" ... "rsa-4096"; NULL for an unknown value. */
+const char *kw_key_type_name(kw_key_type t);
+/* 0 when the name is unknown. */
+kw_key_type kw_key_type_from_name(const char *name);
+int kw_key_type_is_rsa(kw_key_type t);
+
+typedef enum {
+	KW_SIG_ECDSA = 1,   /* output: DER ECDSA-Sig-Value, as X.509 and TLS carry it */
+	KW_SIG_RSA_PKCS1,   /* output: modulus-sized RSASSA-PKCS1-v1_5 signature */
+	KW_SIG_RSA_PSS,     /* output: modulus-sized RSASSA-PSS signature, MGF1 with md */
+} kw_sig_scheme;
+
+typedef struct {
+	kw_sig_scheme scheme;
+	int md_nid;      /* OpenSSL NID of the digest: NID_sha256, NID_sha384, NID_sha512 */
+	int pss_saltlen; /* PSS salt length in bytes; -1 = digest length (TLS 1.3) */
+} kw_sign_params;
+
+/* Opaque key reference; data is malloc'd and holds no secret. */
+typedef struct {
+	unsigned char *data;
+	size_t len;
+} kw_keyref;
+
+void kw_keyref_clear(kw_keyref *ref);
+
+/* What the device says about a key, read back from it. */
+typedef struct {
+	int exportable;          /* 1 if the device would let the private key out */
+	int generated_on_device; /* TPM sensitiveDataOrigin / PKCS#11 CKA_LOCAL */
+	json_t *evidence;        /* device attributes by their own names; caller owns */
+} kw_key_attrs;
+
+void kw_key_attrs_clear(kw_key_attrs *a);
+
+/* Configuration of one backend as stored in the store (no secret in here). */
+typedef struct {
+	const char *name;       /* the admin's name for it */
+	const char *tcti;       /* tpm2: TCTI config, e.g. "swtpm:host=127.0.0.1,port=2321"; NULL = default */
+	const char *module;     /* pkcs11: p11-kit module name or path of the .so */
+	const char *token;      /* pkcs11: token label or RFC 7512 "pkcs11:" URI */
+	const char *pin_source; /* pkcs11: "file:PATH" or "env:VAR" */
+} kw_backend_config;
+
+typedef struct kw_backend_ops {
+	const char *kind; /* "tpm2" or "pkcs11" */
+
+	/* Connects to the device (and logs in). Fails with KW_ERR_UNAVAILABLE when
+	 * it cannot be reached, KW_ERR_NOT_FOUND for a missing token, KW_ERR_AUTH for a
+	 * wrong PIN. */
+	kw_rc (*open)(const kw_backend_config *cfg, void **ctx);
+	void (*close)(void *ctx);
+
+	/* Generates a non-exportable signing key on the device. label is a hint
+	 * (PKCS#11 CKA_LABEL). */
+	kw_rc (*key_generate)(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
+
+	/* DER SubjectPublicKeyInfo of the key, read from the device (malloc'd).
+	 * KW_ERR_NOT_FOUND when the key is gone. */
+	kw_rc (*key_public)(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
+
+	/* Signs a digest computed in software. *sig_len is the buffer size on
+	 * entry and the signature length on return. */
+	kw_rc (*key_sign)(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
+			  const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+			  size_t *sig_len);
+
+	/* Reads the key's custody attributes back from the device. */
+	kw_rc (*key_attrs)(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
+
+	/* Destroys the key on the device (TPM: nothing lives on the device; the
+	 * caller drops the wrapped blob). KW_ERR_NOT_FOUND when already gone. */
+	kw_rc (*key_destroy)(void *ctx, const kw_keyref *ref);
+} kw_backend_ops;
+
+/* The implementation for a kind, or NULL. */
+const kw_backend_ops *kw_backend_ops_find(const char *kind);
+
+extern const kw_backend_ops kw_tpm2_ops;
+extern const kw_backend_ops kw_p11_ops;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

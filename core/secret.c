@@ -1,0 +1,165 @@
+/* see keyward/secret.h */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include <keyward/secret.h>
+
+/* Largest secret a pin source may hold: PINs and auth values are short. */
+#define SECRET_SOURCE_MAX 1024
+
+struct kw_secret {
+	size_t len;
+	size_t cap;
+	unsigned char data[];
+};
+
+kw_rc kw_secret_lib_init(void)
+{
+	if (sodium_init() < 0)
+		return KW_FAIL(KW_ERR_INTERNAL, "libsodium failed to initialise");
+	return KW_OK;
+}
+
+kw_rc kw_secret_new(size_t len, kw_secret **out)
+{
+	*out = NULL;
+	KW_GUARD(kw_secret_lib_init());
+	kw_secret *s = sodium_malloc(sizeof(*s) + len + 1);
+	if (s == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "cannot allocate guarded memory for a secret");
+	sodium_memzero(s, sizeof(*s) + len + 1);
+	s->len = len;
+	s->cap = len;
+	*out = s;
+	return KW_OK;
+}
+
+kw_rc kw_secret_from_bytes(const void *data, size_t len, kw_secret **out)
+{
+	KW_GUARD(kw_secret_new(len, out));
+	if (len > 0)
+		memcpy((*out)->data, data, len);
+	return KW_OK;
+}
+
+const unsigned char *kw_secret_data(const kw_secret *s)
+{
+	return s ? s->data : NULL;
+}
+
+size_t kw_secret_len(const kw_secret *s)
+{
+	return s ? s->len : 0;
+}
+
+void kw_secret_truncate(kw_secret *s, size_t len)
+{
+	if (s == NULL || len >= s->len)
+		return;
+	sodium_memzero(s->data + len, s->len - len);
+	s->len = len;
+}
+
+void kw_secret_free(kw_secret *s)
+{
+	if (s == NULL)
+		return;
+	sodium_memzero(s->data, s->cap);
+	sodium_free(s);
+}
+
+static kw_rc file_check(const char *path, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return KW_FAIL(KW_ERR_IO, "cannot stat pin file %s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return KW_FAIL(KW_ERR_USAGE, "pin file %s is not a regular file", path);
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return KW_FAIL(KW_ERR_PERM,
+			       "pin file %s is accessible by group or others (mode %04o); "
+			       "run: chmod 600 %s",
+			       path, (unsigned)(st.st_mode & 07777), path);
+	return KW_OK;
+}
+
+static kw_rc from_file(const char *path, kw_secret **out)
+{
+	kw_rc rc = KW_OK;
+	kw_secret *s = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return KW_FAIL(errno == ENOENT ? KW_ERR_NOT_FOUND : KW_ERR_IO,
+			       "cannot open pin file %s: %s", path, strerror(errno));
+	rc = file_check(path, fd);
+	if (rc != KW_OK)
+		goto out;
+	rc = kw_secret_new(SECRET_SOURCE_MAX, &s);
+	if (rc != KW_OK)
+		goto out;
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(fd, s->data + got, SECRET_SOURCE_MAX - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = KW_FAIL(KW_ERR_IO, "cannot read pin file %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got == SECRET_SOURCE_MAX) {
+			rc = KW_FAIL(KW_ERR_PARSE, "pin file %s is longer than %d bytes", path,
+				     SECRET_SOURCE_MAX - 1);
+			goto out;
+		}
+	}
+	if (got > 0 && s->data[got - 1] == '\n')
+		got--;
+	if (got > 0 && s->data[got - 1] == '\r')
+		got--;
+	kw_secret_truncate(s, got);
+	*out = s;
+	s = NULL;
+out:
+	kw_secret_free(s);
+	close(fd);
+	return rc;
+}
+
+static kw_rc from_env(const char *var, kw_secret **out)
+{
+	if (var[0] == '\0')
+		return KW_FAIL(KW_ERR_USAGE, "pin source env: needs a variable name");
+	const char *v = getenv(var);
+	if (v == NULL)
+		return KW_FAIL(KW_ERR_NOT_FOUND, "pin source env:%s: variable is not set", var);
+	return kw_secret_from_bytes(v, strlen(v), out);
+}
+
+kw_rc kw_secret_from_source(const char *source, kw_secret **out)
+{
+	*out = NULL;
+	if (source == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "no pin source given (use file:PATH or env:VAR)");
+	if (strncmp(source, "file:", 5) == 0 && source[5] != '\0')
+		return from_file(source + 5, out);
+	if (strncmp(source, "env:", 4) == 0)
+		return from_env(source + 4, out);
+	return KW_FAIL(KW_ERR_USAGE, "unknown pin source '%s' (use file:PATH or env:VAR)", source);
+}
+
+kw_rc kw_secret_source_check(const char *source)
+{
+	kw_secret *s = NULL;
+	kw_rc rc = kw_secret_from_source(source, &s);
+	kw_secret_free(s);
+	return rc;
+}

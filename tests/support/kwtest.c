@@ -1,0 +1,236 @@
+/* see kwtest.h */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kwtest.h"
+
+extern char **environ;
+
+const char *kwt_env(const char *name)
+{
+	const char *v = getenv(name);
+	cr_assert(v != NULL && v[0] != '\0', "%s is not set: run this test under kw-harness", name);
+	return v;
+}
+
+char *kwt_tmpdir(const char *hint)
+{
+	char *p = NULL;
+	cr_assert(asprintf(&p, "%s/%s.XXXXXX", kwt_env("KW_TEST_TMP"), hint ? hint : "t") > 0);
+	cr_assert(mkdtemp(p) != NULL, "mkdtemp %s: %s", p, strerror(errno));
+	return p;
+}
+
+char *kwt_write_file(const char *dir, const char *name, const void *data, size_t len, int mode)
+{
+	char *p = NULL;
+	cr_assert(asprintf(&p, "%s/%s", dir, name) > 0);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	cr_assert(fd >= 0, "open %s: %s", p, strerror(errno));
+	cr_assert(write(fd, data, len) == (ssize_t)len);
+	cr_assert(fchmod(fd, (mode_t)mode) == 0);
+	close(fd);
+	return p;
+}
+
+char *kwt_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap + 1);
+	size_t got;
+	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+		}
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+void kwt_result_free(kwt_result *r)
+{
+	free(r->out);
+	free(r->err);
+	memset(r, 0, sizeof(*r));
+}
+
+static void drain(int fd, char **buf, size_t *len, size_t *cap, int *open_)
+{
+	if (*len + 4096 + 1 > *cap) {
+		*cap = (*cap + 4096) * 2;
+		*buf = realloc(*buf, *cap);
+	}
+	ssize_t n = read(fd, *buf + *len, *cap - *len - 1);
+	if (n <= 0) {
+		if (n < 0 && errno == EINTR)
+			return;
+		*open_ = 0;
+		return;
+	}
+	*len += (size_t)n;
+	(*buf)[*len] = '\0';
+}
+
+void kwt_run(kwt_result *r, char *const argv[], char *const env[])
+{
+	int out[2], err[2];
+	memset(r, 0, sizeof(*r));
+	cr_assert(pipe(out) == 0 && pipe(err) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		close(out[0]);
+		close(err[0]);
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, 0);
+		for (size_t i = 0; env && env[i]; i++)
+			putenv(env[i]);
+		execvp(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	size_t olen = 0, ocap = 0, elen = 0, ecap = 0;
+	r->out = calloc(1, 1);
+	r->err = calloc(1, 1);
+	int oopen = 1, eopen = 1;
+	while (oopen || eopen) {
+		struct pollfd p[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
+		p[0].fd = oopen ? out[0] : -1;
+		p[1].fd = eopen ? err[0] : -1;
+		if (poll(p, 2, -1) < 0 && errno == EINTR)
+			continue;
+		if (oopen && p[0].revents)
+			drain(out[0], &r->out, &olen, &ocap, &oopen);
+		if (eopen && p[1].revents)
+			drain(err[0], &r->err, &elen, &ecap, &eopen);
+	}
+	close(out[0]);
+	close(err[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void kw_va(kwt_result *r, char *const env[], const char *store, va_list ap)
+{
+	char *argv[64];
+	int n = 0;
+	argv[n++] = (char *)kwt_env("KW_TEST_KEYWARD_BIN");
+	if (store) {
+		argv[n++] = "--store";
+		argv[n++] = (char *)store;
+	}
+	const char *a;
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		cr_assert(n < 63);
+		argv[n++] = (char *)a;
+	}
+	argv[n] = NULL;
+	kwt_run(r, argv, env);
+}
+
+void kwt_kw(kwt_result *r, const char *store, ...)
+{
+	va_list ap;
+	va_start(ap, store);
+	kw_va(r, NULL, store, ap);
+	va_end(ap);
+}
+
+void kwt_kw_env(kwt_result *r, char *const env[], const char *store, ...)
+{
+	va_list ap;
+	va_start(ap, store);
+	kw_va(r, env, store, ap);
+	va_end(ap);
+}
+
+int kwt_count_lines(const char *s)
+{
+	int n = 0;
+	for (const char *p = s; *p; p++)
+		if (*p == '\n')
+			n++;
+	if (*s && s[strlen(s) - 1] != '\n')
+		n++;
+	return n;
+}
+
+void kwt_swtpm_stop(void)
+{
+	cr_assert(kwt_sh("%s/swtpm-ctl stop", kwt_env("KW_TEST_HARNESS_DIR")) == 0);
+}
+
+void kwt_swtpm_start(void)
+{
+	cr_assert(kwt_sh("%s/swtpm-ctl start", kwt_env("KW_TEST_HARNESS_DIR")) == 0);
+}
+
+kw_backend_config kwt_tpm2_config(void)
+{
+	kw_backend_config c = { 0 };
+	c.name = "tpm";
+	c.tcti = kwt_env("KW_TEST_TCTI");
+	return c;
+}
+
+kw_backend_config kwt_p11_config(void)
+{
+	static char source[4096];
+	snprintf(source, sizeof(source), "file:%s", kwt_env("KW_TEST_P11_PIN_FILE"));
+	kw_backend_config c = { 0 };
+	c.name = "hsm";
+	c.module = kwt_env("KW_TEST_P11_MODULE");
+	c.token = kwt_env("KW_TEST_P11_TOKEN");
+	c.pin_source = source;
+	return c;
+}
+
+int kwt_sh(const char *fmt, ...)
+{
+	char *cmd = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	cr_assert(vasprintf(&cmd, fmt, ap) > 0);
+	va_end(ap);
+	int st = system(cmd);
+	free(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+char *kwt_sh_out(const char *fmt, ...)
+{
+	char *cmd = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	cr_assert(vasprintf(&cmd, fmt, ap) > 0);
+	va_end(ap);
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	kwt_result r;
+	kwt_run(&r, argv, NULL);
+	free(cmd);
+	free(r.err);
+	return r.out;
+}

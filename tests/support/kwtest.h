@@ -1,0 +1,69 @@
+/*
+ * keyward test support: devices from the harness, temp dirs, running binaries.
+ *
+ * The harness (tests/harness/kw-harness) exports:
+ *   KW_TEST_TMP              private temp dir of this test program
+ *   KW_TEST_TCTI             TCTI of this program's swtpm (or tabrmd with --abrmd)
+ *   KW_TEST_TCTI_DIRECT      TCTI of the swtpm itself
+ *   KW_TEST_SWTPM_PORT/CTRL  its ports;  swtpm-ctl stop|start in KW_TEST_HARNESS_DIR
+ *   SOFTHSM2_CONF            private SoftHSM2 configuration
+ *   KW_TEST_P11_MODULE, KW_TEST_P11_TOKEN, KW_TEST_P11_PIN, KW_TEST_P11_SO_PIN,
+ *   KW_TEST_P11_PIN_FILE     the token and its user PIN (file mode 0600)
+ * ctest adds KW_TEST_KEYWARD_BIN (the CLI) and KW_TEST_SOURCE_DIR.
+ */
+#ifndef KWTEST_H
+#define KWTEST_H
+
+#include <stddef.h>
+
+#include <criterion/criterion.h>
+
+#include "backend.h"
+
+/* The variable's value; the test fails if it is unset. */
+const char *kwt_env(const char *name);
+
+/* A new empty directory under KW_TEST_TMP (malloc'd path). */
+char *kwt_tmpdir(const char *hint);
+
+/* Writes a file (mode given) and returns its malloc'd path under dir. */
+char *kwt_write_file(const char *dir, const char *name, const void *data, size_t len, int mode);
+
+/* Reads a whole file (NUL-terminated, malloc'd); NULL if missing. */
+char *kwt_read_file(const char *path, size_t *len);
+
+typedef struct {
+	int status;   /* exit code, or 128+signal */
+	char *out;    /* stdout, NUL-terminated */
+	char *err;    /* stderr, NUL-terminated */
+} kwt_result;
+
+void kwt_result_free(kwt_result *r);
+
+/* Runs argv (NULL-terminated) with extra "NAME=VALUE" env entries (NULL-terminated or NULL). */
+void kwt_run(kwt_result *r, char *const argv[], char *const env[]);
+
+/* Runs the keyward CLI: kwt_kw(&r, store, "cert", "list", NULL). store NULL = no --store. */
+void kwt_kw(kwt_result *r, const char *store, ...) __attribute__((sentinel));
+
+/* Same with extra environment entries. */
+void kwt_kw_env(kwt_result *r, char *const env[], const char *store, ...) __attribute__((sentinel));
+
+/* Number of lines in s (a last line without newline counts). */
+int kwt_count_lines(const char *s);
+
+/* Stops (SIGKILL) / restarts this program's swtpm. */
+void kwt_swtpm_stop(void);
+void kwt_swtpm_start(void);
+
+/* Backend configurations for this program's devices. */
+kw_backend_config kwt_tpm2_config(void);
+kw_backend_config kwt_p11_config(void);
+
+/* Runs a shell command line, returns its exit status (like system()). */
+int kwt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Runs a shell command line and returns its stdout (malloc'd). */
+char *kwt_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
