@@ -1,7 +1,66 @@
-/* placeholder until the command table lands */
+/* keyward command line: global options and the command table */
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+	{ "init", cmd_init, "", "create the store (directory 0700, database 0600)" },
+	{ "backend", cmd_backend, "add|list ...", "configure TPM 2.0 and PKCS#11 backends" },
+	{ "cert", cmd_cert, "create|list|show|export|csr|renew|delete|verify ...",
+	  "manage certificates whose keys live in hardware" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static void usage(FILE *f)
 {
-	fputs("keyward: not built yet\n", stderr);
-	return 1;
+	fprintf(f, "Usage: keyward [--store DIR] COMMAND ...\n\n"
+		   "A hardware-backed key and certificate store: keys live in a TPM 2.0 or a\n"
+		   "PKCS#11 token and never leave it.\n\nCommands:\n");
+	for (const cli_command *c = commands; c->name; c++)
+		fprintf(f, "  %-8s %s\n", c->name, c->help);
+	fprintf(f, "\nOptions:\n"
+		   "  --store DIR  the store (default: $KEYWARD_STORE, /var/lib/keyward for root,\n"
+		   "               else $XDG_DATA_HOME/keyward)\n"
+		   "  --version    print the version\n"
+		   "Run 'keyward COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
+			cli_store_dir = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--store=", 8) == 0) {
+			cli_store_dir = argv[i] + 8;
+			i++;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("keyward 0.1.0\n");
+			return 0;
+		} else if (strcmp(argv[i], "--store") == 0)
+			return cli_usage_error("--store needs a directory");
+		else
+			return cli_usage_error("unknown option '%s' (see: keyward --help)", argv[i]);
+	}
+	if (cli_store_dir && cli_store_dir[0] == '\0')
+		return cli_usage_error("--store needs a directory");
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (const cli_command *c = commands; c->name; c++)
+		if (strcmp(argv[i], c->name) == 0) {
+			int rc = c->fn(argc - i, argv + i);
+			OPENSSL_cleanup();
+			return rc;
+		}
+	return cli_usage_error("unknown command '%s' (see: keyward --help)", argv[i]);
 }

@@ -234,3 +234,47 @@ char *kwt_sh_out(const char *fmt, ...)
 	free(r.err);
 	return r.out;
 }
+
+char *kwt_store_new(int with_tpm, int with_hsm)
+{
+	char *dir = kwt_tmpdir("store");
+	char *store = NULL;
+	kwt_result r;
+	cr_assert(asprintf(&store, "%s/s", dir) > 0);
+	free(dir);
+	kwt_kw(&r, store, "init", NULL);
+	cr_assert_eq(r.status, 0, "init failed: %s", r.err);
+	kwt_result_free(&r);
+	if (with_tpm) {
+		kwt_kw(&r, store, "backend", "add", "tpm", "tpm2", "--tcti", kwt_env("KW_TEST_TCTI"),
+		       NULL);
+		cr_assert_eq(r.status, 0, "backend add tpm failed: %s", r.err);
+		kwt_result_free(&r);
+	}
+	if (with_hsm) {
+		char src[4096];
+		snprintf(src, sizeof(src), "file:%s", kwt_env("KW_TEST_P11_PIN_FILE"));
+		kwt_kw(&r, store, "backend", "add", "hsm", "pkcs11", "--module",
+		       kwt_env("KW_TEST_P11_MODULE"), "--token", kwt_env("KW_TEST_P11_TOKEN"),
+		       "--pin-source", src, NULL);
+		cr_assert_eq(r.status, 0, "backend add hsm failed: %s", r.err);
+		kwt_result_free(&r);
+	}
+	return store;
+}
+
+char *kwt_store_dump(const char *store)
+{
+	return kwt_sh_out("sqlite3 '%s/keyward.db' .dump", store);
+}
+
+int kwt_p11_object_count(void)
+{
+	char *out = kwt_sh_out("pkcs11-tool --module '%s' --token-label '%s' --login --pin '%s' "
+			       "--list-objects 2>/dev/null | grep -c 'Object;'",
+			       kwt_env("KW_TEST_P11_MODULE"), kwt_env("KW_TEST_P11_TOKEN"),
+			       kwt_env("KW_TEST_P11_PIN"));
+	int n = atoi(out);
+	free(out);
+	return n;
+}

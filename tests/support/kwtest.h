@@ -67,3 +67,15 @@ int kwt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *kwt_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
+
+/* ---- CLI test helpers ---- */
+
+/* A new initialized store with backends "tpm" (this program's TPM) and/or
+ * "hsm" (its SoftHSM token) added through the CLI (malloc'd path). */
+char *kwt_store_new(int with_tpm, int with_hsm);
+
+/* Text dump of the store database (sqlite3 .dump), for unchanged-ness checks. */
+char *kwt_store_dump(const char *store);
+
+/* Number of objects on this program's SoftHSM token (logged in as user). */
+int kwt_p11_object_count(void);

@@ -1,0 +1,213 @@
+/* keyward cert list | show | export | csr | verify */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+	int version;
+	int json;
+	int chain;
+	const char *out;
+	const char *name;
+} read_opts;
+
+/* Parses the options the read commands share; allowed is a set of letters. */
+static int parse(int argc, char **argv, const char *cmd, const char *allowed, int want_name,
+		 read_opts *o)
+{
+	static const struct option opts[] = {
+		{ "version", required_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "chain", no_argument, NULL, 'c' },
+		{ "out", required_argument, NULL, 'o' },
+		{ 0 },
+	};
+	int c;
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, cmd, "", opts)) != -1) {
+		if (c == '?')
+			return 2;
+		if (!strchr(allowed, c))
+			return cli_usage_error("%s: option '%s' does not apply (see: keyward %s --help)",
+					       cmd, argv[optind - 1], cmd);
+		if (c == 'v' && cli_parse_int("--version", optarg, 1, 1000000, &o->version))
+			return 2;
+		o->json |= c == 'j';
+		o->chain |= c == 'c';
+		if (c == 'o')
+			o->out = optarg;
+	}
+	if (argc - optind != want_name)
+		return cli_usage_error(want_name ? "%s: give exactly one NAME"
+						 : "%s: unexpected argument", cmd);
+	o->name = want_name ? argv[optind] : NULL;
+	return 0;
+}
+
+static const char *str(const json_t *j, const char *k)
+{
+	const char *s = json_string_value(json_object_get(j, k));
+	return s ? s : "-";
+}
+
+int cert_list(int argc, char **argv)
+{
+	read_opts o;
+	kw_store *s = NULL;
+	json_t *list = NULL;
+	int ex = parse(argc, argv, "cert list", "j", 0, &o);
+	if (ex || (ex = cli_store_open(&s)))
+		return ex;
+	kw_rc rc = kw_cert_list(s, &list);
+	kw_store_close(s);
+	if (rc != KW_OK)
+		return cli_fail(rc);
+	if (o.json)
+		cli_print_json(list);
+	else {
+		size_t i;
+		json_t *c;
+		printf("%-20s %4s %-8s %-12s %-9s %-20s %s\n", "NAME", "VER", "STATUS", "BACKEND",
+		       "KEY", "NOT_AFTER", "SUBJECT");
+		json_array_foreach(list, i, c)
+		printf("%-20s %4lld %-8s %-12s %-9s %-20s %s\n", str(c, "name"),
+		       (long long)json_integer_value(json_object_get(c, "version")), str(c, "status"),
+		       str(c, "backend"), str(json_object_get(c, "key"), "type"), str(c, "not_after"),
+		       str(c, "subject"));
+	}
+	json_decref(list);
+	return 0;
+}
+
+static void print_show(const json_t *j)
+{
+	const json_t *key = json_object_get(j, "key");
+	printf("name:               %s\n", str(j, "name"));
+	printf("version:            %lld%s\n", (long long)json_integer_value(json_object_get(j, "version")),
+	       json_is_true(json_object_get(j, "current")) ? " (current)" : "");
+	printf("status:             %s\n", str(j, "status"));
+	printf("enabled:            %s\n", json_is_true(json_object_get(j, "enabled")) ? "yes" : "no");
+	printf("subject:            %s\n", str(j, "subject"));
+	printf("sans:              ");
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(j, "sans"), i, v)
+	printf(" %s", json_string_value(v));
+	printf("\nissuer:             %s (%s)\n", str(j, "issuer"), str(j, "issuer_dn"));
+	printf("serial:             %s\n", str(j, "serial"));
+	printf("not_before:         %s\n", str(j, "not_before"));
+	printf("not_after:          %s\n", str(j, "not_after"));
+	printf("thumbprint_sha1:    %s\n", str(j, "thumbprint_sha1"));
+	printf("thumbprint_sha256:  %s\n", str(j, "thumbprint_sha256"));
+	printf("backend:            %s\n", str(j, "backend"));
+	printf("key:                %s, exportable: %s, generated on device: %s\n",
+	       str(key, "type"), json_is_true(json_object_get(key, "exportable")) ? "YES" : "no",
+	       json_is_true(json_object_get(key, "generated_on_device")) ? "yes" : "no");
+}
+
+int cert_show(int argc, char **argv)
+{
+	read_opts o;
+	kw_store *s = NULL;
+	json_t *j = NULL;
+	int ex = parse(argc, argv, "cert show", "vj", 1, &o);
+	if (ex || (ex = cli_store_open(&s)))
+		return ex;
+	kw_rc rc = kw_cert_show(s, o.name, o.version, &j);
+	kw_store_close(s);
+	if (rc != KW_OK)
+		return cli_fail(rc);
+	if (o.json)
+		cli_print_json(j);
+	else
+		print_show(j);
+	json_decref(j);
+	return 0;
+}
+
+static int write_out(const char *out, const char *pem)
+{
+	if (out == NULL) {
+		fputs(pem, stdout);
+		return 0;
+	}
+	return cli_write_file(out, pem, strlen(pem), 0644);
+}
+
+int cert_export(int argc, char **argv)
+{
+	read_opts o;
+	kw_store *s = NULL;
+	char *pem = NULL;
+	int ex = parse(argc, argv, "cert export", "vco", 1, &o);
+	if (ex || (ex = cli_store_open(&s)))
+		return ex;
+	kw_rc rc = kw_cert_export(s, o.name, o.version, o.chain, &pem);
+	kw_store_close(s);
+	if (rc != KW_OK)
+		return cli_fail(rc);
+	ex = write_out(o.out, pem);
+	free(pem);
+	return ex;
+}
+
+int cert_csr(int argc, char **argv)
+{
+	read_opts o;
+	kw_store *s = NULL;
+	char *pem = NULL;
+	int ex = parse(argc, argv, "cert csr", "o", 1, &o);
+	if (ex || (ex = cli_store_open(&s)))
+		return ex;
+	kw_rc rc = kw_cert_csr(s, o.name, &pem);
+	kw_store_close(s);
+	if (rc != KW_OK)
+		return cli_fail(rc);
+	ex = write_out(o.out, pem);
+	free(pem);
+	return ex;
+}
+
+int cert_verify(int argc, char **argv)
+{
+	read_opts o;
+	kw_store *s = NULL;
+	json_t *j = NULL;
+	int ex = parse(argc, argv, "cert verify", "vj", 1, &o);
+	if (ex || (ex = cli_store_open(&s)))
+		return ex;
+	kw_rc rc = kw_cert_verify(s, o.name, o.version, &j);
+	kw_store_close(s);
+	if (rc != KW_OK)
+		return cli_fail(rc);
+	if (o.json)
+		cli_print_json(j);
+	else {
+		printf("%s version %lld: %s key in backend %s\n", str(j, "name"),
+		       (long long)json_integer_value(json_object_get(j, "version")), str(j, "key_type"),
+		       str(j, "backend"));
+		printf("  exportable:          %s\n",
+		       json_is_true(json_object_get(j, "exportable")) ? "YES" : "no");
+		printf("  generated on device: %s\n",
+		       json_is_true(json_object_get(j, "generated_on_device")) ? "yes" : "no (imported)");
+		printf("  certificate matches: %s\n",
+		       json_is_true(json_object_get(j, "certificate_matches_key")) ? "yes" : "NO");
+		printf("  device attributes (read from the device):\n");
+		const char *k;
+		json_t *v;
+		json_object_foreach(json_object_get(j, "attributes"), k, v)
+		{
+			char *t = json_dumps(v, JSON_ENCODE_ANY);
+			printf("    %-22s %s\n", k, t ? t : "?");
+			free(t);
+		}
+	}
+	ex = json_is_true(json_object_get(j, "exportable")) ? 1 : 0;
+	if (ex)
+		fprintf(stderr, "keyward: the key of %s is exportable\n", o.name);
+	json_decref(j);
+	return ex;
+}

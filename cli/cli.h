@@ -1,0 +1,61 @@
+/* keyward CLI: shared helpers. The CLI uses libkeyward's public API only. */
+#ifndef KEYWARD_CLI_H
+#define KEYWARD_CLI_H
+
+#include <getopt.h>
+
+#include <keyward/keyward.h>
+
+typedef struct cli_command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage; /* "NAME --backend B ..." */
+	const char *help;  /* one line */
+} cli_command;
+
+/* The store directory chosen by --store (NULL = default). */
+extern const char *cli_store_dir;
+
+/* Prints "keyward: <libkeyward message>"; returns the exit code for rc. */
+int cli_fail(kw_rc rc);
+
+/* Prints "keyward: <message>" and returns 2 (usage error). */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Runs the subcommand named argv[0] from table; prints help for --help. */
+int cli_dispatch(const char *group, const cli_command *table, int argc, char **argv);
+
+/* Prints "Usage: keyward <group> <name> <usage>" and help to stdout. */
+void cli_print_usage(const char *group, const cli_command *c);
+
+/* Opens the store; on failure prints the error and returns the exit code. */
+int cli_store_open(kw_store **out);
+
+/* getopt_long wrapper: resets state, silences getopt, turns its complaints
+ * into one line. Returns the option, -1 at the end, '?' after printing. */
+int cli_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
+	       const struct option *longopts);
+
+/* Prints a JSON document (pretty) on stdout. */
+void cli_print_json(json_t *j);
+
+/* Writes data to path atomically (temp file, fsync, rename) with mode. */
+int cli_write_file(const char *path, const char *data, size_t len, int mode);
+
+/* Parses a positive int argument; returns 0 on success. */
+int cli_parse_int(const char *what, const char *text, int min, int max, int *out);
+
+int cmd_init(int argc, char **argv);
+int cmd_backend(int argc, char **argv);
+int cmd_cert(int argc, char **argv);
+
+int cert_create(int argc, char **argv);
+int cert_list(int argc, char **argv);
+int cert_show(int argc, char **argv);
+int cert_export(int argc, char **argv);
+int cert_csr(int argc, char **argv);
+int cert_renew(int argc, char **argv);
+int cert_delete(int argc, char **argv);
+int cert_verify(int argc, char **argv);
+
+#endif

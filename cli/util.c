@@ -1,0 +1,142 @@
+/* see cli.h */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char *cli_store_dir;
+
+int cli_fail(kw_rc rc)
+{
+	const char *msg = kw_error_message();
+	fprintf(stderr, "keyward: %s\n", msg[0] ? msg : kw_rc_name(rc));
+	return rc == KW_ERR_USAGE ? 2 : 1;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("keyward: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+void cli_print_usage(const char *group, const cli_command *c)
+{
+	printf("Usage: keyward %s%s%s %s\n\n%s\n", group ? group : "", group ? " " : "", c->name,
+	       c->usage, c->help);
+}
+
+int cli_dispatch(const char *group, const cli_command *table, int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		FILE *f = argc < 2 ? stderr : stdout;
+		fprintf(f, "Usage: keyward %s SUBCOMMAND ...\n\nSubcommands:\n", group);
+		for (const cli_command *c = table; c->name; c++)
+			fprintf(f, "  %-8s %s\n", c->name, c->help);
+		fprintf(f, "Run 'keyward %s SUBCOMMAND --help' for its options.\n", group);
+		return argc < 2 ? 2 : 0;
+	}
+	for (const cli_command *c = table; c->name; c++) {
+		if (strcmp(argv[1], c->name) != 0)
+			continue;
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--") == 0)
+				break;
+			if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+				cli_print_usage(group, c);
+				return 0;
+			}
+		}
+		return c->fn(argc - 1, argv + 1);
+	}
+	return cli_usage_error("unknown command '%s %s' (see: keyward %s --help)", group, argv[1],
+			       group);
+}
+
+int cli_store_open(kw_store **out)
+{
+	char *dir = NULL;
+	kw_rc rc = KW_OK;
+	if (cli_store_dir)
+		dir = strdup(cli_store_dir);
+	else if ((rc = kw_store_default_dir(&dir)) != KW_OK)
+		return cli_fail(rc);
+	rc = kw_store_open(dir, out);
+	free(dir);
+	return rc == KW_OK ? 0 : cli_fail(rc);
+}
+
+int cli_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
+	       const struct option *longopts)
+{
+	opterr = 0;
+	int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+	if (c == '?') {
+		if (optopt)
+			cli_usage_error("%s: option '-%c' is unknown or needs a value (see: keyward %s --help)",
+					cmd, optopt, cmd);
+		else
+			cli_usage_error("%s: option '%s' is unknown or needs a value (see: keyward %s --help)",
+					cmd, argv[optind - 1], cmd);
+	}
+	if (c == ':')
+		c = '?';
+	return c;
+}
+
+void cli_print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s)
+		printf("%s\n", s);
+	free(s);
+}
+
+int cli_write_file(const char *path, const char *data, size_t len, int mode)
+{
+	char *tmp = NULL;
+	if (strcmp(path, "-") == 0) {
+		fwrite(data, 1, len, stdout);
+		return 0;
+	}
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
+		return cli_usage_error("out of memory");
+	int fd = mkstemp(tmp);
+	int ok = fd >= 0 && fchmod(fd, (mode_t)mode) == 0 && write(fd, data, len) == (ssize_t)len &&
+		 fsync(fd) == 0;
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (ok && rename(tmp, path) == 0) {
+		free(tmp);
+		return 0;
+	}
+	err = ok ? errno : err;
+	if (fd >= 0)
+		unlink(tmp);
+	free(tmp);
+	fprintf(stderr, "keyward: cannot write %s: %s\n", path, strerror(err));
+	return 1;
+}
+
+int cli_parse_int(const char *what, const char *text, int min, int max, int *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text || *end != '\0' || v < min || v > max)
+		return cli_usage_error("%s must be a number from %d to %d, not '%s'", what, min, max,
+				       text);
+	*out = (int)v;
+	return 0;
+}

@@ -1,0 +1,356 @@
+/* see keyward/keyward.h: creating, renewing and deleting certificates */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "version.h"
+
+#define NAME_MAX_LEN 64
+
+static kw_rc check_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > NAME_MAX_LEN || !isalnum((unsigned char)name[0]))
+		return KW_FAIL(KW_ERR_USAGE,
+			       "bad certificate name '%s': 1 to %d characters, starting with a "
+			       "letter or digit",
+			       name ? name : "", NAME_MAX_LEN);
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
+			return KW_FAIL(KW_ERR_USAGE,
+				       "bad certificate name '%s': use letters, digits, '.', '_' "
+				       "and '-'",
+				       name);
+	return KW_OK;
+}
+
+static kw_rc cert_exists(kw_store *s, const char *name, int *exists)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM certs WHERE name = ?", &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "looking up a certificate");
+	*exists = r == SQLITE_ROW;
+	return KW_OK;
+}
+
+/* Best effort: the key was made for a change that did not happen. */
+static void discard_key(kwi_device *dev, const kw_keyref *ref)
+{
+	if (dev->ops->key_destroy)
+		(void)dev->ops->key_destroy(dev->ctx, ref);
+}
+
+static kw_rc insert_cert(kw_store *s, const char *name, const json_t *policy, time_t now,
+			 int64_t *cert_id)
+{
+	sqlite3_stmt *st = NULL;
+	char *text = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	kw_rc rc = kwi_store_prepare(s,
+				     "INSERT INTO certs (name, policy, current_version, created_at,"
+				     " updated_at) VALUES (?, ?, 1, ?, ?)",
+				     &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = KWI_DB_FAIL(s, "recording the certificate");
+		*cert_id = sqlite3_last_insert_rowid(s->db);
+	}
+	sqlite3_finalize(st);
+	free(text);
+	return rc;
+}
+
+static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int64_t backend_id,
+			const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
+{
+	int64_t cert_id = 0;
+	KW_GUARD(kwi_store_begin(s));
+	kw_rc rc = insert_cert(s, name, policy, now, &cert_id);
+	if (rc == KW_OK)
+		rc = kwi_version_insert(s, cert_id, 1, backend_id, ref, type, v, now);
+	if (rc == KW_OK)
+		return kwi_store_commit(s);
+	kwi_store_rollback(s);
+	return rc;
+}
+
+kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
+{
+	kw_rc rc = KW_OK;
+	json_t *policy = NULL;
+	kwi_device dev = { 0 };
+	kw_keyref ref = { 0 };
+	kwi_issued v = { 0 };
+	time_t now;
+	int exists = 0;
+	kw_error_clear();
+	KW_GUARD(check_name(req->name));
+	if (req->backend == NULL || req->backend[0] == '\0')
+		return KW_FAIL(KW_ERR_USAGE, "no backend given (--backend NAME; see: keyward backend list)");
+	KW_GUARD(kwi_policy_from_request(req, &policy));
+	kw_key_type type = kw_key_type_from_name(
+		json_string_value(json_object_get(json_object_get(policy, "key"), "type")));
+	if ((rc = kwi_now(&now)) != KW_OK || (rc = cert_exists(s, req->name, &exists)) != KW_OK)
+		goto out;
+	if (exists) {
+		rc = KW_FAIL(KW_ERR_EXISTS, "certificate '%s' already exists", req->name);
+		goto out;
+	}
+	if ((rc = kwi_device_open(s, req->backend, &dev)) != KW_OK)
+		goto out;
+	char label[NAME_MAX_LEN + 16];
+	snprintf(label, sizeof(label), "keyward:%s", req->name);
+	if ((rc = dev.ops->key_generate(dev.ctx, type, label, &ref)) != KW_OK)
+		goto out;
+	rc = kwi_issue_self_signed(&dev, &ref, type, policy, now, &v);
+	if (rc == KW_OK)
+		rc = record_new(s, req->name, policy, dev.id, &ref, type, &v, now);
+	if (rc != KW_OK)
+		discard_key(&dev, &ref);
+out:
+	kwi_issued_clear(&v);
+	kw_keyref_clear(&ref);
+	kwi_device_close(&dev);
+	json_decref(policy);
+	return rc;
+}
+
+/* The current version of a certificate, as renew and delete need it. */
+typedef struct {
+	int64_t cert_id;
+	json_t *policy;
+	int version;
+	int64_t backend_id;
+	kw_key_type type;
+	kw_keyref ref;
+} current_row;
+
+static void current_clear(current_row *c)
+{
+	json_decref(c->policy);
+	kw_keyref_clear(&c->ref);
+	memset(c, 0, sizeof(*c));
+}
+
+static kw_rc current_load(kw_store *s, const char *name, current_row *c)
+{
+	sqlite3_stmt *st = NULL;
+	memset(c, 0, sizeof(*c));
+	KW_GUARD(kwi_store_prepare(s,
+				   "SELECT c.id, c.policy, v.version, v.backend_id, v.key_type, v.key_ref"
+				   " FROM certs c JOIN versions v ON v.cert_id = c.id"
+				   " AND v.version = c.current_version WHERE c.name = ?",
+				   &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	kw_rc rc = KW_OK;
+	int r = sqlite3_step(st);
+	if (r == SQLITE_DONE)
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)", name);
+	else if (r != SQLITE_ROW)
+		rc = KWI_DB_FAIL(s, "reading a certificate");
+	else {
+		c->cert_id = sqlite3_column_int64(st, 0);
+		c->policy = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+		c->version = sqlite3_column_int(st, 2);
+		c->backend_id = sqlite3_column_int64(st, 3);
+		c->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 4));
+		c->ref.len = (size_t)sqlite3_column_bytes(st, 5);
+		c->ref.data = malloc(c->ref.len ? c->ref.len : 1);
+		if (c->ref.data)
+			memcpy(c->ref.data, sqlite3_column_blob(st, 5), c->ref.len);
+		if (c->policy == NULL || c->type == 0 || c->ref.data == NULL)
+			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record", name);
+	}
+	sqlite3_finalize(st);
+	if (rc != KW_OK)
+		current_clear(c);
+	return rc;
+}
+
+static kw_rc exec_bound(kw_store *s, const char *sql, int64_t a, int64_t b, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s, sql, &st));
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, what);
+}
+
+static kw_rc set_current(kw_store *s, int64_t cert_id, int version, time_t now)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s,
+				   "UPDATE certs SET current_version = ?, updated_at = ? WHERE id = ?",
+				   &st));
+	sqlite3_bind_int(st, 1, version);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 3, cert_id);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "moving the current version");
+	if (sqlite3_changes(s->db) != 1)
+		return KW_FAIL(KW_ERR_STORE, "the certificate vanished while it was changed");
+	return KW_OK;
+}
+
+static kw_rc record_renewal(kw_store *s, const current_row *c, int64_t backend_id,
+			    const kw_keyref *ref, const kwi_issued *v, time_t now, int *new_version)
+{
+	KW_GUARD(kwi_store_begin(s));
+	sqlite3_stmt *st = NULL;
+	kw_rc rc = kwi_store_prepare(s, "SELECT MAX(version) FROM versions WHERE cert_id = ?", &st);
+	int next = 0;
+	if (rc == KW_OK) {
+		sqlite3_bind_int64(st, 1, c->cert_id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			next = sqlite3_column_int(st, 0) + 1;
+		else
+			rc = KWI_DB_FAIL(s, "numbering the new version");
+		sqlite3_finalize(st);
+	}
+	if (rc == KW_OK)
+		rc = kwi_version_insert(s, c->cert_id, next, backend_id, ref, c->type, v, now);
+	if (rc == KW_OK)
+		rc = exec_bound(s,
+				"UPDATE versions SET status = 'superseded' WHERE cert_id = ?"
+				" AND status = 'active' AND version <> ?",
+				c->cert_id, next, "superseding the old version");
+	if (rc == KW_OK)
+		rc = set_current(s, c->cert_id, next, now);
+	if (rc != KW_OK) {
+		kwi_store_rollback(s);
+		return rc;
+	}
+	*new_version = next;
+	return kwi_store_commit(s);
+}
+
+static kw_rc copy_ref(const kw_keyref *from, kw_keyref *to)
+{
+	to->data = malloc(from->len ? from->len : 1);
+	if (to->data == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	memcpy(to->data, from->data, from->len);
+	to->len = from->len;
+	return KW_OK;
+}
+
+static int want_new_key(const current_row *c, kw_renew_key key)
+{
+	if (key == KW_RENEW_NEW_KEY)
+		return 1;
+	if (key == KW_RENEW_REUSE_KEY)
+		return 0;
+	return !json_is_true(json_object_get(json_object_get(c->policy, "key"), "reuse_key"));
+}
+
+kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
+{
+	kw_rc rc = KW_OK;
+	current_row c;
+	kwi_device dev = { 0 };
+	kw_keyref ref = { 0 };
+	kwi_issued v = { 0 };
+	time_t now;
+	int version = 0, fresh;
+	kw_error_clear();
+	KW_GUARD(kwi_now(&now));
+	KW_GUARD(current_load(s, name, &c));
+	fresh = want_new_key(&c, key);
+	const char *backend = json_string_value(json_object_get(json_object_get(c.policy, "key"), "backend"));
+	/* A reused key stays where it is; a new one goes where the policy says. */
+	if (!fresh || backend == NULL)
+		rc = kwi_device_open_id(s, c.backend_id, &dev);
+	else
+		rc = kwi_device_open(s, backend, &dev);
+	if (rc != KW_OK)
+		goto out;
+	char label[NAME_MAX_LEN + 16];
+	snprintf(label, sizeof(label), "keyward:%s", name);
+	rc = fresh ? dev.ops->key_generate(dev.ctx, c.type, label, &ref) : copy_ref(&c.ref, &ref);
+	if (rc != KW_OK)
+		goto out;
+	rc = kwi_issue_self_signed(&dev, &ref, c.type, c.policy, now, &v);
+	if (rc == KW_OK)
+		rc = record_renewal(s, &c, dev.id, &ref, &v, now, &version);
+	if (rc != KW_OK && fresh)
+		discard_key(&dev, &ref);
+	if (rc == KW_OK && new_version)
+		*new_version = version;
+out:
+	kwi_issued_clear(&v);
+	kw_keyref_clear(&ref);
+	kwi_device_close(&dev);
+	current_clear(&c);
+	return rc;
+}
+
+/* Destroys the distinct keys of every version of cert_id, device by device. */
+static kw_rc destroy_keys(kw_store *s, int64_t cert_id)
+{
+	kw_rc rc = KW_OK;
+	sqlite3_stmt *st = NULL;
+	kwi_device dev = { 0 };
+	KW_GUARD(kwi_store_prepare(s,
+				   "SELECT DISTINCT backend_id, key_ref FROM versions WHERE cert_id = ?"
+				   " ORDER BY backend_id",
+				   &st));
+	sqlite3_bind_int64(st, 1, cert_id);
+	int r;
+	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t bid = sqlite3_column_int64(st, 0);
+		kw_keyref ref = { (unsigned char *)sqlite3_column_blob(st, 1),
+				  (size_t)sqlite3_column_bytes(st, 1) };
+		if (dev.ctx == NULL || dev.id != bid) {
+			kwi_device_close(&dev);
+			if ((rc = kwi_device_open_id(s, bid, &dev)) != KW_OK)
+				break;
+		}
+		if (dev.ops->key_destroy == NULL)
+			continue;
+		rc = dev.ops->key_destroy(dev.ctx, &ref);
+		if (rc == KW_ERR_NOT_FOUND) { /* already gone: what we wanted */
+			kw_error_clear();
+			rc = KW_OK;
+		}
+	}
+	if (rc == KW_OK && r != SQLITE_DONE)
+		rc = KWI_DB_FAIL(s, "listing the keys to destroy");
+	sqlite3_finalize(st);
+	kwi_device_close(&dev);
+	return rc;
+}
+
+kw_rc kw_cert_delete(kw_store *s, const char *name)
+{
+	current_row c;
+	kw_error_clear();
+	KW_GUARD(current_load(s, name, &c));
+	/* Keys first: if a device is unreachable nothing changes, and a retry after
+	 * a partial failure finishes the job (a key already gone counts as done). */
+	kw_rc rc = destroy_keys(s, c.cert_id);
+	if (rc == KW_OK)
+		rc = kwi_store_begin(s);
+	if (rc == KW_OK) {
+		rc = exec_bound(s, "DELETE FROM versions WHERE cert_id = ?1 AND ?2 = 0", c.cert_id,
+				0, "deleting the versions");
+		if (rc == KW_OK)
+			rc = exec_bound(s, "DELETE FROM certs WHERE id = ?1 AND ?2 = 0", c.cert_id, 0,
+					"deleting the certificate");
+		rc = rc == KW_OK ? kwi_store_commit(s) : (kwi_store_rollback(s), rc);
+	}
+	current_clear(&c);
+	return rc;
+}

@@ -1,0 +1,331 @@
+/* see keyward/keyward.h: reading certificates (show, list, export, csr, verify) */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+
+#define VERSION_COLUMNS                                                                         \
+	"SELECT c.name, c.enabled, c.current_version, v.version, v.status, b.name, v.key_type," \
+	" v.exportable, v.generated_on_device, v.key_attrs, v.issuer, v.cert_der, v.serial,"    \
+	" v.not_before, v.not_after, v.thumbprint_sha1, v.thumbprint_sha256, v.created_at,"     \
+	" v.chain_der, c.policy, v.backend_id, v.key_ref"                                        \
+	" FROM certs c JOIN versions v ON v.cert_id = c.id JOIN backends b ON b.id = v.backend_id"
+
+enum { COL_NAME, COL_ENABLED, COL_CURRENT, COL_VERSION, COL_STATUS, COL_BACKEND, COL_KEY_TYPE,
+       COL_EXPORTABLE, COL_LOCAL, COL_ATTRS, COL_ISSUER, COL_CERT, COL_SERIAL, COL_NB, COL_NA,
+       COL_SHA1, COL_SHA256, COL_CREATED, COL_CHAIN, COL_POLICY, COL_BACKEND_ID, COL_KEY_REF };
+
+static X509 *column_cert(sqlite3_stmt *st, int col)
+{
+	const unsigned char *p = sqlite3_column_blob(st, col);
+	int n = sqlite3_column_bytes(st, col);
+	return p && n > 0 ? d2i_X509(NULL, &p, n) : NULL;
+}
+
+static json_t *name_json(const X509_NAME *name)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data = NULL;
+	if (b == NULL)
+		return NULL;
+	X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253);
+	long n = BIO_get_mem_data(b, &data);
+	json_t *j = json_stringn(data ? data : "", (size_t)(n > 0 ? n : 0));
+	BIO_free(b);
+	return j;
+}
+
+static json_t *sans_json(X509 *x)
+{
+	json_t *arr = json_array();
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char buf[300] = "", ip[INET6_ADDRSTRLEN] = "";
+		if (g->type == GEN_DNS)
+			snprintf(buf, sizeof(buf), "DNS:%.*s", ASN1_STRING_length(g->d.dNSName),
+				 (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+		else if (g->type == GEN_IPADD) {
+			int n = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
+			if ((n == 4 && inet_ntop(AF_INET, a, ip, sizeof(ip))) ||
+			    (n == 16 && inet_ntop(AF_INET6, a, ip, sizeof(ip))))
+				snprintf(buf, sizeof(buf), "IP:%s", ip);
+		}
+		if (buf[0])
+			json_array_append_new(arr, json_string(buf));
+	}
+	GENERAL_NAMES_free(gens);
+	return arr;
+}
+
+static json_t *time_json(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	char buf[32];
+	kwi_time_format((time_t)sqlite3_column_int64(st, col), buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static json_t *text_json(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	return t ? json_string((const char *)t) : json_null();
+}
+
+static json_t *key_json(sqlite3_stmt *st)
+{
+	json_t *attrs = NULL;
+	if (sqlite3_column_type(st, COL_ATTRS) != SQLITE_NULL)
+		attrs = json_loads((const char *)sqlite3_column_text(st, COL_ATTRS), 0, NULL);
+	return json_pack("{s:o,s:b,s:b,s:o}", "type", text_json(st, COL_KEY_TYPE), "exportable",
+			 sqlite3_column_int(st, COL_EXPORTABLE), "generated_on_device",
+			 sqlite3_column_int(st, COL_LOCAL), "attributes", attrs ? attrs : json_object());
+}
+
+static json_t *row_json(sqlite3_stmt *st)
+{
+	X509 *x = column_cert(st, COL_CERT);
+	json_t *j = json_pack("{s:o,s:i,s:b,s:o,s:b}", "name", text_json(st, COL_NAME), "version",
+			      sqlite3_column_int(st, COL_VERSION), "current",
+			      sqlite3_column_int(st, COL_VERSION) == sqlite3_column_int(st, COL_CURRENT),
+			      "status", text_json(st, COL_STATUS), "enabled",
+			      sqlite3_column_int(st, COL_ENABLED));
+	if (j == NULL)
+		goto out;
+	json_object_set_new(j, "subject", x ? name_json(X509_get_subject_name(x)) : json_null());
+	json_object_set_new(j, "issuer_dn", x ? name_json(X509_get_issuer_name(x)) : json_null());
+	json_object_set_new(j, "sans", x ? sans_json(x) : json_array());
+	json_object_set_new(j, "serial", text_json(st, COL_SERIAL));
+	json_object_set_new(j, "not_before", time_json(st, COL_NB));
+	json_object_set_new(j, "not_after", time_json(st, COL_NA));
+	json_object_set_new(j, "thumbprint_sha1", text_json(st, COL_SHA1));
+	json_object_set_new(j, "thumbprint_sha256", text_json(st, COL_SHA256));
+	json_object_set_new(j, "issuer", text_json(st, COL_ISSUER));
+	json_object_set_new(j, "backend", text_json(st, COL_BACKEND));
+	json_object_set_new(j, "key", key_json(st));
+	json_object_set_new(j, "created", time_json(st, COL_CREATED));
+out:
+	X509_free(x);
+	return j;
+}
+
+/* Prepares the statement for one version (0 = current) of name. */
+static kw_rc select_version(kw_store *s, const char *name, int version, sqlite3_stmt **st)
+{
+	if (version < 0)
+		return KW_FAIL(KW_ERR_USAGE, "bad version %d", version);
+	KW_GUARD(kwi_store_prepare(s,
+				   VERSION_COLUMNS " WHERE c.name = ?1 AND v.version ="
+						   " CASE WHEN ?2 > 0 THEN ?2 ELSE c.current_version END",
+				   st));
+	sqlite3_bind_text(*st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(*st, 2, version);
+	int r = sqlite3_step(*st);
+	if (r == SQLITE_ROW)
+		return KW_OK;
+	kw_rc rc;
+	if (r != SQLITE_DONE)
+		rc = KWI_DB_FAIL(s, "reading a certificate");
+	else {
+		int exists = 0;
+		sqlite3_stmt *q = NULL;
+		if (kwi_store_prepare(s, "SELECT 1 FROM certs WHERE name = ?", &q) == KW_OK) {
+			sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+			exists = sqlite3_step(q) == SQLITE_ROW;
+		}
+		sqlite3_finalize(q);
+		rc = exists ? KW_FAIL(KW_ERR_NOT_FOUND, "certificate '%s' has no version %d", name,
+				      version)
+			    : KW_FAIL(KW_ERR_NOT_FOUND,
+				      "unknown certificate '%s' (see: keyward cert list)", name);
+	}
+	sqlite3_finalize(*st);
+	*st = NULL;
+	return rc;
+}
+
+kw_rc kw_cert_show(kw_store *s, const char *name, int version, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	kw_error_clear();
+	*out = NULL;
+	KW_GUARD(select_version(s, name, version, &st));
+	*out = row_json(st);
+	sqlite3_finalize(st);
+	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
+kw_rc kw_cert_list(kw_store *s, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	kw_error_clear();
+	*out = json_array();
+	if (*out == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	kw_rc rc = kwi_store_prepare(s, VERSION_COLUMNS " WHERE v.version = c.current_version"
+						      " ORDER BY c.name",
+				     &st);
+	int r = SQLITE_DONE;
+	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
+		if (json_array_append_new(*out, row_json(st)) != 0)
+			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (rc == KW_OK && r != SQLITE_DONE)
+		rc = KWI_DB_FAIL(s, "listing certificates");
+	sqlite3_finalize(st);
+	if (rc != KW_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static kw_rc bio_string(BIO *b, char **out)
+{
+	char *data = NULL;
+	long n = BIO_get_mem_data(b, &data);
+	*out = malloc((size_t)n + 1);
+	if (*out == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	memcpy(*out, data, (size_t)n);
+	(*out)[n] = '\0';
+	return KW_OK;
+}
+
+kw_rc kw_cert_export(kw_store *s, const char *name, int version, int with_chain, char **pem)
+{
+	kw_rc rc = KW_OK;
+	sqlite3_stmt *st = NULL;
+	kw_error_clear();
+	*pem = NULL;
+	KW_GUARD(select_version(s, name, version, &st));
+	BIO *b = BIO_new(BIO_s_mem());
+	X509 *x = column_cert(st, COL_CERT);
+	if (x == NULL) {
+		rc = KW_FAIL(KW_ERR_STATE, "certificate '%s' version %d has no issued certificate yet",
+			     name, sqlite3_column_int(st, COL_VERSION));
+		goto out;
+	}
+	if (b == NULL || !PEM_write_bio_X509(b, x)) {
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	const unsigned char *p = sqlite3_column_blob(st, COL_CHAIN);
+	const unsigned char *end = p + sqlite3_column_bytes(st, COL_CHAIN);
+	while (with_chain && p && p < end) {
+		X509 *c = d2i_X509(NULL, &p, end - p);
+		if (c == NULL) {
+			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable chain", name);
+			goto out;
+		}
+		PEM_write_bio_X509(b, c);
+		X509_free(c);
+	}
+	rc = bio_string(b, pem);
+out:
+	X509_free(x);
+	BIO_free(b);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Opens the version's device and hands back its signer parts. */
+static kw_rc version_key(kw_store *s, sqlite3_stmt *st, kwi_device *dev, kw_keyref *ref,
+			 kw_key_type *type)
+{
+	*type = kw_key_type_from_name((const char *)sqlite3_column_text(st, COL_KEY_TYPE));
+	ref->len = (size_t)sqlite3_column_bytes(st, COL_KEY_REF);
+	ref->data = malloc(ref->len ? ref->len : 1);
+	if (ref->data == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	memcpy(ref->data, sqlite3_column_blob(st, COL_KEY_REF), ref->len);
+	return kwi_device_open_id(s, sqlite3_column_int64(st, COL_BACKEND_ID), dev);
+}
+
+kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
+{
+	kw_rc rc = KW_OK;
+	sqlite3_stmt *st = NULL;
+	kwi_device dev = { 0 };
+	kw_keyref ref = { 0 };
+	kwi_cert_template t = { 0 };
+	EVP_PKEY *pub = NULL;
+	X509_REQ *req = NULL;
+	BIO *b = NULL;
+	kw_key_type type;
+	time_t now;
+	kw_error_clear();
+	*pem = NULL;
+	KW_GUARD(kwi_now(&now));
+	KW_GUARD(select_version(s, name, 0, &st));
+	json_t *policy = json_loads((const char *)sqlite3_column_text(st, COL_POLICY), 0, NULL);
+	if (policy == NULL) {
+		rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy", name);
+		goto out;
+	}
+	if ((rc = kwi_policy_template(policy, now, &t)) != KW_OK ||
+	    (rc = version_key(s, st, &dev, &ref, &type)) != KW_OK)
+		goto out;
+	kwi_signer k = { &dev, &ref, type };
+	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK || (rc = kwi_x509_csr(&k, pub, &t, &req)) != KW_OK)
+		goto out;
+	b = BIO_new(BIO_s_mem());
+	if (b == NULL || !PEM_write_bio_X509_REQ(b, req))
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	else
+		rc = bio_string(b, pem);
+out:
+	BIO_free(b);
+	X509_REQ_free(req);
+	EVP_PKEY_free(pub);
+	kwi_template_clear(&t);
+	kw_keyref_clear(&ref);
+	kwi_device_close(&dev);
+	json_decref(policy);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
+{
+	kw_rc rc = KW_OK;
+	sqlite3_stmt *st = NULL;
+	kwi_device dev = { 0 };
+	kw_keyref ref = { 0 };
+	kw_key_attrs attrs = { 0 };
+	EVP_PKEY *pub = NULL;
+	X509 *x = NULL;
+	kw_key_type type;
+	kw_error_clear();
+	*out = NULL;
+	KW_GUARD(select_version(s, name, version, &st));
+	if ((rc = version_key(s, st, &dev, &ref, &type)) != KW_OK)
+		goto out;
+	kwi_signer k = { &dev, &ref, type };
+	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK ||
+	    (rc = dev.ops->key_attrs(dev.ctx, &ref, &attrs)) != KW_OK)
+		goto out;
+	x = column_cert(st, COL_CERT);
+	int match = x && EVP_PKEY_eq(X509_get0_pubkey(x), pub) == 1;
+	*out = json_pack("{s:o,s:i,s:o,s:o,s:b,s:b,s:b,s:O}", "name", text_json(st, COL_NAME),
+			 "version", sqlite3_column_int(st, COL_VERSION), "backend",
+			 text_json(st, COL_BACKEND), "key_type", text_json(st, COL_KEY_TYPE),
+			 "exportable", attrs.exportable, "generated_on_device",
+			 attrs.generated_on_device, "certificate_matches_key", match, "attributes",
+			 attrs.evidence ? json_incref(attrs.evidence) : json_object());
+	if (*out == NULL)
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+out:
+	X509_free(x);
+	EVP_PKEY_free(pub);
+	kw_key_attrs_clear(&attrs);
+	kw_keyref_clear(&ref);
+	kwi_device_close(&dev);
+	sqlite3_finalize(st);
+	return rc;
+}

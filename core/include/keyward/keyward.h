@@ -1,0 +1,113 @@
+/*
+ * keyward — public API of libkeyward (the keystore library).
+ *
+ * The CLI and the OpenSSL provider use only this header (and error.h,
+ * secret.h). Read results are jansson objects: the same document the CLI
+ * prints with --json, so every consumer sees one shape.
+ */
+#ifndef KEYWARD_KEYWARD_H
+#define KEYWARD_KEYWARD_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include <keyward/error.h>
+#include <keyward/secret.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kw_store kw_store;
+
+/* The store directory to use when none is given (malloc'd):
+ * KEYWARD_STORE, else /var/lib/keyward for root, else $XDG_DATA_HOME/keyward
+ * (~/.local/share/keyward). */
+kw_rc kw_store_default_dir(char **out) KW_MUST_USE;
+
+/* Creates the store directory (0700) and database (0600) if missing and
+ * brings the schema up to date. *created is 1 if a new store was made. */
+kw_rc kw_store_init(const char *dir, int *created) KW_MUST_USE;
+
+/* Opens an existing store. Refuses a missing store (KW_ERR_NOT_FOUND), a
+ * directory or database that group or others can reach (KW_ERR_PERM), a file
+ * that is not a keyward store or is corrupt (KW_ERR_STORE), and a schema
+ * newer than this build knows. Older schemas are migrated forward. */
+kw_rc kw_store_open(const char *dir, kw_store **out) KW_MUST_USE;
+void kw_store_close(kw_store *s);
+
+/* The schema version this build writes. */
+int kw_store_schema_version(void);
+
+/* ---- backends ---- */
+
+typedef struct {
+	const char *name;
+	const char *kind;       /* "tpm2" | "pkcs11" */
+	const char *tcti;       /* tpm2 */
+	const char *module;     /* pkcs11 */
+	const char *token;      /* pkcs11: label or pkcs11: URI */
+	const char *pin_source; /* pkcs11: file:PATH | env:VAR (the PIN itself is never stored) */
+} kw_backend_spec;
+
+/* Adds a backend after proving it works: the device is reached and (PKCS#11)
+ * the token found and logged in to. Nothing is stored on failure. */
+kw_rc kw_backend_add(kw_store *s, const kw_backend_spec *spec) KW_MUST_USE;
+
+/* JSON array of {name, kind, tcti | module, token, pin_source, certificates}. */
+kw_rc kw_backend_list(kw_store *s, json_t **out) KW_MUST_USE;
+
+/* ---- certificates ---- */
+
+typedef struct {
+	const char *name;
+	const char *backend;
+	const char *subject;    /* "CN=web01,O=Example" or "/CN=web01/O=Example" */
+	const char *const *sans; /* "DNS:x", "IP:y"; may be NULL */
+	size_t n_sans;
+	const char *key_type;   /* ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 */
+	int days;               /* validity; 0 = 365 */
+	const char *issuer;     /* "self" (default) */
+} kw_cert_request;
+
+/* Creates a certificate: a new key in the backend, a certificate signed in
+ * hardware, version 1 current. Validates everything before touching the device. */
+kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req) KW_MUST_USE;
+
+/* JSON array of the current versions of all certificates (see kw_cert_show). */
+kw_rc kw_cert_list(kw_store *s, json_t **out) KW_MUST_USE;
+
+/* One version (0 = current) as JSON: name, version, status, subject, sans,
+ * serial, not_before, not_after, thumbprint_sha1, thumbprint_sha256, issuer,
+ * backend, key {type, exportable, generated_on_device, attributes}, ... */
+kw_rc kw_cert_show(kw_store *s, const char *name, int version, json_t **out) KW_MUST_USE;
+
+/* PEM of a version's certificate (with_chain: followed by its chain). */
+kw_rc kw_cert_export(kw_store *s, const char *name, int version, int with_chain,
+		     char **pem) KW_MUST_USE;
+
+/* PEM CSR for the current key: the pending CSR if there is one, else a new
+ * CSR from the certificate's policy, signed in hardware. */
+kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem) KW_MUST_USE;
+
+typedef enum {
+	KW_RENEW_POLICY = 0, /* as the policy says (reuse_key) */
+	KW_RENEW_NEW_KEY,
+	KW_RENEW_REUSE_KEY,
+} kw_renew_key;
+
+/* Adds a version (new or reused key) and makes it current atomically.
+ * *new_version receives its number when not NULL. */
+kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version) KW_MUST_USE;
+
+/* Destroys the hardware keys of every version, then removes the certificate. */
+kw_rc kw_cert_delete(kw_store *s, const char *name) KW_MUST_USE;
+
+/* Reads the custody attributes of a version's key from its device (JSON). */
+kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out) KW_MUST_USE;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,94 @@
+/* libkeyward internals: not installed, not for the CLI or provider. */
+#ifndef KEYWARD_INTERNAL_H
+#define KEYWARD_INTERNAL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sqlite3.h>
+
+#include <keyward/keyward.h>
+
+#include "backend.h"
+
+struct kw_store {
+	sqlite3 *db;
+	char *dir;
+	char *db_path;
+};
+
+/* ---- store.c ---- */
+kw_rc kwi_store_begin(kw_store *s) KW_MUST_USE;
+kw_rc kwi_store_commit(kw_store *s) KW_MUST_USE;
+void kwi_store_rollback(kw_store *s);
+/* Records an SQLite failure with context; returns KW_ERR_STORE. */
+kw_rc kwi_store_fail(kw_store *s, const char *file, int line, const char *what);
+#define KWI_DB_FAIL(s, what) kwi_store_fail((s), __FILE__, __LINE__, (what))
+kw_rc kwi_store_prepare(kw_store *s, const char *sql, sqlite3_stmt **st) KW_MUST_USE;
+
+/* ---- clock.c ---- */
+/* Now, or KEYWARD_NOW (RFC 3339) when set. */
+kw_rc kwi_now(time_t *out) KW_MUST_USE;
+/* "2026-11-27T05:13:00Z" into buf (>= 21 bytes). */
+void kwi_time_format(time_t t, char *buf, size_t len);
+kw_rc kwi_time_parse(const char *s, time_t *out) KW_MUST_USE;
+
+/* ---- device.c: a backend opened from its stored configuration ---- */
+typedef struct {
+	int64_t id;
+	char *name;
+	char *kind;
+	const kw_backend_ops *ops;
+	void *ctx;
+} kwi_device;
+
+kw_rc kwi_device_open(kw_store *s, const char *name, kwi_device *out) KW_MUST_USE;
+kw_rc kwi_device_open_id(kw_store *s, int64_t id, kwi_device *out) KW_MUST_USE;
+void kwi_device_close(kwi_device *d);
+
+/* A hardware key that signs. */
+typedef struct {
+	kwi_device *dev;
+	const kw_keyref *ref;
+	kw_key_type type;
+} kwi_signer;
+
+/* The key's public half as an EVP_PKEY read from the device. */
+kw_rc kwi_signer_pubkey(const kwi_signer *k, EVP_PKEY **out) KW_MUST_USE;
+
+/* ---- names.c: DN and SAN parsing ---- */
+kw_rc kwi_dn_parse(const char *text, X509_NAME **out) KW_MUST_USE;
+/* "DNS:x" / "IP:y" → GENERAL_NAMES (appends). */
+kw_rc kwi_san_parse(const char *text, GENERAL_NAMES *names) KW_MUST_USE;
+int kwi_dns_name_valid(const char *name);
+
+/* ---- x509.c: certificates and CSRs signed by a hardware key ---- */
+typedef struct {
+	const X509_NAME *subject;
+	const GENERAL_NAMES *sans; /* may be NULL */
+	time_t not_before;
+	time_t not_after;
+	int is_rsa;
+	char *key_usage; /* OpenSSL extension syntax, e.g. "critical,digitalSignature"; NULL = default */
+	char *ext_key_usage; /* e.g. "serverAuth,clientAuth"; NULL = serverAuth */
+} kwi_cert_template;
+
+kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
+			   X509 **out) KW_MUST_USE;
+kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
+		   X509_REQ **out) KW_MUST_USE;
+/* Lowercase hex digest of DER (SHA-1: 41 bytes, SHA-256: 65 bytes buffers). */
+void kwi_hex(const unsigned char *p, size_t n, char *out);
+kw_rc kwi_x509_thumbprints(X509 *x, char sha1[41], char sha256[65]) KW_MUST_USE;
+
+/* ---- policy.c ---- */
+/* Builds the policy document for a create request (validated). */
+kw_rc kwi_policy_from_request(const kw_cert_request *req, json_t **out) KW_MUST_USE;
+/* Turns a policy into a template (subject, SANs); caller frees with kwi_template_clear. */
+kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t) KW_MUST_USE;
+void kwi_template_clear(kwi_cert_template *t);
+
+#endif

@@ -1,0 +1,105 @@
+/* Issuing one certificate version: key on the device, certificate signed there, row in the store. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+
+#include "version.h"
+
+void kwi_issued_clear(kwi_issued *v)
+{
+	X509_free(v->cert);
+	kw_key_attrs_clear(&v->attrs);
+	memset(v, 0, sizeof(*v));
+}
+
+static kw_rc serial_hex(X509 *x, char *out, size_t len)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	BN_free(bn);
+	if (hex == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	size_t i = 0;
+	for (; hex[i] && i + 1 < len; i++)
+		out[i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] - 'A' + 'a' : hex[i]);
+	out[i] = '\0';
+	OPENSSL_free(hex);
+	return KW_OK;
+}
+
+kw_rc kwi_issue_self_signed(kwi_device *dev, const kw_keyref *ref, kw_key_type type,
+			    const json_t *policy, time_t now, kwi_issued *out)
+{
+	kw_rc rc = KW_OK;
+	kwi_cert_template t;
+	EVP_PKEY *pub = NULL;
+	kwi_signer k = { dev, ref, type };
+	memset(out, 0, sizeof(*out));
+	KW_GUARD(kwi_policy_template(policy, now, &t));
+	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK)
+		goto out;
+	if ((rc = kwi_x509_self_signed(&k, pub, &t, &out->cert)) != KW_OK)
+		goto out;
+	if ((rc = kwi_x509_thumbprints(out->cert, out->sha1, out->sha256)) != KW_OK)
+		goto out;
+	if ((rc = serial_hex(out->cert, out->serial, sizeof(out->serial))) != KW_OK)
+		goto out;
+	out->not_before = t.not_before;
+	out->not_after = t.not_after;
+	if (dev->ops->key_attrs)
+		rc = dev->ops->key_attrs(dev->ctx, ref, &out->attrs);
+out:
+	EVP_PKEY_free(pub);
+	kwi_template_clear(&t);
+	if (rc != KW_OK)
+		kwi_issued_clear(out);
+	return rc;
+}
+
+kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t backend_id,
+			 const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
+{
+	kw_rc rc = KW_OK;
+	sqlite3_stmt *st = NULL;
+	unsigned char *der = NULL;
+	char *attrs = v->attrs.evidence ? json_dumps(v->attrs.evidence, JSON_COMPACT | JSON_SORT_KEYS)
+					: NULL;
+	int der_len = i2d_X509(v->cert, &der);
+	if (der_len <= 0) {
+		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the certificate");
+		goto out;
+	}
+	rc = kwi_store_prepare(s,
+			       "INSERT INTO versions (cert_id, version, status, backend_id, key_type,"
+			       " key_ref, key_attrs, exportable, generated_on_device, issuer,"
+			       " cert_der, serial, not_before, not_after, thumbprint_sha1,"
+			       " thumbprint_sha256, created_at)"
+			       " VALUES (?,?,'active',?,?,?,?,?,?,'self',?,?,?,?,?,?,?)",
+			       &st);
+	if (rc != KW_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, cert_id);
+	sqlite3_bind_int(st, 2, version);
+	sqlite3_bind_int64(st, 3, backend_id);
+	sqlite3_bind_text(st, 4, kw_key_type_name(type), -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, ref->data, (int)ref->len, SQLITE_STATIC);
+	if (attrs)
+		sqlite3_bind_text(st, 6, attrs, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, v->attrs.exportable);
+	sqlite3_bind_int(st, 8, v->attrs.generated_on_device);
+	sqlite3_bind_blob(st, 9, der, der_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, v->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)v->not_before);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)v->not_after);
+	sqlite3_bind_text(st, 13, v->sha1, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 14, v->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 15, (sqlite3_int64)now);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = KWI_DB_FAIL(s, "recording the new version");
+out:
+	sqlite3_finalize(st);
+	OPENSSL_free(der);
+	free(attrs);
+	return rc;
+}

@@ -1,0 +1,6 @@
+kw_add_test(test_error ${CMAKE_CURRENT_SOURCE_DIR}/core/test_error.c)
+kw_add_test(test_secret ${CMAKE_CURRENT_SOURCE_DIR}/core/test_secret.c)
+kw_add_test(test_store ${CMAKE_CURRENT_SOURCE_DIR}/core/test_store.c INTERNAL)
+kw_add_test(test_names ${CMAKE_CURRENT_SOURCE_DIR}/core/test_names.c INTERNAL)
+kw_add_test(test_x509 ${CMAKE_CURRENT_SOURCE_DIR}/core/test_x509.c DEVICES --p11 INTERNAL)
+kw_add_test(test_clock ${CMAKE_CURRENT_SOURCE_DIR}/core/test_clock.c INTERNAL)
