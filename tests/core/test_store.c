@@ -163,7 +163,7 @@ Test(store, migrates_an_older_schema_forward)
 	cr_assert(mkdir(s, 0700) == 0);
 	char *db = db_of(s);
 	/* a store as version 0 left it: marked as keyward's, no tables yet */
-	cr_assert_eq(kwt_sh("sqlite3 '%s' 'PRAGMA application_id=1263964740' && chmod 600 '%s'", db,
+	cr_assert_eq(kwt_sh("sqlite3 '%s' 'PRAGMA application_id=1264013892' && chmod 600 '%s'", db,
 			    db),
 		     0);
 	cr_assert_eq(kw_store_open(s, &st), KW_OK, "%s", kw_error_message());
