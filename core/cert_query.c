@@ -312,7 +312,7 @@ kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
 		goto out;
 	x = column_cert(st, COL_CERT);
 	int match = x && EVP_PKEY_eq(X509_get0_pubkey(x), pub) == 1;
-	*out = json_pack("{s:o,s:i,s:o,s:o,s:b,s:b,s:b,s:O}", "name", text_json(st, COL_NAME),
+	*out = json_pack("{s:o,s:i,s:o,s:o,s:b,s:b,s:b,s:o}", "name", text_json(st, COL_NAME),
 			 "version", sqlite3_column_int(st, COL_VERSION), "backend",
 			 text_json(st, COL_BACKEND), "key_type", text_json(st, COL_KEY_TYPE),
 			 "exportable", attrs.exportable, "generated_on_device",

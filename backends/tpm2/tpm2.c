@@ -1,3 +1,182 @@
-/* placeholder: the tpm2 backend lands next */
-#include "backend.h"
-const kw_backend_ops kw_tpm2_ops = { .kind = "tpm2" };
+/* see tpm2_internal.h: the function table, open and close */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "tpm2_internal.h"
+
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+/* The CLI promises exactly one error line: tpm2-tss must not print its own
+ * log lines unless the user asked for them (TSS2_LOG or KEYWARD_DEBUG). */
+static void log_quiet(void)
+{
+	if (getenv("KEYWARD_DEBUG") == NULL)
+		setenv("TSS2_LOG", "all+NONE", 0);
+}
+
+const char *kw_tpm2_tcti_name(const kw_tpm2_ctx *c)
+{
+	return c != NULL && c->tcti_conf != NULL ? c->tcti_conf : "(default)";
+}
+
+kw_rc kw_tpm2_ready(const kw_tpm2_ctx *c)
+{
+	if (!c->lost)
+		return KW_OK;
+	return KW_FAIL(
+	    KW_ERR_UNAVAILABLE,
+	    "the connection to the TPM (TCTI '%s') was lost earlier; close the backend and "
+	    "open it again once the TPM (or swtpm/tpm2-abrmd) is back",
+	    kw_tpm2_tcti_name(c));
+}
+
+static kw_rc connect_tpm(kw_tpm2_ctx *c)
+{
+	TSS2_RC trc = Tss2_TctiLdr_Initialize(c->tcti_conf, &c->tcti);
+	TSS2_RC base;
+
+	if (trc == TSS2_RC_SUCCESS)
+		trc = Esys_Initialize(&c->esys, c->tcti, NULL);
+	if (trc == TSS2_RC_SUCCESS)
+		return KW_OK;
+	base = kw_tpm2_rc_base(trc);
+	/* the TCTI library or its options are not what tctildr understands */
+	if (base == TSS2_BASE_RC_NOT_SUPPORTED || base == TSS2_BASE_RC_BAD_VALUE)
+		return KW_FAIL_DEV(
+		    KW_ERR_UNAVAILABLE, trc,
+		    "cannot use TCTI '%s': %s; check the TCTI name and options, e.g. "
+		    "device:/dev/tpmrm0, tabrmd:bus_type=system or "
+		    "swtpm:host=127.0.0.1,port=2321",
+		    kw_tpm2_tcti_name(c), Tss2_RC_Decode(trc));
+	return KW_FAIL_DEV(
+	    KW_ERR_UNAVAILABLE, trc,
+	    "cannot reach the TPM through TCTI '%s': %s; is the TPM (or swtpm/tpm2-abrmd) "
+	    "running?",
+	    kw_tpm2_tcti_name(c), Tss2_RC_Decode(trc));
+}
+
+static void ctx_free(kw_tpm2_ctx *c)
+{
+	if (c == NULL)
+		return;
+	kw_tpm2_srk_release(c);
+	if (c->esys != NULL)
+		Esys_Finalize(&c->esys);
+	if (c->tcti != NULL)
+		Tss2_TctiLdr_Finalize(&c->tcti);
+	free(c->tcti_conf);
+	free(c);
+}
+
+kw_rc kw_tpm2_open(const kw_backend_config *cfg, void **ctx)
+{
+	kw_rc rc = KW_OK;
+	kw_tpm2_ctx *c = NULL;
+
+	if (cfg == NULL || ctx == NULL)
+		return KW_FAIL(KW_ERR_USAGE,
+		               "tpm2 open: no configuration or context pointer given");
+	*ctx = NULL;
+	pthread_once(&log_once, log_quiet);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		rc = KW_FAIL(KW_ERR_NOMEM, "tpm2 open: out of memory");
+		goto out;
+	}
+	c->srk = ESYS_TR_NONE;
+	if (cfg->tcti != NULL && (c->tcti_conf = strdup(cfg->tcti)) == NULL) {
+		rc = KW_FAIL(KW_ERR_NOMEM, "tpm2 open: out of memory");
+		goto out;
+	}
+	rc = connect_tpm(c);
+	if (rc != KW_OK)
+		goto out;
+	*ctx = c;
+	c = NULL;
+out:
+	ctx_free(c);
+	return rc;
+}
+
+void kw_tpm2_close(void *ctx)
+{
+	ctx_free(ctx);
+}
+
+/*
+ * The table's entries: each blocks SIGPIPE around the real operation (see
+ * sigpipe.c) so that a TPM which vanished mid-session gives an error, not a
+ * dead process.
+ */
+static kw_rc op_open(const kw_backend_config *cfg, void **ctx)
+{
+	kw_tpm2_sigpipe g;
+	kw_tpm2_sigpipe_block(&g);
+	kw_rc rc = kw_tpm2_open(cfg, ctx);
+	kw_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
+static void op_close(void *ctx)
+{
+	kw_tpm2_sigpipe g;
+	if (ctx == NULL)
+		return;
+	kw_tpm2_sigpipe_block(&g);
+	kw_tpm2_close(ctx);
+	kw_tpm2_sigpipe_restore(&g);
+}
+
+static kw_rc op_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
+{
+	kw_tpm2_sigpipe g;
+	kw_tpm2_sigpipe_block(&g);
+	kw_rc rc = kw_tpm2_key_generate(ctx, type, label, out);
+	kw_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
+static kw_rc op_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
+{
+	kw_tpm2_sigpipe g;
+	kw_tpm2_sigpipe_block(&g);
+	kw_rc rc = kw_tpm2_key_public(ctx, ref, der, der_len);
+	kw_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
+static kw_rc op_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
+                         const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+                         size_t *sig_len)
+{
+	kw_tpm2_sigpipe g;
+	kw_tpm2_sigpipe_block(&g);
+	kw_rc rc = kw_tpm2_key_sign(ctx, ref, p, dgst, dgst_len, sig, sig_len);
+	kw_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
+static kw_rc op_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
+{
+	kw_tpm2_sigpipe g;
+	kw_tpm2_sigpipe_block(&g);
+	kw_rc rc = kw_tpm2_key_attrs(ctx, ref, out);
+	kw_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
+const kw_backend_ops kw_tpm2_ops = {
+    .kind = "tpm2",
+    .open = op_open,
+    .close = op_close,
+    .key_generate = op_key_generate,
+    .key_public = op_key_public,
+    .key_sign = op_key_sign,
+    .key_attrs = op_key_attrs,
+    /* touches no device: nothing to guard */
+    .key_destroy = kw_tpm2_key_destroy,
+};

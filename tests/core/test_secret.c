@@ -16,10 +16,12 @@ static char *pin_file(const char *content, int mode)
 	return p;
 }
 
-static char *source(const char *path)
+/* "file:PATH"; takes ownership of path */
+static char *source(char *path)
 {
 	char *s = NULL;
 	cr_assert(asprintf(&s, "file:%s", path) > 0);
+	free(path);
 	return s;
 }
 
@@ -128,5 +130,4 @@ Test(secret, a_directory_is_not_a_pin_file)
 	cr_assert_neq(kw_secret_from_source(src, &s), KW_OK);
 	cr_assert_null(s);
 	free(src);
-	free(dir);
 }

@@ -1,0 +1,90 @@
+/* see tpm2_internal.h: custody attributes read back from the TPM */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tpm2_internal.h"
+
+static char *hex(const unsigned char *b, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = malloc(2 * n + 1);
+
+	if (s == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		s[2 * i] = digits[b[i] >> 4];
+		s[2 * i + 1] = digits[b[i] & 15];
+	}
+	s[2 * n] = '\0';
+	return s;
+}
+
+/* objectAttributes bits by their TPM 2.0 Part 2 names */
+static const struct {
+	const char *name;
+	TPMA_OBJECT bit;
+} attr_bits[] = {
+    {"fixedTPM", TPMA_OBJECT_FIXEDTPM},
+    {"fixedParent", TPMA_OBJECT_FIXEDPARENT},
+    {"sensitiveDataOrigin", TPMA_OBJECT_SENSITIVEDATAORIGIN},
+    {"userWithAuth", TPMA_OBJECT_USERWITHAUTH},
+    {"sign", TPMA_OBJECT_SIGN_ENCRYPT},
+    {"decrypt", TPMA_OBJECT_DECRYPT},
+    {"restricted", TPMA_OBJECT_RESTRICTED},
+};
+
+static json_t *evidence_new(TPMA_OBJECT a, const char *parent, const TPM2B_NAME *name)
+{
+	char attrs[16];
+	char *name_hex = hex(name->name, name->size);
+	json_t *j = json_object();
+	int ok = j != NULL && name_hex != NULL;
+
+	snprintf(attrs, sizeof(attrs), "0x%08x", (unsigned)a);
+	ok = ok && json_object_set_new(j, "device", json_string("tpm2")) == 0 &&
+	     json_object_set_new(j, "object_attributes", json_string(attrs)) == 0;
+	for (size_t i = 0; ok && i < sizeof(attr_bits) / sizeof(attr_bits[0]); i++)
+		ok = json_object_set_new(j, attr_bits[i].name,
+		                         json_boolean(a & attr_bits[i].bit)) == 0;
+	ok = ok && json_object_set_new(j, "parent", json_string(parent)) == 0 &&
+	     json_object_set_new(j, "name", json_string(name_hex)) == 0;
+	free(name_hex);
+	if (!ok) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+kw_rc kw_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
+{
+	kw_rc rc = KW_OK;
+	kw_tpm2_ctx *c = ctx;
+	kw_tpm2_blob blob;
+	kw_tpm2_loaded key = KW_TPM2_LOADED_INIT;
+	TPMA_OBJECT a;
+
+	if (c == NULL || out == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "tpm2 key_attrs: no context or output given");
+	out->exportable = 1;
+	out->generated_on_device = 0;
+	out->evidence = NULL;
+	rc = kw_tpm2_blob_parse(ref, &blob);
+	if (rc != KW_OK)
+		goto out;
+	rc = kw_tpm2_key_load(c, &blob, 1, &key);
+	if (rc != KW_OK)
+		goto out;
+	/* the TPM's own view of the loaded object, not the blob's claim */
+	a = key.pub->publicArea.objectAttributes;
+	out->evidence = evidence_new(a, kw_tpm2_srk_describe(c), key.name);
+	if (out->evidence == NULL) {
+		rc = KW_FAIL(KW_ERR_NOMEM, "tpm2 key_attrs: out of memory");
+		goto out;
+	}
+	out->exportable = !((a & TPMA_OBJECT_FIXEDTPM) && (a & TPMA_OBJECT_FIXEDPARENT));
+	out->generated_on_device = (a & TPMA_OBJECT_SENSITIVEDATAORIGIN) != 0;
+out:
+	kw_tpm2_key_unload(c, &key);
+	return rc;
+}

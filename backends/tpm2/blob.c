@@ -1,0 +1,110 @@
+/* see tpm2_internal.h: the key reference (version byte, TPM2B_PUBLIC, TPM2B_PRIVATE) */
+#include <stdlib.h>
+#include <string.h>
+
+#include <tss2/tss2_mu.h>
+
+#include "tpm2_internal.h"
+
+kw_key_type kw_tpm2_public_key_type(const TPMT_PUBLIC *pub)
+{
+	if (pub->type == TPM2_ALG_ECC) {
+		switch (pub->parameters.eccDetail.curveID) {
+		case TPM2_ECC_NIST_P256: return KW_KEY_EC_P256;
+		case TPM2_ECC_NIST_P384: return KW_KEY_EC_P384;
+		default: return 0;
+		}
+	}
+	if (pub->type == TPM2_ALG_RSA) {
+		switch (pub->parameters.rsaDetail.keyBits) {
+		case 2048: return KW_KEY_RSA_2048;
+		case 3072: return KW_KEY_RSA_3072;
+		case 4096: return KW_KEY_RSA_4096;
+		default: return 0;
+		}
+	}
+	return 0;
+}
+
+/* The public area must re-marshal to exactly the bytes it came from: a
+ * lenient unmarshaller must not let two encodings name one key. */
+static int public_is_canonical(const TPM2B_PUBLIC *pub, const unsigned char *in, size_t len)
+{
+	unsigned char buf[sizeof(TPM2B_PUBLIC)];
+	size_t off = 0;
+
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
+		return 0;
+	return off == len && memcmp(buf, in, len) == 0;
+}
+
+static kw_rc blob_check(const kw_tpm2_blob *b)
+{
+	const TPMT_PUBLIC *p = &b->pub.publicArea;
+
+	if (kw_tpm2_public_key_type(p) == 0)
+		return KW_FAIL(KW_ERR_PARSE,
+		               "TPM key reference: the public area (type 0x%04x) is not an "
+		               "EC P-256/P-384 or RSA 2048/3072/4096 key",
+		               p->type);
+	if (!(p->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT))
+		return KW_FAIL(KW_ERR_PARSE, "TPM key reference: the key is not a signing key");
+	if (b->priv.size == 0)
+		return KW_FAIL(KW_ERR_PARSE,
+		               "TPM key reference: the wrapped private part is empty");
+	return KW_OK;
+}
+
+kw_rc kw_tpm2_blob_parse(const kw_keyref *ref, kw_tpm2_blob *out)
+{
+	size_t off = 1, pub_off;
+
+	if (ref == NULL || out == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "TPM key reference: none given");
+	memset(out, 0, sizeof(*out));
+	if (ref->data == NULL || ref->len == 0)
+		return KW_FAIL(KW_ERR_PARSE, "TPM key reference is empty");
+	if (ref->data[0] != KW_TPM2_BLOB_VERSION)
+		return KW_FAIL(
+		    KW_ERR_PARSE,
+		    "TPM key reference has format version %u; this keyward reads version %u",
+		    ref->data[0], KW_TPM2_BLOB_VERSION);
+	pub_off = off;
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ref->data, ref->len, &off, &out->pub) !=
+	        TSS2_RC_SUCCESS ||
+	    !public_is_canonical(&out->pub, ref->data + pub_off, off - pub_off))
+		return KW_FAIL(
+		    KW_ERR_PARSE,
+		    "TPM key reference: the public area is truncated or malformed (%zu bytes)",
+		    ref->len);
+	if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(ref->data, ref->len, &off, &out->priv) !=
+	    TSS2_RC_SUCCESS)
+		return KW_FAIL(
+		    KW_ERR_PARSE,
+		    "TPM key reference: the wrapped private part is truncated or malformed "
+		    "(%zu bytes)",
+		    ref->len);
+	if (off != ref->len)
+		return KW_FAIL(KW_ERR_PARSE,
+		               "TPM key reference: %zu unexpected bytes after the key",
+		               ref->len - off);
+	return blob_check(out);
+}
+
+kw_rc kw_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out)
+{
+	size_t cap = 1 + sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE), off = 1;
+	unsigned char *buf = malloc(cap);
+
+	if (buf == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "TPM key reference: out of memory");
+	buf[0] = KW_TPM2_BLOB_VERSION;
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, cap, &off) != TSS2_RC_SUCCESS ||
+	    Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, cap, &off) != TSS2_RC_SUCCESS) {
+		free(buf);
+		return KW_FAIL(KW_ERR_INTERNAL, "TPM key reference: cannot marshal the TPM's key");
+	}
+	out->data = buf;
+	out->len = off;
+	return KW_OK;
+}

@@ -1,0 +1,131 @@
+/* see tpm2_internal.h: key generation (TPM2_Create under the SRK) and destroy */
+#include <string.h>
+
+#include <tss2/tss2_rc.h>
+
+#include "tpm2_internal.h"
+
+/* Non-exportable (fixedTPM|fixedParent), made inside the TPM, usable with an
+ * empty password, for signing only. No scheme is fixed: each TPM2_Sign picks
+ * ECDSA / RSASSA / RSAPSS and the hash. */
+#define SIGNING_KEY_ATTRS                                                                          \
+	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |        \
+	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT)
+
+static kw_rc key_template(kw_key_type type, TPM2B_PUBLIC *t)
+{
+	TPMT_PUBLIC *p = &t->publicArea;
+
+	memset(t, 0, sizeof(*t));
+	p->nameAlg = TPM2_ALG_SHA256;
+	p->objectAttributes = SIGNING_KEY_ATTRS;
+	switch (type) {
+	case KW_KEY_EC_P256:
+	case KW_KEY_EC_P384:
+		p->type = TPM2_ALG_ECC;
+		p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+		p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+		p->parameters.eccDetail.curveID =
+		    type == KW_KEY_EC_P256 ? TPM2_ECC_NIST_P256 : TPM2_ECC_NIST_P384;
+		p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+		return KW_OK;
+	case KW_KEY_RSA_2048:
+	case KW_KEY_RSA_3072:
+	case KW_KEY_RSA_4096:
+		p->type = TPM2_ALG_RSA;
+		p->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+		p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
+		p->parameters.rsaDetail.keyBits = type == KW_KEY_RSA_2048   ? 2048
+		                                  : type == KW_KEY_RSA_3072 ? 3072
+		                                                            : 4096;
+		p->parameters.rsaDetail.exponent = 0; /* 65537 */
+		return KW_OK;
+	default: return KW_FAIL(KW_ERR_USAGE, "tpm2: unknown key type %d", (int)type);
+	}
+}
+
+/* The TPM's answer to unsupported key parameters (curve, key size...). */
+static int is_unsupported(TSS2_RC trc)
+{
+	TSS2_RC layer = trc & TSS2_RC_LAYER_MASK;
+	TSS2_RC base = kw_tpm2_rc_base(trc);
+
+	if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_TPM_RC_LAYER)
+		return 0;
+	return base == TPM2_RC_VALUE || base == TPM2_RC_KEY_SIZE || base == TPM2_RC_CURVE ||
+	       base == TPM2_RC_ASYMMETRIC || base == TPM2_RC_SCHEME || base == TPM2_RC_TYPE;
+}
+
+static kw_rc unsupported(kw_key_type type, TSS2_RC trc)
+{
+	return KW_FAIL_DEV(KW_ERR_UNSUPPORTED, trc,
+	                   "the TPM does not support %s keys (%s); choose another key type",
+	                   kw_key_type_name(type), Tss2_RC_Decode(trc));
+}
+
+/* TPM2_TestParms: asks before a (slow) key generation whether the TPM can do it. */
+static kw_rc params_test(kw_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t)
+{
+	TPMT_PUBLIC_PARMS parms = {.type = t->publicArea.type,
+	                           .parameters = t->publicArea.parameters};
+	TSS2_RC trc = Esys_TestParms(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &parms);
+
+	if (trc == TSS2_RC_SUCCESS)
+		return KW_OK;
+	if (is_unsupported(trc))
+		return unsupported(type, trc);
+	return KW_TPM2_FAIL(c, trc, "checking the key parameters (TestParms)", NULL);
+}
+
+static kw_rc key_create(kw_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t, kw_keyref *out)
+{
+	const TPM2B_SENSITIVE_CREATE sens = {0};
+	const TPM2B_DATA outside = {0};
+	const TPML_PCR_SELECTION pcrs = {0};
+	TPM2B_PRIVATE *priv = NULL;
+	TPM2B_PUBLIC *pub = NULL;
+	ESYS_TR srk = ESYS_TR_NONE;
+	kw_rc rc = KW_OK;
+	TSS2_RC trc;
+
+	rc = kw_tpm2_srk_get(c, &srk);
+	if (rc != KW_OK)
+		goto out;
+	trc = Esys_Create(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, t,
+	                  &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
+	if (trc != TSS2_RC_SUCCESS) {
+		rc = is_unsupported(trc)
+		         ? unsupported(type, trc)
+		         : KW_TPM2_FAIL(c, trc, "generating the key (Create)", NULL);
+		goto out;
+	}
+	rc = kw_tpm2_blob_encode(pub, priv, out);
+out:
+	Esys_Free(priv);
+	Esys_Free(pub);
+	return rc;
+}
+
+kw_rc kw_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
+{
+	kw_tpm2_ctx *c = ctx;
+	TPM2B_PUBLIC t;
+
+	(void)label; /* a TPM key has no label: the store names it */
+	if (c == NULL || out == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "tpm2 key_generate: no context or output given");
+	out->data = NULL;
+	out->len = 0;
+	KW_GUARD(key_template(type, &t));
+	KW_GUARD(kw_tpm2_ready(c));
+	KW_GUARD(params_test(c, type, &t));
+	return key_create(c, type, &t, out);
+}
+
+kw_rc kw_tpm2_key_destroy(void *ctx, const kw_keyref *ref)
+{
+	kw_tpm2_blob blob;
+
+	(void)ctx; /* nothing lives on the TPM: the caller drops the wrapped blob */
+	return kw_tpm2_blob_parse(ref, &blob);
+}

@@ -1,0 +1,128 @@
+/*
+ * keyward — TPM 2.0 backend internals (tpm2-tss ESYS).
+ *
+ * One kw_tpm2_ctx per open(): a TCTI, an ESYS context and the storage parent
+ * (SRK) under which keys are created and loaded. swtpm without a resource
+ * manager has only three transient object slots shared by every client, so a
+ * key is loaded for one operation and flushed right after it on every path;
+ * the SRK is the only object left loaded, and close() flushes it.
+ *
+ * Key reference format (version 1, see blob.c):
+ *   u8 version = 1 | TPM2B_PUBLIC (TSS marshalling) | TPM2B_PRIVATE (TPM-wrapped)
+ */
+#ifndef KW_TPM2_INTERNAL_H
+#define KW_TPM2_INTERNAL_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <tss2/tss2_esys.h>
+
+#include "backend.h"
+
+#define KW_TPM2_BLOB_VERSION 1
+#define KW_TPM2_SRK_HANDLE   0x81000001u
+
+typedef struct {
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	char *tcti_conf;    /* as configured; NULL = tctildr default */
+	ESYS_TR srk;        /* ESYS_TR_NONE until first needed */
+	int srk_persistent; /* 1: 0x81000001, 0: transient primary we created */
+	int lost;           /* the TPM went away: ESYS is unusable, only close() helps */
+} kw_tpm2_ctx;
+
+/* A key reference, parsed. */
+typedef struct {
+	TPM2B_PUBLIC pub;
+	TPM2B_PRIVATE priv;
+} kw_tpm2_blob;
+
+/* A key loaded under the SRK for one operation. */
+typedef struct {
+	ESYS_TR handle;    /* ESYS_TR_NONE when not loaded */
+	TPM2B_PUBLIC *pub; /* from TPM2_ReadPublic, when asked for */
+	TPM2B_NAME *name;  /* idem */
+} kw_tpm2_loaded;
+
+#define KW_TPM2_LOADED_INIT                                                                        \
+	{                                                                                          \
+		ESYS_TR_NONE, NULL, NULL                                                           \
+	}
+
+/* ---- tpm2.c: the function table and open/close ---- */
+kw_rc kw_tpm2_open(const kw_backend_config *cfg, void **ctx);
+void kw_tpm2_close(void *ctx);
+/* The configured TCTI string, or "(default)", for messages. */
+const char *kw_tpm2_tcti_name(const kw_tpm2_ctx *c);
+/* KW_ERR_UNAVAILABLE once the connection was lost (ESYS cannot recover). */
+kw_rc kw_tpm2_ready(const kw_tpm2_ctx *c);
+
+/* ---- error.c ---- */
+/* Classifies a TSS2_RC: KW_ERR_AUTH, KW_ERR_UNAVAILABLE or KW_ERR_BACKEND. */
+kw_rc kw_tpm2_rc_code(TSS2_RC rc);
+/* The TPM response code without the handle/parameter/session number. */
+TSS2_RC kw_tpm2_rc_base(TSS2_RC rc);
+/* Records a TPM failure of operation op with the decoded rc; advice is used
+ * for device errors (connection and auth errors get their own). A connection
+ * error marks the context lost. */
+kw_rc kw_tpm2_fail_at(kw_tpm2_ctx *c, TSS2_RC rc, const char *op, const char *advice,
+                      const char *file, int line);
+#define KW_TPM2_FAIL(c, rc, op, advice)                                                            \
+	kw_tpm2_fail_at((c), (rc), (op), (advice), __FILE__, __LINE__)
+
+/* ---- sigpipe.c ---- */
+/* tcti-swtpm/mssim write() to their socket: once the TPM end has gone a write
+ * raises SIGPIPE, which would kill the caller. Every entry point blocks it for
+ * the calling thread and discards one raised meanwhile (the libpq technique). */
+typedef struct {
+	sigset_t old;
+	int was_pending;
+} kw_tpm2_sigpipe;
+void kw_tpm2_sigpipe_block(kw_tpm2_sigpipe *g);
+void kw_tpm2_sigpipe_restore(kw_tpm2_sigpipe *g);
+
+/* ---- srk.c ---- */
+/* The storage parent, set up on first use and kept for the context's life. */
+kw_rc kw_tpm2_srk_get(kw_tpm2_ctx *c, ESYS_TR *srk);
+/* Flushes a transient SRK (errors ignored: the TPM may be gone). */
+void kw_tpm2_srk_release(kw_tpm2_ctx *c);
+/* "0x81000001" or "transient-primary"; NULL before first use. */
+const char *kw_tpm2_srk_describe(const kw_tpm2_ctx *c);
+
+/* ---- blob.c ---- */
+kw_rc kw_tpm2_blob_parse(const kw_keyref *ref, kw_tpm2_blob *out);
+kw_rc kw_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out);
+/* The keyward key type of a public area; 0 when it is none of ours. */
+kw_key_type kw_tpm2_public_key_type(const TPMT_PUBLIC *pub);
+
+/* ---- load.c ---- */
+/* Loads the blob under the SRK; with read_public also TPM2_ReadPublic. */
+kw_rc kw_tpm2_key_load(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, int read_public,
+                       kw_tpm2_loaded *out);
+/* Flushes and frees; safe on KW_TPM2_LOADED_INIT and after a failed load. */
+void kw_tpm2_key_unload(kw_tpm2_ctx *c, kw_tpm2_loaded *k);
+
+/* ---- pubkey.c ---- */
+kw_rc kw_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out);
+
+/* ---- verify.c ---- */
+/* The largest signature we make: RSA-4096. */
+#define KW_TPM2_SIG_MAX 512
+/* Verifies a signature the TPM made against the key's public area before it
+ * is handed out. A PSS signature whose salt is not the digest length gives
+ * KW_ERR_UNSUPPORTED; any other mismatch KW_ERR_BACKEND. */
+kw_rc kw_tpm2_sig_check(const TPMT_PUBLIC *pub, const kw_sign_params *p, const unsigned char *dgst,
+                        size_t dgst_len, const unsigned char *sig, size_t sig_len);
+
+/* ---- the operations (keygen.c, pubkey.c, sign.c, attrs.c) ---- */
+kw_rc kw_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
+kw_rc kw_tpm2_key_destroy(void *ctx, const kw_keyref *ref);
+kw_rc kw_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
+kw_rc kw_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
+                       const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+                       size_t *sig_len);
+kw_rc kw_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
+
+#endif
