@@ -8,9 +8,8 @@ static const struct {
 	kw_key_type type;
 	const char *name;
 } key_names[] = {
-	{ KW_KEY_EC_P256, "ec-p256" },   { KW_KEY_EC_P384, "ec-p384" },
-	{ KW_KEY_RSA_2048, "rsa-2048" }, { KW_KEY_RSA_3072, "rsa-3072" },
-	{ KW_KEY_RSA_4096, "rsa-4096" },
+    {KW_KEY_EC_P256, "ec-p256"},   {KW_KEY_EC_P384, "ec-p384"},   {KW_KEY_RSA_2048, "rsa-2048"},
+    {KW_KEY_RSA_3072, "rsa-3072"}, {KW_KEY_RSA_4096, "rsa-4096"},
 };
 
 const char *kw_key_type_name(kw_key_type t)

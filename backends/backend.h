@@ -40,9 +40,9 @@ kw_key_type kw_key_type_from_name(const char *name);
 int kw_key_type_is_rsa(kw_key_type t);
 
 typedef enum {
-	KW_SIG_ECDSA = 1,   /* output: DER ECDSA-Sig-Value, as X.509 and TLS carry it */
-	KW_SIG_RSA_PKCS1,   /* output: modulus-sized RSASSA-PKCS1-v1_5 signature */
-	KW_SIG_RSA_PSS,     /* output: modulus-sized RSASSA-PSS signature, MGF1 with md */
+	KW_SIG_ECDSA = 1, /* output: DER ECDSA-Sig-Value, as X.509 and TLS carry it */
+	KW_SIG_RSA_PKCS1, /* output: modulus-sized RSASSA-PKCS1-v1_5 signature */
+	KW_SIG_RSA_PSS,   /* output: modulus-sized RSASSA-PSS signature, MGF1 with md */
 } kw_sig_scheme;
 
 typedef struct {
@@ -70,8 +70,9 @@ void kw_key_attrs_clear(kw_key_attrs *a);
 
 /* Configuration of one backend as stored in the store (no secret in here). */
 typedef struct {
-	const char *name;       /* the admin's name for it */
-	const char *tcti;       /* tpm2: TCTI config, e.g. "swtpm:host=127.0.0.1,port=2321"; NULL = default */
+	const char *name; /* the admin's name for it */
+	const char
+	    *tcti; /* tpm2: TCTI config, e.g. "swtpm:host=127.0.0.1,port=2321"; NULL = default */
 	const char *module;     /* pkcs11: p11-kit module name or path of the .so */
 	const char *token;      /* pkcs11: token label or RFC 7512 "pkcs11:" URI */
 	const char *pin_source; /* pkcs11: "file:PATH" or "env:VAR" */
@@ -97,8 +98,8 @@ typedef struct kw_backend_ops {
 	/* Signs a digest computed in software. *sig_len is the buffer size on
 	 * entry and the signature length on return. */
 	kw_rc (*key_sign)(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
-			  const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
-			  size_t *sig_len);
+	                  const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+	                  size_t *sig_len);
 
 	/* Reads the key's custody attributes back from the device. */
 	kw_rc (*key_attrs)(void *ctx, const kw_keyref *ref, kw_key_attrs *out);

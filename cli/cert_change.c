@@ -6,9 +6,9 @@
 int cert_renew(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "new-key", no_argument, NULL, 'n' },
-		{ "reuse-key", no_argument, NULL, 'r' },
-		{ 0 },
+	    {"new-key", no_argument, NULL, 'n'},
+	    {"reuse-key", no_argument, NULL, 'r'},
+	    {0},
 	};
 	kw_renew_key key = KW_RENEW_NEW_KEY;
 	int c, seen = 0, version = 0;
@@ -38,7 +38,7 @@ int cert_renew(int argc, char **argv)
 
 int cert_delete(int argc, char **argv)
 {
-	static const struct option opts[] = { { 0 } };
+	static const struct option opts[] = {{0}};
 	kw_store *s = NULL;
 	optind = 1;
 	if (cli_getopt(argc, argv, "cert delete", "", opts) != -1)

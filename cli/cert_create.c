@@ -17,7 +17,8 @@ static int print_created(kw_store *s, const char *name)
 	       name, (long long)json_integer_value(json_object_get(j, "version")),
 	       json_string_value(json_object_get(json_object_get(j, "key"), "type")),
 	       json_string_value(json_object_get(j, "backend")),
-	       json_is_false(json_object_get(json_object_get(j, "key"), "exportable")) ? "yes" : "NO",
+	       json_is_false(json_object_get(json_object_get(j, "key"), "exportable")) ? "yes"
+	                                                                               : "NO",
 	       json_string_value(json_object_get(j, "subject")),
 	       json_string_value(json_object_get(j, "not_after")),
 	       json_string_value(json_object_get(j, "thumbprint_sha256")));
@@ -28,16 +29,16 @@ static int print_created(kw_store *s, const char *name)
 int cert_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "backend", required_argument, NULL, 'b' },
-		{ "subject", required_argument, NULL, 's' },
-		{ "san", required_argument, NULL, 'n' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "days", required_argument, NULL, 'd' },
-		{ "issuer", required_argument, NULL, 'i' },
-		{ 0 },
+	    {"backend", required_argument, NULL, 'b'},
+	    {"subject", required_argument, NULL, 's'},
+	    {"san", required_argument, NULL, 'n'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"days", required_argument, NULL, 'd'},
+	    {"issuer", required_argument, NULL, 'i'},
+	    {0},
 	};
 	const char *sans[SAN_MAX];
-	kw_cert_request req = { 0 };
+	kw_cert_request req = {0};
 	kw_store *s = NULL;
 	int c;
 	optind = 1;
@@ -64,10 +65,11 @@ int cert_create(int argc, char **argv)
 	req.name = argv[optind];
 	req.sans = sans;
 	if (req.backend == NULL)
-		return cli_usage_error("cert create: --backend is required (see: keyward backend list)");
+		return cli_usage_error(
+		    "cert create: --backend is required (see: keyward backend list)");
 	if (req.subject == NULL)
 		return cli_usage_error("cert create: --subject is required (e.g. --subject CN=%s)",
-				       req.name);
+		                       req.name);
 	int ex = cli_store_open(&s);
 	if (ex)
 		return ex;

@@ -15,14 +15,14 @@ typedef struct {
 
 /* Parses the options the read commands share; allowed is a set of letters. */
 static int parse(int argc, char **argv, const char *cmd, const char *allowed, int want_name,
-		 read_opts *o)
+                 read_opts *o)
 {
 	static const struct option opts[] = {
-		{ "version", required_argument, NULL, 'v' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "chain", no_argument, NULL, 'c' },
-		{ "out", required_argument, NULL, 'o' },
-		{ 0 },
+	    {"version", required_argument, NULL, 'v'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"chain", no_argument, NULL, 'c'},
+	    {"out", required_argument, NULL, 'o'},
+	    {0},
 	};
 	int c;
 	memset(o, 0, sizeof(*o));
@@ -31,8 +31,9 @@ static int parse(int argc, char **argv, const char *cmd, const char *allowed, in
 		if (c == '?')
 			return 2;
 		if (!strchr(allowed, c))
-			return cli_usage_error("%s: option '%s' does not apply (see: keyward %s --help)",
-					       cmd, argv[optind - 1], cmd);
+			return cli_usage_error(
+			    "%s: option '%s' does not apply (see: keyward %s --help)", cmd,
+			    argv[optind - 1], cmd);
 		if (c == 'v' && cli_parse_int("--version", optarg, 1, 1000000, &o->version))
 			return 2;
 		o->json |= c == 'j';
@@ -41,8 +42,8 @@ static int parse(int argc, char **argv, const char *cmd, const char *allowed, in
 			o->out = optarg;
 	}
 	if (argc - optind != want_name)
-		return cli_usage_error(want_name ? "%s: give exactly one NAME"
-						 : "%s: unexpected argument", cmd);
+		return cli_usage_error(
+		    want_name ? "%s: give exactly one NAME" : "%s: unexpected argument", cmd);
 	o->name = want_name ? argv[optind] : NULL;
 	return 0;
 }
@@ -72,11 +73,11 @@ int cert_list(int argc, char **argv)
 		json_t *c;
 		printf("%-20s %4s %-8s %-12s %-9s %-20s %s\n", "NAME", "VER", "STATUS", "BACKEND",
 		       "KEY", "NOT_AFTER", "SUBJECT");
-		json_array_foreach(list, i, c)
-		printf("%-20s %4lld %-8s %-12s %-9s %-20s %s\n", str(c, "name"),
-		       (long long)json_integer_value(json_object_get(c, "version")), str(c, "status"),
-		       str(c, "backend"), str(json_object_get(c, "key"), "type"), str(c, "not_after"),
-		       str(c, "subject"));
+		json_array_foreach(list, i, c) printf(
+		    "%-20s %4lld %-8s %-12s %-9s %-20s %s\n", str(c, "name"),
+		    (long long)json_integer_value(json_object_get(c, "version")), str(c, "status"),
+		    str(c, "backend"), str(json_object_get(c, "key"), "type"), str(c, "not_after"),
+		    str(c, "subject"));
 	}
 	json_decref(list);
 	return 0;
@@ -86,16 +87,17 @@ static void print_show(const json_t *j)
 {
 	const json_t *key = json_object_get(j, "key");
 	printf("name:               %s\n", str(j, "name"));
-	printf("version:            %lld%s\n", (long long)json_integer_value(json_object_get(j, "version")),
+	printf("version:            %lld%s\n",
+	       (long long)json_integer_value(json_object_get(j, "version")),
 	       json_is_true(json_object_get(j, "current")) ? " (current)" : "");
 	printf("status:             %s\n", str(j, "status"));
-	printf("enabled:            %s\n", json_is_true(json_object_get(j, "enabled")) ? "yes" : "no");
+	printf("enabled:            %s\n",
+	       json_is_true(json_object_get(j, "enabled")) ? "yes" : "no");
 	printf("subject:            %s\n", str(j, "subject"));
 	printf("sans:              ");
 	size_t i;
 	json_t *v;
-	json_array_foreach(json_object_get(j, "sans"), i, v)
-	printf(" %s", json_string_value(v));
+	json_array_foreach(json_object_get(j, "sans"), i, v) printf(" %s", json_string_value(v));
 	printf("\nissuer:             %s (%s)\n", str(j, "issuer"), str(j, "issuer_dn"));
 	printf("serial:             %s\n", str(j, "serial"));
 	printf("not_before:         %s\n", str(j, "not_before"));
@@ -187,12 +189,13 @@ int cert_verify(int argc, char **argv)
 		cli_print_json(j);
 	else {
 		printf("%s version %lld: %s key in backend %s\n", str(j, "name"),
-		       (long long)json_integer_value(json_object_get(j, "version")), str(j, "key_type"),
-		       str(j, "backend"));
+		       (long long)json_integer_value(json_object_get(j, "version")),
+		       str(j, "key_type"), str(j, "backend"));
 		printf("  exportable:          %s\n",
 		       json_is_true(json_object_get(j, "exportable")) ? "YES" : "no");
 		printf("  generated on device: %s\n",
-		       json_is_true(json_object_get(j, "generated_on_device")) ? "yes" : "no (imported)");
+		       json_is_true(json_object_get(j, "generated_on_device")) ? "yes"
+		                                                               : "no (imported)");
 		printf("  certificate matches: %s\n",
 		       json_is_true(json_object_get(j, "certificate_matches_key")) ? "yes" : "NO");
 		printf("  device attributes (read from the device):\n");

@@ -34,7 +34,7 @@ int cli_store_open(kw_store **out);
 /* getopt_long wrapper: resets state, silences getopt, turns its complaints
  * into one line. Returns the option, -1 at the end, '?' after printing. */
 int cli_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
-	       const struct option *longopts);
+               const struct option *longopts);
 
 /* Prints a JSON document (pretty) on stdout. */
 void cli_print_json(json_t *j);

@@ -7,13 +7,13 @@
 static int backend_add(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "tcti", required_argument, NULL, 't' },
-		{ "module", required_argument, NULL, 'm' },
-		{ "token", required_argument, NULL, 'k' },
-		{ "pin-source", required_argument, NULL, 'p' },
-		{ 0 },
+	    {"tcti", required_argument, NULL, 't'},
+	    {"module", required_argument, NULL, 'm'},
+	    {"token", required_argument, NULL, 'k'},
+	    {"pin-source", required_argument, NULL, 'p'},
+	    {0},
 	};
-	kw_backend_spec b = { 0 };
+	kw_backend_spec b = {0};
 	kw_store *s = NULL;
 	int c;
 	optind = 1;
@@ -43,7 +43,7 @@ static int backend_add(int argc, char **argv)
 
 static int backend_list(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
 	int c, as_json = 0;
 	kw_store *s = NULL;
 	json_t *list = NULL;
@@ -77,11 +77,12 @@ static int backend_list(int argc, char **argv)
 				snprintf(dev, sizeof(dev), "tcti=%s", tcti ? tcti : "(default)");
 			else
 				snprintf(dev, sizeof(dev), "module=%s token=%s pin=%s",
-					 json_string_value(json_object_get(b, "module")),
-					 json_string_value(json_object_get(b, "token")),
-					 json_string_value(json_object_get(b, "pin_source")));
-			printf("%-16s %-7s %-5lld %s\n", json_string_value(json_object_get(b, "name")),
-			       kind, (long long)json_integer_value(json_object_get(b, "certificates")),
+				         json_string_value(json_object_get(b, "module")),
+				         json_string_value(json_object_get(b, "token")),
+				         json_string_value(json_object_get(b, "pin_source")));
+			printf("%-16s %-7s %-5lld %s\n",
+			       json_string_value(json_object_get(b, "name")), kind,
+			       (long long)json_integer_value(json_object_get(b, "certificates")),
 			       dev);
 		}
 	}
@@ -92,16 +93,16 @@ static int backend_list(int argc, char **argv)
 int cmd_backend(int argc, char **argv)
 {
 	static const cli_command table[] = {
-		{ "add", backend_add,
-		  "NAME tpm2 [--tcti TCTI]\n       keyward backend add NAME pkcs11 --module MODULE "
-		  "--token LABEL|pkcs11:URI --pin-source file:PATH|env:VAR",
-		  "Adds a backend after checking it works (TPM reachable; token found and PIN "
-		  "accepted).\nTCTI examples: device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321, "
-		  "tabrmd:.\nMODULE is a p11-kit module name (e.g. softhsm2) or a path to the .so.\n"
-		  "The PIN is read from the pin source each time; it is never stored. A pin file "
-		  "must not be\naccessible by group or others." },
-		{ "list", backend_list, "[--json]", "Lists the configured backends." },
-		{ NULL, NULL, NULL, NULL },
+	    {"add", backend_add,
+	     "NAME tpm2 [--tcti TCTI]\n       keyward backend add NAME pkcs11 --module MODULE "
+	     "--token LABEL|pkcs11:URI --pin-source file:PATH|env:VAR",
+	     "Adds a backend after checking it works (TPM reachable; token found and PIN "
+	     "accepted).\nTCTI examples: device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321, "
+	     "tabrmd:.\nMODULE is a p11-kit module name (e.g. softhsm2) or a path to the .so.\n"
+	     "The PIN is read from the pin source each time; it is never stored. A pin file "
+	     "must not be\naccessible by group or others."},
+	    {"list", backend_list, "[--json]", "Lists the configured backends."},
+	    {NULL, NULL, NULL, NULL},
 	};
 	return cli_dispatch("backend", table, argc, argv);
 }

@@ -4,31 +4,31 @@
 int cmd_cert(int argc, char **argv)
 {
 	static const cli_command table[] = {
-		{ "create", cert_create,
-		  "NAME --backend B --subject DN [--san DNS:x|IP:y ...] [--key TYPE] [--days N] "
-		  "[--issuer self]",
-		  "Creates a key inside the backend's device and a certificate signed by it.\n"
-		  "DN: CN=web01,O=Example or /O=Example/CN=web01. Without --san, a CN that is a "
-		  "host name\nor IP address becomes the one SAN. TYPE: ec-p256 (default), ec-p384, "
-		  "rsa-2048,\nrsa-3072, rsa-4096 (a TPM may not support rsa-4096). N: validity in days "
-		  "(default 365)." },
-		{ "list", cert_list, "[--json]", "Lists certificates (their current versions)." },
-		{ "show", cert_show, "NAME [--version N] [--json]",
-		  "Shows a certificate version (default: the current one)." },
-		{ "export", cert_export, "NAME [--version N] [--chain] [--out FILE]",
-		  "Writes the certificate (and with --chain its chain) as PEM. Never a private key." },
-		{ "csr", cert_csr, "NAME [--out FILE]",
-		  "Writes a PEM CSR for the certificate's current key, signed inside the device." },
-		{ "renew", cert_renew, "NAME [--new-key|--reuse-key]",
-		  "Adds a version with a new certificate and makes it current in one step.\n"
-		  "--new-key (the default) generates a new key in the device; --reuse-key keeps "
-		  "the current one." },
-		{ "delete", cert_delete, "NAME",
-		  "Destroys the keys of every version in their devices, then removes the "
-		  "certificate." },
-		{ "verify", cert_verify, "NAME [--version N] [--json]",
-		  "Reads the key's custody attributes back from the device: why it cannot leave it." },
-		{ NULL, NULL, NULL, NULL },
+	    {"create", cert_create,
+	     "NAME --backend B --subject DN [--san DNS:x|IP:y ...] [--key TYPE] [--days N] "
+	     "[--issuer self]",
+	     "Creates a key inside the backend's device and a certificate signed by it.\n"
+	     "DN: CN=web01,O=Example or /O=Example/CN=web01. Without --san, a CN that is a "
+	     "host name\nor IP address becomes the one SAN. TYPE: ec-p256 (default), ec-p384, "
+	     "rsa-2048,\nrsa-3072, rsa-4096 (a TPM may not support rsa-4096). N: validity in days "
+	     "(default 365)."},
+	    {"list", cert_list, "[--json]", "Lists certificates (their current versions)."},
+	    {"show", cert_show, "NAME [--version N] [--json]",
+	     "Shows a certificate version (default: the current one)."},
+	    {"export", cert_export, "NAME [--version N] [--chain] [--out FILE]",
+	     "Writes the certificate (and with --chain its chain) as PEM. Never a private key."},
+	    {"csr", cert_csr, "NAME [--out FILE]",
+	     "Writes a PEM CSR for the certificate's current key, signed inside the device."},
+	    {"renew", cert_renew, "NAME [--new-key|--reuse-key]",
+	     "Adds a version with a new certificate and makes it current in one step.\n"
+	     "--new-key (the default) generates a new key in the device; --reuse-key keeps "
+	     "the current one."},
+	    {"delete", cert_delete, "NAME",
+	     "Destroys the keys of every version in their devices, then removes the "
+	     "certificate."},
+	    {"verify", cert_verify, "NAME [--version N] [--json]",
+	     "Reads the key's custody attributes back from the device: why it cannot leave it."},
+	    {NULL, NULL, NULL, NULL},
 	};
 	return cli_dispatch("cert", table, argc, argv);
 }

@@ -6,7 +6,7 @@
 
 int cmd_init(int argc, char **argv)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	int c, created = 0;
 	char *dir = NULL;
 	optind = 1;
@@ -27,7 +27,8 @@ int cmd_init(int argc, char **argv)
 	const char *path = cli_store_dir ? cli_store_dir : dir;
 	rc = kw_store_init(path, &created);
 	if (rc == KW_OK)
-		printf(created ? "initialized store %s\n" : "store %s is already initialized\n", path);
+		printf(created ? "initialized store %s\n" : "store %s is already initialized\n",
+		       path);
 	free(dir);
 	return rc == KW_OK ? 0 : cli_fail(rc);
 }

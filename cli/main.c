@@ -8,25 +8,25 @@
 #include "cli.h"
 
 static const cli_command commands[] = {
-	{ "init", cmd_init, "", "create the store (directory 0700, database 0600)" },
-	{ "backend", cmd_backend, "add|list ...", "configure TPM 2.0 and PKCS#11 backends" },
-	{ "cert", cmd_cert, "create|list|show|export|csr|renew|delete|verify ...",
-	  "manage certificates whose keys live in hardware" },
-	{ NULL, NULL, NULL, NULL },
+    {"init", cmd_init, "", "create the store (directory 0700, database 0600)"},
+    {"backend", cmd_backend, "add|list ...", "configure TPM 2.0 and PKCS#11 backends"},
+    {"cert", cmd_cert, "create|list|show|export|csr|renew|delete|verify ...",
+     "manage certificates whose keys live in hardware"},
+    {NULL, NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: keyward [--store DIR] COMMAND ...\n\n"
-		   "A hardware-backed key and certificate store: keys live in a TPM 2.0 or a\n"
-		   "PKCS#11 token and never leave it.\n\nCommands:\n");
+	           "A hardware-backed key and certificate store: keys live in a TPM 2.0 or a\n"
+	           "PKCS#11 token and never leave it.\n\nCommands:\n");
 	for (const cli_command *c = commands; c->name; c++)
 		fprintf(f, "  %-8s %s\n", c->name, c->help);
 	fprintf(f, "\nOptions:\n"
-		   "  --store DIR  the store (default: $KEYWARD_STORE, /var/lib/keyward for root,\n"
-		   "               else $XDG_DATA_HOME/keyward)\n"
-		   "  --version    print the version\n"
-		   "Run 'keyward COMMAND --help' for a command's options.\n");
+	           "  --store DIR  the store (default: $KEYWARD_STORE, /var/lib/keyward for root,\n"
+	           "               else $XDG_DATA_HOME/keyward)\n"
+	           "  --version    print the version\n"
+	           "Run 'keyward COMMAND --help' for a command's options.\n");
 }
 
 int main(int argc, char **argv)
@@ -48,7 +48,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--store") == 0)
 			return cli_usage_error("--store needs a directory");
 		else
-			return cli_usage_error("unknown option '%s' (see: keyward --help)", argv[i]);
+			return cli_usage_error("unknown option '%s' (see: keyward --help)",
+			                       argv[i]);
 	}
 	if (cli_store_dir && cli_store_dir[0] == '\0')
 		return cli_usage_error("--store needs a directory");

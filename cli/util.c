@@ -60,7 +60,7 @@ int cli_dispatch(const char *group, const cli_command *table, int argc, char **a
 		return c->fn(argc - 1, argv + 1);
 	}
 	return cli_usage_error("unknown command '%s %s' (see: keyward %s --help)", group, argv[1],
-			       group);
+	                       group);
 }
 
 int cli_store_open(kw_store **out)
@@ -77,17 +77,19 @@ int cli_store_open(kw_store **out)
 }
 
 int cli_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
-	       const struct option *longopts)
+               const struct option *longopts)
 {
 	opterr = 0;
 	int c = getopt_long(argc, argv, shortopts, longopts, NULL);
 	if (c == '?') {
 		if (optopt)
-			cli_usage_error("%s: option '-%c' is unknown or needs a value (see: keyward %s --help)",
-					cmd, optopt, cmd);
+			cli_usage_error(
+			    "%s: option '-%c' is unknown or needs a value (see: keyward %s --help)",
+			    cmd, optopt, cmd);
 		else
-			cli_usage_error("%s: option '%s' is unknown or needs a value (see: keyward %s --help)",
-					cmd, argv[optind - 1], cmd);
+			cli_usage_error(
+			    "%s: option '%s' is unknown or needs a value (see: keyward %s --help)",
+			    cmd, argv[optind - 1], cmd);
 	}
 	if (c == ':')
 		c = '?';
@@ -113,7 +115,7 @@ int cli_write_file(const char *path, const char *data, size_t len, int mode)
 		return cli_usage_error("out of memory");
 	int fd = mkstemp(tmp);
 	int ok = fd >= 0 && fchmod(fd, (mode_t)mode) == 0 && write(fd, data, len) == (ssize_t)len &&
-		 fsync(fd) == 0;
+	         fsync(fd) == 0;
 	int err = errno;
 	if (fd >= 0)
 		close(fd);
@@ -135,8 +137,8 @@ int cli_parse_int(const char *what, const char *text, int min, int max, int *out
 	errno = 0;
 	long v = strtol(text, &end, 10);
 	if (errno || end == text || *end != '\0' || v < min || v > max)
-		return cli_usage_error("%s must be a number from %d to %d, not '%s'", what, min, max,
-				       text);
+		return cli_usage_error("%s must be a number from %d to %d, not '%s'", what, min,
+		                       max, text);
 	*out = (int)v;
 	return 0;
 }

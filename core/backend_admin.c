@@ -9,25 +9,32 @@ static kw_rc check_spec(const kw_backend_spec *b)
 {
 	size_t n = b->name ? strlen(b->name) : 0;
 	if (n == 0 || n > 64 || !isalnum((unsigned char)b->name[0]))
-		return KW_FAIL(KW_ERR_USAGE, "bad backend name '%s': 1 to 64 characters, starting "
-					     "with a letter or digit", b->name ? b->name : "");
+		return KW_FAIL(KW_ERR_USAGE,
+		               "bad backend name '%s': 1 to 64 characters, starting "
+		               "with a letter or digit",
+		               b->name ? b->name : "");
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)b->name[i]) && !strchr("._-", b->name[i]))
-			return KW_FAIL(KW_ERR_USAGE, "bad backend name '%s': use letters, digits, "
-						     "'.', '_' and '-'", b->name);
+			return KW_FAIL(KW_ERR_USAGE,
+			               "bad backend name '%s': use letters, digits, "
+			               "'.', '_' and '-'",
+			               b->name);
 	if (b->kind == NULL || kw_backend_ops_find(b->kind) == NULL)
 		return KW_FAIL(KW_ERR_USAGE, "unknown backend kind '%s' (use tpm2 or pkcs11)",
-			       b->kind ? b->kind : "");
+		               b->kind ? b->kind : "");
 	if (strcmp(b->kind, "pkcs11") == 0) {
 		if (b->module == NULL || b->module[0] == '\0')
 			return KW_FAIL(KW_ERR_USAGE, "a pkcs11 backend needs --module");
 		if (b->token == NULL || b->token[0] == '\0')
-			return KW_FAIL(KW_ERR_USAGE, "a pkcs11 backend needs --token LABEL or a pkcs11: URI");
+			return KW_FAIL(KW_ERR_USAGE,
+			               "a pkcs11 backend needs --token LABEL or a pkcs11: URI");
 		if (b->pin_source == NULL)
-			return KW_FAIL(KW_ERR_USAGE, "a pkcs11 backend needs --pin-source file:PATH or env:VAR");
+			return KW_FAIL(KW_ERR_USAGE,
+			               "a pkcs11 backend needs --pin-source file:PATH or env:VAR");
 		KW_GUARD(kw_secret_source_check(b->pin_source));
 	} else if (b->module || b->token || b->pin_source)
-		return KW_FAIL(KW_ERR_USAGE, "--module, --token and --pin-source are for pkcs11 backends");
+		return KW_FAIL(KW_ERR_USAGE,
+		               "--module, --token and --pin-source are for pkcs11 backends");
 	if (strcmp(b->kind, "tpm2") == 0 && b->tcti && b->tcti[0] == '\0')
 		return KW_FAIL(KW_ERR_USAGE, "empty --tcti");
 	return KW_OK;
@@ -52,7 +59,7 @@ static kw_rc probe(const kw_backend_spec *b)
 {
 	void *ctx = NULL;
 	const kw_backend_ops *ops = kw_backend_ops_find(b->kind);
-	kw_backend_config c = { b->name, b->tcti, b->module, b->token, b->pin_source };
+	kw_backend_config c = {b->name, b->tcti, b->module, b->token, b->pin_source};
 	if (ops->open == NULL)
 		return KW_FAIL(KW_ERR_UNSUPPORTED, "backend kind '%s' is not available", b->kind);
 	KW_GUARD(ops->open(&c, &ctx));
@@ -82,9 +89,9 @@ kw_rc kw_backend_add(kw_store *s, const kw_backend_spec *b)
 	if (text == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	kw_rc rc = kwi_store_prepare(s,
-				     "INSERT INTO backends (name, kind, config, created_at)"
-				     " VALUES (?, ?, ?, ?)",
-				     &st);
+	                             "INSERT INTO backends (name, kind, config, created_at)"
+	                             " VALUES (?, ?, ?, ?)",
+	                             &st);
 	if (rc == KW_OK) {
 		sqlite3_bind_text(st, 1, b->name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, b->kind, -1, SQLITE_STATIC);
@@ -104,17 +111,19 @@ kw_rc kw_backend_list(kw_store *s, json_t **out)
 	kw_error_clear();
 	*out = json_array();
 	kw_rc rc = kwi_store_prepare(s,
-				     "SELECT b.name, b.kind, b.config,"
-				     " (SELECT COUNT(DISTINCT v.cert_id) FROM versions v"
-				     "  WHERE v.backend_id = b.id) FROM backends b ORDER BY b.name",
-				     &st);
+	                             "SELECT b.name, b.kind, b.config,"
+	                             " (SELECT COUNT(DISTINCT v.cert_id) FROM versions v"
+	                             "  WHERE v.backend_id = b.id) FROM backends b ORDER BY b.name",
+	                             &st);
 	int r = SQLITE_DONE;
 	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *j = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
 		if (j == NULL)
 			j = json_object();
-		json_object_set_new(j, "name", json_string((const char *)sqlite3_column_text(st, 0)));
-		json_object_set_new(j, "kind", json_string((const char *)sqlite3_column_text(st, 1)));
+		json_object_set_new(j, "name",
+		                    json_string((const char *)sqlite3_column_text(st, 0)));
+		json_object_set_new(j, "kind",
+		                    json_string((const char *)sqlite3_column_text(st, 1)));
 		json_object_set_new(j, "certificates", json_integer(sqlite3_column_int(st, 3)));
 		json_array_append_new(*out, j);
 	}

@@ -12,15 +12,15 @@ static kw_rc check_name(const char *name)
 	size_t n = name ? strlen(name) : 0;
 	if (n == 0 || n > NAME_MAX_LEN || !isalnum((unsigned char)name[0]))
 		return KW_FAIL(KW_ERR_USAGE,
-			       "bad certificate name '%s': 1 to %d characters, starting with a "
-			       "letter or digit",
-			       name ? name : "", NAME_MAX_LEN);
+		               "bad certificate name '%s': 1 to %d characters, starting with a "
+		               "letter or digit",
+		               name ? name : "", NAME_MAX_LEN);
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
 			return KW_FAIL(KW_ERR_USAGE,
-				       "bad certificate name '%s': use letters, digits, '.', '_' "
-				       "and '-'",
-				       name);
+			               "bad certificate name '%s': use letters, digits, '.', '_' "
+			               "and '-'",
+			               name);
 	return KW_OK;
 }
 
@@ -45,16 +45,16 @@ static void discard_key(kwi_device *dev, const kw_keyref *ref)
 }
 
 static kw_rc insert_cert(kw_store *s, const char *name, const json_t *policy, time_t now,
-			 int64_t *cert_id)
+                         int64_t *cert_id)
 {
 	sqlite3_stmt *st = NULL;
 	char *text = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	kw_rc rc = kwi_store_prepare(s,
-				     "INSERT INTO certs (name, policy, current_version, created_at,"
-				     " updated_at) VALUES (?, ?, 1, ?, ?)",
-				     &st);
+	                             "INSERT INTO certs (name, policy, current_version, created_at,"
+	                             " updated_at) VALUES (?, ?, 1, ?, ?)",
+	                             &st);
 	if (rc == KW_OK) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
@@ -70,7 +70,7 @@ static kw_rc insert_cert(kw_store *s, const char *name, const json_t *policy, ti
 }
 
 static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int64_t backend_id,
-			const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
+                        const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
 {
 	int64_t cert_id = 0;
 	KW_GUARD(kwi_store_begin(s));
@@ -87,18 +87,19 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 {
 	kw_rc rc = KW_OK;
 	json_t *policy = NULL;
-	kwi_device dev = { 0 };
-	kw_keyref ref = { 0 };
-	kwi_issued v = { 0 };
+	kwi_device dev = {0};
+	kw_keyref ref = {0};
+	kwi_issued v = {0};
 	time_t now;
 	int exists = 0;
 	kw_error_clear();
 	KW_GUARD(check_name(req->name));
 	if (req->backend == NULL || req->backend[0] == '\0')
-		return KW_FAIL(KW_ERR_USAGE, "no backend given (--backend NAME; see: keyward backend list)");
+		return KW_FAIL(KW_ERR_USAGE,
+		               "no backend given (--backend NAME; see: keyward backend list)");
 	KW_GUARD(kwi_policy_from_request(req, &policy));
 	kw_key_type type = kw_key_type_from_name(
-		json_string_value(json_object_get(json_object_get(policy, "key"), "type")));
+	    json_string_value(json_object_get(json_object_get(policy, "key"), "type")));
 	if ((rc = kwi_now(&now)) != KW_OK || (rc = cert_exists(s, req->name, &exists)) != KW_OK)
 		goto out;
 	if (exists) {
@@ -145,16 +146,18 @@ static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 {
 	sqlite3_stmt *st = NULL;
 	memset(c, 0, sizeof(*c));
-	KW_GUARD(kwi_store_prepare(s,
-				   "SELECT c.id, c.policy, v.version, v.backend_id, v.key_type, v.key_ref"
-				   " FROM certs c JOIN versions v ON v.cert_id = c.id"
-				   " AND v.version = c.current_version WHERE c.name = ?",
-				   &st));
+	KW_GUARD(kwi_store_prepare(
+	    s,
+	    "SELECT c.id, c.policy, v.version, v.backend_id, v.key_type, v.key_ref"
+	    " FROM certs c JOIN versions v ON v.cert_id = c.id"
+	    " AND v.version = c.current_version WHERE c.name = ?",
+	    &st));
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	kw_rc rc = KW_OK;
 	int r = sqlite3_step(st);
 	if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)", name);
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)",
+		             name);
 	else if (r != SQLITE_ROW)
 		rc = KWI_DB_FAIL(s, "reading a certificate");
 	else {
@@ -168,7 +171,8 @@ static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 		if (c->ref.data)
 			memcpy(c->ref.data, sqlite3_column_blob(st, 5), c->ref.len);
 		if (c->policy == NULL || c->type == 0 || c->ref.data == NULL)
-			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record", name);
+			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",
+			             name);
 	}
 	sqlite3_finalize(st);
 	if (rc != KW_OK)
@@ -190,9 +194,8 @@ static kw_rc exec_bound(kw_store *s, const char *sql, int64_t a, int64_t b, cons
 static kw_rc set_current(kw_store *s, int64_t cert_id, int version, time_t now)
 {
 	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s,
-				   "UPDATE certs SET current_version = ?, updated_at = ? WHERE id = ?",
-				   &st));
+	KW_GUARD(kwi_store_prepare(
+	    s, "UPDATE certs SET current_version = ?, updated_at = ? WHERE id = ?", &st));
 	sqlite3_bind_int(st, 1, version);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
 	sqlite3_bind_int64(st, 3, cert_id);
@@ -206,7 +209,7 @@ static kw_rc set_current(kw_store *s, int64_t cert_id, int version, time_t now)
 }
 
 static kw_rc record_renewal(kw_store *s, const current_row *c, int64_t backend_id,
-			    const kw_keyref *ref, const kwi_issued *v, time_t now, int *new_version)
+                            const kw_keyref *ref, const kwi_issued *v, time_t now, int *new_version)
 {
 	KW_GUARD(kwi_store_begin(s));
 	sqlite3_stmt *st = NULL;
@@ -224,9 +227,9 @@ static kw_rc record_renewal(kw_store *s, const current_row *c, int64_t backend_i
 		rc = kwi_version_insert(s, c->cert_id, next, backend_id, ref, c->type, v, now);
 	if (rc == KW_OK)
 		rc = exec_bound(s,
-				"UPDATE versions SET status = 'superseded' WHERE cert_id = ?"
-				" AND status = 'active' AND version <> ?",
-				c->cert_id, next, "superseding the old version");
+		                "UPDATE versions SET status = 'superseded' WHERE cert_id = ?"
+		                " AND status = 'active' AND version <> ?",
+		                c->cert_id, next, "superseding the old version");
 	if (rc == KW_OK)
 		rc = set_current(s, c->cert_id, next, now);
 	if (rc != KW_OK) {
@@ -260,16 +263,17 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 {
 	kw_rc rc = KW_OK;
 	current_row c;
-	kwi_device dev = { 0 };
-	kw_keyref ref = { 0 };
-	kwi_issued v = { 0 };
+	kwi_device dev = {0};
+	kw_keyref ref = {0};
+	kwi_issued v = {0};
 	time_t now;
 	int version = 0, fresh;
 	kw_error_clear();
 	KW_GUARD(kwi_now(&now));
 	KW_GUARD(current_load(s, name, &c));
 	fresh = want_new_key(&c, key);
-	const char *backend = json_string_value(json_object_get(json_object_get(c.policy, "key"), "backend"));
+	const char *backend =
+	    json_string_value(json_object_get(json_object_get(c.policy, "key"), "backend"));
 	/* A reused key stays where it is; a new one goes where the policy says. */
 	if (!fresh || backend == NULL)
 		rc = kwi_device_open_id(s, c.backend_id, &dev);
@@ -302,17 +306,18 @@ static kw_rc destroy_keys(kw_store *s, int64_t cert_id)
 {
 	kw_rc rc = KW_OK;
 	sqlite3_stmt *st = NULL;
-	kwi_device dev = { 0 };
-	KW_GUARD(kwi_store_prepare(s,
-				   "SELECT DISTINCT backend_id, key_ref FROM versions WHERE cert_id = ?"
-				   " ORDER BY backend_id",
-				   &st));
+	kwi_device dev = {0};
+	KW_GUARD(
+	    kwi_store_prepare(s,
+	                      "SELECT DISTINCT backend_id, key_ref FROM versions WHERE cert_id = ?"
+	                      " ORDER BY backend_id",
+	                      &st));
 	sqlite3_bind_int64(st, 1, cert_id);
 	int r;
 	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t bid = sqlite3_column_int64(st, 0);
-		kw_keyref ref = { (unsigned char *)sqlite3_column_blob(st, 1),
-				  (size_t)sqlite3_column_bytes(st, 1) };
+		kw_keyref ref = {(unsigned char *)sqlite3_column_blob(st, 1),
+		                 (size_t)sqlite3_column_bytes(st, 1)};
 		if (dev.ctx == NULL || dev.id != bid) {
 			kwi_device_close(&dev);
 			if ((rc = kwi_device_open_id(s, bid, &dev)) != KW_OK)
@@ -345,10 +350,10 @@ kw_rc kw_cert_delete(kw_store *s, const char *name)
 		rc = kwi_store_begin(s);
 	if (rc == KW_OK) {
 		rc = exec_bound(s, "DELETE FROM versions WHERE cert_id = ?1 AND ?2 = 0", c.cert_id,
-				0, "deleting the versions");
+		                0, "deleting the versions");
 		if (rc == KW_OK)
-			rc = exec_bound(s, "DELETE FROM certs WHERE id = ?1 AND ?2 = 0", c.cert_id, 0,
-					"deleting the certificate");
+			rc = exec_bound(s, "DELETE FROM certs WHERE id = ?1 AND ?2 = 0", c.cert_id,
+			                0, "deleting the certificate");
 		rc = rc == KW_OK ? kwi_store_commit(s) : (kwi_store_rollback(s), rc);
 	}
 	current_clear(&c);

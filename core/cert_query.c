@@ -8,16 +8,37 @@
 
 #include "internal.h"
 
-#define VERSION_COLUMNS                                                                         \
-	"SELECT c.name, c.enabled, c.current_version, v.version, v.status, b.name, v.key_type," \
-	" v.exportable, v.generated_on_device, v.key_attrs, v.issuer, v.cert_der, v.serial,"    \
-	" v.not_before, v.not_after, v.thumbprint_sha1, v.thumbprint_sha256, v.created_at,"     \
-	" v.chain_der, c.policy, v.backend_id, v.key_ref"                                        \
+#define VERSION_COLUMNS                                                                            \
+	"SELECT c.name, c.enabled, c.current_version, v.version, v.status, b.name, v.key_type,"    \
+	" v.exportable, v.generated_on_device, v.key_attrs, v.issuer, v.cert_der, v.serial,"       \
+	" v.not_before, v.not_after, v.thumbprint_sha1, v.thumbprint_sha256, v.created_at,"        \
+	" v.chain_der, c.policy, v.backend_id, v.key_ref"                                          \
 	" FROM certs c JOIN versions v ON v.cert_id = c.id JOIN backends b ON b.id = v.backend_id"
 
-enum { COL_NAME, COL_ENABLED, COL_CURRENT, COL_VERSION, COL_STATUS, COL_BACKEND, COL_KEY_TYPE,
-       COL_EXPORTABLE, COL_LOCAL, COL_ATTRS, COL_ISSUER, COL_CERT, COL_SERIAL, COL_NB, COL_NA,
-       COL_SHA1, COL_SHA256, COL_CREATED, COL_CHAIN, COL_POLICY, COL_BACKEND_ID, COL_KEY_REF };
+enum {
+	COL_NAME,
+	COL_ENABLED,
+	COL_CURRENT,
+	COL_VERSION,
+	COL_STATUS,
+	COL_BACKEND,
+	COL_KEY_TYPE,
+	COL_EXPORTABLE,
+	COL_LOCAL,
+	COL_ATTRS,
+	COL_ISSUER,
+	COL_CERT,
+	COL_SERIAL,
+	COL_NB,
+	COL_NA,
+	COL_SHA1,
+	COL_SHA256,
+	COL_CREATED,
+	COL_CHAIN,
+	COL_POLICY,
+	COL_BACKEND_ID,
+	COL_KEY_REF
+};
 
 static X509 *column_cert(sqlite3_stmt *st, int col)
 {
@@ -48,7 +69,7 @@ static json_t *sans_json(X509 *x)
 		char buf[300] = "", ip[INET6_ADDRSTRLEN] = "";
 		if (g->type == GEN_DNS)
 			snprintf(buf, sizeof(buf), "DNS:%.*s", ASN1_STRING_length(g->d.dNSName),
-				 (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+			         (const char *)ASN1_STRING_get0_data(g->d.dNSName));
 		else if (g->type == GEN_IPADD) {
 			int n = ASN1_STRING_length(g->d.iPAddress);
 			const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
@@ -84,18 +105,19 @@ static json_t *key_json(sqlite3_stmt *st)
 	if (sqlite3_column_type(st, COL_ATTRS) != SQLITE_NULL)
 		attrs = json_loads((const char *)sqlite3_column_text(st, COL_ATTRS), 0, NULL);
 	return json_pack("{s:o,s:b,s:b,s:o}", "type", text_json(st, COL_KEY_TYPE), "exportable",
-			 sqlite3_column_int(st, COL_EXPORTABLE), "generated_on_device",
-			 sqlite3_column_int(st, COL_LOCAL), "attributes", attrs ? attrs : json_object());
+	                 sqlite3_column_int(st, COL_EXPORTABLE), "generated_on_device",
+	                 sqlite3_column_int(st, COL_LOCAL), "attributes",
+	                 attrs ? attrs : json_object());
 }
 
 static json_t *row_json(sqlite3_stmt *st)
 {
 	X509 *x = column_cert(st, COL_CERT);
-	json_t *j = json_pack("{s:o,s:i,s:b,s:o,s:b}", "name", text_json(st, COL_NAME), "version",
-			      sqlite3_column_int(st, COL_VERSION), "current",
-			      sqlite3_column_int(st, COL_VERSION) == sqlite3_column_int(st, COL_CURRENT),
-			      "status", text_json(st, COL_STATUS), "enabled",
-			      sqlite3_column_int(st, COL_ENABLED));
+	json_t *j = json_pack(
+	    "{s:o,s:i,s:b,s:o,s:b}", "name", text_json(st, COL_NAME), "version",
+	    sqlite3_column_int(st, COL_VERSION), "current",
+	    sqlite3_column_int(st, COL_VERSION) == sqlite3_column_int(st, COL_CURRENT), "status",
+	    text_json(st, COL_STATUS), "enabled", sqlite3_column_int(st, COL_ENABLED));
 	if (j == NULL)
 		goto out;
 	json_object_set_new(j, "subject", x ? name_json(X509_get_subject_name(x)) : json_null());
@@ -121,9 +143,10 @@ static kw_rc select_version(kw_store *s, const char *name, int version, sqlite3_
 	if (version < 0)
 		return KW_FAIL(KW_ERR_USAGE, "bad version %d", version);
 	KW_GUARD(kwi_store_prepare(s,
-				   VERSION_COLUMNS " WHERE c.name = ?1 AND v.version ="
-						   " CASE WHEN ?2 > 0 THEN ?2 ELSE c.current_version END",
-				   st));
+	                           VERSION_COLUMNS
+	                           " WHERE c.name = ?1 AND v.version ="
+	                           " CASE WHEN ?2 > 0 THEN ?2 ELSE c.current_version END",
+	                           st));
 	sqlite3_bind_text(*st, 1, name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(*st, 2, version);
 	int r = sqlite3_step(*st);
@@ -141,9 +164,9 @@ static kw_rc select_version(kw_store *s, const char *name, int version, sqlite3_
 		}
 		sqlite3_finalize(q);
 		rc = exists ? KW_FAIL(KW_ERR_NOT_FOUND, "certificate '%s' has no version %d", name,
-				      version)
-			    : KW_FAIL(KW_ERR_NOT_FOUND,
-				      "unknown certificate '%s' (see: keyward cert list)", name);
+		                      version)
+		            : KW_FAIL(KW_ERR_NOT_FOUND,
+		                      "unknown certificate '%s' (see: keyward cert list)", name);
 	}
 	sqlite3_finalize(*st);
 	*st = NULL;
@@ -168,9 +191,10 @@ kw_rc kw_cert_list(kw_store *s, json_t **out)
 	*out = json_array();
 	if (*out == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	kw_rc rc = kwi_store_prepare(s, VERSION_COLUMNS " WHERE v.version = c.current_version"
-						      " ORDER BY c.name",
-				     &st);
+	kw_rc rc = kwi_store_prepare(s,
+	                             VERSION_COLUMNS " WHERE v.version = c.current_version"
+	                                             " ORDER BY c.name",
+	                             &st);
 	int r = SQLITE_DONE;
 	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
 		if (json_array_append_new(*out, row_json(st)) != 0)
@@ -207,8 +231,9 @@ kw_rc kw_cert_export(kw_store *s, const char *name, int version, int with_chain,
 	BIO *b = BIO_new(BIO_s_mem());
 	X509 *x = column_cert(st, COL_CERT);
 	if (x == NULL) {
-		rc = KW_FAIL(KW_ERR_STATE, "certificate '%s' version %d has no issued certificate yet",
-			     name, sqlite3_column_int(st, COL_VERSION));
+		rc = KW_FAIL(KW_ERR_STATE,
+		             "certificate '%s' version %d has no issued certificate yet", name,
+		             sqlite3_column_int(st, COL_VERSION));
 		goto out;
 	}
 	if (b == NULL || !PEM_write_bio_X509(b, x)) {
@@ -220,7 +245,8 @@ kw_rc kw_cert_export(kw_store *s, const char *name, int version, int with_chain,
 	while (with_chain && p && p < end) {
 		X509 *c = d2i_X509(NULL, &p, end - p);
 		if (c == NULL) {
-			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable chain", name);
+			rc =
+			    KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable chain", name);
 			goto out;
 		}
 		PEM_write_bio_X509(b, c);
@@ -236,7 +262,7 @@ out:
 
 /* Opens the version's device and hands back its signer parts. */
 static kw_rc version_key(kw_store *s, sqlite3_stmt *st, kwi_device *dev, kw_keyref *ref,
-			 kw_key_type *type)
+                         kw_key_type *type)
 {
 	*type = kw_key_type_from_name((const char *)sqlite3_column_text(st, COL_KEY_TYPE));
 	ref->len = (size_t)sqlite3_column_bytes(st, COL_KEY_REF);
@@ -251,9 +277,9 @@ kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 {
 	kw_rc rc = KW_OK;
 	sqlite3_stmt *st = NULL;
-	kwi_device dev = { 0 };
-	kw_keyref ref = { 0 };
-	kwi_cert_template t = { 0 };
+	kwi_device dev = {0};
+	kw_keyref ref = {0};
+	kwi_cert_template t = {0};
 	EVP_PKEY *pub = NULL;
 	X509_REQ *req = NULL;
 	BIO *b = NULL;
@@ -271,8 +297,9 @@ kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 	if ((rc = kwi_policy_template(policy, now, &t)) != KW_OK ||
 	    (rc = version_key(s, st, &dev, &ref, &type)) != KW_OK)
 		goto out;
-	kwi_signer k = { &dev, &ref, type };
-	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK || (rc = kwi_x509_csr(&k, pub, &t, &req)) != KW_OK)
+	kwi_signer k = {&dev, &ref, type};
+	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK ||
+	    (rc = kwi_x509_csr(&k, pub, &t, &req)) != KW_OK)
 		goto out;
 	b = BIO_new(BIO_s_mem());
 	if (b == NULL || !PEM_write_bio_X509_REQ(b, req))
@@ -295,9 +322,9 @@ kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
 {
 	kw_rc rc = KW_OK;
 	sqlite3_stmt *st = NULL;
-	kwi_device dev = { 0 };
-	kw_keyref ref = { 0 };
-	kw_key_attrs attrs = { 0 };
+	kwi_device dev = {0};
+	kw_keyref ref = {0};
+	kw_key_attrs attrs = {0};
 	EVP_PKEY *pub = NULL;
 	X509 *x = NULL;
 	kw_key_type type;
@@ -306,18 +333,18 @@ kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
 	KW_GUARD(select_version(s, name, version, &st));
 	if ((rc = version_key(s, st, &dev, &ref, &type)) != KW_OK)
 		goto out;
-	kwi_signer k = { &dev, &ref, type };
+	kwi_signer k = {&dev, &ref, type};
 	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK ||
 	    (rc = dev.ops->key_attrs(dev.ctx, &ref, &attrs)) != KW_OK)
 		goto out;
 	x = column_cert(st, COL_CERT);
 	int match = x && EVP_PKEY_eq(X509_get0_pubkey(x), pub) == 1;
 	*out = json_pack("{s:o,s:i,s:o,s:o,s:b,s:b,s:b,s:o}", "name", text_json(st, COL_NAME),
-			 "version", sqlite3_column_int(st, COL_VERSION), "backend",
-			 text_json(st, COL_BACKEND), "key_type", text_json(st, COL_KEY_TYPE),
-			 "exportable", attrs.exportable, "generated_on_device",
-			 attrs.generated_on_device, "certificate_matches_key", match, "attributes",
-			 attrs.evidence ? json_incref(attrs.evidence) : json_object());
+	                 "version", sqlite3_column_int(st, COL_VERSION), "backend",
+	                 text_json(st, COL_BACKEND), "key_type", text_json(st, COL_KEY_TYPE),
+	                 "exportable", attrs.exportable, "generated_on_device",
+	                 attrs.generated_on_device, "certificate_matches_key", match, "attributes",
+	                 attrs.evidence ? json_incref(attrs.evidence) : json_object());
 	if (*out == NULL)
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 out:

@@ -11,7 +11,8 @@ kw_rc kwi_time_parse(const char *s, time_t *out)
 	memset(&tm, 0, sizeof(tm));
 	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
 	if (end == NULL)
-		return KW_FAIL(KW_ERR_PARSE, "'%s' is not an RFC 3339 time (e.g. 2026-01-31T12:00:00Z)", s);
+		return KW_FAIL(KW_ERR_PARSE,
+		               "'%s' is not an RFC 3339 time (e.g. 2026-01-31T12:00:00Z)", s);
 	if (*end == '.') /* fractional seconds: ignored */
 		while (*++end >= '0' && *end <= '9')
 			;
@@ -39,7 +40,8 @@ kw_rc kwi_now(time_t *out)
 		kw_rc rc = kwi_time_parse(injected, out);
 		if (rc != KW_OK) {
 			kw_error_clear();
-			return KW_FAIL(KW_ERR_USAGE, "KEYWARD_NOW='%s' is not an RFC 3339 time", injected);
+			return KW_FAIL(KW_ERR_USAGE, "KEYWARD_NOW='%s' is not an RFC 3339 time",
+			               injected);
 		}
 		return KW_OK;
 	}

@@ -20,20 +20,22 @@ static kw_rc device_open_row(kw_store *s, sqlite3_stmt *st, kwi_device *d)
 	if (d->name == NULL || d->kind == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (cfg == NULL)
-		return KW_FAIL(KW_ERR_STORE, "store %s: backend '%s' has an unreadable configuration",
-			       s->dir, d->name);
+		return KW_FAIL(KW_ERR_STORE,
+		               "store %s: backend '%s' has an unreadable configuration", s->dir,
+		               d->name);
 	d->ops = kw_backend_ops_find(d->kind);
 	if (d->ops == NULL || d->ops->open == NULL) {
-		rc = KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' has kind '%s', which this build lacks",
-			     d->name, d->kind);
+		rc =
+		    KW_FAIL(KW_ERR_UNSUPPORTED,
+		            "backend '%s' has kind '%s', which this build lacks", d->name, d->kind);
 		goto out;
 	}
 	kw_backend_config c = {
-		.name = d->name,
-		.tcti = jstr(cfg, "tcti"),
-		.module = jstr(cfg, "module"),
-		.token = jstr(cfg, "token"),
-		.pin_source = jstr(cfg, "pin_source"),
+	    .name = d->name,
+	    .tcti = jstr(cfg, "tcti"),
+	    .module = jstr(cfg, "module"),
+	    .token = jstr(cfg, "token"),
+	    .pin_source = jstr(cfg, "pin_source"),
 	};
 	rc = d->ops->open(&c, &d->ctx);
 out:
@@ -42,7 +44,7 @@ out:
 }
 
 static kw_rc device_open_where(kw_store *s, const char *sql, const char *name, int64_t id,
-			       kwi_device *out)
+                               kwi_device *out)
 {
 	sqlite3_stmt *st = NULL;
 	memset(out, 0, sizeof(*out));
@@ -56,10 +58,11 @@ static kw_rc device_open_where(kw_store *s, const char *sql, const char *name, i
 	if (r == SQLITE_ROW)
 		rc = device_open_row(s, st, out);
 	else if (r == SQLITE_DONE && name)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown backend '%s' (see: keyward backend list)", name);
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown backend '%s' (see: keyward backend list)",
+		             name);
 	else if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_STORE, "store %s references a missing backend (id %lld)", s->dir,
-			     (long long)id);
+		rc = KW_FAIL(KW_ERR_STORE, "store %s references a missing backend (id %lld)",
+		             s->dir, (long long)id);
 	else
 		rc = KWI_DB_FAIL(s, "reading a backend");
 	sqlite3_finalize(st);
@@ -70,14 +73,14 @@ static kw_rc device_open_where(kw_store *s, const char *sql, const char *name, i
 
 kw_rc kwi_device_open(kw_store *s, const char *name, kwi_device *out)
 {
-	return device_open_where(s, "SELECT id, name, kind, config FROM backends WHERE name = ?", name,
-				 0, out);
+	return device_open_where(s, "SELECT id, name, kind, config FROM backends WHERE name = ?",
+	                         name, 0, out);
 }
 
 kw_rc kwi_device_open_id(kw_store *s, int64_t id, kwi_device *out)
 {
-	return device_open_where(s, "SELECT id, name, kind, config FROM backends WHERE id = ?", NULL,
-				 id, out);
+	return device_open_where(s, "SELECT id, name, kind, config FROM backends WHERE id = ?",
+	                         NULL, id, out);
 }
 
 void kwi_device_close(kwi_device *d)
@@ -97,13 +100,14 @@ kw_rc kwi_signer_pubkey(const kwi_signer *k, EVP_PKEY **out)
 	size_t len = 0;
 	*out = NULL;
 	if (k->dev->ops->key_public == NULL)
-		return KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' cannot read public keys", k->dev->name);
+		return KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' cannot read public keys",
+		               k->dev->name);
 	KW_GUARD(k->dev->ops->key_public(k->dev->ctx, k->ref, &der, &len));
 	const unsigned char *p = der;
 	*out = d2i_PUBKEY(NULL, &p, (long)len);
 	free(der);
 	if (*out == NULL)
 		return KW_FAIL(KW_ERR_BACKEND, "backend '%s' returned an unreadable public key",
-			       k->dev->name);
+		               k->dev->name);
 	return KW_OK;
 }

@@ -14,7 +14,7 @@ struct error_record {
 static _Thread_local struct error_record record;
 
 kw_rc kw_error_vset(kw_rc code, unsigned long device_code, const char *file, int line,
-		    const char *fmt, va_list ap)
+                    const char *fmt, va_list ap)
 {
 	if (record.code != KW_OK)
 		return code;
@@ -27,7 +27,7 @@ kw_rc kw_error_vset(kw_rc code, unsigned long device_code, const char *file, int
 }
 
 kw_rc kw_error_set(kw_rc code, unsigned long device_code, const char *file, int line,
-		   const char *fmt, ...)
+                   const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

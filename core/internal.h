@@ -72,14 +72,15 @@ typedef struct {
 	time_t not_before;
 	time_t not_after;
 	int is_rsa;
-	char *key_usage; /* OpenSSL extension syntax, e.g. "critical,digitalSignature"; NULL = default */
+	char *key_usage;     /* OpenSSL extension syntax, e.g. "critical,digitalSignature"; NULL =
+	                        default */
 	char *ext_key_usage; /* e.g. "serverAuth,clientAuth"; NULL = serverAuth */
 } kwi_cert_template;
 
 kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
-			   X509 **out) KW_MUST_USE;
+                           X509 **out) KW_MUST_USE;
 kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
-		   X509_REQ **out) KW_MUST_USE;
+                   X509_REQ **out) KW_MUST_USE;
 /* Lowercase hex digest of DER (SHA-1: 41 bytes, SHA-256: 65 bytes buffers). */
 void kwi_hex(const unsigned char *p, size_t n, char *out);
 kw_rc kwi_x509_thumbprints(X509 *x, char sha1[41], char sha256[65]) KW_MUST_USE;

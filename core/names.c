@@ -26,13 +26,14 @@ static kw_rc dn_add(X509_NAME *name, const char *dn, char *attr, char *value, in
 		value[--vlen] = '\0';
 	if (OBJ_txt2nid(attr) == NID_undef)
 		return KW_FAIL(KW_ERR_PARSE, "malformed subject '%s': unknown attribute '%s'", dn,
-			       attr);
+		               attr);
 	if (value[0] == '\0')
 		return KW_FAIL(KW_ERR_PARSE, "malformed subject '%s': attribute '%s' has no value",
-			       dn, attr);
+		               dn, attr);
 	if (!X509_NAME_add_entry_by_txt(name, attr, MBSTRING_UTF8, (unsigned char *)value, -1, loc,
-					0))
-		return KW_FAIL(KW_ERR_PARSE, "malformed subject '%s': bad value for '%s'", dn, attr);
+	                                0))
+		return KW_FAIL(KW_ERR_PARSE, "malformed subject '%s': bad value for '%s'", dn,
+		               attr);
 	return KW_OK;
 }
 
@@ -52,9 +53,9 @@ static kw_rc dn_split(const char *dn, X509_NAME *name)
 	for (const char *p = dn + slash;; p++) {
 		if (*p == '\0' || *p == sep) {
 			if (!in_value)
-				return KW_FAIL(KW_ERR_PARSE,
-					       "malformed subject '%s': expected ATTR=value%s", dn,
-					       slash ? " parts like /CN=x/O=y" : " parts like CN=x,O=y");
+				return KW_FAIL(
+				    KW_ERR_PARSE, "malformed subject '%s': expected ATTR=value%s",
+				    dn, slash ? " parts like /CN=x/O=y" : " parts like CN=x,O=y");
 			attr[an] = value[vn] = '\0';
 			KW_GUARD(dn_add(name, dn, attr, value, slash ? -1 : 0));
 			if (*p == '\0')
@@ -140,8 +141,8 @@ kw_rc kwi_san_parse(const char *text, GENERAL_NAMES *names)
 {
 	if (strncasecmp(text, "DNS:", 4) == 0) {
 		if (!kwi_dns_name_valid(text + 4))
-			return KW_FAIL(KW_ERR_PARSE, "bad SAN '%s': '%s' is not a valid DNS name", text,
-				       text + 4);
+			return KW_FAIL(KW_ERR_PARSE, "bad SAN '%s': '%s' is not a valid DNS name",
+			               text, text + 4);
 		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
 		if (s == NULL || !ASN1_STRING_set(s, text + 4, -1)) {
 			ASN1_IA5STRING_free(s);
@@ -152,8 +153,9 @@ kw_rc kwi_san_parse(const char *text, GENERAL_NAMES *names)
 	if (strncasecmp(text, "IP:", 3) == 0) {
 		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(text + 3);
 		if (ip == NULL)
-			return KW_FAIL(KW_ERR_PARSE, "bad SAN '%s': '%s' is not an IPv4 or IPv6 address",
-				       text, text + 3);
+			return KW_FAIL(KW_ERR_PARSE,
+			               "bad SAN '%s': '%s' is not an IPv4 or IPv6 address", text,
+			               text + 3);
 		return push(names, GEN_IPADD, ip);
 	}
 	return KW_FAIL(KW_ERR_PARSE, "bad SAN '%s': use DNS:name or IP:address", text);

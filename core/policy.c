@@ -7,7 +7,7 @@
 #include "internal.h"
 
 #define DAYS_DEFAULT 365
-#define DAYS_MAX 36500
+#define DAYS_MAX     36500
 
 /* The first CN of a DN, or NULL. */
 static char *first_cn(const X509_NAME *name)
@@ -49,16 +49,17 @@ static kw_rc check_request(const kw_cert_request *req, kw_key_type *type)
 	*type = kw_key_type_from_name(kt);
 	if (*type == 0)
 		return KW_FAIL(KW_ERR_USAGE,
-			       "unknown key type '%s' (use ec-p256, ec-p384, rsa-2048, rsa-3072 or "
-			       "rsa-4096)",
-			       kt);
+		               "unknown key type '%s' (use ec-p256, ec-p384, rsa-2048, rsa-3072 or "
+		               "rsa-4096)",
+		               kt);
 	if (req->days < 0 || req->days > DAYS_MAX)
-		return KW_FAIL(KW_ERR_USAGE, "validity of %d days is out of range (1 to %d)", req->days,
-			       DAYS_MAX);
+		return KW_FAIL(KW_ERR_USAGE, "validity of %d days is out of range (1 to %d)",
+		               req->days, DAYS_MAX);
 	const char *issuer = req->issuer ? req->issuer : "self";
 	if (strcmp(issuer, "self") != 0)
 		return KW_FAIL(KW_ERR_UNSUPPORTED,
-			       "issuer '%s' is not supported by this build (supported: self)", issuer);
+		               "issuer '%s' is not supported by this build (supported: self)",
+		               issuer);
 	return KW_OK;
 }
 
@@ -74,7 +75,8 @@ kw_rc kwi_policy_from_request(const kw_cert_request *req, json_t **out)
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = check_request(req, &type)) != KW_OK || (rc = kwi_dn_parse(req->subject, &name)) != KW_OK)
+	if ((rc = check_request(req, &type)) != KW_OK ||
+	    (rc = kwi_dn_parse(req->subject, &name)) != KW_OK)
 		goto out;
 	for (size_t i = 0; i < req->n_sans; i++) {
 		if ((rc = kwi_san_parse(req->sans[i], gens)) != KW_OK)
@@ -83,13 +85,14 @@ kw_rc kwi_policy_from_request(const kw_cert_request *req, json_t **out)
 	}
 	if (req->n_sans == 0 && (rc = sans_from_cn(name, sans)) != KW_OK)
 		goto out;
-	json_t *ku = kw_key_type_is_rsa(type) ? json_pack("[ss]", "digitalSignature", "keyEncipherment")
-					      : json_pack("[s]", "digitalSignature");
+	json_t *ku = kw_key_type_is_rsa(type)
+	                 ? json_pack("[ss]", "digitalSignature", "keyEncipherment")
+	                 : json_pack("[s]", "digitalSignature");
 	*out = json_pack("{s:{s:s,s:s,s:b},s:{s:s,s:o,s:[s],s:o,s:i},s:{s:s},s:[]}", "key", "type",
-			 kw_key_type_name(type), "backend", req->backend, "reuse_key", 0, "x509",
-			 "subject", req->subject, "sans", sans, "ekus", "serverAuth", "key_usage", ku,
-			 "validity_days", req->days ? req->days : DAYS_DEFAULT, "issuer", "name",
-			 req->issuer ? req->issuer : "self", "lifetime_actions");
+	                 kw_key_type_name(type), "backend", req->backend, "reuse_key", 0, "x509",
+	                 "subject", req->subject, "sans", sans, "ekus", "serverAuth", "key_usage",
+	                 ku, "validity_days", req->days ? req->days : DAYS_DEFAULT, "issuer",
+	                 "name", req->issuer ? req->issuer : "self", "lifetime_actions");
 	sans = NULL; /* stolen by "o" */
 	if (*out == NULL)
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
@@ -105,8 +108,8 @@ static char *join(const char *prefix, const json_t *arr)
 {
 	size_t n = strlen(prefix) + 1, i;
 	json_t *v;
-	json_array_foreach(arr, i, v)
-	n += strlen(json_string_value(v) ? json_string_value(v) : "") + 1;
+	json_array_foreach(arr, i, v) n +=
+	    strlen(json_string_value(v) ? json_string_value(v) : "") + 1;
 	char *s = calloc(1, n);
 	if (s == NULL)
 		return NULL;
@@ -128,8 +131,8 @@ kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t
 	const json_t *x509 = json_object_get(policy, "x509");
 	const json_t *sans = json_object_get(x509, "sans");
 	json_int_t days = json_integer_value(json_object_get(x509, "validity_days"));
-	kw_key_type type =
-		kw_key_type_from_name(json_string_value(json_object_get(json_object_get(policy, "key"), "type")));
+	kw_key_type type = kw_key_type_from_name(
+	    json_string_value(json_object_get(json_object_get(policy, "key"), "type")));
 	if (type == 0 || days <= 0)
 		return KW_FAIL(KW_ERR_STORE, "certificate policy in the store is incomplete");
 	KW_GUARD(kwi_dn_parse(json_string_value(json_object_get(x509, "subject")), &name));
@@ -144,7 +147,8 @@ kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t
 	json_t *v;
 	json_array_foreach(sans, i, v)
 	{
-		if ((rc = kwi_san_parse(json_string_value(v) ? json_string_value(v) : "", gens)) != KW_OK)
+		if ((rc = kwi_san_parse(json_string_value(v) ? json_string_value(v) : "", gens)) !=
+		    KW_OK)
 			goto out;
 	}
 	t->is_rsa = kw_key_type_is_rsa(type);

@@ -83,9 +83,9 @@ static kw_rc file_check(const char *path, int fd)
 		return KW_FAIL(KW_ERR_USAGE, "pin file %s is not a regular file", path);
 	if (st.st_mode & (S_IRWXG | S_IRWXO))
 		return KW_FAIL(KW_ERR_PERM,
-			       "pin file %s is accessible by group or others (mode %04o); "
-			       "run: chmod 600 %s",
-			       path, (unsigned)(st.st_mode & 07777), path);
+		               "pin file %s is accessible by group or others (mode %04o); "
+		               "run: chmod 600 %s",
+		               path, (unsigned)(st.st_mode & 07777), path);
 	return KW_OK;
 }
 
@@ -96,7 +96,7 @@ static kw_rc from_file(const char *path, kw_secret **out)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return KW_FAIL(errno == ENOENT ? KW_ERR_NOT_FOUND : KW_ERR_IO,
-			       "cannot open pin file %s: %s", path, strerror(errno));
+		               "cannot open pin file %s: %s", path, strerror(errno));
 	rc = file_check(path, fd);
 	if (rc != KW_OK)
 		goto out;
@@ -109,7 +109,8 @@ static kw_rc from_file(const char *path, kw_secret **out)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = KW_FAIL(KW_ERR_IO, "cannot read pin file %s: %s", path, strerror(errno));
+			rc = KW_FAIL(KW_ERR_IO, "cannot read pin file %s: %s", path,
+			             strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -117,7 +118,7 @@ static kw_rc from_file(const char *path, kw_secret **out)
 		got += (size_t)n;
 		if (got == SECRET_SOURCE_MAX) {
 			rc = KW_FAIL(KW_ERR_PARSE, "pin file %s is longer than %d bytes", path,
-				     SECRET_SOURCE_MAX - 1);
+			             SECRET_SOURCE_MAX - 1);
 			goto out;
 		}
 	}

@@ -10,50 +10,50 @@
 
 #define STORE_DB_NAME "keyward.db"
 /* PRAGMA application_id: "KWRD" — tells a keyward store from any other SQLite file. */
-#define STORE_APP_ID 0x4b575244
+#define STORE_APP_ID  0x4b575244
 #define STORE_BUSY_MS 10000
 
 /* Forward migrations: migrations[i] takes the schema from version i to i+1.
  * Never edit a shipped entry; append a new one. */
 static const char *const migrations[] = {
-	/* 0 → 1 */
-	"CREATE TABLE backends ("
-	"  id INTEGER PRIMARY KEY,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  kind TEXT NOT NULL,"
-	"  config TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL);"
-	"CREATE TABLE certs ("
-	"  id INTEGER PRIMARY KEY,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  policy TEXT NOT NULL,"
-	"  enabled INTEGER NOT NULL DEFAULT 1,"
-	"  current_version INTEGER,"
-	"  created_at INTEGER NOT NULL,"
-	"  updated_at INTEGER NOT NULL);"
-	"CREATE TABLE versions ("
-	"  id INTEGER PRIMARY KEY,"
-	"  cert_id INTEGER NOT NULL REFERENCES certs(id) ON DELETE CASCADE,"
-	"  version INTEGER NOT NULL,"
-	"  status TEXT NOT NULL CHECK (status IN ('pending','active','superseded','failed')),"
-	"  backend_id INTEGER NOT NULL REFERENCES backends(id),"
-	"  key_type TEXT NOT NULL,"
-	"  key_ref BLOB NOT NULL,"
-	"  key_attrs TEXT,"
-	"  exportable INTEGER,"
-	"  generated_on_device INTEGER,"
-	"  issuer TEXT NOT NULL,"
-	"  cert_der BLOB,"
-	"  chain_der BLOB,"
-	"  csr_der BLOB,"
-	"  serial TEXT,"
-	"  not_before INTEGER,"
-	"  not_after INTEGER,"
-	"  thumbprint_sha1 TEXT,"
-	"  thumbprint_sha256 TEXT,"
-	"  created_at INTEGER NOT NULL,"
-	"  UNIQUE (cert_id, version));"
-	"CREATE INDEX versions_by_key ON versions(backend_id, key_ref);",
+    /* 0 → 1 */
+    "CREATE TABLE backends ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL,"
+    "  config TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE certs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  policy TEXT NOT NULL,"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  current_version INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE TABLE versions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  cert_id INTEGER NOT NULL REFERENCES certs(id) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('pending','active','superseded','failed')),"
+    "  backend_id INTEGER NOT NULL REFERENCES backends(id),"
+    "  key_type TEXT NOT NULL,"
+    "  key_ref BLOB NOT NULL,"
+    "  key_attrs TEXT,"
+    "  exportable INTEGER,"
+    "  generated_on_device INTEGER,"
+    "  issuer TEXT NOT NULL,"
+    "  cert_der BLOB,"
+    "  chain_der BLOB,"
+    "  csr_der BLOB,"
+    "  serial TEXT,"
+    "  not_before INTEGER,"
+    "  not_after INTEGER,"
+    "  thumbprint_sha1 TEXT,"
+    "  thumbprint_sha256 TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE (cert_id, version));"
+    "CREATE INDEX versions_by_key ON versions(backend_id, key_ref);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -69,15 +69,15 @@ kw_rc kwi_store_fail(kw_store *s, const char *file, int line, const char *what)
 	const char *msg = s && s->db ? sqlite3_errmsg(s->db) : "no database";
 	if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
 		return kw_error_set(KW_ERR_STORE, (unsigned long)code, file, line,
-				    "store %s is busy (another keyward holds it): %s failed",
-				    s->dir, what);
+		                    "store %s is busy (another keyward holds it): %s failed",
+		                    s->dir, what);
 	if ((code & 0xff) == SQLITE_NOTADB || (code & 0xff) == SQLITE_CORRUPT)
 		return kw_error_set(KW_ERR_STORE, (unsigned long)code, file, line,
-				    "store database %s is corrupt or not a keyward store (%s); "
-				    "restore it from a backup",
-				    s->db_path, msg);
+		                    "store database %s is corrupt or not a keyward store (%s); "
+		                    "restore it from a backup",
+		                    s->db_path, msg);
 	return kw_error_set(KW_ERR_STORE, (unsigned long)code, file, line, "store: %s failed: %s",
-			    what, msg);
+	                    what, msg);
 }
 
 kw_rc kwi_store_prepare(kw_store *s, const char *sql, sqlite3_stmt **st)
@@ -130,7 +130,8 @@ kw_rc kw_store_default_dir(char **out)
 			if (asprintf(out, "%s/.local/share/keyward", home) < 0)
 				*out = NULL;
 		} else
-			return KW_FAIL(KW_ERR_USAGE, "no store given: set --store, KEYWARD_STORE or HOME");
+			return KW_FAIL(KW_ERR_USAGE,
+			               "no store given: set --store, KEYWARD_STORE or HOME");
 	}
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
@@ -140,16 +141,17 @@ static kw_rc check_mode(const char *path, int want_dir)
 	struct stat st;
 	if (stat(path, &st) != 0)
 		return KW_FAIL(errno == ENOENT ? KW_ERR_NOT_FOUND : KW_ERR_IO, "%s: %s", path,
-			       strerror(errno));
+		               strerror(errno));
 	if (want_dir && !S_ISDIR(st.st_mode))
 		return KW_FAIL(KW_ERR_STORE, "store %s is not a directory", path);
 	if (!want_dir && !S_ISREG(st.st_mode))
 		return KW_FAIL(KW_ERR_STORE, "store database %s is not a regular file", path);
 	if (st.st_mode & (S_IRWXG | S_IRWXO))
-		return KW_FAIL(KW_ERR_PERM,
-			       "%s %s is accessible by group or others (mode %04o); run: chmod %s %s",
-			       want_dir ? "store directory" : "store database", path,
-			       (unsigned)(st.st_mode & 07777), want_dir ? "700" : "600", path);
+		return KW_FAIL(
+		    KW_ERR_PERM,
+		    "%s %s is accessible by group or others (mode %04o); run: chmod %s %s",
+		    want_dir ? "store directory" : "store database", path,
+		    (unsigned)(st.st_mode & 07777), want_dir ? "700" : "600", path);
 	return KW_OK;
 }
 
@@ -189,9 +191,9 @@ static kw_rc migrate(kw_store *s, int creating)
 		return KW_FAIL(KW_ERR_STORE, "%s is not a keyward store database", s->db_path);
 	if (version > SCHEMA_VERSION)
 		return KW_FAIL(KW_ERR_STORE,
-			       "store %s has schema version %d, newer than this keyward (%d): "
-			       "upgrade keyward",
-			       s->dir, version, SCHEMA_VERSION);
+		               "store %s has schema version %d, newer than this keyward (%d): "
+		               "upgrade keyward",
+		               s->dir, version, SCHEMA_VERSION);
 	if (version == SCHEMA_VERSION)
 		return KW_OK;
 	KW_GUARD(kwi_store_begin(s));
@@ -204,7 +206,7 @@ static kw_rc migrate(kw_store *s, int creating)
 	}
 	char sql[96];
 	snprintf(sql, sizeof(sql), "PRAGMA application_id=%d; PRAGMA user_version=%d", STORE_APP_ID,
-		 SCHEMA_VERSION);
+	         SCHEMA_VERSION);
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		kw_rc rc = KWI_DB_FAIL(s, "recording the schema version");
 		kwi_store_rollback(s);
@@ -219,9 +221,9 @@ static kw_rc db_connect(kw_store *s, int flags)
 		return KWI_DB_FAIL(s, "opening the database");
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	sqlite3_extended_result_codes(s->db, 1);
-	if (sqlite3_exec(s->db,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(
+	        s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+	        NULL, NULL, NULL) != SQLITE_OK)
 		return KWI_DB_FAIL(s, "configuring the database");
 	return KW_OK;
 }
@@ -233,7 +235,8 @@ kw_rc kw_store_init(const char *dir, int *created)
 	kw_error_clear();
 	*created = 0;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return KW_FAIL(KW_ERR_IO, "cannot create store directory %s: %s", dir, strerror(errno));
+		return KW_FAIL(KW_ERR_IO, "cannot create store directory %s: %s", dir,
+		               strerror(errno));
 	KW_GUARD(check_mode(dir, 1));
 	KW_GUARD(store_new(dir, &s));
 	struct stat st;
@@ -241,7 +244,8 @@ kw_rc kw_store_init(const char *dir, int *created)
 		/* Create the file 0600 ourselves: SQLite would honour the umask. */
 		int fd = open(s->db_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0) {
-			rc = KW_FAIL(KW_ERR_IO, "cannot create %s: %s", s->db_path, strerror(errno));
+			rc =
+			    KW_FAIL(KW_ERR_IO, "cannot create %s: %s", s->db_path, strerror(errno));
 			goto out;
 		}
 		close(fd);
@@ -275,8 +279,8 @@ kw_rc kw_store_open(const char *dir, kw_store **out)
 	rc = check_mode(s->db_path, 0);
 	if (rc == KW_ERR_NOT_FOUND) {
 		kw_error_clear();
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "no keyward store database in %s (run: keyward init)",
-			     dir);
+		rc = KW_FAIL(KW_ERR_NOT_FOUND,
+		             "no keyward store database in %s (run: keyward init)", dir);
 	}
 	if (rc != KW_OK)
 		goto out;

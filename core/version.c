@@ -1,4 +1,5 @@
-/* Issuing one certificate version: key on the device, certificate signed there, row in the store. */
+/* Issuing one certificate version: key on the device, certificate signed there, row in the store.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,12 +30,12 @@ static kw_rc serial_hex(X509 *x, char *out, size_t len)
 }
 
 kw_rc kwi_issue_self_signed(kwi_device *dev, const kw_keyref *ref, kw_key_type type,
-			    const json_t *policy, time_t now, kwi_issued *out)
+                            const json_t *policy, time_t now, kwi_issued *out)
 {
 	kw_rc rc = KW_OK;
 	kwi_cert_template t;
 	EVP_PKEY *pub = NULL;
-	kwi_signer k = { dev, ref, type };
+	kwi_signer k = {dev, ref, type};
 	memset(out, 0, sizeof(*out));
 	KW_GUARD(kwi_policy_template(policy, now, &t));
 	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK)
@@ -58,25 +59,26 @@ out:
 }
 
 kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t backend_id,
-			 const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
+                         const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
 {
 	kw_rc rc = KW_OK;
 	sqlite3_stmt *st = NULL;
 	unsigned char *der = NULL;
-	char *attrs = v->attrs.evidence ? json_dumps(v->attrs.evidence, JSON_COMPACT | JSON_SORT_KEYS)
-					: NULL;
+	char *attrs =
+	    v->attrs.evidence ? json_dumps(v->attrs.evidence, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	int der_len = i2d_X509(v->cert, &der);
 	if (der_len <= 0) {
 		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the certificate");
 		goto out;
 	}
-	rc = kwi_store_prepare(s,
-			       "INSERT INTO versions (cert_id, version, status, backend_id, key_type,"
-			       " key_ref, key_attrs, exportable, generated_on_device, issuer,"
-			       " cert_der, serial, not_before, not_after, thumbprint_sha1,"
-			       " thumbprint_sha256, created_at)"
-			       " VALUES (?,?,'active',?,?,?,?,?,?,'self',?,?,?,?,?,?,?)",
-			       &st);
+	rc = kwi_store_prepare(
+	    s,
+	    "INSERT INTO versions (cert_id, version, status, backend_id, key_type,"
+	    " key_ref, key_attrs, exportable, generated_on_device, issuer,"
+	    " cert_der, serial, not_before, not_after, thumbprint_sha1,"
+	    " thumbprint_sha256, created_at)"
+	    " VALUES (?,?,'active',?,?,?,?,?,?,'self',?,?,?,?,?,?,?)",
+	    &st);
 	if (rc != KW_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, cert_id);

@@ -18,11 +18,11 @@ void kwi_issued_clear(kwi_issued *v);
 
 /* A self-signed certificate for the key ref, from the policy; attributes read back. */
 kw_rc kwi_issue_self_signed(kwi_device *dev, const kw_keyref *ref, kw_key_type type,
-			    const json_t *policy, time_t now, kwi_issued *out) KW_MUST_USE;
+                            const json_t *policy, time_t now, kwi_issued *out) KW_MUST_USE;
 
 /* Inserts an active version row (inside the caller's transaction). */
 kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t backend_id,
-			 const kw_keyref *ref, kw_key_type type, const kwi_issued *v,
-			 time_t now) KW_MUST_USE;
+                         const kw_keyref *ref, kw_key_type type, const kwi_issued *v,
+                         time_t now) KW_MUST_USE;
 
 #endif

@@ -24,19 +24,19 @@ static kw_rc choose(kw_key_type type, sig_choice *c)
 	memset(c, 0, sizeof(*c));
 	switch (type) {
 	case KW_KEY_EC_P256:
-		c->params = (kw_sign_params){ KW_SIG_ECDSA, NID_sha256, -1 };
+		c->params = (kw_sign_params){KW_SIG_ECDSA, NID_sha256, -1};
 		c->md = EVP_sha256();
 		c->alg_nid = NID_ecdsa_with_SHA256;
 		return KW_OK;
 	case KW_KEY_EC_P384:
-		c->params = (kw_sign_params){ KW_SIG_ECDSA, NID_sha384, -1 };
+		c->params = (kw_sign_params){KW_SIG_ECDSA, NID_sha384, -1};
 		c->md = EVP_sha384();
 		c->alg_nid = NID_ecdsa_with_SHA384;
 		return KW_OK;
 	case KW_KEY_RSA_2048:
 	case KW_KEY_RSA_3072:
 	case KW_KEY_RSA_4096:
-		c->params = (kw_sign_params){ KW_SIG_RSA_PKCS1, NID_sha256, -1 };
+		c->params = (kw_sign_params){KW_SIG_RSA_PKCS1, NID_sha256, -1};
 		c->md = EVP_sha256();
 		c->alg_nid = NID_sha256WithRSAEncryption;
 		return KW_OK;
@@ -57,7 +57,7 @@ static kw_rc set_alg(const X509_ALGOR *calg, const sig_choice *c)
 
 /* Hashes tbs in software, signs the digest in hardware, stores it in sig. */
 static kw_rc sign_into(const kwi_signer *k, const sig_choice *c, const unsigned char *tbs,
-		       size_t tbs_len, const ASN1_BIT_STRING *csig)
+                       size_t tbs_len, const ASN1_BIT_STRING *csig)
 {
 	unsigned char dgst[EVP_MAX_MD_SIZE], sig[SIG_MAX];
 	unsigned int dlen = 0;
@@ -80,7 +80,7 @@ static kw_rc add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 	if (ext == NULL) {
 		unsigned long e = ERR_get_error();
 		return KW_FAIL(KW_ERR_PARSE, "bad %s extension '%s': %s", OBJ_nid2sn(nid), value,
-			       ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "invalid");
+		               ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "invalid");
 	}
 	int ok = X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
@@ -91,7 +91,8 @@ static const char *default_ku(const kwi_cert_template *t)
 {
 	if (t->key_usage)
 		return t->key_usage;
-	return t->is_rsa ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
+	return t->is_rsa ? "critical,digitalSignature,keyEncipherment"
+	                 : "critical,digitalSignature";
 }
 
 static kw_rc random_serial(X509 *x)
@@ -122,7 +123,7 @@ static kw_rc fill_cert(X509 *x, EVP_PKEY *pub, const kwi_cert_template *t)
 	KW_GUARD(add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
 	KW_GUARD(add_ext(x, &ctx, NID_key_usage, default_ku(t)));
 	KW_GUARD(add_ext(x, &ctx, NID_ext_key_usage,
-			 t->ext_key_usage ? t->ext_key_usage : "serverAuth"));
+	                 t->ext_key_usage ? t->ext_key_usage : "serverAuth"));
 	KW_GUARD(add_ext(x, &ctx, NID_subject_key_identifier, "hash"));
 	KW_GUARD(add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"));
 	if (t->sans && sk_GENERAL_NAME_num(t->sans) > 0 &&
@@ -132,7 +133,7 @@ static kw_rc fill_cert(X509 *x, EVP_PKEY *pub, const kwi_cert_template *t)
 }
 
 kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
-			   X509 **out)
+                           X509 **out)
 {
 	kw_rc rc = KW_OK;
 	sig_choice c;
@@ -148,7 +149,8 @@ kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_
 	if (rc != KW_OK)
 		goto out;
 	X509_get0_signature(&sig, &alg, x);
-	if ((rc = set_alg(X509_get0_tbs_sigalg(x), &c)) != KW_OK || (rc = set_alg(alg, &c)) != KW_OK)
+	if ((rc = set_alg(X509_get0_tbs_sigalg(x), &c)) != KW_OK ||
+	    (rc = set_alg(alg, &c)) != KW_OK)
 		goto out;
 	int len = i2d_re_X509_tbs(x, &tbs);
 	if (len <= 0) {
@@ -160,7 +162,7 @@ kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_
 		goto out;
 	if (X509_verify(x, pub) != 1) {
 		rc = KW_FAIL(KW_ERR_BACKEND,
-			     "the device's signature on the new certificate does not verify");
+		             "the device's signature on the new certificate does not verify");
 		goto out;
 	}
 	*out = x;
@@ -185,11 +187,11 @@ static kw_rc csr_extensions(X509_REQ *req, const kwi_cert_template *t)
 	X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
 	if ((rc = add_ext(scratch, &ctx, NID_key_usage, default_ku(t))) != KW_OK ||
 	    (rc = add_ext(scratch, &ctx, NID_ext_key_usage,
-			  t->ext_key_usage ? t->ext_key_usage : "serverAuth")) != KW_OK)
+	                  t->ext_key_usage ? t->ext_key_usage : "serverAuth")) != KW_OK)
 		goto out;
 	if (t->sans && sk_GENERAL_NAME_num(t->sans) > 0 &&
 	    !X509_add1_ext_i2d(scratch, NID_subject_alt_name, (void *)t->sans, 0,
-			       X509V3_ADD_DEFAULT)) {
+	                       X509V3_ADD_DEFAULT)) {
 		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot add subjectAltName");
 		goto out;
 	}
@@ -203,8 +205,7 @@ out:
 	return rc;
 }
 
-kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
-		   X509_REQ **out)
+kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t, X509_REQ **out)
 {
 	kw_rc rc = KW_OK;
 	sig_choice c;

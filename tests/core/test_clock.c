@@ -19,8 +19,12 @@ Test(clock, parses_rfc3339)
 Test(clock, refuses_non_rfc3339)
 {
 	time_t t = 0;
-	const char *bad[] = { "", "2030-01-01", "2030-01-01T00:00:00", "tomorrow",
-			      "2030-01-01T00:00:00Zjunk", "2030-01-01T00:00:00+2" };
+	const char *bad[] = {"",
+	                     "2030-01-01",
+	                     "2030-01-01T00:00:00",
+	                     "tomorrow",
+	                     "2030-01-01T00:00:00Zjunk",
+	                     "2030-01-01T00:00:00+2"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		kw_error_clear();
 		cr_assert_eq(kwi_time_parse(bad[i], &t), KW_ERR_PARSE, "%s", bad[i]);

@@ -20,7 +20,8 @@ Test(error, records_code_message_device_code_and_place)
 	cr_assert_eq(kw_error_code(), KW_ERR_AUTH);
 	cr_assert_eq(kw_error_device_code(), 0xa0);
 	cr_assert_str_eq(kw_error_message(), "wrong PIN for token 't1'");
-	cr_assert(strncmp(kw_error_where(), "test_error.c:", 13) == 0, "where: %s", kw_error_where());
+	cr_assert(strncmp(kw_error_where(), "test_error.c:", 13) == 0, "where: %s",
+	          kw_error_where());
 }
 
 Test(error, first_error_sticks_until_cleared)

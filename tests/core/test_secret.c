@@ -49,14 +49,15 @@ Test(secret, keeps_inner_bytes_and_crlf_is_stripped)
 
 Test(secret, refuses_group_or_world_accessible_pin_files)
 {
-	int modes[] = { 0640, 0604, 0660, 0644, 0620 };
+	int modes[] = {0640, 0604, 0660, 0644, 0620};
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		char *src = source(pin_file("1234", modes[i]));
 		kw_secret *s = NULL;
 		kw_error_clear();
 		cr_assert_eq(kw_secret_from_source(src, &s), KW_ERR_PERM, "mode %o", modes[i]);
 		cr_assert_null(s);
-		cr_assert(strstr(kw_error_message(), "chmod 600") != NULL, "%s", kw_error_message());
+		cr_assert(strstr(kw_error_message(), "chmod 600") != NULL, "%s",
+		          kw_error_message());
 		cr_assert(strstr(kw_error_message(), "1234") == NULL, "the PIN leaked");
 		free(src);
 	}

@@ -136,7 +136,7 @@ Test(store, open_refuses_a_foreign_sqlite_database)
 	kw_error_clear();
 	cr_assert_eq(kw_store_open(s, &st), KW_ERR_STORE);
 	cr_assert(strstr(kw_error_message(), "not a keyward store") != NULL, "%s",
-		  kw_error_message());
+	          kw_error_message());
 	free(db);
 	free(s);
 }
@@ -163,9 +163,8 @@ Test(store, migrates_an_older_schema_forward)
 	cr_assert(mkdir(s, 0700) == 0);
 	char *db = db_of(s);
 	/* a store as version 0 left it: marked as keyward's, no tables yet */
-	cr_assert_eq(kwt_sh("sqlite3 '%s' 'PRAGMA application_id=1264013892' && chmod 600 '%s'", db,
-			    db),
-		     0);
+	cr_assert_eq(
+	    kwt_sh("sqlite3 '%s' 'PRAGMA application_id=1264013892' && chmod 600 '%s'", db, db), 0);
 	cr_assert_eq(kw_store_open(s, &st), KW_OK, "%s", kw_error_message());
 	sqlite3_stmt *q = NULL;
 	cr_assert_eq(kwi_store_prepare(st, "SELECT COUNT(*) FROM certs", &q), KW_OK);
@@ -185,10 +184,10 @@ Test(store, a_rolled_back_transaction_leaves_nothing)
 	cr_assert_eq(kw_store_open(s, &st), KW_OK);
 	cr_assert_eq(kwi_store_begin(st), KW_OK);
 	cr_assert_eq(sqlite3_exec(st->db,
-				  "INSERT INTO backends (name, kind, config, created_at)"
-				  " VALUES ('x', 'tpm2', '{}', 0)",
-				  NULL, NULL, NULL),
-		     SQLITE_OK);
+	                          "INSERT INTO backends (name, kind, config, created_at)"
+	                          " VALUES ('x', 'tpm2', '{}', 0)",
+	                          NULL, NULL, NULL),
+	             SQLITE_OK);
 	kwi_store_rollback(st);
 	json_t *list = NULL;
 	cr_assert_eq(kw_backend_list(st, &list), KW_OK);
@@ -212,8 +211,10 @@ Test(store, a_second_writer_waits_instead_of_failing)
 		kw_store *a = NULL;
 		if (kw_store_open(s, &a) != KW_OK || kwi_store_begin(a) != KW_OK)
 			_exit(1);
-		sqlite3_exec(a->db, "INSERT INTO backends (name, kind, config, created_at)"
-				    " VALUES ('first', 'tpm2', '{}', 0)", NULL, NULL, NULL);
+		sqlite3_exec(a->db,
+		             "INSERT INTO backends (name, kind, config, created_at)"
+		             " VALUES ('first', 'tpm2', '{}', 0)",
+		             NULL, NULL, NULL);
 		if (write(ready[1], "x", 1) != 1)
 			_exit(1);
 		usleep(700 * 1000);

@@ -23,8 +23,8 @@ static void key_open(hw_key *k, kw_key_type type)
 	k->type = type;
 	cr_assert_eq(kw_p11_ops.open(&c, &k->dev.ctx), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(kw_p11_ops.key_generate(k->dev.ctx, type, "x509-test", &k->ref), KW_OK, "%s",
-		     kw_error_message());
-	kwi_signer s = { &k->dev, &k->ref, type };
+	             kw_error_message());
+	kwi_signer s = {&k->dev, &k->ref, type};
 	cr_assert_eq(kwi_signer_pubkey(&s, &k->pub), KW_OK, "%s", kw_error_message());
 }
 
@@ -59,11 +59,11 @@ static int has_ext(X509 *x, int nid, int critical)
 
 static void check_cert(hw_key *k, int rsa, int sig_nid)
 {
-	static const char *const sans[] = { "DNS:web01.example", "IP:10.0.0.1" };
+	static const char *const sans[] = {"DNS:web01.example", "IP:10.0.0.1"};
 	kwi_cert_template t;
 	X509 *x = NULL;
 	template_for(&t, rsa, sans, 2);
-	kwi_signer s = { &k->dev, &k->ref, k->type };
+	kwi_signer s = {&k->dev, &k->ref, k->type};
 	cr_assert_eq(kwi_x509_self_signed(&s, k->pub, &t, &x), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(X509_verify(x, k->pub), 1, "signature made in hardware must verify");
 	cr_assert_eq(X509_get_signature_nid(x), sig_nid);
@@ -139,7 +139,7 @@ Test(x509, a_signature_from_another_key_is_caught)
 	key_open(&other, KW_KEY_EC_P256);
 	template_for(&t, 0, NULL, 0);
 	/* the certificate claims k's public key but other's key signs */
-	kwi_signer s = { &other.dev, &other.ref, other.type };
+	kwi_signer s = {&other.dev, &other.ref, other.type};
 	kw_error_clear();
 	cr_assert_eq(kwi_x509_self_signed(&s, k.pub, &t, &x), KW_ERR_BACKEND);
 	cr_assert_null(x);
@@ -151,13 +151,13 @@ Test(x509, a_signature_from_another_key_is_caught)
 
 Test(x509, csr_is_signed_by_the_device_and_carries_the_sans)
 {
-	static const char *const sans[] = { "DNS:web01.example" };
+	static const char *const sans[] = {"DNS:web01.example"};
 	hw_key k;
 	kwi_cert_template t;
 	X509_REQ *req = NULL;
 	key_open(&k, KW_KEY_EC_P256);
 	template_for(&t, 0, sans, 1);
-	kwi_signer s = { &k.dev, &k.ref, k.type };
+	kwi_signer s = {&k.dev, &k.ref, k.type};
 	cr_assert_eq(kwi_x509_csr(&s, k.pub, &t, &req), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(X509_REQ_verify(req, k.pub), 1);
 	EVP_PKEY *in_req = X509_REQ_get0_pubkey(req);
@@ -166,7 +166,7 @@ Test(x509, csr_is_signed_by_the_device_and_carries_the_sans)
 	int found = 0;
 	for (int i = 0; i < sk_X509_EXTENSION_num(exts); i++)
 		found |= OBJ_obj2nid(X509_EXTENSION_get_object(sk_X509_EXTENSION_value(exts, i))) ==
-			 NID_subject_alt_name;
+		         NID_subject_alt_name;
 	cr_assert(found, "the CSR asks for the SANs");
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	X509_REQ_free(req);

@@ -115,7 +115,7 @@ void kwt_run(kwt_result *r, char *const argv[], char *const env[])
 	r->err = calloc(1, 1);
 	int oopen = 1, eopen = 1;
 	while (oopen || eopen) {
-		struct pollfd p[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
+		struct pollfd p[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
 		p[0].fd = oopen ? out[0] : -1;
 		p[1].fd = eopen ? err[0] : -1;
 		if (poll(p, 2, -1) < 0 && errno == EINTR)
@@ -190,7 +190,7 @@ void kwt_swtpm_start(void)
 
 kw_backend_config kwt_tpm2_config(void)
 {
-	kw_backend_config c = { 0 };
+	kw_backend_config c = {0};
 	c.name = "tpm";
 	c.tcti = kwt_env("KW_TEST_TCTI");
 	return c;
@@ -200,7 +200,7 @@ kw_backend_config kwt_p11_config(void)
 {
 	static char source[4096];
 	snprintf(source, sizeof(source), "file:%s", kwt_env("KW_TEST_P11_PIN_FILE"));
-	kw_backend_config c = { 0 };
+	kw_backend_config c = {0};
 	c.name = "hsm";
 	c.module = kwt_env("KW_TEST_P11_MODULE");
 	c.token = kwt_env("KW_TEST_P11_TOKEN");
@@ -227,7 +227,7 @@ char *kwt_sh_out(const char *fmt, ...)
 	va_start(ap, fmt);
 	cr_assert(vasprintf(&cmd, fmt, ap) > 0);
 	va_end(ap);
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	char *argv[] = {"/bin/sh", "-c", cmd, NULL};
 	kwt_result r;
 	kwt_run(&r, argv, NULL);
 	free(cmd);
@@ -246,8 +246,8 @@ char *kwt_store_new(int with_tpm, int with_hsm)
 	cr_assert_eq(r.status, 0, "init failed: %s", r.err);
 	kwt_result_free(&r);
 	if (with_tpm) {
-		kwt_kw(&r, store, "backend", "add", "tpm", "tpm2", "--tcti", kwt_env("KW_TEST_TCTI"),
-		       NULL);
+		kwt_kw(&r, store, "backend", "add", "tpm", "tpm2", "--tcti",
+		       kwt_env("KW_TEST_TCTI"), NULL);
 		cr_assert_eq(r.status, 0, "backend add tpm failed: %s", r.err);
 		kwt_result_free(&r);
 	}
@@ -271,9 +271,9 @@ char *kwt_store_dump(const char *store)
 int kwt_p11_object_count(void)
 {
 	char *out = kwt_sh_out("pkcs11-tool --module '%s' --token-label '%s' --login --pin '%s' "
-			       "--list-objects 2>/dev/null | grep -c 'Object;'",
-			       kwt_env("KW_TEST_P11_MODULE"), kwt_env("KW_TEST_P11_TOKEN"),
-			       kwt_env("KW_TEST_P11_PIN"));
+	                       "--list-objects 2>/dev/null | grep -c 'Object;'",
+	                       kwt_env("KW_TEST_P11_MODULE"), kwt_env("KW_TEST_P11_TOKEN"),
+	                       kwt_env("KW_TEST_P11_PIN"));
 	int n = atoi(out);
 	free(out);
 	return n;

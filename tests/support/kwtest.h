@@ -33,9 +33,9 @@ char *kwt_write_file(const char *dir, const char *name, const void *data, size_t
 char *kwt_read_file(const char *path, size_t *len);
 
 typedef struct {
-	int status;   /* exit code, or 128+signal */
-	char *out;    /* stdout, NUL-terminated */
-	char *err;    /* stderr, NUL-terminated */
+	int status; /* exit code, or 128+signal */
+	char *out;  /* stdout, NUL-terminated */
+	char *err;  /* stderr, NUL-terminated */
 } kwt_result;
 
 void kwt_result_free(kwt_result *r);

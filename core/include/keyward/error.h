@@ -38,9 +38,9 @@ typedef enum {
 
 /* Records an error unless one is already recorded; returns code. */
 kw_rc kw_error_set(kw_rc code, unsigned long device_code, const char *file, int line,
-		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 kw_rc kw_error_vset(kw_rc code, unsigned long device_code, const char *file, int line,
-		    const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+                    const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 /* Forgets the recorded error (public API entry points call this first). */
 void kw_error_clear(void);
@@ -60,15 +60,15 @@ const char *kw_error_where(void);
 /* A short name for a code, e.g. "not found". */
 const char *kw_rc_name(kw_rc rc);
 
-#define KW_FAIL(code, ...) kw_error_set((code), 0, __FILE__, __LINE__, __VA_ARGS__)
+#define KW_FAIL(code, ...)          kw_error_set((code), 0, __FILE__, __LINE__, __VA_ARGS__)
 #define KW_FAIL_DEV(code, dev, ...) kw_error_set((code), (dev), __FILE__, __LINE__, __VA_ARGS__)
 
 /* Guard: propagate a failure in functions that own nothing. */
-#define KW_GUARD(expr)                   \
-	do {                             \
-		kw_rc kw_guard_rc_ = (expr); \
-		if (kw_guard_rc_ != KW_OK)   \
-			return kw_guard_rc_; \
+#define KW_GUARD(expr)                                                                             \
+	do {                                                                                       \
+		kw_rc kw_guard_rc_ = (expr);                                                       \
+		if (kw_guard_rc_ != KW_OK)                                                         \
+			return kw_guard_rc_;                                                       \
 	} while (0)
 
 #ifdef __cplusplus

@@ -63,12 +63,12 @@ kw_rc kw_backend_list(kw_store *s, json_t **out) KW_MUST_USE;
 typedef struct {
 	const char *name;
 	const char *backend;
-	const char *subject;    /* "CN=web01,O=Example" or "/CN=web01/O=Example" */
+	const char *subject;     /* "CN=web01,O=Example" or "/CN=web01/O=Example" */
 	const char *const *sans; /* "DNS:x", "IP:y"; may be NULL */
 	size_t n_sans;
-	const char *key_type;   /* ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 */
-	int days;               /* validity; 0 = 365 */
-	const char *issuer;     /* "self" (default) */
+	const char *key_type; /* ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 */
+	int days;             /* validity; 0 = 365 */
+	const char *issuer;   /* "self" (default) */
 } kw_cert_request;
 
 /* Creates a certificate: a new key in the backend, a certificate signed in
@@ -85,7 +85,7 @@ kw_rc kw_cert_show(kw_store *s, const char *name, int version, json_t **out) KW_
 
 /* PEM of a version's certificate (with_chain: followed by its chain). */
 kw_rc kw_cert_export(kw_store *s, const char *name, int version, int with_chain,
-		     char **pem) KW_MUST_USE;
+                     char **pem) KW_MUST_USE;
 
 /* PEM CSR for the current key: the pending CSR if there is one, else a new
  * CSR from the certificate's policy, signed in hardware. */

@@ -1,0 +1,1 @@
+add_test(NAME format COMMAND ${PROJECT_SOURCE_DIR}/ci/format-check)
