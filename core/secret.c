@@ -1,5 +1,6 @@
 /* see keyward/secret.h */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,14 @@ kw_rc kw_secret_new(size_t len, kw_secret **out)
 {
 	*out = NULL;
 	KW_GUARD(kw_secret_lib_init());
-	kw_secret *s = sodium_malloc(sizeof(*s) + len + 1);
+	/* sodium_malloc puts the block's end against the guard page, so its start
+	 * is only aligned when the size is a multiple of the alignment. */
+	size_t align = _Alignof(max_align_t);
+	size_t size = (sizeof(struct kw_secret) + len + 1 + align - 1) / align * align;
+	kw_secret *s = sodium_malloc(size);
 	if (s == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "cannot allocate guarded memory for a secret");
-	sodium_memzero(s, sizeof(*s) + len + 1);
+	sodium_memzero(s, size);
 	s->len = len;
 	s->cap = len;
 	*out = s;

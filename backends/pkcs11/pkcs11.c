@@ -1,3 +1,141 @@
-/* placeholder: the pkcs11 backend lands next */
-#include "backend.h"
-const kw_backend_ops kw_p11_ops = { .kind = "pkcs11" };
+/*
+ * keyward — PKCS#11 backend: the ops table, open/close and login.
+ * see backend.h and p11.h
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <keyward/secret.h>
+
+#include "p11.h"
+
+static void p11_close(void *ctx)
+{
+	kw_p11 *p = ctx;
+
+	if (p == NULL)
+		return;
+	if (p->have_session) {
+		/* Login state is per application and token: only undo our own login. */
+		if (p->logged_in)
+			(void)p->fn->C_Logout(p->session);
+		(void)p->fn->C_CloseSession(p->session);
+	}
+	kw_p11_module_unload(p);
+	free(p);
+}
+
+static kw_rc session_open(kw_p11 *p)
+{
+	CK_RV rv = p->fn->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+	                                &p->session);
+
+	if (rv == CKR_TOKEN_WRITE_PROTECTED)
+		return KW_FAIL_DEV(KW_ERR_BACKEND, rv,
+		                   "token '%s' in module %s is write-protected (%s); keyward needs "
+		                   "a writable token to create keys",
+		                   p->token, p->module, kw_p11_rv_name(rv));
+	if (rv != CKR_OK)
+		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		                   "cannot open a session on token '%s' in module %s: %s; check "
+		                   "that the token is present and not busy",
+		                   p->token, p->module, kw_p11_rv_name(rv));
+	p->have_session = 1;
+	return KW_OK;
+}
+
+static kw_rc login_fail(kw_p11 *p, CK_RV rv, const char *source)
+{
+	switch (rv) {
+	case CKR_PIN_INCORRECT:
+		return KW_FAIL_DEV(KW_ERR_AUTH, rv,
+		                   "wrong PIN for token '%s' (%s from %s); fix the PIN source — "
+		                   "repeated wrong PINs lock the token",
+		                   p->token, kw_p11_rv_name(rv), source);
+	case CKR_PIN_LOCKED:
+		return KW_FAIL_DEV(
+		    KW_ERR_AUTH, rv,
+		    "the user PIN of token '%s' is locked (%s); the token's security "
+		    "officer must unblock or reset it",
+		    p->token, kw_p11_rv_name(rv));
+	case CKR_PIN_EXPIRED:
+		return KW_FAIL_DEV(KW_ERR_AUTH, rv,
+		                   "the user PIN of token '%s' has expired (%s); set a new PIN "
+		                   "and update %s",
+		                   p->token, kw_p11_rv_name(rv), source);
+	case CKR_PIN_INVALID:
+	case CKR_PIN_LEN_RANGE:
+		return KW_FAIL_DEV(KW_ERR_AUTH, rv,
+		                   "token '%s' rejects the PIN from %s as malformed (%s); check "
+		                   "the file holds only the PIN",
+		                   p->token, source, kw_p11_rv_name(rv));
+	case CKR_USER_PIN_NOT_INITIALIZED:
+		return KW_FAIL_DEV(KW_ERR_AUTH, rv,
+		                   "token '%s' has no user PIN yet (%s); initialise it first",
+		                   p->token, kw_p11_rv_name(rv));
+	default:
+		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		                   "cannot log in to token '%s' in module %s: %s", p->token,
+		                   p->module, kw_p11_rv_name(rv));
+	}
+}
+
+static kw_rc login(kw_p11 *p, const char *source)
+{
+	kw_secret *pin = NULL;
+
+	KW_GUARD(kw_secret_from_source(source, &pin));
+	/* C_Login takes a non-const pointer; tokens do not write through it. */
+	CK_RV rv = p->fn->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)kw_secret_data(pin),
+	                          (CK_ULONG)kw_secret_len(pin));
+	kw_secret_free(pin);
+	if (rv == CKR_OK) {
+		p->logged_in = 1;
+		return KW_OK;
+	}
+	/* Another session of this process is logged in already: fine. */
+	if (rv == CKR_USER_ALREADY_LOGGED_IN)
+		return KW_OK;
+	return login_fail(p, rv, source);
+}
+
+static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
+{
+	kw_rc rc = KW_OK;
+	kw_p11 *p = NULL;
+
+	if (ctx == NULL || cfg == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "PKCS#11 backend: no configuration given");
+	*ctx = NULL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory opening PKCS#11 backend");
+	rc = kw_p11_module_load(p, cfg->module);
+	if (rc != KW_OK)
+		goto out;
+	rc = kw_p11_token_select(p, cfg->token);
+	if (rc != KW_OK)
+		goto out;
+	rc = session_open(p);
+	if (rc != KW_OK)
+		goto out;
+	rc = login(p, cfg->pin_source);
+	if (rc != KW_OK)
+		goto out;
+	*ctx = p;
+	p = NULL;
+out:
+	p11_close(p);
+	return rc;
+}
+
+const kw_backend_ops kw_p11_ops = {
+    .kind = "pkcs11",
+    .open = p11_open,
+    .close = p11_close,
+    .key_generate = kw_p11_key_generate,
+    .key_public = kw_p11_key_public,
+    .key_sign = kw_p11_key_sign,
+    .key_attrs = kw_p11_key_attrs,
+    .key_destroy = kw_p11_key_destroy,
+};
