@@ -30,10 +30,15 @@ static int parse(int argc, char **argv, const char *cmd, const char *allowed, in
 	while ((c = cli_getopt(argc, argv, cmd, "", opts)) != -1) {
 		if (c == '?')
 			return 2;
-		if (!strchr(allowed, c))
+		if (!strchr(allowed, c)) {
+			const char *name = "?";
+			for (const struct option *op = opts; op->name; op++)
+				if (op->val == c)
+					name = op->name;
 			return cli_usage_error(
-			    "%s: option '%s' does not apply (see: keyward %s --help)", cmd,
-			    argv[optind - 1], cmd);
+			    "%s: option '--%s' does not apply (see: keyward %s --help)", cmd, name,
+			    cmd);
+		}
 		if (c == 'v' && cli_parse_int("--version", optarg, 1, 1000000, &o->version))
 			return 2;
 		o->json |= c == 'j';

@@ -53,10 +53,8 @@ int main(int argc, char **argv)
 	}
 	if (cli_store_dir && cli_store_dir[0] == '\0')
 		return cli_usage_error("--store needs a directory");
-	if (i >= argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (i >= argc)
+		return cli_usage_error("missing command (see: keyward --help)");
 	for (const cli_command *c = commands; c->name; c++)
 		if (strcmp(argv[i], c->name) == 0) {
 			int rc = c->fn(argc - i, argv + i);

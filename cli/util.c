@@ -38,13 +38,15 @@ void cli_print_usage(const char *group, const cli_command *c)
 
 int cli_dispatch(const char *group, const cli_command *table, int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		FILE *f = argc < 2 ? stderr : stdout;
-		fprintf(f, "Usage: keyward %s SUBCOMMAND ...\n\nSubcommands:\n", group);
+	if (argc < 2)
+		return cli_usage_error("%s: missing subcommand (see: keyward %s --help)", group,
+		                       group);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		printf("Usage: keyward %s SUBCOMMAND ...\n\nSubcommands:\n", group);
 		for (const cli_command *c = table; c->name; c++)
-			fprintf(f, "  %-8s %s\n", c->name, c->help);
-		fprintf(f, "Run 'keyward %s SUBCOMMAND --help' for its options.\n", group);
-		return argc < 2 ? 2 : 0;
+			printf("  %-8s %s\n", c->name, c->help);
+		printf("Run 'keyward %s SUBCOMMAND --help' for its options.\n", group);
+		return 0;
 	}
 	for (const cli_command *c = table; c->name; c++) {
 		if (strcmp(argv[1], c->name) != 0)
@@ -81,16 +83,12 @@ int cli_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
 {
 	opterr = 0;
 	int c = getopt_long(argc, argv, shortopts, longopts, NULL);
-	if (c == '?') {
-		if (optopt)
-			cli_usage_error(
-			    "%s: option '-%c' is unknown or needs a value (see: keyward %s --help)",
-			    cmd, optopt, cmd);
-		else
-			cli_usage_error(
-			    "%s: option '%s' is unknown or needs a value (see: keyward %s --help)",
-			    cmd, argv[optind - 1], cmd);
-	}
+	/* getopt has just stepped past the offending word: name it as typed.
+	 * (optopt would give a long option's internal letter.) */
+	if (c == '?')
+		cli_usage_error(
+		    "%s: option '%s' is unknown or needs a value (see: keyward %s --help)", cmd,
+		    argv[optind - 1], cmd);
 	if (c == ':')
 		c = '?';
 	return c;

@@ -182,13 +182,18 @@ static kw_rc pragma_int(kw_store *s, const char *sql, int *out)
 	return KW_OK;
 }
 
+static kw_rc db_configure(kw_store *s);
+
 static kw_rc migrate(kw_store *s, int creating)
 {
 	int app_id = 0, version = 0;
+	/* Identify the file before changing anything in it: another program's
+	 * database is refused untouched. */
 	KW_GUARD(pragma_int(s, "PRAGMA application_id", &app_id));
 	KW_GUARD(pragma_int(s, "PRAGMA user_version", &version));
 	if (!creating && app_id != STORE_APP_ID)
 		return KW_FAIL(KW_ERR_STORE, "%s is not a keyward store database", s->db_path);
+	KW_GUARD(db_configure(s));
 	if (version > SCHEMA_VERSION)
 		return KW_FAIL(KW_ERR_STORE,
 		               "store %s has schema version %d, newer than this keyward (%d): "
@@ -221,6 +226,12 @@ static kw_rc db_connect(kw_store *s, int flags)
 		return KWI_DB_FAIL(s, "opening the database");
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	sqlite3_extended_result_codes(s->db, 1);
+	return KW_OK;
+}
+
+/* After the file proved to be ours (or new): WAL, durability, constraints. */
+static kw_rc db_configure(kw_store *s)
+{
 	if (sqlite3_exec(
 	        s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
 	        NULL, NULL, NULL) != SQLITE_OK)

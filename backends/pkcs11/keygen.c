@@ -12,7 +12,7 @@
 
 /* CKA_ID length of the keys we make: random, so collisions do not happen. */
 #define KEY_ID_LEN   16
-#define TEMPLATE_MAX 12
+#define TEMPLATE_MAX 16
 
 typedef struct {
 	kw_key_type type;
@@ -91,6 +91,13 @@ static void templates_build(gen_request *g, const char *label)
 	add(g->priv, &g->npriv, CKA_EXTRACTABLE, &g->no, sizeof(g->no));
 	add(g->priv, &g->npriv, CKA_SIGN, &g->yes, sizeof(g->yes));
 	add(g->priv, &g->npriv, CKA_ID, g->id, sizeof(g->id));
+	/* A signing key and nothing else: tokens default the other uses to TRUE. */
+	add(g->priv, &g->npriv, CKA_DECRYPT, &g->no, sizeof(g->no));
+	add(g->priv, &g->npriv, CKA_UNWRAP, &g->no, sizeof(g->no));
+	add(g->priv, &g->npriv, CKA_SIGN_RECOVER, &g->no, sizeof(g->no));
+	add(g->pub, &g->npub, CKA_ENCRYPT, &g->no, sizeof(g->no));
+	add(g->pub, &g->npub, CKA_WRAP, &g->no, sizeof(g->no));
+	add(g->pub, &g->npub, CKA_VERIFY_RECOVER, &g->no, sizeof(g->no));
 	if (label != NULL) {
 		add(g->pub, &g->npub, CKA_LABEL, lab, lab_len);
 		add(g->priv, &g->npriv, CKA_LABEL, lab, lab_len);
@@ -102,7 +109,6 @@ static void templates_build(gen_request *g, const char *label)
 	} else {
 		add(g->pub, &g->npub, CKA_MODULUS_BITS, &g->bits, sizeof(g->bits));
 		add(g->pub, &g->npub, CKA_PUBLIC_EXPONENT, g->exponent, sizeof(g->exponent));
-		add(g->priv, &g->npriv, CKA_DECRYPT, &g->no, sizeof(g->no));
 	}
 }
 

@@ -195,7 +195,12 @@ kw_rc kw_p11_key_destroy(void *ctx, const kw_keyref *ref)
 	int destroyed = 0;
 	char hex[72];
 
-	KW_GUARD(kw_p11_find_private(p, ref, "destroying key", &h));
+	/* Every object of the key goes, even when its private half is already
+	 * gone (deleted by another tool); only when nothing is left is it
+	 * "not found". */
+	kw_rc found = kw_p11_find_private(p, ref, "destroying key", &h);
+	if (found != KW_OK && found != KW_ERR_NOT_FOUND)
+		return found;
 	CK_RV rv = kw_p11_destroy_id(p, ref->data, ref->len, &destroyed);
 	if (rv != CKR_OK)
 		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
@@ -203,5 +208,7 @@ kw_rc kw_p11_key_destroy(void *ctx, const kw_keyref *ref)
 		                   "run the command again or delete the objects with pkcs11-tool",
 		                   kw_p11_id_hex(ref, hex, sizeof(hex)), p->token, destroyed,
 		                   kw_p11_rv_name(rv));
-	return KW_OK;
+	if (found == KW_ERR_NOT_FOUND && destroyed > 0)
+		kw_error_clear(); /* the rest of the key is gone now: done */
+	return destroyed > 0 || found == KW_OK ? KW_OK : found;
 }

@@ -1,0 +1,9 @@
+# keyward CLI end-to-end tests: the real binary against swtpm and SoftHSM.
+# Included from tests/CMakeLists.txt (CMAKE_CURRENT_SOURCE_DIR is tests/).
+# One program per area so that `ctest -j2` runs them side by side; each gets
+# its own devices from kw-harness.
+kw_add_test(test_cli_store ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_store.c DEVICES --tpm --p11)
+kw_add_test(test_cli_backend ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_backend.c DEVICES --tpm --p11)
+kw_add_test(test_cli_cert_tpm ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_cert_tpm.c DEVICES --tpm)
+kw_add_test(test_cli_cert_p11 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_cert_p11.c DEVICES --p11)
+kw_add_test(test_cli_errors ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_errors.c DEVICES --tpm --p11)
