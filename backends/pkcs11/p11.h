@@ -2,9 +2,10 @@
  * keyward — PKCS#11 backend internals (p11-kit).
  *
  * One context = one p11-kit module, one token, one R/W session logged in as
- * CKU_USER. Key references are the CKA_ID of the key pair. A context is not
- * thread-safe: a PKCS#11 session runs one operation at a time, so callers
- * serialise use of one context (or open one per thread).
+ * CKU_USER, plus a pool of sessions for signing. Key references are the CKA_ID
+ * of the key pair. key_sign is thread safe (each signature takes a session of
+ * its own from the pool); the other calls share the main session and must be
+ * serialised by the caller.
  */
 #ifndef KEYWARD_BACKENDS_P11_H
 #define KEYWARD_BACKENDS_P11_H
@@ -19,6 +20,9 @@
 /* CK_TOKEN_INFO.label is 32 bytes, space padded, not NUL terminated. */
 #define KW_P11_LABEL_MAX 32
 
+/* Spare sessions for signing, so threads do not queue on one session. */
+typedef struct kw_p11_pool kw_p11_pool;
+
 typedef struct kw_p11 {
 	CK_FUNCTION_LIST *fn; /* the p11-kit managed module */
 	int initialized;      /* p11_kit_module_initialize succeeded */
@@ -28,7 +32,18 @@ typedef struct kw_p11 {
 	int logged_in;                    /* our C_Login succeeded (we log out on close) */
 	char module[256];                 /* module name or path, for messages */
 	char token[KW_P11_LABEL_MAX + 1]; /* token label, trailing spaces removed */
+	kw_p11_pool *pool;                /* shared by copies made for pooled signing */
 } kw_p11;
+
+/* ---- pool.c: signing sessions ---- */
+
+kw_rc kw_p11_pool_new(kw_p11 *p);
+/* A session for one signature: an idle one, or a new one. */
+kw_rc kw_p11_session_take(kw_p11 *p, CK_SESSION_HANDLE *s);
+/* Gives it back; a session the token broke (broken != 0) is closed instead. */
+void kw_p11_session_give(kw_p11 *p, CK_SESSION_HANDLE s, int broken);
+/* Closes the idle sessions and frees the pool. */
+void kw_p11_pool_free(kw_p11 *p);
 
 /* ---- module.c: loading and token selection ---- */
 

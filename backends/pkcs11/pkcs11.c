@@ -15,6 +15,7 @@ static void p11_close(void *ctx)
 
 	if (p == NULL)
 		return;
+	kw_p11_pool_free(p);
 	if (p->have_session) {
 		/* Login state is per application and token: only undo our own login. */
 		if (p->logged_in)
@@ -110,6 +111,9 @@ static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory opening PKCS#11 backend");
+	rc = kw_p11_pool_new(p);
+	if (rc != KW_OK)
+		goto out;
 	rc = kw_p11_module_load(p, cfg->module);
 	if (rc != KW_OK)
 		goto out;

@@ -195,11 +195,10 @@ static CK_RV sign_dispatch(kw_p11 *p, CK_OBJECT_HANDLE h, const kw_sign_params *
 	}
 }
 
-kw_rc kw_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *sp,
-                      const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
-                      size_t *sig_len)
+static kw_rc sign_on(kw_p11 *p, const kw_keyref *ref, const kw_sign_params *sp,
+                     const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+                     size_t *sig_len)
 {
-	kw_p11 *p = ctx;
 	CK_OBJECT_HANDLE h;
 	CK_KEY_TYPE kt = 0;
 	unsigned char raw[RAW_SIG_MAX];
@@ -227,4 +226,26 @@ kw_rc kw_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *sp,
 	memcpy(sig, raw, raw_len);
 	*sig_len = raw_len;
 	return KW_OK;
+}
+
+kw_rc kw_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *sp,
+                      const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+                      size_t *sig_len)
+{
+	kw_p11 *p = ctx;
+	CK_SESSION_HANDLE s;
+
+	if (p == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "signing: no PKCS#11 context");
+	KW_GUARD(kw_p11_session_take(p, &s));
+	/* The same token and login, on a session of this signature's own. */
+	kw_p11 view = *p;
+	view.session = s;
+	kw_rc rc = sign_on(&view, ref, sp, dgst, dgst_len, sig, sig_len);
+	CK_RV dev = (CK_RV)kw_error_device_code();
+	int broken = rc != KW_OK && (dev == CKR_SESSION_HANDLE_INVALID ||
+	                             dev == CKR_SESSION_CLOSED || dev == CKR_DEVICE_REMOVED ||
+	                             dev == CKR_TOKEN_NOT_PRESENT || dev == CKR_DEVICE_ERROR);
+	kw_p11_session_give(p, s, broken);
+	return rc;
 }

@@ -1,5 +1,6 @@
 /* see tpm2_internal.h: loading a key for one operation */
 #include <string.h>
+#include <time.h>
 
 #include <tss2/tss2_rc.h>
 
@@ -25,6 +26,30 @@ static kw_rc load_fail(kw_tpm2_ctx *c, TSS2_RC trc)
 	    "(another client left objects loaded: flush them with tpm2_flushcontext -t)");
 }
 
+/* Tries and retries for up to a second while the TPM is out of object
+ * memory (other clients' objects come and go) or asks to retry; our own
+ * idle cached key is flushed first. */
+static TSS2_RC load_retrying(kw_tpm2_ctx *c, ESYS_TR srk, const kw_tpm2_blob *blob, ESYS_TR *h)
+{
+	const struct timespec pause = {0, 10 * 1000 * 1000};
+	TSS2_RC trc = TSS2_RC_SUCCESS;
+
+	for (int i = 0; i < 100; i++) {
+		trc = Esys_Load(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+		                &blob->priv, &blob->pub, h);
+		TSS2_RC base = kw_tpm2_rc_base(trc);
+		if (base != TPM2_RC_OBJECT_MEMORY && base != TPM2_RC_RETRY &&
+		    base != TPM2_RC_YIELDED && base != TPM2_RC_TESTING)
+			break;
+		if (base == TPM2_RC_OBJECT_MEMORY && c->signer != ESYS_TR_NONE) {
+			kw_tpm2_signer_drop(c);
+			continue;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return trc;
+}
+
 kw_rc kw_tpm2_key_load(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, int read_public,
                        kw_tpm2_loaded *out)
 {
@@ -39,8 +64,7 @@ kw_rc kw_tpm2_key_load(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, int read_public
 		rc = kw_tpm2_srk_get(c, &srk);
 	if (rc != KW_OK)
 		goto out;
-	trc = Esys_Load(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &blob->priv,
-	                &blob->pub, &out->handle);
+	trc = load_retrying(c, srk, blob, &out->handle);
 	if (trc != TSS2_RC_SUCCESS) {
 		out->handle = ESYS_TR_NONE;
 		rc = load_fail(c, trc);
@@ -70,4 +94,31 @@ void kw_tpm2_key_unload(kw_tpm2_ctx *c, kw_tpm2_loaded *k)
 	Esys_Free(k->name);
 	k->pub = NULL;
 	k->name = NULL;
+}
+
+kw_rc kw_tpm2_signer_get(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, ESYS_TR *out)
+{
+	kw_tpm2_loaded key = KW_TPM2_LOADED_INIT;
+
+	if (c->signer != ESYS_TR_NONE && c->signer_priv.size == blob->priv.size &&
+	    memcmp(c->signer_priv.buffer, blob->priv.buffer, blob->priv.size) == 0) {
+		*out = c->signer;
+		return KW_OK;
+	}
+	kw_tpm2_signer_drop(c);
+	KW_GUARD(kw_tpm2_key_load(c, blob, 0, &key));
+	c->signer = key.handle;
+	c->signer_priv = blob->priv;
+	*out = c->signer;
+	return KW_OK;
+}
+
+void kw_tpm2_signer_drop(kw_tpm2_ctx *c)
+{
+	if (c->signer == ESYS_TR_NONE)
+		return;
+	if (!c->lost)
+		(void)Esys_FlushContext(c->esys, c->signer);
+	c->signer = ESYS_TR_NONE;
+	c->signer_priv.size = 0;
 }

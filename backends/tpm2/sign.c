@@ -85,22 +85,19 @@ static kw_rc tpm_sign(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, const TPMT_SIG_S
                       const unsigned char *dgst, size_t dgst_len, TPMT_SIGNATURE **sig)
 {
 	const TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
-	kw_tpm2_loaded key = KW_TPM2_LOADED_INIT;
 	TPM2B_DIGEST digest = {.size = (UINT16)dgst_len};
-	kw_rc rc = KW_OK;
+	ESYS_TR key = ESYS_TR_NONE;
 	TSS2_RC trc;
 
 	memcpy(digest.buffer, dgst, dgst_len);
-	rc = kw_tpm2_key_load(c, blob, 0, &key);
-	if (rc != KW_OK)
-		goto out;
-	trc = Esys_Sign(c->esys, key.handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &digest,
-	                scheme, &check, sig);
-	if (trc != TSS2_RC_SUCCESS)
-		rc = KW_TPM2_FAIL(c, trc, "signing the digest (Sign)", NULL);
-out:
-	kw_tpm2_key_unload(c, &key);
-	return rc;
+	KW_GUARD(kw_tpm2_signer_get(c, blob, &key));
+	trc = Esys_Sign(c->esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &digest, scheme,
+	                &check, sig);
+	if (trc == TSS2_RC_SUCCESS)
+		return KW_OK;
+	/* Whatever went wrong, do not trust the cached handle again. */
+	kw_tpm2_signer_drop(c);
+	return KW_TPM2_FAIL(c, trc, "signing the digest (Sign)", NULL);
 }
 
 static kw_rc ecdsa_der(const TPMS_SIGNATURE_ECDSA *e, unsigned char *out, size_t *len)

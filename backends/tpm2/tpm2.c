@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
@@ -63,6 +64,7 @@ static void ctx_free(kw_tpm2_ctx *c)
 {
 	if (c == NULL)
 		return;
+	kw_tpm2_signer_drop(c);
 	kw_tpm2_srk_release(c);
 	if (c->esys != NULL)
 		Esys_Finalize(&c->esys);
@@ -88,6 +90,7 @@ kw_rc kw_tpm2_open(const kw_backend_config *cfg, void **ctx)
 		goto out;
 	}
 	c->srk = ESYS_TR_NONE;
+	c->signer = ESYS_TR_NONE;
 	if (cfg->tcti != NULL && (c->tcti_conf = strdup(cfg->tcti)) == NULL) {
 		rc = KW_FAIL(KW_ERR_NOMEM, "tpm2 open: out of memory");
 		goto out;
@@ -169,8 +172,19 @@ static kw_rc op_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 	return rc;
 }
 
+/* The tabrmd TCTI talks D-Bus through GLib, whose worker thread does not
+ * survive fork(): a child of a process that used it hangs on its own. The
+ * loader's default picks tabrmd when there is no /dev/tpmrm0. */
+static int op_fork_safe(const kw_backend_config *cfg)
+{
+	if (cfg->tcti == NULL || cfg->tcti[0] == '\0')
+		return access("/dev/tpmrm0", F_OK) == 0 || access("/dev/tpm0", F_OK) == 0;
+	return strncmp(cfg->tcti, "tabrmd", 6) != 0;
+}
+
 const kw_backend_ops kw_tpm2_ops = {
     .kind = "tpm2",
+    .fork_safe = op_fork_safe,
     .open = op_open,
     .close = op_close,
     .key_generate = op_key_generate,

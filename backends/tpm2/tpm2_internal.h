@@ -31,6 +31,10 @@ typedef struct {
 	ESYS_TR srk;        /* ESYS_TR_NONE until first needed */
 	int srk_persistent; /* 1: 0x81000001, 0: transient primary we created */
 	int lost;           /* the TPM went away: ESYS is unusable, only close() helps */
+	/* The last signing key stays loaded so that a signature costs one TPM
+	 * command; it is the first object flushed when the TPM runs out of slots. */
+	ESYS_TR signer;            /* ESYS_TR_NONE when nothing is cached */
+	TPM2B_PRIVATE signer_priv; /* identifies the cached key */
 } kw_tpm2_ctx;
 
 /* A key reference, parsed. */
@@ -50,6 +54,11 @@ typedef struct {
 	{                                                                                          \
 		ESYS_TR_NONE, NULL, NULL                                                           \
 	}
+
+/* The signing key for blob, loaded (or reused from the cache). */
+kw_rc kw_tpm2_signer_get(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, ESYS_TR *out);
+/* Flushes the cached signing key, if any. */
+void kw_tpm2_signer_drop(kw_tpm2_ctx *c);
 
 /* ---- tpm2.c: the function table and open/close ---- */
 kw_rc kw_tpm2_open(const kw_backend_config *cfg, void **ctx);
