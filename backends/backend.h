@@ -88,6 +88,17 @@ typedef struct kw_backend_ops {
 	/* Reads the key's custody attributes back from the device. */
 	kw_rc (*key_attrs)(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
 
+	/* A reference to the key in a format other tools read (malloc'd text):
+	 * tpm2 "tss2" (a "TSS2 PRIVATE KEY" PEM: the wrapped blob and its parent,
+	 * as tpm2-openssl and tpm2-tools read it); pkcs11 "pkcs11-uri" (RFC 7512).
+	 * KW_ERR_UNSUPPORTED for a format the backend does not have. */
+	kw_rc (*key_ref_export)(void *ctx, const kw_keyref *ref, const char *format, char **out);
+
+	/* Stores the key's certificate on the device, replacing an older one of
+	 * the same key (PKCS#11: a CKO_CERTIFICATE with the key's CKA_ID, so
+	 * other PKCS#11 software finds it). NULL: the device keeps none. */
+	kw_rc (*cert_store)(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len);
+
 	/* Destroys the key on the device (TPM: nothing lives on the device; the
 	 * caller drops the wrapped blob). KW_ERR_NOT_FOUND when already gone. */
 	kw_rc (*key_destroy)(void *ctx, const kw_keyref *ref);

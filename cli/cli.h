@@ -57,5 +57,6 @@ int cert_csr(int argc, char **argv);
 int cert_renew(int argc, char **argv);
 int cert_delete(int argc, char **argv);
 int cert_verify(int argc, char **argv);
+int cert_key_ref(int argc, char **argv);
 
 #endif

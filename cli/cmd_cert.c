@@ -28,6 +28,15 @@ int cmd_cert(int argc, char **argv)
 	     "certificate."},
 	    {"verify", cert_verify, "NAME [--version N] [--json]",
 	     "Reads the key's custody attributes back from the device: why it cannot leave it."},
+	    {"key-ref", cert_key_ref, "NAME [--format keyward|tss2|pkcs11-uri] [--out FILE]",
+	     "Writes a reference to the certificate's key for other software; never the key.\n"
+	     "keyward (default): a PEM that OpenSSL with the keyward provider loads as the key\n"
+	     "  (e.g. nginx ssl_certificate_key); it names the certificate, so it follows "
+	     "renewals.\n"
+	     "tss2: a TPM key's standard TSS2 PRIVATE KEY file (tpm2-openssl, tpm2-tools).\n"
+	     "pkcs11-uri: the RFC 7512 URI of a PKCS#11 key (pkcs11-tool, p11tool, "
+	     "pkcs11-provider).\n"
+	     "tss2 and pkcs11-uri name the current key: renewing with a new key needs a new one."},
 	    {NULL, NULL, NULL, NULL},
 	};
 	return cli_dispatch("cert", table, argc, argv);

@@ -44,6 +44,20 @@ static void discard_key(kwi_device *dev, const kw_keyref *ref)
 		(void)dev->ops->key_destroy(dev->ctx, ref);
 }
 
+/* Puts the certificate on the device next to its key for other software
+ * (PKCS#11 tools find key and certificate by CKA_ID). The store is the
+ * source of truth: the change is committed already, so a device that
+ * refuses only loses the mirror. */
+static void mirror_cert(kwi_device *dev, const kw_keyref *ref, X509 *x)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+	if (dev->ops->cert_store && n > 0 &&
+	    dev->ops->cert_store(dev->ctx, ref, der, (size_t)n) != KW_OK)
+		kw_error_clear();
+	OPENSSL_free(der);
+}
+
 static kw_rc insert_cert(kw_store *s, const char *name, const json_t *policy, time_t now,
                          int64_t *cert_id)
 {
@@ -117,6 +131,8 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 		rc = record_new(s, req->name, policy, dev.id, &ref, type, &v, now);
 	if (rc != KW_OK)
 		discard_key(&dev, &ref);
+	else
+		mirror_cert(&dev, &ref, v.cert);
 out:
 	kwi_issued_clear(&v);
 	kw_keyref_clear(&ref);
@@ -291,6 +307,8 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 		rc = record_renewal(s, &c, dev.id, &ref, &v, now, &version);
 	if (rc != KW_OK && fresh)
 		discard_key(&dev, &ref);
+	if (rc == KW_OK)
+		mirror_cert(&dev, &ref, v.cert);
 	if (rc == KW_OK && new_version)
 		*new_version = version;
 out:

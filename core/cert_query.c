@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include <keyward/key.h>
 
 #define VERSION_COLUMNS                                                                            \
 	"SELECT c.name, c.enabled, c.current_version, v.version, v.status, b.name, v.key_type,"    \
@@ -351,6 +352,58 @@ out:
 	X509_free(x);
 	EVP_PKEY_free(pub);
 	kw_key_attrs_clear(&attrs);
+	kw_keyref_clear(&ref);
+	kwi_device_close(&dev);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static kw_rc keyward_ref(kw_store *s, const char *name, char **out)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char *dir = realpath(s->dir, NULL);
+	kw_rc rc = kw_keyref_encode(name, dir ? dir : s->dir, 0, &der, &len);
+	free(dir);
+	if (rc != KW_OK)
+		return rc;
+	BIO *b = BIO_new(BIO_s_mem());
+	if (b == NULL || !PEM_write_bio(b, KW_KEYREF_PEM_NAME, "", der, (long)len))
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	else
+		rc = bio_string(b, out);
+	BIO_free(b);
+	OPENSSL_free(der);
+	return rc;
+}
+
+kw_rc kw_cert_key_ref(kw_store *s, const char *name, const char *format, char **out)
+{
+	kw_rc rc = KW_OK;
+	sqlite3_stmt *st = NULL;
+	kwi_device dev = {0};
+	kw_keyref ref = {0};
+	kw_key_type type;
+	kw_error_clear();
+	*out = NULL;
+	if (format == NULL)
+		format = "keyward";
+	if (strcmp(format, "keyward") != 0 && strcmp(format, "tss2") != 0 &&
+	    strcmp(format, "pkcs11-uri") != 0)
+		return KW_FAIL(KW_ERR_USAGE,
+		               "unknown key reference format '%s' (use keyward, tss2 or "
+		               "pkcs11-uri)",
+		               format);
+	KW_GUARD(select_version(s, name, 0, &st));
+	if (strcmp(format, "keyward") == 0)
+		rc = keyward_ref(s, name, out);
+	else if ((rc = version_key(s, st, &dev, &ref, &type)) == KW_OK) {
+		if (dev.ops->key_ref_export == NULL)
+			rc = KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' has no '%s' references",
+			             dev.name, format);
+		else
+			rc = dev.ops->key_ref_export(dev.ctx, &ref, format, out);
+	}
 	kw_keyref_clear(&ref);
 	kwi_device_close(&dev);
 	sqlite3_finalize(st);

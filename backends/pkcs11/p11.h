@@ -35,6 +35,10 @@ typedef struct kw_p11 {
 	kw_p11_pool *pool;                /* shared by copies made for pooled signing */
 } kw_p11;
 
+/* ---- cert.c: the certificate on the token, URIs ---- */
+kw_rc kw_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len);
+kw_rc kw_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
+
 /* ---- pool.c: signing sessions ---- */
 
 kw_rc kw_p11_pool_new(kw_p11 *p);

@@ -142,4 +142,6 @@ const kw_backend_ops kw_p11_ops = {
     .key_sign = kw_p11_key_sign,
     .key_attrs = kw_p11_key_attrs,
     .key_destroy = kw_p11_key_destroy,
+    .key_ref_export = kw_p11_key_ref_export,
+    .cert_store = kw_p11_cert_store,
 };

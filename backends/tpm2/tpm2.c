@@ -182,6 +182,15 @@ static int op_fork_safe(const kw_backend_config *cfg)
 	return strncmp(cfg->tcti, "tabrmd", 6) != 0;
 }
 
+static kw_rc op_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
+{
+	kw_tpm2_sigpipe g;
+	kw_tpm2_sigpipe_block(&g);
+	kw_rc rc = kw_tpm2_key_ref_export(ctx, ref, format, out);
+	kw_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
 const kw_backend_ops kw_tpm2_ops = {
     .kind = "tpm2",
     .fork_safe = op_fork_safe,
@@ -191,6 +200,7 @@ const kw_backend_ops kw_tpm2_ops = {
     .key_public = op_key_public,
     .key_sign = op_key_sign,
     .key_attrs = op_key_attrs,
+    .key_ref_export = op_key_ref_export,
     /* touches no device: nothing to guard */
     .key_destroy = kw_tpm2_key_destroy,
 };

@@ -60,6 +60,9 @@ kw_rc kw_tpm2_signer_get(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, ESYS_TR *out)
 /* Flushes the cached signing key, if any. */
 void kw_tpm2_signer_drop(kw_tpm2_ctx *c);
 
+/* ---- tss2.c: "TSS2 PRIVATE KEY" files ---- */
+kw_rc kw_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
+
 /* ---- tpm2.c: the function table and open/close ---- */
 kw_rc kw_tpm2_open(const kw_backend_config *cfg, void **ctx);
 void kw_tpm2_close(void *ctx);

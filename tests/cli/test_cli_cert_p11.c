@@ -17,9 +17,9 @@ static void create_and_check(const char *name, const char *key_type, const char 
 	int objects0 = kwt_p11_object_count();
 	snprintf(label, sizeof(label), "keyward:%s", name);
 	cli_create(store, CLI_NOW, name, "hsm", key_type, subject, days, sans);
-	cr_assert_eq(kwt_p11_object_count(), objects0 + 2,
-	             "a new key adds a private and a public key object to the token");
-	cr_assert_eq(cli_p11_label_count(label), 2, "objects labelled %s", label);
+	cr_assert_eq(kwt_p11_object_count(), objects0 + 3,
+	             "a new key adds a private key, a public key and its certificate to the token");
+	cr_assert_eq(cli_p11_label_count(label), 3, "objects labelled %s", label);
 	cli_expect e = {store,    name,          1,          1,       "hsm",
 	                key_type, shown_subject, shown_sans, CLI_NOW, days};
 	json_decref(cli_check_cert(&e));
@@ -70,7 +70,7 @@ Test(cert_p11, delete_destroys_the_keys_on_the_token)
 	cli_scenario_delete(store, "hsm", "doomed");
 	/* the other certificate and its key are untouched */
 	json_t *j = cli_show(store, "keeper", 0);
-	cr_assert_eq(cli_p11_label_count("keyward:keeper"), 2);
+	cr_assert_eq(cli_p11_label_count("keyward:keeper"), 3);
 	json_decref(j);
 	free(store);
 }
@@ -131,7 +131,7 @@ Test(cert_p11, wrong_pin_in_pin_file_fails_naming_the_token)
 	int objects = kwt_p11_object_count();
 	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", "pinned"));
 	kwt_result_free(&r);
-	cr_assert_eq(kwt_p11_object_count(), objects - 2);
+	cr_assert_eq(kwt_p11_object_count(), objects - 3);
 	free(file);
 	free(dir);
 	free(store);
@@ -164,7 +164,7 @@ Test(cert_p11, wrong_pin_from_env_fails_naming_the_token)
 	cli_ok(&r, good_env, store,
 	       CLI_ARGS("cert", "create", "e1", "--backend", "hsm-env", "--subject", "CN=e1"));
 	kwt_result_free(&r);
-	cr_assert_eq(kwt_p11_object_count(), objects + 2);
+	cr_assert_eq(kwt_p11_object_count(), objects + 3);
 	free(store);
 }
 

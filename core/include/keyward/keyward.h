@@ -104,6 +104,15 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 /* Destroys the hardware keys of every version, then removes the certificate. */
 kw_rc kw_cert_delete(kw_store *s, const char *name) KW_MUST_USE;
 
+/* A reference to the current key for other software (malloc'd text):
+ *   "keyward"    (default) a PEM naming the certificate: follows renewals;
+ *                OpenSSL with the keyward provider turns it into the key
+ *   "tss2"       TPM keys: the standard "TSS2 PRIVATE KEY" PEM (tpm2-openssl)
+ *   "pkcs11-uri" PKCS#11 keys: the RFC 7512 URI of the key on its token
+ * The last two name the current version's key and go stale on a renewal
+ * with a new key. None holds a secret. */
+kw_rc kw_cert_key_ref(kw_store *s, const char *name, const char *format, char **out) KW_MUST_USE;
+
 /* Reads the custody attributes of a version's key from its device (JSON). */
 kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out) KW_MUST_USE;
 
