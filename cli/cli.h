@@ -48,6 +48,8 @@ int cli_parse_int(const char *what, const char *text, int min, int max, int *out
 int cmd_init(int argc, char **argv);
 int cmd_backend(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 int cert_create(int argc, char **argv);
 int cert_list(int argc, char **argv);

@@ -12,6 +12,8 @@ static const cli_command commands[] = {
     {"backend", cmd_backend, "add|list ...", "configure TPM 2.0 and PKCS#11 backends"},
     {"cert", cmd_cert, "create|list|show|export|csr|renew|delete|verify ...",
      "manage certificates whose keys live in hardware"},
+    {"events", cmd_events, "[--cert NAME] [--json]", "the event log: every change, who made it"},
+    {"audit", cmd_audit, "verify [--json]", "check the event log's hash chain for tampering"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -88,10 +88,12 @@ kw_rc kw_backend_add(kw_store *s, const kw_backend_spec *b)
 	json_decref(cfg);
 	if (text == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	kw_rc rc = kwi_store_prepare(s,
-	                             "INSERT INTO backends (name, kind, config, created_at)"
-	                             " VALUES (?, ?, ?, ?)",
-	                             &st);
+	kw_rc rc = kwi_store_begin(s);
+	if (rc == KW_OK)
+		rc = kwi_store_prepare(s,
+		                       "INSERT INTO backends (name, kind, config, created_at)"
+		                       " VALUES (?, ?, ?, ?)",
+		                       &st);
 	if (rc == KW_OK) {
 		sqlite3_bind_text(st, 1, b->name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, b->kind, -1, SQLITE_STATIC);
@@ -100,6 +102,13 @@ kw_rc kw_backend_add(kw_store *s, const kw_backend_spec *b)
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = KWI_DB_FAIL(s, "recording the backend");
 	}
+	if (rc == KW_OK)
+		rc = kwi_event_append(s, "backend.added", NULL, 0,
+		                      json_pack("{s:s,s:s}", "backend", b->name, "kind", b->kind));
+	if (rc == KW_OK)
+		rc = kwi_store_commit(s);
+	else
+		kwi_store_rollback(s);
 	sqlite3_finalize(st);
 	free(text);
 	return rc;

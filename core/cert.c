@@ -92,6 +92,11 @@ static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int
 	if (rc == KW_OK)
 		rc = kwi_version_insert(s, cert_id, 1, backend_id, ref, type, v, now);
 	if (rc == KW_OK)
+		rc = kwi_event_append(s, "cert.created", name, 1,
+		                      json_pack("{s:s,s:s,s:s,s:s}", "key_type",
+		                                kw_key_type_name(type), "thumbprint_sha256",
+		                                v->sha256, "serial", v->serial, "issuer", "self"));
+	if (rc == KW_OK)
 		return kwi_store_commit(s);
 	kwi_store_rollback(s);
 	return rc;
@@ -224,8 +229,9 @@ static kw_rc set_current(kw_store *s, int64_t cert_id, int version, time_t now)
 	return KW_OK;
 }
 
-static kw_rc record_renewal(kw_store *s, const current_row *c, int64_t backend_id,
-                            const kw_keyref *ref, const kwi_issued *v, time_t now, int *new_version)
+static kw_rc record_renewal(kw_store *s, const char *name, const current_row *c, int64_t backend_id,
+                            const kw_keyref *ref, int new_key, const kwi_issued *v, time_t now,
+                            int *new_version)
 {
 	KW_GUARD(kwi_store_begin(s));
 	sqlite3_stmt *st = NULL;
@@ -248,6 +254,11 @@ static kw_rc record_renewal(kw_store *s, const current_row *c, int64_t backend_i
 		                c->cert_id, next, "superseding the old version");
 	if (rc == KW_OK)
 		rc = set_current(s, c->cert_id, next, now);
+	if (rc == KW_OK)
+		rc = kwi_event_append(s, "cert.renewed", name, next,
+		                      json_pack("{s:i,s:b,s:s,s:s}", "previous_version", c->version,
+		                                "new_key", new_key, "thumbprint_sha256", v->sha256,
+		                                "serial", v->serial));
 	if (rc != KW_OK) {
 		kwi_store_rollback(s);
 		return rc;
@@ -304,7 +315,7 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 		goto out;
 	rc = kwi_issue_self_signed(&dev, &ref, c.type, c.policy, now, &v);
 	if (rc == KW_OK)
-		rc = record_renewal(s, &c, dev.id, &ref, &v, now, &version);
+		rc = record_renewal(s, name, &c, dev.id, &ref, fresh, &v, now, &version);
 	if (rc != KW_OK && fresh)
 		discard_key(&dev, &ref);
 	if (rc == KW_OK)
@@ -372,6 +383,9 @@ kw_rc kw_cert_delete(kw_store *s, const char *name)
 		if (rc == KW_OK)
 			rc = exec_bound(s, "DELETE FROM certs WHERE id = ?1 AND ?2 = 0", c.cert_id,
 			                0, "deleting the certificate");
+		if (rc == KW_OK)
+			rc = kwi_event_append(s, "cert.purged", name, 0,
+			                      json_pack("{s:i}", "current_version", c.version));
 		rc = rc == KW_OK ? kwi_store_commit(s) : (kwi_store_rollback(s), rc);
 	}
 	current_clear(&c);

@@ -18,6 +18,7 @@ struct kw_store {
 	sqlite3 *db;
 	char *dir;
 	char *db_path;
+	char actor[128]; /* who makes changes, for the event log ("cli" by default) */
 };
 
 /* ---- store.c ---- */
@@ -28,6 +29,16 @@ void kwi_store_rollback(kw_store *s);
 kw_rc kwi_store_fail(kw_store *s, const char *file, int line, const char *what);
 #define KWI_DB_FAIL(s, what) kwi_store_fail((s), __FILE__, __LINE__, (what))
 kw_rc kwi_store_prepare(kw_store *s, const char *sql, sqlite3_stmt **st) KW_MUST_USE;
+
+/* ---- events.c: the append-only, BLAKE2b-chained event log ---- */
+/* Appends an event inside the caller's transaction. details (may be NULL) is
+ * stolen. cert may be NULL, version 0 when none. */
+kw_rc kwi_event_append(kw_store *s, const char *type, const char *cert, int version,
+                       json_t *details) KW_MUST_USE;
+/* The same in a transaction of its own (for changes outside the store, e.g.
+ * a hook that ran). */
+kw_rc kwi_event_record(kw_store *s, const char *type, const char *cert, int version,
+                       json_t *details) KW_MUST_USE;
 
 /* ---- clock.c ---- */
 /* Now, or KEYWARD_NOW (RFC 3339) when set. */

@@ -6,3 +6,4 @@ kw_add_test(test_x509 ${CMAKE_CURRENT_SOURCE_DIR}/core/test_x509.c DEVICES --p11
 kw_add_test(test_clock ${CMAKE_CURRENT_SOURCE_DIR}/core/test_clock.c INTERNAL)
 kw_add_test(test_key ${CMAKE_CURRENT_SOURCE_DIR}/core/test_key.c DEVICES --tpm --p11)
 kw_add_test(test_key_abrmd ${CMAKE_CURRENT_SOURCE_DIR}/core/test_key.c DEVICES --abrmd --p11)
+kw_add_test(test_events ${CMAKE_CURRENT_SOURCE_DIR}/core/test_events.c DEVICES --p11 INTERNAL)

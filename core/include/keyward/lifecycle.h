@@ -1,0 +1,152 @@
+/*
+ * keyward — certificate lifecycle: policy, versions, renewal, deployment,
+ * contacts and notifications, metrics, and the event log.
+ *
+ * Every change goes through one transaction and appends one or more events
+ * (keyward events) chained with BLAKE2b (keyward audit verify). Results of
+ * read calls are jansson documents, the same the CLI prints with --json.
+ */
+#ifndef KEYWARD_LIFECYCLE_H
+#define KEYWARD_LIFECYCLE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include <keyward/keyward.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Who makes the changes that follow ("cli", "renew", "api:<sha256>"): recorded
+ * with every event. */
+void kw_store_set_actor(kw_store *s, const char *actor);
+
+/* ---- policy (core/policy.c) ---- */
+
+/*
+ * The policy document (Key Vault's certificate policy, in keyward's words):
+ * {
+ *   "key":   {"type": "ec-p256", "backend": "tpm", "reuse_key": false},
+ *   "x509":  {"subject": "CN=web01", "sans": ["DNS:web01"], "ekus": ["serverAuth"],
+ *             "key_usage": ["digitalSignature"], "validity_days": 365},
+ *   "lifetime_actions": [{"trigger": {"lifetime_percentage": 80}, "action": "auto_renew"},
+ *                        {"trigger": {"days_before_expiry": 30}, "action": "notify"}],
+ *   "issuer": {"name": "self"},
+ *   "deploy": {"cert": PATH, "chain": PATH, "fullchain": PATH, "key_ref": PATH,
+ *              "owner": "root", "group": "ssl-cert", "mode": "0640",
+ *              "hooks": {"pre": CMD, "deploy": CMD, "post": CMD}},
+ *   "history_limit": 10
+ * }
+ * Validation errors name the field path ("x509.validity_days: must be 1 to 36500").
+ */
+
+/* The default policy (a new reference). */
+json_t *kw_policy_default(void);
+
+/* Validates a policy document and fills defaults; *out is the normalised
+ * policy (new reference). On failure the error names the field. */
+kw_rc kw_policy_validate(const json_t *in, json_t **out) KW_MUST_USE;
+
+/* Parses and validates JSON text (a file's content). */
+kw_rc kw_policy_parse(const char *text, json_t **out) KW_MUST_USE;
+
+kw_rc kw_policy_show(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
+
+/* Replaces a certificate's policy (applies from the next renewal). */
+kw_rc kw_policy_set(kw_store *s, const char *name, const json_t *policy) KW_MUST_USE;
+
+/* Maps an Azure Key Vault policy (az keyvault certificate get-default-policy;
+ * camelCase or snake_case) to keyward's. *unmapped lists what could not be
+ * carried over, one string each ("keyProperties.exportable=true: keyward keys
+ * never leave the device"). */
+kw_rc kw_policy_import_azure(const char *text, json_t **policy, json_t **unmapped) KW_MUST_USE;
+
+/* When the policy wants the version valid from not_before to not_after
+ * renewed: the earliest auto_renew trigger, else at 2/3 of the lifetime. */
+time_t kw_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after);
+
+/* ---- versions and attributes (core/lifecycle.c) ---- */
+
+/* JSON array of every version (same objects as kw_cert_show), oldest first. */
+kw_rc kw_cert_versions(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
+
+/* Makes an older version current again if it has not expired and its key is
+ * still on its device. */
+kw_rc kw_cert_rollback(kw_store *s, const char *name, int version) KW_MUST_USE;
+
+/* Disabled certificates are refused by the provider and skipped by renewal. */
+kw_rc kw_cert_set_enabled(kw_store *s, const char *name, int enabled) KW_MUST_USE;
+
+/* Soft delete: the certificate disappears from list/show/provider but keeps
+ * its keys until purged (by hand, or by renew --due after the retention
+ * period, setting "retention_days", default 90). */
+kw_rc kw_cert_soft_delete(kw_store *s, const char *name) KW_MUST_USE;
+kw_rc kw_cert_recover(kw_store *s, const char *name) KW_MUST_USE;
+/* Destroys the keys of every version on their devices and forgets the certificate. */
+kw_rc kw_cert_purge(kw_store *s, const char *name) KW_MUST_USE;
+/* JSON array of deleted certificates: name, deleted, purge_after. */
+kw_rc kw_cert_list_deleted(kw_store *s, json_t **out) KW_MUST_USE;
+
+/* ---- renewal engine (core/renew.c) ---- */
+
+typedef struct {
+	int dry_run;        /* report what would happen, change nothing */
+	int jitter_seconds; /* sleep a random 0..N s before starting (fleets) */
+	/* one call per certificate considered (a result object: name, action
+	 * "renewed" | "not-due" | "failed" | "skipped" | "would-renew" |
+	 * "notified" | "purged", version, due (RFC 3339), error, next_attempt) */
+	void (*progress)(const json_t *result, void *arg);
+	void *arg;
+} kw_renew_options;
+
+/* Renews every certificate whose trigger is reached, sends due notices,
+ * purges expired soft-deletions. One failure never stops the others: *report
+ * = {"results": [...], "renewed": n, "failed": n}; KW_OK even when some failed
+ * (the caller looks at "failed"). */
+kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report) KW_MUST_USE;
+
+/* ---- deployment (core/deploy.c) ---- */
+
+/* Writes the deploy files of the current version atomically and runs the
+ * pre/deploy/post hooks; *report says what was written and how hooks ended.
+ * A failing hook gives KW_ERR_STATE naming the hook (and is recorded as an
+ * event); a hook never changes the store. Without deploy targets: KW_OK and
+ * an empty report. */
+kw_rc kw_cert_deploy(kw_store *s, const char *name, json_t **report) KW_MUST_USE;
+
+/* ---- contacts and notification channels (core/notify.c) ---- */
+
+/* cert NULL: a store-wide contact. */
+kw_rc kw_contact_add(kw_store *s, const char *cert, const char *email,
+                     const char *name) KW_MUST_USE;
+kw_rc kw_contact_remove(kw_store *s, const char *cert, const char *email) KW_MUST_USE;
+/* JSON array: {email, name, cert (null = store-wide)}; cert NULL: all. */
+kw_rc kw_contact_list(kw_store *s, const char *cert, json_t **out) KW_MUST_USE;
+
+/* kind "sendmail" {"command": "/usr/sbin/sendmail -t -i"}, "webhook" {"url": ...,
+ * "ca_bundle": optional}, "command" {"command": ...}. */
+kw_rc kw_channel_add(kw_store *s, const char *name, const char *kind,
+                     const json_t *config) KW_MUST_USE;
+kw_rc kw_channel_remove(kw_store *s, const char *name) KW_MUST_USE;
+kw_rc kw_channel_list(kw_store *s, json_t **out) KW_MUST_USE;
+
+/* ---- metrics (core/metrics.c) ---- */
+
+/* Prometheus text exposition of the current versions (malloc'd). */
+kw_rc kw_metrics_text(kw_store *s, char **out) KW_MUST_USE;
+
+/* ---- event log (core/events.c) ---- */
+
+/* JSON array of events (seq, at, type, actor, cert, version, details, hash);
+ * cert NULL: all. */
+kw_rc kw_events_list(kw_store *s, const char *cert, json_t **out) KW_MUST_USE;
+
+/* {"ok": true, "records": n} or {"ok": false, "first_broken_seq": n, "reason": ...}. */
+kw_rc kw_audit_verify(kw_store *s, json_t **report) KW_MUST_USE;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
