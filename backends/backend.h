@@ -26,6 +26,11 @@
 extern "C" {
 #endif
 
+/* Property query for public-key objects built from device data: prefer the
+ * default provider, so a process that loaded keyward's own provider never
+ * resolves them back to it. */
+#define KW_SOFTWARE_PROPQ "?provider=default"
+
 /* Opaque key reference; data is malloc'd and holds no secret. */
 typedef struct {
 	unsigned char *data;

@@ -1,5 +1,6 @@
-/* keyward cert renew | delete */
+/* keyward cert renew */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -10,7 +11,7 @@ int cert_renew(int argc, char **argv)
 	    {"reuse-key", no_argument, NULL, 'r'},
 	    {0},
 	};
-	kw_renew_key key = KW_RENEW_NEW_KEY;
+	kw_renew_key key = KW_RENEW_POLICY;
 	int c, seen = 0, version = 0;
 	kw_store *s = NULL;
 	optind = 1;
@@ -27,31 +28,25 @@ int cert_renew(int argc, char **argv)
 	int ex = cli_store_open(&s);
 	if (ex)
 		return ex;
+	json_t *before = NULL, *after = NULL;
+	/* what the key was, to say whether the renewal kept it; kw_cert_renew
+	 * gives the error if the certificate cannot be renewed */
+	if (kw_cert_show(s, argv[optind], 0, &before) != KW_OK)
+		before = NULL;
 	kw_rc rc = kw_cert_renew(s, argv[optind], key, &version);
+	if (rc == KW_OK)
+		rc = kw_cert_show(s, argv[optind], 0, &after);
 	kw_store_close(s);
-	if (rc != KW_OK)
+	if (rc != KW_OK) {
+		json_decref(before);
 		return cli_fail(rc);
+	}
+	/* the key is the same when the SPKI-bound attribute evidence names the same key */
+	const char *k0 = json_string_value(json_object_get(before, "public_key_sha256"));
+	const char *k1 = json_string_value(json_object_get(after, "public_key_sha256"));
 	printf("renewed %s: version %d is current (%s)\n", argv[optind], version,
-	       key == KW_RENEW_NEW_KEY ? "new key" : "same key");
-	return 0;
-}
-
-int cert_delete(int argc, char **argv)
-{
-	static const struct option opts[] = {{0}};
-	kw_store *s = NULL;
-	optind = 1;
-	if (cli_getopt(argc, argv, "cert delete", "", opts) != -1)
-		return 2;
-	if (argc - optind != 1)
-		return cli_usage_error("cert delete: give exactly one NAME");
-	int ex = cli_store_open(&s);
-	if (ex)
-		return ex;
-	kw_rc rc = kw_cert_delete(s, argv[optind]);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	printf("deleted %s and destroyed its keys\n", argv[optind]);
+	       k0 && k1 && strcmp(k0, k1) == 0 ? "same key" : "new key");
+	json_decref(before);
+	json_decref(after);
 	return 0;
 }

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <keyward/lifecycle.h>
+
 #include "cli.h"
 
 #define SAN_MAX 100
@@ -26,20 +28,52 @@ static int print_created(kw_store *s, const char *name)
 	return 0;
 }
 
+static int create(kw_cert_request *req, const json_t *policy)
+{
+	kw_store *s = NULL;
+	int ex = cli_store_open(&s);
+	if (ex)
+		return ex;
+	req->policy = policy;
+	kw_rc rc = kw_cert_create(s, req);
+	ex = rc == KW_OK ? print_created(s, req->name) : cli_fail(rc);
+	kw_store_close(s);
+	return ex;
+}
+
+/* cert create --policy FILE: the flags given override the file's fields. */
+static int create_from_policy(kw_cert_request *req, const char *file)
+{
+	json_t *policy = NULL;
+	int ex = cli_policy_read(file, &policy);
+	if (ex)
+		return ex;
+	const json_t *key = json_object_get(policy, "key");
+	const json_t *x509 = json_object_get(policy, "x509");
+	if (req->backend == NULL)
+		req->backend = json_string_value(json_object_get(key, "backend"));
+	if (req->backend == NULL)
+		ex = cli_usage_error("cert create: --backend is required: %s has no key.backend",
+		                     file);
+	else if (req->subject == NULL && json_object_get(x509, "subject") == NULL)
+		ex = cli_usage_error("cert create: --subject is required: %s has no x509.subject",
+		                     file);
+	else
+		ex = create(req, policy);
+	json_decref(policy);
+	return ex;
+}
+
 int cert_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"backend", required_argument, NULL, 'b'},
-	    {"subject", required_argument, NULL, 's'},
-	    {"san", required_argument, NULL, 'n'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"days", required_argument, NULL, 'd'},
-	    {"issuer", required_argument, NULL, 'i'},
-	    {0},
+	    {"backend", required_argument, NULL, 'b'}, {"subject", required_argument, NULL, 's'},
+	    {"san", required_argument, NULL, 'n'},     {"key", required_argument, NULL, 'k'},
+	    {"days", required_argument, NULL, 'd'},    {"issuer", required_argument, NULL, 'i'},
+	    {"policy", required_argument, NULL, 'p'},  {0},
 	};
-	const char *sans[SAN_MAX];
+	const char *sans[SAN_MAX], *policy_file = NULL;
 	kw_cert_request req = {0};
-	kw_store *s = NULL;
 	int c;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "cert create", "", opts)) != -1) {
@@ -48,6 +82,7 @@ int cert_create(int argc, char **argv)
 		case 's': req.subject = optarg; break;
 		case 'k': req.key_type = optarg; break;
 		case 'i': req.issuer = optarg; break;
+		case 'p': policy_file = optarg; break;
 		case 'd':
 			if (cli_parse_int("--days", optarg, 1, 36500, &req.days))
 				return 2;
@@ -64,17 +99,13 @@ int cert_create(int argc, char **argv)
 		return cli_usage_error("cert create: give exactly one NAME");
 	req.name = argv[optind];
 	req.sans = sans;
+	if (policy_file)
+		return create_from_policy(&req, policy_file);
 	if (req.backend == NULL)
 		return cli_usage_error(
 		    "cert create: --backend is required (see: keyward backend list)");
 	if (req.subject == NULL)
 		return cli_usage_error("cert create: --subject is required (e.g. --subject CN=%s)",
 		                       req.name);
-	int ex = cli_store_open(&s);
-	if (ex)
-		return ex;
-	kw_rc rc = kw_cert_create(s, &req);
-	ex = rc == KW_OK ? print_created(s, req.name) : cli_fail(rc);
-	kw_store_close(s);
-	return ex;
+	return create(&req, NULL);
 }

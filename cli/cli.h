@@ -50,6 +50,9 @@ int cmd_backend(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_contact(int argc, char **argv);
+int cmd_channel(int argc, char **argv);
 
 int cert_create(int argc, char **argv);
 int cert_list(int argc, char **argv);
@@ -57,8 +60,25 @@ int cert_show(int argc, char **argv);
 int cert_export(int argc, char **argv);
 int cert_csr(int argc, char **argv);
 int cert_renew(int argc, char **argv);
-int cert_delete(int argc, char **argv);
 int cert_verify(int argc, char **argv);
 int cert_key_ref(int argc, char **argv);
+
+/* policy: cmd_policy.c. Reads a policy file ("-": stdin), parses and validates
+ * it; on failure prints "keyward: FILE: field: reason", returns the exit code. */
+int cli_policy_read(const char *path, json_t **out);
+
+/* lifecycle: cert_lifecycle.c, cmd_renew.c, cmd_metrics.c, cmd_config.c */
+int cert_versions(int argc, char **argv);
+int cert_rollback(int argc, char **argv);
+int cert_set(int argc, char **argv);
+int cert_lifecycle_delete(int argc, char **argv);
+int cert_recover(int argc, char **argv);
+int cert_purge(int argc, char **argv);
+int cert_deleted(int argc, char **argv);
+int cmd_renew(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+int cert_deploy(int argc, char **argv);
 
 #endif

@@ -23,9 +23,24 @@ int cmd_cert(int argc, char **argv)
 	     "Adds a version with a new certificate and makes it current in one step.\n"
 	     "--new-key (the default) generates a new key in the device; --reuse-key keeps "
 	     "the current one."},
-	    {"delete", cert_delete, "NAME",
-	     "Destroys the keys of every version in their devices, then removes the "
-	     "certificate."},
+	    {"delete", cert_lifecycle_delete, "NAME [--purge]",
+	     "Deletes a certificate softly: hidden from list, show and the provider, its keys\n"
+	     "kept until it is purged (cert purge, or renew --due after retention_days; see\n"
+	     "keyward config). --purge destroys the keys of every version at once."},
+	    {"versions", cert_versions, "NAME [--json]",
+	     "Lists every version, oldest first, marking the current one."},
+	    {"rollback", cert_rollback, "NAME VERSION",
+	     "Makes an older version current again if it has not expired and its key is still\n"
+	     "on its device."},
+	    {"set", cert_set, "NAME --enabled true|false",
+	     "Enables or disables a certificate: the provider refuses a disabled one's key and\n"
+	     "renew --due skips it."},
+	    {"recover", cert_recover, "NAME", "Brings a deleted certificate back."},
+	    {"purge", cert_purge, "NAME [--force]",
+	     "Destroys the keys of every version of a deleted certificate and forgets it.\n"
+	     "--force purges a certificate that is not deleted."},
+	    {"deleted", cert_deleted, "[--json]",
+	     "Lists deleted certificates and when renew --due purges them."},
 	    {"verify", cert_verify, "NAME [--version N] [--json]",
 	     "Reads the key's custody attributes back from the device: why it cannot leave it."},
 	    {"key-ref", cert_key_ref, "NAME [--format keyward|tss2|pkcs11-uri] [--out FILE]",
@@ -37,6 +52,10 @@ int cmd_cert(int argc, char **argv)
 	     "pkcs11-uri: the RFC 7512 URI of a PKCS#11 key (pkcs11-tool, p11tool, "
 	     "pkcs11-provider).\n"
 	     "tss2 and pkcs11-uri name the current key: renewing with a new key needs a new one."},
+	    {"deploy", cert_deploy, "NAME [--json]",
+	     "Writes the policy's deploy files (cert, chain, fullchain, key_ref) atomically "
+	     "and runs\nits hooks: pre, then the files, then deploy, then post. keyward renew "
+	     "does this after\nevery renewal; run it by hand after changing the policy."},
 	    {NULL, NULL, NULL, NULL},
 	};
 	return cli_dispatch("cert", table, argc, argv);

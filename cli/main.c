@@ -10,10 +10,19 @@
 static const cli_command commands[] = {
     {"init", cmd_init, "", "create the store (directory 0700, database 0600)"},
     {"backend", cmd_backend, "add|list ...", "configure TPM 2.0 and PKCS#11 backends"},
-    {"cert", cmd_cert, "create|list|show|export|csr|renew|delete|verify ...",
+    {"cert", cmd_cert, "create|list|show|export|csr|renew|delete|verify|versions|rollback|... ",
      "manage certificates whose keys live in hardware"},
+    {"policy", cmd_policy, "default|show|set|import-azure ...", "certificate policies"},
     {"events", cmd_events, "[--cert NAME] [--json]", "the event log: every change, who made it"},
     {"audit", cmd_audit, "verify [--json]", "check the event log's hash chain for tampering"},
+    {"renew", cmd_renew, "--due [--dry-run] [--json] [--jitter SECONDS]",
+     "renew every certificate whose policy says it is due (run by a timer)"},
+    {"metrics", cmd_metrics, "[--textfile PATH]",
+     "Prometheus metrics of the certificates (node_exporter textfile collector)"},
+    {"config", cmd_config, "get|set ...", "store-wide settings (retention_days)"},
+    {"contact", cmd_contact, "add|list|remove ...", "who is told before certificates expire"},
+    {"channel", cmd_channel, "add|list|remove ...",
+     "how contacts are told: sendmail, webhook or command"},
     {NULL, NULL, NULL, NULL},
 };
 

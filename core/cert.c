@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lifecycle_internal.h"
 #include "version.h"
 
 #define NAME_MAX_LEN 64
@@ -27,13 +28,15 @@ static kw_rc check_name(const char *name)
 static kw_rc cert_exists(kw_store *s, const char *name, int *exists)
 {
 	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM certs WHERE name = ?", &st));
+	KW_GUARD(
+	    kwi_store_prepare(s, "SELECT deleted_at IS NOT NULL FROM certs WHERE name = ?", &st));
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int r = sqlite3_step(st);
+	/* 2: a soft-deleted certificate still holds the name */
+	*exists = r == SQLITE_ROW ? 1 + sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return KWI_DB_FAIL(s, "looking up a certificate");
-	*exists = r == SQLITE_ROW;
 	return KW_OK;
 }
 
@@ -113,19 +116,32 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 	int exists = 0;
 	kw_error_clear();
 	KW_GUARD(check_name(req->name));
-	if (req->backend == NULL || req->backend[0] == '\0')
+	if ((req->backend == NULL || req->backend[0] == '\0') && req->policy == NULL)
 		return KW_FAIL(KW_ERR_USAGE,
 		               "no backend given (--backend NAME; see: keyward backend list)");
 	KW_GUARD(kwi_policy_from_request(req, &policy));
-	kw_key_type type = kw_key_type_from_name(
-	    json_string_value(json_object_get(json_object_get(policy, "key"), "type")));
+	const json_t *key = json_object_get(policy, "key");
+	kw_key_type type = kw_key_type_from_name(json_string_value(json_object_get(key, "type")));
+	const char *backend = json_string_value(json_object_get(key, "backend"));
+	if (backend == NULL) {
+		rc = KW_FAIL(KW_ERR_USAGE, "no backend given (--backend NAME or key.backend in the "
+		                           "policy; see: keyward backend list)");
+		goto out;
+	}
 	if ((rc = kwi_now(&now)) != KW_OK || (rc = cert_exists(s, req->name, &exists)) != KW_OK)
 		goto out;
+	if (exists == 2) {
+		rc = KW_FAIL(KW_ERR_EXISTS,
+		             "certificate '%s' was deleted and still holds its name (keyward cert "
+		             "recover %s, or keyward cert purge %s)",
+		             req->name, req->name, req->name);
+		goto out;
+	}
 	if (exists) {
 		rc = KW_FAIL(KW_ERR_EXISTS, "certificate '%s' already exists", req->name);
 		goto out;
 	}
-	if ((rc = kwi_device_open(s, req->backend, &dev)) != KW_OK)
+	if ((rc = kwi_device_open(s, backend, &dev)) != KW_OK)
 		goto out;
 	char label[NAME_MAX_LEN + 16];
 	snprintf(label, sizeof(label), "keyward:%s", req->name);
@@ -154,6 +170,7 @@ typedef struct {
 	int64_t backend_id;
 	kw_key_type type;
 	kw_keyref ref;
+	char backend[80]; /* the current version's backend name */
 } current_row;
 
 static void current_clear(current_row *c)
@@ -169,9 +186,10 @@ static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 	memset(c, 0, sizeof(*c));
 	KW_GUARD(kwi_store_prepare(
 	    s,
-	    "SELECT c.id, c.policy, v.version, v.backend_id, v.key_type, v.key_ref"
+	    "SELECT c.id, c.policy, v.version, v.backend_id, v.key_type, v.key_ref, b.name"
 	    " FROM certs c JOIN versions v ON v.cert_id = c.id"
-	    " AND v.version = c.current_version WHERE c.name = ?",
+	    " AND v.version = c.current_version JOIN backends b ON b.id = v.backend_id"
+	    " WHERE c.name = ?",
 	    &st));
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	kw_rc rc = KW_OK;
@@ -191,6 +209,8 @@ static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 		c->ref.data = malloc(c->ref.len ? c->ref.len : 1);
 		if (c->ref.data)
 			memcpy(c->ref.data, sqlite3_column_blob(st, 5), c->ref.len);
+		snprintf(c->backend, sizeof(c->backend), "%s",
+		         (const char *)sqlite3_column_text(st, 6));
 		if (c->policy == NULL || c->type == 0 || c->ref.data == NULL)
 			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",
 			             name);
@@ -286,6 +306,23 @@ static int want_new_key(const current_row *c, kw_renew_key key)
 	return !json_is_true(json_object_get(json_object_get(c->policy, "key"), "reuse_key"));
 }
 
+/* A soft-deleted certificate is unknown until it is recovered. */
+static kw_rc refuse_deleted(kw_store *s, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(
+	    s, "SELECT 1 FROM certs WHERE name = ? AND deleted_at IS NOT NULL", &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r == SQLITE_ROW)
+		return KW_FAIL(KW_ERR_NOT_FOUND,
+		               "certificate '%s' is deleted (recover it with: keyward cert recover "
+		               "%s)",
+		               name, name);
+	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a certificate");
+}
+
 kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
 {
 	kw_rc rc = KW_OK;
@@ -297,10 +334,26 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 	int version = 0, fresh;
 	kw_error_clear();
 	KW_GUARD(kwi_now(&now));
+	KW_GUARD(refuse_deleted(s, name));
 	KW_GUARD(current_load(s, name, &c));
 	fresh = want_new_key(&c, key);
-	const char *backend =
-	    json_string_value(json_object_get(json_object_get(c.policy, "key"), "backend"));
+	const json_t *pkey = json_object_get(c.policy, "key");
+	const char *backend = json_string_value(json_object_get(pkey, "backend"));
+	kw_key_type type = kw_key_type_from_name(json_string_value(json_object_get(pkey, "type")));
+	if (type == 0)
+		type = c.type;
+	/* A policy that now asks for another key type or backend needs a new key. */
+	int moved = type != c.type || (backend && strcmp(backend, c.backend) != 0);
+	if (moved && key == KW_RENEW_REUSE_KEY) {
+		rc = KW_FAIL(
+		    KW_ERR_STATE,
+		    "certificate '%s': its policy asks for a %s key in backend '%s', so the "
+		    "current %s key in '%s' cannot be reused (renew without --reuse-key)",
+		    name, kw_key_type_name(type), backend ? backend : c.backend,
+		    kw_key_type_name(c.type), c.backend);
+		goto out;
+	}
+	fresh |= moved;
 	/* A reused key stays where it is; a new one goes where the policy says. */
 	if (!fresh || backend == NULL)
 		rc = kwi_device_open_id(s, c.backend_id, &dev);
@@ -310,10 +363,11 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 		goto out;
 	char label[NAME_MAX_LEN + 16];
 	snprintf(label, sizeof(label), "keyward:%s", name);
-	rc = fresh ? dev.ops->key_generate(dev.ctx, c.type, label, &ref) : copy_ref(&c.ref, &ref);
+	rc = fresh ? dev.ops->key_generate(dev.ctx, type, label, &ref) : copy_ref(&c.ref, &ref);
 	if (rc != KW_OK)
 		goto out;
-	rc = kwi_issue_self_signed(&dev, &ref, c.type, c.policy, now, &v);
+	c.type = type;
+	rc = kwi_issue_self_signed(&dev, &ref, type, c.policy, now, &v);
 	if (rc == KW_OK)
 		rc = record_renewal(s, name, &c, dev.id, &ref, fresh, &v, now, &version);
 	if (rc != KW_OK && fresh)
@@ -327,67 +381,16 @@ out:
 	kw_keyref_clear(&ref);
 	kwi_device_close(&dev);
 	current_clear(&c);
+	/* After the device is closed (a TPM simulator takes one connection). The
+	 * renewal stands: what follows (prune, deploy, notify) records its own
+	 * failures as events. */
+	if (rc == KW_OK && kwi_after_renewal(s, name, version, NULL) != KW_OK)
+		kw_error_clear();
 	return rc;
 }
 
-/* Destroys the distinct keys of every version of cert_id, device by device. */
-static kw_rc destroy_keys(kw_store *s, int64_t cert_id)
-{
-	kw_rc rc = KW_OK;
-	sqlite3_stmt *st = NULL;
-	kwi_device dev = {0};
-	KW_GUARD(
-	    kwi_store_prepare(s,
-	                      "SELECT DISTINCT backend_id, key_ref FROM versions WHERE cert_id = ?"
-	                      " ORDER BY backend_id",
-	                      &st));
-	sqlite3_bind_int64(st, 1, cert_id);
-	int r;
-	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t bid = sqlite3_column_int64(st, 0);
-		kw_keyref ref = {(unsigned char *)sqlite3_column_blob(st, 1),
-		                 (size_t)sqlite3_column_bytes(st, 1)};
-		if (dev.ctx == NULL || dev.id != bid) {
-			kwi_device_close(&dev);
-			if ((rc = kwi_device_open_id(s, bid, &dev)) != KW_OK)
-				break;
-		}
-		if (dev.ops->key_destroy == NULL)
-			continue;
-		rc = dev.ops->key_destroy(dev.ctx, &ref);
-		if (rc == KW_ERR_NOT_FOUND) { /* already gone: what we wanted */
-			kw_error_clear();
-			rc = KW_OK;
-		}
-	}
-	if (rc == KW_OK && r != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "listing the keys to destroy");
-	sqlite3_finalize(st);
-	kwi_device_close(&dev);
-	return rc;
-}
-
+/* see keyward/keyward.h: the immediate form of soft delete + purge (lifecycle.c) */
 kw_rc kw_cert_delete(kw_store *s, const char *name)
 {
-	current_row c;
-	kw_error_clear();
-	KW_GUARD(current_load(s, name, &c));
-	/* Keys first: if a device is unreachable nothing changes, and a retry after
-	 * a partial failure finishes the job (a key already gone counts as done). */
-	kw_rc rc = destroy_keys(s, c.cert_id);
-	if (rc == KW_OK)
-		rc = kwi_store_begin(s);
-	if (rc == KW_OK) {
-		rc = exec_bound(s, "DELETE FROM versions WHERE cert_id = ?1 AND ?2 = 0", c.cert_id,
-		                0, "deleting the versions");
-		if (rc == KW_OK)
-			rc = exec_bound(s, "DELETE FROM certs WHERE id = ?1 AND ?2 = 0", c.cert_id,
-			                0, "deleting the certificate");
-		if (rc == KW_OK)
-			rc = kwi_event_append(s, "cert.purged", name, 0,
-			                      json_pack("{s:i}", "current_version", c.version));
-		rc = rc == KW_OK ? kwi_store_commit(s) : (kwi_store_rollback(s), rc);
-	}
-	current_clear(&c);
-	return rc;
+	return kw_cert_purge(s, name);
 }

@@ -85,6 +85,21 @@ static json_t *sans_json(X509 *x)
 	return arr;
 }
 
+/* SHA-256 of the DER SubjectPublicKeyInfo: names the key across versions
+ * (the same after a renewal that kept the key), as pinning uses it. */
+static json_t *spki_sha256(X509 *x)
+{
+	unsigned char *der = NULL, d[32];
+	char hex[65];
+	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	if (n <= 0)
+		return json_null();
+	EVP_Digest(der, (size_t)n, d, NULL, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	kwi_hex(d, sizeof(d), hex);
+	return json_string(hex);
+}
+
 static json_t *time_json(sqlite3_stmt *st, int col)
 {
 	if (sqlite3_column_type(st, col) == SQLITE_NULL)
@@ -129,6 +144,7 @@ static json_t *row_json(sqlite3_stmt *st)
 	json_object_set_new(j, "not_after", time_json(st, COL_NA));
 	json_object_set_new(j, "thumbprint_sha1", text_json(st, COL_SHA1));
 	json_object_set_new(j, "thumbprint_sha256", text_json(st, COL_SHA256));
+	json_object_set_new(j, "public_key_sha256", x ? spki_sha256(x) : json_null());
 	json_object_set_new(j, "issuer", text_json(st, COL_ISSUER));
 	json_object_set_new(j, "backend", text_json(st, COL_BACKEND));
 	json_object_set_new(j, "key", key_json(st));
@@ -145,7 +161,7 @@ static kw_rc select_version(kw_store *s, const char *name, int version, sqlite3_
 		return KW_FAIL(KW_ERR_USAGE, "bad version %d", version);
 	KW_GUARD(kwi_store_prepare(s,
 	                           VERSION_COLUMNS
-	                           " WHERE c.name = ?1 AND v.version ="
+	                           " WHERE c.name = ?1 AND c.deleted_at IS NULL AND v.version ="
 	                           " CASE WHEN ?2 > 0 THEN ?2 ELSE c.current_version END",
 	                           st));
 	sqlite3_bind_text(*st, 1, name, -1, SQLITE_TRANSIENT);
@@ -159,7 +175,9 @@ static kw_rc select_version(kw_store *s, const char *name, int version, sqlite3_
 	else {
 		int exists = 0;
 		sqlite3_stmt *q = NULL;
-		if (kwi_store_prepare(s, "SELECT 1 FROM certs WHERE name = ?", &q) == KW_OK) {
+		if (kwi_store_prepare(s,
+		                      "SELECT 1 FROM certs WHERE name = ? AND deleted_at IS NULL",
+		                      &q) == KW_OK) {
 			sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 			exists = sqlite3_step(q) == SQLITE_ROW;
 		}
@@ -194,7 +212,7 @@ kw_rc kw_cert_list(kw_store *s, json_t **out)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	kw_rc rc = kwi_store_prepare(s,
 	                             VERSION_COLUMNS " WHERE v.version = c.current_version"
-	                                             " ORDER BY c.name",
+	                                             " AND c.deleted_at IS NULL ORDER BY c.name",
 	                             &st);
 	int r = SQLITE_DONE;
 	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW)

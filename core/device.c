@@ -104,7 +104,7 @@ kw_rc kwi_signer_pubkey(const kwi_signer *k, EVP_PKEY **out)
 		               k->dev->name);
 	KW_GUARD(k->dev->ops->key_public(k->dev->ctx, k->ref, &der, &len));
 	const unsigned char *p = der;
-	*out = d2i_PUBKEY(NULL, &p, (long)len);
+	*out = d2i_PUBKEY_ex(NULL, &p, (long)len, NULL, KWI_SOFTWARE_PROPQ);
 	free(der);
 	if (*out == NULL)
 		return KW_FAIL(KW_ERR_BACKEND, "backend '%s' returned an unreadable public key",

@@ -14,6 +14,9 @@
 
 #include "backend.h"
 
+/* see KW_SOFTWARE_PROPQ in backend.h */
+#define KWI_SOFTWARE_PROPQ KW_SOFTWARE_PROPQ
+
 struct kw_store {
 	sqlite3 *db;
 	char *dir;
@@ -96,9 +99,26 @@ kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template
 void kwi_hex(const unsigned char *p, size_t n, char *out);
 kw_rc kwi_x509_thumbprints(X509 *x, char sha1[41], char sha256[65]) KW_MUST_USE;
 
-/* ---- policy.c ---- */
-/* Builds the policy document for a create request (validated). */
+/* ---- policy.c (the document itself: keyward/lifecycle.h) ---- */
+/* json_object_set_new / json_array_append_new that report running out of memory. */
+kw_rc kwi_json_put(json_t *o, const char *k, json_t *v) KW_MUST_USE;
+kw_rc kwi_json_append(json_t *a, json_t *v) KW_MUST_USE;
+/* Builds the policy document for a create request (validated, complete). */
 kw_rc kwi_policy_from_request(const kw_cert_request *req, json_t **out) KW_MUST_USE;
+/* The same from base (a policy document, may be NULL): the request's fields
+ * that are set override base's (backend, subject, sans, key type, days, issuer). */
+kw_rc kwi_policy_merge(const json_t *base, const kw_cert_request *req, json_t **out) KW_MUST_USE;
+/* A validated policy has what issuing needs: x509.subject and key.backend. */
+kw_rc kwi_policy_require_complete(const json_t *policy) KW_MUST_USE;
+/* The certificate's policy, validated and normalised (soft-deleted
+ * certificates are not found). */
+kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
+/* When one lifetime_actions[].trigger fires for a version valid from
+ * not_before to not_after (NULL trigger: 2/3 of the lifetime), clamped to it. */
+time_t kwi_policy_trigger_at(const json_t *trigger, time_t not_before, time_t not_after);
+/* Whether this build issues with issuer.name ("self" only for now). */
+int kwi_policy_issuer_supported(const char *name);
+
 /* Turns a policy into a template (subject, SANs); caller frees with kwi_template_clear. */
 kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t) KW_MUST_USE;
 void kwi_template_clear(kwi_cert_template *t);

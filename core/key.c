@@ -25,7 +25,8 @@ struct kw_key {
 #define KEY_COLUMNS                                                                                \
 	"SELECT c.enabled, v.version, v.status, v.key_type, v.key_ref, v.cert_der, v.chain_der,"   \
 	" b.name, b.kind, b.config FROM certs c JOIN versions v ON v.cert_id = c.id"               \
-	" JOIN backends b ON b.id = v.backend_id WHERE c.name = ?1 AND v.version ="                \
+	" JOIN backends b ON b.id = v.backend_id WHERE c.name = ?1 AND c.deleted_at IS NULL"       \
+	" AND v.version ="                                                                         \
 	" CASE WHEN ?2 > 0 THEN ?2 ELSE c.current_version END"
 
 static unsigned char *dup_blob(sqlite3_stmt *st, int col, size_t *len)
@@ -138,8 +139,8 @@ static kw_rc key_check(kw_key *k)
 	size_t len = 0;
 	KW_GUARD(kwi_conn_public_isolated(k->conn, &k->ref, &der, &len));
 	const unsigned char *a = der, *b = k->spki;
-	EVP_PKEY *dev = d2i_PUBKEY(NULL, &a, (long)len);
-	EVP_PKEY *crt = d2i_PUBKEY(NULL, &b, (long)k->spki_len);
+	EVP_PKEY *dev = d2i_PUBKEY_ex(NULL, &a, (long)len, NULL, KWI_SOFTWARE_PROPQ);
+	EVP_PKEY *crt = d2i_PUBKEY_ex(NULL, &b, (long)k->spki_len, NULL, KWI_SOFTWARE_PROPQ);
 	int same = dev && crt && EVP_PKEY_eq(dev, crt) == 1;
 	EVP_PKEY_free(dev);
 	EVP_PKEY_free(crt);

@@ -58,6 +58,7 @@ kw_rc kw_keyref_encode(const char *name, const char *store_dir, int version, uns
                        size_t *len)
 {
 	kw_rc rc = KW_OK;
+	kw_error_clear();
 	*der = NULL;
 	if (name == NULL || !name_ok(name, strlen(name)) || version < 0)
 		return KW_FAIL(KW_ERR_USAGE, "bad certificate name or version for a key reference");
@@ -104,6 +105,7 @@ kw_rc kw_keyref_decode(const unsigned char *der, size_t len, char **name, char *
 	kw_rc rc = KW_OK;
 	const unsigned char *p = der;
 	long v = 0, cv = 0;
+	kw_error_clear();
 	*name = *store_dir = NULL;
 	*version = 0;
 	KW_KEYREF *r = d2i_KW_KEYREF(NULL, &p, (long)len);
@@ -145,6 +147,7 @@ out:
 
 kw_rc kw_uri_parse(const char *uri, char **name, int *version)
 {
+	kw_error_clear();
 	*name = NULL;
 	*version = 0;
 	if (uri == NULL || strncmp(uri, "keyward:", 8) != 0)

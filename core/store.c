@@ -155,6 +155,7 @@ void kwi_store_rollback(kw_store *s)
 kw_rc kw_store_default_dir(char **out)
 {
 	const char *env = getenv("KEYWARD_STORE");
+	kw_error_clear();
 	*out = NULL;
 	if (env && env[0])
 		*out = strdup(env);

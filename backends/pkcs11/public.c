@@ -72,7 +72,7 @@ static kw_rc pkey_fromdata(const kw_p11 *p, const char *alg, OSSL_PARAM_BLD *bld
 {
 	kw_rc rc = KW_OK;
 	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, alg, NULL);
+	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, alg, KW_SOFTWARE_PROPQ);
 
 	if (params == NULL || pc == NULL || EVP_PKEY_fromdata_init(pc) <= 0 ||
 	    EVP_PKEY_fromdata(pc, out, EVP_PKEY_PUBLIC_KEY, params) <= 0) {

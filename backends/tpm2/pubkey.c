@@ -78,7 +78,7 @@ kw_rc kw_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out)
 		rc = ossl_fail("take the TPM's public key parameters");
 		goto out;
 	}
-	pctx = EVP_PKEY_CTX_new_from_name(NULL, is_ec ? "EC" : "RSA", NULL);
+	pctx = EVP_PKEY_CTX_new_from_name(NULL, is_ec ? "EC" : "RSA", KW_SOFTWARE_PROPQ);
 	if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
 	    EVP_PKEY_fromdata(pctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
 		rc = ossl_fail("build a public key from the TPM's public area");

@@ -8,3 +8,7 @@ kw_add_test(test_cli_cert_tpm ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_cert_tpm.
 kw_add_test(test_cli_cert_p11 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_cert_p11.c DEVICES --p11)
 kw_add_test(test_cli_errors ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_errors.c DEVICES --tpm --p11)
 kw_add_test(test_cli_keyref ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_keyref.c DEVICES --tpm --p11)
+kw_add_test(test_cli_notify ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_notify.c DEVICES --p11)
+kw_add_test(test_cli_lifecycle ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_lifecycle.c DEVICES --tpm --p11)
+kw_add_test(test_cli_renew ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_renew.c DEVICES --tpm --p11)
+kw_add_test(test_cli_policy ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_policy.c DEVICES --tpm --p11)

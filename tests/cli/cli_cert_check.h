@@ -450,8 +450,8 @@ static inline void cli_scenario_delete(const char *store, const char *backend, c
 	    json_integer_value(json_object_get(cli_find_named(backends1, backend), "certificates")),
 	    certs0 + 1);
 
-	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", name));
-	cr_assert(strstr(r.out, "deleted") != NULL, "delete said: %s", r.out);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", name, "--purge"));
+	cr_assert(strstr(r.out, "purged") != NULL, "delete said: %s", r.out);
 	kwt_result_free(&r);
 	if (p11) {
 		cr_assert_eq(kwt_p11_object_count(), objects0, "delete left objects on the token");
@@ -481,7 +481,7 @@ static inline void cli_scenario_delete(const char *store, const char *backend, c
 	    certs0);
 	/* the name is free again */
 	cli_create(store, CLI_NOW, name, backend, "ec-p256", subject, 30, NULL);
-	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", name));
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", name, "--purge"));
 	kwt_result_free(&r);
 	if (p11)
 		cr_assert_eq(kwt_p11_object_count(), objects0);

@@ -100,7 +100,7 @@ Test(backend, pkcs11_by_uri_and_module_name_with_env_pin)
 	       CLI_ARGS("cert", "create", "viauri", "--backend", "uri", "--subject", "CN=viauri"));
 	kwt_result_free(&r);
 	cr_assert_eq(kwt_p11_object_count(), objects + 3);
-	cli_ok(&r, env, store, CLI_ARGS("cert", "delete", "viauri"));
+	cli_ok(&r, env, store, CLI_ARGS("cert", "delete", "viauri", "--purge"));
 	kwt_result_free(&r);
 	cr_assert_eq(kwt_p11_object_count(), objects);
 	json_decref(list);

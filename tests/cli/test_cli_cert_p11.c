@@ -117,7 +117,7 @@ Test(cert_p11, wrong_pin_in_pin_file_fails_naming_the_token)
 	    {"cert", "renew", "pinned", "--reuse-key", NULL},
 	    {"cert", "csr", "pinned", NULL},
 	    {"cert", "verify", "pinned", NULL},
-	    {"cert", "delete", "pinned", NULL},
+	    {"cert", "delete", "pinned", "--purge", NULL},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		cli_refused(store, NULL, 1, "wrong PIN", cmds[i], &r);
@@ -129,7 +129,7 @@ Test(cert_p11, wrong_pin_in_pin_file_fails_naming_the_token)
 	/* fixed: everything works again */
 	free(kwt_write_file(dir, "user.pin", pin, strlen(pin), 0600));
 	int objects = kwt_p11_object_count();
-	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", "pinned"));
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", "pinned", "--purge"));
 	kwt_result_free(&r);
 	cr_assert_eq(kwt_p11_object_count(), objects - 3);
 	free(file);
@@ -184,7 +184,7 @@ Test(cert_p11, pin_file_opened_to_others_is_refused_with_chmod_advice)
 	const char *const cmds[][8] = {
 	    {"cert", "create", "perm2", "--backend", "hsm-perm", "--subject", "CN=perm2", NULL},
 	    {"cert", "renew", "perm", NULL},
-	    {"cert", "delete", "perm", NULL},
+	    {"cert", "delete", "perm", "--purge", NULL},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		cli_refused(store, NULL, 1, "chmod 600", cmds[i], &r);
@@ -218,8 +218,8 @@ Test(cert_p11, key_destroyed_outside_keyward_is_reported_and_delete_still_works)
 	/* verify reads custody from the device: it must not vouch for a missing key */
 	CLI_REFUSED(store, 1, id, "cert", "verify", "gone");
 	CLI_REFUSED(store, 1, id, "cert", "csr", "gone");
-	/* delete finishes the job: the public half goes too, the certificate goes */
-	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", "gone"));
+	/* purging finishes the job: the public half goes too, the certificate goes */
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", "gone", "--purge"));
 	kwt_result_free(&r);
 	cr_assert_eq(cli_p11_label_count("keyward:gone"), 0,
 	             "cert delete left the public key object of a key whose private half was "

@@ -104,7 +104,7 @@ Test(cert_tpm, unreachable_tpm_fails_cleanly_then_recovers, .fini = swtpm_back)
 	    {"cert", "create", "t2", "--backend", "tpm", "--subject", "CN=t2.example", NULL},
 	    {"cert", "renew", "t1", NULL},
 	    {"cert", "renew", "t1", "--reuse-key", NULL},
-	    {"cert", "delete", "t1", NULL},
+	    {"cert", "delete", "t1", "--purge", NULL},
 	    {"cert", "csr", "t1", NULL},
 	    {"cert", "verify", "t1", NULL},
 	};
@@ -127,7 +127,7 @@ Test(cert_tpm, unreachable_tpm_fails_cleanly_then_recovers, .fini = swtpm_back)
 	kwt_result_free(&r);
 	cli_ok(&r, NULL, store, CLI_ARGS("cert", "verify", "t1"));
 	kwt_result_free(&r);
-	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", "t1"));
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", "t1", "--purge"));
 	kwt_result_free(&r);
 	const char *const sans[] = {"DNS:t2.example", NULL};
 	cli_expect e = {store, "t2", 1, 1, "tpm", "ec-p256", "CN=t2.example", sans, CLI_NOW, 30};

@@ -484,7 +484,7 @@ Test(store, pin_never_reaches_the_store_or_the_output)
 	cli_assert_err_lacks(&r, "Kw-wrong-PIN-77", "renew with a wrong PIN");
 	cli_assert_err_lacks(&r, pin, "renew with a wrong PIN");
 	kwt_result_free(&r);
-	cli_ok(&r, env, store, CLI_ARGS("cert", "delete", "b"));
+	cli_ok(&r, env, store, CLI_ARGS("cert", "delete", "b", "--purge"));
 	kwt_result_free(&r);
 	assert_not_in_store(store, pin);
 	assert_not_in_store(store, "Kw-wrong-PIN-77");

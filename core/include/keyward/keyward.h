@@ -69,6 +69,8 @@ typedef struct {
 	const char *key_type; /* ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 */
 	int days;             /* validity; 0 = 365 */
 	const char *issuer;   /* "self" (default) */
+	const json_t
+	    *policy; /* a policy to start from (may be NULL); fields set above override it */
 } kw_cert_request;
 
 /* Creates a certificate: a new key in the backend, a certificate signed in

@@ -89,6 +89,14 @@ kw_rc kw_cert_purge(kw_store *s, const char *name) KW_MUST_USE;
 /* JSON array of deleted certificates: name, deleted, purge_after. */
 kw_rc kw_cert_list_deleted(kw_store *s, json_t **out) KW_MUST_USE;
 
+/* ---- store-wide settings (core/lifecycle.c) ---- */
+
+/* {"retention_days": 90, "deploy_hook_timeout": 60, "notify_timeout": 10}: every
+ * known setting with its value or default. */
+kw_rc kw_settings_list(kw_store *s, json_t **out) KW_MUST_USE;
+/* Validates the key and the value, records a "setting.changed" event. */
+kw_rc kw_setting_set(kw_store *s, const char *key, const char *value) KW_MUST_USE;
+
 /* ---- renewal engine (core/renew.c) ---- */
 
 typedef struct {

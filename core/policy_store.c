@@ -1,0 +1,291 @@
+/* see keyward/lifecycle.h and internal.h: the policy of a create request,
+ * the X.509 template a policy makes, and the policy kept in the store */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+#include <keyward/lifecycle.h>
+
+#define DAYS_MAX  36500
+#define KEY_TYPES "ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096"
+
+/* ---- the create request ---- */
+
+/* The flags are checked with their own words (--key, --days, --issuer). */
+static kw_rc check_request(const kw_cert_request *req)
+{
+	if (req->key_type && kw_key_type_from_name(req->key_type) == 0)
+		return KW_FAIL(KW_ERR_USAGE, "unknown key type '%s' (use " KEY_TYPES ")",
+		               req->key_type);
+	if (req->days < 0 || req->days > DAYS_MAX)
+		return KW_FAIL(KW_ERR_USAGE, "validity of %d days is out of range (1 to %d)",
+		               req->days, DAYS_MAX);
+	if (req->issuer && !kwi_policy_issuer_supported(req->issuer))
+		return KW_FAIL(KW_ERR_UNSUPPORTED,
+		               "issuer '%s' is not supported by this build (supported: self)",
+		               req->issuer);
+	X509_NAME *name = NULL;
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	kw_rc rc = gens ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (rc == KW_OK && req->subject)
+		rc = kwi_dn_parse(req->subject, &name);
+	for (size_t i = 0; rc == KW_OK && i < req->n_sans; i++)
+		rc = kwi_san_parse(req->sans[i], gens);
+	X509_NAME_free(name);
+	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+/* The section key of p, made when missing; NULL when it is not an object
+ * (validation names that). */
+static json_t *section(json_t *p, const char *key)
+{
+	json_t *o = json_object_get(p, key);
+	if (o == NULL && kwi_json_put(p, key, json_object()) == KW_OK)
+		o = json_object_get(p, key);
+	return json_is_object(o) ? o : NULL;
+}
+
+static kw_rc overlay(json_t *p, const kw_cert_request *req)
+{
+	json_t *key = section(p, "key"), *x509 = section(p, "x509"), *issuer = NULL;
+	kw_rc rc = KW_OK;
+	if (req->issuer)
+		issuer = section(p, "issuer");
+	if (key && req->key_type)
+		rc = kwi_json_put(key, "type", json_string(req->key_type));
+	if (rc == KW_OK && key && req->backend)
+		rc = kwi_json_put(key, "backend", json_string(req->backend));
+	if (rc == KW_OK && x509 && req->subject)
+		rc = kwi_json_put(x509, "subject", json_string(req->subject));
+	if (rc == KW_OK && x509 && req->days)
+		rc = kwi_json_put(x509, "validity_days", json_integer(req->days));
+	if (rc == KW_OK && issuer)
+		rc = kwi_json_put(issuer, "name", json_string(req->issuer));
+	if (rc == KW_OK && x509 && req->n_sans) {
+		json_t *sans = json_array();
+		rc = kwi_json_put(x509, "sans", sans);
+		for (size_t i = 0; rc == KW_OK && i < req->n_sans; i++)
+			rc = kwi_json_append(sans, json_string(req->sans[i]));
+	}
+	return rc;
+}
+
+/* see internal.h */
+kw_rc kwi_policy_merge(const json_t *base, const kw_cert_request *req, json_t **out)
+{
+	*out = NULL;
+	KW_GUARD(check_request(req));
+	json_t *p = base ? json_deep_copy(base) : json_object();
+	if (p == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	kw_rc rc = json_is_object(p) ? overlay(p, req) : KW_OK;
+	if (rc == KW_OK)
+		rc = kw_policy_validate(p, out);
+	json_decref(p);
+	if (rc == KW_OK && (rc = kwi_policy_require_complete(*out)) != KW_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+kw_rc kwi_policy_from_request(const kw_cert_request *req, json_t **out)
+{
+	return kwi_policy_merge(req->policy, req, out);
+}
+
+/* ---- the X.509 template ---- */
+
+/* Joins a JSON array of strings with commas, after prefix. */
+static char *join(const char *prefix, const json_t *arr)
+{
+	size_t n = strlen(prefix) + 1, i;
+	json_t *v;
+	json_array_foreach(arr, i, v) n +=
+	    strlen(json_string_value(v) ? json_string_value(v) : "") + 1;
+	char *s = calloc(1, n);
+	if (s == NULL)
+		return NULL;
+	strcpy(s, prefix);
+	json_array_foreach(arr, i, v)
+	{
+		if (i > 0)
+			strcat(s, ",");
+		strcat(s, json_string_value(v) ? json_string_value(v) : "");
+	}
+	return s;
+}
+
+kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t)
+{
+	kw_rc rc = KW_OK;
+	X509_NAME *name = NULL;
+	memset(t, 0, sizeof(*t));
+	const json_t *x509 = json_object_get(policy, "x509");
+	const json_t *sans = json_object_get(x509, "sans");
+	json_int_t days = json_integer_value(json_object_get(x509, "validity_days"));
+	kw_key_type type = kw_key_type_from_name(
+	    json_string_value(json_object_get(json_object_get(policy, "key"), "type")));
+	if (type == 0 || days <= 0 || json_array_size(json_object_get(x509, "ekus")) == 0 ||
+	    json_array_size(json_object_get(x509, "key_usage")) == 0)
+		return KW_FAIL(KW_ERR_STORE, "certificate policy in the store is incomplete");
+	KW_GUARD(kwi_dn_parse(json_string_value(json_object_get(x509, "subject")), &name));
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	if (gens == NULL) {
+		X509_NAME_free(name);
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	t->subject = name;
+	t->sans = gens;
+	size_t i;
+	json_t *v;
+	json_array_foreach(sans, i, v)
+	{
+		if ((rc = kwi_san_parse(json_string_value(v) ? json_string_value(v) : "", gens)) !=
+		    KW_OK)
+			goto out;
+	}
+	t->is_rsa = kw_key_type_is_rsa(type);
+	t->not_before = now;
+	t->not_after = now + (time_t)days * 86400;
+	t->key_usage = join("critical,", json_object_get(x509, "key_usage"));
+	t->ext_key_usage = join("", json_object_get(x509, "ekus"));
+	if (t->key_usage == NULL || t->ext_key_usage == NULL)
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+out:
+	if (rc != KW_OK)
+		kwi_template_clear(t);
+	return rc;
+}
+
+void kwi_template_clear(kwi_cert_template *t)
+{
+	X509_NAME_free((X509_NAME *)t->subject);
+	GENERAL_NAMES_free((GENERAL_NAMES *)t->sans);
+	free(t->key_usage);
+	free(t->ext_key_usage);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ---- the policy in the store ---- */
+
+/* see internal.h */
+kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *raw = NULL;
+	*out = NULL;
+	KW_GUARD(kwi_store_prepare(
+	    s, "SELECT policy FROM certs WHERE name = ? AND deleted_at IS NULL", &st));
+	sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_STATIC);
+	kw_rc rc = KW_OK;
+	int r = sqlite3_step(st);
+	if (r == SQLITE_DONE)
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)",
+		             name ? name : "");
+	else if (r != SQLITE_ROW)
+		rc = KWI_DB_FAIL(s, "reading a certificate's policy");
+	else if ((raw = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL)) == NULL)
+		rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy", name);
+	sqlite3_finalize(st);
+	if (rc == KW_OK && kw_policy_validate(raw, out) != KW_OK) {
+		char msg[768];
+		snprintf(msg, sizeof(msg), "%s", kw_error_message());
+		kw_error_clear();
+		rc = KW_FAIL(KW_ERR_STORE,
+		             "certificate '%s' has an invalid policy in the store: %s", name, msg);
+	}
+	json_decref(raw);
+	return rc;
+}
+
+kw_rc kw_policy_show(kw_store *s, const char *name, json_t **out)
+{
+	kw_error_clear();
+	return kwi_policy_load(s, name, out);
+}
+
+static kw_rc backend_exists(kw_store *s, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM backends WHERE name = ?", &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r == SQLITE_ROW)
+		return KW_OK;
+	if (r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "looking up a backend");
+	return KW_FAIL(KW_ERR_NOT_FOUND,
+	               "key.backend: unknown backend '%s' (see: keyward backend list)", name);
+}
+
+/* The top-level sections that differ, for the event. */
+static json_t *changed_sections(const json_t *old, const json_t *new)
+{
+	json_t *list = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)new, k, v) if (!json_equal(v, json_object_get(old, k)))
+	    json_array_append_new(list, json_string(k));
+	json_object_foreach((json_t *)old, k, v) if (json_object_get(new, k) == NULL)
+	    json_array_append_new(list, json_string(k));
+	return list;
+}
+
+static kw_rc store_policy(kw_store *s, const char *name, const json_t *old, const json_t *p)
+{
+	sqlite3_stmt *st = NULL;
+	time_t now;
+	KW_GUARD(kwi_now(&now));
+	char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	kw_rc rc = kwi_store_begin(s);
+	if (rc == KW_OK)
+		rc = kwi_store_prepare(s,
+		                       "UPDATE certs SET policy = ?, updated_at = ?"
+		                       " WHERE name = ? AND deleted_at IS NULL",
+		                       &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+		sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = KWI_DB_FAIL(s, "recording the policy");
+		else if (sqlite3_changes(s->db) != 1)
+			rc = KW_FAIL(KW_ERR_NOT_FOUND, "certificate '%s' vanished", name);
+		sqlite3_finalize(st);
+	}
+	if (rc == KW_OK)
+		rc = kwi_event_append(s, "policy.set", name, 0,
+		                      json_pack("{s:o}", "changed", changed_sections(old, p)));
+	free(text);
+	if (rc == KW_OK)
+		return kwi_store_commit(s);
+	kwi_store_rollback(s);
+	return rc;
+}
+
+kw_rc kw_policy_set(kw_store *s, const char *name, const json_t *policy)
+{
+	json_t *p = NULL, *old = NULL;
+	kw_error_clear();
+	kw_rc rc = kw_policy_validate(policy, &p);
+	if (rc == KW_OK)
+		rc = kwi_policy_require_complete(p);
+	if (rc == KW_OK)
+		rc = kwi_policy_load(s, name, &old);
+	if (rc == KW_OK)
+		rc = backend_exists(
+		    s, json_string_value(json_object_get(json_object_get(p, "key"), "backend")));
+	if (rc == KW_OK && !json_equal(old, p))
+		rc = store_policy(s, name, old, p);
+	json_decref(p);
+	json_decref(old);
+	return rc;
+}

@@ -1,0 +1,330 @@
+/*
+ * keyward CLI end to end: contact, channel and cert deploy, and the systemd
+ * units `cmake --install` ships. Refusals are one stderr line, the right exit
+ * code, and the store exactly as it was.
+ */
+#include <libgen.h>
+
+#include "cli_test.h"
+
+static char *store_with_cert(void)
+{
+	char *store = kwt_store_new(0, 1);
+	cli_create(store, CLI_NOW, "web01", "hsm", "ec-p256", "CN=web01.example", 90, NULL);
+	return store;
+}
+
+static json_t *cli_json_of(const char *store, const char *const *args)
+{
+	kwt_result r;
+	cli_ok(&r, NULL, store, args);
+	json_t *j = cli_json(r.out, cli_args_str(args));
+	kwt_result_free(&r);
+	return j;
+}
+
+Test(cli_contact, add_list_remove_store_wide_and_per_certificate)
+{
+	char *store = store_with_cert();
+	kwt_result r;
+	cli_ok(&r, NULL, store, CLI_ARGS("contact", "add", "ops@example.com", "--name", "Ops"));
+	cr_assert(strstr(r.out, "ops@example.com") != NULL, "%s", r.out);
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("contact", "add", "alice@example.com", "--cert", "web01"));
+	kwt_result_free(&r);
+	json_t *all = cli_json_of(store, CLI_ARGS("contact", "list", "--json"));
+	cr_assert_eq(json_array_size(all), 2);
+	json_t *ops = json_array_get(all, 0), *alice = json_array_get(all, 1);
+	cr_assert_str_eq(cli_js(ops, "email"), "ops@example.com");
+	cr_assert_str_eq(cli_js(ops, "name"), "Ops");
+	cr_assert(json_is_null(json_object_get(ops, "cert")));
+	cr_assert_str_eq(cli_js(alice, "cert"), "web01");
+	json_decref(all);
+	cli_ok(&r, NULL, store, CLI_ARGS("contact", "list"));
+	cr_assert(strstr(r.out, "alice@example.com") && strstr(r.out, "(all)"), "%s", r.out);
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("contact", "remove", "alice@example.com", "--cert", "web01"));
+	kwt_result_free(&r);
+	all = cli_json_of(store, CLI_ARGS("contact", "list", "--cert", "web01", "--json"));
+	cr_assert_eq(json_array_size(all), 1);
+	json_decref(all);
+	cr_assert_eq(
+	    cli_sql_count(store, "SELECT count(*) FROM events WHERE type LIKE 'contact.%'"), 3);
+	free(store);
+}
+
+Test(cli_contact, bad_input_is_refused_with_one_line_and_no_change)
+{
+	char *store = store_with_cert();
+	kwt_result r;
+	cli_ok(&r, NULL, store, CLI_ARGS("contact", "add", "ops@example.com"));
+	kwt_result_free(&r);
+	CLI_REFUSED(store, 2, "bad email address", "contact", "add", "not-an-address");
+	CLI_REFUSED(store, 2, "bad email address", "contact", "add", "a@example.com\nBcc: x@y.z");
+	CLI_REFUSED(store, 2, "bad email address", "contact", "add", "Ops <ops@example.com>");
+	CLI_REFUSED(store, 2, "control characters", "contact", "add", "b@example.com", "--name",
+	            "B\r\nBcc: x@y.z");
+	CLI_REFUSED(store, 1, "unknown certificate", "contact", "add", "b@example.com", "--cert",
+	            "nosuch");
+	CLI_REFUSED(store, 1, "already", "contact", "add", "ops@example.com");
+	CLI_REFUSED(store, 1, "not a contact", "contact", "remove", "b@example.com");
+	CLI_REFUSED(store, 2, "EMAIL", "contact", "add");
+	CLI_REFUSED(store, 2, "--name", "contact", "remove", "ops@example.com", "--name", "x");
+	CLI_REFUSED(store, 2, "--bogus", "contact", "list", "--bogus");
+	free(store);
+}
+
+Test(cli_channel, add_list_remove_each_kind)
+{
+	char *store = store_with_cert();
+	kwt_result r;
+	cli_ok(&r, NULL, store, CLI_ARGS("channel", "add", "mail", "sendmail"));
+	cr_assert(strstr(r.out, "mail") != NULL);
+	kwt_result_free(&r);
+	char *dir = kwt_tmpdir("ca");
+	char *ca = kwt_write_file(dir, "ca.pem", "x", 1, 0644);
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("channel", "add", "hook", "webhook", "--url", "https://hooks.example/x",
+	                "--ca-bundle", ca));
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("channel", "add", "cmd", "command", "--command", "logger"));
+	kwt_result_free(&r);
+	json_t *list = cli_json_of(store, CLI_ARGS("channel", "list", "--json"));
+	cr_assert_eq(json_array_size(list), 3);
+	json_t *hook = cli_find_named(list, "hook"), *mail = cli_find_named(list, "mail");
+	cr_assert(hook && mail);
+	cr_assert_str_eq(cli_js(hook, "kind"), "webhook");
+	cr_assert_str_eq(cli_js(json_object_get(hook, "config"), "url"), "https://hooks.example/x");
+	cr_assert_str_eq(cli_js(json_object_get(hook, "config"), "ca_bundle"), ca);
+	cr_assert_str_eq(cli_js(json_object_get(mail, "config"), "command"),
+	                 "/usr/sbin/sendmail -t -i");
+	json_decref(list);
+	cli_ok(&r, NULL, store, CLI_ARGS("channel", "list"));
+	cr_assert(strstr(r.out, "https://hooks.example/x") && strstr(r.out, "logger"), "%s", r.out);
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("channel", "remove", "cmd"));
+	kwt_result_free(&r);
+	cr_assert_eq(cli_sql_count(store, "SELECT count(*) FROM channels"), 2);
+	free(ca);
+	free(dir);
+	free(store);
+}
+
+Test(cli_channel, bad_input_is_refused_with_one_line_and_no_change)
+{
+	char *store = store_with_cert();
+	kwt_result r;
+	cli_ok(&r, NULL, store, CLI_ARGS("channel", "add", "mail", "sendmail"));
+	kwt_result_free(&r);
+	CLI_REFUSED(store, 2, "unknown channel kind", "channel", "add", "p", "pigeon");
+	CLI_REFUSED(store, 2, "--url", "channel", "add", "h", "webhook");
+	CLI_REFUSED(store, 2, "http", "channel", "add", "h", "webhook", "--url",
+	            "ftp://x.example/");
+	CLI_REFUSED(store, 2, "--command", "channel", "add", "c", "command");
+	CLI_REFUSED(store, 2, "url", "channel", "add", "m2", "sendmail", "--url",
+	            "https://x.example/");
+	CLI_REFUSED(store, 2, "--ca-bundle", "channel", "add", "h", "webhook", "--url",
+	            "https://x.example/", "--ca-bundle", "/no/such/ca.pem");
+	CLI_REFUSED(store, 1, "exists", "channel", "add", "mail", "sendmail");
+	CLI_REFUSED(store, 1, "unknown channel", "channel", "remove", "nosuch");
+	CLI_REFUSED(store, 2, "NAME and KIND", "channel", "add", "only-name");
+	free(store);
+}
+
+/* Puts a deploy object into web01's policy (as `policy set` would). */
+static void set_deploy(const char *store, const char *json)
+{
+	char *sql = NULL;
+	cr_assert(asprintf(&sql,
+	                   "UPDATE certs SET policy = json_set(policy, '$.deploy', json('%s'))"
+	                   " WHERE name = 'web01';\n",
+	                   json) > 0);
+	char *dir = kwt_tmpdir("sql");
+	char *file = kwt_write_file(dir, "deploy.sql", sql, strlen(sql), 0600);
+	cr_assert_eq(cli_status("sqlite3 '%s/keyward.db' < '%s'", store, file), 0);
+	cr_assert_eq(cli_sql_count(store, "SELECT count(*) FROM certs WHERE"
+	                                  " json_extract(policy, '$.deploy') IS NOT NULL"),
+	             1);
+	free(file);
+	free(dir);
+	free(sql);
+}
+
+Test(cli_deploy, writes_the_exported_files_and_runs_the_hooks)
+{
+	char *store = store_with_cert();
+	char *dir = kwt_tmpdir("deploy");
+	char json[4096];
+	snprintf(json, sizeof(json),
+	         "{\"cert\": \"%s/cert.pem\", \"fullchain\": \"%s/full.pem\", \"key_ref\": "
+	         "\"%s/key.pem\", \"mode\": \"0640\", \"hooks\": {\"deploy\": \"echo "
+	         "$KEYWARD_NAME:$KEYWARD_VERSION > %s/reloaded\"}}",
+	         dir, dir, dir, dir);
+	set_deploy(store, json);
+	kwt_result r;
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "deploy", "web01"));
+	cr_assert(strstr(r.out, "cert.pem") && strstr(r.out, "deploy hook"), "%s", r.out);
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "export", "web01"));
+	char *got = cli_out("cat '%s/cert.pem'", dir);
+	cr_assert_str_eq(got, cli_trim(r.out));
+	free(got);
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "key-ref", "web01"));
+	got = cli_out("cat '%s/key.pem'", dir);
+	cr_assert_str_eq(got, cli_trim(r.out));
+	free(got);
+	kwt_result_free(&r);
+	got = cli_out("stat -c %%a '%s/cert.pem' '%s/key.pem' | tr '\\n' ' '", dir, dir);
+	cr_assert_str_eq(got, "640 640");
+	free(got);
+	got = cli_out("cat '%s/reloaded'", dir);
+	cr_assert_str_eq(got, "web01:1");
+	free(got);
+	json_t *rep = cli_json_of(store, CLI_ARGS("cert", "deploy", "web01", "--json"));
+	cr_assert_eq(json_array_size(json_object_get(rep, "files")), 3);
+	cli_assert_jbool(rep, "ok", 1, "cert deploy --json");
+	json_decref(rep);
+	cr_assert_eq(cli_sql_count(store, "SELECT count(*) FROM events WHERE type = 'deploy.done'"),
+	             2);
+	free(dir);
+	free(store);
+}
+
+Test(cli_deploy, failures_are_one_line_and_leave_the_store_alone)
+{
+	char *store = store_with_cert();
+	CLI_REFUSED(store, 1, "unknown certificate", "cert", "deploy", "nosuch");
+	CLI_REFUSED(store, 2, "NAME", "cert", "deploy");
+	char *dir = kwt_tmpdir("deploy");
+	char json[4096];
+	snprintf(json, sizeof(json),
+	         "{\"cert\": \"%s/cert.pem\", \"hooks\": {\"post\": \"echo reload failed >&2; "
+	         "exit 4\"}}",
+	         dir);
+	set_deploy(store, json);
+	char *before = cli_out("sqlite3 '%s/keyward.db' 'SELECT * FROM certs; SELECT * FROM "
+	                       "versions'",
+	                       store);
+	kwt_result r;
+	cli_runv(&r, NULL, store, CLI_ARGS("cert", "deploy", "web01"));
+	cli_assert_error(&r, 1, "cert deploy with a failing hook");
+	cli_assert_err_has(&r, "post hook", "cert deploy");
+	cli_assert_err_has(&r, "exit status 4", "cert deploy");
+	cli_assert_err_has(&r, "reload failed", "cert deploy");
+	kwt_result_free(&r);
+	char *after = cli_out("sqlite3 '%s/keyward.db' 'SELECT * FROM certs; SELECT * FROM "
+	                      "versions'",
+	                      store);
+	cr_assert_str_eq(before, after);
+	cr_assert_eq(
+	    cli_sql_count(store, "SELECT count(*) FROM events WHERE type = 'deploy.failed'"), 1);
+	free(before);
+	free(after);
+	free(dir);
+	free(store);
+}
+
+/* ---- systemd units ---- */
+
+/* The build directory: the CLI is <build>/cli/keyward. */
+static char *build_dir(void)
+{
+	char *bin = strdup(kwt_env("KW_TEST_KEYWARD_BIN"));
+	char *d = strdup(dirname(dirname(bin)));
+	free(bin);
+	return d;
+}
+
+static char *cache_value(const char *build, const char *key)
+{
+	return cli_out("sed -n 's/^%s:[A-Z]*=//p' '%s/CMakeCache.txt'", key, build);
+}
+
+Test(systemd, cmake_install_puts_both_units_in_lib_systemd_system)
+{
+	char *build = build_dir();
+	char *dest = kwt_tmpdir("destdir");
+	char *prefix = cache_value(build, "CMAKE_INSTALL_PREFIX");
+	char *bindir = cache_value(build, "CMAKE_INSTALL_BINDIR");
+	cr_assert(prefix[0] == '/', "no install prefix in %s/CMakeCache.txt", build);
+	cr_assert_eq(cli_status("DESTDIR='%s' cmake --install '%s' --component systemd "
+	                        ">/dev/null",
+	                        dest, build),
+	             0);
+	char *units = cli_out("ls '%s%s/lib/systemd/system' | tr '\\n' ' '", dest, prefix);
+	cr_assert_str_eq(units, "keyward-renew.service keyward-renew.timer");
+	char *service = NULL, *timer = NULL, want[4096];
+	cr_assert(
+	    asprintf(&service, "%s%s/lib/systemd/system/keyward-renew.service", dest, prefix) > 0);
+	cr_assert(asprintf(&timer, "%s%s/lib/systemd/system/keyward-renew.timer", dest, prefix) >
+	          0);
+	char *text = kwt_read_file(service, NULL);
+	snprintf(want, sizeof(want), "\nExecStart=%s%s%s/keyward renew --due\n",
+	         bindir[0] == '/' ? "" : prefix, bindir[0] == '/' ? "" : "/", bindir);
+	cr_assert(strstr(text, want) != NULL, "%s lacks %s", service, want);
+	cr_assert(strstr(text, "\nType=oneshot\n") && strstr(text, "\nProtectSystem=strict\n") &&
+	              strstr(text, "\nReadWritePaths=/var/lib/keyward\n") &&
+	              strstr(text, "\nNoNewPrivileges=yes\n") && strstr(text, "\nPrivateTmp=yes\n"),
+	          "%s", text);
+	/* the TPM must stay reachable */
+	cr_assert(strstr(text, "PrivateDevices=yes") == NULL, "%s", text);
+	free(text);
+	text = kwt_read_file(timer, NULL);
+	cr_assert(strstr(text, "\nOnCalendar=*-*-* 00,12:00:00\n") &&
+	              strstr(text, "\nRandomizedDelaySec=1h\n") &&
+	              strstr(text, "\nPersistent=true\n") &&
+	              strstr(text, "\nWantedBy=timers.target\n"),
+	          "%s", text);
+	free(text);
+	/* systemd-analyze checks the units; its ExecStart must exist, so check
+	 * a copy pointing at the keyward just built */
+	if (cli_status("command -v systemd-analyze >/dev/null") == 0) {
+		char *vdir = kwt_tmpdir("verify");
+		cr_assert_eq(cli_status("sed 's#^ExecStart=[^ ]*#ExecStart=%s#' '%s' > "
+		                        "'%s/keyward-renew.service' && cp '%s' '%s/'",
+		                        kwt_env("KW_TEST_KEYWARD_BIN"), service, vdir, timer, vdir),
+		             0);
+		char *out = cli_out("cd '%s' && systemd-analyze verify keyward-renew.service "
+		                    "keyward-renew.timer 2>&1; echo rc=$?",
+		                    vdir);
+		cr_assert(strstr(out, "rc=0") != NULL && strstr(out, "keyward-renew") == NULL,
+		          "systemd-analyze verify: %s", out);
+		free(out);
+		free(vdir);
+	} else
+		cr_log_warn("systemd-analyze is not installed: units not verified");
+	free(service);
+	free(timer);
+	free(units);
+	free(prefix);
+	free(bindir);
+	free(dest);
+	free(build);
+}
+
+Test(systemd, an_explicit_unit_dir_is_honoured)
+{
+	char *build = build_dir();
+	char *tmp = kwt_tmpdir("unitdir");
+	/* a separate configure of the dist directory alone would need the whole
+	 * project: use cmake --install's component with a cache override copy */
+	char *copy = NULL;
+	cr_assert(asprintf(&copy, "%s/build", tmp) > 0);
+	cr_assert_eq(cli_status("cmake -S '%s' -B '%s' -DKEYWARD_TESTS=OFF "
+	                        "-DKEYWARD_SYSTEMD_UNITDIR=/etc/systemd/system >/dev/null 2>&1",
+	                        kwt_env("KW_TEST_SOURCE_DIR"), copy),
+	             0);
+	cr_assert_eq(cli_status("DESTDIR='%s/dest' cmake --install '%s' --component systemd "
+	                        ">/dev/null",
+	                        tmp, copy),
+	             0);
+	char *units = cli_out("ls '%s/dest/etc/systemd/system' | tr '\\n' ' '", tmp);
+	cr_assert_str_eq(units, "keyward-renew.service keyward-renew.timer");
+	free(units);
+	free(copy);
+	free(tmp);
+	free(build);
+}
