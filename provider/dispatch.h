@@ -1,0 +1,66 @@
+/*
+ * keyward provider: every function that OpenSSL dispatches to, declared with
+ * its OSSL_FUNC_* type (the compiler checks each definition against it). The
+ * dispatch tables themselves are in provider.c.
+ */
+#ifndef KEYWARD_PROVIDER_DISPATCH_H
+#define KEYWARD_PROVIDER_DISPATCH_H
+
+#include <openssl/core_dispatch.h>
+
+/* keymgmt.c */
+OSSL_FUNC_keymgmt_new_fn kwp_keymgmt_new;
+OSSL_FUNC_keymgmt_load_fn kwp_keymgmt_load;
+OSSL_FUNC_keymgmt_free_fn kwp_keymgmt_free;
+OSSL_FUNC_keymgmt_dup_fn kwp_keymgmt_dup;
+OSSL_FUNC_keymgmt_has_fn kwp_keymgmt_has;
+OSSL_FUNC_keymgmt_match_fn kwp_keymgmt_match;
+OSSL_FUNC_keymgmt_export_fn kwp_keymgmt_export;
+OSSL_FUNC_keymgmt_get_params_fn kwp_keymgmt_ec_get_params;
+OSSL_FUNC_keymgmt_get_params_fn kwp_keymgmt_rsa_get_params;
+OSSL_FUNC_keymgmt_gettable_params_fn kwp_keymgmt_ec_gettable_params;
+OSSL_FUNC_keymgmt_gettable_params_fn kwp_keymgmt_rsa_gettable_params;
+OSSL_FUNC_keymgmt_export_types_fn kwp_keymgmt_ec_export_types;
+OSSL_FUNC_keymgmt_export_types_fn kwp_keymgmt_rsa_export_types;
+OSSL_FUNC_keymgmt_query_operation_name_fn kwp_keymgmt_ec_query_operation_name;
+OSSL_FUNC_keymgmt_query_operation_name_fn kwp_keymgmt_rsa_query_operation_name;
+
+/* signature.c */
+OSSL_FUNC_signature_newctx_fn kwp_sig_ecdsa_newctx;
+OSSL_FUNC_signature_newctx_fn kwp_sig_rsa_newctx;
+OSSL_FUNC_signature_freectx_fn kwp_sig_freectx;
+OSSL_FUNC_signature_dupctx_fn kwp_sig_dupctx;
+OSSL_FUNC_signature_sign_init_fn kwp_sig_sign_init;
+OSSL_FUNC_signature_sign_fn kwp_sig_sign;
+OSSL_FUNC_signature_verify_init_fn kwp_sig_verify_init;
+OSSL_FUNC_signature_verify_fn kwp_sig_verify;
+OSSL_FUNC_signature_digest_sign_init_fn kwp_sig_digest_sign_init;
+OSSL_FUNC_signature_digest_sign_update_fn kwp_sig_digest_update;
+OSSL_FUNC_signature_digest_sign_final_fn kwp_sig_digest_sign_final;
+OSSL_FUNC_signature_digest_verify_init_fn kwp_sig_digest_verify_init;
+OSSL_FUNC_signature_digest_verify_final_fn kwp_sig_digest_verify_final;
+
+/* sigparams.c */
+OSSL_FUNC_signature_get_ctx_params_fn kwp_sig_get_ctx_params;
+OSSL_FUNC_signature_gettable_ctx_params_fn kwp_sig_gettable_ctx_params;
+OSSL_FUNC_signature_set_ctx_params_fn kwp_sig_set_ctx_params;
+OSSL_FUNC_signature_settable_ctx_params_fn kwp_sig_settable_ctx_params;
+
+/* store.c */
+OSSL_FUNC_store_open_fn kwp_store_open;
+OSSL_FUNC_store_settable_ctx_params_fn kwp_store_settable_ctx_params;
+OSSL_FUNC_store_set_ctx_params_fn kwp_store_set_ctx_params;
+OSSL_FUNC_store_load_fn kwp_store_load;
+OSSL_FUNC_store_eof_fn kwp_store_eof;
+OSSL_FUNC_store_close_fn kwp_store_close;
+
+/* decoder.c */
+OSSL_FUNC_decoder_newctx_fn kwp_dec_newctx;
+OSSL_FUNC_decoder_freectx_fn kwp_dec_freectx;
+OSSL_FUNC_decoder_decode_fn kwp_dec_pem_decode;
+OSSL_FUNC_decoder_decode_fn kwp_dec_ref_ec_decode;
+OSSL_FUNC_decoder_decode_fn kwp_dec_ref_rsa_decode;
+OSSL_FUNC_decoder_does_selection_fn kwp_dec_ref_does_selection;
+OSSL_FUNC_decoder_export_object_fn kwp_dec_ref_export_object;
+
+#endif
