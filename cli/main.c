@@ -8,7 +8,9 @@
 #include "cli.h"
 
 static const cli_command commands[] = {
-    {"init", cmd_init, "", "create the store (directory 0700, database 0600)"},
+    {"init", cmd_init, "",
+     "create the store (directory 0700, database 0600); on an existing store, bring its\n"
+     "schema up to date"},
     {"backend", cmd_backend, "add|list ...", "configure TPM 2.0 and PKCS#11 backends"},
     {"cert", cmd_cert, "create|list|show|export|csr|renew|delete|verify|versions|rollback|... ",
      "manage certificates whose keys live in hardware"},
@@ -32,7 +34,7 @@ static void usage(FILE *f)
 	           "A hardware-backed key and certificate store: keys live in a TPM 2.0 or a\n"
 	           "PKCS#11 token and never leave it.\n\nCommands:\n");
 	for (const cli_command *c = commands; c->name; c++)
-		fprintf(f, "  %-8s %s\n", c->name, c->help);
+		fprintf(f, "  %-8s %.*s\n", c->name, (int)strcspn(c->help, "\n"), c->help);
 	fprintf(f, "\nOptions:\n"
 	           "  --store DIR  the store (default: $KEYWARD_STORE, /var/lib/keyward for root,\n"
 	           "               else $XDG_DATA_HOME/keyward)\n"
@@ -68,6 +70,16 @@ int main(int argc, char **argv)
 		return cli_usage_error("missing command (see: keyward --help)");
 	for (const cli_command *c = commands; c->name; c++)
 		if (strcmp(argv[i], c->name) == 0) {
+			/* commands without subcommands: --help anywhere prints their usage
+			 * (groups answer it themselves, per subcommand) */
+			int group =
+			    strstr(c->usage, "...") != NULL || strcmp(c->name, "audit") == 0;
+			for (int j = i + 1; !group && j < argc && strcmp(argv[j], "--") != 0; j++)
+				if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
+					printf("Usage: keyward [--store DIR] %s %s\n\n%s\n",
+					       c->name, c->usage, c->help);
+					return 0;
+				}
 			int rc = c->fn(argc - i, argv + i);
 			OPENSSL_cleanup();
 			return rc;

@@ -43,8 +43,9 @@ int cli_dispatch(const char *group, const cli_command *table, int argc, char **a
 		                       group);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		printf("Usage: keyward %s SUBCOMMAND ...\n\nSubcommands:\n", group);
+		/* the first line of each help: the rest is for SUBCOMMAND --help */
 		for (const cli_command *c = table; c->name; c++)
-			printf("  %-8s %s\n", c->name, c->help);
+			printf("  %-9s %.*s\n", c->name, (int)strcspn(c->help, "\n"), c->help);
 		printf("Run 'keyward %s SUBCOMMAND --help' for its options.\n", group);
 		return 0;
 	}

@@ -520,3 +520,47 @@ Test(store, harness_pin_is_not_in_the_store)
 	free(store);
 	free(dir);
 }
+
+/* Every command `keyward --help` lists, and every subcommand each group lists,
+ * answers --help with its usage: found by reading the listings, so a command
+ * added later is covered without touching this test. */
+Test(store, help_works_for_every_listed_command_and_subcommand)
+{
+	kwt_result top, r;
+	cli_runv(&top, NULL, NULL, CLI_ARGS("--help"));
+	cr_assert_eq(top.status, 0);
+	char *cmds = strstr(top.out, "Commands:\n");
+	cr_assert_not_null(cmds);
+	int n_cmds = 0, n_subs = 0;
+	for (char *line = strtok(cmds + 10, "\n"); line && line[0] == ' ';
+	     line = strtok(NULL, "\n")) {
+		char cmd[32];
+		cr_assert_eq(sscanf(line, " %31s", cmd), 1);
+		n_cmds++;
+		kwt_result g;
+		const char *args[] = {cmd, "--help", NULL};
+		cli_runv(&g, NULL, NULL, args);
+		cr_assert_eq(g.status, 0, "%s --help: exit %d: %s", cmd, g.status, g.err);
+		cr_assert_str_empty(g.err, "%s --help wrote to stderr", cmd);
+		cr_assert(strstr(g.out, "Usage: keyward") != NULL, "%s --help: %s", cmd, g.out);
+		char *subs = strstr(g.out, "Subcommands:\n");
+		char *save = NULL;
+		for (char *sl = subs ? strtok_r(subs + 13, "\n", &save) : NULL; sl && sl[0] == ' ';
+		     sl = strtok_r(NULL, "\n", &save)) {
+			char sub[32], want[96];
+			cr_assert_eq(sscanf(sl, " %31s", sub), 1);
+			const char *sargs[] = {cmd, sub, "--help", NULL};
+			cli_runv(&r, NULL, NULL, sargs);
+			cr_assert_eq(r.status, 0, "%s %s --help: exit %d: %s", cmd, sub, r.status,
+			             r.err);
+			snprintf(want, sizeof(want), "Usage: keyward %s %s", cmd, sub);
+			cr_assert(strstr(r.out, want) != NULL, "%s %s --help: %s", cmd, sub, r.out);
+			kwt_result_free(&r);
+			n_subs++;
+		}
+		kwt_result_free(&g);
+	}
+	cr_assert(n_cmds >= 11, "only %d commands listed", n_cmds);
+	cr_assert(n_subs >= 30, "only %d subcommands listed", n_subs);
+	kwt_result_free(&top);
+}
