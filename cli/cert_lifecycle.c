@@ -208,27 +208,17 @@ int cert_purge(int argc, char **argv)
 	return 0;
 }
 
+static void deleted_table(const json_t *list)
+{
+	size_t i;
+	json_t *d;
+	printf("%-20s %-20s %-20s %s\n", "NAME", "DELETED", "PURGE_AFTER", "BACKEND");
+	json_array_foreach(list, i, d)
+	    printf("%-20s %-20s %-20s %s\n", str(d, "name"), str(d, "deleted"),
+	           str(d, "purge_after"), str(d, "backend"));
+}
+
 int cert_deleted(int argc, char **argv)
 {
-	int as_json, ex = parse_simple(argc, argv, "cert deleted", 1, 0, &as_json);
-	kw_store *s = NULL;
-	json_t *list = NULL;
-	if (ex || (ex = cli_store_open(&s)))
-		return ex;
-	kw_rc rc = kw_cert_list_deleted(s, &list);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	if (as_json)
-		cli_print_json(list);
-	else {
-		size_t i;
-		json_t *d;
-		printf("%-20s %-20s %-20s %s\n", "NAME", "DELETED", "PURGE_AFTER", "BACKEND");
-		json_array_foreach(list, i, d)
-		    printf("%-20s %-20s %-20s %s\n", str(d, "name"), str(d, "deleted"),
-		           str(d, "purge_after"), str(d, "backend"));
-	}
-	json_decref(list);
-	return 0;
+	return cli_list_command(argc, argv, "cert deleted", kw_cert_list_deleted, deleted_table);
 }

@@ -36,6 +36,11 @@ int cli_store_open(kw_store **out);
 int cli_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
                const struct option *longopts);
 
+/* The "NOUN list [--json]" shape: parses --json, opens the store, calls list
+ * and prints the array as JSON or hands it to table(). Returns the exit code. */
+int cli_list_command(int argc, char **argv, const char *cmd,
+                     kw_rc (*list)(kw_store *s, json_t **out), void (*table)(const json_t *list));
+
 /* Prints a JSON document (pretty) on stdout. */
 void cli_print_json(json_t *j);
 

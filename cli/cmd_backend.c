@@ -41,53 +41,32 @@ static int backend_add(int argc, char **argv)
 	return 0;
 }
 
+static void backend_table(const json_t *list)
+{
+	size_t i;
+	json_t *b;
+	printf("%-16s %-7s %-5s %s\n", "NAME", "KIND", "CERTS", "DEVICE");
+	json_array_foreach(list, i, b)
+	{
+		const char *kind = json_string_value(json_object_get(b, "kind"));
+		const char *tcti = json_string_value(json_object_get(b, "tcti"));
+		char dev[512];
+		if (strcmp(kind, "tpm2") == 0)
+			snprintf(dev, sizeof(dev), "tcti=%s", tcti ? tcti : "(default)");
+		else
+			snprintf(dev, sizeof(dev), "module=%s token=%s pin=%s",
+			         json_string_value(json_object_get(b, "module")),
+			         json_string_value(json_object_get(b, "token")),
+			         json_string_value(json_object_get(b, "pin_source")));
+		printf("%-16s %-7s %-5lld %s\n", json_string_value(json_object_get(b, "name")),
+		       kind, (long long)json_integer_value(json_object_get(b, "certificates")),
+		       dev);
+	}
+}
+
 static int backend_list(int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
-	int c, as_json = 0;
-	kw_store *s = NULL;
-	json_t *list = NULL;
-	optind = 1;
-	while ((c = cli_getopt(argc, argv, "backend list", "", opts)) != -1) {
-		if (c != 'j')
-			return 2;
-		as_json = 1;
-	}
-	if (optind < argc)
-		return cli_usage_error("backend list: unexpected argument '%s'", argv[optind]);
-	int ex = cli_store_open(&s);
-	if (ex)
-		return ex;
-	kw_rc rc = kw_backend_list(s, &list);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	if (as_json)
-		cli_print_json(list);
-	else {
-		size_t i;
-		json_t *b;
-		printf("%-16s %-7s %-5s %s\n", "NAME", "KIND", "CERTS", "DEVICE");
-		json_array_foreach(list, i, b)
-		{
-			const char *kind = json_string_value(json_object_get(b, "kind"));
-			const char *tcti = json_string_value(json_object_get(b, "tcti"));
-			char dev[512];
-			if (strcmp(kind, "tpm2") == 0)
-				snprintf(dev, sizeof(dev), "tcti=%s", tcti ? tcti : "(default)");
-			else
-				snprintf(dev, sizeof(dev), "module=%s token=%s pin=%s",
-				         json_string_value(json_object_get(b, "module")),
-				         json_string_value(json_object_get(b, "token")),
-				         json_string_value(json_object_get(b, "pin_source")));
-			printf("%-16s %-7s %-5lld %s\n",
-			       json_string_value(json_object_get(b, "name")), kind,
-			       (long long)json_integer_value(json_object_get(b, "certificates")),
-			       dev);
-		}
-	}
-	json_decref(list);
-	return 0;
+	return cli_list_command(argc, argv, "backend list", kw_backend_list, backend_table);
 }
 
 int cmd_backend(int argc, char **argv)

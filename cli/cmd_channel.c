@@ -77,46 +77,25 @@ static int channel_remove(int argc, char **argv)
 	return 0;
 }
 
+static void channel_table(const json_t *list)
+{
+	size_t i;
+	json_t *ch;
+	printf("%-16s %-9s %s\n", "NAME", "KIND", "TARGET");
+	json_array_foreach(list, i, ch)
+	{
+		json_t *cfg = json_object_get(ch, "config");
+		const char *target = json_string_value(json_object_get(cfg, "url"));
+		if (target == NULL)
+			target = json_string_value(json_object_get(cfg, "command"));
+		printf("%-16s %-9s %s\n", json_string_value(json_object_get(ch, "name")),
+		       json_string_value(json_object_get(ch, "kind")), target ? target : "-");
+	}
+}
+
 static int channel_list(int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
-	int c, as_json = 0;
-	kw_store *s = NULL;
-	json_t *list = NULL;
-	optind = 1;
-	while ((c = cli_getopt(argc, argv, "channel list", "", opts)) != -1) {
-		if (c != 'j')
-			return 2;
-		as_json = 1;
-	}
-	if (optind < argc)
-		return cli_usage_error("channel list: unexpected argument '%s'", argv[optind]);
-	int ex = cli_store_open(&s);
-	if (ex)
-		return ex;
-	kw_rc rc = kw_channel_list(s, &list);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	if (as_json)
-		cli_print_json(list);
-	else {
-		size_t i;
-		json_t *ch;
-		printf("%-16s %-9s %s\n", "NAME", "KIND", "TARGET");
-		json_array_foreach(list, i, ch)
-		{
-			json_t *cfg = json_object_get(ch, "config");
-			const char *target = json_string_value(json_object_get(cfg, "url"));
-			if (target == NULL)
-				target = json_string_value(json_object_get(cfg, "command"));
-			printf("%-16s %-9s %s\n", json_string_value(json_object_get(ch, "name")),
-			       json_string_value(json_object_get(ch, "kind")),
-			       target ? target : "-");
-		}
-	}
-	json_decref(list);
-	return 0;
+	return cli_list_command(argc, argv, "channel list", kw_channel_list, channel_table);
 }
 
 int cmd_channel(int argc, char **argv)

@@ -95,6 +95,36 @@ int cli_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
 	return c;
 }
 
+int cli_list_command(int argc, char **argv, const char *cmd,
+                     kw_rc (*list)(kw_store *s, json_t **out), void (*table)(const json_t *list))
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
+	int c, as_json = 0;
+	kw_store *s = NULL;
+	json_t *arr = NULL;
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, cmd, "", opts)) != -1) {
+		if (c != 'j')
+			return 2;
+		as_json = 1;
+	}
+	if (optind < argc)
+		return cli_usage_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+	int ex = cli_store_open(&s);
+	if (ex)
+		return ex;
+	kw_rc rc = list(s, &arr);
+	kw_store_close(s);
+	if (rc != KW_OK)
+		return cli_fail(rc);
+	if (as_json)
+		cli_print_json(arr);
+	else
+		table(arr);
+	json_decref(arr);
+	return 0;
+}
+
 void cli_print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -103,13 +133,33 @@ void cli_print_json(json_t *j)
 	free(s);
 }
 
-int cli_write_file(const char *path, const char *data, size_t len, int mode)
+/* Devices, FIFOs and sockets (/dev/stdout, a pipe) are written through:
+ * replacing them with a file would break the system (think /dev/null). */
+static int write_through(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t done = 0;
+	while (fd >= 0 && done < len) {
+		ssize_t n = write(fd, data + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (done == len)
+		return 0;
+	fprintf(stderr, "keyward: cannot write %s: %s\n", path, strerror(err));
+	return 1;
+}
+
+/* A regular file is replaced atomically: temp file, fsync, rename. */
+static int replace_file(const char *path, const char *data, size_t len, int mode)
 {
 	char *tmp = NULL;
-	if (strcmp(path, "-") == 0) {
-		fwrite(data, 1, len, stdout);
-		return 0;
-	}
 	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
 		return cli_usage_error("out of memory");
 	int fd = mkstemp(tmp);
@@ -128,6 +178,29 @@ int cli_write_file(const char *path, const char *data, size_t len, int mode)
 	free(tmp);
 	fprintf(stderr, "keyward: cannot write %s: %s\n", path, strerror(err));
 	return 1;
+}
+
+int cli_write_file(const char *path, const char *data, size_t len, int mode)
+{
+	struct stat st;
+	if (strcmp(path, "-") == 0) {
+		fwrite(data, 1, len, stdout);
+		return 0;
+	}
+	/* follow a symlink to what it names, so the link itself survives */
+	char *real = realpath(path, NULL);
+	const char *target = real ? real : path;
+	int rc;
+	if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "keyward: cannot write %s: it is a directory\n", path);
+			rc = 1;
+		} else
+			rc = write_through(target, data, len);
+	} else
+		rc = replace_file(target, data, len, mode);
+	free(real);
+	return rc;
 }
 
 int cli_parse_int(const char *what, const char *text, int min, int max, int *out)

@@ -190,8 +190,8 @@ Test(cli_lifecycle, delete_is_soft_and_recover_undoes_it)
 	CLI_REFUSED(store, 1, "unknown certificate", "cert", "export", "soft");
 	CLI_REFUSED(store, 1, "deleted", "cert", "renew", "soft");
 	CLI_REFUSED(store, 1, "already deleted", "cert", "delete", "soft");
-	CLI_REFUSED(store, 1, "was deleted and still holds its name", "cert", "create", "soft", "--backend", "hsm",
-	            "--subject", "CN=x");
+	CLI_REFUSED(store, 1, "was deleted and still holds its name", "cert", "create", "soft",
+	            "--backend", "hsm", "--subject", "CN=x");
 	json_t *deleted = run_json(store, CLI_ARGS("cert", "deleted", "--json"));
 	cr_assert_eq(json_array_size(deleted), 1);
 	json_t *d = json_array_get(deleted, 0);

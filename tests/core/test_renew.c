@@ -11,7 +11,6 @@
 #include "internal.h"
 #include "kwtest.h"
 
-
 #define T0_EPOCH 1893456000L /* 2030-01-01T00:00:00Z */
 #define DAY      86400L
 

@@ -98,8 +98,12 @@ void kwt_run(kwt_result *r, char *const argv[], char *const env[])
 	if (pid == 0) {
 		dup2(out[1], 1);
 		dup2(err[1], 2);
+		/* only fds 1 and 2 may keep the pipes open: a background process the
+		 * command leaves behind must not hold the reader up */
 		close(out[0]);
 		close(err[0]);
+		close(out[1]);
+		close(err[1]);
 		int devnull = open("/dev/null", O_RDONLY);
 		dup2(devnull, 0);
 		for (size_t i = 0; env && env[i]; i++)
