@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include <keyward/error.h>
+#include <keyward/secret.h>
 #include <keyward/types.h>
 
 #ifdef __cplusplus
@@ -56,6 +57,10 @@ typedef struct {
 	const char *module;     /* pkcs11: p11-kit module name or path of the .so */
 	const char *token;      /* pkcs11: token label or RFC 7512 "pkcs11:" URI */
 	const char *pin_source; /* pkcs11: "file:PATH" or "env:VAR" */
+	/* pkcs11: the PIN already read from pin_source (guarded memory), used
+	 * instead of reading it again: a server's workers may not be allowed to
+	 * read the pin file their master read. NULL: read pin_source. */
+	const kw_secret *pin;
 } kw_backend_config;
 
 typedef struct kw_backend_ops {

@@ -59,7 +59,7 @@ static kw_rc probe(const kw_backend_spec *b)
 {
 	void *ctx = NULL;
 	const kw_backend_ops *ops = kw_backend_ops_find(b->kind);
-	kw_backend_config c = {b->name, b->tcti, b->module, b->token, b->pin_source};
+	kw_backend_config c = {b->name, b->tcti, b->module, b->token, b->pin_source, NULL};
 	if (ops->open == NULL)
 		return KW_FAIL(KW_ERR_UNSUPPORTED, "backend kind '%s' is not available", b->kind);
 	KW_GUARD(ops->open(&c, &ctx));

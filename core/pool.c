@@ -14,6 +14,7 @@ struct kwi_conn {
 	char *name;
 	char *kind;
 	json_t *config;
+	kw_secret *pin; /* PKCS#11: read once, where the key was loaded (see open_config) */
 	const kw_backend_ops *ops;
 	void *ctx;
 	pid_t pid; /* the process that opened ctx */
@@ -54,6 +55,7 @@ static void conn_free(kwi_conn *c)
 	if (c->ctx && c->pid == getpid())
 		c->ops->close(c->ctx);
 	pthread_rwlock_destroy(&c->lock);
+	kw_secret_free(c->pin);
 	json_decref(c->config);
 	free(c->id);
 	free(c->name);
@@ -84,9 +86,17 @@ static kw_rc conn_new(const char *id, const char *name, const char *kind, const 
 		return KW_FAIL(KW_ERR_UNSUPPORTED,
 		               "backend '%s' has kind '%s', which this build lacks", name, kind);
 	}
+	/* A server's master loads keys as root and its workers, under another
+	 * user, sign: the workers cannot read the pin file, so the PIN is read
+	 * here, once, and kept in guarded memory for every (re)connection. */
+	const char *source = json_string_value(json_object_get(c->config, "pin_source"));
+	if (source && kw_secret_from_source(source, &c->pin) != KW_OK) {
+		conn_free(c);
+		return kw_error_code();
+	}
 	if (c->ops->fork_safe) {
 		kw_backend_config cfg = {
-		    name, json_string_value(json_object_get(c->config, "tcti")), NULL, NULL, NULL};
+		    name, json_string_value(json_object_get(c->config, "tcti")), NULL, NULL, NULL, NULL};
 		c->fork_safe = c->ops->fork_safe(&cfg);
 	}
 	*out = c;
@@ -162,8 +172,12 @@ static kw_rc ensure_open(kwi_conn *c)
 		    "survive fork); sign only in child processes, or use "
 		    "device:/dev/tpmrm0",
 		    c->name);
-	kw_backend_config cfg = {c->name, cfg_str(c, "tcti"), cfg_str(c, "module"),
-	                         cfg_str(c, "token"), cfg_str(c, "pin_source")};
+	kw_backend_config cfg = {c->name,
+	                         cfg_str(c, "tcti"),
+	                         cfg_str(c, "module"),
+	                         cfg_str(c, "token"),
+	                         cfg_str(c, "pin_source"),
+	                         c->pin};
 	if (!c->fork_safe)
 		unsafe_opener = getpid();
 	KW_GUARD(c->ops->open(&cfg, &c->ctx));

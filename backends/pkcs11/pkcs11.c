@@ -81,14 +81,16 @@ static kw_rc login_fail(kw_p11 *p, CK_RV rv, const char *source)
 	}
 }
 
-static kw_rc login(kw_p11 *p, const char *source)
+static kw_rc login(kw_p11 *p, const char *source, const kw_secret *given)
 {
 	kw_secret *pin = NULL;
 
-	KW_GUARD(kw_secret_from_source(source, &pin));
+	if (given == NULL)
+		KW_GUARD(kw_secret_from_source(source, &pin));
+	const kw_secret *use = given ? given : pin;
 	/* C_Login takes a non-const pointer; tokens do not write through it. */
-	CK_RV rv = p->fn->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)kw_secret_data(pin),
-	                          (CK_ULONG)kw_secret_len(pin));
+	CK_RV rv = p->fn->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)kw_secret_data(use),
+	                          (CK_ULONG)kw_secret_len(use));
 	kw_secret_free(pin);
 	if (rv == CKR_OK) {
 		p->logged_in = 1;
@@ -123,7 +125,7 @@ static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
 	rc = session_open(p);
 	if (rc != KW_OK)
 		goto out;
-	rc = login(p, cfg->pin_source);
+	rc = login(p, cfg->pin_source, cfg->pin);
 	if (rc != KW_OK)
 		goto out;
 	*ctx = p;

@@ -366,3 +366,36 @@ Test(keyref, uris)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(kw_uri_parse(bad[i], &name, &v), KW_ERR_PARSE, "%s", bad[i]);
 }
+
+/* nginx's shape with privileges dropped: the master (root) loads the key and
+ * reads the PIN; a worker running as another user, who may not read the pin
+ * file or the store, still signs. */
+Test(key, a_worker_that_dropped_privileges_signs_with_the_pin_its_master_read)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to drop privileges");
+	char *store = store_with("web", "hsm", "ec-p256");
+	const char *tmp = kwt_env("KW_TEST_TMP");
+	/* the token (not the PIN, not the store) is reachable by the worker user */
+	cr_assert_eq(kwt_sh("chmod 711 '%s' && chmod -R a+rwX '%s/softhsm'", tmp, tmp), 0);
+	kw_key *k = NULL;
+	cr_assert_eq(kw_key_open(store, "web", 0, &k), KW_OK, "%s", kw_error_message());
+	pid_t kid = fork();
+	cr_assert(kid >= 0);
+	if (kid == 0) {
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(3);
+		FILE *f = fopen(kwt_env("KW_TEST_P11_PIN_FILE"), "r");
+		if (f != NULL)
+			_exit(4); /* the test would prove nothing */
+		_exit(sign_verify(k, &ecdsa, 1) ? 0 : 1);
+	}
+	int st = 0;
+	waitpid(kid, &st, 0);
+	cr_assert(WIFEXITED(st), "worker died: %d", st);
+	cr_assert_neq(WEXITSTATUS(st), 4, "the worker could read the pin file");
+	cr_assert_eq(WEXITSTATUS(st), 0, "the unprivileged worker could not sign (%d)",
+	             WEXITSTATUS(st));
+	kw_key_free(k);
+	free(store);
+}
