@@ -96,7 +96,8 @@ static kw_rc conn_new(const char *id, const char *name, const char *kind, const 
 	}
 	if (c->ops->fork_safe) {
 		kw_backend_config cfg = {
-		    name, json_string_value(json_object_get(c->config, "tcti")), NULL, NULL, NULL, NULL};
+		    name, json_string_value(json_object_get(c->config, "tcti")), NULL, NULL, NULL,
+		    NULL};
 		c->fork_safe = c->ops->fork_safe(&cfg);
 	}
 	*out = c;
