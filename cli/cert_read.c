@@ -144,15 +144,27 @@ static int write_out(const char *out, const char *pem)
 	return cli_write_file(out, pem, strlen(pem), 0644);
 }
 
-int cert_export(int argc, char **argv)
+static kw_rc get_export(kw_store *s, const read_opts *o, char **pem)
+{
+	return kw_cert_export(s, o->name, o->version, o->chain, pem);
+}
+
+static kw_rc get_csr(kw_store *s, const read_opts *o, char **pem)
+{
+	return kw_cert_csr(s, o->name, pem);
+}
+
+/* The commands that produce one PEM document for --out or stdout. */
+static int pem_command(int argc, char **argv, const char *cmd, const char *allowed,
+                       kw_rc (*get)(kw_store *s, const read_opts *o, char **pem))
 {
 	read_opts o;
 	kw_store *s = NULL;
 	char *pem = NULL;
-	int ex = parse(argc, argv, "cert export", "vco", 1, &o);
+	int ex = parse(argc, argv, cmd, allowed, 1, &o);
 	if (ex || (ex = cli_store_open(&s)))
 		return ex;
-	kw_rc rc = kw_cert_export(s, o.name, o.version, o.chain, &pem);
+	kw_rc rc = get(s, &o, &pem);
 	kw_store_close(s);
 	if (rc != KW_OK)
 		return cli_fail(rc);
@@ -161,21 +173,14 @@ int cert_export(int argc, char **argv)
 	return ex;
 }
 
+int cert_export(int argc, char **argv)
+{
+	return pem_command(argc, argv, "cert export", "vco", get_export);
+}
+
 int cert_csr(int argc, char **argv)
 {
-	read_opts o;
-	kw_store *s = NULL;
-	char *pem = NULL;
-	int ex = parse(argc, argv, "cert csr", "o", 1, &o);
-	if (ex || (ex = cli_store_open(&s)))
-		return ex;
-	kw_rc rc = kw_cert_csr(s, o.name, &pem);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	ex = write_out(o.out, pem);
-	free(pem);
-	return ex;
+	return pem_command(argc, argv, "cert csr", "o", get_csr);
 }
 
 int cert_verify(int argc, char **argv)
