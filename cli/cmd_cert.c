@@ -6,12 +6,13 @@ int cmd_cert(int argc, char **argv)
 	static const cli_command table[] = {
 	    {"create", cert_create,
 	     "NAME --backend B --subject DN [--san DNS:x|IP:y ...] [--key TYPE] [--days N] "
-	     "[--issuer self]",
+	     "[--issuer self] [--policy FILE]",
 	     "Creates a key inside the backend's device and a certificate signed by it.\n"
 	     "DN: CN=web01,O=Example or /O=Example/CN=web01. Without --san, a CN that is a "
 	     "host name\nor IP address becomes the one SAN. TYPE: ec-p256 (default), ec-p384, "
 	     "rsa-2048,\nrsa-3072, rsa-4096 (a TPM may not support rsa-4096). N: validity in days "
-	     "(default 365)."},
+	     "(default 365).\n--policy FILE: create from a policy document (see: keyward policy "
+	     "default --help);\nthe flags given override its fields, --san replaces its SANs."},
 	    {"list", cert_list, "[--json]", "Lists certificates (their current versions)."},
 	    {"show", cert_show, "NAME [--version N] [--json]",
 	     "Shows a certificate version (default: the current one)."},

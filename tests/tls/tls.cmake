@@ -15,3 +15,13 @@ endforeach()
 
 # The certificate file those servers read, as `keyward cert export` writes it.
 kw_add_test(test_tls_cert_file ${KW_TLS_DIR}/test_tls_cert_file.c DEVICES --p11)
+
+# A renewal by `keyward renew --due` (the timer's job) that nginx picks up
+# through the certificate's deploy files and its reload hook.
+kw_add_test(test_tls_renew_hook ${KW_TLS_DIR}/test_tls_renew_hook.c DEVICES --abrmd --p11)
+target_sources(test_tls_renew_hook PRIVATE ${KW_TLS_DIR}/tls_server.c
+  ${KW_TLS_DIR}/tls_checks.c ${KW_TLS_DIR}/tls_proc.c)
+add_dependencies(test_tls_renew_hook keyward-provider keyward-cli)
+set_property(TEST test_tls_renew_hook APPEND PROPERTY ENVIRONMENT
+  "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>"
+  "KW_TEST_TLS_CLIENT=${KW_TLS_DIR}/tls-client")

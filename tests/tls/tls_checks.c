@@ -177,8 +177,8 @@ static void assert_unchanged(file_state *f)
 	free(f->text);
 }
 
-/* Both clients over both protocols see the certificate with SHA-256 want. */
-static void assert_served(const tls_server *s, const char *want, const char *when)
+/* see tls_server.h */
+void tls_assert_served(const tls_server *s, const char *want, const char *when)
 {
 	const char *clients[] = {"s_client", "curl"}, *protos[] = {"1.3", "1.2"};
 	for (int i = 0; i < 4; i++) {
@@ -217,7 +217,7 @@ static int contains(const pid_t *set, int n, pid_t pid)
 }
 
 /* Until a full set of new workers runs and every old one has exited. */
-static void wait_reloaded(const tls_server *s, const pid_t *old, int n_old)
+void tls_wait_reloaded(const tls_server *s, const pid_t *old, int n_old)
 {
 	int want = s->kind == TLS_NGINX ? 2 : 1;
 	for (int i = 0; i < 300; i++) {
@@ -239,7 +239,7 @@ static void wait_reloaded(const tls_server *s, const pid_t *old, int n_old)
 void tls_assert_renewal_seen_after_reload(tls_server *s)
 {
 	char *old_tp = tls_thumbprint(s), *old_cert = NULL;
-	assert_served(s, old_tp, "before the renewal");
+	tls_assert_served(s, old_tp, "before the renewal");
 	cr_assert(asprintf(&old_cert, "%s/old-cert.pem", s->dir) > 0);
 	cr_assert_eq(kwt_sh("cp '%s' '%s'", s->cert, old_cert), 0);
 	file_state conf = file_state_get(s->conf), cnf = file_state_get(s->ossl_cnf);
@@ -259,7 +259,7 @@ void tls_assert_renewal_seen_after_reload(tls_server *s)
 	char *new_tp = tls_thumbprint(s);
 	cr_assert_str_neq(new_tp, old_tp, "the renewal kept the thumbprint");
 	/* the running workers keep the key they loaded: the old one still signs */
-	assert_served(s, old_tp, "after the renewal, before the reload");
+	tls_assert_served(s, old_tp, "after the renewal, before the reload");
 	tls_assert_serves(s, old_cert, "1.3", 3, 5);
 
 	char *export[] = {(char *)kwt_env("KW_TEST_KEYWARD_BIN"),
@@ -277,9 +277,9 @@ void tls_assert_renewal_seen_after_reload(tls_server *s)
 	pid_t old[4];
 	int n_old = tls_workers(s, old, 4);
 	reload(s);
-	wait_reloaded(s, old, n_old);
+	tls_wait_reloaded(s, old, n_old);
 
-	assert_served(s, new_tp, "after the reload");
+	tls_assert_served(s, new_tp, "after the reload");
 	tls_assert_serves(s, s->cert, "1.3", 10, 20);
 	tls_assert_serves(s, s->cert, "1.2", 10, 20);
 	/* and the old certificate is not what anyone gets any more */

@@ -72,12 +72,18 @@ static void kw_ok(const char *store, const char *what, const char *const *args)
 
 #define KW_ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-tls_server *tls_keyward(tls_kind kind, const char *backend, const char *key_type)
+tls_server *tls_keyward_store(tls_kind kind, const char *backend)
 {
 	tls_server *s = server_new(kind);
 	s->tpm = strcmp(backend, "tpm") == 0;
 	s->store = kwt_store_new(s->tpm, !s->tpm);
 	s->name = "web";
+	return s;
+}
+
+tls_server *tls_keyward(tls_kind kind, const char *backend, const char *key_type)
+{
+	tls_server *s = tls_keyward_store(kind, backend);
 	kw_ok(s->store, "cert create",
 	      KW_ARGS("cert", "create", s->name, "--backend", backend, "--subject", "CN=localhost",
 	              "--san", "DNS:localhost", "--san", "IP:127.0.0.1", "--key", key_type));

@@ -49,6 +49,12 @@ typedef struct {
  * SAN 127.0.0.1) made by keyward in backend "tpm" or "hsm" with key_type. */
 tls_server *tls_keyward(tls_kind kind, const char *backend, const char *key_type);
 
+/* A server (not started) with a new store holding backend "tpm" or "hsm" and
+ * no certificate yet: the caller makes certificate "web" (with a policy of
+ * its own, say) and may point cert and key at other files in dir before
+ * tls_start. Stopped by tls_teardown like the others. */
+tls_server *tls_keyward_store(tls_kind kind, const char *backend);
+
 /* A server (not started) with a software key made by openssl: the control
  * that the server, client and config plumbing work without keyward's key. */
 tls_server *tls_software(tls_kind kind);
@@ -83,6 +89,14 @@ char *tls_served_sha256(const tls_server *s, const char *client, const char *pro
  * "RSA+SHA256": PKCS#1 v1.5, which TLS 1.3 and curl's default list leave
  * out) completes the handshake and sees keyward's current certificate. */
 void tls_assert_tls12_sigalgs(const tls_server *s, const char *sigalgs);
+
+/* Both clients (s_client, curl) over TLS 1.3 and 1.2 see the certificate
+ * with SHA-256 want; when says at which step, for the message. */
+void tls_assert_served(const tls_server *s, const char *want, const char *when);
+
+/* Waits (30 s at most) until a full set of new workers runs and every one
+ * of the n_old workers in old (tls_workers before the reload) has exited. */
+void tls_wait_reloaded(const tls_server *s, const pid_t *old, int n_old);
 
 /* keyward's thumbprint_sha256 of the current version of the certificate. */
 char *tls_thumbprint(const tls_server *s);
