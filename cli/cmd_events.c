@@ -65,8 +65,11 @@ int cmd_audit(int argc, char **argv)
 	int c, as_json = 0;
 	kw_store *s = NULL;
 	json_t *report = NULL;
-	if (argc < 2 || strcmp(argv[1], "verify") != 0) {
-		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+	int help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+	for (int i = 2; argc >= 2 && strcmp(argv[1], "verify") == 0 && i < argc; i++)
+		help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+	if (argc < 2 || strcmp(argv[1], "verify") != 0 || help) {
+		if (help) {
 			printf("Usage: keyward audit verify [--json]\n\nChecks the event log's "
 			       "BLAKE2b "
 			       "chain and reports the first record that was edited, deleted or "

@@ -1,5 +1,7 @@
 /* see tpm2_internal.h: the function table, open and close */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,9 +37,39 @@ kw_rc kw_tpm2_ready(const kw_tpm2_ctx *c)
 	    kw_tpm2_tcti_name(c));
 }
 
+/*
+ * The TCTI loader may try tpm2-abrmd's TCTI, whose GLib D-Bus client prints
+ * "** CRITICAL **" lines of its own to stderr when there is no bus: keyward
+ * promises one error line. Unless KEYWARD_DEBUG is set, stderr points at
+ * /dev/null while the TCTI initialises (our own errors are reported after).
+ */
+static TSS2_RC tcti_init_quiet(kw_tpm2_ctx *c)
+{
+	int saved = -1, devnull = -1;
+	if (getenv("KEYWARD_DEBUG") == NULL) {
+		fflush(stderr);
+		saved = dup(STDERR_FILENO);
+		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (saved < 0 || devnull < 0 || dup2(devnull, STDERR_FILENO) < 0) {
+			if (saved >= 0)
+				close(saved);
+			saved = -1;
+		}
+	}
+	TSS2_RC trc = Tss2_TctiLdr_Initialize(c->tcti_conf, &c->tcti);
+	if (saved >= 0) {
+		fflush(stderr);
+		dup2(saved, STDERR_FILENO);
+		close(saved);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	return trc;
+}
+
 static kw_rc connect_tpm(kw_tpm2_ctx *c)
 {
-	TSS2_RC trc = Tss2_TctiLdr_Initialize(c->tcti_conf, &c->tcti);
+	TSS2_RC trc = tcti_init_quiet(c);
 	TSS2_RC base;
 
 	if (trc == TSS2_RC_SUCCESS)

@@ -301,3 +301,31 @@ Test(backend, option_missing_its_value_is_named_as_typed)
 	                     CLI_ARGS("backend", "add", "x", "pkcs11", "--pin-source"), NULL);
 	free(store);
 }
+
+/* tpm2-abrmd's TCTI speaks D-Bus through GLib, which prints "** CRITICAL **"
+ * lines of its own when there is no bus: the user still sees one line. */
+Test(backend, an_unreachable_tpm2_abrmd_gives_one_error_line)
+{
+	char *store = kwt_store_new(0, 0);
+	char *env[] = {"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/kw-bus", NULL};
+	kwt_result r;
+	json_t *before = cli_list(store, "backend list");
+	cli_refused(store, env, 1, "cannot reach the TPM",
+	            CLI_ARGS("backend", "add", "t", "tpm2", "--tcti", "tabrmd:bus_type=session"),
+	            &r);
+	cr_assert(strstr(r.err, "CRITICAL") == NULL, "GLib's own line leaked: %s", r.err);
+	kwt_result_free(&r);
+	json_t *after = cli_list(store, "backend list");
+	cr_assert(json_equal(before, after));
+	json_decref(before);
+	json_decref(after);
+	/* with KEYWARD_DEBUG the library's own diagnostics are let through */
+	char *dbg[] = {"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/kw-bus", "KEYWARD_DEBUG=1",
+	               NULL};
+	cli_runv(&r, dbg, store,
+	         CLI_ARGS("backend", "add", "t", "tpm2", "--tcti", "tabrmd:bus_type=session"));
+	cr_assert_eq(r.status, 1);
+	cr_assert(kwt_count_lines(r.err) > 1, "debug output expected: %s", r.err);
+	kwt_result_free(&r);
+	free(store);
+}

@@ -332,6 +332,10 @@ Test(store, help_works_for_every_command_without_a_store)
 	    {"cert", "delete", "--help", NULL},
 	    {"cert", "verify", "--help", NULL},
 	    {"cert", "show", "-h", NULL},
+	    {"audit", "verify", "--help", NULL},
+	    {"events", "--help", NULL},
+	    {"renew", "--due", "--help", NULL},
+	    {"metrics", "--help", NULL},
 	    /* --help anywhere after the subcommand */
 	    {"cert", "create", "web", "--help", NULL},
 	};
