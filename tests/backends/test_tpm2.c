@@ -939,3 +939,35 @@ Test(tpm2_sigpipe, a_sigpipe_pending_before_the_guard_stays_the_callers)
 	const struct timespec zero = {0, 0};
 	cr_assert_eq(sigtimedwait(&set, NULL, &zero), SIGPIPE);
 }
+
+/* The TPM out of object slots (swtpm has three, shared by everyone): the
+ * context gives up its own idle cached signing key and retries, rather
+ * than failing the signature. */
+Test(tpm2, object_memory_is_recovered_by_flushing_our_idle_key)
+{
+	void *ctx = tpm_open();
+	kw_tpm2_ctx *c = ctx;
+	kw_keyref a = generate(ctx, KW_KEY_EC_P256), b = generate(ctx, KW_KEY_EC_P256);
+	EVP_PKEY *pa = public_key(ctx, &a, NULL, NULL), *pb = public_key(ctx, &b, NULL, NULL);
+	sign_verifies(ctx, &a, pa, KW_SIG_ECDSA, NID_sha256);
+	cr_assert_neq(c->signer, ESYS_TR_NONE, "key a stays loaded for the next signature");
+	/* another client's object takes the last slot: SRK + a + this = 3 */
+	dev d = {.esys = c->esys};
+	TPM2B_PUBLIC t = storage_template();
+	ESYS_TR other = dev_primary(&d, &t);
+	cr_assert_eq(dev_transient_count(&d), 3, "the TPM's three object slots are all taken");
+	/* reading b's public area loads b: TPM_RC_OBJECT_MEMORY, and a must make room */
+	EVP_PKEY *again = public_key(ctx, &b, NULL, NULL);
+	cr_assert_eq(EVP_PKEY_eq(again, pb), 1);
+	cr_assert_eq(c->signer, ESYS_TR_NONE, "the idle cached key was flushed to make room");
+	EVP_PKEY_free(again);
+	Esys_FlushContext(c->esys, other);
+	sign_verifies(ctx, &a, pa, KW_SIG_ECDSA, NID_sha256);
+	sign_verifies(ctx, &b, pb, KW_SIG_ECDSA, NID_sha256);
+	EVP_PKEY_free(pa);
+	EVP_PKEY_free(pb);
+	kw_keyref_clear(&a);
+	kw_keyref_clear(&b);
+	kw_tpm2_ops.close(ctx);
+	assert_no_object_left();
+}
