@@ -490,3 +490,36 @@ Test(provider_store, software_keys_keep_using_the_default_provider)
 	EVP_PKEY_free(ec);
 	EVP_PKEY_free(rsa);
 }
+
+/* After a renewal with a new key, keyward:NAME is version 2 and
+ * keyward:NAME?version=1 is still the old key with its own certificate. */
+Test(provider_store, an_older_version_is_served_by_its_uri_after_renewal)
+{
+	kwt_result r;
+	setup();
+	/* a certificate of its own: the program's store is shared by its tests */
+	kwt_kw(&r, kwpt_store(), "cert", "create", "renewed", "--backend", "hsm", "--subject",
+	       "CN=renewed", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	kwt_result_free(&r);
+	kwt_kw(&r, kwpt_store(), "cert", "renew", "renewed", "--new-key", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	kwt_result_free(&r);
+	X509 *cur_cert = NULL, *old_cert = NULL;
+	EVP_PKEY *cur = load_key("renewed", &cur_cert);
+	EVP_PKEY *old = NULL;
+	cr_assert_eq(kwpt_store_load("keyward:renewed?version=1", &old, &old_cert), 1, "%s",
+	             kwpt_errors());
+	cr_assert(old != NULL && old_cert != NULL);
+	cr_assert_neq(X509_cmp(old_cert, cur_cert), 0, "?version=1 gave the current certificate");
+	cr_assert_neq(EVP_PKEY_eq(X509_get0_pubkey(old_cert), X509_get0_pubkey(cur_cert)), 1,
+	              "the renewal made a new key");
+	cr_assert_eq(X509_check_private_key(old_cert, old), 1);
+	cr_assert_eq(X509_check_private_key(cur_cert, cur), 1);
+	sign_and_verify(old, X509_get0_pubkey(old_cert), "SHA256", KWPT_ECDSA, NULL);
+	sign_and_verify(cur, X509_get0_pubkey(cur_cert), "SHA256", KWPT_ECDSA, NULL);
+	EVP_PKEY_free(old);
+	EVP_PKEY_free(cur);
+	X509_free(old_cert);
+	X509_free(cur_cert);
+}
