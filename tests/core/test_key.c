@@ -399,3 +399,54 @@ Test(key, a_worker_that_dropped_privileges_signs_with_the_pin_its_master_read)
 	kw_key_free(k);
 	free(store);
 }
+
+/* Enhanced packet blocks in a pcapng file: one per TPM command or response. */
+static int pcap_packets(const char *path)
+{
+	size_t len = 0;
+	char *data = kwt_read_file(path, &len);
+	int n = 0;
+	for (size_t off = 0; data && off + 8 <= len;) {
+		uint32_t type, size;
+		memcpy(&type, data + off, 4);
+		memcpy(&size, data + off + 4, 4);
+		if (size < 12 || off + size > len)
+			break;
+		n += type == 6;
+		off += size;
+	}
+	free(data);
+	return n;
+}
+
+/* The handshake path: a signature is one TPM command (the key stays loaded;
+ * no TPM random numbers, no TPM hashing), counted at the TCTI with tpm2-tss's
+ * pcap recorder between keyward and swtpm. */
+Test(key, a_tpm_signature_costs_one_tpm_command)
+{
+	char *store = kwt_store_new(0, 0), *tcti = NULL, *pcap = NULL;
+	cr_assert(asprintf(&tcti, "pcap:%s", kwt_env("KW_TEST_TCTI")) > 0);
+	cr_assert(asprintf(&pcap, "%s/tpm.pcap", kwt_env("KW_TEST_TMP")) > 0);
+	cr_assert_eq(setenv("TCTI_PCAP_FILE", pcap, 1), 0);
+	kwt_result r;
+	kwt_kw(&r, store, "backend", "add", "tpm", "tpm2", "--tcti", tcti, NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	kwt_result_free(&r);
+	kwt_kw(&r, store, "cert", "create", "web", "--backend", "tpm", "--subject", "CN=web", NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	kwt_result_free(&r);
+	kw_key *k = NULL;
+	cr_assert_eq(kw_key_open(store, "web", 0, &k), KW_OK, "%s", kw_error_message());
+	cr_assert(sign_verify(k, &ecdsa, 0), "the first signature loads the key");
+	int before = pcap_packets(pcap);
+	cr_assert(before > 0, "the pcap TCTI recorded nothing");
+	for (int i = 1; i <= 10; i++)
+		cr_assert(sign_verify(k, &ecdsa, i));
+	int after = pcap_packets(pcap);
+	cr_assert_eq(after - before, 2 * 10, "10 signatures took %d TPM commands",
+	             (after - before) / 2);
+	kw_key_free(k);
+	free(tcti);
+	free(pcap);
+	free(store);
+}
