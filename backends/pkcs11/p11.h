@@ -46,6 +46,8 @@ kw_rc kw_p11_pool_new(kw_p11 *p);
 kw_rc kw_p11_session_take(kw_p11 *p, CK_SESSION_HANDLE *s);
 /* Gives it back; a session the token broke (broken != 0) is closed instead. */
 void kw_p11_session_give(kw_p11 *p, CK_SESSION_HANDLE s, int broken);
+/* How many sessions the pool has opened so far (diagnostics and tests). */
+size_t kw_p11_pool_opened(const kw_p11 *p);
 /* Closes the idle sessions and frees the pool. */
 void kw_p11_pool_free(kw_p11 *p);
 

@@ -11,6 +11,7 @@ struct kw_p11_pool {
 	pthread_mutex_t lock;
 	CK_SESSION_HANDLE idle[POOL_IDLE_MAX];
 	size_t n_idle;
+	size_t opened; /* sessions opened for signing, ever */
 };
 
 kw_rc kw_p11_pool_new(kw_p11 *p)
@@ -33,6 +34,11 @@ kw_rc kw_p11_session_take(kw_p11 *p, CK_SESSION_HANDLE *s)
 	pthread_mutex_unlock(&p->pool->lock);
 	/* The login of the main session covers every session of this process. */
 	CK_RV rv = p->fn->C_OpenSession(p->slot, CKF_SERIAL_SESSION, NULL, NULL, s);
+	if (rv == CKR_OK) {
+		pthread_mutex_lock(&p->pool->lock);
+		p->pool->opened++;
+		pthread_mutex_unlock(&p->pool->lock);
+	}
 	if (rv != CKR_OK)
 		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
 		                   "cannot open a signing session on token '%s' in module %s: %s",
@@ -52,6 +58,14 @@ void kw_p11_session_give(kw_p11 *p, CK_SESSION_HANDLE s, int broken)
 	}
 	if (s != CK_INVALID_HANDLE)
 		(void)p->fn->C_CloseSession(s);
+}
+
+size_t kw_p11_pool_opened(const kw_p11 *p)
+{
+	pthread_mutex_lock(&p->pool->lock);
+	size_t n = p->pool->opened;
+	pthread_mutex_unlock(&p->pool->lock);
+	return n;
 }
 
 void kw_p11_pool_free(kw_p11 *p)

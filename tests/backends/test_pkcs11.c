@@ -20,7 +20,10 @@
 #include <p11-kit/p11-kit.h>
 #include <p11-kit/pkcs11.h>
 
+#include <pthread.h>
+
 #include "backend.h"
+#include "pkcs11/p11.h"
 #include "kwtest.h"
 
 #define KEY_LABEL "kw-test-key"
@@ -743,4 +746,54 @@ Test(pkcs11, ops_table_is_complete_and_close_null_is_noop)
 	cr_assert(ops->open && ops->close && ops->key_generate && ops->key_public &&
 	          ops->key_sign && ops->key_attrs && ops->key_destroy);
 	ops->close(NULL);
+}
+
+/* Threads sign at once on one context: each signature takes a session of its
+ * own from the pool, so threads do not queue on one session, and every
+ * signature is right. */
+typedef struct {
+	void *ctx;
+	const kw_keyref *ref;
+	EVP_PKEY *pk;
+	int bad;
+} signer_job;
+
+static void *signer_thread(void *arg)
+{
+	signer_job *j = arg;
+	const kw_sign_params sp = {KW_SIG_ECDSA, NID_sha256, -1};
+	for (int i = 0; i < 40; i++) {
+		unsigned char dgst[32], sig[128];
+		size_t len = sizeof(sig);
+		RAND_bytes(dgst, sizeof(dgst));
+		if (kw_p11_ops.key_sign(j->ctx, j->ref, &sp, dgst, sizeof(dgst), sig, &len) !=
+		        KW_OK ||
+		    verify(j->pk, &sp, dgst, sizeof(dgst), sig, len) != 1)
+			j->bad++;
+	}
+	return NULL;
+}
+
+Test(pkcs11, eight_threads_sign_at_once_on_a_pool_of_sessions)
+{
+	kw_backend_config cfg = kwt_p11_config();
+	void *ctx = backend_open(&cfg);
+	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
+	EVP_PKEY *pk = public_get(ctx, &ref);
+	pthread_t t[8];
+	signer_job jobs[8];
+	for (int i = 0; i < 8; i++) {
+		jobs[i] = (signer_job){ctx, &ref, pk, 0};
+		cr_assert_eq(pthread_create(&t[i], NULL, signer_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(jobs[i].bad, 0, "thread %d: %d bad signatures", i, jobs[i].bad);
+	}
+	size_t opened = kw_p11_pool_opened(ctx);
+	cr_assert(opened > 1 && opened <= 8, "%zu signing sessions for 8 threads", opened);
+	EVP_PKEY_free(pk);
+	(void)kw_p11_ops.key_destroy(ctx, &ref);
+	kw_keyref_clear(&ref);
+	kw_p11_ops.close(ctx);
 }
