@@ -70,8 +70,11 @@ int cmd_config(int argc, char **argv)
 	static const cli_command table[] = {
 	    {"get", config_get, "[KEY] [--json]", "Prints the store-wide settings (or one)."},
 	    {"set", config_set, "KEY VALUE",
-	     "Changes a store-wide setting. retention_days (default 90): how long a deleted\n"
-	     "certificate keeps its keys before renew --due purges it (0: at the next run)."},
+	     "Changes a store-wide setting.\n"
+	     "retention_days (default 90): how long a deleted certificate keeps its keys before\n"
+	     "  renew --due purges it (0: at the next run).\n"
+	     "deploy_hook_timeout (default 60): seconds a deploy hook may run before it is killed.\n"
+	     "notify_timeout (default 10): seconds a notification channel may take."},
 	    {NULL, NULL, NULL, NULL},
 	};
 	return cli_dispatch("config", table, argc, argv);
