@@ -28,10 +28,9 @@ static kw_rc check_spec(const kw_backend_spec *b)
 		if (b->token == NULL || b->token[0] == '\0')
 			return KW_FAIL(KW_ERR_USAGE,
 			               "a pkcs11 backend needs --token LABEL or a pkcs11: URI");
-		if (b->pin_source == NULL)
-			return KW_FAIL(KW_ERR_USAGE,
-			               "a pkcs11 backend needs --pin-source file:PATH or env:VAR");
-		KW_GUARD(kw_secret_source_check(b->pin_source));
+		/* no pin source: fine for a token that needs no login (checked by probe) */
+		if (b->pin_source)
+			KW_GUARD(kw_secret_source_check(b->pin_source));
 	} else if (b->module || b->token || b->pin_source)
 		return KW_FAIL(KW_ERR_USAGE,
 		               "--module, --token and --pin-source are for pkcs11 backends");

@@ -102,6 +102,22 @@ static kw_rc login(kw_p11 *p, const char *source, const kw_secret *given)
 	return login_fail(p, rv, source);
 }
 
+/* Without a PIN: a token that requires a login cannot sign. */
+static kw_rc login_needed(kw_p11 *p)
+{
+	CK_TOKEN_INFO info;
+	CK_RV rv = p->fn->C_GetTokenInfo(p->slot, &info);
+	if (rv != CKR_OK)
+		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv, "cannot read token '%s': %s", p->token,
+		                   kw_p11_rv_name(rv));
+	if (info.flags & CKF_LOGIN_REQUIRED)
+		return KW_FAIL(
+		    KW_ERR_AUTH,
+		    "token '%s' requires a user PIN: give --pin-source file:PATH or env:VAR",
+		    p->token);
+	return KW_OK;
+}
+
 static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
 {
 	kw_rc rc = KW_OK;
@@ -125,7 +141,7 @@ static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
 	rc = session_open(p);
 	if (rc != KW_OK)
 		goto out;
-	rc = login(p, cfg->pin_source, cfg->pin);
+	rc = cfg->pin_source || cfg->pin ? login(p, cfg->pin_source, cfg->pin) : login_needed(p);
 	if (rc != KW_OK)
 		goto out;
 	*ctx = p;

@@ -274,7 +274,8 @@ Test(backend, bad_arguments_are_usage_errors)
 	refused_and_unlisted(
 	    store, 2, "--token",
 	    CLI_ARGS("backend", "add", "x", "pkcs11", "--module", m, "--pin-source", src), NULL);
-	refused_and_unlisted(store, 2, "--pin-source",
+	/* no pin source for a token that requires a login: refused at the token */
+	refused_and_unlisted(store, 1, "requires a user PIN: give --pin-source",
 	                     CLI_ARGS("backend", "add", "x", "pkcs11", "--module", m, "--token", t),
 	                     NULL);
 	refused_and_unlisted(store, 2, "pkcs11",
