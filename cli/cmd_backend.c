@@ -74,7 +74,7 @@ int cmd_backend(int argc, char **argv)
 	static const cli_command table[] = {
 	    {"add", backend_add,
 	     "NAME tpm2 [--tcti TCTI]\n       keyward backend add NAME pkcs11 --module MODULE "
-	     "--token LABEL|pkcs11:URI --pin-source file:PATH|env:VAR",
+	     "--token LABEL|pkcs11:URI [--pin-source file:PATH|env:VAR]",
 	     "Adds a backend after checking it works (TPM reachable; token found and PIN "
 	     "accepted).\nTCTI examples: device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321, "
 	     "tabrmd:.\nMODULE is a p11-kit module name (e.g. softhsm2) or a path to the .so.\n"
