@@ -249,3 +249,68 @@ Test(store, default_dir_follows_keyward_store)
 		cr_assert_str_eq(d, "/var/lib/keyward");
 	free(d);
 }
+
+/* A store written by the first release (schema 1, with data) is carried
+ * forward on open: its rows survive and the new tables and columns exist. */
+Test(store, migrates_a_version_1_store_with_data)
+{
+	char *s = store_path();
+	kw_store *st = NULL;
+	cr_assert(mkdir(s, 0700) == 0);
+	char *db = db_of(s);
+	/* schema 1 exactly as the first release created it */
+	static const char v1[] =
+	    "CREATE TABLE backends (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	    " kind TEXT NOT NULL, config TEXT NOT NULL, created_at INTEGER NOT NULL);"
+	    "CREATE TABLE certs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	    " policy TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, current_version INTEGER,"
+	    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+	    "CREATE TABLE versions (id INTEGER PRIMARY KEY, cert_id INTEGER NOT NULL REFERENCES"
+	    " certs(id) ON DELETE CASCADE, version INTEGER NOT NULL, status TEXT NOT NULL CHECK"
+	    " (status IN ('pending','active','superseded','failed')), backend_id INTEGER NOT NULL"
+	    " REFERENCES backends(id), key_type TEXT NOT NULL, key_ref BLOB NOT NULL, key_attrs"
+	    " TEXT, exportable INTEGER, generated_on_device INTEGER, issuer TEXT NOT NULL,"
+	    " cert_der BLOB, chain_der BLOB, csr_der BLOB, serial TEXT, not_before INTEGER,"
+	    " not_after INTEGER, thumbprint_sha1 TEXT, thumbprint_sha256 TEXT, created_at INTEGER"
+	    " NOT NULL, UNIQUE (cert_id, version));"
+	    "CREATE INDEX versions_by_key ON versions(backend_id, key_ref);"
+	    "INSERT INTO backends VALUES (1, 'hsm', 'pkcs11', '{\"module\":\"softhsm2\"}', 0);"
+	    "INSERT INTO certs VALUES (1, 'old', '{\"key\":{\"type\":\"ec-p256\"}}', 1, 1, 0, 0);"
+	    "INSERT INTO versions (cert_id, version, status, backend_id, key_type, key_ref,"
+	    " issuer, serial, not_before, not_after, thumbprint_sha256, created_at)"
+	    " VALUES (1, 1, 'active', 1, 'ec-p256', X'0102', 'self', '4a', 1893456000,"
+	    " 1924992000, 'ab', 0);"
+	    "PRAGMA application_id=1264013892; PRAGMA user_version=1;";
+	char *sql = kwt_write_file(s, "v1.sql", v1, sizeof(v1) - 1, 0600);
+	cr_assert_eq(kwt_sh("sqlite3 '%s' < '%s' && chmod 600 '%s' && rm '%s'", db, sql, db, sql),
+	             0);
+	cr_assert_eq(kw_store_open(s, &st), KW_OK, "%s", kw_error_message());
+	json_t *list = NULL, *backends = NULL;
+	cr_assert_eq(kw_cert_list(st, &list), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(json_array_size(list), 1);
+	json_t *old = json_array_get(list, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(old, "name")), "old");
+	cr_assert_str_eq(json_string_value(json_object_get(old, "not_after")),
+	                 "2031-01-01T00:00:00Z");
+	cr_assert_eq(kw_backend_list(st, &backends), KW_OK);
+	cr_assert_eq(json_array_size(backends), 1);
+	sqlite3_stmt *q = NULL;
+	cr_assert_eq(kwi_store_prepare(st,
+	                               "SELECT deleted_at IS NULL, (SELECT COUNT(*) FROM events)"
+	                               " FROM certs WHERE name = 'old'",
+	                               &q),
+	             KW_OK);
+	cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+	cr_assert_eq(sqlite3_column_int(q, 0), 1, "a migrated certificate is not deleted");
+	cr_assert_eq(sqlite3_column_int(q, 1), 0);
+	sqlite3_finalize(q);
+	cr_assert_eq(kwi_store_prepare(st, "PRAGMA user_version", &q), KW_OK);
+	cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+	cr_assert_eq(sqlite3_column_int(q, 0), kw_store_schema_version());
+	sqlite3_finalize(q);
+	json_decref(list);
+	json_decref(backends);
+	kw_store_close(st);
+	free(db);
+	free(s);
+}
