@@ -156,6 +156,7 @@ static void refused_leaving_db(const char *store, const char *needle)
 	size_t len0 = 0, len1 = 0;
 	char *db = path_in(store, "keyward.db");
 	char *before = kwt_read_file(db, &len0);
+	int objects = kwt_p11_object_count();
 	const char *const cmds[][8] = {
 	    {"cert", "list", NULL},
 	    {"cert", "show", "x", NULL},
@@ -173,6 +174,8 @@ static void refused_leaving_db(const char *store, const char *needle)
 		cr_assert(len1 == len0 && memcmp(after, before, len0) == 0,
 		          "%s modified %s (%zu bytes, was %zu)", cli_args_str(cmds[i]), db, len1,
 		          len0);
+		cr_assert_eq(kwt_p11_object_count(), objects, "%s changed the token",
+		             cli_args_str(cmds[i]));
 		free(after);
 	}
 	free(before);
