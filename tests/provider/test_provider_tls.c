@@ -205,3 +205,22 @@ Test(provider_tls, nginx_workers_serve_with_a_reference_file, .timeout = 300)
 	kwt_result_free(&r);
 	free(cnf);
 }
+
+static void swtpm_back(void)
+{
+	kwt_swtpm_start();
+}
+
+/* KEYWARD_DEBUG shows a device's own error, decoded (here tpm2-tss's). */
+Test(provider_tls, keyward_debug_shows_the_decoded_device_error, .fini = swtpm_back)
+{
+	kwt_result r;
+	setup();
+	kwt_swtpm_stop();
+	pkey_pubout(&r, "KEYWARD_DEBUG=1", "keyward:tpm-ec-p256");
+	cr_assert_neq(r.status, 0);
+	cr_assert(strstr(r.err, "keyward: error: cannot reach the TPM through TCTI") != NULL, "%s",
+	          r.err);
+	cr_assert(strstr(r.err, "tcti:") != NULL, "no decoded TSS2 response code: %s", r.err);
+	kwt_result_free(&r);
+}
