@@ -54,6 +54,12 @@ Test(cert_p11, rsa_4096_matches_the_token)
 	create_and_check("r4096", "rsa-4096", "CN=big.example", "CN=big.example", sans, sans, 365);
 }
 
+Test(cert_p11, rsa_3072_matches_the_token)
+{
+	const char *const sans[] = {"DNS:mid.example", "IP:192.0.2.7", NULL};
+	create_and_check("r3072", "rsa-3072", "CN=mid.example", "CN=mid.example", sans, sans, 90);
+}
+
 Test(cert_p11, renew_new_key_then_reuse_key)
 {
 	char *store = kwt_store_new(0, 1);
