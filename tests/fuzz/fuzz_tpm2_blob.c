@@ -1,0 +1,13 @@
+/* TPM key references as the store keeps them (a store is data an attacker
+ * may have edited): parsing never reads past the input or crashes. */
+#include "fuzz.h"
+#include "tpm2/tpm2_internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	kw_keyref ref = {(unsigned char *)data, size};
+	kw_tpm2_blob blob;
+	(void)kw_tpm2_blob_parse(&ref, &blob);
+	kw_error_clear();
+	return 0;
+}
