@@ -73,7 +73,8 @@ int cmd_config(int argc, char **argv)
 	     "Changes a store-wide setting.\n"
 	     "retention_days (default 90): how long a deleted certificate keeps its keys before\n"
 	     "  renew --due purges it (0: at the next run).\n"
-	     "deploy_hook_timeout (default 60): seconds a deploy hook may run before it is killed.\n"
+	     "deploy_hook_timeout (default 60): seconds a deploy hook may run before it is "
+	     "killed.\n"
 	     "notify_timeout (default 10): seconds a notification channel may take."},
 	    {NULL, NULL, NULL, NULL},
 	};
