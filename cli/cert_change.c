@@ -35,7 +35,7 @@ int cert_renew(int argc, char **argv)
 		before = NULL;
 	kw_rc rc = kw_cert_renew(s, argv[optind], key, &version);
 	if (rc == KW_OK)
-		rc = kw_cert_show(s, argv[optind], 0, &after);
+		rc = kw_cert_show(s, argv[optind], version, &after);
 	kw_store_close(s);
 	if (rc != KW_OK) {
 		json_decref(before);
@@ -44,8 +44,15 @@ int cert_renew(int argc, char **argv)
 	/* the key is the same when the SPKI-bound attribute evidence names the same key */
 	const char *k0 = json_string_value(json_object_get(before, "public_key_sha256"));
 	const char *k1 = json_string_value(json_object_get(after, "public_key_sha256"));
-	printf("renewed %s: version %d is current (%s)\n", argv[optind], version,
-	       k0 && k1 && strcmp(k0, k1) == 0 ? "same key" : "new key");
+	const char *same = k0 && k1 && strcmp(k0, k1) == 0 ? "same key" : "new key";
+	if (strcmp(json_string_value(json_object_get(after, "status")), "pending") == 0)
+		printf("renewing %s: version %d is pending (%s), its CSR waiting for your CA: "
+		       "keyward cert csr %s, then keyward cert merge %s FILE; version %lld serves "
+		       "until then\n",
+		       argv[optind], version, same, argv[optind], argv[optind],
+		       (long long)json_integer_value(json_object_get(before, "version")));
+	else
+		printf("renewed %s: version %d is current (%s)\n", argv[optind], version, same);
 	json_decref(before);
 	json_decref(after);
 	return 0;

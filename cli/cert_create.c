@@ -1,6 +1,7 @@
 /* keyward cert create */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <keyward/lifecycle.h>
 
@@ -14,6 +15,20 @@ static int print_created(kw_store *s, const char *name)
 	kw_rc rc = kw_cert_show(s, name, 0, &j);
 	if (rc != KW_OK)
 		return cli_fail(rc);
+	if (strcmp(json_string_value(json_object_get(j, "status")), "pending") == 0) {
+		/* issuer unknown: the CA has the next move */
+		printf("created %s version 1, pending: %s key in backend %s, not exportable: %s\n"
+		       "  subject %s; its CSR waits for your CA: keyward cert csr %s, then keyward "
+		       "cert merge %s FILE\n",
+		       name, json_string_value(json_object_get(json_object_get(j, "key"), "type")),
+		       json_string_value(json_object_get(j, "backend")),
+		       json_is_false(json_object_get(json_object_get(j, "key"), "exportable"))
+		           ? "yes"
+		           : "NO",
+		       json_string_value(json_object_get(j, "subject")), name, name);
+		json_decref(j);
+		return 0;
+	}
 	printf("created %s version %lld: %s key in backend %s, not exportable: %s\n"
 	       "  subject %s, expires %s\n  sha256 %s\n",
 	       name, (long long)json_integer_value(json_object_get(j, "version")),

@@ -113,6 +113,11 @@ static void print_show(const json_t *j)
 	printf("key:                %s, exportable: %s, generated on device: %s\n",
 	       str(key, "type"), json_is_true(json_object_get(key, "exportable")) ? "YES" : "no",
 	       json_is_true(json_object_get(key, "generated_on_device")) ? "yes" : "no");
+	json_int_t pending = json_integer_value(json_object_get(j, "pending_version"));
+	if (pending)
+		printf("pending:            version %lld waits for its certificate: keyward cert "
+		       "csr %s, then keyward cert merge %s FILE\n",
+		       (long long)pending, str(j, "name"), str(j, "name"));
 }
 
 int cert_show(int argc, char **argv)
@@ -206,8 +211,11 @@ int cert_verify(int argc, char **argv)
 		printf("  generated on device: %s\n",
 		       json_is_true(json_object_get(j, "generated_on_device")) ? "yes"
 		                                                               : "no (imported)");
-		printf("  certificate matches: %s\n",
-		       json_is_true(json_object_get(j, "certificate_matches_key")) ? "yes" : "NO");
+		const json_t *match = json_object_get(j, "certificate_matches_key");
+		printf("  certificate matches: %s\n", json_is_null(match)
+		                                          ? "no certificate yet (pending)"
+		                                      : json_is_true(match) ? "yes"
+		                                                            : "NO");
 		printf("  device attributes (read from the device):\n");
 		const char *k;
 		json_t *v;

@@ -67,6 +67,8 @@ int cert_csr(int argc, char **argv);
 int cert_renew(int argc, char **argv);
 int cert_verify(int argc, char **argv);
 int cert_key_ref(int argc, char **argv);
+int cert_merge(int argc, char **argv);
+int cert_pending(int argc, char **argv);
 
 /* policy: cmd_policy.c. Reads a policy file ("-": stdin), parses and validates
  * it; on failure prints "keyward: FILE: field: reason", returns the exit code. */

@@ -6,24 +6,39 @@ int cmd_cert(int argc, char **argv)
 	static const cli_command table[] = {
 	    {"create", cert_create,
 	     "NAME --backend B --subject DN [--san DNS:x|IP:y ...] [--key TYPE] [--days N] "
-	     "[--issuer self] [--policy FILE]",
+	     "[--issuer self|unknown] [--policy FILE]",
 	     "Creates a key inside the backend's device and a certificate signed by it.\n"
 	     "DN: CN=web01,O=Example or /O=Example/CN=web01. Without --san, a CN that is a "
 	     "host name\nor IP address becomes the one SAN. TYPE: ec-p256 (default), ec-p384, "
 	     "rsa-2048,\nrsa-3072, rsa-4096 (a TPM may not support rsa-4096). N: validity in days "
 	     "(default 365).\n--policy FILE: create from a policy document (see: keyward policy "
-	     "default --help);\nthe flags given override its fields, --san replaces its SANs."},
+	     "default --help);\nthe flags given override its fields, --san replaces its SANs.\n"
+	     "--issuer unknown: an external CA issues. Version 1 waits, pending, with a CSR "
+	     "signed in\nthe device (cert csr) until the certificate comes back (cert merge)."},
 	    {"list", cert_list, "[--json]", "Lists certificates (their current versions)."},
 	    {"show", cert_show, "NAME [--version N] [--json]",
 	     "Shows a certificate version (default: the current one)."},
 	    {"export", cert_export, "NAME [--version N] [--chain] [--out FILE]",
 	     "Writes the certificate (and with --chain its chain) as PEM. Never a private key."},
 	    {"csr", cert_csr, "NAME [--out FILE]",
-	     "Writes a PEM CSR for the certificate's current key, signed inside the device."},
+	     "Writes a PEM CSR signed inside the device, for the pending version if any.\n"
+	     "A pending version's CSR is the same bytes every time; without one, a new CSR for\n"
+	     "the current key."},
+	    {"merge", cert_merge, "NAME FILE [--json]",
+	     "Brings back the certificate an external CA issued for the pending version's CSR.\n"
+	     "FILE (- reads stdin): PEM with the certificate and any of its chain in any "
+	     "order,\nPKCS#7 (.p7b), or DER. It must hold the pending key, be an end-entity\n"
+	     "certificate and be valid now. The chain is ordered from FILE's issuers; what is\n"
+	     "not part of it is dropped (and said). The version becomes current in one step;\n"
+	     "a refusal changes nothing."},
+	    {"pending", cert_pending, "cancel NAME",
+	     "The version waiting for its certificate: cancel destroys its key and removes it."},
 	    {"renew", cert_renew, "NAME [--new-key|--reuse-key]",
 	     "Adds a version with a new certificate and makes it current in one step.\n"
-	     "--new-key (the default) generates a new key in the device; --reuse-key keeps "
-	     "the current one."},
+	     "With issuer unknown the new version is pending instead: a CSR for your CA (the\n"
+	     "contacts are told); the current version serves until cert merge.\n"
+	     "By default the policy's key.reuse_key decides (a new key unless it is true);\n"
+	     "--new-key generates a new key in the device; --reuse-key keeps the current one."},
 	    {"delete", cert_lifecycle_delete, "NAME [--purge]",
 	     "Deletes a certificate softly: hidden from list, show and the provider, its keys\n"
 	     "kept until it is purged (cert purge, or renew --due after retention_days; see\n"

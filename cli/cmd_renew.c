@@ -23,6 +23,14 @@ static void print_notices(const json_t *res, const char *key, const char *verb)
 
 static void print_skipped(const json_t *res)
 {
+	if (strcmp(str(res, "reason"), "pending") == 0) {
+		printf("%s: skipped: version %lld is pending, its CSR waiting for a certificate "
+		       "(keyward cert merge %s FILE)",
+		       str(res, "name"),
+		       (long long)json_integer_value(json_object_get(res, "pending_version")),
+		       str(res, "name"));
+		return;
+	}
 	if (strcmp(str(res, "reason"), "backoff") != 0) {
 		printf("%s: skipped (%s)", str(res, "name"), str(res, "reason"));
 		return;
@@ -43,6 +51,11 @@ static void progress(const json_t *res, void *arg)
 		printf("%s: renewed \u2192 version %lld (%s)", name,
 		       (long long)json_integer_value(json_object_get(res, "new_version")),
 		       new_key ? "new key" : "same key");
+	else if (strcmp(action, "pending") == 0)
+		printf("%s: renewal pending \u2192 version %lld (%s) waits for its certificate "
+		       "(keyward cert csr %s, then keyward cert merge %s FILE)",
+		       name, (long long)json_integer_value(json_object_get(res, "new_version")),
+		       new_key ? "new key" : "same key", name, name);
 	else if (strcmp(action, "would-renew") == 0)
 		printf("%s: would renew (due since %s) with %s", name, str(res, "due"),
 		       new_key ? "a new key" : "the same key");

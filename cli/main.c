@@ -12,7 +12,7 @@ static const cli_command commands[] = {
      "create the store (directory 0700, database 0600); on an existing store, bring its\n"
      "schema up to date"},
     {"backend", cmd_backend, "add|list ...", "configure TPM 2.0 and PKCS#11 backends"},
-    {"cert", cmd_cert, "create|list|show|export|csr|renew|delete|verify|versions|rollback|... ",
+    {"cert", cmd_cert, "create|list|show|export|csr|merge|renew|delete|verify|versions|... ",
      "manage certificates whose keys live in hardware"},
     {"policy", cmd_policy, "default|show|set|import-azure ...", "certificate policies"},
     {"events", cmd_events, "[--cert NAME] [--json]", "the event log: every change, who made it"},

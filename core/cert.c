@@ -47,20 +47,6 @@ static void discard_key(kwi_device *dev, const kw_keyref *ref)
 		(void)dev->ops->key_destroy(dev->ctx, ref);
 }
 
-/* Puts the certificate on the device next to its key for other software
- * (PKCS#11 tools find key and certificate by CKA_ID). The store is the
- * source of truth: the change is committed already, so a device that
- * refuses only loses the mirror. */
-static void mirror_cert(kwi_device *dev, const kw_keyref *ref, X509 *x)
-{
-	unsigned char *der = NULL;
-	int n = i2d_X509(x, &der);
-	if (dev->ops->cert_store && n > 0 &&
-	    dev->ops->cert_store(dev->ctx, ref, der, (size_t)n) != KW_OK)
-		kw_error_clear();
-	OPENSSL_free(der);
-}
-
 static kw_rc insert_cert(kw_store *s, const char *name, const json_t *policy, time_t now,
                          int64_t *cert_id)
 {
@@ -94,11 +80,16 @@ static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int
 	kw_rc rc = insert_cert(s, name, policy, now, &cert_id);
 	if (rc == KW_OK)
 		rc = kwi_version_insert(s, cert_id, 1, backend_id, ref, type, v, now);
-	if (rc == KW_OK)
+	if (rc == KW_OK && v->cert)
 		rc = kwi_event_append(s, "cert.created", name, 1,
 		                      json_pack("{s:s,s:s,s:s,s:s}", "key_type",
 		                                kw_key_type_name(type), "thumbprint_sha256",
-		                                v->sha256, "serial", v->serial, "issuer", "self"));
+		                                v->sha256, "serial", v->serial, "issuer",
+		                                v->issuer));
+	else if (rc == KW_OK) /* an external CA issues: version 1 waits with its CSR */
+		rc = kwi_event_append(s, "cert.pending", name, 1,
+		                      json_pack("{s:s,s:s}", "key_type", kw_key_type_name(type),
+		                                "issuer", v->issuer));
 	if (rc == KW_OK)
 		return kwi_store_commit(s);
 	kwi_store_rollback(s);
@@ -147,13 +138,13 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 	snprintf(label, sizeof(label), "keyward:%s", req->name);
 	if ((rc = dev.ops->key_generate(dev.ctx, type, label, &ref)) != KW_OK)
 		goto out;
-	rc = kwi_issue_self_signed(&dev, &ref, type, policy, now, &v);
+	rc = kwi_issue(&dev, &ref, type, policy, now, &v);
 	if (rc == KW_OK)
 		rc = record_new(s, req->name, policy, dev.id, &ref, type, &v, now);
 	if (rc != KW_OK)
 		discard_key(&dev, &ref);
 	else
-		mirror_cert(&dev, &ref, v.cert);
+		kwi_cert_mirror(&dev, &ref, v.cert);
 out:
 	kwi_issued_clear(&v);
 	kw_keyref_clear(&ref);
@@ -249,14 +240,33 @@ static kw_rc set_current(kw_store *s, int64_t cert_id, int version, time_t now)
 	return KW_OK;
 }
 
+/* The new version becomes current; the old one is superseded. */
+static kw_rc promote(kw_store *s, const char *name, const current_row *c, int next, int new_key,
+                     const kwi_issued *v, time_t now)
+{
+	KW_GUARD(exec_bound(s,
+	                    "UPDATE versions SET status = 'superseded' WHERE cert_id = ?"
+	                    " AND status = 'active' AND version <> ?",
+	                    c->cert_id, next, "superseding the old version"));
+	KW_GUARD(set_current(s, c->cert_id, next, now));
+	return kwi_event_append(s, "cert.renewed", name, next,
+	                        json_pack("{s:i,s:b,s:s,s:s}", "previous_version", c->version,
+	                                  "new_key", new_key, "thumbprint_sha256", v->sha256,
+	                                  "serial", v->serial));
+}
+
 static kw_rc record_renewal(kw_store *s, const char *name, const current_row *c, int64_t backend_id,
                             const kw_keyref *ref, int new_key, const kwi_issued *v, time_t now,
                             int *new_version)
 {
 	KW_GUARD(kwi_store_begin(s));
 	sqlite3_stmt *st = NULL;
-	kw_rc rc = kwi_store_prepare(s, "SELECT MAX(version) FROM versions WHERE cert_id = ?", &st);
+	/* again inside the transaction: another keyward may have made one since */
+	kw_rc rc = kwi_pending_refuse(s, name);
 	int next = 0;
+	if (rc == KW_OK)
+		rc = kwi_store_prepare(s, "SELECT MAX(version) FROM versions WHERE cert_id = ?",
+		                       &st);
 	if (rc == KW_OK) {
 		sqlite3_bind_int64(st, 1, c->cert_id);
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -267,18 +277,12 @@ static kw_rc record_renewal(kw_store *s, const char *name, const current_row *c,
 	}
 	if (rc == KW_OK)
 		rc = kwi_version_insert(s, c->cert_id, next, backend_id, ref, c->type, v, now);
-	if (rc == KW_OK)
-		rc = exec_bound(s,
-		                "UPDATE versions SET status = 'superseded' WHERE cert_id = ?"
-		                " AND status = 'active' AND version <> ?",
-		                c->cert_id, next, "superseding the old version");
-	if (rc == KW_OK)
-		rc = set_current(s, c->cert_id, next, now);
-	if (rc == KW_OK)
-		rc = kwi_event_append(s, "cert.renewed", name, next,
-		                      json_pack("{s:i,s:b,s:s,s:s}", "previous_version", c->version,
-		                                "new_key", new_key, "thumbprint_sha256", v->sha256,
-		                                "serial", v->serial));
+	if (rc == KW_OK && v->cert == NULL) /* the current version serves until the merge */
+		rc = kwi_event_append(s, "cert.pending", name, next,
+		                      json_pack("{s:i,s:b,s:s}", "current_version", c->version,
+		                                "new_key", new_key, "issuer", v->issuer));
+	else if (rc == KW_OK)
+		rc = promote(s, name, c, next, new_key, v, now);
 	if (rc != KW_OK) {
 		kwi_store_rollback(s);
 		return rc;
@@ -331,10 +335,11 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 	kw_keyref ref = {0};
 	kwi_issued v = {0};
 	time_t now;
-	int version = 0, fresh;
+	int version = 0, fresh, pending = 0;
 	kw_error_clear();
 	KW_GUARD(kwi_now(&now));
 	KW_GUARD(refuse_deleted(s, name));
+	KW_GUARD(kwi_pending_refuse(s, name));
 	KW_GUARD(current_load(s, name, &c));
 	fresh = want_new_key(&c, key);
 	const json_t *pkey = json_object_get(c.policy, "key");
@@ -367,13 +372,14 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 	if (rc != KW_OK)
 		goto out;
 	c.type = type;
-	rc = kwi_issue_self_signed(&dev, &ref, type, c.policy, now, &v);
+	rc = kwi_issue(&dev, &ref, type, c.policy, now, &v);
 	if (rc == KW_OK)
 		rc = record_renewal(s, name, &c, dev.id, &ref, fresh, &v, now, &version);
 	if (rc != KW_OK && fresh)
 		discard_key(&dev, &ref);
 	if (rc == KW_OK)
-		mirror_cert(&dev, &ref, v.cert);
+		kwi_cert_mirror(&dev, &ref, v.cert);
+	pending = rc == KW_OK && v.cert == NULL;
 	if (rc == KW_OK && new_version)
 		*new_version = version;
 out:
@@ -383,8 +389,11 @@ out:
 	current_clear(&c);
 	/* After the device is closed (a TPM simulator takes one connection). The
 	 * renewal stands: what follows (prune, deploy, notify) records its own
-	 * failures as events. */
-	if (rc == KW_OK && kwi_after_renewal(s, name, version, NULL) != KW_OK)
+	 * failures as events. A pending version changes nothing yet: the
+	 * contacts are told that a CSR waits for them. */
+	if (rc == KW_OK && pending && kwi_pending_notify(s, name, version) != KW_OK)
+		kw_error_clear();
+	else if (rc == KW_OK && !pending && kwi_after_renewal(s, name, version, NULL) != KW_OK)
 		kw_error_clear();
 	return rc;
 }

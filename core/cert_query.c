@@ -1,19 +1,19 @@
 /* see keyward/keyward.h: reading certificates (show, list, export, csr, verify) */
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "internal.h"
+#include "version.h"
 #include <keyward/key.h>
 
 #define VERSION_COLUMNS                                                                            \
 	"SELECT c.name, c.enabled, c.current_version, v.version, v.status, b.name, v.key_type,"    \
 	" v.exportable, v.generated_on_device, v.key_attrs, v.issuer, v.cert_der, v.serial,"       \
 	" v.not_before, v.not_after, v.thumbprint_sha1, v.thumbprint_sha256, v.created_at,"        \
-	" v.chain_der, c.policy, v.backend_id, v.key_ref"                                          \
+	" v.chain_der, c.policy, v.backend_id, v.key_ref, v.csr_der,"                              \
+	" (SELECT MAX(p.version) FROM versions p WHERE p.cert_id = c.id AND p.status = 'pending')" \
 	" FROM certs c JOIN versions v ON v.cert_id = c.id JOIN backends b ON b.id = v.backend_id"
 
 enum {
@@ -38,7 +38,9 @@ enum {
 	COL_CHAIN,
 	COL_POLICY,
 	COL_BACKEND_ID,
-	COL_KEY_REF
+	COL_KEY_REF,
+	COL_CSR,
+	COL_PENDING
 };
 
 static X509 *column_cert(sqlite3_stmt *st, int col)
@@ -48,50 +50,21 @@ static X509 *column_cert(sqlite3_stmt *st, int col)
 	return p && n > 0 ? d2i_X509(NULL, &p, n) : NULL;
 }
 
-static json_t *name_json(const X509_NAME *name)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data = NULL;
-	if (b == NULL)
-		return NULL;
-	X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253);
-	long n = BIO_get_mem_data(b, &data);
-	json_t *j = json_stringn(data ? data : "", (size_t)(n > 0 ? n : 0));
-	BIO_free(b);
-	return j;
-}
-
 static json_t *sans_json(X509 *x)
 {
-	json_t *arr = json_array();
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char buf[300] = "", ip[INET6_ADDRSTRLEN] = "";
-		if (g->type == GEN_DNS)
-			snprintf(buf, sizeof(buf), "DNS:%.*s", ASN1_STRING_length(g->d.dNSName),
-			         (const char *)ASN1_STRING_get0_data(g->d.dNSName));
-		else if (g->type == GEN_IPADD) {
-			int n = ASN1_STRING_length(g->d.iPAddress);
-			const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
-			if ((n == 4 && inet_ntop(AF_INET, a, ip, sizeof(ip))) ||
-			    (n == 16 && inet_ntop(AF_INET6, a, ip, sizeof(ip))))
-				snprintf(buf, sizeof(buf), "IP:%s", ip);
-		}
-		if (buf[0])
-			json_array_append_new(arr, json_string(buf));
-	}
+	json_t *arr = kwi_sans_json(gens);
 	GENERAL_NAMES_free(gens);
 	return arr;
 }
 
 /* SHA-256 of the DER SubjectPublicKeyInfo: names the key across versions
  * (the same after a renewal that kept the key), as pinning uses it. */
-static json_t *spki_sha256(X509 *x)
+static json_t *spki_sha256(X509_PUBKEY *key)
 {
 	unsigned char *der = NULL, d[32];
 	char hex[65];
-	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	int n = i2d_X509_PUBKEY(key, &der);
 	if (n <= 0)
 		return json_null();
 	EVP_Digest(der, (size_t)n, d, NULL, EVP_sha256(), NULL);
@@ -126,6 +99,21 @@ static json_t *key_json(sqlite3_stmt *st)
 	                 attrs ? attrs : json_object());
 }
 
+/* A pending version has no certificate yet: its CSR says what it asks for. */
+static void request_json(sqlite3_stmt *st, json_t *j)
+{
+	const unsigned char *p = sqlite3_column_blob(st, COL_CSR);
+	int n = sqlite3_column_bytes(st, COL_CSR);
+	X509_REQ *req = p && n > 0 ? d2i_X509_REQ(NULL, &p, n) : NULL;
+	json_object_set_new(j, "subject",
+	                    req ? kwi_name_json(X509_REQ_get_subject_name(req)) : json_null());
+	json_object_set_new(j, "issuer_dn", json_null());
+	json_object_set_new(j, "sans", req ? kwi_req_sans_json(req) : json_array());
+	json_object_set_new(j, "public_key_sha256",
+	                    req ? spki_sha256(X509_REQ_get_X509_PUBKEY(req)) : json_null());
+	X509_REQ_free(req);
+}
+
 static json_t *row_json(sqlite3_stmt *st)
 {
 	X509 *x = column_cert(st, COL_CERT);
@@ -136,19 +124,28 @@ static json_t *row_json(sqlite3_stmt *st)
 	    text_json(st, COL_STATUS), "enabled", sqlite3_column_int(st, COL_ENABLED));
 	if (j == NULL)
 		goto out;
-	json_object_set_new(j, "subject", x ? name_json(X509_get_subject_name(x)) : json_null());
-	json_object_set_new(j, "issuer_dn", x ? name_json(X509_get_issuer_name(x)) : json_null());
-	json_object_set_new(j, "sans", x ? sans_json(x) : json_array());
+	if (x) {
+		json_object_set_new(j, "subject", kwi_name_json(X509_get_subject_name(x)));
+		json_object_set_new(j, "issuer_dn", kwi_name_json(X509_get_issuer_name(x)));
+		json_object_set_new(j, "sans", sans_json(x));
+	} else
+		request_json(st, j);
 	json_object_set_new(j, "serial", text_json(st, COL_SERIAL));
 	json_object_set_new(j, "not_before", time_json(st, COL_NB));
 	json_object_set_new(j, "not_after", time_json(st, COL_NA));
 	json_object_set_new(j, "thumbprint_sha1", text_json(st, COL_SHA1));
 	json_object_set_new(j, "thumbprint_sha256", text_json(st, COL_SHA256));
-	json_object_set_new(j, "public_key_sha256", x ? spki_sha256(x) : json_null());
+	if (x)
+		json_object_set_new(j, "public_key_sha256", spki_sha256(X509_get_X509_PUBKEY(x)));
 	json_object_set_new(j, "issuer", text_json(st, COL_ISSUER));
 	json_object_set_new(j, "backend", text_json(st, COL_BACKEND));
 	json_object_set_new(j, "key", key_json(st));
 	json_object_set_new(j, "created", time_json(st, COL_CREATED));
+	/* the version waiting for its certificate (cert merge), if any */
+	json_object_set_new(j, "pending_version",
+	                    sqlite3_column_type(st, COL_PENDING) == SQLITE_NULL
+	                        ? json_null()
+	                        : json_integer(sqlite3_column_int(st, COL_PENDING)));
 out:
 	X509_free(x);
 	return j;
@@ -240,6 +237,16 @@ static kw_rc bio_string(BIO *b, char **out)
 	return KW_OK;
 }
 
+/* The refusal for a version without a certificate: a pending one waits for cert merge. */
+static kw_rc no_cert(sqlite3_stmt *st, const char *name)
+{
+	return KW_FAIL(KW_ERR_STATE,
+	               "certificate '%s' version %d is %s: it has no certificate yet (bring the "
+	               "one the CA issued with: keyward cert merge %s FILE)",
+	               name, sqlite3_column_int(st, COL_VERSION),
+	               (const char *)sqlite3_column_text(st, COL_STATUS), name);
+}
+
 kw_rc kw_cert_export(kw_store *s, const char *name, int version, int with_chain, char **pem)
 {
 	kw_rc rc = KW_OK;
@@ -250,9 +257,7 @@ kw_rc kw_cert_export(kw_store *s, const char *name, int version, int with_chain,
 	BIO *b = BIO_new(BIO_s_mem());
 	X509 *x = column_cert(st, COL_CERT);
 	if (x == NULL) {
-		rc = KW_FAIL(KW_ERR_STATE,
-		             "certificate '%s' version %d has no issued certificate yet", name,
-		             sqlite3_column_int(st, COL_VERSION));
+		rc = no_cert(st, name);
 		goto out;
 	}
 	if (b == NULL || !PEM_write_bio_X509(b, x)) {
@@ -292,6 +297,26 @@ static kw_rc version_key(kw_store *s, sqlite3_stmt *st, kwi_device *dev, kw_keyr
 	return kwi_device_open_id(s, sqlite3_column_int64(st, COL_BACKEND_ID), dev);
 }
 
+/* The pending version's CSR as it was signed: the same bytes every time. */
+static kw_rc pending_csr(kw_store *s, const char *name, int *found, char **pem)
+{
+	kwi_pending p;
+	KW_GUARD(kwi_pending_load(s, name, &p));
+	kw_rc rc = KW_OK;
+	*found = p.version != 0;
+	if (*found) {
+		BIO *b = BIO_new(BIO_s_mem());
+		if (b == NULL ||
+		    !PEM_write_bio(b, PEM_STRING_X509_REQ, "", p.csr_der, (long)p.csr_len))
+			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		else
+			rc = bio_string(b, pem);
+		BIO_free(b);
+	}
+	kwi_pending_clear(&p);
+	return rc;
+}
+
 kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 {
 	kw_rc rc = KW_OK;
@@ -304,10 +329,15 @@ kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 	BIO *b = NULL;
 	kw_key_type type;
 	time_t now;
+	int pending = 0;
 	kw_error_clear();
 	*pem = NULL;
 	KW_GUARD(kwi_now(&now));
 	KW_GUARD(select_version(s, name, 0, &st));
+	if ((rc = pending_csr(s, name, &pending, pem)) != KW_OK || pending) {
+		sqlite3_finalize(st);
+		return rc;
+	}
 	json_t *policy = json_loads((const char *)sqlite3_column_text(st, COL_POLICY), 0, NULL);
 	if (policy == NULL) {
 		rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy", name);
@@ -357,8 +387,9 @@ kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
 	    (rc = dev.ops->key_attrs(dev.ctx, &ref, &attrs)) != KW_OK)
 		goto out;
 	x = column_cert(st, COL_CERT);
-	int match = x && EVP_PKEY_eq(X509_get0_pubkey(x), pub) == 1;
-	*out = json_pack("{s:o,s:i,s:o,s:o,s:b,s:b,s:b,s:o}", "name", text_json(st, COL_NAME),
+	/* null: a pending version has no certificate to match yet */
+	json_t *match = x ? json_boolean(EVP_PKEY_eq(X509_get0_pubkey(x), pub) == 1) : json_null();
+	*out = json_pack("{s:o,s:i,s:o,s:o,s:b,s:b,s:o,s:o}", "name", text_json(st, COL_NAME),
 	                 "version", sqlite3_column_int(st, COL_VERSION), "backend",
 	                 text_json(st, COL_BACKEND), "key_type", text_json(st, COL_KEY_TYPE),
 	                 "exportable", attrs.exportable, "generated_on_device",
@@ -413,7 +444,9 @@ kw_rc kw_cert_key_ref(kw_store *s, const char *name, const char *format, char **
 		               "pkcs11-uri)",
 		               format);
 	KW_GUARD(select_version(s, name, 0, &st));
-	if (strcmp(format, "keyward") == 0)
+	if (sqlite3_column_type(st, COL_CERT) == SQLITE_NULL)
+		rc = no_cert(st, name);
+	else if (strcmp(format, "keyward") == 0)
 		rc = keyward_ref(s, name, out);
 	else if ((rc = version_key(s, st, &dev, &ref, &type)) == KW_OK) {
 		if (dev.ops->key_ref_export == NULL)

@@ -78,6 +78,12 @@ kw_rc kwi_dn_parse(const char *text, X509_NAME **out) KW_MUST_USE;
 /* "DNS:x" / "IP:y" → GENERAL_NAMES (appends). */
 kw_rc kwi_san_parse(const char *text, GENERAL_NAMES *names) KW_MUST_USE;
 int kwi_dns_name_valid(const char *name);
+/* A name in RFC 2253 form, and SANs as ["DNS:x", "IP:y"] (new references;
+ * NULL / an empty array for nothing). */
+json_t *kwi_name_json(const X509_NAME *name);
+json_t *kwi_sans_json(const GENERAL_NAMES *gens);
+/* The SANs a CSR asks for (its extension request). */
+json_t *kwi_req_sans_json(X509_REQ *req);
 
 /* ---- x509.c: certificates and CSRs signed by a hardware key ---- */
 typedef struct {
@@ -99,6 +105,20 @@ kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template
 void kwi_hex(const unsigned char *p, size_t n, char *out);
 kw_rc kwi_x509_thumbprints(X509 *x, char sha1[41], char sha256[65]) KW_MUST_USE;
 
+/* ---- chain.c: what a CA sends back (cert merge) ---- */
+/* Every certificate in data, in order: PEM (CERTIFICATE, TRUSTED CERTIFICATE
+ * or PKCS7 blocks, text around them ignored), DER certificates back to back
+ * or a DER PKCS#7 bundle. source names the input in errors; empty, truncated
+ * or corrupt input and other PEM blocks (a key) are refused. */
+kw_rc kwi_certs_parse(const char *source, const unsigned char *data, size_t len,
+                      STACK_OF(X509) * *out) KW_MUST_USE;
+/* leaf's issuers among certs, in order up to a self-signed root or as far as
+ * certs go: each matches by name and key identifier and verifies the
+ * signature below it. *chain: a new stack (references taken). dropped gets
+ * {subject, reason} for every other certificate (duplicates, strangers). */
+kw_rc kwi_chain_order(X509 *leaf, STACK_OF(X509) * certs, STACK_OF(X509) * *chain,
+                      json_t *dropped) KW_MUST_USE;
+
 /* ---- policy.c (the document itself: keyward/lifecycle.h) ---- */
 /* json_object_set_new / json_array_append_new that report running out of memory. */
 kw_rc kwi_json_put(json_t *o, const char *k, json_t *v) KW_MUST_USE;
@@ -116,7 +136,7 @@ kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 /* When one lifetime_actions[].trigger fires for a version valid from
  * not_before to not_after (NULL trigger: 2/3 of the lifetime), clamped to it. */
 time_t kwi_policy_trigger_at(const json_t *trigger, time_t not_before, time_t not_after);
-/* Whether this build issues with issuer.name ("self" only for now). */
+/* Whether this build issues with issuer.name ("self" and "unknown" for now). */
 int kwi_policy_issuer_supported(const char *name);
 
 /* Turns a policy into a template (subject, SANs); caller frees with kwi_template_clear. */

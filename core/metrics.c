@@ -15,6 +15,8 @@ typedef struct {
 	time_t last_success;
 	int exportable;
 	int enabled;
+	int pending; /* a version waits for its certificate (issuer unknown) */
+	time_t pending_since;
 } series;
 
 /* Label values per the exposition format: backslash, double quote and line
@@ -35,26 +37,27 @@ static void label(FILE *f, const char *key, const char *value, int first)
 	fputc('"', f);
 }
 
-/* The subject as cert show prints it (RFC 2253). */
-static char *subject_text(sqlite3_stmt *st, int col)
+/* The subject as cert show prints it (RFC 2253): the certificate's, or
+ * the CSR's while version 1 is pending. */
+static char *subject_text(sqlite3_stmt *st, int col, int csr_col)
 {
-	const unsigned char *p = sqlite3_column_blob(st, col);
+	const unsigned char *p = sqlite3_column_blob(st, col),
+	                    *q = sqlite3_column_blob(st, csr_col);
 	X509 *x = p ? d2i_X509(NULL, &p, sqlite3_column_bytes(st, col)) : NULL;
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data = NULL, *out = NULL;
-	if (x && b) {
-		X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
-		long n = BIO_get_mem_data(b, &data);
-		out = strndup(data ? data : "", (size_t)(n > 0 ? n : 0));
-	}
-	BIO_free(b);
+	X509_REQ *req = !x && q ? d2i_X509_REQ(NULL, &q, sqlite3_column_bytes(st, csr_col)) : NULL;
+	json_t *name = x     ? kwi_name_json(X509_get_subject_name(x))
+	               : req ? kwi_name_json(X509_REQ_get_subject_name(req))
+	                     : NULL;
+	char *out = strdup(json_string_value(name) ? json_string_value(name) : "");
+	json_decref(name);
+	X509_REQ_free(req);
 	X509_free(x);
-	return out ? out : strdup("");
+	return out;
 }
 
 static kw_rc series_read(sqlite3_stmt *st, series *m)
 {
-	char *subject = subject_text(st, 3), *buf = NULL;
+	char *subject = subject_text(st, 3, 11), *buf = NULL;
 	size_t len = 0;
 	FILE *f = subject ? open_memstream(&buf, &len) : NULL;
 	if (f == NULL) {
@@ -76,6 +79,8 @@ static kw_rc series_read(sqlite3_stmt *st, series *m)
 	m->failures = sqlite3_column_int(st, 9);
 	m->has_success = sqlite3_column_type(st, 10) != SQLITE_NULL;
 	m->last_success = (time_t)sqlite3_column_int64(st, 10);
+	m->pending = sqlite3_column_type(st, 12) != SQLITE_NULL;
+	m->pending_since = (time_t)sqlite3_column_int64(st, 12);
 	json_t *policy = json_loads((const char *)sqlite3_column_text(st, 8), 0, NULL);
 	if (m->has_cert && policy)
 		m->due = kw_policy_renew_at(policy, m->not_before, m->not_after);
@@ -98,8 +103,10 @@ static kw_rc series_load(kw_store *s, series **out, size_t *n)
 	KW_GUARD(kwi_store_prepare(
 	    s,
 	    "SELECT c.name, b.name, v.issuer, v.cert_der, v.not_before, v.not_after,"
-	    " v.exportable, c.enabled, c.policy, COALESCE(r.failures, 0), r.last_success"
-	    " FROM certs c JOIN versions v ON v.cert_id = c.id AND v.version = c.current_version"
+	    " v.exportable, c.enabled, c.policy, COALESCE(r.failures, 0), r.last_success,"
+	    " v.csr_der, (SELECT MIN(p.created_at) FROM versions p WHERE p.cert_id = c.id"
+	    " AND p.status = 'pending') FROM certs c JOIN versions v ON v.cert_id = c.id AND "
+	    "v.version = c.current_version"
 	    " JOIN backends b ON b.id = v.backend_id"
 	    " LEFT JOIN renewal_state r ON r.cert_id = c.id"
 	    " WHERE c.deleted_at IS NULL ORDER BY c.name",
@@ -128,7 +135,16 @@ static kw_rc series_load(kw_store *s, series **out, size_t *n)
 	return rc;
 }
 
-enum { M_NOT_BEFORE, M_NOT_AFTER, M_DUE, M_FAILURES, M_SUCCESS, M_EXPORTABLE, M_ENABLED };
+enum {
+	M_NOT_BEFORE,
+	M_NOT_AFTER,
+	M_DUE,
+	M_FAILURES,
+	M_SUCCESS,
+	M_EXPORTABLE,
+	M_ENABLED,
+	M_PENDING
+};
 
 static const struct {
 	const char *name;
@@ -147,6 +163,9 @@ static const struct {
     [M_EXPORTABLE] = {"keyward_certificate_key_exportable",
                       "1 if the device would let the key out (read from the device)."},
     [M_ENABLED] = {"keyward_certificate_enabled", "1 if the certificate is enabled."},
+    [M_PENDING] = {"keyward_certificate_pending_since_seconds",
+                   "Since when a CSR waits for its certificate from the external CA (Unix "
+                   "time), when one does."},
 };
 
 /* The sample of family k for m; 0 when m has none. */
@@ -160,6 +179,7 @@ static int sample(int k, const series *m, long long *v)
 	case M_SUCCESS: *v = (long long)m->last_success; return m->has_success;
 	case M_EXPORTABLE: *v = m->exportable; return m->has_cert;
 	case M_ENABLED: *v = m->enabled; return 1;
+	case M_PENDING: *v = (long long)m->pending_since; return m->pending;
 	}
 	return 0;
 }

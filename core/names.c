@@ -1,4 +1,5 @@
 /* see internal.h: distinguished names and subject alternative names */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,4 +160,49 @@ kw_rc kwi_san_parse(const char *text, GENERAL_NAMES *names)
 		return push(names, GEN_IPADD, ip);
 	}
 	return KW_FAIL(KW_ERR_PARSE, "bad SAN '%s': use DNS:name or IP:address", text);
+}
+
+json_t *kwi_name_json(const X509_NAME *name)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data = NULL;
+	if (b == NULL)
+		return NULL;
+	X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253);
+	long n = BIO_get_mem_data(b, &data);
+	json_t *j = json_stringn(data ? data : "", (size_t)(n > 0 ? n : 0));
+	BIO_free(b);
+	return j;
+}
+
+json_t *kwi_sans_json(const GENERAL_NAMES *gens)
+{
+	json_t *arr = json_array();
+	for (int i = 0; arr && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char buf[300] = "", ip[INET6_ADDRSTRLEN] = "";
+		if (g->type == GEN_DNS)
+			snprintf(buf, sizeof(buf), "DNS:%.*s", ASN1_STRING_length(g->d.dNSName),
+			         (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+		else if (g->type == GEN_IPADD) {
+			int n = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
+			if ((n == 4 && inet_ntop(AF_INET, a, ip, sizeof(ip))) ||
+			    (n == 16 && inet_ntop(AF_INET6, a, ip, sizeof(ip))))
+				snprintf(buf, sizeof(buf), "IP:%s", ip);
+		}
+		if (buf[0])
+			json_array_append_new(arr, json_string(buf));
+	}
+	return arr;
+}
+
+json_t *kwi_req_sans_json(X509_REQ *req)
+{
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+	GENERAL_NAMES *gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+	json_t *arr = kwi_sans_json(gens);
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return arr;
 }

@@ -459,7 +459,7 @@ static kw_rc check_actions(const json_t *in, json_int_t days, json_t *out)
 /* see internal.h */
 int kwi_policy_issuer_supported(const char *name)
 {
-	return strcmp(name, "self") == 0;
+	return strcmp(name, "self") == 0 || strcmp(name, "unknown") == 0;
 }
 
 static kw_rc check_issuer(const json_t *in, json_t *out)
@@ -478,8 +478,8 @@ static kw_rc check_issuer(const json_t *in, json_t *out)
 		                  "must be self, unknown, ca:NAME or acme:NAME, not '%s'", name);
 	if (!kwi_policy_issuer_supported(name))
 		return field_fail(KW_ERR_UNSUPPORTED, "issuer.name",
-		                  "'%s' is not supported yet (this build issues self-signed "
-		                  "certificates only: use self)",
+		                  "'%s' is not supported yet (this build issues with self or "
+		                  "unknown)",
 		                  name);
 	return kwi_json_put(out, "name", json_string(name));
 }
@@ -604,12 +604,12 @@ static kw_rc validate(const json_t *in, json_t *p)
 		json_t *d = json_object();
 		KW_GUARD(kwi_json_put(p, "deploy", d));
 		KW_GUARD(check_deploy(deploy, d));
-		if (json_object_size(d) == 0 ||
-		    (json_object_size(d) == 1 &&
-		     json_object_size(json_object_get(d, "hooks")) == 0))
-			json_object_del(p, "deploy");
-		else if (json_object_size(json_object_get(d, "hooks")) == 0)
+		/* empty hooks, then an empty deploy, are left out */
+		const json_t *hooks = json_object_get(d, "hooks");
+		if (hooks && json_object_size(hooks) == 0)
 			json_object_del(d, "hooks");
+		if (json_object_size(d) == 0)
+			json_object_del(p, "deploy");
 	}
 	KW_GUARD(int_member(in, "", "history_limit", 1, HISTORY_MAX, &history));
 	return kwi_json_put(p, "history_limit", json_integer(history));

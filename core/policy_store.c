@@ -24,9 +24,10 @@ static kw_rc check_request(const kw_cert_request *req)
 		return KW_FAIL(KW_ERR_USAGE, "validity of %d days is out of range (1 to %d)",
 		               req->days, DAYS_MAX);
 	if (req->issuer && !kwi_policy_issuer_supported(req->issuer))
-		return KW_FAIL(KW_ERR_UNSUPPORTED,
-		               "issuer '%s' is not supported by this build (supported: self)",
-		               req->issuer);
+		return KW_FAIL(
+		    KW_ERR_UNSUPPORTED,
+		    "issuer '%s' is not supported by this build (supported: self, unknown)",
+		    req->issuer);
 	X509_NAME *name = NULL;
 	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
 	kw_rc rc = gens ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "lifecycle_internal.h"
+#include "version.h"
 
 #define BACKOFF_BASE 300   /* 5 min after the first failure, doubling */
 #define BACKOFF_MAX  86400 /* never more than a day between attempts */
@@ -101,6 +102,7 @@ typedef struct {
 	int failures;
 	time_t next_attempt; /* 0: none */
 	char *last_error;
+	int pending; /* a version waiting for its certificate; 0: none */
 } due_cert;
 
 static void due_free(due_cert *c, size_t n)
@@ -128,7 +130,8 @@ static kw_rc due_load(kw_store *s, due_cert **out, size_t *n)
 	    s,
 	    "SELECT c.name, c.id, c.enabled, c.current_version, v.cert_der IS NOT NULL,"
 	    " v.not_before, v.not_after, c.policy, COALESCE(r.failures, 0),"
-	    " COALESCE(r.next_attempt, 0), r.last_error FROM certs c"
+	    " COALESCE(r.next_attempt, 0), r.last_error, (SELECT MAX(p.version) FROM versions p"
+	    " WHERE p.cert_id = c.id AND p.status = 'pending') FROM certs c"
 	    " JOIN versions v ON v.cert_id = c.id AND v.version = c.current_version"
 	    " LEFT JOIN renewal_state r ON r.cert_id = c.id"
 	    " WHERE c.deleted_at IS NULL ORDER BY c.name",
@@ -155,6 +158,7 @@ static kw_rc due_load(kw_store *s, due_cert **out, size_t *n)
 		c->failures = sqlite3_column_int(st, 8);
 		c->next_attempt = (time_t)sqlite3_column_int64(st, 9);
 		c->last_error = col_dup(st, 10);
+		c->pending = sqlite3_column_int(st, 11);
 		if (c->name == NULL || c->policy == NULL) {
 			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",
 			             c->name ? c->name : "?");
@@ -386,8 +390,15 @@ static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, r
 	if (last_seq(s, &seq) != KW_OK)
 		kw_error_clear();
 	kw_rc rc = kw_cert_renew(s, c->name, KW_RENEW_POLICY, &version);
+	json_t *made = NULL;
+	if (rc == KW_OK && kw_cert_show(s, c->name, version, &made) != KW_OK)
+		kw_error_clear();
+	const char *status = json_string_value(json_object_get(made, "status"));
+	/* issuer unknown: a CSR waits for the admin, who has been told */
+	int pending = status && strcmp(status, "pending") == 0;
+	json_decref(made);
 	if (rc == KW_OK) {
-		json_object_set_new(res, "action", json_string("renewed"));
+		json_object_set_new(res, "action", json_string(pending ? "pending" : "renewed"));
 		json_object_set_new(res, "new_version", json_integer(version));
 		json_object_set_new(res, "new_key", json_boolean(fresh));
 		warnings_since(s, c->name, seq, res);
@@ -435,6 +446,15 @@ static json_t *consider(kw_store *s, const due_cert *c, time_t now, int dry_run,
 		int sent = notices_send(s, c, now, dry_run, res, err);
 		json_object_set_new(res, "action",
 		                    json_string(sent && !dry_run ? "notified" : "not-due"));
+	} else if (c->pending) {
+		/* one CSR at a time: the admin has it (and was told once) */
+		json_object_set_new(res, "action", json_string("skipped"));
+		json_object_set_new(res, "reason", json_string("pending"));
+		json_object_set_new(res, "pending_version", json_integer(c->pending));
+		kw_rc rc = dry_run ? KW_OK : kwi_pending_notify(s, c->name, c->pending);
+		if (rc != KW_OK)
+			run_fail(err, rc);
+		notices_send(s, c, now, dry_run, res, err);
 	} else if (c->failures > 0 && c->next_attempt > now) {
 		json_object_set_new(res, "action", json_string("skipped"));
 		json_object_set_new(res, "reason", json_string("backoff"));
@@ -508,8 +528,9 @@ static int jitter(int seconds)
 static void count(json_t *report, const json_t *results)
 {
 	static const char *const keys[][2] = {
-	    {"renewed", "renewed"}, {"failed", "failed"},           {"purged", "purged"},
-	    {"skipped", "skipped"}, {"would-renew", "would_renew"}, {"would-purge", "would_purge"}};
+	    {"renewed", "renewed"},        {"failed", "failed"},   {"purged", "purged"},
+	    {"pending", "pending"},        {"skipped", "skipped"}, {"would-renew", "would_renew"},
+	    {"would-purge", "would_purge"}};
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		size_t i, n = 0;
 		json_t *r;

@@ -1,5 +1,5 @@
-/* Issuing one certificate version: key on the device, certificate signed there, row in the store.
- */
+/* Issuing one certificate version: key on the device, certificate (or CSR) signed there, row in
+ * the store. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +10,7 @@
 void kwi_issued_clear(kwi_issued *v)
 {
 	X509_free(v->cert);
+	X509_REQ_free(v->csr);
 	kw_key_attrs_clear(&v->attrs);
 	memset(v, 0, sizeof(*v));
 }
@@ -29,26 +30,46 @@ static kw_rc serial_hex(X509 *x, char *out, size_t len)
 	return KW_OK;
 }
 
-kw_rc kwi_issue_self_signed(kwi_device *dev, const kw_keyref *ref, kw_key_type type,
-                            const json_t *policy, time_t now, kwi_issued *out)
+static kw_rc asn1_time(const ASN1_TIME *t, time_t *out)
+{
+	struct tm tm;
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
+		return KW_FAIL(KW_ERR_PARSE, "the certificate has an unreadable validity period");
+	*out = timegm(&tm);
+	return KW_OK;
+}
+
+kw_rc kwi_issued_facts(X509 *x, kwi_issued *out)
+{
+	KW_GUARD(kwi_x509_thumbprints(x, out->sha1, out->sha256));
+	KW_GUARD(serial_hex(x, out->serial, sizeof(out->serial)));
+	KW_GUARD(asn1_time(X509_get0_notBefore(x), &out->not_before));
+	return asn1_time(X509_get0_notAfter(x), &out->not_after);
+}
+
+kw_rc kwi_issue(kwi_device *dev, const kw_keyref *ref, kw_key_type type, const json_t *policy,
+                time_t now, kwi_issued *out)
 {
 	kw_rc rc = KW_OK;
 	kwi_cert_template t;
 	EVP_PKEY *pub = NULL;
 	kwi_signer k = {dev, ref, type};
+	const char *issuer =
+	    json_string_value(json_object_get(json_object_get(policy, "issuer"), "name"));
 	memset(out, 0, sizeof(*out));
+	snprintf(out->issuer, sizeof(out->issuer), "%s", issuer ? issuer : "self");
+	int pending = strcmp(out->issuer, "unknown") == 0;
+	if (!pending && strcmp(out->issuer, "self") != 0)
+		return KW_FAIL(KW_ERR_UNSUPPORTED, "issuer '%s' is not supported by this build",
+		               out->issuer);
 	KW_GUARD(kwi_policy_template(policy, now, &t));
 	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK)
 		goto out;
-	if ((rc = kwi_x509_self_signed(&k, pub, &t, &out->cert)) != KW_OK)
-		goto out;
-	if ((rc = kwi_x509_thumbprints(out->cert, out->sha1, out->sha256)) != KW_OK)
-		goto out;
-	if ((rc = serial_hex(out->cert, out->serial, sizeof(out->serial))) != KW_OK)
-		goto out;
-	out->not_before = t.not_before;
-	out->not_after = t.not_after;
-	if (dev->ops->key_attrs)
+	if (pending) /* an external CA issues: the version waits with its CSR */
+		rc = kwi_x509_csr(&k, pub, &t, &out->csr);
+	else if ((rc = kwi_x509_self_signed(&k, pub, &t, &out->cert)) == KW_OK)
+		rc = kwi_issued_facts(out->cert, out);
+	if (rc == KW_OK && dev->ops->key_attrs)
 		rc = dev->ops->key_attrs(dev->ctx, ref, &out->attrs);
 out:
 	EVP_PKEY_free(pub);
@@ -56,6 +77,17 @@ out:
 	if (rc != KW_OK)
 		kwi_issued_clear(out);
 	return rc;
+}
+
+static void bind_issued(sqlite3_stmt *st, const kwi_issued *v)
+{
+	if (v->cert == NULL)
+		return; /* pending: serial, validity and thumbprints stay NULL */
+	sqlite3_bind_text(st, 11, v->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)v->not_before);
+	sqlite3_bind_int64(st, 13, (sqlite3_int64)v->not_after);
+	sqlite3_bind_text(st, 14, v->sha1, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 15, v->sha256, -1, SQLITE_STATIC);
 }
 
 kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t backend_id,
@@ -66,18 +98,19 @@ kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t back
 	unsigned char *der = NULL;
 	char *attrs =
 	    v->attrs.evidence ? json_dumps(v->attrs.evidence, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	int der_len = i2d_X509(v->cert, &der);
+	int der_len = v->cert ? i2d_X509(v->cert, &der) : i2d_X509_REQ(v->csr, &der);
 	if (der_len <= 0) {
-		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the certificate");
+		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the %s",
+		             v->cert ? "certificate" : "CSR");
 		goto out;
 	}
 	rc = kwi_store_prepare(
 	    s,
 	    "INSERT INTO versions (cert_id, version, status, backend_id, key_type,"
 	    " key_ref, key_attrs, exportable, generated_on_device, issuer,"
-	    " cert_der, serial, not_before, not_after, thumbprint_sha1,"
+	    " cert_der, csr_der, serial, not_before, not_after, thumbprint_sha1,"
 	    " thumbprint_sha256, created_at)"
-	    " VALUES (?,?,'active',?,?,?,?,?,?,'self',?,?,?,?,?,?,?)",
+	    " VALUES (?1,?2,?17,?3,?4,?5,?6,?7,?8,?16,?9,?10,?11,?12,?13,?14,?15,?18)",
 	    &st);
 	if (rc != KW_OK)
 		goto out;
@@ -90,13 +123,11 @@ kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t back
 		sqlite3_bind_text(st, 6, attrs, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 7, v->attrs.exportable);
 	sqlite3_bind_int(st, 8, v->attrs.generated_on_device);
-	sqlite3_bind_blob(st, 9, der, der_len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, v->serial, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 11, (sqlite3_int64)v->not_before);
-	sqlite3_bind_int64(st, 12, (sqlite3_int64)v->not_after);
-	sqlite3_bind_text(st, 13, v->sha1, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 14, v->sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 15, (sqlite3_int64)now);
+	sqlite3_bind_blob(st, v->cert ? 9 : 10, der, der_len, SQLITE_STATIC);
+	bind_issued(st, v);
+	sqlite3_bind_text(st, 16, v->issuer[0] ? v->issuer : "self", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 17, v->cert ? "active" : "pending", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 18, (sqlite3_int64)now);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = KWI_DB_FAIL(s, "recording the new version");
 out:
@@ -104,4 +135,14 @@ out:
 	OPENSSL_free(der);
 	free(attrs);
 	return rc;
+}
+
+void kwi_cert_mirror(kwi_device *dev, const kw_keyref *ref, X509 *x)
+{
+	unsigned char *der = NULL;
+	int n = x ? i2d_X509(x, &der) : -1;
+	if (dev->ops->cert_store && n > 0 &&
+	    dev->ops->cert_store(dev->ctx, ref, der, (size_t)n) != KW_OK)
+		kw_error_clear();
+	OPENSSL_free(der);
 }

@@ -5,7 +5,9 @@
 #include "internal.h"
 
 typedef struct {
-	X509 *cert;
+	X509 *cert;      /* NULL while pending: an external CA has the CSR */
+	X509_REQ *csr;   /* issuer "unknown": the CSR the version waits on */
+	char issuer[80]; /* the policy's issuer.name when it was issued */
 	kw_key_attrs attrs;
 	char sha1[41];
 	char sha256[65];
@@ -16,13 +18,47 @@ typedef struct {
 
 void kwi_issued_clear(kwi_issued *v);
 
-/* A self-signed certificate for the key ref, from the policy; attributes read back. */
-kw_rc kwi_issue_self_signed(kwi_device *dev, const kw_keyref *ref, kw_key_type type,
-                            const json_t *policy, time_t now, kwi_issued *out) KW_MUST_USE;
+/* Issues for the key ref as the policy's issuer says, attributes read back:
+ * "self" signs the certificate with the key itself; "unknown" makes a CSR
+ * signed in hardware and leaves out->cert NULL (the version is pending). */
+kw_rc kwi_issue(kwi_device *dev, const kw_keyref *ref, kw_key_type type, const json_t *policy,
+                time_t now, kwi_issued *out) KW_MUST_USE;
 
-/* Inserts an active version row (inside the caller's transaction). */
+/* Fills thumbprints, serial and validity from x (not taken). */
+kw_rc kwi_issued_facts(X509 *x, kwi_issued *out) KW_MUST_USE;
+
+/* Inserts a version row (inside the caller's transaction): active with its
+ * certificate, or pending with its CSR when v->cert is NULL. */
 kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t backend_id,
                          const kw_keyref *ref, kw_key_type type, const kwi_issued *v,
                          time_t now) KW_MUST_USE;
+
+/* Best effort, after the commit: the certificate next to its key on the
+ * device for other software (PKCS#11 tools find both by CKA_ID). */
+void kwi_cert_mirror(kwi_device *dev, const kw_keyref *ref, X509 *x);
+
+/* ---- pending.c: a version waiting for its certificate (issuer "unknown") ---- */
+typedef struct {
+	int64_t cert_id;
+	int current; /* the certificate's current version */
+	int version; /* the pending version; 0: none */
+	int64_t backend_id;
+	kw_key_type type;
+	kw_keyref ref;
+	unsigned char *csr_der;
+	size_t csr_len;
+} kwi_pending;
+
+/* The live certificate's pending version (p->version 0 when there is none;
+ * an unknown or deleted certificate is an error). */
+kw_rc kwi_pending_load(kw_store *s, const char *name, kwi_pending *p) KW_MUST_USE;
+void kwi_pending_clear(kwi_pending *p);
+
+/* Refuses a second pending version: one CSR at a time. */
+kw_rc kwi_pending_refuse(kw_store *s, const char *name) KW_MUST_USE;
+
+/* Tells the contacts once ("pending-action", threshold: the version) that
+ * version waits for a certificate. Outside any transaction. */
+kw_rc kwi_pending_notify(kw_store *s, const char *name, int version) KW_MUST_USE;
 
 #endif

@@ -12,3 +12,11 @@ kw_add_test(test_cli_notify ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_notify.c DE
 kw_add_test(test_cli_lifecycle ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_lifecycle.c DEVICES --tpm --p11)
 kw_add_test(test_cli_renew ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_renew.c DEVICES --tpm --p11)
 kw_add_test(test_cli_policy ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_policy.c DEVICES --tpm --p11)
+# issuer "unknown": CSR, merge, pending cancel and renewal; the provider serves the merged chain
+kw_add_test(test_cli_merge ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_merge.c DEVICES --tpm --p11)
+kw_add_test(test_cli_pending ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_pending.c DEVICES --tpm --p11)
+foreach(t test_cli_merge test_cli_pending)
+  add_dependencies(${t} keyward-provider)
+  set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
+    "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>")
+endforeach()

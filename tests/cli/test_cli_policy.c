@@ -290,9 +290,9 @@ Test(cli_policy, create_refuses_a_bad_policy_before_touching_a_device)
 	               RSA_POLICY, short_days);
 	create_refused(store, 2, "key.type: unknown key type 'ec-p521'",
 	               "{\"key\": {\"type\": \"ec-p521\", \"backend\": \"hsm\"}}", none);
-	create_refused(store, 1, "issuer.name: 'unknown' is not supported yet",
+	create_refused(store, 1, "issuer.name: 'ca:corp-root' is not supported yet",
 	               "{\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\": \"CN=n\"},"
-	               " \"issuer\": {\"name\": \"unknown\"}}",
+	               " \"issuer\": {\"name\": \"ca:corp-root\"}}",
 	               none);
 	create_refused(store, 2, "deploy.cert: must be an absolute file path",
 	               "{\"key\": {\"backend\": \"tpm\"}, \"x509\": {\"subject\": \"CN=n\"},"
@@ -414,8 +414,8 @@ Test(cli_policy, set_refuses_a_bad_policy_and_changes_nothing)
 	set_refused(store, 2, "colour: unknown field", "web01", "{" GOOD_TAIL ", \"colour\": 1}");
 	set_refused(store, 2, "key.size: unknown field", "web01",
 	            "{\"key\": {\"backend\": \"hsm\", \"size\": 2048}}");
-	set_refused(store, 1, "issuer.name: 'unknown' is not supported yet", "web01",
-	            "{" GOOD_TAIL ", \"issuer\": {\"name\": \"unknown\"}}");
+	set_refused(store, 1, "issuer.name: 'acme:le' is not supported yet", "web01",
+	            "{" GOOD_TAIL ", \"issuer\": {\"name\": \"acme:le\"}}");
 	set_refused(store, 2, "key.type: unknown key type 'dsa'", "web01",
 	            "{\"key\": {\"type\": \"dsa\", \"backend\": \"hsm\"}}");
 	set_refused(store, 2, "x509.validity_days: must be an integer, not a string", "web01",

@@ -12,3 +12,4 @@ kw_add_test(test_notify ${CMAKE_CURRENT_SOURCE_DIR}/core/test_notify.c DEVICES -
 kw_add_test(test_lifecycle ${CMAKE_CURRENT_SOURCE_DIR}/core/test_lifecycle.c DEVICES --tpm --p11 INTERNAL)
 kw_add_test(test_renew ${CMAKE_CURRENT_SOURCE_DIR}/core/test_renew.c DEVICES --tpm --p11 INTERNAL)
 kw_add_test(test_policy ${CMAKE_CURRENT_SOURCE_DIR}/core/test_policy.c INTERNAL)
+kw_add_test(test_chain ${CMAKE_CURRENT_SOURCE_DIR}/core/test_chain.c INTERNAL)

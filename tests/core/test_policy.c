@@ -225,8 +225,6 @@ Test(policy, refuses_triggers_and_actions_that_make_no_sense)
 
 Test(policy, refuses_issuers_this_build_lacks)
 {
-	refused("{\"issuer\": {\"name\": \"unknown\"}}", KW_ERR_UNSUPPORTED,
-	        "issuer.name: 'unknown' is not supported yet");
 	refused("{\"issuer\": {\"name\": \"ca:corp-root\"}}", KW_ERR_UNSUPPORTED,
 	        "issuer.name: 'ca:corp-root' is not supported yet");
 	refused("{\"issuer\": {\"name\": \"acme:letsencrypt\"}}", KW_ERR_UNSUPPORTED,
@@ -235,6 +233,15 @@ Test(policy, refuses_issuers_this_build_lacks)
 	        "issuer.name: must be self, unknown, ca:NAME or acme:NAME, not 'DigiCert'");
 	refused("{\"issuer\": {\"name\": \"ca:\"}}", KW_ERR_USAGE, "not 'ca:'");
 	refused("{\"issuer\": {\"name\": \"Self\"}}", KW_ERR_USAGE, "not 'Self'");
+	refused("{\"issuer\": {\"name\": \"Unknown\"}}", KW_ERR_USAGE, "not 'Unknown'");
+}
+
+Test(policy, accepts_the_unknown_issuer_an_external_ca_serves)
+{
+	json_t *p = valid("{\"issuer\": {\"name\": \"unknown\"}}");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "issuer"), "name")),
+	                 "unknown");
+	json_decref(p);
 }
 
 Test(policy, refuses_unknown_key_types)
@@ -686,8 +693,8 @@ Test(policy, set_refuses_bad_policies_and_changes_nothing)
 	            "lifetime_actions[0].trigger.lifetime_percentage: must be 1 to");
 	set_refused(s, "web01",
 	            "{\"x509\": {\"subject\": \"CN=a\"}, \"key\": {\"backend\":"
-	            " \"hsm\"}, \"issuer\": {\"name\": \"unknown\"}}",
-	            KW_ERR_UNSUPPORTED, "issuer.name: 'unknown' is not supported yet");
+	            " \"hsm\"}, \"issuer\": {\"name\": \"ca:corp-root\"}}",
+	            KW_ERR_UNSUPPORTED, "issuer.name: 'ca:corp-root' is not supported yet");
 	set_refused(s, "web01", "{\"key\": {\"backend\": \"hsm\"}}", KW_ERR_USAGE,
 	            "x509.subject: required");
 	set_refused(s, "web01", "{\"x509\": {\"subject\": \"CN=a\"}}", KW_ERR_USAGE,
@@ -798,8 +805,6 @@ Test(azure, maps_the_rest_api_spelling)
 	    "and IP addresses only",
 	    "x509_props.key_usage=encipherOnly: a key usage keyward does not set",
 	    "lifetime_actions: no AutoRenew action: keyward still renews at 2/3 of the lifetime",
-	    "issuer.name=Unknown: issuer 'unknown' is not supported by this build yet (using "
-	    "self)",
 	    "secret_props.contentType=application/x-pkcs12: keyward keeps no secret: keys stay in "
 	    "the device, certificates export as PEM",
 	    "attributes.enabled=false: use keyward cert set NAME --enabled false",
@@ -810,7 +815,7 @@ Test(azure, maps_the_rest_api_spelling)
 	         " [\"serverAuth\", \"1.3.6.1.4.1.311.10.3.12\"], \"key_usage\":"
 	         " [\"digitalSignature\", \"keyEncipherment\"], \"validity_days\": 183},"
 	         " \"lifetime_actions\": [{\"trigger\": {\"days_before_expiry\": 21}, \"action\":"
-	         " \"notify\"}], \"issuer\": {\"name\": \"self\"}, \"history_limit\": 10}",
+	         " \"notify\"}], \"issuer\": {\"name\": \"unknown\"}, \"history_limit\": 10}",
 	         notes);
 	free(text);
 }
@@ -898,4 +903,28 @@ Test(azure, refuses_what_makes_no_policy)
 	               "x509.validity_days (30), not 90");
 	import_refused("{\"x509CertificateProperties\": {\"subject\": \"no dn\"}}", KW_ERR_USAGE,
 	               "x509.subject: malformed subject");
+}
+
+/* A deploy with a single target and no hooks is a whole deploy, not nothing. */
+Test(policy, keeps_a_deploy_with_one_target_and_no_hooks)
+{
+	const char *one[] = {"cert", "chain", "fullchain", "key_ref"};
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "{\"deploy\": {\"%s\": \"/srv/tls/x.pem\"}}", one[i]);
+		json_t *p = valid(text);
+		const json_t *d = json_object_get(p, "deploy");
+		cr_assert_not_null(d, "%s: deploy dropped", one[i]);
+		cr_assert_str_eq(json_string_value(json_object_get(d, one[i])), "/srv/tls/x.pem");
+		cr_assert_null(json_object_get(d, "hooks"));
+		json_decref(p);
+	}
+	json_t *p = valid("{\"deploy\": {\"hooks\": {}}}");
+	cr_assert_null(json_object_get(p, "deploy"), "an empty deploy is left out");
+	json_decref(p);
+	p = valid("{\"deploy\": {\"mode\": \"0640\", \"hooks\": {}}}");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "deploy"), "mode")),
+	                 "0640");
+	cr_assert_null(json_object_get(json_object_get(p, "deploy"), "hooks"));
+	json_decref(p);
 }

@@ -1,7 +1,7 @@
 # Fuzz targets: with -DKEYWARD_FUZZ=ON (and CC=clang) each is a libFuzzer
 # binary (bench: fuzz_x -max_total_time=60 tests/fuzz/corpus/x); otherwise
 # each replays its seed corpus as a ctest test.
-set(KW_FUZZ_TARGETS policy azure keyref names tpm2_blob)
+set(KW_FUZZ_TARGETS policy azure keyref names tpm2_blob certs)
 foreach(t ${KW_FUZZ_TARGETS})
   if(KEYWARD_FUZZ)
     add_executable(fuzz_${t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${t}.c)

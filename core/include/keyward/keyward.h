@@ -68,13 +68,15 @@ typedef struct {
 	size_t n_sans;
 	const char *key_type; /* ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 */
 	int days;             /* validity; 0 = 365 */
-	const char *issuer;   /* "self" (default) */
+	const char *issuer;   /* "self" (default) | "unknown" (an external CA: a pending CSR) */
 	const json_t
 	    *policy; /* a policy to start from (may be NULL); fields set above override it */
 } kw_cert_request;
 
 /* Creates a certificate: a new key in the backend, a certificate signed in
- * hardware, version 1 current. Validates everything before touching the device. */
+ * hardware, version 1 current. Validates everything before touching the device.
+ * With issuer "unknown", version 1 is pending instead: no certificate, a CSR
+ * signed in hardware for an external CA (kw_cert_csr, then kw_cert_merge). */
 kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req) KW_MUST_USE;
 
 /* JSON array of the current versions of all certificates (see kw_cert_show). */
@@ -100,8 +102,33 @@ typedef enum {
 } kw_renew_key;
 
 /* Adds a version (new or reused key) and makes it current atomically.
- * *new_version receives its number when not NULL. */
+ * *new_version receives its number when not NULL. With issuer "unknown" the
+ * new version is pending (a CSR for an external CA; the contacts are told)
+ * and the current one serves until kw_cert_merge. Refused while a version is
+ * pending: one CSR at a time. */
 kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version) KW_MUST_USE;
+
+/*
+ * Brings back the certificate an external CA issued for the pending version.
+ * data (len bytes; source names it in messages) holds it alone or with its
+ * chain in any order: PEM certificates or PKCS#7, DER certificate(s) or
+ * PKCS#7. Exactly one certificate must hold the device's key; it must be an
+ * end-entity certificate valid now. Its issuers found in data are ordered up
+ * to the root and kept as its chain; the rest is dropped. The pending version
+ * becomes active and current (the old current one superseded) in one
+ * transaction; replacing a version counts as a renewal (prune, deploy,
+ * notify). Any refusal changes nothing. *report: name, version,
+ * previous_version, subject, issuer_dn, not_after, thumbprint_sha256, chain
+ * (subjects, in order), dropped [{subject, reason}], notes (what the CA
+ * changed from the CSR: subject, SANs).
+ */
+kw_rc kw_cert_merge(kw_store *s, const char *name, const char *source, const unsigned char *data,
+                    size_t len, json_t **report) KW_MUST_USE;
+
+/* Gives up the pending version: its key is destroyed (unless another version
+ * uses it) and the version removed; a certificate that never had one goes
+ * altogether. *report: name, version, key_destroyed, certificate_removed. */
+kw_rc kw_cert_pending_cancel(kw_store *s, const char *name, json_t **report) KW_MUST_USE;
 
 /* Destroys the hardware keys of every version, then removes the certificate. */
 kw_rc kw_cert_delete(kw_store *s, const char *name) KW_MUST_USE;

@@ -103,8 +103,11 @@ typedef struct {
 	int dry_run;        /* report what would happen, change nothing */
 	int jitter_seconds; /* sleep a random 0..N s before starting (fleets) */
 	/* one call per certificate considered (a result object: name, action
-	 * "renewed" | "not-due" | "failed" | "skipped" | "would-renew" |
-	 * "notified" | "purged", version, due (RFC 3339), error, next_attempt) */
+	 * "renewed" | "pending" | "not-due" | "failed" | "skipped" |
+	 * "would-renew" | "notified" | "purged", version, due (RFC 3339), error,
+	 * next_attempt; "pending": issuer unknown, new_version waits for
+	 * kw_cert_merge and the contacts were told; "skipped" with reason
+	 * "pending": a version still waits, pending_version) */
 	void (*progress)(const json_t *result, void *arg);
 	void *arg;
 } kw_renew_options;
