@@ -153,7 +153,7 @@ static kw_rc build(kw_store *s, const char *kind, const char *cert, int version,
 	json_array_foreach(n->contacts, i, c)
 	    json_array_append(emails, json_object_get(c, "email"));
 	n->doc = json_pack(
-	    "{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:O,s:o,s:s}", "event", kind, "certificate", cert,
+	    "{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s}", "event", kind, "certificate", cert,
 	    "version", info ? field(info, "version") : json_integer(version), "subject",
 	    field(info, "subject"), "not_after", field(info, "not_after"), "thumbprint_sha256",
 	    field(info, "thumbprint_sha256"), "threshold",
