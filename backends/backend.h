@@ -6,9 +6,10 @@
  * the table means "unsupported". Every function records detail in the error
  * record (keyward/error.h), with the device's own code decoded by name.
  *
- * Private key material never crosses this interface: keys are generated on
- * the device, the caller gets an opaque key reference (TPM: the marshalled
- * TPM2B_PUBLIC followed by the TPM-wrapped TPM2B_PRIVATE; PKCS#11: CKA_ID),
+ * Private key material never leaves through this interface: keys are
+ * generated on the device (or imported into it once, key_import), the caller
+ * gets an opaque key reference (TPM: the marshalled TPM2B_PUBLIC followed by
+ * the TPM-wrapped TPM2B_PRIVATE; PKCS#11: CKA_ID),
  * the public key as DER SubjectPublicKeyInfo, and signatures over digests.
  */
 #ifndef KEYWARD_BACKEND_H
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/types.h>
 
 #include <keyward/error.h>
 #include <keyward/secret.h>
@@ -84,6 +86,16 @@ typedef struct kw_backend_ops {
 	/* Generates a non-exportable signing key on the device. label is a hint
 	 * (PKCS#11 CKA_LABEL). */
 	kw_rc (*key_generate)(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
+
+	/* Imports an existing private key into the device as a non-exportable
+	 * signing key (TPM: TPM2_Import under the SRK; PKCS#11: C_CreateObject with
+	 * CKA_SENSITIVE, !CKA_EXTRACTABLE). type is the key's checked keyward type.
+	 * The backend copies the private components only into guarded memory and
+	 * wipes them before it returns, on every path; the caller frees key (whose
+	 * own BIGNUMs OpenSSL clears on free) right after. The only interface that
+	 * carries private key material in: it never goes out. NULL: unsupported. */
+	kw_rc (*key_import)(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
+	                    kw_keyref *out);
 
 	/* DER SubjectPublicKeyInfo of the key, read from the device (malloc'd).
 	 * KW_ERR_NOT_FOUND when the key is gone. */

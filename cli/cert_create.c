@@ -85,7 +85,8 @@ int cert_create(int argc, char **argv)
 	    {"backend", required_argument, NULL, 'b'}, {"subject", required_argument, NULL, 's'},
 	    {"san", required_argument, NULL, 'n'},     {"key", required_argument, NULL, 'k'},
 	    {"days", required_argument, NULL, 'd'},    {"issuer", required_argument, NULL, 'i'},
-	    {"policy", required_argument, NULL, 'p'},  {0},
+	    {"policy", required_argument, NULL, 'p'},  {"ca", no_argument, NULL, 'C'},
+	    {"pathlen", required_argument, NULL, 'L'}, {0},
 	};
 	const char *sans[SAN_MAX], *policy_file = NULL;
 	kw_cert_request req = {0};
@@ -98,6 +99,12 @@ int cert_create(int argc, char **argv)
 		case 'k': req.key_type = optarg; break;
 		case 'i': req.issuer = optarg; break;
 		case 'p': policy_file = optarg; break;
+		case 'C': req.ca = 1; break;
+		case 'L':
+			if (cli_parse_int("--pathlen", optarg, 0, 16, &req.pathlen))
+				return 2;
+			req.has_pathlen = 1;
+			break;
 		case 'd':
 			if (cli_parse_int("--days", optarg, 1, 36500, &req.days))
 				return 2;
@@ -112,6 +119,8 @@ int cert_create(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return cli_usage_error("cert create: give exactly one NAME");
+	if (req.has_pathlen && !req.ca)
+		return cli_usage_error("cert create: --pathlen needs --ca");
 	req.name = argv[optind];
 	req.sans = sans;
 	if (policy_file)

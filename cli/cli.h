@@ -58,6 +58,8 @@ int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_contact(int argc, char **argv);
 int cmd_channel(int argc, char **argv);
+int cmd_ca(int argc, char **argv);      /* cmd_ca.c */
+int cert_revoke(int argc, char **argv); /* cmd_ca.c */
 
 int cert_create(int argc, char **argv);
 int cert_list(int argc, char **argv);
@@ -69,6 +71,7 @@ int cert_verify(int argc, char **argv);
 int cert_key_ref(int argc, char **argv);
 int cert_merge(int argc, char **argv);
 int cert_pending(int argc, char **argv);
+int cert_import(int argc, char **argv); /* cert_import.c */
 
 /* policy: cmd_policy.c. Reads a policy file ("-": stdin), parses and validates
  * it; on failure prints "keyward: FILE: field: reason", returns the exit code. */

@@ -6,7 +6,7 @@ int cmd_cert(int argc, char **argv)
 	static const cli_command table[] = {
 	    {"create", cert_create,
 	     "NAME --backend B --subject DN [--san DNS:x|IP:y ...] [--key TYPE] [--days N] "
-	     "[--issuer self|unknown] [--policy FILE]",
+	     "[--issuer self|unknown|ca:NAME] [--ca [--pathlen N]] [--policy FILE]",
 	     "Creates a key inside the backend's device and a certificate signed by it.\n"
 	     "DN: CN=web01,O=Example or /O=Example/CN=web01. Without --san, a CN that is a "
 	     "host name\nor IP address becomes the one SAN. TYPE: ec-p256 (default), ec-p384, "
@@ -14,7 +14,22 @@ int cmd_cert(int argc, char **argv)
 	     "(default 365).\n--policy FILE: create from a policy document (see: keyward policy "
 	     "default --help);\nthe flags given override its fields, --san replaces its SANs.\n"
 	     "--issuer unknown: an external CA issues. Version 1 waits, pending, with a CSR "
-	     "signed in\nthe device (cert csr) until the certificate comes back (cert merge)."},
+	     "signed in\nthe device (cert csr) until the certificate comes back (cert merge).\n"
+	     "--issuer ca:NAME: keyward certificate NAME (a CA, on any backend) signs in its "
+	     "device;\nthe certificate's chain is NAME's certificate and chain; renewals "
+	     "re-issue from NAME.\n--ca: a CA certificate (CA:TRUE, keyCertSign|cRLSign, no "
+	     "EKU, default 3650 days);\nself-signed (a root) or, with --issuer ca:ROOT, an "
+	     "intermediate. --pathlen N: at\nmost N CAs below it (0 to 16)."},
+	    {"import", cert_import,
+	     "NAME --backend B (--pem FILE | --pkcs12 FILE) [--password-source file:PATH|env:VAR] "
+	     "[--shred-input] [--json]",
+	     "Imports an existing certificate, its chain and its private key into the backend's\n"
+	     "device as a non-exportable key (TPM: TPM2_Import under the SRK; PKCS#11: a\n"
+	     "sensitive, non-extractable object). FILE: PEM with the certificate and its key\n"
+	     "(PKCS#8, traditional RSA/EC, encrypted) or PKCS#12. Keys: EC P-256/P-384, RSA\n"
+	     "2048/3072/4096. The policy is derived from the certificate. keyward's own copies\n"
+	     "of the key are wiped once the device holds it; FILE is left as it was unless\n"
+	     "--shred-input (overwritten with random bytes, then zeros, then removed)."},
 	    {"list", cert_list, "[--json]", "Lists certificates (their current versions)."},
 	    {"show", cert_show, "NAME [--version N] [--json]",
 	     "Shows a certificate version (default: the current one)."},
@@ -31,6 +46,10 @@ int cmd_cert(int argc, char **argv)
 	     "certificate and be valid now. The chain is ordered from FILE's issuers; what is\n"
 	     "not part of it is dropped (and said). The version becomes current in one step;\n"
 	     "a refusal changes nothing."},
+	    {"revoke", cert_revoke, "NAME [--reason R]",
+	     "Revokes the current version of NAME, a certificate a keyward CA issued (issuer\n"
+	     "ca:CA); the CA's next CRL lists it (keyward ca crl CA). R: unspecified (default),\n"
+	     "keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation."},
 	    {"pending", cert_pending, "cancel NAME",
 	     "The version waiting for its certificate: cancel destroys its key and removes it."},
 	    {"renew", cert_renew, "NAME [--new-key|--reuse-key]",

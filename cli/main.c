@@ -5,6 +5,8 @@
 
 #include <openssl/crypto.h>
 
+#include <keyward/import.h>
+
 #include "cli.h"
 
 static const cli_command commands[] = {
@@ -14,6 +16,8 @@ static const cli_command commands[] = {
     {"backend", cmd_backend, "add|list ...", "configure TPM 2.0 and PKCS#11 backends"},
     {"cert", cmd_cert, "create|list|show|export|csr|merge|renew|delete|verify|versions|... ",
      "manage certificates whose keys live in hardware"},
+    {"ca", cmd_ca, "sign|revoke|crl ...",
+     "the local CA: sign CSRs, revoke, publish CRLs (CA key in hardware)"},
     {"policy", cmd_policy, "default|show|set|import-azure ...", "certificate policies"},
     {"events", cmd_events, "[--cert NAME] [--json]", "the event log: every change, who made it"},
     {"audit", cmd_audit, "verify [--json]", "check the event log's hash chain for tampering"},
@@ -45,6 +49,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	int i = 1;
+	/* before anything allocates through OpenSSL: cert import decodes keys */
+	(void)kw_openssl_wipe_on_free();
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
 			cli_store_dir = argv[i + 1];

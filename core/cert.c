@@ -138,7 +138,7 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 	snprintf(label, sizeof(label), "keyward:%s", req->name);
 	if ((rc = dev.ops->key_generate(dev.ctx, type, label, &ref)) != KW_OK)
 		goto out;
-	rc = kwi_issue(&dev, &ref, type, policy, now, &v);
+	rc = kwi_issue(s, &dev, &ref, type, policy, now, &v);
 	if (rc == KW_OK)
 		rc = record_new(s, req->name, policy, dev.id, &ref, type, &v, now);
 	if (rc != KW_OK)
@@ -372,7 +372,7 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 	if (rc != KW_OK)
 		goto out;
 	c.type = type;
-	rc = kwi_issue(&dev, &ref, type, c.policy, now, &v);
+	rc = kwi_issue(s, &dev, &ref, type, c.policy, now, &v);
 	if (rc == KW_OK)
 		rc = record_renewal(s, name, &c, dev.id, &ref, fresh, &v, now, &version);
 	if (rc != KW_OK && fresh)

@@ -94,11 +94,31 @@ typedef struct {
 	int is_rsa;
 	char *key_usage;     /* OpenSSL extension syntax, e.g. "critical,digitalSignature"; NULL =
 	                        default */
-	char *ext_key_usage; /* e.g. "serverAuth,clientAuth"; NULL = serverAuth */
+	char *ext_key_usage; /* e.g. "serverAuth,clientAuth"; NULL = serverAuth, "" = none */
+	int ca;              /* basicConstraints CA:TRUE */
+	int pathlen;         /* with ca: the path length constraint, -1 = none */
 } kwi_cert_template;
+
+/* A certificate for pub signed by signer (whose public key is signer_pub) as
+ * issuer (its subject becomes the issuer name, its key id the AKI); issuer
+ * NULL: self-signed. The signature is checked before it is returned. */
+kw_rc kwi_x509_issue(const kwi_signer *signer, EVP_PKEY *signer_pub, X509 *issuer, EVP_PKEY *pub,
+                     const kwi_cert_template *t, X509 **out) KW_MUST_USE;
 
 kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
                            X509 **out) KW_MUST_USE;
+/* One revoked serial on a CRL: lowercase hex, when, RFC 5280 reason code (0:
+ * unspecified, left out). */
+typedef struct {
+	const char *serial;
+	time_t revoked_at;
+	int reason;
+} kwi_crl_entry;
+/* A v2 CRL issued by issuer (CRL number, AKI, thisUpdate/nextUpdate, every
+ * entry), signed in hardware by signer and checked with signer_pub. */
+kw_rc kwi_x509_crl_sign(const kwi_signer *signer, EVP_PKEY *signer_pub, X509 *issuer,
+                        const kwi_crl_entry *entries, size_t n, time_t this_update,
+                        time_t next_update, long number, X509_CRL **out) KW_MUST_USE;
 kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
                    X509_REQ **out) KW_MUST_USE;
 /* Lowercase hex digest of DER (SHA-1: 41 bytes, SHA-256: 65 bytes buffers). */
@@ -136,7 +156,7 @@ kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 /* When one lifetime_actions[].trigger fires for a version valid from
  * not_before to not_after (NULL trigger: 2/3 of the lifetime), clamped to it. */
 time_t kwi_policy_trigger_at(const json_t *trigger, time_t not_before, time_t not_after);
-/* Whether this build issues with issuer.name ("self" and "unknown" for now). */
+/* Whether this build issues with issuer.name ("self", "unknown" and "ca:NAME"). */
 int kwi_policy_issuer_supported(const char *name);
 
 /* Turns a policy into a template (subject, SANs); caller frees with kwi_template_clear. */

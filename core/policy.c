@@ -15,6 +15,8 @@
 #include <keyward/lifecycle.h>
 
 #define DAYS_DEFAULT    365
+#define CA_DAYS_DEFAULT 3650
+#define PATHLEN_MAX     16
 #define DAYS_MAX        36500
 #define HISTORY_DEFAULT 10
 #define HISTORY_MAX     1000
@@ -334,11 +336,38 @@ static kw_rc check_subject(const json_t *subject, const json_t *sans_in, json_t 
 	return rc;
 }
 
+/* x509.ca: {} or {"pathlen": N}: a CA certificate (basicConstraints CA:TRUE). */
+static kw_rc check_ca(const json_t *in, json_t *out)
+{
+	static const char *const fields[] = {"pathlen", NULL};
+	json_int_t pathlen = -1;
+	if (in == NULL)
+		return KW_OK;
+	KW_GUARD(check_type(in, JSON_OBJECT, "x509.ca"));
+	KW_GUARD(known_fields(in, "x509.ca", fields));
+	KW_GUARD(int_member(in, "x509.ca", "pathlen", 0, PATHLEN_MAX, &pathlen));
+	json_t *ca = json_object();
+	KW_GUARD(kwi_json_put(out, "ca", ca));
+	return pathlen >= 0 ? kwi_json_put(ca, "pathlen", json_integer(pathlen)) : KW_OK;
+}
+
+/* What a CA's certificate carries unless the policy says otherwise: no EKU,
+ * keyCertSign | cRLSign | digitalSignature, ten years. */
+static kw_rc ca_defaults(const json_t *ku, json_t *ku_out, int days_given, json_int_t *days)
+{
+	static const char *const usages[] = {"keyCertSign", "cRLSign", "digitalSignature"};
+	if (!days_given)
+		*days = CA_DAYS_DEFAULT;
+	for (size_t i = 0; ku == NULL && i < sizeof(usages) / sizeof(usages[0]); i++)
+		KW_GUARD(kwi_json_append(ku_out, json_string(usages[i])));
+	return KW_OK;
+}
+
 static kw_rc check_x509(const json_t *in, kw_key_type type, json_t *out, json_int_t *days)
 {
-	static const char *const fields[] = {"subject",   "sans",          "ekus",
-	                                     "key_usage", "validity_days", NULL};
-	const json_t *subject, *sans, *eku, *ku;
+	static const char *const fields[] = {"subject",       "sans", "ekus", "key_usage",
+	                                     "validity_days", "ca",   NULL};
+	const json_t *subject, *sans, *eku, *ku, *ca;
 	json_t *sans_out = json_array(), *eku_out = json_array(), *ku_out = json_array();
 	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
 	kw_rc rc = KW_OK;
@@ -357,13 +386,18 @@ static kw_rc check_x509(const json_t *in, kw_key_type type, json_t *out, json_in
 	    (rc = string_list(sans, "x509.sans", 0, sans_out, san_item, gens)) != KW_OK ||
 	    (rc = string_list(eku, "x509.ekus", 1, eku_out, eku_item, NULL)) != KW_OK ||
 	    (rc = string_list(ku, "x509.key_usage", 1, ku_out, ku_item, &type)) != KW_OK ||
-	    (rc = int_member(in, "x509", "validity_days", 1, DAYS_MAX, days)) != KW_OK)
+	    (rc = int_member(in, "x509", "validity_days", 1, DAYS_MAX, days)) != KW_OK ||
+	    (rc = member(in, "x509", "ca", JSON_OBJECT, &ca)) != KW_OK ||
+	    (rc = check_ca(ca, out)) != KW_OK)
 		goto out;
-	if (eku == NULL)
+	if (ca && (rc = ca_defaults(ku, ku_out, json_object_get(in, "validity_days") != NULL,
+	                            days)) != KW_OK)
+		goto out;
+	if (eku == NULL && ca == NULL)
 		rc = kwi_json_append(eku_out, json_string("serverAuth"));
-	if (rc == KW_OK && ku == NULL)
+	if (rc == KW_OK && ku == NULL && ca == NULL)
 		rc = kwi_json_append(ku_out, json_string("digitalSignature"));
-	if (rc == KW_OK && ku == NULL && kw_key_type_is_rsa(type))
+	if (rc == KW_OK && ku == NULL && ca == NULL && kw_key_type_is_rsa(type))
 		rc = kwi_json_append(ku_out, json_string("keyEncipherment"));
 	if (rc == KW_OK && (subject || sans)) {
 		rc = kwi_json_put(out, "sans", sans_out);
@@ -459,7 +493,8 @@ static kw_rc check_actions(const json_t *in, json_int_t days, json_t *out)
 /* see internal.h */
 int kwi_policy_issuer_supported(const char *name)
 {
-	return strcmp(name, "self") == 0 || strcmp(name, "unknown") == 0;
+	return strcmp(name, "self") == 0 || strcmp(name, "unknown") == 0 ||
+	       strncmp(name, "ca:", 3) == 0;
 }
 
 static kw_rc check_issuer(const json_t *in, json_t *out)
@@ -478,8 +513,8 @@ static kw_rc check_issuer(const json_t *in, json_t *out)
 		                  "must be self, unknown, ca:NAME or acme:NAME, not '%s'", name);
 	if (!kwi_policy_issuer_supported(name))
 		return field_fail(KW_ERR_UNSUPPORTED, "issuer.name",
-		                  "'%s' is not supported yet (this build issues with self or "
-		                  "unknown)",
+		                  "'%s' is not supported yet (this build issues with self, "
+		                  "unknown or ca:NAME)",
 		                  name);
 	return kwi_json_put(out, "name", json_string(name));
 }

@@ -24,10 +24,10 @@ static kw_rc check_request(const kw_cert_request *req)
 		return KW_FAIL(KW_ERR_USAGE, "validity of %d days is out of range (1 to %d)",
 		               req->days, DAYS_MAX);
 	if (req->issuer && !kwi_policy_issuer_supported(req->issuer))
-		return KW_FAIL(
-		    KW_ERR_UNSUPPORTED,
-		    "issuer '%s' is not supported by this build (supported: self, unknown)",
-		    req->issuer);
+		return KW_FAIL(KW_ERR_UNSUPPORTED,
+		               "issuer '%s' is not supported by this build (supported: self, "
+		               "unknown, ca:NAME)",
+		               req->issuer);
 	X509_NAME *name = NULL;
 	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
 	kw_rc rc = gens ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
@@ -66,6 +66,12 @@ static kw_rc overlay(json_t *p, const kw_cert_request *req)
 		rc = kwi_json_put(x509, "validity_days", json_integer(req->days));
 	if (rc == KW_OK && issuer)
 		rc = kwi_json_put(issuer, "name", json_string(req->issuer));
+	if (rc == KW_OK && x509 && req->ca) {
+		json_t *ca = json_object();
+		rc = kwi_json_put(x509, "ca", ca);
+		if (rc == KW_OK && req->has_pathlen)
+			rc = kwi_json_put(ca, "pathlen", json_integer(req->pathlen));
+	}
 	if (rc == KW_OK && x509 && req->n_sans) {
 		json_t *sans = json_array();
 		rc = kwi_json_put(x509, "sans", sans);
@@ -131,7 +137,9 @@ kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t
 	json_int_t days = json_integer_value(json_object_get(x509, "validity_days"));
 	kw_key_type type = kw_key_type_from_name(
 	    json_string_value(json_object_get(json_object_get(policy, "key"), "type")));
-	if (type == 0 || days <= 0 || json_array_size(json_object_get(x509, "ekus")) == 0 ||
+	const json_t *ca = json_object_get(x509, "ca");
+	if (type == 0 || days <= 0 ||
+	    (ca == NULL && json_array_size(json_object_get(x509, "ekus")) == 0) ||
 	    json_array_size(json_object_get(x509, "key_usage")) == 0)
 		return KW_FAIL(KW_ERR_STORE, "certificate policy in the store is incomplete");
 	KW_GUARD(kwi_dn_parse(json_string_value(json_object_get(x509, "subject")), &name));
@@ -151,6 +159,10 @@ kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t
 			goto out;
 	}
 	t->is_rsa = kw_key_type_is_rsa(type);
+	t->ca = ca != NULL;
+	t->pathlen = json_is_integer(json_object_get(ca, "pathlen"))
+	                 ? (int)json_integer_value(json_object_get(ca, "pathlen"))
+	                 : -1;
 	t->not_before = now;
 	t->not_after = now + (time_t)days * 86400;
 	t->key_usage = join("critical,", json_object_get(x509, "key_usage"));

@@ -94,6 +94,27 @@ static const char *const migrations[] = {
     "  sent_at INTEGER NOT NULL,"
     "  PRIMARY KEY (cert_id, version, kind, threshold));"
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    /* 2 → 3: the local CA: certificates it signed from CSRs, revocations, CRL numbers */
+    "CREATE TABLE ca_issued ("
+    "  id INTEGER PRIMARY KEY,"
+    "  ca_cert_id INTEGER NOT NULL REFERENCES certs(id) ON DELETE CASCADE,"
+    "  serial TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  not_after INTEGER NOT NULL,"
+    "  thumbprint_sha256 TEXT NOT NULL,"
+    "  cert_der BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE (ca_cert_id, serial));"
+    "CREATE TABLE revocations ("
+    "  ca_cert_id INTEGER NOT NULL REFERENCES certs(id) ON DELETE CASCADE,"
+    "  serial TEXT NOT NULL,"
+    "  revoked_at INTEGER NOT NULL,"
+    "  reason INTEGER NOT NULL,"
+    "  PRIMARY KEY (ca_cert_id, serial));"
+    "CREATE TABLE ca_crls ("
+    "  ca_cert_id INTEGER PRIMARY KEY REFERENCES certs(id) ON DELETE CASCADE,"
+    "  crl_number INTEGER NOT NULL,"
+    "  issued_at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

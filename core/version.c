@@ -5,12 +5,14 @@
 
 #include <openssl/bn.h>
 
+#include "ca.h"
 #include "version.h"
 
 void kwi_issued_clear(kwi_issued *v)
 {
 	X509_free(v->cert);
 	X509_REQ_free(v->csr);
+	free(v->chain);
 	kw_key_attrs_clear(&v->attrs);
 	memset(v, 0, sizeof(*v));
 }
@@ -47,8 +49,8 @@ kw_rc kwi_issued_facts(X509 *x, kwi_issued *out)
 	return asn1_time(X509_get0_notAfter(x), &out->not_after);
 }
 
-kw_rc kwi_issue(kwi_device *dev, const kw_keyref *ref, kw_key_type type, const json_t *policy,
-                time_t now, kwi_issued *out)
+kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type type,
+                const json_t *policy, time_t now, kwi_issued *out)
 {
 	kw_rc rc = KW_OK;
 	kwi_cert_template t;
@@ -59,7 +61,8 @@ kw_rc kwi_issue(kwi_device *dev, const kw_keyref *ref, kw_key_type type, const j
 	memset(out, 0, sizeof(*out));
 	snprintf(out->issuer, sizeof(out->issuer), "%s", issuer ? issuer : "self");
 	int pending = strcmp(out->issuer, "unknown") == 0;
-	if (!pending && strcmp(out->issuer, "self") != 0)
+	int by_ca = strncmp(out->issuer, "ca:", 3) == 0;
+	if (!pending && !by_ca && strcmp(out->issuer, "self") != 0)
 		return KW_FAIL(KW_ERR_UNSUPPORTED, "issuer '%s' is not supported by this build",
 		               out->issuer);
 	KW_GUARD(kwi_policy_template(policy, now, &t));
@@ -67,7 +70,12 @@ kw_rc kwi_issue(kwi_device *dev, const kw_keyref *ref, kw_key_type type, const j
 		goto out;
 	if (pending) /* an external CA issues: the version waits with its CSR */
 		rc = kwi_x509_csr(&k, pub, &t, &out->csr);
-	else if ((rc = kwi_x509_self_signed(&k, pub, &t, &out->cert)) == KW_OK)
+	else if (by_ca) { /* the CA's key signs, in its own device */
+		rc = kwi_ca_issue(s, dev, out->issuer + 3, pub, &t, now, &out->cert, &out->chain,
+		                  &out->chain_len);
+		if (rc == KW_OK)
+			rc = kwi_issued_facts(out->cert, out);
+	} else if ((rc = kwi_x509_self_signed(&k, pub, &t, &out->cert)) == KW_OK)
 		rc = kwi_issued_facts(out->cert, out);
 	if (rc == KW_OK && dev->ops->key_attrs)
 		rc = dev->ops->key_attrs(dev->ctx, ref, &out->attrs);
@@ -109,8 +117,8 @@ kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t back
 	    "INSERT INTO versions (cert_id, version, status, backend_id, key_type,"
 	    " key_ref, key_attrs, exportable, generated_on_device, issuer,"
 	    " cert_der, csr_der, serial, not_before, not_after, thumbprint_sha1,"
-	    " thumbprint_sha256, created_at)"
-	    " VALUES (?1,?2,?17,?3,?4,?5,?6,?7,?8,?16,?9,?10,?11,?12,?13,?14,?15,?18)",
+	    " thumbprint_sha256, created_at, chain_der)"
+	    " VALUES (?1,?2,?17,?3,?4,?5,?6,?7,?8,?16,?9,?10,?11,?12,?13,?14,?15,?18,?19)",
 	    &st);
 	if (rc != KW_OK)
 		goto out;
@@ -128,6 +136,8 @@ kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t back
 	sqlite3_bind_text(st, 16, v->issuer[0] ? v->issuer : "self", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 17, v->cert ? "active" : "pending", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 18, (sqlite3_int64)now);
+	if (v->chain_len)
+		sqlite3_bind_blob(st, 19, v->chain, (int)v->chain_len, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = KWI_DB_FAIL(s, "recording the new version");
 out:

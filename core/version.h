@@ -5,8 +5,10 @@
 #include "internal.h"
 
 typedef struct {
-	X509 *cert;      /* NULL while pending: an external CA has the CSR */
-	X509_REQ *csr;   /* issuer "unknown": the CSR the version waits on */
+	X509 *cert;           /* NULL while pending: an external CA has the CSR */
+	X509_REQ *csr;        /* issuer "unknown": the CSR the version waits on */
+	unsigned char *chain; /* issuer "ca:NAME": the CA's certificate and chain (DER) */
+	size_t chain_len;
 	char issuer[80]; /* the policy's issuer.name when it was issued */
 	kw_key_attrs attrs;
 	char sha1[41];
@@ -20,9 +22,11 @@ void kwi_issued_clear(kwi_issued *v);
 
 /* Issues for the key ref as the policy's issuer says, attributes read back:
  * "self" signs the certificate with the key itself; "unknown" makes a CSR
- * signed in hardware and leaves out->cert NULL (the version is pending). */
-kw_rc kwi_issue(kwi_device *dev, const kw_keyref *ref, kw_key_type type, const json_t *policy,
-                time_t now, kwi_issued *out) KW_MUST_USE;
+ * signed in hardware and leaves out->cert NULL (the version is pending);
+ * "ca:NAME" has keyward CA NAME sign it in its device (out->chain: the CA's
+ * chain). */
+kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type type,
+                const json_t *policy, time_t now, kwi_issued *out) KW_MUST_USE;
 
 /* Fills thumbprints, serial and validity from x (not taken). */
 kw_rc kwi_issued_facts(X509 *x, kwi_issued *out) KW_MUST_USE;

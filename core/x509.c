@@ -110,20 +110,33 @@ static kw_rc random_serial(X509 *x)
 	return ok ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
-static kw_rc fill_cert(X509 *x, EVP_PKEY *pub, const kwi_cert_template *t)
+static kw_rc basic_constraints(X509 *x, X509V3_CTX *ctx, const kwi_cert_template *t)
+{
+	char bc[64];
+	if (t->ca && t->pathlen >= 0)
+		snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", t->pathlen);
+	else
+		snprintf(bc, sizeof(bc), "critical,CA:%s", t->ca ? "TRUE" : "FALSE");
+	return add_ext(x, ctx, NID_basic_constraints, bc);
+}
+
+/* issuer NULL: self-signed (issuer name = subject, AKI = own key id). */
+static kw_rc fill_cert(X509 *x, EVP_PKEY *pub, const kwi_cert_template *t, X509 *issuer)
 {
 	X509V3_CTX ctx;
 	if (!X509_set_version(x, 2) || !X509_set_subject_name(x, t->subject) ||
-	    !X509_set_issuer_name(x, t->subject) || !X509_set_pubkey(x, pub) ||
-	    !ASN1_TIME_set(X509_getm_notBefore(x), t->not_before) ||
+	    !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : t->subject) ||
+	    !X509_set_pubkey(x, pub) || !ASN1_TIME_set(X509_getm_notBefore(x), t->not_before) ||
 	    !ASN1_TIME_set(X509_getm_notAfter(x), t->not_after))
 		return KW_FAIL(KW_ERR_INTERNAL, "cannot fill the certificate fields");
 	KW_GUARD(random_serial(x));
-	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	KW_GUARD(add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	KW_GUARD(basic_constraints(x, &ctx, t));
 	KW_GUARD(add_ext(x, &ctx, NID_key_usage, default_ku(t)));
-	KW_GUARD(add_ext(x, &ctx, NID_ext_key_usage,
-	                 t->ext_key_usage ? t->ext_key_usage : "serverAuth"));
+	/* a CA's policy may list no EKU at all: then the certificate has none */
+	if (t->ext_key_usage == NULL || t->ext_key_usage[0])
+		KW_GUARD(add_ext(x, &ctx, NID_ext_key_usage,
+		                 t->ext_key_usage ? t->ext_key_usage : "serverAuth"));
 	KW_GUARD(add_ext(x, &ctx, NID_subject_key_identifier, "hash"));
 	KW_GUARD(add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"));
 	if (t->sans && sk_GENERAL_NAME_num(t->sans) > 0 &&
@@ -132,8 +145,8 @@ static kw_rc fill_cert(X509 *x, EVP_PKEY *pub, const kwi_cert_template *t)
 	return KW_OK;
 }
 
-kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
-                           X509 **out)
+kw_rc kwi_x509_issue(const kwi_signer *signer, EVP_PKEY *signer_pub, X509 *issuer, EVP_PKEY *pub,
+                     const kwi_cert_template *t, X509 **out)
 {
 	kw_rc rc = KW_OK;
 	sig_choice c;
@@ -141,11 +154,11 @@ kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_
 	const ASN1_BIT_STRING *sig = NULL;
 	const X509_ALGOR *alg = NULL;
 	*out = NULL;
-	KW_GUARD(choose(key->type, &c));
+	KW_GUARD(choose(signer->type, &c));
 	X509 *x = X509_new();
 	if (x == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	rc = fill_cert(x, pub, t);
+	rc = fill_cert(x, pub, t, issuer);
 	if (rc != KW_OK)
 		goto out;
 	X509_get0_signature(&sig, &alg, x);
@@ -157,10 +170,10 @@ kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_
 		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the certificate");
 		goto out;
 	}
-	rc = sign_into(key, &c, tbs, (size_t)len, sig);
+	rc = sign_into(signer, &c, tbs, (size_t)len, sig);
 	if (rc != KW_OK)
 		goto out;
-	if (X509_verify(x, pub) != 1) {
+	if (X509_verify(x, signer_pub) != 1) {
 		rc = KW_FAIL(KW_ERR_BACKEND,
 		             "the device's signature on the new certificate does not verify");
 		goto out;
@@ -170,6 +183,120 @@ kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_
 out:
 	OPENSSL_free(tbs);
 	X509_free(x);
+	ERR_clear_error();
+	return rc;
+}
+
+kw_rc kwi_x509_self_signed(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template *t,
+                           X509 **out)
+{
+	return kwi_x509_issue(key, pub, NULL, pub, t, out);
+}
+
+/* AKI (the CA's key id) and CRL number on crl. */
+static kw_rc crl_extensions(X509_CRL *crl, X509 *issuer, long number)
+{
+	X509V3_CTX ctx;
+	X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
+	X509_EXTENSION *aki =
+	    X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+	ASN1_INTEGER *n = ASN1_INTEGER_new();
+	int ok = aki && n && ASN1_INTEGER_set(n, number) && X509_CRL_add_ext(crl, aki, -1) &&
+	         X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0);
+	X509_EXTENSION_free(aki);
+	ASN1_INTEGER_free(n);
+	return ok ? KW_OK : KW_FAIL(KW_ERR_INTERNAL, "cannot add the CRL's extensions");
+}
+
+static kw_rc crl_entry(X509_CRL *crl, const kwi_crl_entry *e)
+{
+	BIGNUM *bn = NULL;
+	X509_REVOKED *r = X509_REVOKED_new();
+	ASN1_TIME *at = ASN1_TIME_set(NULL, e->revoked_at);
+	ASN1_INTEGER *ser = BN_hex2bn(&bn, e->serial) ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+	ASN1_ENUMERATED *reason = ASN1_ENUMERATED_new();
+	int ok = r && at && ser && reason && X509_REVOKED_set_serialNumber(r, ser) &&
+	         X509_REVOKED_set_revocationDate(r, at);
+	/* RFC 5280 5.3.1: no reason code rather than "unspecified" */
+	if (ok && e->reason > 0)
+		ok = ASN1_ENUMERATED_set(reason, e->reason) &&
+		     X509_REVOKED_add1_ext_i2d(r, NID_crl_reason, reason, 0, 0);
+	if (ok && X509_CRL_add0_revoked(crl, r))
+		r = NULL;
+	else
+		ok = 0;
+	X509_REVOKED_free(r);
+	ASN1_TIME_free(at);
+	ASN1_INTEGER_free(ser);
+	ASN1_ENUMERATED_free(reason);
+	BN_free(bn);
+	return ok ? KW_OK : KW_FAIL(KW_ERR_INTERNAL, "cannot add serial %s to the CRL", e->serial);
+}
+
+static kw_rc fill_crl(X509_CRL *crl, X509 *issuer, const kwi_crl_entry *entries, size_t n,
+                      time_t this_update, time_t next_update, long number)
+{
+	ASN1_TIME *tu = ASN1_TIME_set(NULL, this_update), *nu = ASN1_TIME_set(NULL, next_update);
+	int ok = tu && nu && X509_CRL_set_version(crl, 1) &&
+	         X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) &&
+	         X509_CRL_set1_lastUpdate(crl, tu) && X509_CRL_set1_nextUpdate(crl, nu);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	if (!ok)
+		return KW_FAIL(KW_ERR_INTERNAL, "cannot fill the CRL");
+	for (size_t i = 0; i < n; i++)
+		KW_GUARD(crl_entry(crl, &entries[i]));
+	X509_CRL_sort(crl);
+	return crl_extensions(crl, issuer, number);
+}
+
+/* OpenSSL 3.0 has no accessor for a CRL's inner AlgorithmIdentifier (3.2's
+ * X509_CRL_get0_tbs_sigalg): signing once with a throwaway in-memory key of
+ * the same family and digest sets both; the hardware signature then replaces
+ * the throwaway one. The CA's key is never in software. */
+static kw_rc crl_algorithms(X509_CRL *crl, const sig_choice *c)
+{
+	EVP_PKEY *tmp = c->params.scheme == KW_SIG_ECDSA ? EVP_EC_gen("P-256") : EVP_RSA_gen(1024);
+	int ok = tmp && X509_CRL_sign(crl, tmp, c->md) > 0;
+	EVP_PKEY_free(tmp);
+	return ok ? KW_OK : KW_FAIL(KW_ERR_INTERNAL, "cannot set the CRL's signature algorithm");
+}
+
+kw_rc kwi_x509_crl_sign(const kwi_signer *signer, EVP_PKEY *signer_pub, X509 *issuer,
+                        const kwi_crl_entry *entries, size_t n, time_t this_update,
+                        time_t next_update, long number, X509_CRL **out)
+{
+	kw_rc rc = KW_OK;
+	sig_choice c;
+	unsigned char *tbs = NULL;
+	const ASN1_BIT_STRING *sig = NULL;
+	const X509_ALGOR *alg = NULL;
+	*out = NULL;
+	KW_GUARD(choose(signer->type, &c));
+	X509_CRL *crl = X509_CRL_new();
+	if (crl == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if ((rc = fill_crl(crl, issuer, entries, n, this_update, next_update, number)) != KW_OK)
+		goto out;
+	if ((rc = crl_algorithms(crl, &c)) != KW_OK)
+		goto out;
+	X509_CRL_get0_signature(crl, &sig, &alg);
+	int len = i2d_re_X509_CRL_tbs(crl, &tbs);
+	if (len <= 0) {
+		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the CRL");
+		goto out;
+	}
+	if ((rc = sign_into(signer, &c, tbs, (size_t)len, sig)) != KW_OK)
+		goto out;
+	if (X509_CRL_verify(crl, signer_pub) != 1) {
+		rc = KW_FAIL(KW_ERR_BACKEND, "the device's signature on the CRL does not verify");
+		goto out;
+	}
+	*out = crl;
+	crl = NULL;
+out:
+	OPENSSL_free(tbs);
+	X509_CRL_free(crl);
 	ERR_clear_error();
 	return rc;
 }
@@ -186,8 +313,9 @@ static kw_rc csr_extensions(X509_REQ *req, const kwi_cert_template *t)
 	}
 	X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
 	if ((rc = add_ext(scratch, &ctx, NID_key_usage, default_ku(t))) != KW_OK ||
-	    (rc = add_ext(scratch, &ctx, NID_ext_key_usage,
-	                  t->ext_key_usage ? t->ext_key_usage : "serverAuth")) != KW_OK)
+	    ((t->ext_key_usage == NULL || t->ext_key_usage[0]) &&
+	     (rc = add_ext(scratch, &ctx, NID_ext_key_usage,
+	                   t->ext_key_usage ? t->ext_key_usage : "serverAuth")) != KW_OK))
 		goto out;
 	if (t->sans && sk_GENERAL_NAME_num(t->sans) > 0 &&
 	    !X509_add1_ext_i2d(scratch, NID_subject_alt_name, (void *)t->sans, 0,

@@ -156,6 +156,7 @@ const kw_backend_ops kw_p11_ops = {
     .open = p11_open,
     .close = p11_close,
     .key_generate = kw_p11_key_generate,
+    .key_import = kw_p11_key_import,
     .key_public = kw_p11_key_public,
     .key_sign = kw_p11_key_sign,
     .key_attrs = kw_p11_key_attrs,

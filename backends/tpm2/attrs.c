@@ -82,7 +82,22 @@ kw_rc kw_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 		rc = KW_FAIL(KW_ERR_NOMEM, "tpm2 key_attrs: out of memory");
 		goto out;
 	}
-	out->exportable = !((a & TPMA_OBJECT_FIXEDTPM) && (a & TPMA_OBJECT_FIXEDPARENT));
+	/* TPM2_Duplicate needs fixedParent clear and the DUP role, which only a
+	 * policy session satisfies: an empty authPolicy makes it impossible
+	 * (imported keys have fixedTPM/fixedParent clear by TPM rule). */
+	out->exportable = !(a & TPMA_OBJECT_FIXEDPARENT) && key.pub->publicArea.authPolicy.size > 0;
+	if (json_object_set_new(out->evidence, "duplicable", json_boolean(out->exportable)) != 0 ||
+	    json_object_set_new(out->evidence, "auth_policy_empty",
+	                        json_boolean(key.pub->publicArea.authPolicy.size == 0)) != 0 ||
+	    json_object_set_new(out->evidence, "origin",
+	                        json_string(a & TPMA_OBJECT_SENSITIVEDATAORIGIN
+	                                        ? "generated in this TPM"
+	                                        : "imported: not generated on the device; "
+	                                          "duplication impossible (empty authPolicy)")) !=
+	        0) {
+		rc = KW_FAIL(KW_ERR_NOMEM, "tpm2 key_attrs: out of memory");
+		goto out;
+	}
 	out->generated_on_device = (a & TPMA_OBJECT_SENSITIVEDATAORIGIN) != 0;
 out:
 	kw_tpm2_key_unload(c, &key);

@@ -175,6 +175,16 @@ static kw_rc op_key_generate(void *ctx, kw_key_type type, const char *label, kw_
 	return rc;
 }
 
+static kw_rc op_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
+                           kw_keyref *out)
+{
+	kw_tpm2_sigpipe g;
+	kw_tpm2_sigpipe_block(&g);
+	kw_rc rc = kw_tpm2_key_import(ctx, key, type, label, out);
+	kw_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
 static kw_rc op_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
 {
 	kw_tpm2_sigpipe g;
@@ -229,6 +239,7 @@ const kw_backend_ops kw_tpm2_ops = {
     .open = op_open,
     .close = op_close,
     .key_generate = op_key_generate,
+    .key_import = op_key_import,
     .key_public = op_key_public,
     .key_sign = op_key_sign,
     .key_attrs = op_key_attrs,

@@ -131,6 +131,9 @@ kw_rc kw_tpm2_sig_check(const TPMT_PUBLIC *pub, const kw_sign_params *p, const u
 /* ---- the operations (keygen.c, pubkey.c, sign.c, attrs.c) ---- */
 kw_rc kw_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
 kw_rc kw_tpm2_key_destroy(void *ctx, const kw_keyref *ref);
+/* import.c */
+kw_rc kw_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
+                         kw_keyref *out);
 kw_rc kw_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
 kw_rc kw_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
                        const unsigned char *dgst, size_t dgst_len, unsigned char *sig,

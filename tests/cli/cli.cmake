@@ -20,3 +20,10 @@ foreach(t test_cli_merge test_cli_pending)
   set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
     "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>")
 endforeach()
+# issuer ca:NAME: a local CA whose key stays in its device; intermediates; the provider serves the chain
+kw_add_test(test_cli_local_ca ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_local_ca.c DEVICES --tpm --p11)
+add_dependencies(test_cli_local_ca keyward-provider)
+set_property(TEST test_cli_local_ca APPEND PROPERTY ENVIRONMENT
+  "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>")
+# cert import: PEM / PKCS#12 keys into the TPM (TPM2_Import) and the token (C_CreateObject)
+kw_add_test(test_cli_import ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_import.c DEVICES --tpm --p11)

@@ -290,9 +290,9 @@ Test(cli_policy, create_refuses_a_bad_policy_before_touching_a_device)
 	               RSA_POLICY, short_days);
 	create_refused(store, 2, "key.type: unknown key type 'ec-p521'",
 	               "{\"key\": {\"type\": \"ec-p521\", \"backend\": \"hsm\"}}", none);
-	create_refused(store, 1, "issuer.name: 'ca:corp-root' is not supported yet",
+	create_refused(store, 1, "issuer.name: 'acme:corp-acme' is not supported yet",
 	               "{\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\": \"CN=n\"},"
-	               " \"issuer\": {\"name\": \"ca:corp-root\"}}",
+	               " \"issuer\": {\"name\": \"acme:corp-acme\"}}",
 	               none);
 	create_refused(store, 2, "deploy.cert: must be an absolute file path",
 	               "{\"key\": {\"backend\": \"tpm\"}, \"x509\": {\"subject\": \"CN=n\"},"

@@ -225,8 +225,8 @@ Test(policy, refuses_triggers_and_actions_that_make_no_sense)
 
 Test(policy, refuses_issuers_this_build_lacks)
 {
-	refused("{\"issuer\": {\"name\": \"ca:corp-root\"}}", KW_ERR_UNSUPPORTED,
-	        "issuer.name: 'ca:corp-root' is not supported yet");
+	refused("{\"issuer\": {\"name\": \"acme:corp-acme\"}}", KW_ERR_UNSUPPORTED,
+	        "issuer.name: 'acme:corp-acme' is not supported yet");
 	refused("{\"issuer\": {\"name\": \"acme:letsencrypt\"}}", KW_ERR_UNSUPPORTED,
 	        "issuer.name: 'acme:letsencrypt' is not supported yet");
 	refused("{\"issuer\": {\"name\": \"DigiCert\"}}", KW_ERR_USAGE,
@@ -693,8 +693,8 @@ Test(policy, set_refuses_bad_policies_and_changes_nothing)
 	            "lifetime_actions[0].trigger.lifetime_percentage: must be 1 to");
 	set_refused(s, "web01",
 	            "{\"x509\": {\"subject\": \"CN=a\"}, \"key\": {\"backend\":"
-	            " \"hsm\"}, \"issuer\": {\"name\": \"ca:corp-root\"}}",
-	            KW_ERR_UNSUPPORTED, "issuer.name: 'ca:corp-root' is not supported yet");
+	            " \"hsm\"}, \"issuer\": {\"name\": \"acme:corp-acme\"}}",
+	            KW_ERR_UNSUPPORTED, "issuer.name: 'acme:corp-acme' is not supported yet");
 	set_refused(s, "web01", "{\"key\": {\"backend\": \"hsm\"}}", KW_ERR_USAGE,
 	            "x509.subject: required");
 	set_refused(s, "web01", "{\"x509\": {\"subject\": \"CN=a\"}}", KW_ERR_USAGE,
@@ -927,4 +927,39 @@ Test(policy, keeps_a_deploy_with_one_target_and_no_hooks)
 	                 "0640");
 	cr_assert_null(json_object_get(json_object_get(p, "deploy"), "hooks"));
 	json_decref(p);
+}
+
+Test(policy, ca_section_sets_ca_defaults)
+{
+	json_t *p = valid("{\"x509\": {\"ca\": {\"pathlen\": 1}}}");
+	const json_t *x = json_object_get(p, "x509");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(x, "ca"), "pathlen")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(x, "validity_days")), 3650);
+	cr_assert_eq(json_array_size(json_object_get(x, "ekus")), 0, "a CA has no EKU by default");
+	const json_t *ku = json_object_get(x, "key_usage");
+	cr_assert_eq(json_array_size(ku), 3);
+	cr_assert_str_eq(json_string_value(json_array_get(ku, 0)), "keyCertSign");
+	cr_assert_str_eq(json_string_value(json_array_get(ku, 1)), "cRLSign");
+	json_decref(p);
+	/* no pathlen: unlimited; the policy's own validity stands */
+	p = valid("{\"x509\": {\"ca\": {}, \"validity_days\": 100}}");
+	x = json_object_get(p, "x509");
+	cr_assert_null(json_object_get(json_object_get(x, "ca"), "pathlen"));
+	cr_assert_eq(json_integer_value(json_object_get(x, "validity_days")), 100);
+	json_decref(p);
+	p = valid("{\"issuer\": {\"name\": \"ca:corp-root\"}}");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "issuer"), "name")),
+	                 "ca:corp-root");
+	json_decref(p);
+}
+
+Test(policy, refuses_a_bad_ca_section)
+{
+	refused("{\"x509\": {\"ca\": true}}", KW_ERR_USAGE, "x509.ca: must be an object");
+	refused("{\"x509\": {\"ca\": {\"pathlen\": -1}}}", KW_ERR_USAGE,
+	        "x509.ca.pathlen: must be 0 to 16, not -1");
+	refused("{\"x509\": {\"ca\": {\"pathlen\": 17}}}", KW_ERR_USAGE,
+	        "x509.ca.pathlen: must be 0 to 16");
+	refused("{\"x509\": {\"ca\": {\"path\": 1}}}", KW_ERR_USAGE,
+	        "x509.ca.path: unknown field (known: pathlen)");
 }

@@ -68,7 +68,11 @@ typedef struct {
 	size_t n_sans;
 	const char *key_type; /* ec-p256 (default) | ec-p384 | rsa-2048 | rsa-3072 | rsa-4096 */
 	int days;             /* validity; 0 = 365 */
-	const char *issuer;   /* "self" (default) | "unknown" (an external CA: a pending CSR) */
+	const char *issuer;   /* "self" (default) | "unknown" (an external CA: a pending CSR)
+	                         | "ca:NAME" (signed by keyward certificate NAME, a CA) */
+	int ca;               /* a CA certificate: basicConstraints CA:TRUE, keyCertSign|cRLSign */
+	int has_pathlen;      /* with ca: pathlen below is set */
+	int pathlen;          /* with ca: the path length constraint (0 to 16) */
 	const json_t
 	    *policy; /* a policy to start from (may be NULL); fields set above override it */
 } kw_cert_request;

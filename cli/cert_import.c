@@ -1,0 +1,70 @@
+/* keyward cert import */
+#include <stdio.h>
+
+#include <keyward/import.h>
+
+#include "cli.h"
+
+static void print_imported(const json_t *j)
+{
+	printf("imported %s version 1: %s key into backend %s, not exportable: %s, "
+	       "generated on the device: no (imported)\n  issuer %s%s\n",
+	       json_string_value(json_object_get(j, "name")),
+	       json_string_value(json_object_get(j, "key_type")),
+	       json_string_value(json_object_get(j, "backend")),
+	       json_is_false(json_object_get(j, "exportable")) ? "yes" : "NO",
+	       json_string_value(json_object_get(j, "issuer")),
+	       json_is_true(json_object_get(j, "shredded")) ? "; the input file was shredded" : "");
+}
+
+int cert_import(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"backend", required_argument, NULL, 'b'},
+	    {"pem", required_argument, NULL, 'p'},
+	    {"pkcs12", required_argument, NULL, 'P'},
+	    {"password-source", required_argument, NULL, 'w'},
+	    {"shred-input", no_argument, NULL, 'S'},
+	    {"json", no_argument, NULL, 'j'},
+	    {0},
+	};
+	kw_cert_import_request req = {0};
+	int c, json = 0;
+
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, "cert import", "", opts)) != -1) {
+		switch (c) {
+		case 'b': req.backend = optarg; break;
+		case 'p': req.pem_path = optarg; break;
+		case 'P': req.pkcs12_path = optarg; break;
+		case 'w': req.password_source = optarg; break;
+		case 'S': req.shred_input = 1; break;
+		case 'j': json = 1; break;
+		default: return 2;
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("cert import: give exactly one NAME");
+	if (req.backend == NULL)
+		return cli_usage_error("cert import: --backend is required");
+	if ((req.pem_path == NULL) == (req.pkcs12_path == NULL))
+		return cli_usage_error("cert import: give exactly one of --pem FILE and --pkcs12 "
+		                       "FILE");
+	req.name = argv[optind];
+
+	kw_store *s = NULL;
+	json_t *out = NULL;
+	int ex = cli_store_open(&s);
+	if (ex)
+		return ex;
+	kw_rc rc = kw_cert_import(s, &req, &out);
+	if (rc != KW_OK)
+		ex = cli_fail(rc);
+	else if (json)
+		cli_print_json(out);
+	else
+		print_imported(out);
+	json_decref(out);
+	kw_store_close(s);
+	return ex;
+}

@@ -1,0 +1,26 @@
+/* libkeyward internals: reading what keyward cert import brings in. */
+#ifndef KEYWARD_CORE_IMPORT_H
+#define KEYWARD_CORE_IMPORT_H
+
+#include "internal.h"
+
+typedef struct {
+	EVP_PKEY *key;         /* the private key: freed (OpenSSL clears it) by _clear */
+	X509 *leaf;            /* the certificate whose public key is key's */
+	STACK_OF(X509) * rest; /* the other certificates in the input */
+	kw_key_type type;
+} kwi_import_input;
+
+/* Reads path (PEM or, with pkcs12, PKCS#12) through guarded memory; the
+ * password (when password_source is given) too. One clear error for a
+ * missing key or certificate, a wrong password, a mismatch, a key type
+ * keyward does not keep, and truncated or foreign input. */
+kw_rc kwi_import_read(const char *path, int pkcs12, const char *password_source,
+                      kwi_import_input *out) KW_MUST_USE;
+void kwi_import_input_clear(kwi_import_input *in);
+
+/* Overwrites a file with random bytes then zeros (fsync after each) and
+ * unlinks it. */
+kw_rc kwi_file_shred(const char *path) KW_MUST_USE;
+
+#endif

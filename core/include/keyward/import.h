@@ -1,0 +1,46 @@
+/*
+ * keyward — importing an existing certificate and its private key into
+ * hardware (keyward cert import).
+ */
+#ifndef KEYWARD_IMPORT_H
+#define KEYWARD_IMPORT_H
+
+#include <jansson.h>
+
+#include <keyward/error.h>
+#include <keyward/keyward.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+	const char *name;
+	const char *backend;
+	const char *pem_path;        /* PEM: certificate(s) and one private key, or ... */
+	const char *pkcs12_path;     /* ... a PKCS#12 (PFX) file; exactly one of the two */
+	const char *password_source; /* file:PATH | env:VAR for an encrypted key; may be NULL */
+	int shred_input;             /* after success: overwrite the input, fsync, unlink */
+} kw_cert_import_request;
+
+/*
+ * Reads the certificate, its chain and its private key (PKCS#8, traditional
+ * RSA/EC PEM, encrypted PEM, PKCS#12), checks the key matches the certificate
+ * and is EC P-256/P-384 or RSA 2048/3072/4096, imports the key into the
+ * backend's device as non-exportable, wipes every software copy keyward made
+ * (guarded memory) and records version 1 with a policy derived from the
+ * certificate and the event "cert.imported". Any refusal leaves the store and
+ * the device as they were. *out (may be NULL): {name, version, backend,
+ * key_type, generated_on_device, exportable, issuer, shredded}.
+ */
+kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **out) KW_MUST_USE;
+
+/* Makes OpenSSL wipe every block it frees (its ASN.1 decoder frees some key
+ * bytes uncleansed). Call first thing in main(), before any OpenSSL use:
+ * returns 0 when it is too late (OpenSSL already allocated), 1 when set. */
+int kw_openssl_wipe_on_free(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
