@@ -47,8 +47,8 @@ static void discard_key(kwi_device *dev, const kw_keyref *ref)
 		(void)dev->ops->key_destroy(dev->ctx, ref);
 }
 
-static kw_rc insert_cert(kw_store *s, const char *name, const json_t *policy, time_t now,
-                         int64_t *cert_id)
+kw_rc kwi_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
+                      int64_t *cert_id)
 {
 	sqlite3_stmt *st = NULL;
 	char *text = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
@@ -77,7 +77,7 @@ static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int
 {
 	int64_t cert_id = 0;
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = insert_cert(s, name, policy, now, &cert_id);
+	kw_rc rc = kwi_cert_insert(s, name, policy, now, &cert_id);
 	if (rc == KW_OK)
 		rc = kwi_version_insert(s, cert_id, 1, backend_id, ref, type, v, now);
 	if (rc == KW_OK && v->cert)

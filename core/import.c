@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "import.h"
@@ -113,39 +114,19 @@ static kw_rc chain_build(const kwi_import_input *in, kwi_issued *v, json_t *drop
 	return rc;
 }
 
-static kw_rc record(kw_store *s, const char *name, const json_t *policy, int64_t backend_id,
-                    const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
+static kw_rc record(kw_store *s, const char *event, const char *name, const json_t *policy,
+                    int64_t backend_id, const kw_keyref *ref, kw_key_type type, const kwi_issued *v,
+                    time_t now)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t cert_id = 0;
-	char *text = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
 	kw_rc rc;
 
-	if (text == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	if ((rc = kwi_store_begin(s)) != KW_OK) {
-		free(text);
-		return rc;
-	}
-	rc = kwi_store_prepare(s,
-	                       "INSERT INTO certs (name, policy, current_version, created_at,"
-	                       " updated_at) VALUES (?, ?, 1, ?, ?)",
-	                       &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording the certificate");
-		cert_id = sqlite3_last_insert_rowid(s->db);
-	}
-	sqlite3_finalize(st);
-	free(text);
+	KW_GUARD(kwi_store_begin(s));
+	rc = kwi_cert_insert(s, name, policy, now, &cert_id);
 	if (rc == KW_OK)
 		rc = kwi_version_insert(s, cert_id, 1, backend_id, ref, type, v, now);
 	if (rc == KW_OK)
-		rc = kwi_event_append(s, "cert.imported", name, 1,
+		rc = kwi_event_append(s, event, name, 1,
 		                      json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}", "key_type",
 		                                kw_key_type_name(type), "thumbprint_sha256",
 		                                v->sha256, "serial", v->serial, "issuer", v->issuer,
@@ -215,7 +196,8 @@ kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **ou
 		goto out;
 	if ((rc = dev.ops->key_attrs(dev.ctx, &ref, &v.attrs)) == KW_OK) {
 		v.cert = X509_dup(in.leaf);
-		rc = v.cert ? record(s, req->name, policy, dev.id, &ref, in.type, &v, now)
+		rc = v.cert ? record(s, "cert.imported", req->name, policy, dev.id, &ref, in.type,
+		                     &v, now)
 		            : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	}
 	if (rc != KW_OK) {
@@ -229,6 +211,177 @@ kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **ou
 	if (out && rc == KW_OK)
 		*out = result_json(req, &v, in.type);
 out:
+	kwi_import_input_clear(&in);
+	kwi_issued_clear(&v);
+	kw_keyref_clear(&ref);
+	kwi_device_close(&dev);
+	json_decref(policy);
+	json_decref(dropped);
+	return rc;
+}
+
+/* --cert FILE: the first certificate is the key's, the others its chain. */
+static kw_rc cert_file_read(const char *path, kwi_import_input *in)
+{
+	BIO *b = BIO_new_file(path, "r");
+	X509 *x;
+
+	if (b == NULL) {
+		ERR_clear_error();
+		return KW_FAIL(KW_ERR_NOT_FOUND, "cannot read certificate file %s", path);
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (in->leaf == NULL)
+			in->leaf = x;
+		else if (!sk_X509_push(in->rest, x)) {
+			X509_free(x);
+			BIO_free(b);
+			return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		}
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	if (in->leaf == NULL)
+		return KW_FAIL(KW_ERR_PARSE, "%s holds no PEM certificate", path);
+	return KW_OK;
+}
+
+/* The key's public half and type, read from the device. */
+static kw_rc adopt_public(kwi_device *dev, const kw_keyref *ref, const char *what, EVP_PKEY **pub,
+                          kw_key_type *type)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+
+	KW_GUARD(dev->ops->key_public(dev->ctx, ref, &der, &len));
+	const unsigned char *q = der;
+	*pub = d2i_PUBKEY_ex(NULL, &q, (long)len, NULL, KW_SOFTWARE_PROPQ);
+	free(der);
+	if (*pub == NULL) {
+		ERR_clear_error();
+		return KW_FAIL(KW_ERR_PARSE, "cannot read the public key of %s", what);
+	}
+	return kwi_key_type_check(what, *pub, type);
+}
+
+/* Everything checked before anything is recorded. */
+static kw_rc adopt_check(const kw_cert_adopt_request *req, kwi_device *dev, const kw_keyref *ref,
+                         kwi_import_input *in, kwi_issued *v)
+{
+	EVP_PKEY *pub = NULL;
+	const char *what = req->key_uri ? req->key_uri : req->tss2_path;
+
+	kw_rc rc = adopt_public(dev, ref, what, &pub, &in->type);
+	if (rc == KW_OK)
+		rc = dev->ops->key_attrs(dev->ctx, ref, &v->attrs);
+	if (rc == KW_OK && v->attrs.exportable)
+		rc = KW_FAIL(KW_ERR_STATE,
+		             "the key %s can leave the device (extractable or not sensitive): "
+		             "keyward adopts only keys the device keeps; make a new key with "
+		             "keyward cert create",
+		             what);
+	if (rc == KW_OK && EVP_PKEY_eq(X509_get0_pubkey(in->leaf), pub) != 1) {
+		ERR_clear_error();
+		rc = KW_FAIL(KW_ERR_PARSE, "the certificate%s%s does not match the key %s",
+		             req->cert_path ? " in " : " on the token",
+		             req->cert_path ? req->cert_path : "", what);
+	}
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+static kw_rc adopt_args(const kw_cert_adopt_request *req)
+{
+	if ((req->key_uri == NULL) == (req->tss2_path == NULL))
+		return KW_FAIL(KW_ERR_USAGE, "give exactly one of --key-uri URI and --tss2 FILE");
+	if (req->backend == NULL || req->backend[0] == '\0')
+		return KW_FAIL(KW_ERR_USAGE, "no backend given (--backend NAME; see: keyward "
+		                             "backend list)");
+	if (req->tss2_path)
+		return KW_FAIL(KW_ERR_UNSUPPORTED,
+		               "adopting a TSS2 key file is not supported yet; use cert import "
+		               "or cert create");
+	return KW_OK;
+}
+
+/* The key's certificate: --cert FILE, else the one the device keeps. */
+static kw_rc adopt_cert(const kw_cert_adopt_request *req, unsigned char *token_der,
+                        size_t token_len, kwi_import_input *in)
+{
+	if (req->cert_path)
+		return cert_file_read(req->cert_path, in);
+	if (token_der == NULL)
+		return KW_FAIL(KW_ERR_NOT_FOUND,
+		               "the device keeps no certificate for the key %s: give --cert FILE",
+		               req->key_uri);
+	const unsigned char *q = token_der;
+	in->leaf = d2i_X509(NULL, &q, (long)token_len);
+	if (in->leaf == NULL) {
+		ERR_clear_error();
+		return KW_FAIL(KW_ERR_PARSE,
+		               "the certificate on the device for %s is not X.509 DER",
+		               req->key_uri);
+	}
+	return KW_OK;
+}
+
+kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
+{
+	kwi_import_input in = {0};
+	kwi_device dev = {0};
+	kw_keyref ref = {0};
+	kwi_issued v = {0};
+	unsigned char *token_der = NULL;
+	size_t token_len = 0;
+	json_t *policy = NULL, *dropped = json_array();
+	time_t now;
+	kw_rc rc;
+
+	kw_error_clear();
+	if (out)
+		*out = NULL;
+	if ((rc = adopt_args(req)) != KW_OK || (rc = name_free(s, req->name)) != KW_OK ||
+	    (rc = kwi_now(&now)) != KW_OK)
+		goto out;
+	if ((in.rest = sk_X509_new_null()) == NULL || dropped == NULL) {
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = kwi_device_open(s, req->backend, &dev)) != KW_OK)
+		goto out;
+	if (dev.ops->key_resolve == NULL) {
+		rc = KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' (%s) cannot adopt keys", dev.name,
+		             dev.kind);
+		goto out;
+	}
+	kw_cert_import_request ireq = {.name = req->name, .backend = req->backend};
+	if ((rc = dev.ops->key_resolve(dev.ctx, req->key_uri, &ref, &token_der, &token_len)) !=
+	        KW_OK ||
+	    (rc = adopt_cert(req, token_der, token_len, &in)) != KW_OK ||
+	    (rc = adopt_check(req, &dev, &ref, &in, &v)) != KW_OK ||
+	    (rc = policy_derive(&ireq, &in, &policy)) != KW_OK ||
+	    (rc = kwi_issued_facts(in.leaf, &v)) != KW_OK ||
+	    (rc = chain_build(&in, &v, dropped)) != KW_OK)
+		goto out;
+	const char *iss =
+	    json_string_value(json_object_get(json_object_get(policy, "issuer"), "name"));
+	snprintf(v.issuer, sizeof(v.issuer), "%s", iss ? iss : "unknown");
+	if ((v.cert = X509_dup(in.leaf)) == NULL) {
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* Nothing is destroyed on failure: the key is not ours until recorded. */
+	if ((rc = record(s, "cert.adopted", req->name, policy, dev.id, &ref, in.type, &v, now)) !=
+	    KW_OK)
+		goto out;
+	if (out)
+		*out = json_pack("{s:s,s:i,s:s,s:s,s:s,s:b,s:b,s:s}", "name", req->name, "version",
+		                 1, "backend", req->backend, "key_type", kw_key_type_name(in.type),
+		                 "issuer", v.issuer, "generated_on_device",
+		                 v.attrs.generated_on_device, "exportable", v.attrs.exportable,
+		                 "certificate_source", req->cert_path ? "file" : "device");
+out:
+	free(token_der);
 	kwi_import_input_clear(&in);
 	kwi_issued_clear(&v);
 	kw_keyref_clear(&ref);

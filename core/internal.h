@@ -43,6 +43,11 @@ kw_rc kwi_event_append(kw_store *s, const char *type, const char *cert, int vers
 kw_rc kwi_event_record(kw_store *s, const char *type, const char *cert, int version,
                        json_t *details) KW_MUST_USE;
 
+/* ---- cert.c ---- */
+/* Inserts a certificate row (current version 1) in the caller's transaction. */
+kw_rc kwi_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
+                      int64_t *cert_id) KW_MUST_USE;
+
 /* ---- clock.c ---- */
 /* Now, or KEYWARD_NOW (RFC 3339) when set. */
 kw_rc kwi_now(time_t *out) KW_MUST_USE;
