@@ -124,6 +124,16 @@ typedef struct kw_backend_ops {
 	/* Destroys the key on the device (TPM: nothing lives on the device; the
 	 * caller drops the wrapped blob). KW_ERR_NOT_FOUND when already gone. */
 	kw_rc (*key_destroy)(void *ctx, const kw_keyref *ref);
+
+	/* Names a key other software made on the device, without touching it
+	 * (cert adopt). pkcs11: spec is an RFC 7512 URI (id= and/or object=) that
+	 * must match exactly one private key, which must have a CKA_ID (the
+	 * reference). tpm2: spec is the path of a "TSS2 PRIVATE KEY" file
+	 * (parent 0x40000001 or 0x81000001) whose key must load under the SRK;
+	 * the reference is its blob. *cert_der (malloc'd, may be NULL): the certificate the
+	 * device keeps for that key. NULL: unsupported. */
+	kw_rc (*key_resolve)(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+	                     size_t *cert_len);
 } kw_backend_ops;
 
 /* The implementation for a kind, or NULL. */

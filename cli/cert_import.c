@@ -68,3 +68,63 @@ int cert_import(int argc, char **argv)
 	kw_store_close(s);
 	return ex;
 }
+
+static void print_adopted(const json_t *j)
+{
+	printf("adopted %s version 1: %s key on backend %s, not exportable: %s, "
+	       "generated on the device: %s\n  issuer %s; certificate from the %s\n",
+	       json_string_value(json_object_get(j, "name")),
+	       json_string_value(json_object_get(j, "key_type")),
+	       json_string_value(json_object_get(j, "backend")),
+	       json_is_false(json_object_get(j, "exportable")) ? "yes" : "NO",
+	       json_is_true(json_object_get(j, "generated_on_device")) ? "yes" : "no",
+	       json_string_value(json_object_get(j, "issuer")),
+	       json_string_value(json_object_get(j, "certificate_source")));
+}
+
+int cert_adopt(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"backend", required_argument, NULL, 'b'}, {"key-uri", required_argument, NULL, 'u'},
+	    {"tss2", required_argument, NULL, 't'},    {"cert", required_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'},          {0},
+	};
+	kw_cert_adopt_request req = {0};
+	int c, json = 0;
+
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, "cert adopt", "", opts)) != -1) {
+		switch (c) {
+		case 'b': req.backend = optarg; break;
+		case 'u': req.key_uri = optarg; break;
+		case 't': req.tss2_path = optarg; break;
+		case 'c': req.cert_path = optarg; break;
+		case 'j': json = 1; break;
+		default: return 2;
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("cert adopt: give exactly one NAME");
+	if (req.backend == NULL)
+		return cli_usage_error("cert adopt: --backend is required");
+	if ((req.key_uri == NULL) == (req.tss2_path == NULL))
+		return cli_usage_error(
+		    "cert adopt: give exactly one of --key-uri URI and --tss2 FILE");
+	req.name = argv[optind];
+
+	kw_store *s = NULL;
+	json_t *out = NULL;
+	int ex = cli_store_open(&s);
+	if (ex)
+		return ex;
+	kw_rc rc = kw_cert_adopt(s, &req, &out);
+	if (rc != KW_OK)
+		ex = cli_fail(rc);
+	else if (json)
+		cli_print_json(out);
+	else
+		print_adopted(out);
+	json_decref(out);
+	kw_store_close(s);
+	return ex;
+}

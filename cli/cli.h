@@ -72,6 +72,7 @@ int cert_key_ref(int argc, char **argv);
 int cert_merge(int argc, char **argv);
 int cert_pending(int argc, char **argv);
 int cert_import(int argc, char **argv); /* cert_import.c */
+int cert_adopt(int argc, char **argv);  /* cert_import.c */
 
 /* policy: cmd_policy.c. Reads a policy file ("-": stdin), parses and validates
  * it; on failure prints "keyward: FILE: field: reason", returns the exit code. */

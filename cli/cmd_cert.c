@@ -20,6 +20,15 @@ int cmd_cert(int argc, char **argv)
 	     "re-issue from NAME.\n--ca: a CA certificate (CA:TRUE, keyCertSign|cRLSign, no "
 	     "EKU, default 3650 days);\nself-signed (a root) or, with --issuer ca:ROOT, an "
 	     "intermediate. --pathlen N: at\nmost N CAs below it (0 to 16)."},
+	    {"adopt", cert_adopt,
+	     "NAME --backend B (--key-uri pkcs11:... | --tss2 FILE) [--cert FILE] [--json]",
+	     "Brings a key other software made on the device under management without\n"
+	     "touching it. PKCS#11: the URI (id= and/or object=) must name exactly one private\n"
+	     "key with a CKA_ID that is sensitive and not extractable; the certificate is\n"
+	     "--cert FILE (PEM, chain after it), else the token's certificate object with the\n"
+	     "key's CKA_ID. TPM: a TSS2 PRIVATE KEY file (tpm2-openssl) that loads under this\n"
+	     "TPM's SRK, with --cert. The certificate must match the key; the policy is\n"
+	     "derived from it."},
 	    {"import", cert_import,
 	     "NAME --backend B (--pem FILE | --pkcs12 FILE) [--password-source file:PATH|env:VAR] "
 	     "[--shred-input] [--json]",

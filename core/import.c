@@ -297,10 +297,9 @@ static kw_rc adopt_args(const kw_cert_adopt_request *req)
 	if (req->backend == NULL || req->backend[0] == '\0')
 		return KW_FAIL(KW_ERR_USAGE, "no backend given (--backend NAME; see: keyward "
 		                             "backend list)");
-	if (req->tss2_path)
-		return KW_FAIL(KW_ERR_UNSUPPORTED,
-		               "adopting a TSS2 key file is not supported yet; use cert import "
-		               "or cert create");
+	if (req->tss2_path && req->cert_path == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "a TPM keeps no certificates: give --cert FILE with "
+		                             "--tss2");
 	return KW_OK;
 }
 
@@ -313,7 +312,7 @@ static kw_rc adopt_cert(const kw_cert_adopt_request *req, unsigned char *token_d
 	if (token_der == NULL)
 		return KW_FAIL(KW_ERR_NOT_FOUND,
 		               "the device keeps no certificate for the key %s: give --cert FILE",
-		               req->key_uri);
+		               req->key_uri ? req->key_uri : req->tss2_path);
 	const unsigned char *q = token_der;
 	in->leaf = d2i_X509(NULL, &q, (long)token_len);
 	if (in->leaf == NULL) {
@@ -354,9 +353,15 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 		             dev.kind);
 		goto out;
 	}
+	if (strcmp(dev.kind, req->tss2_path ? "tpm2" : "pkcs11") != 0) {
+		rc = KW_FAIL(KW_ERR_USAGE, "%s names a %s key but backend '%s' is %s",
+		             req->tss2_path ? "--tss2" : "--key-uri",
+		             req->tss2_path ? "TPM" : "PKCS#11", dev.name, dev.kind);
+		goto out;
+	}
 	kw_cert_import_request ireq = {.name = req->name, .backend = req->backend};
-	if ((rc = dev.ops->key_resolve(dev.ctx, req->key_uri, &ref, &token_der, &token_len)) !=
-	        KW_OK ||
+	if ((rc = dev.ops->key_resolve(dev.ctx, req->key_uri ? req->key_uri : req->tss2_path, &ref,
+	                               &token_der, &token_len)) != KW_OK ||
 	    (rc = adopt_cert(req, token_der, token_len, &in)) != KW_OK ||
 	    (rc = adopt_check(req, &dev, &ref, &in, &v)) != KW_OK ||
 	    (rc = policy_derive(&ireq, &in, &policy)) != KW_OK ||

@@ -19,6 +19,10 @@ kw_rc kwi_import_read(const char *path, int pkcs12, const char *password_source,
                       kwi_import_input *out) KW_MUST_USE;
 void kwi_import_input_clear(kwi_import_input *in);
 
+/* The keyward type of key (EC P-256/P-384, RSA 2048/3072/4096); one clear
+ * KW_ERR_UNSUPPORTED naming path for any other. */
+kw_rc kwi_key_type_check(const char *path, EVP_PKEY *key, kw_key_type *type) KW_MUST_USE;
+
 /* Overwrites a file with random bytes then zeros (fsync after each) and
  * unlinks it. */
 kw_rc kwi_file_shred(const char *path) KW_MUST_USE;

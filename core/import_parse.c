@@ -201,7 +201,7 @@ out:
 	return rc;
 }
 
-static kw_rc key_type_check(const char *path, EVP_PKEY *key, kw_key_type *type)
+kw_rc kwi_key_type_check(const char *path, EVP_PKEY *key, kw_key_type *type)
 {
 	char group[64] = "";
 	int bits = EVP_PKEY_get_bits(key);
@@ -270,7 +270,7 @@ kw_rc kwi_import_read(const char *path, int pkcs12, const char *password_source,
 	else if ((rc = pem_certs(path, buf, len, out->rest)) == KW_OK)
 		rc = pem_key(path, buf, len, pw, &out->key);
 	if (rc == KW_OK)
-		rc = key_type_check(path, out->key, &out->type);
+		rc = kwi_key_type_check(path, out->key, &out->type);
 	if (rc == KW_OK)
 		rc = leaf_find(path, out);
 out:

@@ -39,6 +39,10 @@ typedef struct kw_p11 {
 kw_rc kw_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len);
 kw_rc kw_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
 
+/* ---- adopt.c: a key other software made (see backend.h key_resolve) ---- */
+kw_rc kw_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+                         size_t *cert_len);
+
 /* ---- pool.c: signing sessions ---- */
 
 kw_rc kw_p11_pool_new(kw_p11 *p);

@@ -163,4 +163,5 @@ const kw_backend_ops kw_p11_ops = {
     .key_destroy = kw_p11_key_destroy,
     .key_ref_export = kw_p11_key_ref_export,
     .cert_store = kw_p11_cert_store,
+    .key_resolve = kw_p11_key_resolve,
 };

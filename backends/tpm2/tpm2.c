@@ -233,6 +233,16 @@ static kw_rc op_key_ref_export(void *ctx, const kw_keyref *ref, const char *form
 	return rc;
 }
 
+static kw_rc op_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+                            size_t *cert_len)
+{
+	kw_tpm2_sigpipe g;
+	kw_tpm2_sigpipe_block(&g);
+	kw_rc rc = kw_tpm2_key_resolve(ctx, spec, out, cert_der, cert_len);
+	kw_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
 const kw_backend_ops kw_tpm2_ops = {
     .kind = "tpm2",
     .fork_safe = op_fork_safe,
@@ -244,6 +254,7 @@ const kw_backend_ops kw_tpm2_ops = {
     .key_sign = op_key_sign,
     .key_attrs = op_key_attrs,
     .key_ref_export = op_key_ref_export,
+    .key_resolve = op_key_resolve,
     /* touches no device: nothing to guard */
     .key_destroy = kw_tpm2_key_destroy,
 };

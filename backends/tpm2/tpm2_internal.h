@@ -62,6 +62,9 @@ void kw_tpm2_signer_drop(kw_tpm2_ctx *c);
 
 /* ---- tss2.c: "TSS2 PRIVATE KEY" files ---- */
 kw_rc kw_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
+/* cert adopt: spec is the path of a TSS2 PRIVATE KEY file (see backend.h). */
+kw_rc kw_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+                          size_t *cert_len);
 
 /* ---- tpm2.c: the function table and open/close ---- */
 kw_rc kw_tpm2_open(const kw_backend_config *cfg, void **ctx);

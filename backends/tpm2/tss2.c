@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <openssl/asn1t.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <tss2/tss2_mu.h>
 
@@ -109,4 +110,96 @@ kw_rc kw_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format
 		rc = pem_string(k, out);
 	KW_TSS2_KEY_free(k);
 	return rc;
+}
+
+/* ---- cert adopt: a key file other software made ---- */
+
+static kw_rc tss2_file_read(const char *path, KW_TSS2_KEY **out)
+{
+	char *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	long len = 0;
+	BIO *b = path ? BIO_new_file(path, "r") : NULL;
+	kw_rc rc = KW_OK;
+
+	*out = NULL;
+	if (b == NULL) {
+		ERR_clear_error();
+		return KW_FAIL(KW_ERR_NOT_FOUND, "cannot read TSS2 key file %s", path ? path : "");
+	}
+	if (!PEM_read_bio(b, &name, &header, &der, &len) || strcmp(name, PEM_TSS2) != 0)
+		rc = KW_FAIL(KW_ERR_PARSE, "%s is not a '" PEM_TSS2 "' PEM file", path);
+	else {
+		const unsigned char *q = der;
+		*out = d2i_KW_TSS2_KEY(NULL, &q, len);
+		ASN1_OBJECT *loadable = OBJ_txt2obj(OID_LOADABLE_KEY, 1);
+		if (*out == NULL || loadable == NULL || OBJ_cmp((*out)->type, loadable) != 0) {
+			rc = KW_FAIL(KW_ERR_PARSE,
+			             "%s is not a loadable TPM 2.0 key (TPMKey, " OID_LOADABLE_KEY
+			             ")",
+			             path);
+			KW_TSS2_KEY_free(*out);
+			*out = NULL;
+		}
+		ASN1_OBJECT_free(loadable);
+	}
+	ERR_clear_error();
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	BIO_free(b);
+	return rc;
+}
+
+static kw_rc tss2_blob(const char *path, const KW_TSS2_KEY *k, kw_tpm2_blob *blob)
+{
+	uint64_t parent = 0;
+	size_t off = 0;
+
+	memset(blob, 0, sizeof(*blob));
+	if (!ASN1_INTEGER_get_uint64(&parent, k->parent) ||
+	    (parent != TPM2_RH_OWNER && parent != KW_TPM2_SRK_HANDLE)) {
+		ERR_clear_error();
+		return KW_FAIL(KW_ERR_UNSUPPORTED,
+		               "the key in %s lives under parent 0x%08llx: keyward adopts keys "
+		               "under the owner's primary (0x40000001) or the SRK (0x81000001)",
+		               path, (unsigned long long)parent);
+	}
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(k->pubkey->data, (size_t)k->pubkey->length, &off,
+	                                   &blob->pub) != TSS2_RC_SUCCESS ||
+	    off != (size_t)k->pubkey->length ||
+	    Tss2_MU_TPM2B_PRIVATE_Unmarshal(k->privkey->data, (size_t)k->privkey->length,
+	                                    &(size_t){0}, &blob->priv) != TSS2_RC_SUCCESS)
+		return KW_FAIL(KW_ERR_PARSE,
+		               "the TPM key in %s is damaged (public or private area)", path);
+	return KW_OK;
+}
+
+kw_rc kw_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+                          size_t *cert_len)
+{
+	kw_tpm2_ctx *c = ctx;
+	KW_TSS2_KEY *k = NULL;
+	kw_tpm2_blob blob;
+	kw_tpm2_loaded loaded = KW_TPM2_LOADED_INIT;
+
+	*out = (kw_keyref){0};
+	*cert_der = NULL; /* the TPM keeps no certificates */
+	*cert_len = 0;
+	KW_GUARD(tss2_file_read(spec, &k));
+	kw_rc rc = tss2_blob(spec, k, &blob);
+	KW_TSS2_KEY_free(k);
+	if (rc != KW_OK)
+		return rc;
+	/* Proof that it belongs here: the TPM loads it under our SRK. */
+	if (kw_tpm2_key_load(c, &blob, 0, &loaded) != KW_OK) {
+		kw_tpm2_key_unload(c, &loaded);
+		kw_error_clear();
+		return KW_FAIL(KW_ERR_NOT_FOUND,
+		               "the key in %s does not load under this TPM's SRK: it was made "
+		               "under another parent or on another TPM",
+		               spec);
+	}
+	kw_tpm2_key_unload(c, &loaded);
+	return kw_tpm2_blob_encode(&blob.pub, &blob.priv, out);
 }

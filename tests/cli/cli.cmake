@@ -27,3 +27,5 @@ set_property(TEST test_cli_local_ca APPEND PROPERTY ENVIRONMENT
   "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>")
 # cert import: PEM / PKCS#12 keys into the TPM (TPM2_Import) and the token (C_CreateObject)
 kw_add_test(test_cli_import ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_import.c DEVICES --tpm --p11)
+# cert adopt: keys pkcs11-tool / tpm2-openssl made, taken under management untouched
+kw_add_test(test_cli_adopt ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_adopt.c DEVICES --tpm --p11)

@@ -35,6 +35,27 @@ typedef struct {
  */
 kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **out) KW_MUST_USE;
 
+typedef struct {
+	const char *name;
+	const char *backend;
+	const char *key_uri;   /* pkcs11: RFC 7512 URI of one private key on the token */
+	const char *tss2_path; /* tpm2: a "TSS2 PRIVATE KEY" file; needs cert_path */
+	const char *cert_path; /* PEM certificate (and chain); pkcs11 default: the token's */
+} kw_cert_adopt_request;
+
+/*
+ * Brings a key other software made on the backend's device under management
+ * without touching the device: resolves it (key_resolve), reads its public
+ * key and custody attributes back, refuses an exportable key or a key type
+ * keyward does not keep, checks the certificate (cert_path, else the one the
+ * device keeps with the key) matches, and records version 1 with a policy
+ * derived from the certificate and the event "cert.adopted". Any refusal
+ * leaves the store and the device as they were. *out (may be NULL): {name,
+ * version, backend, key_type, generated_on_device, exportable, issuer,
+ * certificate_source}.
+ */
+kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out) KW_MUST_USE;
+
 /* Makes OpenSSL wipe every block it frees (its ASN.1 decoder frees some key
  * bytes uncleansed). Call first thing in main(), before any OpenSSL use:
  * returns 0 when it is too late (OpenSSL already allocated), 1 when set. */
