@@ -42,4 +42,8 @@ kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **rep
  * keys no remaining version uses. */
 kw_rc kwi_versions_prune(kw_store *s, const char *cert) KW_MUST_USE;
 
+/* ---- settings.c ---- */
+/* Days a soft-deleted certificate keeps its keys (setting retention_days). */
+kw_rc kwi_retention_days(kw_store *s, int *days) KW_MUST_USE;
+
 #endif
