@@ -134,6 +134,14 @@ typedef struct kw_backend_ops {
 	 * device keeps for that key. NULL: unsupported. */
 	kw_rc (*key_resolve)(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
 	                     size_t *cert_len);
+
+	/* Has the device attest to the key (TPM: TPM2_Certify by a transient
+	 * attestation key in the endorsement hierarchy, checked in software)
+	 * with nonce as qualifying data. *evidence (caller owns):
+	 * {"certify": {...}}. KW_ERR_UNSUPPORTED when no attestation key is
+	 * available. NULL: unsupported. */
+	kw_rc (*key_certify)(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
+	                     size_t nonce_len, json_t **evidence);
 } kw_backend_ops;
 
 /* The implementation for a kind, or NULL. */

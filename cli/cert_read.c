@@ -216,6 +216,13 @@ int cert_verify(int argc, char **argv)
 		                                          ? "no certificate yet (pending)"
 		                                      : json_is_true(match) ? "yes"
 		                                                            : "NO");
+		const json_t *cy = json_object_get(j, "certify");
+		if (json_is_true(json_object_get(cy, "verified")))
+			printf(
+			    "  TPM2_Certify:        verified (name %s; stored with the version)\n",
+			    str(cy, "certified_name"));
+		else if (cy != NULL)
+			printf("  TPM2_Certify:        not available: %s\n", str(cy, "reason"));
 		printf("  device attributes (read from the device):\n");
 		const char *k;
 		json_t *v;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "version.h"
@@ -367,6 +368,92 @@ out:
 	return rc;
 }
 
+/* Stores the certify evidence with the version (its key_attrs gain a
+ * "certify" object) and records the event, in one transaction. */
+static kw_rc certify_store(kw_store *s, const char *name, int version, const char *attrs_text,
+                           json_t *certify)
+{
+	json_t *attrs = attrs_text ? json_loads(attrs_text, 0, NULL) : NULL;
+	sqlite3_stmt *st = NULL;
+	char *text = NULL;
+	kw_rc rc = KW_OK;
+
+	if (attrs == NULL || !json_is_object(attrs)) {
+		json_decref(attrs);
+		attrs = json_object();
+	}
+	if (attrs == NULL || json_object_set(attrs, "certify", certify) != 0 ||
+	    (text = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		json_decref(attrs);
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	json_decref(attrs);
+	if ((rc = kwi_store_begin(s)) != KW_OK) {
+		free(text);
+		return rc;
+	}
+	rc = kwi_store_prepare(s,
+	                       "UPDATE versions SET key_attrs = ?1 WHERE version = ?3 AND cert_id ="
+	                       " (SELECT id FROM certs WHERE name = ?2 AND deleted_at IS NULL)",
+	                       &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, version);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = KWI_DB_FAIL(s, "storing the certify evidence");
+	}
+	sqlite3_finalize(st);
+	free(text);
+	if (rc == KW_OK)
+		rc = kwi_event_append(s, "cert.certified", name, version,
+		                      json_pack("{s:O,s:O}", "certified_name",
+		                                json_object_get(certify, "certified_name"), "nonce",
+		                                json_object_get(certify, "nonce")));
+	if (rc != KW_OK) {
+		kwi_store_rollback(s);
+		return rc;
+	}
+	return kwi_store_commit(s);
+}
+
+/* The device's TPM2_Certify of the key, stored with the version; unsupported
+ * (no attestation key, or a device without attestation) is no error. */
+static kw_rc certify_json(kw_store *s, sqlite3_stmt *st, kwi_device *dev, const kw_keyref *ref,
+                          json_t **out)
+{
+	unsigned char nonce[32];
+	json_t *ev = NULL;
+	kw_rc rc;
+
+	*out = NULL;
+	if (dev->ops->key_certify == NULL)
+		return KW_OK;
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return KW_FAIL(KW_ERR_INTERNAL, "no random nonce for TPM2_Certify");
+	rc = dev->ops->key_certify(dev->ctx, ref, nonce, sizeof(nonce), &ev);
+	if (rc == KW_ERR_UNSUPPORTED) {
+		*out = json_pack("{s:b,s:s}", "available", 0, "reason", kw_error_message());
+		kw_error_clear();
+		return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	if (rc != KW_OK)
+		return rc;
+	json_t *c = json_object_get(ev, "certify");
+	if (!json_is_object(c)) {
+		json_decref(ev);
+		return KW_FAIL(KW_ERR_INTERNAL,
+		               "the device's certify evidence has no certify object");
+	}
+	rc = certify_store(s, (const char *)sqlite3_column_text(st, COL_NAME),
+	                   sqlite3_column_int(st, COL_VERSION),
+	                   (const char *)sqlite3_column_text(st, COL_ATTRS), c);
+	if (rc == KW_OK)
+		*out = json_incref(c);
+	json_decref(ev);
+	return rc;
+}
+
 kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
 {
 	kw_rc rc = KW_OK;
@@ -386,6 +473,9 @@ kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
 	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK ||
 	    (rc = dev.ops->key_attrs(dev.ctx, &ref, &attrs)) != KW_OK)
 		goto out;
+	json_t *certify = NULL;
+	if ((rc = certify_json(s, st, &dev, &ref, &certify)) != KW_OK)
+		goto out;
 	x = column_cert(st, COL_CERT);
 	/* null: a pending version has no certificate to match yet */
 	json_t *match = x ? json_boolean(EVP_PKEY_eq(X509_get0_pubkey(x), pub) == 1) : json_null();
@@ -395,6 +485,9 @@ kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
 	                 "exportable", attrs.exportable, "generated_on_device",
 	                 attrs.generated_on_device, "certificate_matches_key", match, "attributes",
 	                 attrs.evidence ? json_incref(attrs.evidence) : json_object());
+	if (*out != NULL && certify != NULL)
+		json_object_set(*out, "certify", certify);
+	json_decref(certify);
 	if (*out == NULL)
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 out:

@@ -243,6 +243,16 @@ static kw_rc op_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigne
 	return rc;
 }
 
+static kw_rc op_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
+                            size_t nonce_len, json_t **evidence)
+{
+	kw_tpm2_sigpipe g;
+	kw_tpm2_sigpipe_block(&g);
+	kw_rc rc = kw_tpm2_key_certify(ctx, ref, nonce, nonce_len, evidence);
+	kw_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
 const kw_backend_ops kw_tpm2_ops = {
     .kind = "tpm2",
     .fork_safe = op_fork_safe,
@@ -255,6 +265,7 @@ const kw_backend_ops kw_tpm2_ops = {
     .key_attrs = op_key_attrs,
     .key_ref_export = op_key_ref_export,
     .key_resolve = op_key_resolve,
+    .key_certify = op_key_certify,
     /* touches no device: nothing to guard */
     .key_destroy = kw_tpm2_key_destroy,
 };

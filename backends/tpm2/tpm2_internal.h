@@ -142,5 +142,8 @@ kw_rc kw_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
                        const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                        size_t *sig_len);
 kw_rc kw_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
+/* certify.c */
+kw_rc kw_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
+                          size_t nonce_len, json_t **evidence);
 
 #endif

@@ -971,3 +971,184 @@ Test(tpm2, object_memory_is_recovered_by_flushing_our_idle_key)
 	kw_tpm2_ops.close(ctx);
 	assert_no_object_left();
 }
+
+/* ------------------------------------------------------------------ */
+/* TPM2_Certify by a transient attestation key                          */
+/* ------------------------------------------------------------------ */
+
+static size_t unhex(const char *h, unsigned char *out, size_t cap)
+{
+	size_t n = strlen(h) / 2;
+	cr_assert(n <= cap && strlen(h) % 2 == 0, "hex of %zu chars", strlen(h));
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(sscanf(h + 2 * i, "%2hhx", &out[i]), 1);
+	return n;
+}
+
+static unsigned char *unb64(const char *s, size_t *len)
+{
+	size_t n = strlen(s);
+	unsigned char *b = malloc(n);
+	cr_assert_not_null(b);
+	int r = EVP_DecodeBlock(b, (const unsigned char *)s, (int)n);
+	cr_assert(r > 0, "base64 decodes");
+	while (n > 0 && s[n - 1] == '=') {
+		n--;
+		r--;
+	}
+	*len = (size_t)r;
+	return b;
+}
+
+static int ak_verifies(EVP_PKEY *ak, const unsigned char *msg, size_t len, const unsigned char *sig,
+                       size_t sig_len)
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	cr_assert_not_null(m);
+	cr_assert_eq(EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, ak), 1);
+	int ok = EVP_DigestVerify(m, sig, sig_len, msg, len);
+	EVP_MD_CTX_free(m);
+	return ok == 1;
+}
+
+Test(tpm2, certify_is_signed_by_an_attestation_key_over_the_keys_name_and_nonce)
+{
+	void *ctx = tpm_open();
+	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
+	kw_key_attrs a = {0};
+	cr_assert_eq(kw_tpm2_ops.key_attrs(ctx, &ref, &a), KW_OK, "%s", kw_error_message());
+	const char *key_name = json_string_value(json_object_get(a.evidence, "name"));
+	cr_assert_not_null(key_name);
+
+	unsigned char nonce[32];
+	for (size_t i = 0; i < sizeof(nonce); i++)
+		nonce[i] = (unsigned char)(0xA5 ^ i);
+	json_t *ev = NULL;
+	cr_assert_not_null(kw_tpm2_ops.key_certify);
+	kw_error_clear();
+	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, nonce, sizeof(nonce), &ev), KW_OK, "%s",
+	             kw_error_message());
+	kw_tpm2_ops.close(ctx);
+	assert_no_object_left();
+
+	json_t *c = json_object_get(ev, "certify");
+	cr_assert(json_is_object(c));
+	cr_assert(json_is_true(json_object_get(c, "verified")));
+	cr_assert_str_eq(json_string_value(json_object_get(c, "certified_name")), key_name);
+	unsigned char n2[32];
+	cr_assert_eq(unhex(json_string_value(json_object_get(c, "nonce")), n2, sizeof(n2)), 32);
+	cr_assert_eq(memcmp(n2, nonce, 32), 0);
+
+	/* the attest parses as a TPM2_Certify of this key for this nonce */
+	size_t att_len, sig_len, ak_len;
+	unsigned char *att = unb64(json_string_value(json_object_get(c, "attest")), &att_len);
+	unsigned char *sig = unb64(json_string_value(json_object_get(c, "signature")), &sig_len);
+	unsigned char *akd = unb64(json_string_value(json_object_get(c, "ak_public")), &ak_len);
+	TPMS_ATTEST at = {0};
+	size_t off = 0;
+	cr_assert_eq(Tss2_MU_TPMS_ATTEST_Unmarshal(att, att_len, &off, &at), TSS2_RC_SUCCESS);
+	cr_assert_eq(off, att_len);
+	cr_assert_eq(at.magic, TPM2_GENERATED_VALUE);
+	cr_assert_eq(at.type, TPM2_ST_ATTEST_CERTIFY);
+	cr_assert_eq(at.extraData.size, sizeof(nonce));
+	cr_assert_eq(memcmp(at.extraData.buffer, nonce, sizeof(nonce)), 0);
+	unsigned char kn[64];
+	size_t kn_len = unhex(key_name, kn, sizeof(kn));
+	cr_assert_eq(at.attested.certify.name.size, kn_len);
+	cr_assert_eq(memcmp(at.attested.certify.name.name, kn, kn_len), 0);
+
+	/* the signature verifies with ak_public, independently, and not over a changed attest */
+	const unsigned char *p = akd;
+	EVP_PKEY *ak = d2i_PUBKEY(NULL, &p, (long)ak_len);
+	cr_assert_not_null(ak);
+	cr_assert_eq(EVP_PKEY_get_base_id(ak), EVP_PKEY_EC);
+	cr_assert(ak_verifies(ak, att, att_len, sig, sig_len));
+	att[att_len / 2] ^= 1;
+	cr_assert_not(ak_verifies(ak, att, att_len, sig, sig_len));
+	att[att_len / 2] ^= 1;
+	cr_assert(ak_verifies(ak, att, att_len, sig, sig_len));
+
+	EVP_PKEY_free(ak);
+	free(att);
+	free(sig);
+	free(akd);
+	json_decref(ev);
+	kw_key_attrs_clear(&a);
+	kw_keyref_clear(&ref);
+}
+
+Test(tpm2, certify_with_another_nonce_gives_another_attest)
+{
+	void *ctx = tpm_open();
+	kw_keyref ref = generate(ctx, KW_KEY_RSA_2048);
+	json_t *e1 = NULL, *e2 = NULL;
+	const unsigned char n1[] = "nonce-one", n2[] = "nonce-two";
+	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, n1, sizeof(n1) - 1, &e1), KW_OK, "%s",
+	             kw_error_message());
+	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, n2, sizeof(n2) - 1, &e2), KW_OK, "%s",
+	             kw_error_message());
+	const json_t *c1 = json_object_get(e1, "certify"), *c2 = json_object_get(e2, "certify");
+	cr_assert_str_eq(json_string_value(json_object_get(c1, "nonce")), "6e6f6e63652d6f6e65");
+	cr_assert_str_eq(json_string_value(json_object_get(c2, "nonce")), "6e6f6e63652d74776f");
+	cr_assert_str_neq(json_string_value(json_object_get(c1, "attest")),
+	                  json_string_value(json_object_get(c2, "attest")));
+	cr_assert_str_eq(json_string_value(json_object_get(c1, "certified_name")),
+	                 json_string_value(json_object_get(c2, "certified_name")));
+	json_decref(e1);
+	json_decref(e2);
+	kw_keyref_clear(&ref);
+	kw_tpm2_ops.close(ctx);
+	assert_no_object_left();
+}
+
+#define EH_AUTH "endorsement-secret"
+
+static void endorsement_auth_set(const char *from, const char *to)
+{
+	dev d;
+	TPM2B_AUTH old = {.size = (UINT16)strlen(from)}, new = {.size = (UINT16)strlen(to)};
+	memcpy(old.buffer, from, old.size);
+	memcpy(new.buffer, to, new.size);
+	dev_open(&d);
+	cr_assert_eq(Esys_TR_SetAuth(d.esys, ESYS_TR_RH_ENDORSEMENT, &old), TSS2_RC_SUCCESS);
+	TSS2_RC rc = Esys_HierarchyChangeAuth(d.esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD,
+	                                      ESYS_TR_NONE, ESYS_TR_NONE, &new);
+	dev_close(&d);
+	cr_assert_eq(rc, TSS2_RC_SUCCESS, "HierarchyChangeAuth: %s", Tss2_RC_Decode(rc));
+}
+
+static void endorsement_auth_empty_after(void)
+{
+	dev d;
+	TPM2B_AUTH old = {.size = sizeof(EH_AUTH) - 1}, new = {0};
+	memcpy(old.buffer, EH_AUTH, old.size);
+	dev_open(&d);
+	Esys_TR_SetAuth(d.esys, ESYS_TR_RH_ENDORSEMENT, &old);
+	(void)Esys_HierarchyChangeAuth(d.esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD,
+	                               ESYS_TR_NONE, ESYS_TR_NONE, &new);
+	dev_close(&d);
+}
+
+Test(tpm2, certify_without_endorsement_access_is_unsupported, .fini = endorsement_auth_empty_after)
+{
+	endorsement_auth_set("", EH_AUTH);
+	void *ctx = tpm_open();
+	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
+	json_t *ev = NULL;
+	unsigned char nonce[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	kw_error_clear();
+	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, nonce, sizeof(nonce), &ev),
+	             KW_ERR_UNSUPPORTED, "%s", kw_error_message());
+	cr_assert_null(ev);
+	cr_assert(strstr(kw_error_message(), "no attestation key available") != NULL, "%s",
+	          kw_error_message());
+	kw_tpm2_ops.close(ctx);
+	assert_no_object_left();
+	endorsement_auth_set(EH_AUTH, "");
+	ctx = tpm_open();
+	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, nonce, sizeof(nonce), &ev), KW_OK, "%s",
+	             kw_error_message());
+	json_decref(ev);
+	kw_tpm2_ops.close(ctx);
+	kw_keyref_clear(&ref);
+}

@@ -235,3 +235,25 @@ Test(cert_p11, key_destroyed_outside_keyward_is_reported_and_delete_still_works)
 	json_decref(j);
 	free(store);
 }
+
+/* A PKCS#11 token has no TPM2_Certify: verify reports none and stores none. */
+Test(cert_p11, verify_has_no_certify)
+{
+	kwt_result r;
+	char *store = kwt_store_new(0, 1);
+	cli_create(store, CLI_NOW, "nocert", "hsm", "ec-p256", "CN=nocert", 30, NULL);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "verify", "nocert", "--json"));
+	json_t *v = cli_json(r.out, "cert verify --json");
+	kwt_result_free(&r);
+	cr_assert_str_eq(cli_js(v, "backend"), "hsm");
+	cr_assert_null(json_object_get(v, "certify"), "no certify for a PKCS#11 key");
+	json_t *j = cli_show(store, "nocert", 0);
+	cr_assert_null(
+	    json_object_get(json_object_get(json_object_get(j, "key"), "attributes"), "certify"));
+	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM events WHERE type = "
+	                                  "'cert.certified'"),
+	             0);
+	json_decref(j);
+	json_decref(v);
+	free(store);
+}

@@ -198,3 +198,52 @@ Test(cert_tpm, text_output_agrees_with_json)
 	json_decref(j);
 	free(store);
 }
+
+/* cert verify has the TPM certify the key and keeps the evidence with the version. */
+Test(cert_tpm, verify_certifies_the_key_and_stores_the_evidence)
+{
+	kwt_result r;
+	char *store = kwt_store_new(1, 0);
+	cli_create(store, CLI_NOW, "att", "tpm", "ec-p256", "CN=att.example", 30, NULL);
+	json_t *before = cli_show(store, "att", 0);
+	const json_t *attrs0 = json_object_get(json_object_get(before, "key"), "attributes");
+	cr_assert_null(json_object_get(attrs0, "certify"), "nothing certified before verify");
+	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM events WHERE type = "
+	                                  "'cert.certified'"),
+	             0);
+
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "verify", "att", "--json"));
+	json_t *v = cli_json(r.out, "cert verify --json");
+	kwt_result_free(&r);
+	const json_t *c = json_object_get(v, "certify");
+	cr_assert(json_is_object(c), "cert verify --json has certify");
+	cli_assert_jbool(c, "verified", 1, "certify");
+	cr_assert_str_eq(cli_js(c, "certified_name"),
+	                 cli_js(json_object_get(v, "attributes"), "name"));
+	cr_assert_eq(strlen(cli_js(c, "nonce")), 64, "a 32-byte nonce");
+	cr_assert(strlen(cli_js(c, "attest")) > 0 && strlen(cli_js(c, "ak_public")) > 0);
+
+	json_t *after = cli_show(store, "att", 0);
+	const json_t *stored = json_object_get(
+	    json_object_get(json_object_get(after, "key"), "attributes"), "certify");
+	cr_assert(json_is_object(stored), "cert show --json has the stored certify object");
+	cr_assert(json_equal(stored, c), "the stored evidence is what verify reported");
+	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM events WHERE type = "
+	                                  "'cert.certified'"),
+	             1);
+
+	/* each verify uses a fresh nonce */
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "verify", "att", "--json"));
+	json_t *v2 = cli_json(r.out, "cert verify --json");
+	kwt_result_free(&r);
+	cr_assert_str_neq(cli_js(json_object_get(v2, "certify"), "nonce"), cli_js(c, "nonce"));
+
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "verify", "att"));
+	cr_assert(strstr(r.out, "TPM2_Certify:        verified") != NULL, "cert verify: %s", r.out);
+	kwt_result_free(&r);
+	json_decref(v2);
+	json_decref(after);
+	json_decref(v);
+	json_decref(before);
+	free(store);
+}

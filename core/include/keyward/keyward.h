@@ -146,7 +146,10 @@ kw_rc kw_cert_delete(kw_store *s, const char *name) KW_MUST_USE;
  * with a new key. None holds a secret. */
 kw_rc kw_cert_key_ref(kw_store *s, const char *name, const char *format, char **out) KW_MUST_USE;
 
-/* Reads the custody attributes of a version's key from its device (JSON). */
+/* Reads the custody attributes of a version's key from its device (JSON).
+ * TPM keys are also certified (TPM2_Certify with a fresh nonce, "certify");
+ * the evidence is stored with the version (event "cert.certified"). Without
+ * an attestation key: "certify": {"available": false, "reason": ...}. */
 kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out) KW_MUST_USE;
 
 #ifdef __cplusplus
