@@ -5,6 +5,37 @@
 
 #include "cli.h"
 
+/* Opens the store, runs the call, prints its result as JSON or as text. */
+static int run(kw_rc (*call)(kw_store *s, const void *req, json_t **out), const void *req, int json,
+               void (*print)(const json_t *out))
+{
+	kw_store *s = NULL;
+	json_t *out = NULL;
+	int ex = cli_store_open(&s);
+	if (ex)
+		return ex;
+	kw_rc rc = call(s, req, &out);
+	if (rc != KW_OK)
+		ex = cli_fail(rc);
+	else if (json)
+		cli_print_json(out);
+	else
+		print(out);
+	json_decref(out);
+	kw_store_close(s);
+	return ex;
+}
+
+static kw_rc call_import(kw_store *s, const void *req, json_t **out)
+{
+	return kw_cert_import(s, req, out);
+}
+
+static kw_rc call_adopt(kw_store *s, const void *req, json_t **out)
+{
+	return kw_cert_adopt(s, req, out);
+}
+
 static void print_imported(const json_t *j)
 {
 	printf("imported %s version 1: %s key into backend %s, not exportable: %s, "
@@ -52,21 +83,7 @@ int cert_import(int argc, char **argv)
 		                       "FILE");
 	req.name = argv[optind];
 
-	kw_store *s = NULL;
-	json_t *out = NULL;
-	int ex = cli_store_open(&s);
-	if (ex)
-		return ex;
-	kw_rc rc = kw_cert_import(s, &req, &out);
-	if (rc != KW_OK)
-		ex = cli_fail(rc);
-	else if (json)
-		cli_print_json(out);
-	else
-		print_imported(out);
-	json_decref(out);
-	kw_store_close(s);
-	return ex;
+	return run(call_import, &req, json, print_imported);
 }
 
 static void print_adopted(const json_t *j)
@@ -112,19 +129,5 @@ int cert_adopt(int argc, char **argv)
 		    "cert adopt: give exactly one of --key-uri URI and --tss2 FILE");
 	req.name = argv[optind];
 
-	kw_store *s = NULL;
-	json_t *out = NULL;
-	int ex = cli_store_open(&s);
-	if (ex)
-		return ex;
-	kw_rc rc = kw_cert_adopt(s, &req, &out);
-	if (rc != KW_OK)
-		ex = cli_fail(rc);
-	else if (json)
-		cli_print_json(out);
-	else
-		print_adopted(out);
-	json_decref(out);
-	kw_store_close(s);
-	return ex;
+	return run(call_adopt, &req, json, print_adopted);
 }
