@@ -74,6 +74,63 @@ static kw_rc sign_into(const kwi_signer *k, const sig_choice *c, const unsigned 
 	return KW_OK;
 }
 
+/* What differs between signing a certificate, a CSR and a CRL. */
+typedef struct {
+	const char *what;
+	int (*encode_tbs)(void *obj, unsigned char **tbs); /* i2d_re_*_tbs */
+	int (*verify)(void *obj, EVP_PKEY *pub);           /* X509*_verify */
+} signed_kind;
+
+static int cert_tbs(void *o, unsigned char **p)
+{
+	return i2d_re_X509_tbs(o, p);
+}
+
+static int cert_verify(void *o, EVP_PKEY *pub)
+{
+	return X509_verify(o, pub);
+}
+
+static int csr_tbs(void *o, unsigned char **p)
+{
+	return i2d_re_X509_REQ_tbs(o, p);
+}
+
+static int csr_verify(void *o, EVP_PKEY *pub)
+{
+	return X509_REQ_verify(o, pub);
+}
+
+static int crl_tbs(void *o, unsigned char **p)
+{
+	return i2d_re_X509_CRL_tbs(o, p);
+}
+
+static int crl_verify(void *o, EVP_PKEY *pub)
+{
+	return X509_CRL_verify(o, pub);
+}
+
+static const signed_kind cert_kind = {"the new certificate", cert_tbs, cert_verify};
+static const signed_kind csr_kind = {"the CSR", csr_tbs, csr_verify};
+static const signed_kind crl_kind = {"the CRL", crl_tbs, crl_verify};
+
+/* Encodes obj's to-be-signed part (its algorithm fields already set), signs
+ * it in hardware into sig, and checks that the result verifies with pub. */
+static kw_rc sign_object(const kwi_signer *k, const sig_choice *c, void *obj, EVP_PKEY *pub,
+                         const ASN1_BIT_STRING *sig, const signed_kind *kind)
+{
+	unsigned char *tbs = NULL;
+	int len = kind->encode_tbs(obj, &tbs);
+	kw_rc rc = len > 0 ? sign_into(k, c, tbs, (size_t)len, sig)
+	                   : KW_FAIL(KW_ERR_INTERNAL, "cannot encode %s", kind->what);
+	OPENSSL_free(tbs);
+	if (rc == KW_OK && kind->verify(obj, pub) != 1)
+		rc = KW_FAIL(KW_ERR_BACKEND, "the device's signature on %s does not verify",
+		             kind->what);
+	return rc;
+}
+
 static kw_rc add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 {
 	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
@@ -150,7 +207,6 @@ kw_rc kwi_x509_issue(const kwi_signer *signer, EVP_PKEY *signer_pub, X509 *issue
 {
 	kw_rc rc = KW_OK;
 	sig_choice c;
-	unsigned char *tbs = NULL;
 	const ASN1_BIT_STRING *sig = NULL;
 	const X509_ALGOR *alg = NULL;
 	*out = NULL;
@@ -165,23 +221,11 @@ kw_rc kwi_x509_issue(const kwi_signer *signer, EVP_PKEY *signer_pub, X509 *issue
 	if ((rc = set_alg(X509_get0_tbs_sigalg(x), &c)) != KW_OK ||
 	    (rc = set_alg(alg, &c)) != KW_OK)
 		goto out;
-	int len = i2d_re_X509_tbs(x, &tbs);
-	if (len <= 0) {
-		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the certificate");
+	if ((rc = sign_object(signer, &c, x, signer_pub, sig, &cert_kind)) != KW_OK)
 		goto out;
-	}
-	rc = sign_into(signer, &c, tbs, (size_t)len, sig);
-	if (rc != KW_OK)
-		goto out;
-	if (X509_verify(x, signer_pub) != 1) {
-		rc = KW_FAIL(KW_ERR_BACKEND,
-		             "the device's signature on the new certificate does not verify");
-		goto out;
-	}
 	*out = x;
 	x = NULL;
 out:
-	OPENSSL_free(tbs);
 	X509_free(x);
 	ERR_clear_error();
 	return rc;
@@ -268,7 +312,6 @@ kw_rc kwi_x509_crl_sign(const kwi_signer *signer, EVP_PKEY *signer_pub, X509 *is
 {
 	kw_rc rc = KW_OK;
 	sig_choice c;
-	unsigned char *tbs = NULL;
 	const ASN1_BIT_STRING *sig = NULL;
 	const X509_ALGOR *alg = NULL;
 	*out = NULL;
@@ -281,21 +324,11 @@ kw_rc kwi_x509_crl_sign(const kwi_signer *signer, EVP_PKEY *signer_pub, X509 *is
 	if ((rc = crl_algorithms(crl, &c)) != KW_OK)
 		goto out;
 	X509_CRL_get0_signature(crl, &sig, &alg);
-	int len = i2d_re_X509_CRL_tbs(crl, &tbs);
-	if (len <= 0) {
-		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the CRL");
+	if ((rc = sign_object(signer, &c, crl, signer_pub, sig, &crl_kind)) != KW_OK)
 		goto out;
-	}
-	if ((rc = sign_into(signer, &c, tbs, (size_t)len, sig)) != KW_OK)
-		goto out;
-	if (X509_CRL_verify(crl, signer_pub) != 1) {
-		rc = KW_FAIL(KW_ERR_BACKEND, "the device's signature on the CRL does not verify");
-		goto out;
-	}
 	*out = crl;
 	crl = NULL;
 out:
-	OPENSSL_free(tbs);
 	X509_CRL_free(crl);
 	ERR_clear_error();
 	return rc;
@@ -337,7 +370,6 @@ kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template
 {
 	kw_rc rc = KW_OK;
 	sig_choice c;
-	unsigned char *tbs = NULL;
 	const ASN1_BIT_STRING *sig = NULL;
 	const X509_ALGOR *alg = NULL;
 	*out = NULL;
@@ -355,21 +387,11 @@ kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template
 	X509_REQ_get0_signature(req, &sig, &alg);
 	if ((rc = set_alg(alg, &c)) != KW_OK)
 		goto out;
-	int len = i2d_re_X509_REQ_tbs(req, &tbs);
-	if (len <= 0) {
-		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the CSR");
+	if ((rc = sign_object(key, &c, req, pub, sig, &csr_kind)) != KW_OK)
 		goto out;
-	}
-	if ((rc = sign_into(key, &c, tbs, (size_t)len, sig)) != KW_OK)
-		goto out;
-	if (X509_REQ_verify(req, pub) != 1) {
-		rc = KW_FAIL(KW_ERR_BACKEND, "the device's signature on the CSR does not verify");
-		goto out;
-	}
 	*out = req;
 	req = NULL;
 out:
-	OPENSSL_free(tbs);
 	X509_REQ_free(req);
 	ERR_clear_error();
 	return rc;
