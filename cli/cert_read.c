@@ -120,24 +120,40 @@ static void print_show(const json_t *j)
 		       (long long)pending, str(j, "name"), str(j, "name"));
 }
 
-int cert_show(int argc, char **argv)
+static kw_rc get_show(kw_store *s, const read_opts *o, json_t **out)
+{
+	return kw_cert_show(s, o->name, o->version, out);
+}
+
+/* The commands that read one JSON document and print it, or --json it. */
+static int json_command(int argc, char **argv, const char *cmd, const char *allowed,
+                        kw_rc (*get)(kw_store *s, const read_opts *o, json_t **out),
+                        void (*print)(const json_t *j), json_t **keep)
 {
 	read_opts o;
 	kw_store *s = NULL;
 	json_t *j = NULL;
-	int ex = parse(argc, argv, "cert show", "vj", 1, &o);
+	int ex = parse(argc, argv, cmd, allowed, 1, &o);
 	if (ex || (ex = cli_store_open(&s)))
 		return ex;
-	kw_rc rc = kw_cert_show(s, o.name, o.version, &j);
+	kw_rc rc = get(s, &o, &j);
 	kw_store_close(s);
 	if (rc != KW_OK)
 		return cli_fail(rc);
 	if (o.json)
 		cli_print_json(j);
 	else
-		print_show(j);
-	json_decref(j);
+		print(j);
+	*keep = j;
 	return 0;
+}
+
+int cert_show(int argc, char **argv)
+{
+	json_t *j = NULL;
+	int ex = json_command(argc, argv, "cert show", "vj", get_show, print_show, &j);
+	json_decref(j);
+	return ex;
 }
 
 static int write_out(const char *out, const char *pem)
@@ -188,54 +204,49 @@ int cert_csr(int argc, char **argv)
 	return pem_command(argc, argv, "cert csr", "o", get_csr);
 }
 
+static kw_rc get_verify(kw_store *s, const read_opts *o, json_t **out)
+{
+	return kw_cert_verify(s, o->name, o->version, out);
+}
+
+static void print_verify(const json_t *j)
+{
+	printf("%s version %lld: %s key in backend %s\n", str(j, "name"),
+	       (long long)json_integer_value(json_object_get(j, "version")), str(j, "key_type"),
+	       str(j, "backend"));
+	printf("  exportable:          %s\n",
+	       json_is_true(json_object_get(j, "exportable")) ? "YES" : "no");
+	printf("  generated on device: %s\n",
+	       json_is_true(json_object_get(j, "generated_on_device")) ? "yes" : "no (imported)");
+	const json_t *match = json_object_get(j, "certificate_matches_key");
+	printf("  certificate matches: %s\n", json_is_null(match)   ? "no certificate yet (pending)"
+	                                      : json_is_true(match) ? "yes"
+	                                                            : "NO");
+	const json_t *cy = json_object_get(j, "certify");
+	if (json_is_true(json_object_get(cy, "verified")))
+		printf("  TPM2_Certify:        verified (name %s; stored with the version)\n",
+		       str(cy, "certified_name"));
+	else if (cy != NULL)
+		printf("  TPM2_Certify:        not available: %s\n", str(cy, "reason"));
+	printf("  device attributes (read from the device):\n");
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(j, "attributes"), k, v)
+	{
+		char *t = json_dumps(v, JSON_ENCODE_ANY);
+		printf("    %-22s %s\n", k, t ? t : "?");
+		free(t);
+	}
+}
+
 int cert_verify(int argc, char **argv)
 {
-	read_opts o;
-	kw_store *s = NULL;
 	json_t *j = NULL;
-	int ex = parse(argc, argv, "cert verify", "vj", 1, &o);
-	if (ex || (ex = cli_store_open(&s)))
-		return ex;
-	kw_rc rc = kw_cert_verify(s, o.name, o.version, &j);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	if (o.json)
-		cli_print_json(j);
-	else {
-		printf("%s version %lld: %s key in backend %s\n", str(j, "name"),
-		       (long long)json_integer_value(json_object_get(j, "version")),
-		       str(j, "key_type"), str(j, "backend"));
-		printf("  exportable:          %s\n",
-		       json_is_true(json_object_get(j, "exportable")) ? "YES" : "no");
-		printf("  generated on device: %s\n",
-		       json_is_true(json_object_get(j, "generated_on_device")) ? "yes"
-		                                                               : "no (imported)");
-		const json_t *match = json_object_get(j, "certificate_matches_key");
-		printf("  certificate matches: %s\n", json_is_null(match)
-		                                          ? "no certificate yet (pending)"
-		                                      : json_is_true(match) ? "yes"
-		                                                            : "NO");
-		const json_t *cy = json_object_get(j, "certify");
-		if (json_is_true(json_object_get(cy, "verified")))
-			printf(
-			    "  TPM2_Certify:        verified (name %s; stored with the version)\n",
-			    str(cy, "certified_name"));
-		else if (cy != NULL)
-			printf("  TPM2_Certify:        not available: %s\n", str(cy, "reason"));
-		printf("  device attributes (read from the device):\n");
-		const char *k;
-		json_t *v;
-		json_object_foreach(json_object_get(j, "attributes"), k, v)
-		{
-			char *t = json_dumps(v, JSON_ENCODE_ANY);
-			printf("    %-22s %s\n", k, t ? t : "?");
-			free(t);
-		}
+	int ex = json_command(argc, argv, "cert verify", "vj", get_verify, print_verify, &j);
+	if (ex == 0 && json_is_true(json_object_get(j, "exportable"))) {
+		fprintf(stderr, "keyward: the key of %s is exportable\n", str(j, "name"));
+		ex = 1;
 	}
-	ex = json_is_true(json_object_get(j, "exportable")) ? 1 : 0;
-	if (ex)
-		fprintf(stderr, "keyward: the key of %s is exportable\n", o.name);
 	json_decref(j);
 	return ex;
 }
