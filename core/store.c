@@ -115,6 +115,17 @@ static const char *const migrations[] = {
     "  ca_cert_id INTEGER PRIMARY KEY REFERENCES certs(id) ON DELETE CASCADE,"
     "  crl_number INTEGER NOT NULL,"
     "  issued_at INTEGER NOT NULL);",
+    /* 3 → 4: ACME issuers: the account key (in hardware) and the account URL */
+    "CREATE TABLE issuers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('acme')),"
+    "  config TEXT NOT NULL,"
+    "  backend_id INTEGER NOT NULL REFERENCES backends(id),"
+    "  key_type TEXT NOT NULL,"
+    "  key_ref BLOB NOT NULL,"
+    "  account_url TEXT,"
+    "  created_at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
