@@ -125,7 +125,15 @@ static const char *const migrations[] = {
     "  key_type TEXT NOT NULL,"
     "  key_ref BLOB NOT NULL,"
     "  account_url TEXT,"
-    "  created_at INTEGER NOT NULL);",
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE acme_renewal_info ("
+    "  cert_id INTEGER NOT NULL REFERENCES certs(id) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL,"
+    "  window_start INTEGER NOT NULL,"
+    "  window_end INTEGER NOT NULL,"
+    "  explanation_url TEXT,"
+    "  next_check INTEGER NOT NULL,"
+    "  PRIMARY KEY (cert_id, version));",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
