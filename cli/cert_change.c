@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <keyward/issuer.h>
+
 #include "cli.h"
 
 int cert_renew(int argc, char **argv)
@@ -9,13 +11,20 @@ int cert_renew(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"new-key", no_argument, NULL, 'n'},
 	    {"reuse-key", no_argument, NULL, 'r'},
+	    {"http01-listen", required_argument, NULL, 'H'},
+	    {"http01-webroot", required_argument, NULL, 'W'},
 	    {0},
 	};
+	const char *listen = NULL, *webroot = NULL;
 	kw_renew_key key = KW_RENEW_POLICY;
 	int c, seen = 0, version = 0;
 	kw_store *s = NULL;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "cert renew", "", opts)) != -1) {
+		if (c == 'H' || c == 'W') {
+			*(c == 'H' ? &listen : &webroot) = optarg;
+			continue;
+		}
 		if (c != 'n' && c != 'r')
 			return 2;
 		key = c == 'n' ? KW_RENEW_NEW_KEY : KW_RENEW_REUSE_KEY;
@@ -29,6 +38,11 @@ int cert_renew(int argc, char **argv)
 	if (ex)
 		return ex;
 	json_t *before = NULL, *after = NULL;
+	kw_rc set = kw_store_set_http01(s, listen, webroot);
+	if (set != KW_OK) {
+		kw_store_close(s);
+		return cli_fail(set);
+	}
 	/* what the key was, to say whether the renewal kept it; kw_cert_renew
 	 * gives the error if the certificate cannot be renewed */
 	if (kw_cert_show(s, argv[optind], 0, &before) != KW_OK)

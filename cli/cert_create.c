@@ -3,11 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <keyward/issuer.h>
 #include <keyward/lifecycle.h>
 
 #include "cli.h"
 
 #define SAN_MAX 100
+
+/* ACME: how this run answers http-01 challenges (kept in the policy) */
+static const char *http01_listen, *http01_webroot;
 
 static int print_created(kw_store *s, const char *name)
 {
@@ -50,7 +54,9 @@ static int create(kw_cert_request *req, const json_t *policy)
 	if (ex)
 		return ex;
 	req->policy = policy;
-	kw_rc rc = kw_cert_create(s, req);
+	kw_rc rc = kw_store_set_http01(s, http01_listen, http01_webroot);
+	if (rc == KW_OK)
+		rc = kw_cert_create(s, req);
 	ex = rc == KW_OK ? print_created(s, req->name) : cli_fail(rc);
 	kw_store_close(s);
 	return ex;
@@ -82,11 +88,18 @@ static int create_from_policy(kw_cert_request *req, const char *file)
 int cert_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"backend", required_argument, NULL, 'b'}, {"subject", required_argument, NULL, 's'},
-	    {"san", required_argument, NULL, 'n'},     {"key", required_argument, NULL, 'k'},
-	    {"days", required_argument, NULL, 'd'},    {"issuer", required_argument, NULL, 'i'},
-	    {"policy", required_argument, NULL, 'p'},  {"ca", no_argument, NULL, 'C'},
-	    {"pathlen", required_argument, NULL, 'L'}, {0},
+	    {"backend", required_argument, NULL, 'b'},
+	    {"subject", required_argument, NULL, 's'},
+	    {"san", required_argument, NULL, 'n'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"days", required_argument, NULL, 'd'},
+	    {"issuer", required_argument, NULL, 'i'},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"ca", no_argument, NULL, 'C'},
+	    {"pathlen", required_argument, NULL, 'L'},
+	    {"http01-listen", required_argument, NULL, 'H'},
+	    {"http01-webroot", required_argument, NULL, 'W'},
+	    {0},
 	};
 	const char *sans[SAN_MAX], *policy_file = NULL;
 	kw_cert_request req = {0};
@@ -100,6 +113,8 @@ int cert_create(int argc, char **argv)
 		case 'i': req.issuer = optarg; break;
 		case 'p': policy_file = optarg; break;
 		case 'C': req.ca = 1; break;
+		case 'H': http01_listen = optarg; break;
+		case 'W': http01_webroot = optarg; break;
 		case 'L':
 			if (cli_parse_int("--pathlen", optarg, 0, 16, &req.pathlen))
 				return 2;
@@ -121,6 +136,10 @@ int cert_create(int argc, char **argv)
 		return cli_usage_error("cert create: give exactly one NAME");
 	if (req.has_pathlen && !req.ca)
 		return cli_usage_error("cert create: --pathlen needs --ca");
+	if ((http01_listen || http01_webroot) && !policy_file &&
+	    (req.issuer == NULL || strncmp(req.issuer, "acme:", 5) != 0))
+		return cli_usage_error("cert create: --http01-listen and --http01-webroot need "
+		                       "--issuer acme:NAME");
 	req.name = argv[optind];
 	req.sans = sans;
 	if (policy_file)

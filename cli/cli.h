@@ -62,6 +62,7 @@ int cmd_ca(int argc, char **argv);      /* cmd_ca.c */
 int cert_revoke(int argc, char **argv); /* cmd_ca.c */
 
 int cert_create(int argc, char **argv);
+int cmd_issuer(int argc, char **argv);  /* cmd_issuer.c: ACME issuers */
 int cert_list(int argc, char **argv);
 int cert_show(int argc, char **argv);
 int cert_export(int argc, char **argv);

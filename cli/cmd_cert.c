@@ -6,7 +6,8 @@ int cmd_cert(int argc, char **argv)
 	static const cli_command table[] = {
 	    {"create", cert_create,
 	     "NAME --backend B --subject DN [--san DNS:x|IP:y ...] [--key TYPE] [--days N] "
-	     "[--issuer self|unknown|ca:NAME] [--ca [--pathlen N]] [--policy FILE]",
+	     "[--issuer self|unknown|ca:NAME|acme:NAME] [--http01-listen ADDR:PORT | "
+	     "--http01-webroot DIR] [--ca [--pathlen N]] [--policy FILE]",
 	     "Creates a key inside the backend's device and a certificate signed by it.\n"
 	     "DN: CN=web01,O=Example or /O=Example/CN=web01. Without --san, a CN that is a "
 	     "host name\nor IP address becomes the one SAN. TYPE: ec-p256 (default), ec-p384, "
@@ -19,7 +20,13 @@ int cmd_cert(int argc, char **argv)
 	     "device;\nthe certificate's chain is NAME's certificate and chain; renewals "
 	     "re-issue from NAME.\n--ca: a CA certificate (CA:TRUE, keyCertSign|cRLSign, no "
 	     "EKU, default 3650 days);\nself-signed (a root) or, with --issuer ca:ROOT, an "
-	     "intermediate. --pathlen N: at\nmost N CAs below it (0 to 16)."},
+	     "intermediate. --pathlen N: at\nmost N CAs below it (0 to 16).\n"
+	     "--issuer acme:NAME: ACME issuer NAME (keyward issuer add) issues for a CSR signed "
+	     "in\nthe device; its account key signs every request in its own device. http-01\n"
+	     "challenges are answered by a responder of keyward's own on ADDR:PORT\n"
+	     "(--http01-listen 0.0.0.0:80) or as files under DIR/.well-known/acme-challenge/ for\n"
+	     "the web server already there (--http01-webroot); the choice stays in the policy\n"
+	     "(issuer.http01) for renewals. Without either, the issuer's default is used."},
 	    {"adopt", cert_adopt,
 	     "NAME --backend B (--key-uri pkcs11:... | --tss2 FILE) [--cert FILE] [--json]",
 	     "Brings a key other software made on the device under management without\n"
@@ -61,12 +68,16 @@ int cmd_cert(int argc, char **argv)
 	     "keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation."},
 	    {"pending", cert_pending, "cancel NAME",
 	     "The version waiting for its certificate: cancel destroys its key and removes it."},
-	    {"renew", cert_renew, "NAME [--new-key|--reuse-key]",
+	    {"renew", cert_renew,
+	     "NAME [--new-key|--reuse-key] [--http01-listen ADDR:PORT | --http01-webroot DIR]",
 	     "Adds a version with a new certificate and makes it current in one step.\n"
 	     "With issuer unknown the new version is pending instead: a CSR for your CA (the\n"
 	     "contacts are told); the current version serves until cert merge.\n"
 	     "By default the policy's key.reuse_key decides (a new key unless it is true);\n"
-	     "--new-key generates a new key in the device; --reuse-key keeps the current one."},
+	     "--new-key generates a new key in the device; --reuse-key keeps the current one.\n"
+	     "ACME (issuer acme:NAME): a new order for the same names; --http01-* override the\n"
+	     "policy's way of answering http-01 for this run. A failure leaves the current\n"
+	     "version as it was."},
 	    {"delete", cert_lifecycle_delete, "NAME [--purge]",
 	     "Deletes a certificate softly: hidden from list, show and the provider, its keys\n"
 	     "kept until it is purged (cert purge, or renew --due after retention_days; see\n"

@@ -16,6 +16,8 @@ static const cli_command commands[] = {
     {"backend", cmd_backend, "add|list ...", "configure TPM 2.0 and PKCS#11 backends"},
     {"cert", cmd_cert, "create|list|show|export|csr|merge|renew|delete|verify|versions|... ",
      "manage certificates whose keys live in hardware"},
+    {"issuer", cmd_issuer, "add|list|show|remove ...",
+     "ACME issuers (RFC 8555): account key in hardware, http-01 challenges"},
     {"ca", cmd_ca, "sign|revoke|crl ...",
      "the local CA: sign CSRs, revoke, publish CRLs (CA key in hardware)"},
     {"policy", cmd_policy, "default|show|set|import-azure ...", "certificate policies"},

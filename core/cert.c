@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lifecycle_internal.h"
+#include "acme.h"
 #include "version.h"
 
 #define NAME_MAX_LEN 64
@@ -96,6 +97,22 @@ static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int
 	return rc;
 }
 
+/* An ACME certificate: its issuer exists, and the way this handle answers
+ * http-01 challenges stays in the policy for renewals. */
+static kw_rc acme_settings(kw_store *s, json_t *policy)
+{
+	json_t *iss = json_object_get(policy, "issuer");
+	const char *name = json_string_value(json_object_get(iss, "name"));
+	kwi_issuer is;
+	if (name == NULL || strncmp(name, "acme:", 5) != 0)
+		return KW_OK;
+	KW_GUARD(kwi_issuer_load(s, name + 5, &is));
+	kwi_issuer_clear(&is);
+	if (s->http01 && json_object_get(iss, "http01") == NULL)
+		return kwi_json_put(iss, "http01", json_deep_copy(s->http01));
+	return KW_OK;
+}
+
 kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 {
 	kw_rc rc = KW_OK;
@@ -119,6 +136,8 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 		                           "policy; see: keyward backend list)");
 		goto out;
 	}
+	if ((rc = acme_settings(s, policy)) != KW_OK)
+		goto out;
 	if ((rc = kwi_now(&now)) != KW_OK || (rc = cert_exists(s, req->name, &exists)) != KW_OK)
 		goto out;
 	if (exists == 2) {
@@ -138,7 +157,7 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 	snprintf(label, sizeof(label), "keyward:%s", req->name);
 	if ((rc = dev.ops->key_generate(dev.ctx, type, label, &ref)) != KW_OK)
 		goto out;
-	rc = kwi_issue(s, &dev, &ref, type, policy, now, &v);
+	rc = kwi_issue(s, &dev, &ref, type, policy, NULL, now, &v);
 	if (rc == KW_OK)
 		rc = record_new(s, req->name, policy, dev.id, &ref, type, &v, now);
 	if (rc != KW_OK)
@@ -162,12 +181,14 @@ typedef struct {
 	kw_key_type type;
 	kw_keyref ref;
 	char backend[80]; /* the current version's backend name */
+	X509 *cert;       /* the current certificate (NULL while none was issued) */
 } current_row;
 
 static void current_clear(current_row *c)
 {
 	json_decref(c->policy);
 	kw_keyref_clear(&c->ref);
+	X509_free(c->cert);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -177,7 +198,8 @@ static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 	memset(c, 0, sizeof(*c));
 	KW_GUARD(kwi_store_prepare(
 	    s,
-	    "SELECT c.id, c.policy, v.version, v.backend_id, v.key_type, v.key_ref, b.name"
+	    "SELECT c.id, c.policy, v.version, v.backend_id, v.key_type, v.key_ref, b.name,"
+	    " v.cert_der"
 	    " FROM certs c JOIN versions v ON v.cert_id = c.id"
 	    " AND v.version = c.current_version JOIN backends b ON b.id = v.backend_id"
 	    " WHERE c.name = ?",
@@ -202,6 +224,9 @@ static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 			memcpy(c->ref.data, sqlite3_column_blob(st, 5), c->ref.len);
 		snprintf(c->backend, sizeof(c->backend), "%s",
 		         (const char *)sqlite3_column_text(st, 6));
+		const unsigned char *der = sqlite3_column_blob(st, 7);
+		if (der)
+			c->cert = d2i_X509(NULL, &der, sqlite3_column_bytes(st, 7));
 		if (c->policy == NULL || c->type == 0 || c->ref.data == NULL)
 			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",
 			             name);
@@ -372,7 +397,7 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 	if (rc != KW_OK)
 		goto out;
 	c.type = type;
-	rc = kwi_issue(s, &dev, &ref, type, c.policy, now, &v);
+	rc = kwi_issue(s, &dev, &ref, type, c.policy, c.cert, now, &v);
 	if (rc == KW_OK)
 		rc = record_renewal(s, name, &c, dev.id, &ref, fresh, &v, now, &version);
 	if (rc != KW_OK && fresh)

@@ -229,3 +229,26 @@ kw_rc kwi_chain_order(X509 *leaf, STACK_OF(X509) * certs, STACK_OF(X509) * *chai
 	}
 	return rc;
 }
+
+/* see internal.h */
+kw_rc kwi_chain_der(STACK_OF(X509) * chain, unsigned char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		unsigned char *der = NULL;
+		int n = i2d_X509(sk_X509_value(chain, i), &der);
+		unsigned char *grown = n > 0 ? realloc(*out, *len + (size_t)n) : NULL;
+		if (grown == NULL) {
+			OPENSSL_free(der);
+			free(*out);
+			*out = NULL;
+			return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		}
+		memcpy(grown + *len, der, (size_t)n);
+		*out = grown;
+		*len += (size_t)n;
+		OPENSSL_free(der);
+	}
+	return KW_OK;
+}

@@ -22,6 +22,7 @@ struct kw_store {
 	char *dir;
 	char *db_path;
 	char actor[128]; /* who makes changes, for the event log ("cli" by default) */
+	json_t *http01;  /* ACME http-01 settings of this handle ({listen|webroot}) or NULL */
 };
 
 /* ---- store.c ---- */
@@ -143,6 +144,9 @@ kw_rc kwi_certs_parse(const char *source, const unsigned char *data, size_t len,
  * {subject, reason} for every other certificate (duplicates, strangers). */
 kw_rc kwi_chain_order(X509 *leaf, STACK_OF(X509) * certs, STACK_OF(X509) * *chain,
                       json_t *dropped) KW_MUST_USE;
+/* The chain as the store keeps it: DER certificates back to back (malloc'd;
+ * NULL and 0 for an empty chain). */
+kw_rc kwi_chain_der(STACK_OF(X509) * chain, unsigned char **out, size_t *len) KW_MUST_USE;
 
 /* ---- policy.c (the document itself: keyward/lifecycle.h) ---- */
 /* json_object_set_new / json_array_append_new that report running out of memory. */

@@ -161,29 +161,6 @@ static kw_rc compare_request(merge_job *j)
 	return rc;
 }
 
-/* The chain as the store keeps it: DER certificates back to back. */
-static kw_rc chain_der(STACK_OF(X509) * chain, unsigned char **out, size_t *len)
-{
-	*out = NULL;
-	*len = 0;
-	for (int i = 0; i < sk_X509_num(chain); i++) {
-		unsigned char *der = NULL;
-		int n = i2d_X509(sk_X509_value(chain, i), &der);
-		unsigned char *grown = n > 0 ? realloc(*out, *len + (size_t)n) : NULL;
-		if (grown == NULL) {
-			OPENSSL_free(der);
-			free(*out);
-			*out = NULL;
-			return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-		}
-		memcpy(grown + *len, der, (size_t)n);
-		*out = grown;
-		*len += (size_t)n;
-		OPENSSL_free(der);
-	}
-	return KW_OK;
-}
-
 static kw_rc activate(kw_store *s, const merge_job *j, const unsigned char *chain, size_t chain_len)
 {
 	sqlite3_stmt *st = NULL;
@@ -239,7 +216,7 @@ static kw_rc record(kw_store *s, const merge_job *j, int previous, time_t now)
 {
 	unsigned char *chain = NULL;
 	size_t chain_len = 0;
-	KW_GUARD(chain_der(j->chain, &chain, &chain_len));
+	KW_GUARD(kwi_chain_der(j->chain, &chain, &chain_len));
 	kw_rc rc = kwi_store_begin(s);
 	if (rc == KW_OK)
 		rc = activate(s, j, chain, chain_len);

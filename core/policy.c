@@ -11,6 +11,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
+#include "acme.h"
 #include "internal.h"
 #include <keyward/lifecycle.h>
 
@@ -494,12 +495,39 @@ static kw_rc check_actions(const json_t *in, json_int_t days, json_t *out)
 int kwi_policy_issuer_supported(const char *name)
 {
 	return strcmp(name, "self") == 0 || strcmp(name, "unknown") == 0 ||
-	       strncmp(name, "ca:", 3) == 0;
+	       strncmp(name, "ca:", 3) == 0 || strncmp(name, "acme:", 5) == 0;
+}
+
+/* issuer.http01: {"listen": "ADDR:PORT"} or {"webroot": "/DIR"}. */
+static kw_rc check_http01(const json_t *in, const char *name, json_t *out)
+{
+	static const char *const fields[] = {"listen", "webroot", NULL};
+	const json_t *l, *w;
+	json_t *h = NULL;
+	if (in == NULL)
+		return KW_OK;
+	KW_GUARD(check_type(in, JSON_OBJECT, "issuer.http01"));
+	KW_GUARD(known_fields(in, "issuer.http01", fields));
+	if (strncmp(name, "acme:", 5) != 0)
+		return field_fail(KW_ERR_USAGE, "issuer.http01",
+		                  "only an acme:NAME issuer answers "
+		                  "http-01 challenges");
+	KW_GUARD(member(in, "issuer.http01", "listen", JSON_STRING, &l));
+	KW_GUARD(member(in, "issuer.http01", "webroot", JSON_STRING, &w));
+	if (l == NULL && w == NULL)
+		return field_fail(KW_ERR_USAGE, "issuer.http01", "needs listen or webroot");
+	if (kwi_http01_settings(json_string_value(l), json_string_value(w), &h) != KW_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", kw_error_message());
+		kw_error_clear();
+		return field_fail(KW_ERR_USAGE, "issuer.http01", "%s", msg);
+	}
+	return kwi_json_put(out, "http01", h);
 }
 
 static kw_rc check_issuer(const json_t *in, json_t *out)
 {
-	static const char *const fields[] = {"name", NULL};
+	static const char *const fields[] = {"name", "http01", NULL};
 	const json_t *n;
 	KW_GUARD(in ? check_type(in, JSON_OBJECT, "issuer") : KW_OK);
 	KW_GUARD(known_fields(in, "issuer", fields));
@@ -513,9 +541,8 @@ static kw_rc check_issuer(const json_t *in, json_t *out)
 		                  "must be self, unknown, ca:NAME or acme:NAME, not '%s'", name);
 	if (!kwi_policy_issuer_supported(name))
 		return field_fail(KW_ERR_UNSUPPORTED, "issuer.name",
-		                  "'%s' is not supported yet (this build issues with self, "
-		                  "unknown or ca:NAME)",
-		                  name);
+		                  "'%s' is not supported by this build", name);
+	KW_GUARD(check_http01(json_object_get(in, "http01"), name, out));
 	return kwi_json_put(out, "name", json_string(name));
 }
 

@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "acme.h"
 #include "lifecycle_internal.h"
 #include "version.h"
 
@@ -409,6 +410,9 @@ static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, r
 	         kw_error_message()[0] ? kw_error_message() : kw_rc_name(rc));
 	kw_error_clear();
 	time_t next = now + backoff(c->failures + 1);
+	/* an ACME server that asked us to come back later (Retry-After) */
+	if (kwi_acme_retry_at() > next)
+		next = kwi_acme_retry_at();
 	json_object_set_new(res, "action", json_string("failed"));
 	json_object_set_new(res, "error", json_string(error));
 	json_object_set_new(res, "failures", json_integer(c->failures + 1));
@@ -440,6 +444,14 @@ static json_t *consider(kw_store *s, const due_cert *c, time_t now, int dry_run,
 		return res;
 	}
 	time_t due = kw_policy_renew_at(c->policy, c->not_before, c->not_after);
+	const char *issuer =
+	    json_string_value(json_object_get(json_object_get(c->policy, "issuer"), "name"));
+	if (issuer && strncmp(issuer, "acme:", 5) == 0) {
+		/* the CA may ask for an earlier renewal (RFC 9773) */
+		time_t ari = kwi_ari_renew_at(s, issuer + 5, c->id, c->version, now, dry_run, res);
+		if (ari && ari < due)
+			due = ari;
+	}
 	set_time(res, "due", due);
 	set_time(res, "not_after", c->not_after);
 	if (now < due) {

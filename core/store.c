@@ -399,3 +399,4 @@ void kw_store_close(kw_store *s)
 	free(s->db_path);
 	free(s);
 }
+	json_decref(s->http01);

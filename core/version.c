@@ -5,6 +5,7 @@
 
 #include <openssl/bn.h>
 
+#include "acme.h"
 #include "ca.h"
 #include "version.h"
 
@@ -49,8 +50,25 @@ kw_rc kwi_issued_facts(X509 *x, kwi_issued *out)
 	return asn1_time(X509_get0_notAfter(x), &out->not_after);
 }
 
+/* ACME: a CSR signed by the key in its device, the certificate from the CA. */
+static kw_rc acme_issue(kw_store *s, const kwi_signer *k, EVP_PKEY *pub, const json_t *policy,
+                        kwi_cert_template *t, X509 *previous, kwi_issued *out)
+{
+	X509_REQ *csr = NULL;
+	const json_t *iss = json_object_get(policy, "issuer");
+	const json_t *http01 = s->http01 ? s->http01 : json_object_get(iss, "http01");
+	kw_rc rc = kwi_x509_csr(k, pub, t, &csr);
+	if (rc == KW_OK)
+		rc = kwi_acme_issue(s, k->dev, out->issuer + 5, http01, csr, pub, previous,
+		                    &out->cert, &out->chain, &out->chain_len);
+	if (rc == KW_OK)
+		rc = kwi_issued_facts(out->cert, out);
+	X509_REQ_free(csr);
+	return rc;
+}
+
 kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type type,
-                const json_t *policy, time_t now, kwi_issued *out)
+                const json_t *policy, X509 *previous, time_t now, kwi_issued *out)
 {
 	kw_rc rc = KW_OK;
 	kwi_cert_template t;
@@ -62,7 +80,8 @@ kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type 
 	snprintf(out->issuer, sizeof(out->issuer), "%s", issuer ? issuer : "self");
 	int pending = strcmp(out->issuer, "unknown") == 0;
 	int by_ca = strncmp(out->issuer, "ca:", 3) == 0;
-	if (!pending && !by_ca && strcmp(out->issuer, "self") != 0)
+	int by_acme = strncmp(out->issuer, "acme:", 5) == 0;
+	if (!pending && !by_ca && !by_acme && strcmp(out->issuer, "self") != 0)
 		return KW_FAIL(KW_ERR_UNSUPPORTED, "issuer '%s' is not supported by this build",
 		               out->issuer);
 	KW_GUARD(kwi_policy_template(policy, now, &t));
@@ -70,6 +89,8 @@ kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type 
 		goto out;
 	if (pending) /* an external CA issues: the version waits with its CSR */
 		rc = kwi_x509_csr(&k, pub, &t, &out->csr);
+	else if (by_acme)
+		rc = acme_issue(s, &k, pub, policy, &t, previous, out);
 	else if (by_ca) { /* the CA's key signs, in its own device */
 		rc = kwi_ca_issue(s, dev, out->issuer + 3, pub, &t, now, &out->cert, &out->chain,
 		                  &out->chain_len);

@@ -24,9 +24,11 @@ void kwi_issued_clear(kwi_issued *v);
  * "self" signs the certificate with the key itself; "unknown" makes a CSR
  * signed in hardware and leaves out->cert NULL (the version is pending);
  * "ca:NAME" has keyward CA NAME sign it in its device (out->chain: the CA's
- * chain). */
+ * chain); "acme:NAME" has ACME issuer NAME issue it for a CSR signed in
+ * hardware (out->chain: the chain the server sent). previous: the version
+ * being renewed (NULL for a new certificate). */
 kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type type,
-                const json_t *policy, time_t now, kwi_issued *out) KW_MUST_USE;
+                const json_t *policy, X509 *previous, time_t now, kwi_issued *out) KW_MUST_USE;
 
 /* Fills thumbprints, serial and validity from x (not taken). */
 kw_rc kwi_issued_facts(X509 *x, kwi_issued *out) KW_MUST_USE;

@@ -1,0 +1,63 @@
+/*
+ * keyward — ACME issuers (RFC 8555): a certificate whose policy says issuer
+ * "acme:NAME" is issued and renewed by ACME issuer NAME. The account key is
+ * generated in a backend and signs every request (JWS) there; the
+ * certificate's own key signs its CSR in its device. http-01 challenges are
+ * answered by a responder of keyward's own (listen ADDR:PORT) or by files in
+ * a web server's webroot.
+ */
+#ifndef KEYWARD_ISSUER_H
+#define KEYWARD_ISSUER_H
+
+#include <jansson.h>
+
+#include <keyward/keyward.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+	const char *name;
+	const char *directory;      /* the ACME directory URL (https) */
+	const char *backend;        /* where the account key is generated */
+	const char *key_type;       /* ec-p256 (default), ec-p384, rsa-2048/3072/4096 */
+	const char *email;          /* account contact (mailto:); may be NULL */
+	const char *ca_bundle;      /* CAs for the server's TLS certificate; NULL: system */
+	const char *eab_kid;        /* external account binding: key id ... */
+	const char *eab_key_source; /* ... and the pin source of its base64url HMAC key */
+	const char *http01_listen;  /* default http-01 responder "ADDR:PORT" */
+	const char *http01_webroot; /* or default webroot DIR */
+	int agree_tos;              /* the admin agrees to the CA's terms of service */
+} kw_issuer_spec;
+
+/*
+ * Adds an ACME issuer: checks the directory, generates the account key in
+ * the backend, registers the account (with EAB when given or required) and
+ * records it. Nothing stays behind on failure: the key is destroyed. A CA
+ * with terms of service needs agree_tos. *report: the issuer (kw_issuer_show).
+ */
+kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *spec, json_t **report) KW_MUST_USE;
+
+/* {name, kind, directory, email, ca_bundle, eab_kid, http01, backend, key
+ * {type}, account_url, created_at, certificates (names using it)}. */
+kw_rc kw_issuer_show(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
+/* An array of kw_issuer_show objects. */
+kw_rc kw_issuer_list(kw_store *s, json_t **out) KW_MUST_USE;
+
+/* Removes an issuer no certificate uses (deleted ones count until purged);
+ * its account key is destroyed. */
+kw_rc kw_issuer_remove(kw_store *s, const char *name) KW_MUST_USE;
+
+/*
+ * How this handle answers http-01 challenges (one of the two, or both NULL to
+ * fall back to the policy's issuer.http01, then the issuer's default). A
+ * certificate created with one set keeps it in its policy for renewals.
+ */
+kw_rc kw_store_set_http01(kw_store *s, const char *listen, const char *webroot) KW_MUST_USE;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
