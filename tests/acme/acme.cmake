@@ -6,3 +6,6 @@ kw_add_test(test_acme_issue ${CMAKE_CURRENT_SOURCE_DIR}/acme/test_acme_issue.c
 # Retry-After, rate limits, renewal information (acme-proxy in front of pebble)
 kw_add_test(test_acme_faults ${CMAKE_CURRENT_SOURCE_DIR}/acme/test_acme_faults.c
   DEVICES --p11 --pebble)
+add_dependencies(test_acme_issue keyward-provider)
+set_property(TEST test_acme_issue APPEND PROPERTY ENVIRONMENT
+  "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>")

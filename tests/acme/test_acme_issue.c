@@ -77,6 +77,25 @@ Test(acme, tpm_ec_p256_issue_and_renew_with_own_responder)
 	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM events WHERE type = 'cert.renewed'"
 	                                  " AND cert = 'web' AND version = 2"),
 	             1);
+	/* the provider serves it by its stable name: key in the TPM, pebble's chain */
+	char *dir = kwt_tmpdir("tls"), *leaf = cli_path(dir, "leaf.pem"),
+	     *full = cli_path(dir, "full.pem"), *chain = cli_path(dir, "chain.pem");
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "export", "web", "--out", leaf));
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "export", "web", "--chain", "--out", full));
+	kwt_result_free(&r);
+	cr_assert_eq(cli_status("awk 'n>0{print} /END CERTIFICATE/{n++}' '%s' > '%s'", full, chain),
+	             0);
+	char *tls = cli_out("KEYWARD_STORE='%s' '%s/tests/provider/tls-exchange' --chain '%s' '%s'"
+	                    " keyward:web -CAfile '%s' -verify_hostname web.example 2>&1",
+	                    store, kwt_env("KW_TEST_SOURCE_DIR"), chain, leaf,
+	                    kwt_env("KW_TEST_ACME_ROOT"));
+	cli_assert_has(tls, "echo=ok");
+	free(tls);
+	free(chain);
+	free(full);
+	free(leaf);
+	free(dir);
 	/* the issuer knows what it issues */
 	cli_ok(&r, NULL, store, CLI_ARGS("issuer", "show", "peb", "--json"));
 	is = cli_json(r.out, "issuer show");
