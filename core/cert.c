@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "lifecycle_internal.h"
-#include "acme.h"
 #include "version.h"
 
 #define NAME_MAX_LEN 64
@@ -97,28 +96,6 @@ static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int
 	return rc;
 }
 
-/* An ACME certificate: its issuer exists, and the way this handle answers
- * http-01 challenges stays in the policy for renewals. */
-static kw_rc acme_settings(kw_store *s, json_t *policy)
-{
-	json_t *iss = json_object_get(policy, "issuer");
-	const char *name = json_string_value(json_object_get(iss, "name"));
-	kwi_issuer is;
-	if (name == NULL || strncmp(name, "acme:", 5) != 0)
-		return KW_OK;
-	KW_GUARD(kwi_issuer_load(s, name + 5, &is));
-	int fallback = json_object_get(is.config, "http01") != NULL;
-	kwi_issuer_clear(&is);
-	if (s->http01 && json_object_get(iss, "http01") == NULL)
-		return kwi_json_put(iss, "http01", json_deep_copy(s->http01));
-	if (json_object_get(iss, "http01") == NULL && !fallback)
-		return KW_FAIL(KW_ERR_USAGE,
-		               "no way to answer http-01 challenges: give --http01-listen ADDR:PORT "
-		               "or --http01-webroot DIR (or set one on issuer %s)",
-		               name + 5);
-	return KW_OK;
-}
-
 kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 {
 	kw_rc rc = KW_OK;
@@ -142,7 +119,7 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 		                           "policy; see: keyward backend list)");
 		goto out;
 	}
-	if ((rc = acme_settings(s, policy)) != KW_OK)
+	if ((rc = kwi_issuer_policy_check(s, policy)) != KW_OK)
 		goto out;
 	if ((rc = kwi_now(&now)) != KW_OK || (rc = cert_exists(s, req->name, &exists)) != KW_OK)
 		goto out;

@@ -44,6 +44,12 @@ kw_rc kwi_event_append(kw_store *s, const char *type, const char *cert, int vers
 kw_rc kwi_event_record(kw_store *s, const char *type, const char *cert, int version,
                        json_t *details) KW_MUST_USE;
 
+/* ---- issuer.c ---- */
+/* A policy whose issuer is acme:NAME: NAME exists and the policy, this
+ * handle (kw_store_set_http01, then copied into the policy) or the issuer
+ * says how to answer http-01. Other issuers pass. */
+kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy) KW_MUST_USE;
+
 /* ---- cert.c ---- */
 /* Inserts a certificate row (current version 1) in the caller's transaction. */
 kw_rc kwi_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,

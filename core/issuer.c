@@ -279,3 +279,24 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 		*report = NULL;
 	return rc;
 }
+
+kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy)
+{
+	json_t *iss = json_object_get(policy, "issuer");
+	const char *name = json_string_value(json_object_get(iss, "name"));
+	kwi_issuer is;
+	if (name == NULL || strncmp(name, "acme:", 5) != 0)
+		return KW_OK;
+	KW_GUARD(kwi_issuer_load(s, name + 5, &is));
+	int fallback = json_object_get(is.config, "http01") != NULL;
+	kwi_issuer_clear(&is);
+	if (s->http01 && json_object_get(iss, "http01") == NULL)
+		return kwi_json_put(iss, "http01", json_deep_copy(s->http01));
+	if (json_object_get(iss, "http01") == NULL && !fallback)
+		return KW_FAIL(
+		    KW_ERR_USAGE,
+		    "no way to answer http-01 challenges: give --http01-listen ADDR:PORT "
+		    "or --http01-webroot DIR (or set one on issuer %s)",
+		    name + 5);
+	return KW_OK;
+}

@@ -296,6 +296,8 @@ kw_rc kw_policy_set(kw_store *s, const char *name, const json_t *policy)
 	if (rc == KW_OK)
 		rc = backend_exists(
 		    s, json_string_value(json_object_get(json_object_get(p, "key"), "backend")));
+	if (rc == KW_OK)
+		rc = kwi_issuer_policy_check(s, p);
 	if (rc == KW_OK && !json_equal(old, p))
 		rc = store_policy(s, name, old, p);
 	json_decref(p);

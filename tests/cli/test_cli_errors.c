@@ -198,10 +198,10 @@ Test(errors, malformed_keyward_now_is_a_usage_error)
 	free(store);
 }
 
-Test(errors, unsupported_issuer_is_refused)
+Test(errors, unknown_acme_issuer_is_refused)
 {
 	char *store = store_with_certs();
-	CLI_REFUSED(store, 1, "issuer 'acme:le'", "cert", "create", "n", "--backend", "hsm",
+	CLI_REFUSED(store, 1, "no ACME issuer 'le'", "cert", "create", "n", "--backend", "hsm",
 	            "--subject", "CN=n", "--issuer", "acme:le");
 	free(store);
 }

@@ -290,7 +290,7 @@ Test(cli_policy, create_refuses_a_bad_policy_before_touching_a_device)
 	               RSA_POLICY, short_days);
 	create_refused(store, 2, "key.type: unknown key type 'ec-p521'",
 	               "{\"key\": {\"type\": \"ec-p521\", \"backend\": \"hsm\"}}", none);
-	create_refused(store, 1, "issuer.name: 'acme:corp-acme' is not supported yet",
+	create_refused(store, 1, "no ACME issuer 'corp-acme'",
 	               "{\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\": \"CN=n\"},"
 	               " \"issuer\": {\"name\": \"acme:corp-acme\"}}",
 	               none);
@@ -414,7 +414,7 @@ Test(cli_policy, set_refuses_a_bad_policy_and_changes_nothing)
 	set_refused(store, 2, "colour: unknown field", "web01", "{" GOOD_TAIL ", \"colour\": 1}");
 	set_refused(store, 2, "key.size: unknown field", "web01",
 	            "{\"key\": {\"backend\": \"hsm\", \"size\": 2048}}");
-	set_refused(store, 1, "issuer.name: 'acme:le' is not supported yet", "web01",
+	set_refused(store, 1, "no ACME issuer 'le'", "web01",
 	            "{" GOOD_TAIL ", \"issuer\": {\"name\": \"acme:le\"}}");
 	set_refused(store, 2, "key.type: unknown key type 'dsa'", "web01",
 	            "{\"key\": {\"type\": \"dsa\", \"backend\": \"hsm\"}}");

@@ -223,12 +223,31 @@ Test(policy, refuses_triggers_and_actions_that_make_no_sense)
 	json_decref(p);
 }
 
-Test(policy, refuses_issuers_this_build_lacks)
+Test(policy, checks_issuer_names_and_http01)
 {
-	refused("{\"issuer\": {\"name\": \"acme:corp-acme\"}}", KW_ERR_UNSUPPORTED,
-	        "issuer.name: 'acme:corp-acme' is not supported yet");
-	refused("{\"issuer\": {\"name\": \"acme:letsencrypt\"}}", KW_ERR_UNSUPPORTED,
-	        "issuer.name: 'acme:letsencrypt' is not supported yet");
+	refused("{\"issuer\": {\"name\": \"acme:le\", \"http01\": {}}}", KW_ERR_USAGE,
+	        "issuer.http01: needs listen or webroot");
+	refused("{\"issuer\": {\"name\": \"acme:le\", \"http01\": {\"listen\": \"x\"}}}",
+	        KW_ERR_USAGE, "issuer.http01: http-01 listen address 'x' is not ADDR:PORT");
+	refused("{\"issuer\": {\"name\": \"acme:le\", \"http01\": {\"webroot\": \"www\"}}}",
+	        KW_ERR_USAGE, "issuer.http01: http-01 webroot 'www' is not an absolute path");
+	refused("{\"issuer\": {\"name\": \"acme:le\", \"http01\": {\"listen\": "
+	        "\"127.0.0.1:80\", \"webroot\": \"/var/www\"}}}",
+	        KW_ERR_USAGE, "issuer.http01: give --http01-listen or --http01-webroot, not both");
+	refused("{\"issuer\": {\"name\": \"self\", \"http01\": {\"webroot\": \"/w\"}}}",
+	        KW_ERR_USAGE, "issuer.http01: only an acme:NAME issuer answers http-01");
+	refused("{\"issuer\": {\"name\": \"acme:le\", \"http01\": {\"port\": 80}}}", KW_ERR_USAGE,
+	        "issuer.http01.port: unknown field");
+	json_t *in = json_loads("{\"issuer\": {\"name\": \"acme:le\", \"http01\": "
+	                        "{\"listen\": \"[::]:80\"}}}",
+	                        0, NULL),
+	       *p = NULL;
+	cr_assert_eq(kw_policy_validate(in, &p), KW_OK, "%s", kw_error_message());
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                     json_object_get(json_object_get(p, "issuer"), "http01"), "listen")),
+	                 "[::]:80");
+	json_decref(in);
+	json_decref(p);
 	refused("{\"issuer\": {\"name\": \"DigiCert\"}}", KW_ERR_USAGE,
 	        "issuer.name: must be self, unknown, ca:NAME or acme:NAME, not 'DigiCert'");
 	refused("{\"issuer\": {\"name\": \"ca:\"}}", KW_ERR_USAGE, "not 'ca:'");
@@ -422,9 +441,9 @@ Test(policy, flags_keep_their_own_words)
 	cr_assert_str_eq(kw_error_message(), "unknown key type 'x' (use ec-p256, ec-p384, "
 	                                     "rsa-2048, rsa-3072 or rsa-4096)");
 	req.key_type = NULL;
-	req.issuer = "acme:le";
-	cr_assert_eq(merge(NULL, &req, &p), KW_ERR_UNSUPPORTED);
-	cr_assert(strstr(kw_error_message(), "issuer 'acme:le'") != NULL);
+	req.issuer = "acme:";
+	cr_assert_eq(merge(NULL, &req, &p), KW_ERR_USAGE);
+	cr_assert(strstr(kw_error_message(), "not 'acme:'") != NULL, "%s", kw_error_message());
 	req.issuer = NULL;
 	const char *const sans[] = {"DNS:ok.example", "IP:999.1.1.1"};
 	req.sans = sans;
@@ -694,7 +713,7 @@ Test(policy, set_refuses_bad_policies_and_changes_nothing)
 	set_refused(s, "web01",
 	            "{\"x509\": {\"subject\": \"CN=a\"}, \"key\": {\"backend\":"
 	            " \"hsm\"}, \"issuer\": {\"name\": \"acme:corp-acme\"}}",
-	            KW_ERR_UNSUPPORTED, "issuer.name: 'acme:corp-acme' is not supported yet");
+	            KW_ERR_NOT_FOUND, "no ACME issuer 'corp-acme'");
 	set_refused(s, "web01", "{\"key\": {\"backend\": \"hsm\"}}", KW_ERR_USAGE,
 	            "x509.subject: required");
 	set_refused(s, "web01", "{\"x509\": {\"subject\": \"CN=a\"}}", KW_ERR_USAGE,
