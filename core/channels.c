@@ -15,16 +15,7 @@
 
 static kw_rc check_name(const char *name)
 {
-	char shown[200];
-	size_t n = name ? strlen(name) : 0;
-	int ok = n > 0 && n <= CHANNEL_NAME_MAX && isalnum((unsigned char)name[0]);
-	for (size_t i = 0; ok && i < n; i++)
-		ok = isalnum((unsigned char)name[i]) || strchr("._-", name[i]);
-	return ok ? KW_OK
-	          : KW_FAIL(KW_ERR_USAGE,
-	                    "bad channel name '%s': 1 to %d letters, digits, '.', '_' or '-', "
-	                    "starting with a letter or digit",
-	                    kwi_printable(name, shown, sizeof(shown)), CHANNEL_NAME_MAX);
+	return kwi_name_check("channel", name, CHANNEL_NAME_MAX);
 }
 
 /* Only the keys a kind knows, each a non-empty string without newlines. */

@@ -33,6 +33,8 @@ void kwi_store_rollback(kw_store *s);
 kw_rc kwi_store_fail(kw_store *s, const char *file, int line, const char *what);
 #define KWI_DB_FAIL(s, what) kwi_store_fail((s), __FILE__, __LINE__, (what))
 kw_rc kwi_store_prepare(kw_store *s, const char *sql, sqlite3_stmt **st) KW_MUST_USE;
+/* A text column's copy (malloc'd; NULL for NULL or out of memory). */
+char *kwi_col_dup(sqlite3_stmt *st, int col);
 
 /* ---- events.c: the append-only, BLAKE2b-chained event log ---- */
 /* Appends an event inside the caller's transaction. details (may be NULL) is
@@ -90,6 +92,9 @@ kw_rc kwi_dn_parse(const char *text, X509_NAME **out) KW_MUST_USE;
 /* "DNS:x" / "IP:y" → GENERAL_NAMES (appends). */
 kw_rc kwi_san_parse(const char *text, GENERAL_NAMES *names) KW_MUST_USE;
 int kwi_dns_name_valid(const char *name);
+/* A name keyward gives things (channels, issuers): 1 to max letters, digits,
+ * '.', '_' or '-', starting with a letter or digit. what: "channel". */
+kw_rc kwi_name_check(const char *what, const char *name, size_t max) KW_MUST_USE;
 /* A name in RFC 2253 form, and SANs as ["DNS:x", "IP:y"] (new references;
  * NULL / an empty array for nothing). */
 json_t *kwi_name_json(const X509_NAME *name);

@@ -8,21 +8,9 @@
 #include <keyward/issuer.h>
 
 #include "acme.h"
+#include "notify_internal.h"
 
 #define ISSUER_NAME_MAX 64
-
-static kw_rc name_check(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-	int ok = n > 0 && n <= ISSUER_NAME_MAX && isalnum((unsigned char)name[0]);
-	for (size_t i = 0; ok && i < n; i++)
-		ok = isalnum((unsigned char)name[i]) || strchr("._-", name[i]);
-	return ok ? KW_OK
-	          : KW_FAIL(KW_ERR_USAGE,
-	                    "bad issuer name '%s': 1 to %d letters, digits, '.', '_' or '-', "
-	                    "starting with a letter or digit",
-	                    name ? name : "", ISSUER_NAME_MAX);
-}
 
 void kwi_issuer_clear(kwi_issuer *i)
 {
@@ -31,12 +19,6 @@ void kwi_issuer_clear(kwi_issuer *i)
 	kw_keyref_clear(&i->ref);
 	free(i->account_url);
 	memset(i, 0, sizeof(*i));
-}
-
-static char *col_dup(sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	return t ? strdup((const char *)t) : NULL;
 }
 
 kw_rc kwi_issuer_load(kw_store *s, const char *name, kwi_issuer *out)
@@ -57,7 +39,7 @@ kw_rc kwi_issuer_load(kw_store *s, const char *name, kwi_issuer *out)
 		rc = KWI_DB_FAIL(s, "reading an issuer");
 	if (rc == KW_OK) {
 		out->id = sqlite3_column_int64(st, 0);
-		out->name = col_dup(st, 1);
+		out->name = kwi_col_dup(st, 1);
 		out->config = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
 		out->backend_id = sqlite3_column_int64(st, 3);
 		out->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 4));
@@ -65,7 +47,7 @@ kw_rc kwi_issuer_load(kw_store *s, const char *name, kwi_issuer *out)
 		out->ref.data = malloc(out->ref.len ? out->ref.len : 1);
 		if (out->ref.data)
 			memcpy(out->ref.data, sqlite3_column_blob(st, 5), out->ref.len);
-		out->account_url = col_dup(st, 6);
+		out->account_url = kwi_col_dup(st, 6);
 		if (out->name == NULL || out->config == NULL || out->ref.data == NULL)
 			rc = KW_FAIL(KW_ERR_STORE, "issuer '%s' has an unreadable record", name);
 	}
@@ -106,7 +88,7 @@ static kw_rc spec_config(const kw_issuer_spec *sp, json_t **out)
 	char bundle[4096];
 	if (sp->directory == NULL || strncmp(sp->directory, "https://", 8) != 0)
 		return KW_FAIL(KW_ERR_USAGE, "--directory must be an https:// ACME directory URL");
-	if (sp->email && (strchr(sp->email, '@') == NULL || strpbrk(sp->email, " ,<>\t\n")))
+	if (sp->email && !kwi_email_valid(sp->email))
 		return KW_FAIL(KW_ERR_USAGE, "--email '%s' is not an e-mail address", sp->email);
 	if ((sp->eab_kid == NULL) != (sp->eab_key_source == NULL))
 		return KW_FAIL(KW_ERR_USAGE, "--eab-kid and --eab-key-source go together");
@@ -244,7 +226,7 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 	int made = 0;
 	kw_error_clear();
 	kw_key_type type = kw_key_type_from_name(sp->key_type ? sp->key_type : "ec-p256");
-	KW_GUARD(name_check(sp->name));
+	KW_GUARD(kwi_name_check("issuer", sp->name, ISSUER_NAME_MAX));
 	if (type == 0)
 		return KW_FAIL(KW_ERR_USAGE, "unknown key type '%s' for the account key",
 		               sp->key_type);

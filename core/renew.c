@@ -116,12 +116,6 @@ static void due_free(due_cert *c, size_t n)
 	free(c);
 }
 
-static char *col_dup(sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	return t ? strdup((const char *)t) : NULL;
-}
-
 static kw_rc due_load(kw_store *s, due_cert **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
@@ -148,7 +142,7 @@ static kw_rc due_load(kw_store *s, due_cert **out, size_t *n)
 		*out = p;
 		due_cert *c = &p[(*n)++];
 		memset(c, 0, sizeof(*c));
-		c->name = col_dup(st, 0);
+		c->name = kwi_col_dup(st, 0);
 		c->id = sqlite3_column_int64(st, 1);
 		c->enabled = sqlite3_column_int(st, 2);
 		c->version = sqlite3_column_int(st, 3);
@@ -158,7 +152,7 @@ static kw_rc due_load(kw_store *s, due_cert **out, size_t *n)
 		c->policy = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
 		c->failures = sqlite3_column_int(st, 8);
 		c->next_attempt = (time_t)sqlite3_column_int64(st, 9);
-		c->last_error = col_dup(st, 10);
+		c->last_error = kwi_col_dup(st, 10);
 		c->pending = sqlite3_column_int(st, 11);
 		if (c->name == NULL || c->policy == NULL) {
 			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",

@@ -399,4 +399,10 @@ void kw_store_close(kw_store *s)
 	free(s->db_path);
 	free(s);
 }
-	json_decref(s->http01);
+
+/* see internal.h */
+char *kwi_col_dup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	return t ? strdup((const char *)t) : NULL;
+}

@@ -203,6 +203,13 @@ static inline pid_t acme_webroot_server(const char *dir)
 	return pid;
 }
 
+/* A loopback port nothing listens on right now (malloc'd text). */
+static inline char *acme_free_port(void)
+{
+	return cli_out("/usr/bin/python3 -c 'import socket; s=socket.socket(); "
+	               "s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'");
+}
+
 typedef struct {
 	pid_t pid;
 	char port[16];
@@ -223,8 +230,7 @@ static inline acme_proxy acme_proxy_start(const char *control_json)
 	cr_assert(asprintf(&script, "%s/tests/acme/acme-proxy", kwt_env("KW_TEST_SOURCE_DIR")) > 0);
 	cr_assert(asprintf(&upstream, "127.0.0.1:%s", kwt_env("KW_TEST_ACME_DIR_PORT")) > 0);
 	for (int attempt = 0; attempt < 5; attempt++) {
-		char *port = cli_out("/usr/bin/python3 -c 'import socket; s=socket.socket(); "
-		                     "s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'");
+		char *port = acme_free_port();
 		snprintf(p.port, sizeof(p.port), "%s", port);
 		free(port);
 		char *argv[] = {script,

@@ -102,8 +102,7 @@ Test(acme_faults, a_failed_renewal_keeps_the_current_version_and_is_retried_late
 Test(acme_faults, an_unreachable_directory_is_refused_cleanly)
 {
 	char *store = kwt_store_new(0, 1);
-	char *port = cli_out("/usr/bin/python3 -c 'import socket; s=socket.socket(); "
-	                     "s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'");
+	char *port = acme_free_port();
 	char dir[128];
 	snprintf(dir, sizeof(dir), "https://127.0.0.1:%s/dir", port);
 	CLI_REFUSED(store, 1, "cannot reach the ACME server", "issuer", "add", "peb", "acme",
