@@ -397,6 +397,7 @@ void kw_store_close(kw_store *s)
 		sqlite3_close_v2(s->db);
 	free(s->dir);
 	free(s->db_path);
+	json_decref(s->http01);
 	free(s);
 }
 
