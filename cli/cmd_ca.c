@@ -154,8 +154,15 @@ int cert_revoke(int argc, char **argv)
 	int ex = cli_store_open(&s);
 	if (ex)
 		return ex;
-	kw_rc rc = kw_cert_revoke(s, argv[optind], reason);
-	if (rc == KW_OK)
+	json_t *j = NULL;
+	kw_rc rc = kw_cert_show(s, argv[optind], 0, &j);
+	const char *issuer = rc == KW_OK ? json_string_value(json_object_get(j, "issuer")) : NULL;
+	int acme = issuer && strncmp(issuer, "acme:", 5) == 0;
+	json_decref(j);
+	rc = kw_cert_revoke(s, argv[optind], reason);
+	if (rc == KW_OK && acme)
+		printf("revoked the current version of %s at its ACME CA\n", argv[optind]);
+	else if (rc == KW_OK)
 		printf("revoked the current version of %s (publish a new CRL: keyward ca crl)\n",
 		       argv[optind]);
 	ex = rc == KW_OK ? 0 : cli_fail(rc);

@@ -64,8 +64,10 @@ int cmd_cert(int argc, char **argv)
 	     "a refusal changes nothing."},
 	    {"revoke", cert_revoke, "NAME [--reason R]",
 	     "Revokes the current version of NAME, a certificate a keyward CA issued (issuer\n"
-	     "ca:CA); the CA's next CRL lists it (keyward ca crl CA). R: unspecified (default),\n"
-	     "keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation."},
+	     "ca:CA); the CA's next CRL lists it (keyward ca crl CA). An ACME certificate (issuer\n"
+	     "acme:NAME) is revoked at its CA, the request signed by the account key. R:\n"
+	     "unspecified (default), keyCompromise, cACompromise, affiliationChanged, superseded,\n"
+	     "cessationOfOperation."},
 	    {"pending", cert_pending, "cancel NAME",
 	     "The version waiting for its certificate: cancel destroys its key and removes it."},
 	    {"renew", cert_renew,

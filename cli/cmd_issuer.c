@@ -147,11 +147,19 @@ static int issuer_remove(int argc, char **argv)
 	int ex = cli_store_open(&s);
 	if (ex)
 		return ex;
-	kw_rc rc = kw_issuer_remove(s, argv[optind]);
+	json_t *rep = NULL;
+	kw_rc rc = kw_issuer_remove(s, argv[optind], &rep);
 	kw_store_close(s);
 	if (rc != KW_OK)
 		return cli_fail(rc);
-	printf("removed issuer %s (its account key is destroyed)\n", argv[optind]);
+	const char *why = json_string_value(json_object_get(rep, "deactivate_error"));
+	if (why)
+		printf("removed issuer %s: account key destroyed; the CA was not told (%s)\n",
+		       argv[optind], why);
+	else
+		printf("removed issuer %s: account deactivated at the CA, account key destroyed\n",
+		       argv[optind]);
+	json_decref(rep);
 	return 0;
 }
 
@@ -174,7 +182,8 @@ int cmd_issuer(int argc, char **argv)
 	    {"show", issuer_show, "NAME [--json]",
 	     "Shows an issuer: directory, account URL, key, and the certificates it issues."},
 	    {"remove", issuer_remove, "NAME",
-	     "Removes an issuer that no certificate uses; its account key is destroyed."},
+	     "Removes an issuer that no certificate uses: its account is deactivated at the CA\n"
+	     "(if the CA can be reached) and its account key destroyed."},
 	    {NULL, NULL, NULL, NULL},
 	};
 	return cli_dispatch("issuer", table, argc, argv);

@@ -281,6 +281,25 @@ static kw_rc run_order(order_ctx *o, X509_REQ *csr, EVP_PKEY *pub, const char *r
 	return rc;
 }
 
+/* A client for issuer name with its account, the account key in its device
+ * (dev reused when it is there; else *own is opened). */
+static kw_rc client_for(kw_store *s, kwi_device *dev, kwi_issuer *is, kwi_device *own,
+                        kwi_acme_client *c)
+{
+	kwi_device *adev = dev;
+	if (dev == NULL || is->backend_id != dev->id) {
+		KW_GUARD(kwi_device_open_id(s, is->backend_id, own));
+		adev = own;
+	}
+	KW_GUARD(kwi_acme_open(c, json_string_value(json_object_get(is->config, "directory")),
+	                       json_string_value(json_object_get(is->config, "ca_bundle"))));
+	KW_GUARD(kwi_acme_use_key(c, adev, &is->ref, is->type));
+	if (is->account_url == NULL)
+		return KW_FAIL(KW_ERR_STATE, "ACME issuer '%s' has no account", is->name);
+	c->kid = strdup(is->account_url);
+	return c->kid ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
 kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_t *http01,
                      X509_REQ *csr, EVP_PKEY *pub, X509 *previous, X509 **cert,
                      unsigned char **chain, size_t *chain_len)
@@ -294,23 +313,8 @@ kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_
 	*chain_len = 0;
 	kwi_acme_retry_set(0);
 	KW_GUARD(kwi_issuer_load(s, name, &is));
-	kwi_device *adev = dev;
-	kw_rc rc = KW_OK;
-	if (is.backend_id != dev->id) { /* a TPM takes one connection: reuse ours */
-		rc = kwi_device_open_id(s, is.backend_id, &own);
-		adev = &own;
-	}
-	const json_t *cfg = is.config;
-	if (rc == KW_OK)
-		rc = kwi_acme_open(&c, json_string_value(json_object_get(cfg, "directory")),
-		                   json_string_value(json_object_get(cfg, "ca_bundle")));
-	if (rc == KW_OK)
-		rc = kwi_acme_use_key(&c, adev, &is.ref, is.type);
-	if (rc == KW_OK && is.account_url == NULL)
-		rc = KW_FAIL(KW_ERR_STATE, "ACME issuer '%s' has no account", name);
-	if (rc == KW_OK && (c.kid = strdup(is.account_url)) == NULL)
-		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	order_ctx o = {&c, http01 ? http01 : json_object_get(cfg, "http01"), NULL};
+	kw_rc rc = client_for(s, dev, &is, &own, &c);
+	order_ctx o = {&c, http01 ? http01 : json_object_get(is.config, "http01"), NULL};
 	/* RFC 9773 4.2: name the certificate this order replaces, to servers
 	 * that know about renewal information. */
 	if (rc == KW_OK && previous && kwi_acme_endpoint(&c, "renewalInfo"))
@@ -322,5 +326,56 @@ kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_
 	kwi_acme_close(&c);
 	kwi_device_close(&own);
 	kwi_issuer_clear(&is);
+	return rc;
+}
+
+kw_rc kwi_acme_revoke(kw_store *s, const char *name, X509 *cert, int reason)
+{
+	kwi_issuer is;
+	kwi_device own = {0};
+	kwi_acme_client c = {0};
+	kwi_acme_resp r = {0};
+	unsigned char *der = NULL;
+	int n = i2d_X509(cert, &der);
+	char *b64 = n > 0 ? kwi_b64url(der, (size_t)n) : NULL;
+	OPENSSL_free(der);
+	if (b64 == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "cannot encode the certificate");
+	kw_rc rc = kwi_issuer_load(s, name, &is);
+	if (rc == KW_OK)
+		rc = client_for(s, NULL, &is, &own, &c);
+	const char *url = rc == KW_OK ? kwi_acme_endpoint(&c, "revokeCert") : NULL;
+	if (rc == KW_OK && url == NULL)
+		rc =
+		    KW_FAIL(KW_ERR_UNSUPPORTED, "ACME issuer '%s' does not offer revocation", name);
+	json_t *payload = json_pack("{s:s}", "certificate", b64);
+	if (rc == KW_OK && payload && reason) /* RFC 8555 7.6: unspecified is left out */
+		rc = kwi_json_put(payload, "reason", json_integer(reason));
+	if (rc == KW_OK)
+		rc = payload ? kwi_acme_post(&c, url, payload, 0, &r)
+		             : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	json_decref(payload);
+	kwi_acme_resp_clear(&r);
+	kwi_acme_close(&c);
+	kwi_device_close(&own);
+	kwi_issuer_clear(&is);
+	free(b64);
+	return rc;
+}
+
+kw_rc kwi_acme_deactivate(kw_store *s, kwi_issuer *is)
+{
+	kwi_device own = {0};
+	kwi_acme_client c = {0};
+	kwi_acme_resp r = {0};
+	json_t *payload = json_pack("{s:s}", "status", "deactivated");
+	kw_rc rc =
+	    payload ? client_for(s, NULL, is, &own, &c) : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (rc == KW_OK)
+		rc = kwi_acme_post(&c, is->account_url, payload, 0, &r);
+	json_decref(payload);
+	kwi_acme_resp_clear(&r);
+	kwi_acme_close(&c);
+	kwi_device_close(&own);
 	return rc;
 }

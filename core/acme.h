@@ -114,6 +114,12 @@ kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_
                      X509_REQ *csr, EVP_PKEY *pub, X509 *previous, X509 **cert,
                      unsigned char **chain, size_t *chain_len) KW_MUST_USE;
 
+/* Revokes cert at ACME issuer name (RFC 8555 7.6), signed by the account key;
+ * reason: RFC 5280 code (0: unspecified, left out). */
+kw_rc kwi_acme_revoke(kw_store *s, const char *name, X509 *cert, int reason) KW_MUST_USE;
+/* Tells the CA the account is closed (RFC 8555 7.3.6). */
+kw_rc kwi_acme_deactivate(kw_store *s, kwi_issuer *is) KW_MUST_USE;
+
 /* ---- acme_ari.c: ACME Renewal Information (RFC 9773) ---- */
 /* The ARI certificate identifier of x: base64url(AKI keyIdentifier) "."
  * base64url(serial) (malloc'd). */

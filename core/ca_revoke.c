@@ -6,6 +6,7 @@
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 
+#include "acme.h"
 #include "ca.h"
 #include <keyward/ca.h>
 
@@ -145,17 +146,33 @@ kw_rc kw_ca_revoke(kw_store *s, const char *ca, const char *serial, const char *
 	return record(s, ca, id, norm, code, NULL, 0);
 }
 
+/* Asks ACME issuer acme to revoke version's certificate x (taken), then
+ * records the event. */
+static kw_rc acme_revoke(kw_store *s, const char *name, int version, const char *acme, X509 *x,
+                         const char *serial, int code)
+{
+	kw_rc rc = kwi_acme_revoke(s, acme, x, code);
+	X509_free(x);
+	if (rc != KW_OK)
+		return rc;
+	return kwi_event_record(
+	    s, "cert.revoked", name, version,
+	    json_pack("{s:s,s:s,s:s}", "acme", acme, "serial", serial, "reason", reasons[code]));
+}
+
 kw_rc kw_cert_revoke(kw_store *s, const char *name, const char *reason)
 {
 	sqlite3_stmt *st = NULL;
 	char issuer[96] = "", serial[SERIAL_LEN] = "";
 	int code, version = 0;
 	int64_t id;
+	X509 *x = NULL;
 	kw_error_clear();
 	KW_GUARD(reason_code(reason, &code));
 	KW_GUARD(
 	    kwi_store_prepare(s,
-	                      "SELECT v.issuer, v.serial, v.version FROM certs c JOIN versions v"
+	                      "SELECT v.issuer, v.serial, v.version, v.cert_der FROM certs c JOIN"
+	                      " versions v"
 	                      " ON v.cert_id = c.id AND v.version = c.current_version"
 	                      " WHERE c.name = ? AND c.deleted_at IS NULL",
 	                      &st));
@@ -167,6 +184,9 @@ kw_rc kw_cert_revoke(kw_store *s, const char *name, const char *reason)
 			snprintf(serial, sizeof(serial), "%s",
 			         (const char *)sqlite3_column_text(st, 1));
 		version = sqlite3_column_int(st, 2);
+		const unsigned char *der = sqlite3_column_blob(st, 3);
+		if (der && strncmp(issuer, "acme:", 5) == 0)
+			x = d2i_X509(NULL, &der, sqlite3_column_bytes(st, 3));
 	}
 	sqlite3_finalize(st);
 	if (r == SQLITE_DONE)
@@ -174,10 +194,12 @@ kw_rc kw_cert_revoke(kw_store *s, const char *name, const char *reason)
 		               "unknown certificate '%s' (see: keyward cert list)", name);
 	if (r != SQLITE_ROW)
 		return KWI_DB_FAIL(s, "reading a certificate");
+	if (x) /* an ACME CA revokes at the account key's request */
+		return acme_revoke(s, name, version, issuer + 5, x, serial, code);
 	if (strncmp(issuer, "ca:", 3) != 0)
 		return KW_FAIL(KW_ERR_STATE,
-		               "certificate '%s' was not issued by a keyward CA (issuer %s): only "
-		               "its issuer can revoke it",
+		               "certificate '%s' was not issued by a keyward CA or an ACME issuer "
+		               "(issuer %s): only its issuer can revoke it",
 		               name, issuer);
 	if (serial[0] == '\0')
 		return KW_FAIL(KW_ERR_STATE, "certificate '%s' has no certificate to revoke", name);

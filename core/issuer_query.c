@@ -87,7 +87,7 @@ kw_rc kw_issuer_show(kw_store *s, const char *name, json_t **out)
 	return KW_OK;
 }
 
-static kw_rc forget(kw_store *s, const kwi_issuer *is)
+static kw_rc forget(kw_store *s, const kwi_issuer *is, json_t *report)
 {
 	sqlite3_stmt *st = NULL;
 	KW_GUARD(kwi_store_begin(s));
@@ -99,18 +99,30 @@ static kw_rc forget(kw_store *s, const kwi_issuer *is)
 	}
 	sqlite3_finalize(st);
 	if (rc == KW_OK)
-		rc = kwi_event_append(s, "issuer.removed", NULL, 0,
-		                      json_pack("{s:s}", "issuer", is->name));
+		rc = kwi_event_append(s, "issuer.removed", NULL, 0, json_deep_copy(report));
 	if (rc == KW_OK)
 		return kwi_store_commit(s);
 	kwi_store_rollback(s);
 	return rc;
 }
 
-kw_rc kw_issuer_remove(kw_store *s, const char *name)
+/* RFC 8555 7.3.6: the CA is told the account is closed. An unreachable CA
+ * does not keep the issuer: the report says it was not told. */
+static json_t *deactivate(kw_store *s, kwi_issuer *is)
+{
+	kw_rc rc = kwi_acme_deactivate(s, is);
+	json_t *r = json_pack("{s:s, s:b}", "issuer", is->name, "deactivated", rc == KW_OK);
+	if (rc != KW_OK && r)
+		json_object_set_new(r, "deactivate_error", json_string(kw_error_message()));
+	kw_error_clear();
+	return r;
+}
+
+kw_rc kw_issuer_remove(kw_store *s, const char *name, json_t **report)
 {
 	kwi_issuer is;
 	kwi_device dev = {0};
+	json_t *rep = NULL;
 	kw_error_clear();
 	KW_GUARD(kwi_issuer_load(s, name, &is));
 	json_t *u = users(s, name);
@@ -120,10 +132,12 @@ kw_rc kw_issuer_remove(kw_store *s, const char *name)
 		             "issuer '%s' still issues %zu certificate(s), e.g. '%s' (change their "
 		             "policy or purge them first)",
 		             name, json_array_size(u), json_string_value(json_array_get(u, 0)));
+	if (rc == KW_OK && (rep = deactivate(s, &is)) == NULL)
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (rc == KW_OK)
 		rc = kwi_device_open_id(s, is.backend_id, &dev);
 	if (rc == KW_OK)
-		rc = forget(s, &is);
+		rc = forget(s, &is, rep);
 	/* After the commit: a key left behind is waste, a record without its key
 	 * would be a broken issuer. */
 	if (rc == KW_OK && dev.ops->key_destroy && dev.ops->key_destroy(dev.ctx, &is.ref) != KW_OK)
@@ -131,6 +145,10 @@ kw_rc kw_issuer_remove(kw_store *s, const char *name)
 	json_decref(u);
 	kwi_device_close(&dev);
 	kwi_issuer_clear(&is);
+	if (rc == KW_OK && report)
+		*report = rep;
+	else
+		json_decref(rep);
 	return rc;
 }
 

@@ -127,6 +127,20 @@ Test(acme_faults, an_unreachable_directory_is_refused_cleanly)
 	char *after = current_sha256(store);
 	cr_assert_str_eq(after, before);
 	free(after);
+	/* an issuer whose CA is gone can still be removed; the account key goes */
+	int objects = kwt_p11_object_count();
+	kwt_result r;
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "delete", "web", "--purge"));
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("issuer", "remove", "peb"));
+	cli_assert_has(r.out, "the CA was not told (cannot reach the ACME server");
+	kwt_result_free(&r);
+	cr_assert_eq(kwt_p11_object_count(), objects - 5, "%d objects left of %d",
+	             kwt_p11_object_count(), objects);
+	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM events WHERE type = "
+	                                  "'issuer.removed' AND json_extract(details, "
+	                                  "'$.deactivated') = 0"),
+	             1);
 	free(before);
 	free(store);
 }

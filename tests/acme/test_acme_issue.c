@@ -211,9 +211,11 @@ Test(acme, issuer_remove_waits_for_its_certificates)
 	kwt_result_free(&r);
 	cr_assert_eq(kwt_p11_object_count(), objects, "the account key was not destroyed");
 	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM issuers"), 0);
-	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM events WHERE type = "
-	                                  "'issuer.removed'"),
-	             1);
+	/* the CA was told: the account is deactivated */
+	cr_assert_eq(
+	    cli_sql_count(store, "SELECT COUNT(*) FROM events WHERE type = "
+	                         "'issuer.removed' AND json_extract(details, '$.deactivated') = 1"),
+	    1);
 	CLI_REFUSED(store, 1, "no ACME issuer 'peb'", "issuer", "show", "peb");
 	free(store);
 }
@@ -265,4 +267,39 @@ Test(acme, a_valid_authorization_is_reused_without_a_challenge)
 	free(port);
 	free(ca);
 	free(dir);
+}
+
+Test(acme, revoke_at_the_ca_with_the_account_key)
+{
+	char *store = kwt_store_new(1, 0);
+	json_decref(acme_issuer_add(store, "peb", acme_dir(), "tpm", "ec-p256"));
+	kwt_result r;
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("cert", "create", "gone", "--backend", "tpm", "--subject",
+	                "CN=gone.example", "--san", "DNS:gone.example", "--issuer", "acme:peb",
+	                "--http01-listen", acme_http_listen()));
+	kwt_result_free(&r);
+	json_t *j = cli_show(store, "gone", 0);
+	char *serial = strdup(cli_js(j, "serial"));
+	json_decref(j);
+	char *status =
+	    cli_out("curl -s --cacert '%s' '%s/cert-status-by-serial/%s'",
+	            kwt_env("KW_TEST_ACME_CA_BUNDLE"), kwt_env("KW_TEST_ACME_MGMT"), serial);
+	cr_assert(strstr(status, "\"Valid\"") != NULL, "pebble says: %s", status);
+	free(status);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "revoke", "gone", "--reason", "keyCompromise"));
+	cli_assert_has(r.out, "revoked the current version of gone at its ACME CA");
+	kwt_result_free(&r);
+	status = cli_out("curl -s --cacert '%s' '%s/cert-status-by-serial/%s'",
+	                 kwt_env("KW_TEST_ACME_CA_BUNDLE"), kwt_env("KW_TEST_ACME_MGMT"), serial);
+	cr_assert(strstr(status, "\"Revoked\"") != NULL, "pebble says: %s", status);
+	cr_assert(strstr(status, "\"Reason\": 1") != NULL, "pebble says: %s", status);
+	free(status);
+	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM events WHERE type = 'cert.revoked'"
+	                                  " AND cert = 'gone'"),
+	             1);
+	/* twice: the CA says no, nothing changes */
+	CLI_REFUSED(store, 1, "alreadyRevoked", "cert", "revoke", "gone");
+	free(serial);
+	free(store);
 }

@@ -45,9 +45,11 @@ kw_rc kw_issuer_show(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 /* An array of kw_issuer_show objects. */
 kw_rc kw_issuer_list(kw_store *s, json_t **out) KW_MUST_USE;
 
-/* Removes an issuer no certificate uses (deleted ones count until purged);
- * its account key is destroyed. */
-kw_rc kw_issuer_remove(kw_store *s, const char *name) KW_MUST_USE;
+/* Removes an issuer no certificate uses (deleted ones count until purged):
+ * the CA is told the account is closed (deactivated), then the account key is
+ * destroyed. A CA that cannot be reached does not stop it. *report: {issuer,
+ * deactivated, deactivate_error}. */
+kw_rc kw_issuer_remove(kw_store *s, const char *name, json_t **report) KW_MUST_USE;
 
 /*
  * How this handle answers http-01 challenges (one of the two, or both NULL to
