@@ -42,6 +42,7 @@ static int issuer_add(int argc, char **argv)
 	    {"http01-listen", required_argument, NULL, 'H'},
 	    {"http01-webroot", required_argument, NULL, 'W'},
 	    {"agree-tos", no_argument, NULL, 'A'},
+	    {"preferred-chain", required_argument, NULL, 'P'},
 	    {"json", no_argument, NULL, 'j'},
 	    {0},
 	};
@@ -62,6 +63,7 @@ static int issuer_add(int argc, char **argv)
 		case 'H': sp.http01_listen = optarg; break;
 		case 'W': sp.http01_webroot = optarg; break;
 		case 'A': sp.agree_tos = 1; break;
+		case 'P': sp.preferred_chain = optarg; break;
 		case 'j': as_json = 1; break;
 		default: return 2;
 		}
@@ -169,7 +171,7 @@ int cmd_issuer(int argc, char **argv)
 	    {"add", issuer_add,
 	     "NAME acme --directory URL --backend B [--key TYPE] [--email E] [--ca-bundle FILE] "
 	     "[--eab-kid K --eab-key-source file:PATH|env:VAR] [--http01-listen ADDR:PORT | "
-	     "--http01-webroot DIR] [--agree-tos] [--json]",
+	     "--http01-webroot DIR] [--preferred-chain CN] [--agree-tos] [--json]",
 	     "Adds an ACME (RFC 8555) issuer: certificates created with --issuer acme:NAME are\n"
 	     "issued and renewed by it. The account key (TYPE: ec-p256 default, ec-p384,\n"
 	     "rsa-2048/3072/4096) is generated in backend B and signs every request there. The\n"
@@ -177,6 +179,8 @@ int cmd_issuer(int argc, char **argv)
 	     "vouch for the server's TLS certificate (default: the system's). --eab-*: external\n"
 	     "account binding, the HMAC key (base64url) read from a pin source, never kept.\n"
 	     "--http01-*: how its certificates answer http-01 unless their policy says.\n"
+	     "--preferred-chain CN: of the chains the CA offers, keep the one whose topmost\n"
+	     "certificate was issued by CN (e.g. \"ISRG Root X1\"); none matching: the default.\n"
 	     "--agree-tos: you agree to the CA's terms of service (needed when it has them)."},
 	    {"list", issuer_list, "[--json]", "Lists the ACME issuers."},
 	    {"show", issuer_show, "NAME [--json]",

@@ -114,6 +114,7 @@ typedef struct {
 	kwi_acme_client *c;
 	const json_t *http01; /* {listen} or {webroot} */
 	kwi_http01 *responder;
+	const char *prefer; /* the preferred chain's top issuer CN, or NULL */
 } order_ctx;
 
 static kw_rc answer(order_ctx *o, const json_t *ch)
@@ -215,35 +216,76 @@ static kw_rc finalize(kwi_acme_client *c, X509_REQ *csr, const json_t *order)
 	return rc;
 }
 
-/* The chain the server issued: the leaf is the one with our key. */
-static kw_rc download(kwi_acme_client *c, const json_t *order, EVP_PKEY *pub, X509 **cert,
-                      unsigned char **chain, size_t *chain_len)
+/* The chain in r: leaf (the one with our key) and its issuers, ordered. */
+static kw_rc chain_of(const kwi_acme_resp *r, EVP_PKEY *pub, X509 **leaf_out,
+                      STACK_OF(X509) * *ordered)
 {
-	const char *url = json_string_value(json_object_get(order, "certificate"));
-	kwi_acme_resp r = {0};
-	STACK_OF(X509) *certs = NULL, *ordered = NULL;
-	if (url == NULL)
-		return KW_FAIL(KW_ERR_PARSE, "the valid ACME order has no certificate URL");
-	kw_rc rc = kwi_acme_post(c, url, NULL, 0, &r);
-	if (rc == KW_OK)
-		rc = kwi_certs_parse("the ACME certificate", (const unsigned char *)r.body, r.len,
-		                     &certs);
+	STACK_OF(X509) *certs = NULL;
 	X509 *leaf = NULL;
+	kw_rc rc =
+	    kwi_certs_parse("the ACME certificate", (const unsigned char *)r->body, r->len, &certs);
 	for (int i = 0; rc == KW_OK && i < sk_X509_num(certs) && leaf == NULL; i++)
 		if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, i)), pub) == 1)
 			leaf = sk_X509_value(certs, i);
 	if (rc == KW_OK && leaf == NULL)
 		rc = KW_FAIL(KW_ERR_BACKEND, "the ACME server's certificate is not for our key");
 	if (rc == KW_OK)
-		rc = kwi_chain_order(leaf, certs, &ordered, NULL);
+		rc = kwi_chain_order(leaf, certs, ordered, NULL);
+	if (rc == KW_OK && X509_up_ref(leaf))
+		*leaf_out = leaf;
+	sk_X509_pop_free(certs, X509_free);
+	ERR_clear_error();
+	return rc;
+}
+
+/* Whether the chain's topmost certificate was issued by common name cn
+ * (certbot's --preferred-chain). */
+static int chain_prefers(STACK_OF(X509) * chain, X509 *leaf, const char *cn)
+{
+	char got[256] = "";
+	X509 *top = sk_X509_num(chain) ? sk_X509_value(chain, sk_X509_num(chain) - 1) : leaf;
+	X509_NAME_get_text_by_NID(X509_get_issuer_name(top), NID_commonName, got, sizeof(got));
+	return strcmp(got, cn) == 0;
+}
+
+/* The chain the server issued; with a preferred chain, the first of the
+ * alternates whose top was issued by it (else the default one). */
+static kw_rc download(kwi_acme_client *c, const json_t *order, EVP_PKEY *pub, const char *prefer,
+                      X509 **cert, unsigned char **chain, size_t *chain_len)
+{
+	const char *url = json_string_value(json_object_get(order, "certificate"));
+	kwi_acme_resp r = {0};
+	STACK_OF(X509) *ordered = NULL;
+	X509 *leaf = NULL;
+	if (url == NULL)
+		return KW_FAIL(KW_ERR_PARSE, "the valid ACME order has no certificate URL");
+	kw_rc rc = kwi_acme_post(c, url, NULL, 0, &r);
+	if (rc == KW_OK)
+		rc = chain_of(&r, pub, &leaf, &ordered);
+	json_t *alt = json_incref(r.alternate);
+	for (size_t i = 0; rc == KW_OK && prefer && !chain_prefers(ordered, leaf, prefer) &&
+	                   i < json_array_size(alt);
+	     i++) {
+		STACK_OF(X509) *other = NULL;
+		X509 *other_leaf = NULL;
+		rc = kwi_acme_post(c, json_string_value(json_array_get(alt, i)), NULL, 0, &r);
+		if (rc == KW_OK)
+			rc = chain_of(&r, pub, &other_leaf, &other);
+		if (rc == KW_OK && chain_prefers(other, other_leaf, prefer)) {
+			sk_X509_pop_free(ordered, X509_free), X509_free(leaf);
+			ordered = other, leaf = other_leaf;
+		} else
+			sk_X509_pop_free(other, X509_free), X509_free(other_leaf);
+	}
+	json_decref(alt);
 	if (rc == KW_OK)
 		rc = kwi_chain_der(ordered, chain, chain_len);
-	if (rc == KW_OK && X509_up_ref(leaf))
+	if (rc == KW_OK)
 		*cert = leaf;
-	sk_X509_free(ordered);
-	sk_X509_pop_free(certs, X509_free);
+	else
+		X509_free(leaf);
+	sk_X509_pop_free(ordered, X509_free);
 	kwi_acme_resp_clear(&r);
-	ERR_clear_error();
 	return rc;
 }
 
@@ -275,7 +317,7 @@ static kw_rc run_order(order_ctx *o, X509_REQ *csr, EVP_PKEY *pub, const char *r
 		rc = KW_FAIL(KW_ERR_BACKEND, "ACME order %s ended %s, not valid", url,
 		             status_of(order));
 	if (rc == KW_OK)
-		rc = download(o->c, order, pub, cert, chain, chain_len);
+		rc = download(o->c, order, pub, o->prefer, cert, chain, chain_len);
 	json_decref(order);
 	free(url);
 	return rc;
@@ -314,7 +356,8 @@ kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_
 	kwi_acme_retry_set(0);
 	KW_GUARD(kwi_issuer_load(s, name, &is));
 	kw_rc rc = client_for(s, dev, &is, &own, &c);
-	order_ctx o = {&c, http01 ? http01 : json_object_get(is.config, "http01"), NULL};
+	order_ctx o = {&c, http01 ? http01 : json_object_get(is.config, "http01"), NULL,
+	               json_string_value(json_object_get(is.config, "preferred_chain"))};
 	/* RFC 9773 4.2: name the certificate this order replaces, to servers
 	 * that know about renewal information. */
 	if (rc == KW_OK && previous && kwi_acme_endpoint(&c, "renewalInfo"))

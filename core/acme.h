@@ -43,7 +43,8 @@ typedef struct {
 	size_t len;
 	char *location;
 	char content_type[128];
-	long retry_after; /* seconds; -1 when absent */
+	long retry_after;  /* seconds; -1 when absent */
+	json_t *alternate; /* Link: <URL>;rel="alternate" URLs (RFC 8555 7.4.2), or NULL */
 } kwi_acme_resp;
 
 void kwi_acme_resp_clear(kwi_acme_resp *r);

@@ -28,6 +28,7 @@ void kwi_acme_resp_clear(kwi_acme_resp *r)
 {
 	free(r->body);
 	free(r->location);
+	json_decref(r->alternate);
 	memset(r, 0, sizeof(*r));
 	r->retry_after = -1;
 }
@@ -73,6 +74,17 @@ static int header_value(const char *line, size_t n, const char *name, char *out,
 	return 1;
 }
 
+/* <URL>;rel="alternate" (one link per header line, as ACME servers send). */
+static void alternate_link(kwi_acme_resp *r, const char *v)
+{
+	const char *end = strchr(v, '>');
+	if (v[0] != '<' || end == NULL || strstr(end, "rel=\"alternate\"") == NULL)
+		return;
+	if (r->alternate == NULL)
+		r->alternate = json_array();
+	json_array_append_new(r->alternate, json_stringn(v + 1, (size_t)(end - v - 1)));
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
 	xfer *x = ud;
@@ -85,6 +97,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		x->r->location = strdup(v);
 	} else if (header_value(p, len, "Content-Type", v, sizeof(x->r->content_type)))
 		memcpy(x->r->content_type, v, strlen(v) + 1);
+	else if (header_value(p, len, "Link", v, sizeof(v)))
+		alternate_link(x->r, v);
 	else if (header_value(p, len, "Retry-After", v, sizeof(v))) {
 		char *e;
 		long secs = strtol(v, &e, 10);

@@ -151,8 +151,9 @@ kw_rc kwi_certs_parse(const char *source, const unsigned char *data, size_t len,
                       STACK_OF(X509) * *out) KW_MUST_USE;
 /* leaf's issuers among certs, in order up to a self-signed root or as far as
  * certs go: each matches by name and key identifier and verifies the
- * signature below it. *chain: a new stack (references taken). dropped gets
- * {subject, reason} for every other certificate (duplicates, strangers). */
+ * signature below it. *chain: a new stack holding references (free with
+ * sk_X509_pop_free). dropped (may be NULL) gets {subject, reason} for every
+ * other certificate (duplicates, strangers). */
 kw_rc kwi_chain_order(X509 *leaf, STACK_OF(X509) * certs, STACK_OF(X509) * *chain,
                       json_t *dropped) KW_MUST_USE;
 /* The chain as the store keeps it: DER certificates back to back (malloc'd;

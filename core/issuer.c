@@ -103,6 +103,8 @@ static kw_rc spec_config(const kw_issuer_spec *sp, json_t **out)
 		rc = kwi_json_put(*out, "ca_bundle", json_string(bundle));
 	if (rc == KW_OK && sp->eab_kid)
 		rc = kwi_json_put(*out, "eab_kid", json_string(sp->eab_kid));
+	if (rc == KW_OK && sp->preferred_chain)
+		rc = kwi_json_put(*out, "preferred_chain", json_string(sp->preferred_chain));
 	if (rc == KW_OK && http01) {
 		rc = kwi_json_put(*out, "http01", http01);
 		http01 = NULL;

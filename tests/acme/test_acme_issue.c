@@ -303,3 +303,73 @@ Test(acme, revoke_at_the_ca_with_the_account_key)
 	free(serial);
 	free(store);
 }
+
+/* Let's Encrypt offers alternate chains; certbot's --preferred-chain picks. */
+Test(acme, preferred_chain_among_the_alternates)
+{
+	cr_assert_eq(cli_status("PEBBLE_ALTERNATE_ROOTS=1 '%s/tests/harness/pebble-ctl' start alt",
+	                        kwt_env("KW_TEST_SOURCE_DIR")),
+	             0);
+	char *dir = pebble_env_value("alt", "ACME_DIRECTORY");
+	char *ca = pebble_env_value("alt", "ACME_CA_BUNDLE");
+	char *mgmt = pebble_env_value("alt", "ACME_MGMT");
+	char *port = pebble_env_value("alt", "ACME_HTTP_PORT");
+	char *tmp = kwt_tmpdir("alt"), *root0 = cli_path(tmp, "root0.pem"),
+	     *root1 = cli_path(tmp, "root1.pem");
+	cr_assert_eq(cli_status("curl -sf --cacert '%s' '%s/roots/0' -o '%s' && curl -sf --cacert "
+	                        "'%s' '%s/roots/1' -o '%s'",
+	                        ca, mgmt, root0, ca, mgmt, root1),
+	             0);
+	char *cn1 = cli_out("openssl x509 -in '%s' -noout -subject -nameopt multiline | "
+	                    "sed -n 's/^ *commonName *= //p'",
+	                    root1);
+	char listen[64];
+	snprintf(listen, sizeof(listen), "127.0.0.1:%s", port);
+	char *store = kwt_store_new(1, 0);
+	kwt_result r;
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("issuer", "add", "def", "acme", "--directory", dir, "--backend", "tpm",
+	                "--ca-bundle", ca, "--agree-tos"));
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("issuer", "add", "alt", "acme", "--directory", dir, "--backend", "tpm",
+	                "--ca-bundle", ca, "--agree-tos", "--preferred-chain", cn1));
+	kwt_result_free(&r);
+	const char *names[] = {"def", "alt"};
+	const char *roots[] = {root0, root1};
+	for (int i = 0; i < 2; i++) {
+		char issuer[16];
+		snprintf(issuer, sizeof(issuer), "acme:%s", names[i]);
+		cli_ok(&r, NULL, store,
+		       CLI_ARGS("cert", "create", names[i], "--backend", "tpm", "--subject",
+		                "CN=chain.example", "--san", "DNS:chain.example", "--issuer",
+		                issuer, "--http01-listen", listen));
+		kwt_result_free(&r);
+		char *full = cli_path(tmp, "full.pem"), *leaf = cli_path(tmp, "leaf.pem");
+		cli_ok(&r, NULL, store,
+		       CLI_ARGS("cert", "export", names[i], "--chain", "--out", full));
+		kwt_result_free(&r);
+		cli_ok(&r, NULL, store, CLI_ARGS("cert", "export", names[i], "--out", leaf));
+		kwt_result_free(&r);
+		/* each verifies against its own root only */
+		cr_assert_eq(
+		    cli_status("openssl verify -CAfile '%s' -untrusted '%s' '%s' >/dev/null",
+		               roots[i], full, leaf),
+		    0, "%s: not the chain to root %d", names[i], i);
+		cr_assert_neq(cli_status("openssl verify -CAfile '%s' -untrusted '%s' '%s' "
+		                         ">/dev/null 2>&1",
+		                         roots[1 - i], full, leaf),
+		              0, "%s: the chain goes to root %d too", names[i], 1 - i);
+		free(full);
+		free(leaf);
+	}
+	free(store);
+	free(cn1);
+	free(root0);
+	free(root1);
+	free(tmp);
+	free(port);
+	free(mgmt);
+	free(ca);
+	free(dir);
+}

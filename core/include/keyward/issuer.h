@@ -19,16 +19,18 @@ extern "C" {
 
 typedef struct {
 	const char *name;
-	const char *directory;      /* the ACME directory URL (https) */
-	const char *backend;        /* where the account key is generated */
-	const char *key_type;       /* ec-p256 (default), ec-p384, rsa-2048/3072/4096 */
-	const char *email;          /* account contact (mailto:); may be NULL */
-	const char *ca_bundle;      /* CAs for the server's TLS certificate; NULL: system */
-	const char *eab_kid;        /* external account binding: key id ... */
-	const char *eab_key_source; /* ... and the pin source of its base64url HMAC key */
-	const char *http01_listen;  /* default http-01 responder "ADDR:PORT" */
-	const char *http01_webroot; /* or default webroot DIR */
-	int agree_tos;              /* the admin agrees to the CA's terms of service */
+	const char *directory;       /* the ACME directory URL (https) */
+	const char *backend;         /* where the account key is generated */
+	const char *key_type;        /* ec-p256 (default), ec-p384, rsa-2048/3072/4096 */
+	const char *email;           /* account contact (mailto:); may be NULL */
+	const char *ca_bundle;       /* CAs for the server's TLS certificate; NULL: system */
+	const char *eab_kid;         /* external account binding: key id ... */
+	const char *eab_key_source;  /* ... and the pin source of its base64url HMAC key */
+	const char *http01_listen;   /* default http-01 responder "ADDR:PORT" */
+	const char *http01_webroot;  /* or default webroot DIR */
+	const char *preferred_chain; /* of the chains the CA offers, the one whose topmost
+	                                certificate this issuer CN signed (else the default) */
+	int agree_tos;               /* the admin agrees to the CA's terms of service */
 } kw_issuer_spec;
 
 /*
