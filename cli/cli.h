@@ -59,10 +59,10 @@ int cmd_policy(int argc, char **argv);
 int cmd_contact(int argc, char **argv);
 int cmd_channel(int argc, char **argv);
 int cmd_ca(int argc, char **argv);      /* cmd_ca.c */
+int cmd_issuer(int argc, char **argv);  /* cmd_issuer.c: ACME issuers */
 int cert_revoke(int argc, char **argv); /* cmd_ca.c */
 
 int cert_create(int argc, char **argv);
-int cmd_issuer(int argc, char **argv);  /* cmd_issuer.c: ACME issuers */
 int cert_list(int argc, char **argv);
 int cert_show(int argc, char **argv);
 int cert_export(int argc, char **argv);
