@@ -70,20 +70,50 @@ static kw_rc pick_leaf(merge_job *j, EVP_PKEY *pub)
 	return KW_OK;
 }
 
-/* An end-entity certificate, valid now. */
+/* Whether the pending CSR asks for a CA certificate (cert create --ca
+ * --issuer unknown: an intermediate in hardware under someone else's root). */
+static int csr_wants_ca(const merge_job *j)
+{
+	const unsigned char *p = j->p.csr_der;
+	X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)j->p.csr_len);
+	STACK_OF(X509_EXTENSION) *exts = req ? X509_REQ_get_extensions(req) : NULL;
+	BASIC_CONSTRAINTS *bc =
+	    exts ? X509V3_get_d2i(exts, NID_basic_constraints, NULL, NULL) : NULL;
+	int ca = bc && bc->ca;
+	BASIC_CONSTRAINTS_free(bc);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_free(req);
+	ERR_clear_error();
+	return ca;
+}
+
+/* What the CSR asked for (an end-entity or a CA certificate), valid now. */
 static kw_rc check_leaf(merge_job *j, time_t now)
 {
 	char at[32], nowt[32];
 	uint32_t flags = X509_get_extension_flags(j->leaf);
+	int want_ca = csr_wants_ca(j);
 	if (flags & EXFLAG_INVALID)
 		return KW_FAIL(KW_ERR_PARSE, "%s: the certificate has malformed extensions",
 		               j->source);
-	if (flags & EXFLAG_CA)
+	if ((flags & EXFLAG_CA) && !want_ca)
 		return KW_FAIL(KW_ERR_STATE,
 		               "%s: the certificate for the pending key is a CA certificate "
 		               "(basicConstraints CA:TRUE); keyward takes end-entity certificates "
 		               "here",
 		               j->source);
+	if (want_ca && !(flags & EXFLAG_CA))
+		return KW_FAIL(
+		    KW_ERR_STATE,
+		    "%s: the CSR asked for a CA certificate, the CA issued an end-entity "
+		    "one (no basicConstraints CA:TRUE)",
+		    j->source);
+	if (want_ca && !(X509_get_key_usage(j->leaf) & KU_KEY_CERT_SIGN))
+		return KW_FAIL(
+		    KW_ERR_STATE,
+		    "%s: the CA certificate may not sign certificates (no keyCertSign in "
+		    "its key usage)",
+		    j->source);
 	KW_GUARD(kwi_issued_facts(j->leaf, &j->v));
 	kwi_time_format(now, nowt, sizeof(nowt));
 	if (now < j->v.not_before) {

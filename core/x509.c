@@ -345,6 +345,9 @@ static kw_rc csr_extensions(X509_REQ *req, const kwi_cert_template *t)
 		goto out;
 	}
 	X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+	/* a CA's CSR asks for CA:TRUE (and its pathlen) from the CA that signs it */
+	if (t->ca && (rc = basic_constraints(scratch, &ctx, t)) != KW_OK)
+		goto out;
 	if ((rc = add_ext(scratch, &ctx, NID_key_usage, default_ku(t))) != KW_OK ||
 	    ((t->ext_key_usage == NULL || t->ext_key_usage[0]) &&
 	     (rc = add_ext(scratch, &ctx, NID_ext_key_usage,

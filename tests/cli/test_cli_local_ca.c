@@ -561,3 +561,67 @@ Test(local_ca, revoked_serials_are_on_the_crl_signed_in_hardware)
 	free(dir);
 	free(store);
 }
+
+/* The external root signs csr with the extensions in ext (an extfile's text). */
+static char *root_signs(const cli_ca *ca, const char *csr, const char *out, const char *ext)
+{
+	char *path = cli_path(ca->dir, out);
+	char *extfile = kwt_write_file(ca->dir, "x.ext", ext, strlen(ext), 0600);
+	cr_assert_eq(cli_status("openssl x509 -req -in '%s' -CA '%s' -CAkey '%s/root.key' "
+	                        "-CAcreateserial -days 1000 -extfile '%s' -out '%s' 2>/dev/null",
+	                        csr, ca->root, ca->dir, extfile, path),
+	             0);
+	free(extfile);
+	return path;
+}
+
+Test(local_ca, an_intermediate_in_hardware_under_an_external_root)
+{
+	char *store = kwt_store_new(1, 1);
+	cli_ca ca = cli_ca_new();
+	kwt_result r;
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("cert", "create", "corp", "--backend", "hsm", "--subject",
+	                "CN=Keyward Issuing CA,O=Example", "--ca", "--pathlen", "0", "--issuer",
+	                "unknown"));
+	kwt_result_free(&r);
+	char *csr = cli_csr_file(store, ca.dir, "corp", "corp.csr");
+	char *text = cli_out("openssl req -in '%s' -noout -text", csr);
+	cli_assert_has(text, "CA:TRUE, pathlen:0");
+	cli_assert_has(text, "Certificate Sign");
+	free(text);
+	/* what a CA must not send back for it: an end-entity certificate, a CA
+	 * certificate that may not sign */
+	char *ee = root_signs(&ca, csr, "ee.pem", "basicConstraints=critical,CA:FALSE\n");
+	CLI_REFUSED(store, 1, "asked for a CA certificate", "cert", "merge", "corp", ee);
+	char *nosign = root_signs(&ca, csr, "nosign.pem",
+	                          "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,"
+	                          "digitalSignature\n");
+	CLI_REFUSED(store, 1, "no keyCertSign", "cert", "merge", "corp", nosign);
+	char *good = root_signs(&ca, csr, "corp.pem",
+	                        "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,"
+	                        "keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n"
+	                        "authorityKeyIdentifier=keyid:always\n");
+	const char *parts[] = {good, ca.root, NULL};
+	char *bundle = cli_cat(ca.dir, "bundle.pem", parts);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "merge", "corp", bundle));
+	kwt_result_free(&r);
+	/* it issues, its key in the token, to a TPM key; the chain reaches the root */
+	create_leaf(store, "web", "tpm", "ca:corp", "90");
+	char *leaf = export_to(store, ca.dir, "web", 0, "web.pem");
+	char *full = export_to(store, ca.dir, "web", 1, "web-full.pem");
+	cr_assert_eq(cli_status("openssl verify -CAfile '%s' -untrusted '%s' '%s' >/dev/null",
+	                        ca.root, full, leaf),
+	             0, "the leaf does not verify up to the external root");
+	cr_assert_eq(cli_status("grep -c 'BEGIN CERTIFICATE' '%s' | grep -qx 3", full), 0,
+	             "export --chain is not leaf, keyward CA, root");
+	free(full);
+	free(leaf);
+	free(bundle);
+	free(good);
+	free(nosign);
+	free(ee);
+	free(csr);
+	cli_ca_free(&ca);
+	free(store);
+}
