@@ -62,8 +62,8 @@ static const char *status_of(const json_t *o)
 }
 
 /* Polls url until its status is not one of the waiting ones. */
-static kw_rc poll(kwi_acme_client *c, const char *url, const char *what, const char *waiting,
-                  json_t **obj)
+static kw_rc poll_until(kwi_acme_client *c, const char *url, const char *what, const char *waiting,
+                        json_t **obj)
 {
 	time_t deadline = time(NULL) + POLL_SECONDS;
 	for (;;) {
@@ -163,7 +163,7 @@ static kw_rc authorize(order_ctx *o, const char *url)
 		goto out;
 	}
 	if ((rc = answer(o, ch)) == KW_OK)
-		rc = poll(o->c, url, "authorization", "pending processing", &authz);
+		rc = poll_until(o->c, url, "authorization", "pending processing", &authz);
 	if (rc == KW_OK && strcmp(status_of(authz), "valid") != 0)
 		rc = authz_failed(authz, ident);
 out:
@@ -305,14 +305,14 @@ static kw_rc run_order(order_ctx *o, X509_REQ *csr, EVP_PKEY *pub, const char *r
 			rc = authorize(o, json_string_value(a));
 	}
 	if (rc == KW_OK)
-		rc = poll(o->c, url, "order", "pending", &order);
+		rc = poll_until(o->c, url, "order", "pending", &order);
 	if (rc == KW_OK && strcmp(status_of(order), "ready") != 0 &&
 	    strcmp(status_of(order), "valid") != 0)
 		rc = KW_FAIL(KW_ERR_BACKEND, "ACME order %s is %s, not ready to finalize", url,
 		             status_of(order));
 	if (rc == KW_OK && strcmp(status_of(order), "ready") == 0 &&
 	    (rc = finalize(o->c, csr, order)) == KW_OK)
-		rc = poll(o->c, url, "order", "ready processing", &order);
+		rc = poll_until(o->c, url, "order", "ready processing", &order);
 	if (rc == KW_OK && strcmp(status_of(order), "valid") != 0)
 		rc = KW_FAIL(KW_ERR_BACKEND, "ACME order %s ended %s, not valid", url,
 		             status_of(order));
