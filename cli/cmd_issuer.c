@@ -73,9 +73,6 @@ static int issuer_add(int argc, char **argv)
 		    "issuer add: give NAME acme (the one kind of issuer there is)");
 	if (sp.directory == NULL)
 		return cli_usage_error("issuer add: --directory URL is required");
-	if (sp.backend == NULL)
-		return cli_usage_error("issuer add: --backend B is required (where the account key "
-		                       "is made; see: keyward backend list)");
 	sp.name = argv[optind];
 	int ex = cli_store_open(&s);
 	if (ex)
@@ -84,10 +81,14 @@ static int issuer_add(int argc, char **argv)
 	kw_store_close(s);
 	if (rc != KW_OK)
 		return cli_fail(rc);
+	const char *tos = json_string_value(json_object_get(report, "terms_of_service"));
 	if (as_json)
 		cli_print_json(report);
-	else
+	else {
 		print_issuer(report);
+		if (tos)
+			printf("  registering agreed to the CA's terms of service: %s\n", tos);
+	}
 	json_decref(report);
 	return 0;
 }
@@ -169,19 +170,21 @@ int cmd_issuer(int argc, char **argv)
 {
 	static const cli_command table[] = {
 	    {"add", issuer_add,
-	     "NAME acme --directory URL --backend B [--key TYPE] [--email E] [--ca-bundle FILE] "
+	     "NAME acme --directory URL [--backend B] [--key TYPE] [--email E] [--ca-bundle FILE] "
 	     "[--eab-kid K --eab-key-source file:PATH|env:VAR] [--http01-listen ADDR:PORT | "
 	     "--http01-webroot DIR] [--preferred-chain CN] [--agree-tos] [--json]",
 	     "Adds an ACME (RFC 8555) issuer: certificates created with --issuer acme:NAME are\n"
 	     "issued and renewed by it. The account key (TYPE: ec-p256 default, ec-p384,\n"
-	     "rsa-2048/3072/4096) is generated in backend B and signs every request there. The\n"
+	     "rsa-2048/3072/4096) is generated in backend B (default: the store's only backend)\n"
+	     "and signs every request there. The\n"
 	     "account is registered now, with E as its contact. --ca-bundle: the CAs that\n"
 	     "vouch for the server's TLS certificate (default: the system's). --eab-*: external\n"
 	     "account binding, the HMAC key (base64url) read from a pin source, never kept.\n"
 	     "--http01-*: how its certificates answer http-01 unless their policy says.\n"
 	     "--preferred-chain CN: of the chains the CA offers, keep the one whose topmost\n"
 	     "certificate was issued by CN (e.g. \"ISRG Root X1\"); none matching: the default.\n"
-	     "--agree-tos: you agree to the CA's terms of service (needed when it has them)."},
+	     "Registering agrees to the CA's terms of service (shown, and kept with the issuer);\n"
+	     "--agree-tos says so explicitly."},
 	    {"list", issuer_list, "[--json]", "Lists the ACME issuers."},
 	    {"show", issuer_show, "NAME [--json]",
 	     "Shows an issuer: directory, account URL, key, and the certificates it issues."},

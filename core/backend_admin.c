@@ -144,3 +144,23 @@ kw_rc kw_backend_list(kw_store *s, json_t **out)
 	}
 	return rc;
 }
+
+/* see internal.h */
+kw_rc kwi_backend_only(kw_store *s, const char *what, char **out)
+{
+	json_t *l = NULL;
+	*out = NULL;
+	KW_GUARD(kw_backend_list(s, &l));
+	size_t n = json_array_size(l);
+	const char *name = json_string_value(json_object_get(json_array_get(l, 0), "name"));
+	if (n == 1 && name)
+		*out = strdup(name);
+	json_decref(l);
+	if (n == 0)
+		return KW_FAIL(KW_ERR_USAGE, "the store has no backend (keyward backend add ...)");
+	if (n > 1)
+		return KW_FAIL(KW_ERR_USAGE,
+		               "the store has %zu backends: say which holds %s (--backend NAME)", n,
+		               what);
+	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}

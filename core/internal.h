@@ -64,6 +64,11 @@ kw_rc kwi_now(time_t *out) KW_MUST_USE;
 void kwi_time_format(time_t t, char *buf, size_t len);
 kw_rc kwi_time_parse(const char *s, time_t *out) KW_MUST_USE;
 
+/* ---- backend_admin.c ---- */
+/* The store's one backend (malloc'd name) for what ("the account key");
+ * none, or several: a usage error saying to name one. */
+kw_rc kwi_backend_only(kw_store *s, const char *what, char **out) KW_MUST_USE;
+
 /* ---- device.c: a backend opened from its stored configuration ---- */
 typedef struct {
 	int64_t id;

@@ -125,19 +125,17 @@ static kw_rc exists(kw_store *s, const char *name)
 	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up an issuer");
 }
 
-/* What the directory demands before a key is made for it. */
-static kw_rc terms(const kwi_acme_client *c, const kw_issuer_spec *sp)
+/* What the directory demands before a key is made for it. Registering
+ * agrees to the CA's terms of service (as acme.sh does; --agree-tos says so
+ * explicitly): the terms' URL is kept with the issuer and shown. */
+static kw_rc terms(const kwi_acme_client *c, const kw_issuer_spec *sp, json_t *cfg)
 {
 	const json_t *meta = json_object_get(c->dir, "meta");
 	const char *tos = json_string_value(json_object_get(meta, "termsOfService"));
-	if (tos && !sp->agree_tos)
-		return KW_FAIL(KW_ERR_USAGE,
-		               "the CA has terms of service (%s): read them, then add --agree-tos",
-		               tos);
 	if (json_is_true(json_object_get(meta, "externalAccountRequired")) && !sp->eab_kid)
 		return KW_FAIL(KW_ERR_USAGE, "the CA requires external account binding "
 		                             "(--eab-kid K --eab-key-source file:PATH)");
-	return KW_OK;
+	return tos ? kwi_json_put(cfg, "terms_of_service", json_string(tos)) : KW_OK;
 }
 
 static kw_rc account_payload(kwi_acme_client *c, const kw_issuer_spec *sp, json_t **out)
@@ -145,7 +143,7 @@ static kw_rc account_payload(kwi_acme_client *c, const kw_issuer_spec *sp, json_
 	kw_secret *mac = NULL;
 	json_t *eab = NULL;
 	char mailto[320];
-	*out = json_pack("{s:b}", "termsOfServiceAgreed", sp->agree_tos ? 1 : 0);
+	*out = json_pack("{s:b}", "termsOfServiceAgreed", 1);
 	kw_rc rc = *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (rc == KW_OK && sp->email) {
 		snprintf(mailto, sizeof(mailto), "mailto:%s", sp->email);
@@ -232,17 +230,20 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 	if (type == 0)
 		return KW_FAIL(KW_ERR_USAGE, "unknown key type '%s' for the account key",
 		               sp->key_type);
+	char *only = NULL;
 	if (sp->backend == NULL)
-		return KW_FAIL(KW_ERR_USAGE, "no backend for the account key (--backend NAME)");
-	KW_GUARD(spec_config(sp, &cfg));
-	kw_rc rc = exists(s, sp->name);
+		KW_GUARD(kwi_backend_only(s, "the account key", &only));
+	const char *backend = sp->backend ? sp->backend : only;
+	kw_rc rc = spec_config(sp, &cfg);
+	if (rc == KW_OK)
+		rc = exists(s, sp->name);
 	if (rc == KW_OK)
 		rc = kwi_acme_open(&c, sp->directory,
 		                   json_string_value(json_object_get(cfg, "ca_bundle")));
 	if (rc == KW_OK)
-		rc = terms(&c, sp);
+		rc = terms(&c, sp, cfg);
 	if (rc == KW_OK)
-		rc = kwi_device_open(s, sp->backend, &dev);
+		rc = kwi_device_open(s, backend, &dev);
 	char label[ISSUER_NAME_MAX + 24];
 	snprintf(label, sizeof(label), "keyward-acme:%s", sp->name);
 	if (rc == KW_OK && (rc = dev.ops->key_generate(dev.ctx, type, label, &ref)) == KW_OK)
@@ -259,6 +260,7 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 	kw_keyref_clear(&ref);
 	kwi_device_close(&dev);
 	json_decref(cfg);
+	free(only);
 	if (rc == KW_OK && report && (rc = kw_issuer_show(s, sp->name, report)) != KW_OK)
 		*report = NULL;
 	return rc;

@@ -278,8 +278,24 @@ Test(acme_faults, bad_input_is_refused_and_changes_nothing)
 	            acme_dir(), "--backend", "hsm", "--key", "dsa-1024");
 	CLI_REFUSED(store, 2, "ADDR:PORT", "issuer", "add", "x", "acme", "--directory", acme_dir(),
 	            "--backend", "hsm", "--http01-listen", "127.0.0.1");
-	CLI_REFUSED(store, 2, "terms of service", "issuer", "add", "x", "acme", "--directory",
-	            acme_dir(), "--backend", "hsm", "--ca-bundle", ca);
+	/* the contract's short form: the only backend, terms agreed and shown */
+	kwt_result r;
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("issuer", "add", "short", "acme", "--directory", acme_dir(), "--ca-bundle",
+	                ca));
+	cli_assert_has(r.out, "agreed to the CA's terms of service: data:text/plain,");
+	cli_assert_has(r.out, "in backend hsm");
+	kwt_result_free(&r);
+	/* with two backends, which one holds the account key must be said */
+	char src[600];
+	snprintf(src, sizeof(src), "file:%s", kwt_env("KW_TEST_P11_PIN_FILE"));
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("backend", "add", "hsm2", "pkcs11", "--module",
+	                kwt_env("KW_TEST_P11_MODULE"), "--token", kwt_env("KW_TEST_P11_TOKEN"),
+	                "--pin-source", src));
+	kwt_result_free(&r);
+	CLI_REFUSED(store, 2, "the store has 2 backends: say which holds the account key", "issuer",
+	            "add", "x", "acme", "--directory", acme_dir(), "--ca-bundle", ca);
 	CLI_REFUSED(store, 1, "unknown backend", "issuer", "add", "x", "acme", "--directory",
 	            acme_dir(), "--backend", "nope", "--ca-bundle", ca, "--agree-tos");
 	CLI_REFUSED(store, 1, "already exists", "issuer", "add", "peb", "acme", "--directory",

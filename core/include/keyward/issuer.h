@@ -36,8 +36,9 @@ typedef struct {
 /*
  * Adds an ACME issuer: checks the directory, generates the account key in
  * the backend, registers the account (with EAB when given or required) and
- * records it. Nothing stays behind on failure: the key is destroyed. A CA
- * with terms of service needs agree_tos. *report: the issuer (kw_issuer_show).
+ * records it. Nothing stays behind on failure: the key is destroyed.
+ * Registering agrees to the CA's terms of service; their URL is kept
+ * (terms_of_service). *report: the issuer (kw_issuer_show).
  */
 kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *spec, json_t **report) KW_MUST_USE;
 
