@@ -58,6 +58,9 @@ int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_contact(int argc, char **argv);
 int cmd_channel(int argc, char **argv);
+/* the management API (cmd_serve.c) and its client certificates (cmd_mgmt.c) */
+int cmd_serve(int argc, char **argv);
+int cmd_mgmt(int argc, char **argv);
 int cmd_ca(int argc, char **argv);      /* cmd_ca.c */
 int cmd_issuer(int argc, char **argv);  /* cmd_issuer.c: ACME issuers */
 int cert_revoke(int argc, char **argv); /* cmd_ca.c */

@@ -31,6 +31,11 @@ static const cli_command commands[] = {
     {"contact", cmd_contact, "add|list|remove ...", "who is told before certificates expire"},
     {"channel", cmd_channel, "add|list|remove ...",
      "how contacts are told: sendmail, webhook or command"},
+    {"serve", cmd_serve,
+     "--listen ADDR:PORT [--tls-cert NAME] [--max-body BYTES] [--timeout S] [--max-connections N]",
+     "the management API: HTTPS REST, clients with management certificates"},
+    {"mgmt", cmd_mgmt, "init|issue|revoke|list ...",
+     "management certificates: the API's CA and its clients (reader, admin)"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -134,6 +134,21 @@ static const char *const migrations[] = {
     "  explanation_url TEXT,"
     "  next_check INTEGER NOT NULL,"
     "  PRIMARY KEY (cert_id, version));",
+    /* 4 → 5: management API clients: certificates the management CA issued */
+    "CREATE TABLE mgmt_clients ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('reader','admin')),"
+    "  ca_cert_id INTEGER NOT NULL REFERENCES certs(id) ON DELETE CASCADE,"
+    "  serial TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  not_before INTEGER NOT NULL,"
+    "  not_after INTEGER NOT NULL,"
+    "  thumbprint_sha256 TEXT NOT NULL UNIQUE,"
+    "  key_source TEXT NOT NULL CHECK (key_source IN ('pkcs12','csr')),"
+    "  cert_der BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -1,0 +1,254 @@
+/* see internal.h: one request: who calls, the body, the reply, the log */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/ssl.h>
+
+#include <keyward/lifecycle.h>
+
+#include "internal.h"
+
+#define PATH_LOG_MAX 512
+
+static void send_body(kws_req *r, int status, const char *type, const char *data, size_t len)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	evhttp_add_header(h, "Content-Type", type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (b)
+		evbuffer_add(b, data, len);
+	evhttp_send_reply(r->req, status, status < 400 ? "OK" : "Error", b);
+	if (b)
+		evbuffer_free(b);
+	r->status = status;
+}
+
+void kws_reply_text(kws_req *r, int status, const char *content_type, const char *text)
+{
+	send_body(r, status, content_type, text, strlen(text));
+}
+
+void kws_reply_json(kws_req *r, int status, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	json_decref(doc);
+	if (text == NULL) {
+		kws_reply_error(r, 500, "InternalError", "out of memory");
+		return;
+	}
+	send_body(r, status, "application/json", text, strlen(text));
+	free(text);
+}
+
+void kws_reply_error(kws_req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *doc = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+	char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+	json_decref(doc);
+	const char *out = text ? text : "{\"error\":{\"code\":\"InternalError\",\"message\":\"\"}}";
+	send_body(r, status, "application/json", out, strlen(out));
+	free(text);
+}
+
+void kws_reply_rc(kws_req *r, kw_rc rc)
+{
+	const char *msg = kw_error_message()[0] ? kw_error_message() : kw_rc_name(rc);
+	switch (rc) {
+	case KW_ERR_USAGE:
+	case KW_ERR_PARSE:
+	case KW_ERR_UNSUPPORTED: kws_reply_error(r, 400, "BadParameter", "%s", msg); break;
+	case KW_ERR_NOT_FOUND: kws_reply_error(r, 404, "NotFound", "%s", msg); break;
+	case KW_ERR_EXISTS:
+	case KW_ERR_STATE: kws_reply_error(r, 409, "Conflict", "%s", msg); break;
+	case KW_ERR_AUTH:
+	case KW_ERR_BACKEND:
+	case KW_ERR_UNAVAILABLE: kws_reply_error(r, 502, "BackendError", "%s", msg); break;
+	default: kws_reply_error(r, 500, "InternalError", "%s", msg); break;
+	}
+}
+
+int kws_body_object(kws_req *r, const char *const *known, int empty_ok)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t e;
+	if (len == 0 && empty_ok) {
+		r->body = json_object();
+		return r->body != NULL;
+	}
+	const char *data = (const char *)evbuffer_pullup(in, -1);
+	r->body = data ? json_loadb(data, len, JSON_REJECT_DUPLICATES, &e) : NULL;
+	if (r->body == NULL) {
+		kws_reply_error(r, 400, "BadParameter", "malformed JSON body: %s (line %d)",
+		                len ? e.text : "empty body", e.line);
+		return 0;
+	}
+	if (!json_is_object(r->body)) {
+		kws_reply_error(r, 400, "BadParameter", "the body must be a JSON object");
+		return 0;
+	}
+	const char *k;
+	json_t *v;
+	if (known == NULL)
+		return 1;
+	json_object_foreach(r->body, k, v)
+	{
+		int ok = 0;
+		for (const char *const *p = known; *p && !ok; p++)
+			ok = strcmp(*p, k) == 0;
+		if (!ok) {
+			kws_reply_error(r, 400, "BadParameter", "unknown field '%s' in the body",
+			                k);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+const char *kws_query(kws_req *r, const char *key)
+{
+	return r->has_query ? evhttp_find_header(&r->query, key) : NULL;
+}
+
+static const char *method_name(int m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	default: return "OTHER";
+	}
+}
+
+/* Who is calling: kw_mgmt_authorize on the certificate TLS verified. */
+static kw_rc authenticate(kws_req *r)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(r->req);
+	struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	unsigned char *der = NULL;
+	int n = peer ? i2d_X509(peer, &der) : 0;
+	kw_rc rc = kw_mgmt_authorize(r->store, der, n > 0 ? (size_t)n : 0, &r->caller);
+	OPENSSL_free(der);
+	return rc;
+}
+
+static int seg_ok(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("._-@", *s)))
+			return 0;
+	return 1;
+}
+
+/* "/certificates/web01/versions" → segments; 0 after replying 400. */
+static int parse_target(kws_req *r)
+{
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
+	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	const char *q = u ? evhttp_uri_get_query(u) : NULL;
+	if (q && evhttp_parse_query_str(q, &r->query) == 0)
+		r->has_query = 1;
+	else if (q) {
+		kws_reply_error(r, 400, "BadParameter", "malformed query string");
+		return 0;
+	}
+	char *copy = strdup(path && path[0] ? path : "/");
+	char *save = NULL;
+	for (char *t = copy ? strtok_r(copy, "/", &save) : NULL; t;
+	     t = strtok_r(NULL, "/", &save)) {
+		if (!seg_ok(t) || r->nsegs >= (int)(sizeof(r->segs) / sizeof(r->segs[0]))) {
+			free(copy);
+			kws_reply_error(r, 400, "BadParameter",
+			                "bad path (names are letters, digits, '.', '_', '-', '@')");
+			return 0;
+		}
+		if ((r->segs[r->nsegs] = strdup(t)) == NULL) {
+			free(copy);
+			kws_reply_error(r, 500, "InternalError", "out of memory");
+			return 0;
+		}
+		r->nsegs++;
+	}
+	free(copy);
+	return 1;
+}
+
+static void log_path(struct evhttp_request *req, char out[PATH_LOG_MAX])
+{
+	const char *uri = evhttp_request_get_uri(req);
+	size_t i = 0;
+	for (; uri && uri[i] && i < PATH_LOG_MAX - 1; i++)
+		out[i] = uri[i] >= 0x20 && uri[i] < 0x7f ? uri[i] : '?';
+	out[i] = '\0';
+}
+
+static void record(kws_req *r, int authed)
+{
+	char path[PATH_LOG_MAX];
+	log_path(r->req, path);
+	kw_rc rc = kw_mgmt_log_request(r->store, method_name(r->method), path, r->status,
+	                               r->caller.sha256[0] ? r->caller.sha256 : NULL,
+	                               authed ? r->caller.name : NULL);
+	if (rc != KW_OK)
+		fprintf(stderr, "keyward: cannot log %s %s: %s\n", method_name(r->method), path,
+		        kw_error_message());
+}
+
+/* Replies; returns whether the caller got in. */
+static int serve(kws_req *r)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	kw_rc rc = authenticate(r);
+	char actor[96];
+	snprintf(actor, sizeof(actor), "api:%s",
+	         r->caller.sha256[0] ? r->caller.sha256 : "anonymous");
+	kw_store_set_actor(r->store, actor);
+	if (rc != KW_OK) {
+		kws_reply_error(r, 401, "Unauthorized", "%s", kw_error_message());
+		return 0;
+	}
+	if (evbuffer_get_length(in) > r->cfg->max_body)
+		kws_reply_error(r, 413, "PayloadTooLarge", "the body is larger than %zu bytes",
+		                r->cfg->max_body);
+	else if (parse_target(r))
+		kws_route(r);
+	return 1;
+}
+
+void kws_request_handle(struct evhttp_request *req, kw_store *s, const kws_config *cfg)
+{
+	kws_req r;
+	memset(&r, 0, sizeof(r));
+	r.req = req;
+	r.store = s;
+	r.cfg = cfg;
+	r.method = (int)evhttp_request_get_command(req);
+	int authed = serve(&r);
+	if (r.status == 0) /* a handler that forgot to reply */
+		kws_reply_error(&r, 500, "InternalError", "no reply");
+	record(&r, authed);
+	for (int i = 0; i < r.nsegs; i++)
+		free(r.segs[i]);
+	if (r.has_query)
+		evhttp_clear_headers(&r.query);
+	json_decref(r.body);
+	kw_store_set_actor(s, "");
+}

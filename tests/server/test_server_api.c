@@ -1,0 +1,322 @@
+/*
+ * keyward serve: the Key Vault style endpoints, each the same core call as
+ * the CLI: pending CSR and merge with an external CA, policy, soft delete,
+ * recover and purge, contacts, metrics, events. Bad requests (malformed JSON,
+ * unknown fields, oversized bodies, bad paths) get a 4xx JSON error and leave
+ * the store and the token as they were.
+ */
+#include "../cli/cli_devices.h"
+#include "server_test.h"
+
+#define POLICY_UNKNOWN                                                                             \
+	"{\"key\": {\"type\": \"ec-p256\", \"backend\": \"hsm\"},"                                 \
+	" \"x509\": {\"subject\": \"CN=api.example.com\"}, \"issuer\": {\"name\": \"unknown\"}}"
+
+/* Status, JSON error, and the store rows and token objects unchanged. */
+static void bad_request(srv_ctx *c, const char *method, const char *path, const char *body,
+                        int status, const char *needle)
+{
+	srv_reply r;
+	char *before = srv_dump_no_events(c);
+	int objects = kwt_p11_object_count();
+	srv_curl(c, &r, "alice", method, path, body);
+	srv_assert_status(&r, status, path);
+	const char *msg =
+	    json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
+	if (needle)
+		cr_assert(strcasestr(msg, needle) != NULL, "%s %s: message lacks '%s': %s", method,
+		          path, needle, r.body);
+	char *after = srv_dump_no_events(c);
+	cr_assert_str_eq(after, before, "%s %s (HTTP %d) changed the store", method, path, status);
+	cr_assert_eq(kwt_p11_object_count(), objects, "%s %s changed the token", method, path);
+	free(before);
+	free(after);
+	srv_reply_free(&r);
+}
+
+/* An external CA (openssl) signs csr_pem; the certificate and the CA as x5c JSON. */
+static char *external_ca_sign(const srv_ctx *c, const char *csr_pem)
+{
+	free(kwt_write_file(c->dir, "api.csr", csr_pem, strlen(csr_pem), 0600));
+	free(kwt_write_file(c->dir, "srv.ext", "extendedKeyUsage=serverAuth\n", 28, 0600));
+	cr_assert_eq(
+	    cli_status("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	               "-nodes -keyout xca.key -out xca.pem -subj '/CN=External CA' -days 30 "
+	               "-addext basicConstraints=critical,CA:TRUE "
+	               "-addext keyUsage=critical,keyCertSign >/dev/null 2>&1 && "
+	               "openssl x509 -req -in api.csr -CA xca.pem -CAkey xca.key -CAcreateserial "
+	               "-days 20 -extfile srv.ext -out api.crt >/dev/null 2>&1",
+	               c->dir),
+	    0, "openssl could not sign the CSR");
+	char *leaf =
+	    cli_out("cd '%s' && openssl x509 -in api.crt -outform DER | base64 -w0", c->dir);
+	char *ca = cli_out("cd '%s' && openssl x509 -in xca.pem -outform DER | base64 -w0", c->dir);
+	char *body = NULL;
+	cr_assert(asprintf(&body, "{\"x5c\": [\"%s\", \"%s\"]}", leaf, ca) > 0);
+	free(leaf);
+	free(ca);
+	return body;
+}
+
+Test(server_api, pending_csr_is_signed_elsewhere_and_merged)
+{
+	srv_ctx c;
+	srv_reply r;
+	char body[1024];
+	srv_setup(&c, 0, 1, "hsm");
+	srv_start(&c);
+	snprintf(body, sizeof(body), "{\"policy\": %s}", POLICY_UNKNOWN);
+	srv_curl(&c, &r, "alice", "POST", "/certificates/api/create", body);
+	srv_assert_status(&r, 201, "create with issuer unknown");
+	srv_reply_free(&r);
+	srv_curl(&c, &r, "alice", "GET", "/certificates/api/pending", NULL);
+	srv_assert_status(&r, 200, "pending");
+	const char *csr = cli_js(r.json, "csr");
+	cr_assert(strstr(csr, "BEGIN CERTIFICATE REQUEST") != NULL, "%s", r.body);
+	/* the CSR is the one the CLI hands out, signed by the key in the token */
+	kwt_result k;
+	cli_ok(&k, NULL, c.store, CLI_ARGS("cert", "csr", "api"));
+	cr_assert_str_eq(k.out, csr, "the API and the CLI give different CSRs");
+	kwt_result_free(&k);
+	char *merge = external_ca_sign(&c, csr);
+	srv_reply_free(&r);
+	srv_curl(&c, &r, "alice", "POST", "/certificates/api/pending/merge", merge);
+	srv_assert_status(&r, 200, "merge");
+	srv_reply_free(&r);
+	free(merge);
+	json_t *shown = cli_show(c.store, "api", 0);
+	cr_assert_str_eq(cli_js(shown, "status"), "active");
+	cr_assert_str_eq(cli_js(shown, "issuer_dn"), "CN=External CA");
+	json_decref(shown);
+	srv_curl(&c, &r, "alice", "GET", "/certificates/api/pending", NULL);
+	srv_assert_status(&r, 404, "nothing pending after the merge");
+	srv_reply_free(&r);
+	/* a renewal waits for the CA again; cancelling it destroys its key */
+	int objects = kwt_p11_object_count();
+	srv_curl(&c, &r, "alice", "POST", "/certificates/api/renew", "{\"key\": \"new\"}");
+	srv_assert_status(&r, 200, "renew with issuer unknown");
+	cr_assert_str_eq(cli_js(r.json, "status"), "pending", "%s", r.body);
+	srv_reply_free(&r);
+	cr_assert(kwt_p11_object_count() > objects, "the renewal made no key");
+	srv_curl(&c, &r, "alice", "DELETE", "/certificates/api/pending", NULL);
+	srv_assert_status(&r, 200, "pending cancel");
+	cli_assert_jbool(r.json, "key_destroyed", 1, "pending cancel");
+	srv_reply_free(&r);
+	cr_assert_eq(kwt_p11_object_count(), objects, "the cancelled version's key is left");
+	shown = cli_show(c.store, "api", 0);
+	cr_assert_str_eq(cli_js(shown, "status"), "active");
+	json_decref(shown);
+	srv_teardown(&c);
+}
+
+Test(server_api, policy_is_read_and_replaced)
+{
+	srv_ctx c;
+	srv_reply r;
+	srv_setup(&c, 0, 1, "hsm");
+	cli_create(c.store, NULL, "web01", "hsm", "ec-p256", "CN=web01", 30, NULL);
+	srv_start(&c);
+	srv_curl(&c, &r, "bob", "GET", "/certificates/web01/policy", NULL);
+	srv_assert_status(&r, 200, "policy get");
+	json_t *p = json_deep_copy(r.json);
+	srv_reply_free(&r);
+	json_object_set_new(json_object_get(p, "x509"), "validity_days", json_integer(45));
+	char *text = json_dumps(p, 0);
+	srv_curl(&c, &r, "alice", "PUT", "/certificates/web01/policy", text);
+	srv_assert_status(&r, 200, "policy put");
+	srv_reply_free(&r);
+	kwt_result k;
+	cli_ok(&k, NULL, c.store, CLI_ARGS("policy", "show", "web01"));
+	json_t *now = cli_json(k.out, "policy show");
+	cr_assert_eq(
+	    json_integer_value(json_object_get(json_object_get(now, "x509"), "validity_days")), 45,
+	    "policy show after PUT: %s", k.out);
+	json_decref(now);
+	kwt_result_free(&k);
+	/* a field the policy does not know, a value out of range: refused, named */
+	json_object_set_new(json_object_get(p, "x509"), "colour", json_string("blue"));
+	free(text);
+	text = json_dumps(p, 0);
+	bad_request(&c, "PUT", "/certificates/web01/policy", text, 400, "colour");
+	json_object_del(json_object_get(p, "x509"), "colour");
+	json_object_set_new(json_object_get(p, "x509"), "validity_days", json_integer(0));
+	free(text);
+	text = json_dumps(p, 0);
+	bad_request(&c, "PUT", "/certificates/web01/policy", text, 400, "validity_days");
+	free(text);
+	json_decref(p);
+	srv_teardown(&c);
+}
+
+Test(server_api, delete_recover_and_purge)
+{
+	srv_ctx c;
+	srv_reply r;
+	srv_setup(&c, 0, 1, "hsm");
+	cli_create(c.store, NULL, "web01", "hsm", "ec-p256", "CN=web01", 30, NULL);
+	int objects = kwt_p11_object_count();
+	srv_start(&c);
+	srv_curl(&c, &r, "alice", "DELETE", "/certificates/web01", NULL);
+	srv_assert_status(&r, 200, "delete");
+	srv_reply_free(&r);
+	srv_curl(&c, &r, "alice", "GET", "/certificates/web01", NULL);
+	srv_assert_status(&r, 404, "deleted certificate");
+	srv_reply_free(&r);
+	srv_curl(&c, &r, "alice", "GET", "/deletedcertificates", NULL);
+	srv_assert_status(&r, 200, "deleted list");
+	cr_assert(cli_find_named(json_object_get(r.json, "value"), "web01") != NULL, "%s", r.body);
+	srv_reply_free(&r);
+	srv_curl(&c, &r, "alice", "POST", "/deletedcertificates/web01/recover", NULL);
+	srv_assert_status(&r, 200, "recover");
+	cr_assert_str_eq(cli_js(r.json, "name"), "web01");
+	srv_reply_free(&r);
+	bad_request(&c, "DELETE", "/deletedcertificates/web01", NULL, 404, "no deleted");
+	srv_curl(&c, &r, "alice", "DELETE", "/certificates/web01", NULL);
+	srv_assert_status(&r, 200, "delete again");
+	srv_reply_free(&r);
+	srv_curl(&c, &r, "alice", "DELETE", "/deletedcertificates/web01", NULL);
+	srv_assert_status(&r, 200, "purge");
+	srv_reply_free(&r);
+	cr_assert_eq(cli_sql_count(c.store, "SELECT count(*) FROM certs WHERE name = 'web01'"), 0);
+	cr_assert(kwt_p11_object_count() < objects, "purge left the key on the token");
+	srv_teardown(&c);
+}
+
+Test(server_api, contacts_metrics_and_events)
+{
+	srv_ctx c;
+	srv_reply r;
+	srv_setup(&c, 0, 1, "hsm");
+	cli_create(c.store, NULL, "web01", "hsm", "ec-p256", "CN=web01", 30, NULL);
+	srv_start(&c);
+	srv_curl(&c, &r, "alice", "POST", "/certificates/contacts",
+	         "{\"email\": \"ops@example.com\", \"name\": \"Ops\"}");
+	srv_assert_status(&r, 200, "contact add");
+	srv_reply_free(&r);
+	kwt_result k;
+	cli_ok(&k, NULL, c.store, CLI_ARGS("contact", "list", "--json"));
+	cr_assert(strstr(k.out, "ops@example.com") != NULL, "contact list: %s", k.out);
+	kwt_result_free(&k);
+	srv_curl(&c, &r, "alice", "DELETE", "/certificates/contacts/ops@example.com", NULL);
+	srv_assert_status(&r, 200, "contact remove");
+	cr_assert_eq(json_array_size(json_object_get(r.json, "value")), 0, "%s", r.body);
+	srv_reply_free(&r);
+	srv_curl(&c, &r, "alice", "GET", "/metrics", NULL);
+	srv_assert_status(&r, 200, "metrics");
+	cr_assert(strstr(r.body, "name=\"web01\"") != NULL, "metrics lack web01: %s", r.body);
+	srv_reply_free(&r);
+	srv_curl(&c, &r, "alice", "GET", "/events?certificate=web01", NULL);
+	srv_assert_status(&r, 200, "events");
+	json_t *first = json_array_get(json_object_get(r.json, "value"), 0);
+	cr_assert_str_eq(cli_js(first, "type"), "cert.created", "%s", r.body);
+	srv_reply_free(&r);
+	srv_teardown(&c);
+}
+
+Test(server_api, bad_requests_get_json_errors_and_change_nothing)
+{
+	srv_ctx c;
+	srv_setup(&c, 0, 1, "hsm");
+	cli_create(c.store, NULL, "web01", "hsm", "ec-p256", "CN=web01", 30, NULL);
+	srv_start(&c);
+	const char *create = "/certificates/web02/create";
+	bad_request(&c, "POST", create, "{\"policy\": {", 400, "malformed JSON");
+	bad_request(&c, "POST", create, "[1, 2]", 400, "object");
+	bad_request(&c, "POST", create, "", 400, "malformed JSON");
+	bad_request(&c, "POST", create, "{\"policy\": {}, \"policy\": {}}", 400, NULL);
+	bad_request(&c, "POST", create,
+	            "{\"policy\": {\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\": "
+	            "\"CN=x\"}}, \"tags\": {}}",
+	            400, "unknown field 'tags'");
+	bad_request(&c, "POST", create,
+	            "{\"policy\": {\"key\": {\"backend\": \"hsm\", \"size\": 1}, \"x509\": "
+	            "{\"subject\": \"CN=x\"}}}",
+	            400, "size");
+	bad_request(&c, "POST", create,
+	            "{\"policy\": {\"key\": {\"backend\": \"nosuch\"}, \"x509\": {\"subject\": "
+	            "\"CN=x\"}}}",
+	            404, "nosuch");
+	bad_request(&c, "POST", "/certificates/web01/create",
+	            "{\"policy\": {\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\": "
+	            "\"CN=x\"}}}",
+	            409, "web01");
+	bad_request(&c, "POST", "/certificates/web01/renew", "{\"key\": 7}", 400, "key");
+	bad_request(&c, "POST", "/certificates/web01/renew", "{\"keys\": \"new\"}", 400, "keys");
+	bad_request(&c, "POST", "/certificates/web01/pending/merge", "{\"x5c\": [\"%%%\"]}", 400,
+	            "base64");
+	bad_request(&c, "POST", "/certificates/web01/pending/merge", "{\"x5c\": [\"AAAA\"]}", 409,
+	            NULL);
+	/* 100 KiB: over the 64 KiB limit */
+	size_t big = 100 * 1024;
+	char *huge = malloc(big + 32);
+	snprintf(huge, 32, "{\"policy\": \"");
+	memset(huge + strlen(huge), 'a', big);
+	strcpy(huge + 12 + big, "\"}");
+	bad_request(&c, "POST", create, huge, 413, "larger than");
+	free(huge);
+	bad_request(&c, "GET", "/nosuch", NULL, 404, "endpoint");
+	bad_request(&c, "GET", "/certificates/web%2501", NULL, 400, "path");
+	bad_request(&c, "PUT", "/certificates/web01", "{}", 405, NULL);
+	bad_request(&c, "GET", "/certificates/web01?version=x", NULL, 400, "version");
+	bad_request(&c, "GET", "/certificates/nosuch", NULL, 404, "nosuch");
+	srv_teardown(&c);
+}
+
+/* openssl makes NAME.key/NAME.crt/NAME.p12 (password "pw") in the scratch dir;
+ * the import body as JSON (malloc'd). */
+static char *import_body(const srv_ctx *c, const char *name, int p12, const char *password)
+{
+	cr_assert_eq(cli_status("cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
+	                        "ec_paramgen_curve:P-256 -nodes -keyout %s.key -out %s.crt "
+	                        "-subj '/CN=%s' -days 30 >/dev/null 2>&1 && "
+	                        "openssl pkcs12 -export -inkey %s.key -in %s.crt -out %s.p12 "
+	                        "-passout pass:pw",
+	                        c->dir, name, name, name, name, name, name),
+	             0);
+	json_t *b = json_pack("{s:s}", "backend", "hsm");
+	if (p12) {
+		char *b64 = cli_out("base64 -w0 '%s/%s.p12'", c->dir, name);
+		json_object_set_new(b, "pkcs12", json_string(b64));
+		json_object_set_new(b, "password", json_string(password));
+		free(b64);
+	} else {
+		char *pem = cli_out("cd '%s' && cat %s.crt %s.key", c->dir, name, name);
+		json_object_set_new(b, "pem", json_string(pem));
+		free(pem);
+	}
+	char *text = json_dumps(b, 0);
+	json_decref(b);
+	return text;
+}
+
+Test(server_api, import_moves_existing_keys_into_the_token)
+{
+	srv_ctx c;
+	srv_reply r;
+	srv_setup(&c, 0, 1, "hsm");
+	srv_start(&c);
+	char *pem = import_body(&c, "legacy", 0, NULL);
+	srv_curl(&c, &r, "alice", "POST", "/certificates/legacy/import", pem);
+	srv_assert_status(&r, 201, "import PEM");
+	cli_assert_jbool(r.json, "exportable", 0, "imported key");
+	srv_reply_free(&r);
+	json_t *shown = cli_show(c.store, "legacy", 0);
+	char *fp = cli_out("openssl x509 -in '%s/legacy.crt' -noout -fingerprint -sha256", c.dir);
+	cli_hex_norm(fp);
+	cr_assert_str_eq(cli_js(shown, "thumbprint_sha256"), fp);
+	json_decref(shown);
+	free(fp);
+	char *wrong = import_body(&c, "old", 1, "not-the-password");
+	bad_request(&c, "POST", "/certificates/old/import", wrong, 400, "password");
+	char *p12 = import_body(&c, "old", 1, "pw");
+	srv_curl(&c, &r, "alice", "POST", "/certificates/old/import", p12);
+	srv_assert_status(&r, 201, "import PKCS#12");
+	srv_reply_free(&r);
+	bad_request(&c, "POST", "/certificates/x/import", "{\"backend\": \"hsm\"}", 400, "pem");
+	bad_request(&c, "POST", "/certificates/x/import",
+	            "{\"backend\": \"hsm\", \"pem\": \"x\", \"key\": \"y\"}", 400, "key");
+	free(wrong);
+	free(p12);
+	free(pem);
+	srv_teardown(&c);
+}
