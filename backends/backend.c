@@ -60,3 +60,10 @@ const kw_backend_ops *kw_backend_ops_find(const char *kind)
 		return &kw_p11_ops;
 	return NULL;
 }
+
+void kw_device_keys_free(kw_device_key *keys, size_t n)
+{
+	for (size_t i = 0; keys && i < n; i++)
+		kw_keyref_clear(&keys[i].ref);
+	free(keys);
+}

@@ -51,6 +51,12 @@ typedef struct {
 
 void kw_key_attrs_clear(kw_key_attrs *a);
 
+/* A key keyward made, as found on the device (key_list). */
+typedef struct {
+	kw_keyref ref;
+	char label[80]; /* its CKA_LABEL, e.g. "keyward:web01" (cut to fit) */
+} kw_device_key;
+
 /* Configuration of one backend as stored in the store (no secret in here). */
 typedef struct {
 	const char *name; /* the admin's name for it */
@@ -142,7 +148,17 @@ typedef struct kw_backend_ops {
 	 * available. NULL: unsupported. */
 	kw_rc (*key_certify)(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
 	                     size_t nonce_len, json_t **evidence);
+
+	/* Lists the keys keyward made on the device, whether the store knows
+	 * them or not (keyward doctor). pkcs11: every object labelled
+	 * "keyward:..." with a 16-byte CKA_ID, one entry per CKA_ID; objects
+	 * other software made never appear. *out is malloc'd (free with
+	 * kw_device_keys_free). NULL: the device holds no objects of keyward's
+	 * own (tpm2: keys are wrapped blobs kept in the store). */
+	kw_rc (*key_list)(void *ctx, kw_device_key **out, size_t *n);
 } kw_backend_ops;
+
+void kw_device_keys_free(kw_device_key *keys, size_t n);
 
 /* The implementation for a kind, or NULL. */
 const kw_backend_ops *kw_backend_ops_find(const char *kind);

@@ -96,4 +96,7 @@ int cmd_config(int argc, char **argv);
 
 int cert_deploy(int argc, char **argv);
 
+/* cmd_doctor.c: keyward doctor [--repair] [--json] */
+int cmd_doctor(int argc, char **argv);
+
 #endif

@@ -27,6 +27,9 @@ static const cli_command commands[] = {
      "renew every certificate whose policy says it is due (run by a timer)"},
     {"metrics", cmd_metrics, "[--textfile PATH]",
      "Prometheus metrics of the certificates (node_exporter textfile collector)"},
+    {"doctor", cmd_doctor, "[--repair] [--json]",
+     "check that the store and its devices agree (keys left behind, keys missing,\n"
+     "database integrity); --repair fixes what is safe to fix"},
     {"config", cmd_config, "get|set ...", "store-wide settings (retention_days)"},
     {"contact", cmd_contact, "add|list|remove ...", "who is told before certificates expire"},
     {"channel", cmd_channel, "add|list|remove ...",

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "pool.h"
 
 struct kwi_conn {
@@ -14,7 +16,8 @@ struct kwi_conn {
 	char *name;
 	char *kind;
 	json_t *config;
-	kw_secret *pin; /* PKCS#11: read once, where the key was loaded (see open_config) */
+	kw_secret *pin;   /* PKCS#11: read once, where the key was loaded (see open_config) */
+	int pin_rejected; /* the token refused pin: never offered again (see pin_refresh) */
 	const kw_backend_ops *ops;
 	void *ctx;
 	pid_t pid; /* the process that opened ctx */
@@ -156,6 +159,71 @@ static const char *cfg_str(const kwi_conn *c, const char *k)
 	return json_string_value(json_object_get(c->config, k));
 }
 
+static int pin_same(const kw_secret *a, const kw_secret *b)
+{
+	return kw_secret_len(a) == kw_secret_len(b) &&
+	       sodium_memcmp(kw_secret_data(a), kw_secret_data(b), kw_secret_len(a)) == 0;
+}
+
+/* After the token refused the PIN (an admin changed it on the token and in
+ * the pin source): the source is read again and a different PIN replaces
+ * the old one; 1 when it did. A worker that may not read the source keeps
+ * what its master read. The refused PIN is never offered again: a server
+ * that signs in a loop would otherwise lock the token in no time. */
+static int pin_refresh(kwi_conn *c)
+{
+	const char *source = cfg_str(c, "pin_source");
+	kw_secret *fresh = NULL;
+	if (source == NULL || kw_secret_from_source(source, &fresh) != KW_OK) {
+		kw_error_clear();
+		return 0;
+	}
+	if (c->pin != NULL && pin_same(c->pin, fresh)) {
+		kw_secret_free(fresh);
+		return 0;
+	}
+	kw_secret_free(c->pin);
+	c->pin = fresh;
+	c->pin_rejected = 0;
+	return 1;
+}
+
+static kw_rc open_once(kwi_conn *c)
+{
+	kw_backend_config cfg = {c->name,
+	                         cfg_str(c, "tcti"),
+	                         cfg_str(c, "module"),
+	                         cfg_str(c, "token"),
+	                         cfg_str(c, "pin_source"),
+	                         c->pin};
+	kw_rc rc = c->ops->open(&cfg, &c->ctx);
+	if (rc == KW_ERR_AUTH && c->pin != NULL)
+		c->pin_rejected = 1;
+	return rc;
+}
+
+/* Opens the device; a refused PIN is retried only when the pin source now
+ * holds another one. */
+static kw_rc open_with_pin(kwi_conn *c)
+{
+	if (c->pin_rejected && !pin_refresh(c))
+		return KW_FAIL(KW_ERR_AUTH,
+		               "the token of backend '%s' refused the PIN from %s, and keyward "
+		               "does not offer a refused PIN again (repeated wrong PINs lock a "
+		               "token): put the token's current PIN there",
+		               c->name, cfg_str(c, "pin_source"));
+	kw_rc rc = open_once(c);
+	if (rc != KW_ERR_AUTH || !c->pin_rejected)
+		return rc;
+	char msg[512];
+	unsigned long dev = kw_error_device_code();
+	snprintf(msg, sizeof(msg), "%s", kw_error_message());
+	kw_error_clear();
+	if (pin_refresh(c))
+		return open_once(c);
+	return kw_error_set(KW_ERR_AUTH, dev, __FILE__, __LINE__, "%s", msg);
+}
+
 /* Under the write lock: a usable ctx for this process. A ctx inherited
  * across fork() belongs to the parent: it is dropped, never closed (closing
  * would flush the parent's TPM objects or log out its token session). */
@@ -173,15 +241,9 @@ static kw_rc ensure_open(kwi_conn *c)
 		    "survive fork); sign only in child processes, or use "
 		    "device:/dev/tpmrm0",
 		    c->name);
-	kw_backend_config cfg = {c->name,
-	                         cfg_str(c, "tcti"),
-	                         cfg_str(c, "module"),
-	                         cfg_str(c, "token"),
-	                         cfg_str(c, "pin_source"),
-	                         c->pin};
 	if (!c->fork_safe)
 		unsafe_opener = getpid();
-	KW_GUARD(c->ops->open(&cfg, &c->ctx));
+	KW_GUARD(open_with_pin(c));
 	c->pid = getpid();
 	return KW_OK;
 }
@@ -241,10 +303,12 @@ static kw_rc with_device(kwi_conn *c, const conn_call *a)
 {
 	void *used = NULL;
 	kw_rc rc = attempt(c, a, &used);
-	if (rc != KW_ERR_UNAVAILABLE || used == NULL)
+	if ((rc != KW_ERR_UNAVAILABLE && rc != KW_ERR_NOT_FOUND) || used == NULL)
 		return rc;
-	/* The device went away (swtpm restarted, token re-plugged): one fresh
-	 * connection, one more try. */
+	/* The device went away (swtpm restarted, token re-plugged), or no longer
+	 * shows a key this process found before (a token that vanished and came
+	 * back shows its objects to a fresh session only): one fresh connection,
+	 * one more try. */
 	pthread_rwlock_wrlock(&c->lock);
 	reset(c, used);
 	pthread_rwlock_unlock(&c->lock);

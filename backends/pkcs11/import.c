@@ -164,6 +164,11 @@ static void common_build(import_req *r, const char *label)
 
 static kw_rc create_fail(const kw_p11 *p, CK_RV rv)
 {
+	if (rv == CKR_DEVICE_MEMORY || rv == CKR_DEVICE_ERROR || rv == CKR_FUNCTION_FAILED)
+		return KW_FAIL_DEV(KW_ERR_BACKEND, rv,
+		                   "token '%s' is full (or failing): cannot store the imported key "
+		                   "(%s); destroy keys it no longer needs or use another token",
+		                   p->token, kw_p11_rv_name(rv));
 	return KW_FAIL_DEV(rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT ||
 	                           rv == CKR_CURVE_NOT_SUPPORTED
 	                       ? KW_ERR_UNSUPPORTED

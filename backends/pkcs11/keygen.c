@@ -135,6 +135,9 @@ static kw_rc generate_fail(const kw_p11 *p, CK_RV rv, const char *tname)
 	switch (rv) {
 	case CKR_DEVICE_MEMORY:
 	case CKR_DEVICE_ERROR:
+	/* what a token whose storage is full says (SoftHSM: its token directory's
+	 * file system is full) */
+	case CKR_FUNCTION_FAILED:
 		return KW_FAIL_DEV(KW_ERR_BACKEND, rv,
 		                   "token '%s' is full (or failing): cannot store a new %s key "
 		                   "(%s); destroy keys it no longer needs or use another token",

@@ -144,6 +144,8 @@ kw_rc kw_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *par
                       const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                       size_t *sig_len);
 kw_rc kw_p11_key_destroy(void *ctx, const kw_keyref *ref);
+/* list.c: the keys keyward made on the token (see backend.h key_list) */
+kw_rc kw_p11_key_list(void *ctx, kw_device_key **out, size_t *n);
 /* import.c */
 kw_rc kw_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
                         kw_keyref *out);

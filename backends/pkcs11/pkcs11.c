@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <keyward/secret.h>
 
@@ -118,15 +119,11 @@ static kw_rc login_needed(kw_p11 *p)
 	return KW_OK;
 }
 
-static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
+static kw_rc open_once(const kw_backend_config *cfg, void **ctx)
 {
 	kw_rc rc = KW_OK;
-	kw_p11 *p = NULL;
+	kw_p11 *p = calloc(1, sizeof(*p));
 
-	if (ctx == NULL || cfg == NULL)
-		return KW_FAIL(KW_ERR_USAGE, "PKCS#11 backend: no configuration given");
-	*ctx = NULL;
-	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory opening PKCS#11 backend");
 	rc = kw_p11_pool_new(p);
@@ -151,6 +148,40 @@ out:
 	return rc;
 }
 
+/* A token can be unreadable for a moment: SoftHSM's file store rewrites its
+ * token file in place whenever any process logs in, and another process
+ * reading it meanwhile finds no initialised token, or gets
+ * CKR_GENERAL_ERROR from C_GetTokenInfo or C_Login. A few short retries,
+ * each with the module started afresh, ride that out; a token that is really
+ * absent costs 0.1 s more. A refused PIN is never retried. */
+static int transient(kw_rc rc)
+{
+	if (rc == KW_ERR_NOT_FOUND)
+		return 1;
+	return (rc == KW_ERR_BACKEND || rc == KW_ERR_UNAVAILABLE) &&
+	       kw_error_device_code() == CKR_GENERAL_ERROR;
+}
+
+static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
+{
+	const struct timespec pause = {0, 20 * 1000 * 1000};
+	kw_rc rc = KW_OK;
+
+	if (ctx == NULL || cfg == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "PKCS#11 backend: no configuration given");
+	*ctx = NULL;
+	for (int tries = 0; tries < 5; tries++) {
+		if (tries > 0) {
+			kw_error_clear();
+			nanosleep(&pause, NULL);
+		}
+		rc = open_once(cfg, ctx);
+		if (rc == KW_OK || !transient(rc))
+			break;
+	}
+	return rc;
+}
+
 const kw_backend_ops kw_p11_ops = {
     .kind = "pkcs11",
     .open = p11_open,
@@ -164,4 +195,5 @@ const kw_backend_ops kw_p11_ops = {
     .key_ref_export = kw_p11_key_ref_export,
     .cert_store = kw_p11_cert_store,
     .key_resolve = kw_p11_key_resolve,
+    .key_list = kw_p11_key_list,
 };

@@ -141,8 +141,12 @@ static kw_rc import_run(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRI
 
 	if (rc != KW_OK)
 		return rc;
-	trc = Esys_Import(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &no_key, pub,
-	                  dup, &no_seed, &no_sym, &priv);
+	for (int tries = 0; tries < 3; tries++) {
+		trc = Esys_Import(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+		                  &no_key, pub, dup, &no_seed, &no_sym, &priv);
+		if (!kw_tpm2_make_room(c, trc))
+			break;
+	}
 	command_buffer_scrub(c);
 	if (trc != TSS2_RC_SUCCESS)
 		return KW_TPM2_FAIL(c, trc, "importing the key (Import)",

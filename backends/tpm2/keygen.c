@@ -91,8 +91,12 @@ static kw_rc key_create(kw_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t,
 	rc = kw_tpm2_srk_get(c, &srk);
 	if (rc != KW_OK)
 		goto out;
-	trc = Esys_Create(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, t,
-	                  &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
+	for (int tries = 0; tries < 3; tries++) {
+		trc = Esys_Create(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
+		                  t, &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
+		if (!kw_tpm2_make_room(c, trc))
+			break;
+	}
 	if (trc != TSS2_RC_SUCCESS) {
 		rc = is_unsupported(trc)
 		         ? unsupported(type, trc)

@@ -28,11 +28,13 @@ static kw_rc load_fail(kw_tpm2_ctx *c, TSS2_RC trc)
 
 /* Tries and retries for up to a second while the TPM is out of object
  * memory (other clients' objects come and go) or asks to retry; our own
- * idle cached key is flushed first. */
+ * idle cached key is flushed first, then (without a resource manager) what
+ * dead clients left loaded. */
 static TSS2_RC load_retrying(kw_tpm2_ctx *c, ESYS_TR srk, const kw_tpm2_blob *blob, ESYS_TR *h)
 {
 	const struct timespec pause = {0, 10 * 1000 * 1000};
 	TSS2_RC trc = TSS2_RC_SUCCESS;
+	int swept = 0;
 
 	for (int i = 0; i < 100; i++) {
 		trc = Esys_Load(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -45,6 +47,9 @@ static TSS2_RC load_retrying(kw_tpm2_ctx *c, ESYS_TR srk, const kw_tpm2_blob *bl
 			kw_tpm2_signer_drop(c);
 			continue;
 		}
+		/* no resource manager: slots held by a killed client free up never */
+		if (base == TPM2_RC_OBJECT_MEMORY && !swept++ && kw_tpm2_flush_leftovers(c) > 0)
+			continue;
 		nanosleep(&pause, NULL);
 	}
 	return trc;

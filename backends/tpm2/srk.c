@@ -87,9 +87,13 @@ static kw_rc primary_create(kw_tpm2_ctx *c)
 	ESYS_TR tr = ESYS_TR_NONE;
 	TSS2_RC trc;
 
-	trc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-	                         ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, &tr, NULL, NULL, NULL,
-	                         NULL);
+	for (int sweep = 0; sweep < 2; sweep++) {
+		trc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+		                         ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, &tr, NULL,
+		                         NULL, NULL, NULL);
+		if (sweep || !kw_tpm2_make_room(c, trc))
+			break;
+	}
 	if (trc != TSS2_RC_SUCCESS)
 		return KW_TPM2_FAIL(
 		    c, trc,

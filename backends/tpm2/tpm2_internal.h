@@ -106,6 +106,17 @@ void kw_tpm2_srk_release(kw_tpm2_ctx *c);
 /* "0x81000001" or "transient-primary"; NULL before first use. */
 const char *kw_tpm2_srk_describe(const kw_tpm2_ctx *c);
 
+/* ---- leftover.c ---- */
+/* 1 when the TCTI reaches the TPM without a resource manager (swtpm:,
+ * mssim:, device:/dev/tpm0), where a killed client's objects stay loaded. */
+int kw_tpm2_unmanaged(const kw_tpm2_ctx *c);
+/* On such a TPM: flushes the transient objects that are not this context's
+ * (left by clients that died); returns how many. 0 on a managed TCTI. */
+int kw_tpm2_flush_leftovers(kw_tpm2_ctx *c);
+/* After trc: when it is TPM_RC_OBJECT_MEMORY, frees a slot (our cached
+ * signing key, else what dead clients left) and returns 1: try again. */
+int kw_tpm2_make_room(kw_tpm2_ctx *c, TSS2_RC trc);
+
 /* ---- blob.c ---- */
 kw_rc kw_tpm2_blob_parse(const kw_keyref *ref, kw_tpm2_blob *out);
 kw_rc kw_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out);
