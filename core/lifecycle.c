@@ -600,9 +600,24 @@ kw_rc kw_cert_purge(kw_store *s, const char *name)
 	cert_row c;
 	kw_error_clear();
 	KW_GUARD(cert_find(s, name, ANY, &c));
-	/* Keys first: if a device is unreachable nothing changes, and a retry after
-	 * a partial failure finishes the job (a key already gone counts as done). */
-	kw_rc rc = destroy_all_keys(s, c.id);
+	/* A live certificate is hidden first (deleted_at, no event yet), so that a
+	 * kill while its keys are being destroyed leaves a deleted certificate
+	 * that cert purge finishes, never a live one without its key. Keys next:
+	 * if a device is unreachable it is shown again and nothing has changed; a
+	 * retry after a partial failure finishes the job (a key already gone
+	 * counts as done). */
+	time_t now;
+	kw_rc rc = c.deleted ? KW_OK : kwi_now(&now);
+	if (rc == KW_OK && !c.deleted)
+		rc = exec_ids(s, "UPDATE certs SET deleted_at = ?2 WHERE id = ?1 AND ?3 = 0", c.id,
+		              (int64_t)now, 0, "hiding the certificate");
+	if (rc == KW_OK && (rc = destroy_all_keys(s, c.id)) != KW_OK && !c.deleted) {
+		/* the first error stays the one reported */
+		kw_rc shown =
+		    exec_ids(s, "UPDATE certs SET deleted_at = NULL WHERE id = ?1 AND ?2 = ?3",
+		             c.id, 0, 0, "showing the certificate again");
+		(void)shown;
+	}
 	if (rc == KW_OK)
 		rc = kwi_store_begin(s);
 	if (rc == KW_OK) {
