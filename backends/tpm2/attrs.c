@@ -31,6 +31,7 @@ static const struct {
     {"sign", TPMA_OBJECT_SIGN_ENCRYPT},
     {"decrypt", TPMA_OBJECT_DECRYPT},
     {"restricted", TPMA_OBJECT_RESTRICTED},
+    {"noDA", TPMA_OBJECT_NODA},
 };
 
 static json_t *evidence_new(TPMA_OBJECT a, const char *parent, const TPM2B_NAME *name)

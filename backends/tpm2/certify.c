@@ -13,7 +13,8 @@
 
 #define AK_ATTRS                                                                                   \
 	(TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_FIXEDTPM |                \
-	 TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH)
+	 TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |    \
+	 TPMA_OBJECT_NODA)
 
 #define CERTIFY_NOTE                                                                               \
 	"signed by a restricted attestation key of this TPM (no EK certificate checked)"

@@ -21,7 +21,7 @@
 
 #include "tpm2_internal.h"
 
-#define IMPORTED_KEY_ATTRS (TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT)
+#define IMPORTED_KEY_ATTRS (TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
 
 /* One OpenSSL BIGNUM parameter, big-endian, left-padded to len bytes. The
  * BIGNUM is cleared and freed here. */

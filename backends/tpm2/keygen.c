@@ -7,10 +7,12 @@
 
 /* Non-exportable (fixedTPM|fixedParent), made inside the TPM, usable with an
  * empty password, for signing only. No scheme is fixed: each TPM2_Sign picks
- * ECDSA / RSASSA / RSAPSS and the hash. */
+ * ECDSA / RSASSA / RSAPSS and the hash. noDA: an empty password has nothing
+ * for dictionary-attack protection to protect, and with it a few power losses
+ * (each counts as a failure) would lock a server's key out. */
 #define SIGNING_KEY_ATTRS                                                                          \
 	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |        \
-	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT)
+	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
 
 static kw_rc key_template(kw_key_type type, TPM2B_PUBLIC *t)
 {

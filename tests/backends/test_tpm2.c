@@ -39,7 +39,7 @@
 #define PERSISTENT_FIRST 0x81000000u
 #define SIGNING_ATTRS                                                                              \
 	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |        \
-	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT)
+	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
 
 /* ------------------------------------------------------------------ */
 /* The test's own view of the TPM (independent of the backend's code)  */
@@ -225,6 +225,7 @@ static void dev_prove_attrs(const kw_keyref *ref)
 	cr_assert(a & TPMA_OBJECT_SENSITIVEDATAORIGIN);
 	cr_assert(a & TPMA_OBJECT_USERWITHAUTH);
 	cr_assert(a & TPMA_OBJECT_SIGN_ENCRYPT);
+	cr_assert(a & TPMA_OBJECT_NODA, "a power loss would count against the key");
 	cr_assert_not(a & TPMA_OBJECT_DECRYPT);
 	cr_assert_not(a & TPMA_OBJECT_RESTRICTED);
 	cr_assert_eq(a, SIGNING_ATTRS, "objectAttributes 0x%08x", (unsigned)a);
@@ -383,8 +384,9 @@ static void attrs_are_device_bound(void *ctx, const kw_keyref *ref, const char *
 	cr_assert(json_is_true(json_object_get(a.evidence, "sign")));
 	cr_assert(json_is_false(json_object_get(a.evidence, "decrypt")));
 	cr_assert(json_is_false(json_object_get(a.evidence, "restricted")));
+	cr_assert(json_is_true(json_object_get(a.evidence, "noDA")));
 	cr_assert_str_eq(json_string_value(json_object_get(a.evidence, "object_attributes")),
-	                 "0x00040072");
+	                 "0x00040472");
 	cr_assert_str_eq(json_string_value(json_object_get(a.evidence, "parent")), parent);
 	const char *name = json_string_value(json_object_get(a.evidence, "name"));
 	cr_assert_not_null(name);
