@@ -94,12 +94,12 @@ typedef struct kw_backend_ops {
 	kw_rc (*key_generate)(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
 
 	/* Imports an existing private key into the device as a non-exportable
-	 * signing key (TPM: TPM2_Import under the SRK; PKCS#11: C_CreateObject with
-	 * CKA_SENSITIVE, !CKA_EXTRACTABLE). type is the key's checked keyward type.
-	 * The backend copies the private components only into guarded memory and
-	 * wipes them before it returns, on every path; the caller frees key (whose
-	 * own BIGNUMs OpenSSL clears on free) right after. The only interface that
-	 * carries private key material in: it never goes out. NULL: unsupported. */
+	 * signing key (TPM: TPM2_Import under the SRK, with an outer wrapper; PKCS#11:
+	 * C_CreateObject with CKA_SENSITIVE, !CKA_EXTRACTABLE). type is the key's checked keyward
+	 * type. The backend copies the private components only into guarded memory and wipes them
+	 * before it returns, on every path; the caller frees key (whose own BIGNUMs OpenSSL clears
+	 * on free) right after. The only interface that carries private key material in: it never
+	 * goes out. NULL: unsupported. */
 	kw_rc (*key_import)(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
 	                    kw_keyref *out);
 

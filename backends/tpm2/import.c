@@ -8,8 +8,18 @@
  * which only a policy session satisfies, and no policy digest equals an empty
  * one — so the object can never be duplicated. The wrapped private part
  * TPM2_Import returns is bound to this TPM's storage hierarchy (the SRK), like
- * a generated key's. No inner or outer wrapper is used: the sensitive area
- * crosses the TPM interface in the clear once (see the README's note).
+ * a generated key's.
+ *
+ * The sensitive area travels under an outer wrapper (wrap.c): encrypted and
+ * HMACed under a seed only the SRK can recover, so the private key never
+ * crosses the TPM interface (the swtpm socket, tpm2-abrmd, the bus to a
+ * chip) in the clear, and the TPM refuses a duplicate altered on the way
+ * (TPM_RC_INTEGRITY). No inner wrapper: its key would itself cross the
+ * interface as a TPM2_Import parameter, and the outer wrapper already keeps
+ * the key from everyone but the SRK. What the wrapper cannot stop: the SRK's
+ * public key is read from the TPM over the same interface and not
+ * authenticated, so an active interposer that answers with its own key could
+ * unwrap the seed (a passive listener learns nothing).
  */
 #include <string.h>
 
@@ -17,7 +27,7 @@
 #include <openssl/core_names.h>
 #include <openssl/rand.h>
 #include <sodium.h>
-#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
 
 #include "tpm2_internal.h"
 
@@ -97,41 +107,62 @@ static kw_rc sensitive_build(EVP_PKEY *key, kw_key_type type, TPM2B_SENSITIVE *s
 	return bn_param(key, OSSL_PKEY_PARAM_RSA_FACTOR1, a->sensitive.rsa.buffer, half);
 }
 
-/* The unwrapped duplicate (no inner, no outer wrapper): the marshalled
- * TPM2B_SENSITIVE. dup is guarded memory. */
-static kw_rc duplicate_build(const TPM2B_SENSITIVE *s, TPM2B_PRIVATE *dup)
+/* The SRK's public area: the parent the key is wrapped for. */
+static kw_rc srk_public(kw_tpm2_ctx *c, TPM2B_PUBLIC **out)
 {
-	size_t off = 0;
+	ESYS_TR srk = ESYS_TR_NONE;
+	TSS2_RC trc;
 
-	if (Tss2_MU_TPM2B_SENSITIVE_Marshal(s, dup->buffer, sizeof(dup->buffer), &off) !=
-	    TSS2_RC_SUCCESS)
-		return KW_FAIL(KW_ERR_INTERNAL, "tpm2 import: cannot marshal the sensitive area");
-	dup->size = (UINT16)off;
+	KW_GUARD(kw_tpm2_srk_get(c, &srk));
+	trc = Esys_ReadPublic(c->esys, srk, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, out, NULL,
+	                      NULL);
+	if (trc != TSS2_RC_SUCCESS)
+		return KW_TPM2_FAIL(c, trc, "reading the SRK's public key (ReadPublic)", NULL);
 	return KW_OK;
 }
 
-/* ESYS marshals the duplicate into its command buffer and frees that buffer
- * unwiped at Esys_Finalize: a TPM2_Hash of TPM2_MAX_DIGEST_BUFFER zeros
- * overwrites every byte an import command can occupy. Best effort (the
- * canary test in tests/core/test_import_wipe.c checks it worked). */
-static void command_buffer_scrub(kw_tpm2_ctx *c)
+kw_rc kw_tpm2_import_wrap(kw_tpm2_ctx *c, EVP_PKEY *key, kw_key_type type, TPM2B_PUBLIC *pub,
+                          TPM2B_PRIVATE *dup, TPM2B_ENCRYPTED_SECRET *seed)
 {
-	TPM2B_MAX_BUFFER zeros = {.size = TPM2_MAX_DIGEST_BUFFER};
-	TPM2B_DIGEST *digest = NULL;
-	TPMT_TK_HASHCHECK *ticket = NULL;
+	TPM2B_SENSITIVE *sens = NULL;
+	TPM2B_PUBLIC *parent = NULL;
+	kw_rc rc;
 
-	(void)Esys_Hash(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &zeros, TPM2_ALG_SHA256,
-	                ESYS_TR_RH_NULL, &digest, &ticket);
-	Esys_Free(digest);
-	Esys_Free(ticket);
+	if (sodium_init() < 0)
+		return KW_FAIL(KW_ERR_INTERNAL, "tpm2 import: libsodium failed to initialise");
+	if ((sens = sodium_malloc(sizeof(*sens))) == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "tpm2 import: out of guarded memory");
+	sodium_memzero(sens, sizeof(*sens));
+	if ((rc = public_build(key, type, pub)) == KW_OK &&
+	    (rc = sensitive_build(key, type, sens)) == KW_OK &&
+	    (rc = srk_public(c, &parent)) == KW_OK)
+		rc = kw_tpm2_wrap_outer(&parent->publicArea, pub, sens, dup, seed);
+	Esys_Free(parent);
+	sodium_memzero(sens, sizeof(*sens));
+	sodium_free(sens);
+	return rc;
 }
 
-static kw_rc import_run(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
-                        kw_keyref *out)
+static kw_rc import_fail(kw_tpm2_ctx *c, TSS2_RC trc)
 {
-	const TPM2B_DATA no_key = {0};
-	const TPM2B_ENCRYPTED_SECRET no_seed = {0};
-	const TPMT_SYM_DEF_OBJECT no_sym = {.algorithm = TPM2_ALG_NULL};
+	TSS2_RC base = kw_tpm2_rc_base(trc);
+
+	if (base == TPM2_RC_INTEGRITY)
+		return KW_FAIL_DEV(
+		    KW_ERR_BACKEND, trc,
+		    "the TPM refused the wrapped key (Import): %s (TPM_RC_INTEGRITY): "
+		    "its outer HMAC does not match, so the duplicate was altered on "
+		    "its way to the TPM or wrapped for another storage key",
+		    Tss2_RC_Decode(trc));
+	return KW_TPM2_FAIL(c, trc, "importing the key (Import)",
+	                    "the TPM refused the key's parameters");
+}
+
+kw_rc kw_tpm2_import_wrapped(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
+                             const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out)
+{
+	const TPM2B_DATA no_inner_key = {0};
+	const TPMT_SYM_DEF_OBJECT no_inner = {.algorithm = TPM2_ALG_NULL};
 	TPM2B_PRIVATE *priv = NULL;
 	ESYS_TR srk = ESYS_TR_NONE;
 	kw_tpm2_blob blob;
@@ -143,14 +174,12 @@ static kw_rc import_run(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRI
 		return rc;
 	for (int tries = 0; tries < 3; tries++) {
 		trc = Esys_Import(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-		                  &no_key, pub, dup, &no_seed, &no_sym, &priv);
+		                  &no_inner_key, pub, dup, seed, &no_inner, &priv);
 		if (!kw_tpm2_make_room(c, trc))
 			break;
 	}
-	command_buffer_scrub(c);
 	if (trc != TSS2_RC_SUCCESS)
-		return KW_TPM2_FAIL(c, trc, "importing the key (Import)",
-		                    "the TPM refused the key's parameters");
+		return import_fail(c, trc);
 	rc = kw_tpm2_blob_encode(pub, priv, out);
 	Esys_Free(priv);
 	/* proves the wrapped blob loads under the SRK before anything records it */
@@ -167,7 +196,7 @@ kw_rc kw_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char 
 {
 	kw_tpm2_ctx *c = ctx;
 	TPM2B_PUBLIC pub;
-	TPM2B_SENSITIVE *sens = NULL;
+	TPM2B_ENCRYPTED_SECRET seed;
 	TPM2B_PRIVATE *dup = NULL;
 	kw_rc rc;
 
@@ -179,26 +208,13 @@ kw_rc kw_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char 
 	KW_GUARD(kw_tpm2_ready(c));
 	if (sodium_init() < 0)
 		return KW_FAIL(KW_ERR_INTERNAL, "tpm2 import: libsodium failed to initialise");
-	sens = sodium_malloc(sizeof(*sens));
-	dup = sodium_malloc(sizeof(*dup));
-	if (sens == NULL || dup == NULL) {
-		rc = KW_FAIL(KW_ERR_NOMEM, "tpm2 import: out of guarded memory");
-		goto out;
-	}
-	sodium_memzero(sens, sizeof(*sens));
+	if ((dup = sodium_malloc(sizeof(*dup))) == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "tpm2 import: out of guarded memory");
 	sodium_memzero(dup, sizeof(*dup));
-	if ((rc = public_build(key, type, &pub)) != KW_OK ||
-	    (rc = sensitive_build(key, type, sens)) != KW_OK ||
-	    (rc = duplicate_build(sens, dup)) != KW_OK)
-		goto out;
-	sodium_memzero(sens, sizeof(*sens)); /* the duplicate is the one copy left */
-	rc = import_run(c, &pub, dup, out);
-out:
-	if (sens != NULL)
-		sodium_memzero(sens, sizeof(*sens));
-	if (dup != NULL)
-		sodium_memzero(dup, sizeof(*dup));
-	sodium_free(sens);
+	rc = kw_tpm2_import_wrap(c, key, type, &pub, dup, &seed);
+	if (rc == KW_OK)
+		rc = kw_tpm2_import_wrapped(c, &pub, dup, &seed, out);
+	sodium_memzero(dup, sizeof(*dup));
 	sodium_free(dup);
 	return rc;
 }

@@ -148,6 +148,29 @@ kw_rc kw_tpm2_key_destroy(void *ctx, const kw_keyref *ref);
 /* import.c */
 kw_rc kw_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
                          kw_keyref *out);
+/* key_import's two halves, apart so that a test can tamper between them.
+ * First the key's public area and its sensitive area wrapped for the SRK
+ * (kw_tpm2_wrap_outer; dup is guarded memory the caller provides), */
+kw_rc kw_tpm2_import_wrap(kw_tpm2_ctx *c, EVP_PKEY *key, kw_key_type type, TPM2B_PUBLIC *pub,
+                          TPM2B_PRIVATE *dup, TPM2B_ENCRYPTED_SECRET *seed);
+/* then TPM2_Import under the SRK, proved by loading the result. A duplicate
+ * the TPM finds altered (TPM_RC_INTEGRITY) gives KW_ERR_BACKEND, the TPM's
+ * code as the device code. */
+kw_rc kw_tpm2_import_wrapped(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
+                             const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out);
+
+/* ---- wrap.c: the outer wrapper for TPM2_Import (TPM 2.0 Part 1, duplication) ---- */
+/* Wraps sens, the sensitive area of the object whose public area is pub, so
+ * that only parent (the SRK's public area: ECC P-256/P-384 or RSA, nameAlg
+ * SHA-256, AES-CFB) can open it: seed gets TPM2_Import's inSymSeed (ECC: an
+ * ephemeral point; RSA: the OAEP-encrypted seed) and dup the duplicate,
+ * TPM2B_DIGEST(outer HMAC) || AES-CFB(marshalled TPM2B_SENSITIVE). The seed,
+ * the ECDH secret, the derived keys and the marshalled plaintext live in
+ * guarded memory and are wiped on every path. KW_ERR_UNSUPPORTED for another
+ * kind of parent. */
+kw_rc kw_tpm2_wrap_outer(const TPMT_PUBLIC *parent, const TPM2B_PUBLIC *pub,
+                         const TPM2B_SENSITIVE *sens, TPM2B_PRIVATE *dup,
+                         TPM2B_ENCRYPTED_SECRET *seed);
 kw_rc kw_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
 kw_rc kw_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
                        const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
