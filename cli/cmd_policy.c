@@ -74,7 +74,7 @@ static int parse_plain(int argc, char **argv, const char *cmd, int want, char **
 
 static int policy_default(int argc, char **argv)
 {
-	char **args;
+	char **args = NULL;
 	int ex = parse_plain(argc, argv, "policy default", 0, &args);
 	if (ex)
 		return ex;
@@ -88,7 +88,7 @@ static int policy_default(int argc, char **argv)
 
 static int policy_show(int argc, char **argv)
 {
-	char **args;
+	char **args = NULL;
 	kw_store *s = NULL;
 	json_t *p = NULL;
 	int ex = parse_plain(argc, argv, "policy show", 1, &args);
