@@ -1,0 +1,83 @@
+# shellcheck shell=bash
+# bench 1: signatures/s, keyward's provider vs the raw device loop vs the
+# peer (tpm2-openssl for TPM keys, libp11's engine for SoftHSM keys), for
+# ec-p256 and rsa-2048, 1 and 2 threads (sourced by bench/run).
+
+# sign_cmd WHO BACKEND KEYTYPE: the kwbench-sign command line (after --threads)
+sign_cmd() {
+	local who=$1 b=$2 t=$3 name="$2-$3" rsa=
+	[ "$t" = rsa-2048 ] && rsa=--rsa
+	local cert="$W/$name.pem"
+	case "$who/$b" in
+	keyward/*) echo "$SIGN --mode provider --key keyward:$name --cert $cert" ;;
+	raw/tpm | raw/rm) echo "$SIGN --mode esys $rsa --store $KEYWARD_STORE --key $name --cert $cert" ;;
+	raw/hsm) echo "$SIGN --mode p11 $rsa --key $(cat "$W/$name.uri") --module $P11_MODULE --pin-file $PIN_FILE --cert $cert" ;;
+	peer/tpm) echo "env -u OPENSSL_MODULES TPM2OPENSSL_TCTI=$TPM_TCTI_PCAP $SIGN --mode tpm2 --key $W/$name.tss2 --cert $cert" ;;
+	peer/hsm) echo "$SIGN --mode engine --key $(cat "$W/$name.uri") --module $P11_MODULE --pin-file $PIN_FILE --cert $cert" ;;
+	esac
+}
+
+sign_once() {
+	local who=$1 b=$2 t=$3 th=$4 out
+	# shellcheck disable=SC2046
+	out=$(TCTI_PCAP_FILE=/dev/null $(sign_cmd "$who" "$b" "$t") --threads "$th" \
+		--seconds "$SIGN_SECONDS" 2>>"$W/sign.err")
+	local rate=${out#rate=}
+	rate=${rate%% *}
+	if [[ "$rate" =~ ^[0-9.]+$ ]]; then
+		echo "$rate" >>"$W/sig/$who-$b-$t-$th"
+	else
+		echo "failed: $who $b $t threads=$th" >>"$W/sign.err"
+	fi
+}
+
+bench_sign() {
+	local r b t th who
+	mkdir -p "$W/sig"
+	echo "bench: 1. signatures/s ($RUNS runs of ${SIGN_SECONDS}s each)" >&2
+	for r in $(seq "$RUNS"); do
+		for b in tpm hsm; do for t in ec-p256 rsa-2048; do for th in 1 2; do
+			for who in keyward raw peer; do
+				sign_once "$who" "$b" "$t" "$th"
+			done
+		done; done; done
+	done
+	sign_rows
+}
+
+# the first error line a failing peer printed
+sign_peer_error() {
+	local e
+	e=$(grep -h -B3 "^failed: peer $1 $2 threads=$3\$" "$W/sign.err" | grep -v '^failed:' |
+		grep -o 'Esys called in bad sequence\|[a-z ]*: the first signature[a-z ]*\|[0-9]* of [0-9]* threads failed' | head -1)
+	echo "${e:-see notes}"
+}
+
+sign_rows() {
+	local b t th kw raw peer pname
+	for b in tpm hsm; do for t in ec-p256 rsa-2048; do for th in 1 2; do
+		kw=$(med "$W/sig/keyward-$b-$t-$th")
+		raw=$(med "$W/sig/raw-$b-$t-$th")
+		peer=$(med "$W/sig/peer-$b-$t-$th")
+		[ $b = tpm ] && pname=tpm2-openssl || pname="libp11 engine"
+		local dev=TPM raw_name=Esys_Sign
+		[ $b = hsm ] && dev=SoftHSM raw_name=C_Sign
+		local what="sig/s $dev $t, $th thread$([ "$th" = 2 ] && echo s)"
+		local rr rp
+		rr=$(ratio "$kw" "$raw")
+		rp=$(ratio "$kw" "$peer")
+		row 1 "$what: keyward vs raw $raw_name" "$(fmt "$kw")" "raw $(fmt "$raw")" "$rr" "≥ 0.95" "$(verdict "$rr" 0.95)"
+		if [ "$peer" = failed ] && [ "$kw" != failed ]; then
+			row 1 "$what: keyward vs $pname" "$(fmt "$kw")" "$pname fails: $(sign_peer_error "$b" "$t" "$th")" "n/a" "≥ 1.00" "met (the peer fails)"
+		else
+			row 1 "$what: keyward vs $pname" "$(fmt "$kw")" "$pname $(fmt "$peer")" "$rp" "≥ 1.00" "$(verdict "$rp" 1.00)"
+		fi
+	done; done; done
+	for t in ec-p256 rsa-2048; do
+		local k1 k2 r1 r2 sk sr
+		k1=$(med "$W/sig/keyward-hsm-$t-1") k2=$(med "$W/sig/keyward-hsm-$t-2")
+		r1=$(med "$W/sig/raw-hsm-$t-1") r2=$(med "$W/sig/raw-hsm-$t-2")
+		sk=$(ratio "$k2" "$k1") sr=$(ratio "$r2" "$r1")
+		row 1 "SoftHSM $t scaling 1 → 2 threads (keyward)" "$(fmt "$k1") → $(fmt "$k2")" "raw C_Sign: $(fmt "$r1") → $(fmt "$r2") (×$sr)" "×$sk" "≥ 1.8" "$(verdict "$sk" 1.8)"
+	done
+}
