@@ -13,6 +13,11 @@ typedef struct cli_command {
 	const char *help;  /* one line */
 } cli_command;
 
+/* The command line after main()'s process set-up (entry.c): global options,
+ * then the command table (main.c). Returns the exit code. Side effects only
+ * through the commands; the CLI fuzz target (tests/fuzz/fuzz_cli.c) runs it. */
+int cli_main(int argc, char **argv);
+
 /* The store directory chosen by --store (NULL = default). */
 extern const char *cli_store_dir;
 

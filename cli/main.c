@@ -56,11 +56,10 @@ static void usage(FILE *f)
 	           "Run 'keyward COMMAND --help' for a command's options.\n");
 }
 
-int main(int argc, char **argv)
+/* see cli.h (main() is in entry.c) */
+int cli_main(int argc, char **argv)
 {
 	int i = 1;
-	/* before anything allocates through OpenSSL: cert import decodes keys */
-	(void)kw_openssl_wipe_on_free();
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
 			cli_store_dir = argv[i + 1];
@@ -96,9 +95,7 @@ int main(int argc, char **argv)
 					       c->name, c->usage, c->help);
 					return 0;
 				}
-			int rc = c->fn(argc - i, argv + i);
-			OPENSSL_cleanup();
-			return rc;
+			return c->fn(argc - i, argv + i);
 		}
 	return cli_usage_error("unknown command '%s' (see: keyward --help)", argv[i]);
 }

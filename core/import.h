@@ -17,6 +17,10 @@ typedef struct {
  * keyward does not keep, and truncated or foreign input. */
 kw_rc kwi_import_read(const char *path, int pkcs12, const char *password_source,
                       kwi_import_input *out) KW_MUST_USE;
+/* The parsing step of kwi_import_read, on bytes in memory (path names them in
+ * messages; pw may be NULL). The fuzz target tests/fuzz/fuzz_import.c. */
+kw_rc kwi_import_parse(const char *path, const unsigned char *buf, size_t len, int pkcs12,
+                       const kw_secret *pw, kwi_import_input *out) KW_MUST_USE;
 void kwi_import_input_clear(kwi_import_input *in);
 
 /* The keyward type of key (EC P-256/P-384, RSA 2048/3072/4096); one clear

@@ -259,12 +259,28 @@ kw_rc kwi_import_read(const char *path, int pkcs12, const char *password_source,
 	kw_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((out->rest = sk_X509_new_null()) == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (password_source != NULL && (rc = kw_secret_from_source(password_source, &pw)) != KW_OK)
 		goto out;
 	if ((rc = file_read(path, &buf, &len)) != KW_OK)
 		goto out;
+	rc = kwi_import_parse(path, buf, len, pkcs12, pw, out);
+out:
+	if (buf != NULL) {
+		sodium_memzero(buf, len);
+		sodium_free(buf);
+	}
+	kw_secret_free(pw);
+	return rc;
+}
+
+kw_rc kwi_import_parse(const char *path, const unsigned char *buf, size_t len, int pkcs12,
+                       const kw_secret *pw, kwi_import_input *out)
+{
+	kw_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((out->rest = sk_X509_new_null()) == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (pkcs12)
 		rc = pkcs12_read(path, buf, len, pw, out);
 	else if ((rc = pem_certs(path, buf, len, out->rest)) == KW_OK)
@@ -273,12 +289,6 @@ kw_rc kwi_import_read(const char *path, int pkcs12, const char *password_source,
 		rc = kwi_key_type_check(path, out->key, &out->type);
 	if (rc == KW_OK)
 		rc = leaf_find(path, out);
-out:
-	if (buf != NULL) {
-		sodium_memzero(buf, len);
-		sodium_free(buf);
-	}
-	kw_secret_free(pw);
 	if (rc != KW_OK)
 		kwi_import_input_clear(out);
 	return rc;

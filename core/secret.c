@@ -98,7 +98,9 @@ static kw_rc from_file(const char *path, kw_secret **out)
 {
 	kw_rc rc = KW_OK;
 	kw_secret *s = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO is refused below instead of waiting for a writer
+	 * (a regular file reads the same) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return KW_FAIL(errno == ENOENT ? KW_ERR_NOT_FOUND : KW_ERR_IO,
 		               "cannot open pin file %s: %s", path, strerror(errno));

@@ -25,7 +25,8 @@ int kwp_debug_enabled(void)
 }
 
 /* One write per line so that lines of concurrent threads do not interleave. */
-static void debug_vline(const char *prefix, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void debug_vline(const char *prefix, const char *fmt,
+                                                              va_list ap)
 {
 	char line[1024];
 	int n = snprintf(line, sizeof(line), "keyward: %s", prefix);

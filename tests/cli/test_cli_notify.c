@@ -229,10 +229,12 @@ Test(cli_deploy, failures_are_one_line_and_leave_the_store_alone)
 
 /* ---- systemd units ---- */
 
-/* The build directory: the CLI is <build>/cli/keyward. */
+/* The build directory: the CLI is <build>/cli/keyward (under KEYWARD_VALGRIND
+ * KW_TEST_KEYWARD_BIN is the valgrind wrapper and KW_VALGRIND_BIN the CLI). */
 static char *build_dir(void)
 {
-	char *bin = strdup(kwt_env("KW_TEST_KEYWARD_BIN"));
+	const char *vg = getenv("KW_VALGRIND_BIN");
+	char *bin = strdup(vg && vg[0] ? vg : kwt_env("KW_TEST_KEYWARD_BIN"));
 	char *d = strdup(dirname(dirname(bin)));
 	free(bin);
 	return d;

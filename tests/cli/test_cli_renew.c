@@ -186,7 +186,10 @@ Test(cli_renew, jitter_waits_a_little_and_bad_options_are_refused)
 	cr_assert(ms >= 0 && ms <= 1000, "%lld ms", (long long)ms);
 	json_decref(rep);
 	kwt_result_free(&r);
-	cr_assert(time(NULL) - t0 <= 3, "jitter 0 and 1 took %lld s", (long long)(time(NULL) - t0));
+	/* under valgrind (KEYWARD_VALGRIND) each keyward run takes seconds by itself */
+	long slack = getenv("KW_VALGRIND_BIN") ? 20 : 0;
+	cr_assert(time(NULL) - t0 <= 3 + slack, "jitter 0 and 1 took %lld s",
+	          (long long)(time(NULL) - t0));
 	CLI_REFUSED(store, 2, "--due", "renew");
 	CLI_REFUSED(store, 2, "--jitter", "renew", "--due", "--jitter", "-1");
 	CLI_REFUSED(store, 2, "--jitter", "renew", "--due", "--jitter", "soon");

@@ -4,7 +4,9 @@
 #ifndef KW_FUZZ_H
 #define KW_FUZZ_H
 
+#include <ftw.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,20 @@ static inline char *fuzz_text(const uint8_t *data, size_t size)
 		s[size] = '\0';
 	}
 	return s;
+}
+
+static inline int fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Removes a temporary directory tree the target made. */
+static inline void fuzz_rm_tree(const char *dir)
+{
+	(void)nftw(dir, fuzz_rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif

@@ -150,8 +150,9 @@ static void write_hook(const tls_server *s, const deployment *d)
 	    ">>'%s'\n"
 	    "[ $reload = yes ] || exit 0\n"
 	    "export OPENSSL_CONF='%s' SOFTHSM2_CONF='%s' DBUS_SESSION_BUS_ADDRESS='%s'\n"
-	    "exec /usr/sbin/nginx -p '%s/' -c '%s' -s reload\n",
-	    s->dir, d->hook_log, s->ossl_cnf, hsm ? hsm : "", bus ? bus : "", s->dir, s->conf);
+	    "exec '%s' -p '%s/' -c '%s' -s reload\n",
+	    s->dir, d->hook_log, s->ossl_cnf, hsm ? hsm : "", bus ? bus : "",
+	    tls_server_bin(TLS_NGINX), s->dir, s->conf);
 	free(kwt_write_file(s->dir, "reload-hook.sh", text, strlen(text), 0700));
 	free(text);
 }

@@ -202,9 +202,10 @@ static void reload(tls_server *s)
 	}
 	/* what operators (and nginx.service) run: it reads the configuration,
 	 * keys included, then signals the master named in the pid file */
-	cr_assert_eq(kwt_sh("OPENSSL_CONF='%s' KEYWARD_STORE='%s' /usr/sbin/nginx -p '%s/' "
+	cr_assert_eq(kwt_sh("OPENSSL_CONF='%s' KEYWARD_STORE='%s' '%s' -p '%s/' "
 	                    "-c '%s' -s reload >>'%s' 2>&1",
-	                    s->ossl_cnf, s->store, s->dir, s->conf, s->log),
+	                    s->ossl_cnf, s->store, tls_server_bin(TLS_NGINX), s->dir, s->conf,
+	                    s->log),
 	             0, "nginx -s reload failed:\n%s", tls_logs(s));
 }
 

@@ -17,9 +17,6 @@
 #include "tls_server.h"
 #include "tls_proc.h"
 
-#define NGINX_BIN   "/usr/sbin/nginx"
-#define HAPROXY_BIN "/usr/sbin/haproxy"
-
 /* The server of the running test, for tls_teardown. */
 static tls_server *current;
 
@@ -33,6 +30,16 @@ static char *path_in(const char *dir, const char *name)
 static const char *kind_name(tls_kind kind)
 {
 	return kind == TLS_NGINX ? "nginx" : "haproxy";
+}
+
+const char *tls_server_bin(tls_kind kind)
+{
+	static char path[2][4096];
+	const char *shims = getenv("KW_TEST_EXEC_SHIMS");
+	int i = kind == TLS_NGINX ? 0 : 1;
+	snprintf(path[i], sizeof(path[i]), "%s/%s", shims && shims[0] ? shims : "/usr/sbin",
+	         kind_name(kind));
+	return path[i];
 }
 
 static tls_server *server_new(tls_kind kind)
@@ -332,8 +339,10 @@ void tls_start(tls_server *s)
 			write_haproxy_cfg(s);
 		char *prefix = NULL;
 		cr_assert(asprintf(&prefix, "%s/", s->dir) > 0);
-		char *nginx[] = {NGINX_BIN, "-p", prefix, "-c", s->conf, NULL};
-		char *haproxy[] = {HAPROXY_BIN, "-W", "-f", s->conf, "-S", s->sock, NULL};
+		char *nginx[] = {
+		    (char *)tls_server_bin(TLS_NGINX), "-p", prefix, "-c", s->conf, NULL};
+		char *haproxy[] = {
+		    (char *)tls_server_bin(TLS_HAPROXY), "-W", "-f", s->conf, "-S", s->sock, NULL};
 		s->master = spawn(s, s->kind == TLS_NGINX ? nginx : haproxy);
 		write_group_file(s);
 		int up = wait_ready(s);

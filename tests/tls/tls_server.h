@@ -59,6 +59,11 @@ tls_server *tls_keyward_store(tls_kind kind, const char *backend);
  * that the server, client and config plumbing work without keyward's key. */
 tls_server *tls_software(tls_kind kind);
 
+/* The server's binary: /usr/sbin/nginx or /usr/sbin/haproxy, or the shim of
+ * that name in KW_TEST_EXEC_SHIMS (the ASan build: it preloads the sanitizer
+ * runtime, which an instrumented keyward.so needs). Static storage. */
+const char *tls_server_bin(tls_kind kind);
+
 /* Writes the configuration, starts the server on a free loopback port (a new
  * port when another process took it first) and waits until it accepts
  * connections with all its workers up. */
