@@ -50,8 +50,14 @@ static kw_rc persistent_find(kw_tpm2_ctx *c, int *found)
 	TSS2_RC trc;
 
 	*found = 0;
-	trc = Esys_TR_FromTPMPublic(c->esys, KW_TPM2_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
-	                            ESYS_TR_NONE, &tr);
+	/* reading a persistent object takes an object slot too: a killed
+	 * client's leftovers on a TPM without resource manager are flushed */
+	for (int sweep = 0; sweep < 2; sweep++) {
+		trc = Esys_TR_FromTPMPublic(c->esys, KW_TPM2_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
+		                            ESYS_TR_NONE, &tr);
+		if (sweep || !kw_tpm2_make_room(c, trc))
+			break;
+	}
 	if (trc != TSS2_RC_SUCCESS) {
 		/* not there: TPM_RC_HANDLE; anything else is a real failure */
 		if (kw_tpm2_rc_base(trc) != TPM2_RC_HANDLE)
