@@ -27,6 +27,10 @@ static int ours(kw_tpm2_ctx *c, TPM2_HANDLE h)
 	return 0;
 }
 
+/* TPM2_TRANSIENT_FIRST, spelled unsigned: the header's macro shifts 0x80 as
+ * an int by 24, which UBSan rightly calls undefined. */
+#define TRANSIENT_FIRST ((TPM2_HANDLE)0x80000000u)
+
 int kw_tpm2_flush_leftovers(kw_tpm2_ctx *c)
 {
 	TPMS_CAPABILITY_DATA *cap = NULL;
@@ -34,7 +38,7 @@ int kw_tpm2_flush_leftovers(kw_tpm2_ctx *c)
 	int flushed = 0;
 	if (!kw_tpm2_unmanaged(c) || c->lost ||
 	    Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
-	                       TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, &more,
+	                       TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, &more,
 	                       &cap) != TSS2_RC_SUCCESS)
 		return 0;
 	/* Without a resource manager the TPM serves one connection at a time
