@@ -55,6 +55,24 @@ size_t kw_p11_pool_opened(const kw_p11 *p);
 /* Closes the idle sessions and frees the pool. */
 void kw_p11_pool_free(kw_p11 *p);
 
+/* The signing key cache, shared (thread safe) by every signature on this
+ * context: CKA_ID -> (private key handle, CKA_KEY_TYPE), so a signature does
+ * not search the token (SoftHSM re-reads its object files on each search).
+ * At most 64 keys (least recently used evicted); IDs longer than
+ * KW_P11_CACHE_ID_MAX are never cached. A hit is only a hint: the signer
+ * checks the handle still names that key (sign.c). */
+#define KW_P11_CACHE_ID_MAX 64
+/* 1 and the entry on a hit, 0 on a miss. */
+int kw_p11_keycache_get(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
+                        CK_KEY_TYPE *kt);
+/* Records what a search found (and counts the search). */
+void kw_p11_keycache_put(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
+                         CK_KEY_TYPE kt);
+/* Forgets the entry for this CKA_ID, if any. */
+void kw_p11_keycache_drop(kw_p11 *p, const unsigned char *id, size_t len);
+/* How many signing key searches went to the token so far (tests). */
+size_t kw_p11_keycache_searches(const kw_p11 *p);
+
 /* ---- module.c: loading and token selection ---- */
 
 /* Loads (and initialises) the module: a path when spec contains '/', else a

@@ -1,17 +1,33 @@
-/* see p11.h: the signing session pool */
+/* see p11.h: the signing session pool and the signing key cache */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "p11.h"
 
 /* Idle sessions kept for reuse; more may be open while threads sign. */
 #define POOL_IDLE_MAX 16
 
+/* Signing keys remembered; the least recently used goes when it is full. */
+#define KEYCACHE_MAX 64
+
+typedef struct {
+	unsigned char id[KW_P11_CACHE_ID_MAX];
+	size_t id_len; /* 0: a free slot */
+	CK_OBJECT_HANDLE h;
+	CK_KEY_TYPE kt;
+	uint64_t used; /* tick of the last hit, for LRU */
+} keycache_entry;
+
 struct kw_p11_pool {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* guards everything below */
 	CK_SESSION_HANDLE idle[POOL_IDLE_MAX];
 	size_t n_idle;
 	size_t opened; /* sessions opened for signing, ever */
+	keycache_entry keys[KEYCACHE_MAX];
+	uint64_t tick;
+	size_t searches; /* cache misses that searched the token, ever */
 };
 
 kw_rc kw_p11_pool_new(kw_p11 *p)
@@ -77,4 +93,72 @@ void kw_p11_pool_free(kw_p11 *p)
 	pthread_mutex_destroy(&p->pool->lock);
 	free(p->pool);
 	p->pool = NULL;
+}
+
+/* ---- the CKA_ID -> (handle, key type) cache; callers hold the lock ---- */
+
+static keycache_entry *cache_slot(kw_p11_pool *pl, const unsigned char *id, size_t len)
+{
+	for (size_t i = 0; i < KEYCACHE_MAX; i++)
+		if (pl->keys[i].id_len == len && memcmp(pl->keys[i].id, id, len) == 0)
+			return &pl->keys[i];
+	return NULL;
+}
+
+int kw_p11_keycache_get(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
+                        CK_KEY_TYPE *kt)
+{
+	int hit = 0;
+
+	if (len == 0 || len > KW_P11_CACHE_ID_MAX)
+		return 0;
+	pthread_mutex_lock(&p->pool->lock);
+	keycache_entry *e = cache_slot(p->pool, id, len);
+	if (e != NULL) {
+		e->used = ++p->pool->tick;
+		*h = e->h;
+		*kt = e->kt;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&p->pool->lock);
+	return hit;
+}
+
+void kw_p11_keycache_put(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
+                         CK_KEY_TYPE kt)
+{
+	if (len == 0 || len > KW_P11_CACHE_ID_MAX)
+		return;
+	pthread_mutex_lock(&p->pool->lock);
+	p->pool->searches++;
+	keycache_entry *e = cache_slot(p->pool, id, len);
+	for (size_t i = 0; e == NULL && i < KEYCACHE_MAX; i++)
+		if (p->pool->keys[i].id_len == 0)
+			e = &p->pool->keys[i];
+	for (size_t i = 0; e == NULL && i < KEYCACHE_MAX; i++) /* full: evict the LRU */
+		if (i == 0 || p->pool->keys[i].used < e->used)
+			e = &p->pool->keys[i];
+	memcpy(e->id, id, len);
+	e->id_len = len;
+	e->h = h;
+	e->kt = kt;
+	e->used = ++p->pool->tick;
+	pthread_mutex_unlock(&p->pool->lock);
+}
+
+void kw_p11_keycache_drop(kw_p11 *p, const unsigned char *id, size_t len)
+{
+	pthread_mutex_lock(&p->pool->lock);
+	keycache_entry *e = cache_slot(p->pool, id, len);
+	if (e != NULL)
+		memset(e, 0, sizeof(*e));
+	pthread_mutex_unlock(&p->pool->lock);
+}
+
+size_t kw_p11_keycache_searches(const kw_p11 *p)
+{
+	pthread_mutex_lock(&p->pool->lock);
+	size_t n = p->pool->searches;
+	pthread_mutex_unlock(&p->pool->lock);
+	return n;
 }

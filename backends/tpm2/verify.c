@@ -32,35 +32,24 @@ out:
 	return ok;
 }
 
-kw_rc kw_tpm2_sig_check(const TPMT_PUBLIC *pub, const kw_sign_params *p, const unsigned char *dgst,
+kw_rc kw_tpm2_sig_check(EVP_PKEY *pkey, const kw_sign_params *p, const unsigned char *dgst,
                         size_t dgst_len, const unsigned char *sig, size_t sig_len)
 {
-	kw_rc rc = KW_OK;
-	EVP_PKEY *pkey = NULL;
-	int ok;
+	int ok = pkey == NULL
+	             ? -1
+	             : verify_with(pkey, p, RSA_PSS_SALTLEN_DIGEST, dgst, dgst_len, sig, sig_len);
 
-	rc = kw_tpm2_public_to_pkey(pub, &pkey);
-	if (rc != KW_OK)
-		goto out;
-	ok = verify_with(pkey, p, RSA_PSS_SALTLEN_DIGEST, dgst, dgst_len, sig, sig_len);
-	if (ok < 0) {
-		rc = KW_FAIL(KW_ERR_INTERNAL,
-		             "tpm2 key_sign: OpenSSL cannot check the TPM's signature");
-		goto out;
-	}
+	if (ok < 0)
+		return KW_FAIL(KW_ERR_INTERNAL,
+		               "tpm2 key_sign: OpenSSL cannot check the TPM's signature");
 	if (ok)
-		goto out;
+		return KW_OK;
 	if (p->scheme == KW_SIG_RSA_PSS &&
-	    verify_with(pkey, p, RSA_PSS_SALTLEN_AUTO, dgst, dgst_len, sig, sig_len) == 1) {
-		rc = KW_FAIL(KW_ERR_UNSUPPORTED,
-		             "this TPM makes RSA-PSS signatures whose salt is not as long as the "
-		             "digest; use RSA PKCS#1 v1.5 or an EC key with it");
-		goto out;
-	}
-	rc =
-	    KW_FAIL(KW_ERR_BACKEND, "the TPM returned a signature that does not verify against the "
-	                            "key's public key; the signature was withheld: check the TPM");
-out:
-	EVP_PKEY_free(pkey);
-	return rc;
+	    verify_with(pkey, p, RSA_PSS_SALTLEN_AUTO, dgst, dgst_len, sig, sig_len) == 1)
+		return KW_FAIL(KW_ERR_UNSUPPORTED,
+		               "this TPM makes RSA-PSS signatures whose salt is not as long as the "
+		               "digest; use RSA PKCS#1 v1.5 or an EC key with it");
+	return KW_FAIL(KW_ERR_BACKEND,
+	               "the TPM returned a signature that does not verify against the "
+	               "key's public key; the signature was withheld: check the TPM");
 }

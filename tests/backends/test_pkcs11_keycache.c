@@ -1,0 +1,327 @@
+/*
+ * keyward — PKCS#11 backend: the signing key cache (CKA_ID -> handle, key
+ * type). A signature must search the token once per key, not per signature,
+ * and a cached handle must never sign with a key other than the one the
+ * reference names: keys destroyed or recreated behind keyward's back, and a
+ * handle number the token gave to another object, are all covered here on a
+ * real SoftHSM2 token.
+ */
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/pkcs11.h>
+
+#include "backend.h"
+#include "pkcs11/p11.h"
+#include "kwtest.h"
+
+static const char msg[] = "keyward pkcs11 key cache test";
+
+/* ---- an independent PKCS#11 client, as another program would be ---- */
+
+typedef struct {
+	CK_FUNCTION_LIST *fn;
+	CK_SESSION_HANDLE s;
+} tok;
+
+static CK_SLOT_ID tok_slot(tok *t)
+{
+	CK_SLOT_ID slots[16];
+	CK_ULONG n = 16;
+	const char *want = kwt_env("KW_TEST_P11_TOKEN");
+
+	cr_assert_eq(t->fn->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO info;
+		cr_assert_eq(t->fn->C_GetTokenInfo(slots[i], &info), CKR_OK);
+		size_t len = strlen(want);
+		if (memcmp(info.label, want, len) == 0 &&
+		    (len == sizeof(info.label) || info.label[len] == ' '))
+			return slots[i];
+	}
+	cr_assert_fail("token %s not found", want);
+	return 0;
+}
+
+static void tok_open(tok *t)
+{
+	const char *pin = kwt_env("KW_TEST_P11_PIN");
+
+	t->fn = p11_kit_module_load(kwt_env("KW_TEST_P11_MODULE"), 0);
+	cr_assert_not_null(t->fn, "p11_kit_module_load: %s", p11_kit_message());
+	cr_assert_eq(p11_kit_module_initialize(t->fn), CKR_OK);
+	cr_assert_eq(t->fn->C_OpenSession(tok_slot(t), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+	                                  NULL, &t->s),
+	             CKR_OK);
+	CK_RV rv = t->fn->C_Login(t->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+	cr_assert(rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN, "C_Login: 0x%lx", rv);
+}
+
+static void tok_close(tok *t)
+{
+	cr_assert_eq(t->fn->C_CloseSession(t->s), CKR_OK);
+	cr_assert_eq(p11_kit_module_finalize(t->fn), CKR_OK);
+	p11_kit_module_release(t->fn);
+}
+
+/* Destroys every object with this CKA_ID; returns how many went. */
+static CK_ULONG destroy_behind_back(const kw_keyref *ref)
+{
+	tok t;
+	CK_OBJECT_HANDLE h[8];
+	CK_ULONG n = 0;
+	CK_ATTRIBUTE tmpl[] = {{CKA_ID, ref->data, ref->len}};
+
+	tok_open(&t);
+	cr_assert_eq(t.fn->C_FindObjectsInit(t.s, tmpl, 1), CKR_OK);
+	cr_assert_eq(t.fn->C_FindObjects(t.s, h, 8, &n), CKR_OK);
+	cr_assert_eq(t.fn->C_FindObjectsFinal(t.s), CKR_OK);
+	for (CK_ULONG i = 0; i < n; i++)
+		cr_assert_eq(t.fn->C_DestroyObject(t.s, h[i]), CKR_OK);
+	tok_close(&t);
+	return n;
+}
+
+/* Puts a software-made P-256 private key on the token under this CKA_ID, as
+ * another program importing a key would; returns the key (public part used). */
+static EVP_PKEY *create_behind_back(const kw_keyref *ref)
+{
+	static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+	                                         0xce, 0x3d, 0x03, 0x01, 0x07};
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	BIGNUM *d = NULL;
+	unsigned char value[32];
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_KEY_TYPE kt = CKK_EC;
+	CK_BBOOL yes = CK_TRUE;
+	CK_OBJECT_HANDLE h;
+	tok t;
+
+	cr_assert_not_null(k);
+	cr_assert(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_PRIV_KEY, &d));
+	cr_assert_eq(BN_bn2binpad(d, value, sizeof(value)), (int)sizeof(value));
+	BN_clear_free(d);
+	CK_ATTRIBUTE a[] = {
+	    {CKA_CLASS, &cls, sizeof(cls)},
+	    {CKA_KEY_TYPE, &kt, sizeof(kt)},
+	    {CKA_TOKEN, &yes, sizeof(yes)},
+	    {CKA_PRIVATE, &yes, sizeof(yes)},
+	    {CKA_SIGN, &yes, sizeof(yes)},
+	    {CKA_ID, ref->data, ref->len},
+	    {CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)},
+	    {CKA_VALUE, value, sizeof(value)},
+	};
+	tok_open(&t);
+	CK_RV rv = t.fn->C_CreateObject(t.s, a, sizeof(a) / sizeof(a[0]), &h);
+	cr_assert_eq(rv, CKR_OK, "C_CreateObject: 0x%lx", rv);
+	tok_close(&t);
+	OPENSSL_cleanse(value, sizeof(value));
+	return k;
+}
+
+/* ---- backend helpers ---- */
+
+static void *backend_open(void)
+{
+	kw_backend_config cfg = kwt_p11_config();
+	void *ctx = NULL;
+
+	kw_error_clear();
+	cr_assert_eq(kw_p11_ops.open(&cfg, &ctx), KW_OK, "open: %s", kw_error_message());
+	return ctx;
+}
+
+static kw_keyref key_make(void *ctx)
+{
+	kw_keyref ref = {0};
+
+	kw_error_clear();
+	cr_assert_eq(kw_p11_ops.key_generate(ctx, KW_KEY_EC_P256, "kw-cache-test", &ref), KW_OK,
+	             "key_generate: %s", kw_error_message());
+	return ref;
+}
+
+static EVP_PKEY *public_get(void *ctx, const kw_keyref *ref)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+
+	kw_error_clear();
+	cr_assert_eq(kw_p11_ops.key_public(ctx, ref, &der, &len), KW_OK, "key_public: %s",
+	             kw_error_message());
+	const unsigned char *q = der;
+	EVP_PKEY *pk = d2i_PUBKEY(NULL, &q, (long)len);
+	cr_assert_not_null(pk);
+	free(der);
+	return pk;
+}
+
+/* Signs msg with ref: the kw_rc, the DER signature in sig, its length in *len. */
+static kw_rc sign(void *ctx, const kw_keyref *ref, unsigned char *sig, size_t *len)
+{
+	unsigned char dgst[32];
+	unsigned int dlen = 0;
+	kw_sign_params sp = {KW_SIG_ECDSA, NID_sha256, -1};
+
+	cr_assert(EVP_Digest(msg, sizeof(msg) - 1, dgst, &dlen, EVP_sha256(), NULL));
+	*len = 256;
+	kw_error_clear();
+	return kw_p11_ops.key_sign(ctx, ref, &sp, dgst, dlen, sig, len);
+}
+
+static int verifies(EVP_PKEY *pk, const unsigned char *sig, size_t len)
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+
+	cr_assert_not_null(m);
+	cr_assert_eq(EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, pk), 1);
+	int r = EVP_DigestVerify(m, sig, len, (const unsigned char *)msg, sizeof(msg) - 1);
+	EVP_MD_CTX_free(m);
+	ERR_clear_error();
+	return r == 1;
+}
+
+/* A signature by ref that verifies under pk (and not under other, if given). */
+static void sign_by(void *ctx, const kw_keyref *ref, EVP_PKEY *pk, EVP_PKEY *other)
+{
+	unsigned char sig[256];
+	size_t len;
+
+	cr_assert_eq(sign(ctx, ref, sig, &len), KW_OK, "key_sign: %s", kw_error_message());
+	cr_assert(verifies(pk, sig, len), "the signature is not by the referenced key");
+	if (other != NULL)
+		cr_assert_not(verifies(other, sig, len), "the signature is by another key");
+}
+
+static size_t searches(void *ctx)
+{
+	return kw_p11_keycache_searches(ctx);
+}
+
+/* ---- tests ---- */
+
+Test(pkcs11_keycache, the_token_is_searched_once_per_key_not_per_signature)
+{
+	void *ctx = backend_open();
+	kw_keyref a = key_make(ctx), b = key_make(ctx);
+	EVP_PKEY *pa = public_get(ctx, &a), *pb = public_get(ctx, &b);
+	size_t before = searches(ctx);
+
+	for (int i = 0; i < 5; i++)
+		sign_by(ctx, &a, pa, pb);
+	cr_assert_eq(searches(ctx), before + 1, "five signatures searched %zu times",
+	             searches(ctx) - before);
+	for (int i = 0; i < 3; i++) {
+		sign_by(ctx, &b, pb, pa);
+		sign_by(ctx, &a, pa, pb);
+	}
+	cr_assert_eq(searches(ctx), before + 2, "two keys, %zu searches", searches(ctx) - before);
+	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &a), KW_OK);
+	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &b), KW_OK);
+	EVP_PKEY_free(pa);
+	EVP_PKEY_free(pb);
+	kw_keyref_clear(&a);
+	kw_keyref_clear(&b);
+	kw_p11_ops.close(ctx);
+}
+
+Test(pkcs11_keycache, key_destroyed_and_recreated_behind_keywards_back)
+{
+	void *ctx = backend_open();
+	kw_keyref a = key_make(ctx);
+	EVP_PKEY *pa = public_get(ctx, &a);
+	unsigned char sig[256];
+	size_t len;
+
+	sign_by(ctx, &a, pa, NULL); /* its handle is cached now */
+	cr_assert_eq(destroy_behind_back(&a), 2, "a private and a public key object");
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(sign(ctx, &a, sig, &len), KW_ERR_NOT_FOUND, "destroyed key: %s",
+		             kw_error_message());
+		cr_assert(strstr(kw_error_message(), "no private key with CKA_ID") != NULL, "%s",
+		          kw_error_message());
+	}
+	/* Another program puts a different key under the same CKA_ID: the
+	 * reference names that key now, and the old handle must not be used. */
+	EVP_PKEY *pn = create_behind_back(&a);
+	sign_by(ctx, &a, pn, pa);
+	sign_by(ctx, &a, pn, pa);
+	cr_assert_eq(destroy_behind_back(&a), 1);
+	cr_assert_eq(sign(ctx, &a, sig, &len), KW_ERR_NOT_FOUND);
+	EVP_PKEY_free(pa);
+	EVP_PKEY_free(pn);
+	kw_keyref_clear(&a);
+	kw_p11_ops.close(ctx);
+}
+
+/* SoftHSM never hands a destroyed object's handle number to a new object,
+ * other tokens may: the cache is made to point at other objects' handles, as
+ * a reused handle would, and every signature must still be by the key the
+ * reference names. */
+Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
+{
+	kw_p11 *ctx = backend_open();
+	kw_keyref a = key_make(ctx), b = key_make(ctx);
+	EVP_PKEY *pa = public_get(ctx, &a), *pb = public_get(ctx, &b);
+	CK_OBJECT_HANDLE hb, ha_pub;
+	CK_ULONG n = 0;
+
+	sign_by(ctx, &a, pa, pb);
+	sign_by(ctx, &b, pb, pa);
+	cr_assert_eq(kw_p11_find_private(ctx, &b, "test", &hb), KW_OK);
+	cr_assert_eq(kw_p11_find(ctx, CKO_PUBLIC_KEY, a.data, a.len, &ha_pub, 1, &n), KW_OK);
+	cr_assert_eq(n, 1);
+	const CK_OBJECT_HANDLE wrong[] = {hb, ha_pub, hb + 100000};
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		kw_p11_keycache_put(ctx, a.data, a.len, wrong[i], CKK_EC);
+		size_t before = searches(ctx);
+		sign_by(ctx, &a, pa, pb);
+		cr_assert_eq(searches(ctx), before + 1, "a stale handle %zu was not searched again",
+		             i);
+		sign_by(ctx, &a, pa, pb); /* and the cache is right again */
+		cr_assert_eq(searches(ctx), before + 1);
+	}
+	/* B itself is untouched by A's wrong entries. */
+	sign_by(ctx, &b, pb, pa);
+	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &a), KW_OK);
+	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &b), KW_OK);
+	EVP_PKEY_free(pa);
+	EVP_PKEY_free(pb);
+	kw_keyref_clear(&a);
+	kw_keyref_clear(&b);
+	kw_p11_ops.close(ctx);
+}
+
+/* More keys than the cache holds: old entries go, signatures stay right. */
+Test(pkcs11_keycache, more_keys_than_the_cache_holds, .timeout = 120)
+{
+	enum { N = 70 };
+	kw_p11 *ctx = backend_open();
+	kw_keyref k[N];
+	EVP_PKEY *pk[N];
+
+	for (int i = 0; i < N; i++) {
+		k[i] = key_make(ctx);
+		pk[i] = public_get(ctx, &k[i]);
+		sign_by(ctx, &k[i], pk[i], i > 0 ? pk[i - 1] : NULL);
+	}
+	size_t before = searches(ctx);
+	sign_by(ctx, &k[N - 1], pk[N - 1], pk[0]); /* recent: cached */
+	cr_assert_eq(searches(ctx), before);
+	sign_by(ctx, &k[0], pk[0], pk[N - 1]); /* least recent: evicted */
+	cr_assert_eq(searches(ctx), before + 1);
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(kw_p11_ops.key_destroy(ctx, &k[i]), KW_OK);
+		EVP_PKEY_free(pk[i]);
+		kw_keyref_clear(&k[i]);
+	}
+	kw_p11_ops.close(ctx);
+}
