@@ -14,7 +14,9 @@
 	" v.exportable, v.generated_on_device, v.key_attrs, v.issuer, v.cert_der, v.serial,"       \
 	" v.not_before, v.not_after, v.thumbprint_sha1, v.thumbprint_sha256, v.created_at,"        \
 	" v.chain_der, c.policy, v.backend_id, v.key_ref, v.csr_der,"                              \
-	" (SELECT MAX(p.version) FROM versions p WHERE p.cert_id = c.id AND p.status = 'pending')" \
+	" (SELECT MAX(p.version) FROM versions p"                                                  \
+	" WHERE p.cert_id = c.id AND p.status = 'pending'),"                                       \
+	" v.subject_dn, v.issuer_dn, v.sans, v.spki_sha256"                                        \
 	" FROM certs c JOIN versions v ON v.cert_id = c.id JOIN backends b ON b.id = v.backend_id"
 
 enum {
@@ -41,7 +43,11 @@ enum {
 	COL_BACKEND_ID,
 	COL_KEY_REF,
 	COL_CSR,
-	COL_PENDING
+	COL_PENDING,
+	COL_SUBJECT_DN, /* the certificate's facts (version_facts.c), NULL: decode */
+	COL_ISSUER_DN,
+	COL_SANS,
+	COL_SPKI
 };
 
 static X509 *column_cert(sqlite3_stmt *st, int col)
@@ -49,29 +55,6 @@ static X509 *column_cert(sqlite3_stmt *st, int col)
 	const unsigned char *p = sqlite3_column_blob(st, col);
 	int n = sqlite3_column_bytes(st, col);
 	return p && n > 0 ? d2i_X509(NULL, &p, n) : NULL;
-}
-
-static json_t *sans_json(X509 *x)
-{
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	json_t *arr = kwi_sans_json(gens);
-	GENERAL_NAMES_free(gens);
-	return arr;
-}
-
-/* SHA-256 of the DER SubjectPublicKeyInfo: names the key across versions
- * (the same after a renewal that kept the key), as pinning uses it. */
-static json_t *spki_sha256(X509_PUBKEY *key)
-{
-	unsigned char *der = NULL, d[32];
-	char hex[65];
-	int n = i2d_X509_PUBKEY(key, &der);
-	if (n <= 0)
-		return json_null();
-	EVP_Digest(der, (size_t)n, d, NULL, EVP_sha256(), NULL);
-	OPENSSL_free(der);
-	kwi_hex(d, sizeof(d), hex);
-	return json_string(hex);
 }
 
 static json_t *time_json(sqlite3_stmt *st, int col)
@@ -111,13 +94,38 @@ static void request_json(sqlite3_stmt *st, json_t *j)
 	json_object_set_new(j, "issuer_dn", json_null());
 	json_object_set_new(j, "sans", req ? kwi_req_sans_json(req) : json_array());
 	json_object_set_new(j, "public_key_sha256",
-	                    req ? spki_sha256(X509_REQ_get_X509_PUBKEY(req)) : json_null());
+	                    req ? kwi_spki_sha256(X509_REQ_get_X509_PUBKEY(req)) : json_null());
 	X509_REQ_free(req);
+}
+
+/* subject, issuer_dn, sans and public_key_sha256 of a version with a
+ * certificate: its recorded facts, or the certificate decoded when a version
+ * has none recorded. */
+static kw_rc cert_facts(sqlite3_stmt *st, json_t *f[4])
+{
+	for (int i = 0; i < 4; i++)
+		f[i] =
+		    i == 2 ? kwi_facts_json(st, COL_SANS) : kwi_facts_text(st, COL_SUBJECT_DN + i);
+	if (f[0] && f[1] && f[2] && f[3])
+		return KW_OK;
+	for (int i = 0; i < 4; i++)
+		json_decref(f[i]);
+	X509 *x = column_cert(st, COL_CERT);
+	if (x == NULL)
+		return KW_ERR_NOT_FOUND;
+	f[0] = kwi_name_json(X509_get_subject_name(x));
+	f[1] = kwi_name_json(X509_get_issuer_name(x));
+	f[2] = kwi_cert_sans(x);
+	f[3] = kwi_spki_sha256(X509_get_X509_PUBKEY(x));
+	X509_free(x);
+	return KW_OK;
 }
 
 static json_t *row_json(sqlite3_stmt *st)
 {
-	X509 *x = column_cert(st, COL_CERT);
+	json_t *f[4] = {NULL, NULL, NULL, NULL};
+	int has_cert =
+	    sqlite3_column_type(st, COL_CERT) != SQLITE_NULL && cert_facts(st, f) == KW_OK;
 	json_t *j = json_pack(
 	    "{s:o,s:i,s:b,s:o,s:b}", "name", text_json(st, COL_NAME), "version",
 	    sqlite3_column_int(st, COL_VERSION), "current",
@@ -125,10 +133,10 @@ static json_t *row_json(sqlite3_stmt *st)
 	    text_json(st, COL_STATUS), "enabled", sqlite3_column_int(st, COL_ENABLED));
 	if (j == NULL)
 		goto out;
-	if (x) {
-		json_object_set_new(j, "subject", kwi_name_json(X509_get_subject_name(x)));
-		json_object_set_new(j, "issuer_dn", kwi_name_json(X509_get_issuer_name(x)));
-		json_object_set_new(j, "sans", sans_json(x));
+	if (has_cert) {
+		json_object_set(j, "subject", f[0]);
+		json_object_set(j, "issuer_dn", f[1]);
+		json_object_set(j, "sans", f[2]);
 	} else
 		request_json(st, j);
 	json_object_set_new(j, "serial", text_json(st, COL_SERIAL));
@@ -136,8 +144,8 @@ static json_t *row_json(sqlite3_stmt *st)
 	json_object_set_new(j, "not_after", time_json(st, COL_NA));
 	json_object_set_new(j, "thumbprint_sha1", text_json(st, COL_SHA1));
 	json_object_set_new(j, "thumbprint_sha256", text_json(st, COL_SHA256));
-	if (x)
-		json_object_set_new(j, "public_key_sha256", spki_sha256(X509_get_X509_PUBKEY(x)));
+	if (has_cert)
+		json_object_set(j, "public_key_sha256", f[3]);
 	json_object_set_new(j, "issuer", text_json(st, COL_ISSUER));
 	json_object_set_new(j, "backend", text_json(st, COL_BACKEND));
 	json_object_set_new(j, "key", key_json(st));
@@ -148,7 +156,8 @@ static json_t *row_json(sqlite3_stmt *st)
 	                        ? json_null()
 	                        : json_integer(sqlite3_column_int(st, COL_PENDING)));
 out:
-	X509_free(x);
+	for (int i = 0; i < 4; i++)
+		json_decref(f[i]);
 	return j;
 }
 

@@ -195,16 +195,24 @@ static kw_rc activate(kw_store *s, const merge_job *j, const unsigned char *chai
 {
 	sqlite3_stmt *st = NULL;
 	unsigned char *der = NULL;
+	kwi_facts f;
 	int n = i2d_X509(j->leaf, &der);
 	if (n <= 0)
 		return KW_FAIL(KW_ERR_INTERNAL, "cannot encode the certificate");
-	kw_rc rc = kwi_store_prepare(
+	kw_rc rc = kwi_facts_make(j->leaf, &f);
+	if (rc != KW_OK) {
+		OPENSSL_free(der);
+		return rc;
+	}
+	rc = kwi_store_prepare(
 	    s,
 	    "UPDATE versions SET status = 'active', cert_der = ?1, chain_der = ?2, serial = ?3,"
-	    " not_before = ?4, not_after = ?5, thumbprint_sha1 = ?6, thumbprint_sha256 = ?7"
+	    " not_before = ?4, not_after = ?5, thumbprint_sha1 = ?6, thumbprint_sha256 = ?7,"
+	    " subject_dn = ?10, issuer_dn = ?11, sans = ?12, spki_sha256 = ?13"
 	    " WHERE cert_id = ?8 AND version = ?9 AND status = 'pending'",
 	    &st);
 	if (rc == KW_OK) {
+		kwi_facts_bind(st, 10, &f);
 		sqlite3_bind_blob(st, 1, der, n, SQLITE_STATIC);
 		if (chain_len)
 			sqlite3_bind_blob(st, 2, chain, (int)chain_len, SQLITE_STATIC);
@@ -224,6 +232,7 @@ static kw_rc activate(kw_store *s, const merge_job *j, const unsigned char *chai
 			             j->name, j->p.version, j->name);
 	}
 	sqlite3_finalize(st);
+	kwi_facts_clear(&f);
 	OPENSSL_free(der);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lifecycle_internal.h"
+#include "version.h"
 
 typedef struct {
 	char *labels; /* name="...",subject="...",backend="...",issuer="..." */
@@ -39,13 +40,17 @@ static void label(FILE *f, const char *key, const char *value, int first)
 
 /* The subject as cert show prints it (RFC 2253): the certificate's, or
  * the CSR's while version 1 is pending. */
-static char *subject_text(sqlite3_stmt *st, int col, int csr_col)
+static char *subject_text(sqlite3_stmt *st, int col, int csr_col, int facts_col)
 {
 	const unsigned char *p = sqlite3_column_blob(st, col),
 	                    *q = sqlite3_column_blob(st, csr_col);
-	X509 *x = p ? d2i_X509(NULL, &p, sqlite3_column_bytes(st, col)) : NULL;
-	X509_REQ *req = !x && q ? d2i_X509_REQ(NULL, &q, sqlite3_column_bytes(st, csr_col)) : NULL;
-	json_t *name = x     ? kwi_name_json(X509_get_subject_name(x))
+	/* the subject recorded with the version (version_facts.c), else decoded */
+	json_t *known = p ? kwi_facts_text(st, facts_col) : NULL;
+	X509 *x = !known && p ? d2i_X509(NULL, &p, sqlite3_column_bytes(st, col)) : NULL;
+	X509_REQ *req =
+	    !known && !x && q ? d2i_X509_REQ(NULL, &q, sqlite3_column_bytes(st, csr_col)) : NULL;
+	json_t *name = known ? known
+	               : x   ? kwi_name_json(X509_get_subject_name(x))
 	               : req ? kwi_name_json(X509_REQ_get_subject_name(req))
 	                     : NULL;
 	char *out = strdup(json_string_value(name) ? json_string_value(name) : "");
@@ -57,7 +62,7 @@ static char *subject_text(sqlite3_stmt *st, int col, int csr_col)
 
 static kw_rc series_read(sqlite3_stmt *st, series *m)
 {
-	char *subject = subject_text(st, 3, 11), *buf = NULL;
+	char *subject = subject_text(st, 3, 11, 13), *buf = NULL;
 	size_t len = 0;
 	FILE *f = subject ? open_memstream(&buf, &len) : NULL;
 	if (f == NULL) {
@@ -105,8 +110,8 @@ static kw_rc series_load(kw_store *s, series **out, size_t *n)
 	    "SELECT c.name, b.name, v.issuer, v.cert_der, v.not_before, v.not_after,"
 	    " v.exportable, c.enabled, c.policy, COALESCE(r.failures, 0), r.last_success,"
 	    " v.csr_der, (SELECT MIN(p.created_at) FROM versions p WHERE p.cert_id = c.id"
-	    " AND p.status = 'pending') FROM certs c JOIN versions v ON v.cert_id = c.id AND "
-	    "v.version = c.current_version"
+	    " AND p.status = 'pending'), v.subject_dn"
+	    " FROM certs c JOIN versions v ON v.cert_id = c.id AND v.version = c.current_version"
 	    " JOIN backends b ON b.id = v.backend_id"
 	    " LEFT JOIN renewal_state r ON r.cert_id = c.id"
 	    " WHERE c.deleted_at IS NULL ORDER BY c.name",

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "version.h"
 
 #define STORE_DB_NAME "keyward.db"
 /* PRAGMA application_id: "KWRD" — tells a keyward store from any other SQLite file. */
@@ -149,6 +150,18 @@ static const char *const migrations[] = {
     "  cert_der BLOB NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  revoked_at INTEGER);",
+    /* 5 → 6: what cert list and metrics print about a version's certificate (sans: JSON),
+     * recorded with the version so that listings decode no certificate; rows that have a
+     * certificate are filled in C right after (kwi_facts_backfill). A certificate changed
+     * without its facts forgets them: readers then decode it. */
+    "ALTER TABLE versions ADD COLUMN subject_dn TEXT;"
+    "ALTER TABLE versions ADD COLUMN issuer_dn TEXT;"
+    "ALTER TABLE versions ADD COLUMN sans TEXT;"
+    "ALTER TABLE versions ADD COLUMN spki_sha256 TEXT;"
+    "CREATE TRIGGER versions_facts_stale AFTER UPDATE OF cert_der ON versions"
+    " WHEN NEW.cert_der IS NOT OLD.cert_der AND NEW.subject_dn IS OLD.subject_dn BEGIN"
+    " UPDATE versions SET subject_dn = NULL, issuer_dn = NULL, sans = NULL,"
+    " spki_sha256 = NULL WHERE id = NEW.id; END;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -280,6 +293,15 @@ static kw_rc pragma_int(kw_store *s, const char *sql, int *out)
 
 static kw_rc db_configure(kw_store *s);
 
+/* What a migration's SQL cannot do, inside its transaction: from is the
+ * schema version the store had. */
+static kw_rc after_migrations(kw_store *s, int from)
+{
+	if (from < 6) /* 5 → 6: the facts of the certificates already stored */
+		KW_GUARD(kwi_facts_backfill(s));
+	return KW_OK;
+}
+
 static kw_rc migrate(kw_store *s, int creating)
 {
 	int app_id = 0, version = 0;
@@ -304,6 +326,11 @@ static kw_rc migrate(kw_store *s, int creating)
 			kwi_store_rollback(s);
 			return rc;
 		}
+	}
+	kw_rc post = after_migrations(s, version);
+	if (post != KW_OK) {
+		kwi_store_rollback(s);
+		return post;
 	}
 	char sql[96];
 	snprintf(sql, sizeof(sql), "PRAGMA application_id=%d; PRAGMA user_version=%d", STORE_APP_ID,

@@ -125,6 +125,7 @@ kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t back
 	kw_rc rc = KW_OK;
 	sqlite3_stmt *st = NULL;
 	unsigned char *der = NULL;
+	kwi_facts f = {0};
 	char *attrs =
 	    v->attrs.evidence ? json_dumps(v->attrs.evidence, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	int der_len = v->cert ? i2d_X509(v->cert, &der) : i2d_X509_REQ(v->csr, &der);
@@ -133,13 +134,16 @@ kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t back
 		             v->cert ? "certificate" : "CSR");
 		goto out;
 	}
+	if (v->cert && (rc = kwi_facts_make(v->cert, &f)) != KW_OK)
+		goto out;
 	rc = kwi_store_prepare(
 	    s,
 	    "INSERT INTO versions (cert_id, version, status, backend_id, key_type,"
 	    " key_ref, key_attrs, exportable, generated_on_device, issuer,"
 	    " cert_der, csr_der, serial, not_before, not_after, thumbprint_sha1,"
-	    " thumbprint_sha256, created_at, chain_der)"
-	    " VALUES (?1,?2,?17,?3,?4,?5,?6,?7,?8,?16,?9,?10,?11,?12,?13,?14,?15,?18,?19)",
+	    " thumbprint_sha256, created_at, chain_der, subject_dn, issuer_dn, sans, spki_sha256)"
+	    " VALUES (?1,?2,?17,?3,?4,?5,?6,?7,?8,?16,?9,?10,?11,?12,?13,?14,?15,?18,?19,"
+	    "?20,?21,?22,?23)",
 	    &st);
 	if (rc != KW_OK)
 		goto out;
@@ -159,9 +163,11 @@ kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t back
 	sqlite3_bind_int64(st, 18, (sqlite3_int64)now);
 	if (v->chain_len)
 		sqlite3_bind_blob(st, 19, v->chain, (int)v->chain_len, SQLITE_STATIC);
+	kwi_facts_bind(st, 20, &f);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = KWI_DB_FAIL(s, "recording the new version");
 out:
+	kwi_facts_clear(&f);
 	sqlite3_finalize(st);
 	OPENSSL_free(der);
 	free(attrs);

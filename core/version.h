@@ -67,4 +67,26 @@ kw_rc kwi_pending_refuse(kw_store *s, const char *name) KW_MUST_USE;
  * version waits for a certificate. Outside any transaction. */
 kw_rc kwi_pending_notify(kw_store *s, const char *name, int version) KW_MUST_USE;
 
+/* ---- version_facts.c: what listings print, kept with the version ---- */
+typedef struct {
+	char *subject;   /* the subject as cert show prints it (RFC 2253) */
+	char *issuer_dn; /* the issuer's DN, the same way */
+	char *sans;      /* JSON text of the SAN array */
+	char *spki;      /* the SubjectPublicKeyInfo's SHA-256 (hex); NULL: none */
+} kwi_facts;
+
+kw_rc kwi_facts_make(X509 *x, kwi_facts *f) KW_MUST_USE;
+void kwi_facts_clear(kwi_facts *f);
+/* Binds the four texts to parameters first .. first+3 (f outlives the step). */
+void kwi_facts_bind(sqlite3_stmt *st, int first, const kwi_facts *f);
+/* A text facts column as a JSON string / a JSON facts column (sans) parsed;
+ * NULL when the column is NULL. */
+json_t *kwi_facts_text(sqlite3_stmt *st, int col);
+json_t *kwi_facts_json(sqlite3_stmt *st, int col);
+/* Records the facts of every version with a certificate and none recorded
+ * (schema migration 5 -> 6; inside the caller's transaction). */
+kw_rc kwi_facts_backfill(kw_store *s) KW_MUST_USE;
+json_t *kwi_spki_sha256(X509_PUBKEY *key);
+json_t *kwi_cert_sans(X509 *x);
+
 #endif
