@@ -8,27 +8,6 @@
 
 #define MERGE_FILE_MAX (1024 * 1024)
 
-/* The whole of path ("-": stdin), bytes; returns the exit code after saying why not. */
-static int read_bytes(const char *path, unsigned char **data, size_t *len)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	*data = f ? malloc(MERGE_FILE_MAX + 1) : NULL;
-	*len = *data ? fread(*data, 1, MERGE_FILE_MAX + 1, f) : 0;
-	int err = errno, failed = f == NULL || *data == NULL || ferror(f);
-	if (f && f != stdin)
-		fclose(f);
-	if (failed)
-		fprintf(stderr, "keyward: cannot read %s: %s\n", path, strerror(err));
-	else if (*len > MERGE_FILE_MAX)
-		fprintf(stderr, "keyward: %s: larger than %d bytes: not a certificate chain\n",
-		        path, MERGE_FILE_MAX);
-	else
-		return 0;
-	free(*data);
-	*data = NULL;
-	return 1;
-}
-
 static const char *str(const json_t *j, const char *k)
 {
 	const char *s = json_string_value(json_object_get(j, k));
@@ -75,7 +54,7 @@ int cert_merge(int argc, char **argv)
 		return cli_usage_error("cert merge: give NAME and FILE (the issued certificate, "
 		                       "with its chain if you have it)");
 	const char *name = argv[optind], *file = argv[optind + 1];
-	int ex = read_bytes(file, &data, &len);
+	int ex = cli_read_input(file, MERGE_FILE_MAX, "a certificate chain", &data, &len);
 	if (ex || (ex = cli_store_open(&s))) {
 		free(data);
 		return ex;

@@ -52,6 +52,11 @@ void cli_print_json(json_t *j);
 /* Writes data to path atomically (temp file, fsync, rename) with mode. */
 int cli_write_file(const char *path, const char *data, size_t len, int mode);
 
+/* The whole of path ("-": stdin), at most max bytes of what ("a CSR"); on
+ * failure says why on stderr and returns the exit code (1). */
+int cli_read_input(const char *path, size_t max, const char *what, unsigned char **data,
+                   size_t *len);
+
 /* Parses a positive int argument; returns 0 on success. */
 int cli_parse_int(const char *what, const char *text, int min, int max, int *out);
 

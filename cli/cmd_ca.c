@@ -10,27 +10,6 @@
 
 #define CSR_FILE_MAX (256 * 1024)
 
-/* The whole of path ("-": stdin); returns the exit code after saying why not. */
-static int read_csr(const char *path, unsigned char **data, size_t *len)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	*data = f ? malloc(CSR_FILE_MAX + 1) : NULL;
-	*len = *data ? fread(*data, 1, CSR_FILE_MAX + 1, f) : 0;
-	int err = errno, failed = f == NULL || *data == NULL || ferror(f);
-	if (f && f != stdin)
-		fclose(f);
-	if (failed)
-		fprintf(stderr, "keyward: cannot read %s: %s\n", path, strerror(err));
-	else if (*len > CSR_FILE_MAX)
-		fprintf(stderr, "keyward: %s: larger than %d bytes: not a CSR\n", path,
-		        CSR_FILE_MAX);
-	else
-		return 0;
-	free(*data);
-	*data = NULL;
-	return 1;
-}
-
 /* PEM to --out FILE (mode 0644: certificates and CRLs are public) or stdout. */
 static int emit(const char *out, const char *pem)
 {
@@ -67,7 +46,7 @@ static int ca_sign(int argc, char **argv)
 	size_t len = 0;
 	char *pem = NULL;
 	kw_store *s = NULL;
-	int ex = read_csr(argv[optind + 1], &csr, &len);
+	int ex = cli_read_input(argv[optind + 1], CSR_FILE_MAX, "a CSR", &csr, &len);
 	if (ex == 0)
 		ex = cli_store_open(&s);
 	if (ex == 0) {

@@ -59,26 +59,6 @@ static int mgmt_init(int argc, char **argv)
 	return ex;
 }
 
-static int read_csr(const char *path, unsigned char **data, size_t *len)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	*data = f ? malloc(CSR_FILE_MAX + 1) : NULL;
-	*len = *data ? fread(*data, 1, CSR_FILE_MAX + 1, f) : 0;
-	int err = errno, failed = f == NULL || *data == NULL || ferror(f);
-	if (f && f != stdin)
-		fclose(f);
-	if (failed)
-		fprintf(stderr, "keyward: cannot read %s: %s\n", path, strerror(err));
-	else if (*len > CSR_FILE_MAX)
-		fprintf(stderr, "keyward: %s: larger than %d bytes: not a CSR\n", path,
-		        CSR_FILE_MAX);
-	else
-		return 0;
-	free(*data);
-	*data = NULL;
-	return 1;
-}
-
 typedef struct {
 	kw_mgmt_issue_request req;
 	const char *csr_path, *out;
@@ -140,7 +120,8 @@ static int mgmt_issue(int argc, char **argv)
 	char *pem = NULL;
 	json_t *out = NULL;
 	kw_store *s = NULL;
-	if (a.csr_path && (ex = read_csr(a.csr_path, &csr, &a.req.csr_len)) != 0)
+	if (a.csr_path &&
+	    (ex = cli_read_input(a.csr_path, CSR_FILE_MAX, "a CSR", &csr, &a.req.csr_len)) != 0)
 		return ex;
 	a.req.csr = csr;
 	ex = cli_store_open(&s);

@@ -214,3 +214,24 @@ int cli_parse_int(const char *what, const char *text, int min, int max, int *out
 	*out = (int)v;
 	return 0;
 }
+
+/* see cli.h */
+int cli_read_input(const char *path, size_t max, const char *what, unsigned char **data,
+                   size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	*data = f ? malloc(max + 1) : NULL;
+	*len = *data ? fread(*data, 1, max + 1, f) : 0;
+	int err = errno, failed = f == NULL || *data == NULL || ferror(f);
+	if (f && f != stdin)
+		fclose(f);
+	if (failed)
+		fprintf(stderr, "keyward: cannot read %s: %s\n", path, strerror(err));
+	else if (*len > max)
+		fprintf(stderr, "keyward: %s: larger than %zu bytes: not %s\n", path, max, what);
+	else
+		return 0;
+	free(*data);
+	*data = NULL;
+	return 1;
+}
