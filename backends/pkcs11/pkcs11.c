@@ -150,14 +150,17 @@ out:
 
 /* A token can be unreadable for a moment: SoftHSM's file store rewrites its
  * token file in place whenever any process logs in, and another process
- * reading it meanwhile finds no initialised token, or gets
- * CKR_GENERAL_ERROR from C_GetTokenInfo or C_Login. A few short retries,
- * each with the module started afresh, ride that out; a token that is really
- * absent costs 0.1 s more. A refused PIN is never retried. */
+ * reading it meanwhile finds no initialised token, a token whose user PIN
+ * seems not set (CKR_USER_PIN_NOT_INITIALIZED), or gets CKR_GENERAL_ERROR
+ * from C_GetTokenInfo or C_Login. A few short retries, each with the module
+ * started afresh, ride that out; a token that is really absent costs 0.2 s
+ * more. A refused PIN is never retried. */
 static int transient(kw_rc rc)
 {
 	if (rc == KW_ERR_NOT_FOUND)
 		return 1;
+	if (rc == KW_ERR_AUTH)
+		return kw_error_device_code() == CKR_USER_PIN_NOT_INITIALIZED;
 	return (rc == KW_ERR_BACKEND || rc == KW_ERR_UNAVAILABLE) &&
 	       kw_error_device_code() == CKR_GENERAL_ERROR;
 }
@@ -170,7 +173,7 @@ static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
 	if (ctx == NULL || cfg == NULL)
 		return KW_FAIL(KW_ERR_USAGE, "PKCS#11 backend: no configuration given");
 	*ctx = NULL;
-	for (int tries = 0; tries < 5; tries++) {
+	for (int tries = 0; tries < 10; tries++) {
 		if (tries > 0) {
 			kw_error_clear();
 			nanosleep(&pause, NULL);
