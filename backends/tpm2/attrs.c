@@ -4,7 +4,8 @@
 
 #include "tpm2_internal.h"
 
-static char *hex(const unsigned char *b, size_t n)
+/* see tpm2_internal.h */
+char *kw_tpm2_hex(const unsigned char *b, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
 	char *s = malloc(2 * n + 1);
@@ -37,7 +38,7 @@ static const struct {
 static json_t *evidence_new(TPMA_OBJECT a, const char *parent, const TPM2B_NAME *name)
 {
 	char attrs[16];
-	char *name_hex = hex(name->name, name->size);
+	char *name_hex = kw_tpm2_hex(name->name, name->size);
 	json_t *j = json_object();
 	int ok = j != NULL && name_hex != NULL;
 

@@ -36,21 +36,6 @@ static TPM2B_PUBLIC ak_template(void)
 	return t;
 }
 
-static char *hex(const unsigned char *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	char *s = malloc(2 * n + 1);
-
-	if (s == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		s[2 * i] = digits[b[i] >> 4];
-		s[2 * i + 1] = digits[b[i] & 15];
-	}
-	s[2 * n] = '\0';
-	return s;
-}
-
 static char *b64(const unsigned char *b, size_t n)
 {
 	char *s = malloc(4 * ((n + 2) / 3) + 1);
@@ -182,8 +167,8 @@ static kw_rc attest_check(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,
 	    !set_owned(cert, "attest", b64(attest->attestationData, attest->size)) ||
 	    !set_owned(cert, "signature", b64(der, (size_t)der_len)) ||
 	    !set_owned(cert, "ak_public", b64(spki, (size_t)spki_len)) ||
-	    !set_owned(cert, "certified_name", hex(name->name, name->size)) ||
-	    !set_owned(cert, "nonce", hex(nonce, nonce_len)) ||
+	    !set_owned(cert, "certified_name", kw_tpm2_hex(name->name, name->size)) ||
+	    !set_owned(cert, "nonce", kw_tpm2_hex(nonce, nonce_len)) ||
 	    json_object_set_new(cert, "verified", json_true()) != 0 ||
 	    json_object_set_new(cert, "note", json_string(CERTIFY_NOTE)) != 0 ||
 	    json_object_set(ev, "certify", cert) != 0) {

@@ -146,6 +146,9 @@ kw_rc kw_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out);
 kw_rc kw_tpm2_sig_check(EVP_PKEY *pkey, const kw_sign_params *p, const unsigned char *dgst,
                         size_t dgst_len, const unsigned char *sig, size_t sig_len);
 
+/* Lowercase hex of n bytes (malloc'd; NULL when out of memory): attrs.c. */
+char *kw_tpm2_hex(const unsigned char *b, size_t n);
+
 /* ---- the operations (keygen.c, pubkey.c, sign.c, attrs.c) ---- */
 kw_rc kw_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
 kw_rc kw_tpm2_key_destroy(void *ctx, const kw_keyref *ref);
