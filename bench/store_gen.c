@@ -29,7 +29,7 @@
 #include <keyward/lifecycle.h>
 
 #include "internal.h"
-#include "version.h"
+#include "cert/issue.h"
 
 #define BATCH 1000
 

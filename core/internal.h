@@ -25,7 +25,11 @@ struct kw_store {
 	json_t *http01;  /* ACME http-01 settings of this handle ({listen|webroot}) or NULL */
 };
 
-/* ---- store.c ---- */
+/* ---- store/store.c ---- */
+/* The store for reading only (the provider, in a TLS server): the file is
+ * never written, and a store whose schema is not this build's is refused
+ * rather than migrated. */
+kw_rc kwi_store_open_reader(const char *dir, kw_store **out) KW_MUST_USE;
 kw_rc kwi_store_begin(kw_store *s) KW_MUST_USE;
 kw_rc kwi_store_commit(kw_store *s) KW_MUST_USE;
 void kwi_store_rollback(kw_store *s);
@@ -36,7 +40,7 @@ kw_rc kwi_store_prepare(kw_store *s, const char *sql, sqlite3_stmt **st) KW_MUST
 /* A text column's copy (malloc'd; NULL for NULL or out of memory). */
 char *kwi_col_dup(sqlite3_stmt *st, int col);
 
-/* ---- events.c: the append-only, BLAKE2b-chained event log ---- */
+/* ---- audit/events.c: the append-only, BLAKE2b-chained event log ---- */
 /* Appends an event inside the caller's transaction. details (may be NULL) is
  * stolen. cert may be NULL, version 0 when none. */
 kw_rc kwi_event_append(kw_store *s, const char *type, const char *cert, int version,
@@ -46,30 +50,30 @@ kw_rc kwi_event_append(kw_store *s, const char *type, const char *cert, int vers
 kw_rc kwi_event_record(kw_store *s, const char *type, const char *cert, int version,
                        json_t *details) KW_MUST_USE;
 
-/* ---- issuer.c ---- */
+/* ---- issuers/acme/account.c ---- */
 /* A policy whose issuer is acme:NAME: NAME exists and the policy, this
  * handle (kw_store_set_http01, then copied into the policy) or the issuer
  * says how to answer http-01. Other issuers pass. */
 kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy) KW_MUST_USE;
 
-/* ---- cert.c ---- */
+/* ---- cert/cert.c ---- */
 /* Inserts a certificate row (current version 1) in the caller's transaction. */
 kw_rc kwi_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
                       int64_t *cert_id) KW_MUST_USE;
 
-/* ---- clock.c ---- */
+/* ---- common/clock.c ---- */
 /* Now, or KEYWARD_NOW (RFC 3339) when set. */
 kw_rc kwi_now(time_t *out) KW_MUST_USE;
 /* "2026-11-27T05:13:00Z" into buf (>= 21 bytes). */
 void kwi_time_format(time_t t, char *buf, size_t len);
 kw_rc kwi_time_parse(const char *s, time_t *out) KW_MUST_USE;
 
-/* ---- backend_admin.c ---- */
+/* ---- device/backends.c ---- */
 /* The store's one backend (malloc'd name) for what ("the account key");
  * none, or several: a usage error saying to name one. */
 kw_rc kwi_backend_only(kw_store *s, const char *what, char **out) KW_MUST_USE;
 
-/* ---- device.c: a backend opened from its stored configuration ---- */
+/* ---- device/device.c: a backend opened from its stored configuration ---- */
 typedef struct {
 	int64_t id;
 	char *name;
@@ -92,7 +96,7 @@ typedef struct {
 /* The key's public half as an EVP_PKEY read from the device. */
 kw_rc kwi_signer_pubkey(const kwi_signer *k, EVP_PKEY **out) KW_MUST_USE;
 
-/* ---- names.c: DN and SAN parsing ---- */
+/* ---- x509/names.c: DN and SAN parsing ---- */
 kw_rc kwi_dn_parse(const char *text, X509_NAME **out) KW_MUST_USE;
 /* "DNS:x" / "IP:y" → GENERAL_NAMES (appends). */
 kw_rc kwi_san_parse(const char *text, GENERAL_NAMES *names) KW_MUST_USE;
@@ -107,7 +111,7 @@ json_t *kwi_sans_json(const GENERAL_NAMES *gens);
 /* The SANs a CSR asks for (its extension request). */
 json_t *kwi_req_sans_json(X509_REQ *req);
 
-/* ---- x509.c: certificates and CSRs signed by a hardware key ---- */
+/* ---- x509/build.c: certificates and CSRs signed by a hardware key ---- */
 typedef struct {
 	const X509_NAME *subject;
 	const GENERAL_NAMES *sans; /* may be NULL */
@@ -147,7 +151,7 @@ kw_rc kwi_x509_csr(const kwi_signer *key, EVP_PKEY *pub, const kwi_cert_template
 void kwi_hex(const unsigned char *p, size_t n, char *out);
 kw_rc kwi_x509_thumbprints(X509 *x, char sha1[41], char sha256[65]) KW_MUST_USE;
 
-/* ---- chain.c: what a CA sends back (cert merge) ---- */
+/* ---- x509/chain.c: what a CA sends back (cert merge) ---- */
 /* Every certificate in data, in order: PEM (CERTIFICATE, TRUSTED CERTIFICATE
  * or PKCS7 blocks, text around them ignored), DER certificates back to back
  * or a DER PKCS#7 bundle. source names the input in errors; empty, truncated
@@ -165,7 +169,7 @@ kw_rc kwi_chain_order(X509 *leaf, STACK_OF(X509) * certs, STACK_OF(X509) * *chai
  * NULL and 0 for an empty chain). */
 kw_rc kwi_chain_der(STACK_OF(X509) * chain, unsigned char **out, size_t *len) KW_MUST_USE;
 
-/* ---- policy.c (the document itself: keyward/lifecycle.h) ---- */
+/* ---- policy/policy.c (the document itself: keyward/lifecycle.h) ---- */
 /* json_object_set_new / json_array_append_new that report running out of memory. */
 kw_rc kwi_json_put(json_t *o, const char *k, json_t *v) KW_MUST_USE;
 kw_rc kwi_json_append(json_t *a, json_t *v) KW_MUST_USE;

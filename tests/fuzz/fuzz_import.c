@@ -3,7 +3,7 @@
  * bit 0 PKCS#12, bit 1 with the password "fuzz" (as from --password-source);
  * the rest is the file. The seeds' test keys protect nothing. */
 #include "fuzz.h"
-#include "import.h"
+#include "cert/import_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

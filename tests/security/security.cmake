@@ -1,12 +1,12 @@
 # keyward's secrets, end to end (issue 7 item 6). What is proven elsewhere
 # and not repeated here:
-#   pin file open to group/others refused ........ core/test_secret.c,
+#   pin file open to group/others refused ........ core/common/test_secret.c,
 #                                                  cli/test_cli_backend.c (chmod advice)
 #   store dir / database with loose modes refused  cli/test_cli_store.c
 #     with the chmod that fixes it                 (store_open_to_others_...)
 #   PIN not in the store's rows or CLI output ..... cli/test_cli_store.c
-#   command channel environment (library level) .. core/test_notify.c
-#   imported key bytes wiped (memory canary) ...... core/test_import_wipe.c
+#   command channel environment (library level) .. core/lifecycle/test_notify.c
+#   imported key bytes wiped (memory canary) ...... core/cert/test_import_wipe.c
 # Here: the raw bytes of the database, its WAL and shared memory; argv of every
 # process and the environment of deploy hooks and command channels while
 # keyward runs them; KEYWARD_DEBUG output of the CLI and of the provider; the

@@ -1,0 +1,413 @@
+/* see keyward/keyward.h: creating, renewing and deleting certificates */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lifecycle/lifecycle_internal.h"
+#include "cert/issue.h"
+
+#define NAME_MAX_LEN 64
+
+static kw_rc check_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > NAME_MAX_LEN || !isalnum((unsigned char)name[0]))
+		return KW_FAIL(KW_ERR_USAGE,
+		               "bad certificate name '%s': 1 to %d characters, starting with a "
+		               "letter or digit",
+		               name ? name : "", NAME_MAX_LEN);
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
+			return KW_FAIL(KW_ERR_USAGE,
+			               "bad certificate name '%s': use letters, digits, '.', '_' "
+			               "and '-'",
+			               name);
+	return KW_OK;
+}
+
+static kw_rc cert_exists(kw_store *s, const char *name, int *exists)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(
+	    kwi_store_prepare(s, "SELECT deleted_at IS NOT NULL FROM certs WHERE name = ?", &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	/* 2: a soft-deleted certificate still holds the name */
+	*exists = r == SQLITE_ROW ? 1 + sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "looking up a certificate");
+	return KW_OK;
+}
+
+/* Best effort: the key was made for a change that did not happen. */
+static void discard_key(kwi_device *dev, const kw_keyref *ref)
+{
+	if (dev->ops->key_destroy)
+		(void)dev->ops->key_destroy(dev->ctx, ref);
+}
+
+kw_rc kwi_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
+                      int64_t *cert_id)
+{
+	sqlite3_stmt *st = NULL;
+	char *text = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	kw_rc rc = kwi_store_prepare(s,
+	                             "INSERT INTO certs (name, policy, current_version, created_at,"
+	                             " updated_at) VALUES (?, ?, 1, ?, ?)",
+	                             &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = KWI_DB_FAIL(s, "recording the certificate");
+		*cert_id = sqlite3_last_insert_rowid(s->db);
+	}
+	sqlite3_finalize(st);
+	free(text);
+	return rc;
+}
+
+static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int64_t backend_id,
+                        const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
+{
+	int64_t cert_id = 0;
+	KW_GUARD(kwi_store_begin(s));
+	kw_rc rc = kwi_cert_insert(s, name, policy, now, &cert_id);
+	if (rc == KW_OK)
+		rc = kwi_version_insert(s, cert_id, 1, backend_id, ref, type, v, now);
+	if (rc == KW_OK && v->cert)
+		rc = kwi_event_append(s, "cert.created", name, 1,
+		                      json_pack("{s:s,s:s,s:s,s:s}", "key_type",
+		                                kw_key_type_name(type), "thumbprint_sha256",
+		                                v->sha256, "serial", v->serial, "issuer",
+		                                v->issuer));
+	else if (rc == KW_OK) /* an external CA issues: version 1 waits with its CSR */
+		rc = kwi_event_append(s, "cert.pending", name, 1,
+		                      json_pack("{s:s,s:s}", "key_type", kw_key_type_name(type),
+		                                "issuer", v->issuer));
+	if (rc == KW_OK)
+		return kwi_store_commit(s);
+	kwi_store_rollback(s);
+	return rc;
+}
+
+kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
+{
+	kw_rc rc = KW_OK;
+	json_t *policy = NULL;
+	kwi_device dev = {0};
+	kw_keyref ref = {0};
+	kwi_issued v = {0};
+	time_t now;
+	int exists = 0;
+	kw_error_clear();
+	KW_GUARD(check_name(req->name));
+	if ((req->backend == NULL || req->backend[0] == '\0') && req->policy == NULL)
+		return KW_FAIL(KW_ERR_USAGE,
+		               "no backend given (--backend NAME; see: keyward backend list)");
+	KW_GUARD(kwi_policy_from_request(req, &policy));
+	const json_t *key = json_object_get(policy, "key");
+	kw_key_type type = kw_key_type_from_name(json_string_value(json_object_get(key, "type")));
+	const char *backend = json_string_value(json_object_get(key, "backend"));
+	if (backend == NULL) {
+		rc = KW_FAIL(KW_ERR_USAGE, "no backend given (--backend NAME or key.backend in the "
+		                           "policy; see: keyward backend list)");
+		goto out;
+	}
+	if ((rc = kwi_issuer_policy_check(s, policy)) != KW_OK)
+		goto out;
+	if ((rc = kwi_now(&now)) != KW_OK || (rc = cert_exists(s, req->name, &exists)) != KW_OK)
+		goto out;
+	if (exists == 2) {
+		rc = KW_FAIL(KW_ERR_EXISTS,
+		             "certificate '%s' was deleted and still holds its name (keyward cert "
+		             "recover %s, or keyward cert purge %s)",
+		             req->name, req->name, req->name);
+		goto out;
+	}
+	if (exists) {
+		rc = KW_FAIL(KW_ERR_EXISTS, "certificate '%s' already exists", req->name);
+		goto out;
+	}
+	if ((rc = kwi_device_open(s, backend, &dev)) != KW_OK)
+		goto out;
+	char label[NAME_MAX_LEN + 16];
+	snprintf(label, sizeof(label), "keyward:%s", req->name);
+	if ((rc = dev.ops->key_generate(dev.ctx, type, label, &ref)) != KW_OK)
+		goto out;
+	rc = kwi_issue(s, &dev, &ref, type, policy, NULL, now, &v);
+	if (rc == KW_OK)
+		rc = record_new(s, req->name, policy, dev.id, &ref, type, &v, now);
+	if (rc != KW_OK)
+		discard_key(&dev, &ref);
+	else
+		kwi_cert_mirror(&dev, &ref, v.cert);
+out:
+	kwi_issued_clear(&v);
+	kw_keyref_clear(&ref);
+	kwi_device_close(&dev);
+	json_decref(policy);
+	return rc;
+}
+
+/* The current version of a certificate, as renew and delete need it. */
+typedef struct {
+	int64_t cert_id;
+	json_t *policy;
+	int version;
+	int64_t backend_id;
+	kw_key_type type;
+	kw_keyref ref;
+	char backend[80]; /* the current version's backend name */
+	X509 *cert;       /* the current certificate (NULL while none was issued) */
+} current_row;
+
+static void current_clear(current_row *c)
+{
+	json_decref(c->policy);
+	kw_keyref_clear(&c->ref);
+	X509_free(c->cert);
+	memset(c, 0, sizeof(*c));
+}
+
+static kw_rc current_load(kw_store *s, const char *name, current_row *c)
+{
+	sqlite3_stmt *st = NULL;
+	memset(c, 0, sizeof(*c));
+	KW_GUARD(kwi_store_prepare(
+	    s,
+	    "SELECT c.id, c.policy, v.version, v.backend_id, v.key_type, v.key_ref, b.name,"
+	    " v.cert_der"
+	    " FROM certs c JOIN versions v ON v.cert_id = c.id"
+	    " AND v.version = c.current_version JOIN backends b ON b.id = v.backend_id"
+	    " WHERE c.name = ?",
+	    &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	kw_rc rc = KW_OK;
+	int r = sqlite3_step(st);
+	if (r == SQLITE_DONE)
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)",
+		             name);
+	else if (r != SQLITE_ROW)
+		rc = KWI_DB_FAIL(s, "reading a certificate");
+	else {
+		c->cert_id = sqlite3_column_int64(st, 0);
+		c->policy = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+		c->version = sqlite3_column_int(st, 2);
+		c->backend_id = sqlite3_column_int64(st, 3);
+		c->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 4));
+		c->ref.len = (size_t)sqlite3_column_bytes(st, 5);
+		c->ref.data = malloc(c->ref.len ? c->ref.len : 1);
+		if (c->ref.data)
+			memcpy(c->ref.data, sqlite3_column_blob(st, 5), c->ref.len);
+		snprintf(c->backend, sizeof(c->backend), "%s",
+		         (const char *)sqlite3_column_text(st, 6));
+		const unsigned char *der = sqlite3_column_blob(st, 7);
+		if (der)
+			c->cert = d2i_X509(NULL, &der, sqlite3_column_bytes(st, 7));
+		if (c->policy == NULL || c->type == 0 || c->ref.data == NULL)
+			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",
+			             name);
+	}
+	sqlite3_finalize(st);
+	if (rc != KW_OK)
+		current_clear(c);
+	return rc;
+}
+
+static kw_rc exec_bound(kw_store *s, const char *sql, int64_t a, int64_t b, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s, sql, &st));
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, what);
+}
+
+static kw_rc set_current(kw_store *s, int64_t cert_id, int version, time_t now)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(
+	    s, "UPDATE certs SET current_version = ?, updated_at = ? WHERE id = ?", &st));
+	sqlite3_bind_int(st, 1, version);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 3, cert_id);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "moving the current version");
+	if (sqlite3_changes(s->db) != 1)
+		return KW_FAIL(KW_ERR_STORE, "the certificate vanished while it was changed");
+	return KW_OK;
+}
+
+/* The new version becomes current; the old one is superseded. */
+static kw_rc promote(kw_store *s, const char *name, const current_row *c, int next, int new_key,
+                     const kwi_issued *v, time_t now)
+{
+	KW_GUARD(exec_bound(s,
+	                    "UPDATE versions SET status = 'superseded' WHERE cert_id = ?"
+	                    " AND status = 'active' AND version <> ?",
+	                    c->cert_id, next, "superseding the old version"));
+	KW_GUARD(set_current(s, c->cert_id, next, now));
+	return kwi_event_append(s, "cert.renewed", name, next,
+	                        json_pack("{s:i,s:b,s:s,s:s}", "previous_version", c->version,
+	                                  "new_key", new_key, "thumbprint_sha256", v->sha256,
+	                                  "serial", v->serial));
+}
+
+static kw_rc record_renewal(kw_store *s, const char *name, const current_row *c, int64_t backend_id,
+                            const kw_keyref *ref, int new_key, const kwi_issued *v, time_t now,
+                            int *new_version)
+{
+	KW_GUARD(kwi_store_begin(s));
+	sqlite3_stmt *st = NULL;
+	/* again inside the transaction: another keyward may have made one since */
+	kw_rc rc = kwi_pending_refuse(s, name);
+	int next = 0;
+	if (rc == KW_OK)
+		rc = kwi_store_prepare(s, "SELECT MAX(version) FROM versions WHERE cert_id = ?",
+		                       &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_int64(st, 1, c->cert_id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			next = sqlite3_column_int(st, 0) + 1;
+		else
+			rc = KWI_DB_FAIL(s, "numbering the new version");
+		sqlite3_finalize(st);
+	}
+	if (rc == KW_OK)
+		rc = kwi_version_insert(s, c->cert_id, next, backend_id, ref, c->type, v, now);
+	if (rc == KW_OK && v->cert == NULL) /* the current version serves until the merge */
+		rc = kwi_event_append(s, "cert.pending", name, next,
+		                      json_pack("{s:i,s:b,s:s}", "current_version", c->version,
+		                                "new_key", new_key, "issuer", v->issuer));
+	else if (rc == KW_OK)
+		rc = promote(s, name, c, next, new_key, v, now);
+	if (rc != KW_OK) {
+		kwi_store_rollback(s);
+		return rc;
+	}
+	*new_version = next;
+	return kwi_store_commit(s);
+}
+
+static kw_rc copy_ref(const kw_keyref *from, kw_keyref *to)
+{
+	to->data = malloc(from->len ? from->len : 1);
+	if (to->data == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	memcpy(to->data, from->data, from->len);
+	to->len = from->len;
+	return KW_OK;
+}
+
+static int want_new_key(const current_row *c, kw_renew_key key)
+{
+	if (key == KW_RENEW_NEW_KEY)
+		return 1;
+	if (key == KW_RENEW_REUSE_KEY)
+		return 0;
+	return !json_is_true(json_object_get(json_object_get(c->policy, "key"), "reuse_key"));
+}
+
+/* A soft-deleted certificate is unknown until it is recovered. */
+static kw_rc refuse_deleted(kw_store *s, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(
+	    s, "SELECT 1 FROM certs WHERE name = ? AND deleted_at IS NOT NULL", &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r == SQLITE_ROW)
+		return KW_FAIL(KW_ERR_NOT_FOUND,
+		               "certificate '%s' is deleted (recover it with: keyward cert recover "
+		               "%s)",
+		               name, name);
+	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a certificate");
+}
+
+kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
+{
+	kw_rc rc = KW_OK;
+	current_row c;
+	kwi_device dev = {0};
+	kw_keyref ref = {0};
+	kwi_issued v = {0};
+	time_t now;
+	int version = 0, fresh, pending = 0;
+	kw_error_clear();
+	KW_GUARD(kwi_now(&now));
+	KW_GUARD(refuse_deleted(s, name));
+	KW_GUARD(kwi_pending_refuse(s, name));
+	KW_GUARD(current_load(s, name, &c));
+	fresh = want_new_key(&c, key);
+	const json_t *pkey = json_object_get(c.policy, "key");
+	const char *backend = json_string_value(json_object_get(pkey, "backend"));
+	kw_key_type type = kw_key_type_from_name(json_string_value(json_object_get(pkey, "type")));
+	if (type == 0)
+		type = c.type;
+	/* A policy that now asks for another key type or backend needs a new key. */
+	int moved = type != c.type || (backend && strcmp(backend, c.backend) != 0);
+	if (moved && key == KW_RENEW_REUSE_KEY) {
+		rc = KW_FAIL(
+		    KW_ERR_STATE,
+		    "certificate '%s': its policy asks for a %s key in backend '%s', so the "
+		    "current %s key in '%s' cannot be reused (renew without --reuse-key)",
+		    name, kw_key_type_name(type), backend ? backend : c.backend,
+		    kw_key_type_name(c.type), c.backend);
+		goto out;
+	}
+	fresh |= moved;
+	/* A reused key stays where it is; a new one goes where the policy says. */
+	if (!fresh || backend == NULL)
+		rc = kwi_device_open_id(s, c.backend_id, &dev);
+	else
+		rc = kwi_device_open(s, backend, &dev);
+	if (rc != KW_OK)
+		goto out;
+	char label[NAME_MAX_LEN + 16];
+	snprintf(label, sizeof(label), "keyward:%s", name);
+	rc = fresh ? dev.ops->key_generate(dev.ctx, type, label, &ref) : copy_ref(&c.ref, &ref);
+	if (rc != KW_OK)
+		goto out;
+	c.type = type;
+	rc = kwi_issue(s, &dev, &ref, type, c.policy, c.cert, now, &v);
+	if (rc == KW_OK)
+		rc = record_renewal(s, name, &c, dev.id, &ref, fresh, &v, now, &version);
+	if (rc != KW_OK && fresh)
+		discard_key(&dev, &ref);
+	if (rc == KW_OK)
+		kwi_cert_mirror(&dev, &ref, v.cert);
+	pending = rc == KW_OK && v.cert == NULL;
+	if (rc == KW_OK && new_version)
+		*new_version = version;
+out:
+	kwi_issued_clear(&v);
+	kw_keyref_clear(&ref);
+	kwi_device_close(&dev);
+	current_clear(&c);
+	/* After the device is closed (a TPM simulator takes one connection). The
+	 * renewal stands: what follows (prune, deploy, notify) records its own
+	 * failures as events. A pending version changes nothing yet: the
+	 * contacts are told that a CSR waits for them. */
+	if (rc == KW_OK && pending && kwi_pending_notify(s, name, version) != KW_OK)
+		kw_error_clear();
+	else if (rc == KW_OK && !pending && kwi_after_renewal(s, name, version, NULL) != KW_OK)
+		kw_error_clear();
+	return rc;
+}
+
+/* see keyward/keyward.h: the immediate form of soft delete + purge (cert/versions.c) */
+kw_rc kw_cert_delete(kw_store *s, const char *name)
+{
+	return kw_cert_purge(s, name);
+}

@@ -1,0 +1,291 @@
+/* see keyward/key.h: a certificate version's key, opened for signing */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include <keyward/key.h>
+
+#include "device/conn.h"
+
+struct kw_key {
+	atomic_int refs;
+	char *name;
+	int version;
+	kw_key_type type;
+	kw_keyref ref;
+	kwi_conn *conn;
+	unsigned char *spki, *cert, *chain; /* DER; chain: concatenated certificates */
+	size_t spki_len, cert_len, chain_len;
+	size_t n_chain;
+	size_t *chain_off, *chain_sz;
+};
+
+#define KEY_COLUMNS                                                                                \
+	"SELECT c.enabled, v.version, v.status, v.key_type, v.key_ref, v.cert_der, v.chain_der,"   \
+	" b.name, b.kind, b.config FROM certs c JOIN versions v ON v.cert_id = c.id"               \
+	" JOIN backends b ON b.id = v.backend_id WHERE c.name = ?1 AND c.deleted_at IS NULL"       \
+	" AND v.version ="                                                                         \
+	" CASE WHEN ?2 > 0 THEN ?2 ELSE c.current_version END"
+
+static unsigned char *dup_blob(sqlite3_stmt *st, int col, size_t *len)
+{
+	*len = (size_t)sqlite3_column_bytes(st, col);
+	unsigned char *p = malloc(*len ? *len : 1);
+	if (p && *len)
+		memcpy(p, sqlite3_column_blob(st, col), *len);
+	return p;
+}
+
+/* Splits the concatenated chain into certificates (offsets and sizes). */
+static kw_rc chain_index(kw_key *k)
+{
+	const unsigned char *p = k->chain, *end = k->chain + k->chain_len;
+	while (p < end) {
+		const unsigned char *start = p;
+		X509 *x = d2i_X509(NULL, &p, end - p);
+		if (x == NULL)
+			return KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable chain",
+			               k->name);
+		X509_free(x);
+		size_t *o = realloc(k->chain_off, (k->n_chain + 1) * sizeof(size_t));
+		size_t *z = o ? realloc(k->chain_sz, (k->n_chain + 1) * sizeof(size_t)) : NULL;
+		if (o)
+			k->chain_off = o;
+		if (z == NULL)
+			return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		k->chain_sz = z;
+		k->chain_off[k->n_chain] = (size_t)(start - k->chain);
+		k->chain_sz[k->n_chain++] = (size_t)(p - start);
+	}
+	return KW_OK;
+}
+
+static kw_rc spki_from_cert(kw_key *k)
+{
+	const unsigned char *p = k->cert;
+	X509 *x = d2i_X509(NULL, &p, (long)k->cert_len);
+	unsigned char *der = NULL;
+	int n = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1;
+	X509_free(x);
+	if (n <= 0)
+		return KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable certificate",
+		               k->name);
+	k->spki = malloc((size_t)n);
+	if (k->spki)
+		memcpy(k->spki, der, (size_t)n);
+	k->spki_len = (size_t)n;
+	OPENSSL_free(der);
+	return k->spki ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
+static kw_rc row_read(const char *store_dir, sqlite3_stmt *st, kw_key *k)
+{
+	if (!sqlite3_column_int(st, 0))
+		return KW_FAIL(KW_ERR_STATE,
+		               "certificate '%s' is disabled (enable it with: keyward cert set %s "
+		               "--enabled true)",
+		               k->name, k->name);
+	k->version = sqlite3_column_int(st, 1);
+	k->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 3));
+	if (sqlite3_column_type(st, 5) == SQLITE_NULL)
+		return KW_FAIL(KW_ERR_STATE,
+		               "certificate '%s' version %d is %s: it has no certificate", k->name,
+		               k->version, (const char *)sqlite3_column_text(st, 2));
+	k->ref.data = dup_blob(st, 4, &k->ref.len);
+	k->cert = dup_blob(st, 5, &k->cert_len);
+	k->chain = dup_blob(st, 6, &k->chain_len);
+	if (k->ref.data == NULL || k->cert == NULL || k->chain == NULL || k->type == 0)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	KW_GUARD(spki_from_cert(k));
+	KW_GUARD(chain_index(k));
+	return kwi_conn_get(store_dir, (const char *)sqlite3_column_text(st, 7),
+	                    (const char *)sqlite3_column_text(st, 8),
+	                    (const char *)sqlite3_column_text(st, 9), &k->conn);
+}
+
+static kw_rc key_load(const char *store_dir, int version, kw_key *k)
+{
+	kw_store *s = NULL;
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_open_reader(store_dir, &s));
+	kw_rc rc = kwi_store_prepare(s, KEY_COLUMNS, &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_text(st, 1, k->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, version);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW)
+			rc = row_read(store_dir, st, k);
+		else if (r == SQLITE_DONE && version > 0)
+			rc = KW_FAIL(KW_ERR_NOT_FOUND,
+			             "certificate '%s' has no version %d (store %s)", k->name,
+			             version, store_dir);
+		else if (r == SQLITE_DONE)
+			rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' in store %s",
+			             k->name, store_dir);
+		else
+			rc = KWI_DB_FAIL(s, "reading a certificate");
+	}
+	sqlite3_finalize(st);
+	kw_store_close(s);
+	return rc;
+}
+
+/* Contacts the device once: the key must be there and be the certificate's. */
+static kw_rc key_check(kw_key *k)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+	KW_GUARD(kwi_conn_public_isolated(k->conn, &k->ref, &der, &len));
+	const unsigned char *a = der, *b = k->spki;
+	EVP_PKEY *dev = d2i_PUBKEY_ex(NULL, &a, (long)len, NULL, KWI_SOFTWARE_PROPQ);
+	EVP_PKEY *crt = d2i_PUBKEY_ex(NULL, &b, (long)k->spki_len, NULL, KWI_SOFTWARE_PROPQ);
+	int same = dev && crt && EVP_PKEY_eq(dev, crt) == 1;
+	EVP_PKEY_free(dev);
+	EVP_PKEY_free(crt);
+	free(der);
+	if (!same)
+		return KW_FAIL(
+		    KW_ERR_STATE,
+		    "the device's key for certificate '%s' version %d does not match the "
+		    "certificate",
+		    k->name, k->version);
+	return KW_OK;
+}
+
+kw_rc kw_key_open(const char *store_dir, const char *name, int version, kw_key **out)
+{
+	kw_rc rc = KW_OK;
+	*out = NULL;
+	kw_error_clear();
+	if (store_dir == NULL || store_dir[0] == '\0')
+		return KW_FAIL(KW_ERR_USAGE,
+		               "no keyward store configured (set the provider's store "
+		               "parameter or KEYWARD_STORE)");
+	kw_key *k = calloc(1, sizeof(*k));
+	if (k == NULL || (k->name = strdup(name)) == NULL) {
+		free(k);
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	atomic_init(&k->refs, 1);
+	if ((rc = key_load(store_dir, version, k)) == KW_OK && (rc = key_check(k)) == KW_OK) {
+		*out = k;
+		return KW_OK;
+	}
+	kw_key_free(k);
+	return rc;
+}
+
+kw_key *kw_key_up_ref(kw_key *k)
+{
+	if (k)
+		atomic_fetch_add(&k->refs, 1);
+	return k;
+}
+
+void kw_key_free(kw_key *k)
+{
+	if (k == NULL || atomic_fetch_sub(&k->refs, 1) > 1)
+		return;
+	kwi_conn_put(k->conn);
+	kw_keyref_clear(&k->ref);
+	free(k->name);
+	free(k->spki);
+	free(k->cert);
+	free(k->chain);
+	free(k->chain_off);
+	free(k->chain_sz);
+	free(k);
+}
+
+const char *kw_key_name(const kw_key *k)
+{
+	return k->name;
+}
+
+int kw_key_version(const kw_key *k)
+{
+	return k->version;
+}
+
+kw_key_type kw_key_get_type(const kw_key *k)
+{
+	return k->type;
+}
+
+const char *kw_key_backend_kind(const kw_key *k)
+{
+	return kwi_conn_kind(k->conn);
+}
+
+const unsigned char *kw_key_spki(const kw_key *k, size_t *len)
+{
+	*len = k->spki_len;
+	return k->spki;
+}
+
+const unsigned char *kw_key_cert(const kw_key *k, size_t *len)
+{
+	*len = k->cert_len;
+	return k->cert;
+}
+
+size_t kw_key_chain_count(const kw_key *k)
+{
+	return k->n_chain;
+}
+
+const unsigned char *kw_key_chain_cert(const kw_key *k, size_t i, size_t *len)
+{
+	if (i >= k->n_chain)
+		return NULL;
+	*len = k->chain_sz[i];
+	return k->chain + k->chain_off[i];
+}
+
+size_t kw_key_sig_max(const kw_key *k)
+{
+	switch (k->type) {
+	case KW_KEY_EC_P256: return 72;
+	case KW_KEY_EC_P384: return 104;
+	case KW_KEY_RSA_2048: return 256;
+	case KW_KEY_RSA_3072: return 384;
+	case KW_KEY_RSA_4096: return 512;
+	}
+	return 0;
+}
+
+static size_t md_len(int nid)
+{
+	const EVP_MD *md = EVP_get_digestbynid(nid);
+	return md ? (size_t)EVP_MD_get_size(md) : 0;
+}
+
+int kw_key_can_sign(const kw_key *k, const kw_sign_params *p)
+{
+	int rsa = kw_key_type_is_rsa(k->type);
+	if (p->md_nid != NID_sha256 && p->md_nid != NID_sha384 && p->md_nid != NID_sha512)
+		return 0;
+	if (p->scheme == KW_SIG_ECDSA)
+		return !rsa;
+	if (!rsa || (p->scheme != KW_SIG_RSA_PKCS1 && p->scheme != KW_SIG_RSA_PSS))
+		return 0;
+	/* A TPM makes PSS signatures with a salt as long as the digest only. */
+	if (p->scheme == KW_SIG_RSA_PSS && strcmp(kwi_conn_kind(k->conn), "tpm2") == 0)
+		return p->pss_saltlen == -1 || (size_t)p->pss_saltlen == md_len(p->md_nid);
+	return 1;
+}
+
+kw_rc kw_key_sign(kw_key *k, const kw_sign_params *p, const unsigned char *dgst, size_t dgst_len,
+                  unsigned char *sig, size_t *sig_len)
+{
+	kw_error_clear();
+	if (!kw_key_can_sign(k, p))
+		return KW_FAIL(KW_ERR_UNSUPPORTED,
+		               "the %s key of certificate '%s' cannot make this signature "
+		               "(scheme %d, %s, salt %d)",
+		               kw_key_type_name(k->type), k->name, (int)p->scheme,
+		               OBJ_nid2sn(p->md_nid), p->pss_saltlen);
+	return kwi_conn_sign(k->conn, &k->ref, p, dgst, dgst_len, sig, sig_len);
+}

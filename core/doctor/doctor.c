@@ -1,0 +1,210 @@
+/* see keyward/doctor.h: the store's own checks, the report, marking versions failed */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "doctor/doctor_internal.h"
+
+kw_rc kwi_doctor_problem(kwi_doctor *d, const char *kind, int repaired, json_t *where,
+                         const char *action, const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	json_t *p = where ? where : json_object();
+	if (p == NULL || json_object_set_new(p, "kind", json_string(kind)) != 0 ||
+	    json_object_set_new(p, "detail", json_string(detail)) != 0 ||
+	    json_object_set_new(p, "action", json_string(action)) != 0 ||
+	    json_object_set_new(p, "repaired", json_boolean(repaired)) != 0 ||
+	    json_array_append_new(d->problems, p) != 0)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	return KW_OK;
+}
+
+/* PRAGMA integrity_check / foreign_key_check: "ok" or what they found. */
+static kw_rc integrity(kwi_doctor *d, json_t *report)
+{
+	sqlite3_stmt *st = NULL;
+	char found[512] = "";
+	KW_GUARD(kwi_store_prepare(d->s, "PRAGMA integrity_check", &st));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		if (t && strcmp(t, "ok") != 0 && found[0] == '\0')
+			snprintf(found, sizeof(found), "%s", t);
+	}
+	sqlite3_finalize(st);
+	KW_GUARD(kwi_store_prepare(d->s, "PRAGMA foreign_key_check", &st));
+	if (sqlite3_step(st) == SQLITE_ROW && found[0] == '\0')
+		snprintf(found, sizeof(found), "table %s row %lld references a missing %s row",
+		         (const char *)sqlite3_column_text(st, 0),
+		         (long long)sqlite3_column_int64(st, 1),
+		         (const char *)sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	if (json_object_set_new(report, "integrity", json_string(found[0] ? found : "ok")) != 0)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (found[0] == '\0')
+		return KW_OK;
+	return kwi_doctor_problem(d, "integrity", 0, NULL,
+	                          "stop keyward, copy the store aside and restore it from a "
+	                          "backup (keyward never rewrites a damaged database)",
+	                          "store database %s fails its integrity check: %s", d->s->db_path,
+	                          found);
+}
+
+static json_t *where_cert(const char *cert, int version)
+{
+	return version > 0 ? json_pack("{s:s,s:i}", "cert", cert, "version", version)
+	                   : json_pack("{s:s}", "cert", cert);
+}
+
+/* Certificates whose current version is not in the store. */
+static kw_rc current_missing(kwi_doctor *d)
+{
+	sqlite3_stmt *st = NULL;
+	kw_rc rc = KW_OK;
+	KW_GUARD(kwi_store_prepare(d->s,
+	                           "SELECT c.name, c.current_version FROM certs c WHERE NOT EXISTS"
+	                           " (SELECT 1 FROM versions v WHERE v.cert_id = c.id"
+	                           " AND v.version = c.current_version) ORDER BY c.name",
+	                           &st));
+	while (rc == KW_OK && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		int v = sqlite3_column_int(st, 1);
+		rc =
+		    kwi_doctor_problem(d, "current_missing", 0, where_cert(name, v),
+		                       "restore the store from a backup, or roll back to a version "
+		                       "that exists (keyward cert versions / cert rollback)",
+		                       "certificate '%s': its current version %d is not in the "
+		                       "store",
+		                       name, v);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Pending versions no merge can ever reach: not the newest pending one, no
+ * CSR, or older than the current version. */
+#define PENDING_ORPHANS                                                                            \
+	"SELECT c.id, c.name, v.version, CASE"                                                     \
+	" WHEN v.csr_der IS NULL OR length(v.csr_der) = 0 THEN 'it has no CSR'"                    \
+	" WHEN v.version < c.current_version THEN 'a newer version is current'"                    \
+	" ELSE 'a newer version is pending' END"                                                   \
+	" FROM versions v JOIN certs c ON c.id = v.cert_id WHERE v.status = 'pending'"             \
+	" AND v.version != c.current_version AND (v.csr_der IS NULL OR length(v.csr_der) = 0"      \
+	" OR v.version < c.current_version OR EXISTS (SELECT 1 FROM versions w"                    \
+	" WHERE w.cert_id = v.cert_id AND w.status = 'pending' AND w.version > v.version))"        \
+	" ORDER BY c.name, v.version"
+
+static kw_rc pending_orphans(kwi_doctor *d)
+{
+	sqlite3_stmt *st = NULL;
+	kw_rc rc = KW_OK;
+	int n = 0;
+	struct {
+		int64_t cert_id;
+		char name[128];
+		int version;
+		char why[64];
+	} rows[64];
+	KW_GUARD(kwi_store_prepare(d->s, PENDING_ORPHANS, &st));
+	while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
+		rows[n].cert_id = sqlite3_column_int64(st, 0);
+		snprintf(rows[n].name, sizeof(rows[n].name), "%s", sqlite3_column_text(st, 1));
+		rows[n].version = sqlite3_column_int(st, 2);
+		snprintf(rows[n].why, sizeof(rows[n].why), "%s", sqlite3_column_text(st, 3));
+		n++;
+	}
+	sqlite3_finalize(st);
+	for (int i = 0; rc == KW_OK && i < n; i++) {
+		int done = 0;
+		if (d->repair)
+			rc = kwi_doctor_fail_version(d, rows[i].cert_id, rows[i].name,
+			                             rows[i].version, "pending_orphaned", &done);
+		if (rc == KW_OK)
+			rc = kwi_doctor_problem(
+			    d, "pending_orphaned", done, where_cert(rows[i].name, rows[i].version),
+			    done ? "marked failed" : "keyward doctor --repair marks it failed",
+			    "certificate '%s' version %d is pending but can never be merged (%s)",
+			    rows[i].name, rows[i].version, rows[i].why);
+	}
+	return rc;
+}
+
+kw_rc kwi_doctor_fail_version(kwi_doctor *d, int64_t cert_id, const char *cert, int version,
+                              const char *reason, int *done)
+{
+	sqlite3_stmt *st = NULL;
+	*done = 0;
+	KW_GUARD(kwi_store_begin(d->s));
+	kw_rc rc = kwi_store_prepare(d->s,
+	                             "UPDATE versions SET status = 'failed' WHERE cert_id = ?1"
+	                             " AND version = ?2 AND status != 'failed' AND version !="
+	                             " (SELECT current_version FROM certs WHERE id = ?1)",
+	                             &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_int64(st, 1, cert_id);
+		sqlite3_bind_int(st, 2, version);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = KWI_DB_FAIL(d->s, "marking a version failed");
+		else
+			*done = sqlite3_changes(d->s->db) == 1;
+	}
+	sqlite3_finalize(st);
+	if (rc == KW_OK && *done)
+		rc = kwi_event_append(d->s, "doctor.version_failed", cert, version,
+		                      json_pack("{s:s}", "reason", reason));
+	if (rc != KW_OK) {
+		kwi_store_rollback(d->s);
+		*done = 0;
+		return rc;
+	}
+	return kwi_store_commit(d->s);
+}
+
+static kw_rc report_counts(json_t *report, const json_t *problems)
+{
+	size_t found = json_array_size(problems), repaired = 0;
+	for (size_t i = 0; i < found; i++)
+		repaired += json_is_true(json_object_get(json_array_get(problems, i), "repaired"));
+	if (json_object_set_new(report, "found", json_integer((json_int_t)found)) != 0 ||
+	    json_object_set_new(report, "repaired", json_integer((json_int_t)repaired)) != 0 ||
+	    json_object_set_new(report, "remaining",
+	                        json_integer((json_int_t)(found - repaired))) != 0)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	return KW_OK;
+}
+
+kw_rc kw_doctor_run(kw_store *s, int repair, json_t **report)
+{
+	kw_error_clear();
+	*report = NULL;
+	json_t *r = json_object();
+	kwi_doctor d = {s, repair, json_array()};
+	kw_rc rc = r && d.problems ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (rc == KW_OK)
+		rc = integrity(&d, r);
+	/* A damaged database is not a guide to what the devices should hold:
+	 * nothing is repaired on the strength of it. */
+	if (rc == KW_OK && json_array_size(d.problems) > 0)
+		d.repair = 0;
+	if (rc == KW_OK)
+		rc = current_missing(&d);
+	if (rc == KW_OK)
+		rc = pending_orphans(&d);
+	if (rc == KW_OK)
+		rc = kwi_doctor_devices(&d);
+	if (rc == KW_OK)
+		rc = report_counts(r, d.problems);
+	if (rc == KW_OK && json_object_set(r, "problems", d.problems) != 0)
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	json_decref(d.problems);
+	if (rc != KW_OK) {
+		json_decref(r);
+		return rc;
+	}
+	*report = r;
+	return KW_OK;
+}

@@ -1,0 +1,288 @@
+/* ACME issuers: the account (key in a backend, URL) and its settings. */
+#include <ctype.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include <keyward/issuer.h>
+
+#include "issuers/acme/acme_issuer.h"
+#include "lifecycle/notify_internal.h"
+
+#define ISSUER_NAME_MAX 64
+
+void kwi_issuer_clear(kwi_issuer *i)
+{
+	free(i->name);
+	json_decref(i->config);
+	kw_keyref_clear(&i->ref);
+	free(i->account_url);
+	memset(i, 0, sizeof(*i));
+}
+
+kw_rc kwi_issuer_load(kw_store *s, const char *name, kwi_issuer *out)
+{
+	sqlite3_stmt *st = NULL;
+	memset(out, 0, sizeof(*out));
+	KW_GUARD(kwi_store_prepare(s,
+	                           "SELECT id, name, config, backend_id, key_type, key_ref, "
+	                           "account_url FROM issuers WHERE name = ?1",
+	                           &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	kw_rc rc = KW_OK;
+	if (r == SQLITE_DONE)
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "no ACME issuer '%s' (see: keyward issuer list)",
+		             name);
+	else if (r != SQLITE_ROW)
+		rc = KWI_DB_FAIL(s, "reading an issuer");
+	if (rc == KW_OK) {
+		out->id = sqlite3_column_int64(st, 0);
+		out->name = kwi_col_dup(st, 1);
+		out->config = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+		out->backend_id = sqlite3_column_int64(st, 3);
+		out->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 4));
+		out->ref.len = (size_t)sqlite3_column_bytes(st, 5);
+		out->ref.data = malloc(out->ref.len ? out->ref.len : 1);
+		if (out->ref.data)
+			memcpy(out->ref.data, sqlite3_column_blob(st, 5), out->ref.len);
+		out->account_url = kwi_col_dup(st, 6);
+		if (out->name == NULL || out->config == NULL || out->ref.data == NULL)
+			rc = KW_FAIL(KW_ERR_STORE, "issuer '%s' has an unreadable record", name);
+	}
+	sqlite3_finalize(st);
+	if (rc != KW_OK)
+		kwi_issuer_clear(out);
+	return rc;
+}
+
+/* The EAB HMAC key: base64url in the pin source, raw bytes in guarded memory. */
+static kw_rc eab_key(const char *source, kw_secret **out)
+{
+	kw_secret *text = NULL, *raw = NULL;
+	size_t len = 0;
+	KW_GUARD(kw_secret_from_source(source, &text));
+	kw_rc rc = kw_secret_new(kw_secret_len(text), &raw);
+	if (rc == KW_OK &&
+	    sodium_base642bin((unsigned char *)kw_secret_data(raw), kw_secret_len(raw),
+	                      (const char *)kw_secret_data(text), kw_secret_len(text), "\n\r ",
+	                      &len, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+		rc = KW_FAIL(KW_ERR_PARSE, "the EAB key from %s is not base64url", source);
+	if (rc == KW_OK && len < 16)
+		rc = KW_FAIL(KW_ERR_PARSE, "the EAB key from %s is shorter than 16 bytes", source);
+	kw_secret_free(text);
+	if (rc != KW_OK) {
+		kw_secret_free(raw);
+		return rc;
+	}
+	kw_secret_truncate(raw, len);
+	*out = raw;
+	return KW_OK;
+}
+
+/* The settings kept with the issuer (no secret). */
+static kw_rc spec_config(const kw_issuer_spec *sp, json_t **out)
+{
+	json_t *http01 = NULL;
+	char bundle[4096];
+	if (sp->directory == NULL || strncmp(sp->directory, "https://", 8) != 0)
+		return KW_FAIL(KW_ERR_USAGE, "--directory must be an https:// ACME directory URL");
+	if (sp->email && !kwi_email_valid(sp->email))
+		return KW_FAIL(KW_ERR_USAGE, "--email '%s' is not an e-mail address", sp->email);
+	if ((sp->eab_kid == NULL) != (sp->eab_key_source == NULL))
+		return KW_FAIL(KW_ERR_USAGE, "--eab-kid and --eab-key-source go together");
+	if (sp->ca_bundle && (realpath(sp->ca_bundle, bundle) == NULL || access(bundle, R_OK)))
+		return KW_FAIL(KW_ERR_IO, "--ca-bundle %s: cannot read it", sp->ca_bundle);
+	KW_GUARD(kwi_http01_settings(sp->http01_listen, sp->http01_webroot, &http01));
+	*out = json_pack("{s:s}", "directory", sp->directory);
+	kw_rc rc = *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (rc == KW_OK && sp->email)
+		rc = kwi_json_put(*out, "email", json_string(sp->email));
+	if (rc == KW_OK && sp->ca_bundle)
+		rc = kwi_json_put(*out, "ca_bundle", json_string(bundle));
+	if (rc == KW_OK && sp->eab_kid)
+		rc = kwi_json_put(*out, "eab_kid", json_string(sp->eab_kid));
+	if (rc == KW_OK && sp->preferred_chain)
+		rc = kwi_json_put(*out, "preferred_chain", json_string(sp->preferred_chain));
+	if (rc == KW_OK && http01) {
+		rc = kwi_json_put(*out, "http01", http01);
+		http01 = NULL;
+	}
+	json_decref(http01);
+	return rc;
+}
+
+static kw_rc exists(kw_store *s, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM issuers WHERE name = ?1", &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r == SQLITE_ROW)
+		return KW_FAIL(KW_ERR_EXISTS, "issuer '%s' already exists", name);
+	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up an issuer");
+}
+
+/* What the directory demands before a key is made for it. Registering
+ * agrees to the CA's terms of service (as acme.sh does; --agree-tos says so
+ * explicitly): the terms' URL is kept with the issuer and shown. */
+static kw_rc terms(const kwi_acme_client *c, const kw_issuer_spec *sp, json_t *cfg)
+{
+	const json_t *meta = json_object_get(c->dir, "meta");
+	const char *tos = json_string_value(json_object_get(meta, "termsOfService"));
+	if (json_is_true(json_object_get(meta, "externalAccountRequired")) && !sp->eab_kid)
+		return KW_FAIL(KW_ERR_USAGE, "the CA requires external account binding "
+		                             "(--eab-kid K --eab-key-source file:PATH)");
+	return tos ? kwi_json_put(cfg, "terms_of_service", json_string(tos)) : KW_OK;
+}
+
+static kw_rc account_payload(kwi_acme_client *c, const kw_issuer_spec *sp, json_t **out)
+{
+	kw_secret *mac = NULL;
+	json_t *eab = NULL;
+	char mailto[320];
+	*out = json_pack("{s:b}", "termsOfServiceAgreed", 1);
+	kw_rc rc = *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (rc == KW_OK && sp->email) {
+		snprintf(mailto, sizeof(mailto), "mailto:%s", sp->email);
+		rc = kwi_json_put(*out, "contact", json_pack("[s]", mailto));
+	}
+	if (rc == KW_OK && sp->eab_kid && (rc = eab_key(sp->eab_key_source, &mac)) == KW_OK)
+		rc =
+		    kwi_jws_eab(mac, sp->eab_kid, kwi_acme_endpoint(c, "newAccount"), c->jwk, &eab);
+	if (rc == KW_OK && eab)
+		rc = kwi_json_put(*out, "externalAccountBinding", eab);
+	kw_secret_free(mac);
+	return rc;
+}
+
+static kw_rc register_account(kwi_acme_client *c, const kw_issuer_spec *sp)
+{
+	json_t *payload = NULL;
+	kwi_acme_resp r = {0};
+	kw_rc rc = account_payload(c, sp, &payload);
+	if (rc == KW_OK)
+		rc = kwi_acme_post(c, kwi_acme_endpoint(c, "newAccount"), payload, 1, &r);
+	if (rc == KW_OK && r.location == NULL)
+		rc = KW_FAIL(KW_ERR_PARSE, "the ACME server did not give the account's URL");
+	if (rc == KW_OK) {
+		c->kid = r.location;
+		r.location = NULL;
+	}
+	kwi_acme_resp_clear(&r);
+	json_decref(payload);
+	return rc;
+}
+
+static kw_rc record(kw_store *s, const kw_issuer_spec *sp, const json_t *cfg, int64_t backend_id,
+                    kw_key_type type, const kw_keyref *ref, const char *account)
+{
+	sqlite3_stmt *st = NULL;
+	time_t now;
+	char *text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+	KW_GUARD(kwi_now(&now));
+	kw_rc rc = text ? kwi_store_begin(s) : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (rc != KW_OK) {
+		free(text);
+		return rc;
+	}
+	rc = kwi_store_prepare(
+	    s,
+	    "INSERT INTO issuers (name, kind, config, backend_id, key_type, "
+	    "key_ref, account_url, created_at) VALUES (?1,'acme',?2,?3,?4,?5,?6,?7)",
+	    &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_text(st, 1, sp->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, backend_id);
+		sqlite3_bind_text(st, 4, kw_key_type_name(type), -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 5, ref->data, (int)ref->len, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, account, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = KWI_DB_FAIL(s, "recording the issuer");
+	}
+	sqlite3_finalize(st);
+	if (rc == KW_OK)
+		rc = kwi_event_append(s, "issuer.added", NULL, 0,
+		                      json_pack("{s:s, s:s, s:s}", "issuer", sp->name, "directory",
+		                                sp->directory, "account", account));
+	if (rc == KW_OK)
+		rc = kwi_store_commit(s);
+	else
+		kwi_store_rollback(s);
+	free(text);
+	return rc;
+}
+
+kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
+{
+	json_t *cfg = NULL;
+	kwi_device dev = {0};
+	kw_keyref ref = {0};
+	kwi_acme_client c = {0};
+	int made = 0;
+	kw_error_clear();
+	kw_key_type type = kw_key_type_from_name(sp->key_type ? sp->key_type : "ec-p256");
+	KW_GUARD(kwi_name_check("issuer", sp->name, ISSUER_NAME_MAX));
+	if (type == 0)
+		return KW_FAIL(KW_ERR_USAGE, "unknown key type '%s' for the account key",
+		               sp->key_type);
+	char *only = NULL;
+	if (sp->backend == NULL)
+		KW_GUARD(kwi_backend_only(s, "the account key", &only));
+	const char *backend = sp->backend ? sp->backend : only;
+	kw_rc rc = spec_config(sp, &cfg);
+	if (rc == KW_OK)
+		rc = exists(s, sp->name);
+	if (rc == KW_OK)
+		rc = kwi_acme_open(&c, sp->directory,
+		                   json_string_value(json_object_get(cfg, "ca_bundle")));
+	if (rc == KW_OK)
+		rc = terms(&c, sp, cfg);
+	if (rc == KW_OK)
+		rc = kwi_device_open(s, backend, &dev);
+	char label[ISSUER_NAME_MAX + 24];
+	snprintf(label, sizeof(label), "keyward-acme:%s", sp->name);
+	if (rc == KW_OK && (rc = dev.ops->key_generate(dev.ctx, type, label, &ref)) == KW_OK)
+		made = 1;
+	if (rc == KW_OK)
+		rc = kwi_acme_use_key(&c, &dev, &ref, type);
+	if (rc == KW_OK)
+		rc = register_account(&c, sp);
+	if (rc == KW_OK)
+		rc = record(s, sp, cfg, dev.id, type, &ref, c.kid);
+	if (rc != KW_OK && made && dev.ops->key_destroy)
+		(void)dev.ops->key_destroy(dev.ctx, &ref);
+	kwi_acme_close(&c);
+	kw_keyref_clear(&ref);
+	kwi_device_close(&dev);
+	json_decref(cfg);
+	free(only);
+	if (rc == KW_OK && report && (rc = kw_issuer_show(s, sp->name, report)) != KW_OK)
+		*report = NULL;
+	return rc;
+}
+
+kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy)
+{
+	json_t *iss = json_object_get(policy, "issuer");
+	const char *name = json_string_value(json_object_get(iss, "name"));
+	kwi_issuer is;
+	if (name == NULL || strncmp(name, "acme:", 5) != 0)
+		return KW_OK;
+	KW_GUARD(kwi_issuer_load(s, name + 5, &is));
+	int fallback = json_object_get(is.config, "http01") != NULL;
+	kwi_issuer_clear(&is);
+	if (s->http01 && json_object_get(iss, "http01") == NULL)
+		return kwi_json_put(iss, "http01", json_deep_copy(s->http01));
+	if (json_object_get(iss, "http01") == NULL && !fallback)
+		return KW_FAIL(
+		    KW_ERR_USAGE,
+		    "no way to answer http-01 challenges: give --http01-listen ADDR:PORT "
+		    "or --http01-webroot DIR (or set one on issuer %s)",
+		    name + 5);
+	return KW_OK;
+}

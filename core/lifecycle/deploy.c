@@ -1,0 +1,237 @@
+/* see keyward/lifecycle.h (kw_cert_deploy) and lifecycle/lifecycle_internal.h (kwi_deploy)
+ *
+ * Order, certbot-style: the pre hook, then the files, then the deploy hook,
+ * then the post hook. certbot runs its pre-hook before a renewal attempt,
+ * its deploy-hook after each successful renewal and its post-hook at the
+ * end; keyward deploys only after a renewal succeeded (or by hand), so the
+ * three run back to back around the file writes:
+ *   pre     e.g. stop a server that cannot reload; a failure stops here,
+ *           nothing is written
+ *   files   cert, chain, fullchain, key_ref: all staged first (temp file in
+ *           the target's directory, written, owner/group/mode set, fsync'd),
+ *           then renamed into place; a staging failure leaves no file changed
+ *   deploy  e.g. reload the server; runs only when the files are in place
+ *   post    runs whenever pre succeeded (like a finally): restart what pre
+ *           stopped, even if writing or the deploy hook failed
+ * Hooks run outside any transaction and never change the store; the outcome
+ * is recorded as a "deploy.done" or "deploy.failed" event.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lifecycle/deploy.h"
+#include "lifecycle/lifecycle_internal.h"
+#include "lifecycle/notify_internal.h"
+#include "common/process.h"
+
+static const char *const target_kinds[] = {"cert", "chain", "fullchain", "key_ref"};
+static const char *const target_env[] = {"KEYWARD_CERT_PATH", "KEYWARD_CHAIN_PATH",
+                                         "KEYWARD_FULLCHAIN_PATH", "KEYWARD_KEY_REF_PATH"};
+
+/* The current version and its policy's deploy object. */
+static kw_rc load_cert(kwi_deploy_job *d)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(d->s,
+	                           "SELECT c.current_version, c.policy, v.thumbprint_sha256"
+	                           " FROM certs c LEFT JOIN versions v ON v.cert_id = c.id"
+	                           " AND v.version = c.current_version"
+	                           " WHERE c.name = ? AND c.deleted_at IS NULL",
+	                           &st));
+	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	kw_rc rc = KW_OK;
+	char shown[200];
+	if (r == SQLITE_DONE)
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)",
+		             kwi_printable(d->name, shown, sizeof(shown)));
+	else if (r != SQLITE_ROW)
+		rc = KWI_DB_FAIL(d->s, "reading a certificate");
+	else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+		rc = KW_FAIL(KW_ERR_STATE, "certificate '%s' has no current version to deploy",
+		             d->name);
+	if (rc == KW_OK) {
+		const unsigned char *sha = sqlite3_column_text(st, 2);
+		d->version = sqlite3_column_int(st, 0);
+		snprintf(d->sha256, sizeof(d->sha256), "%s", sha ? (const char *)sha : "");
+		json_t *policy = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+		if (policy == NULL)
+			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy",
+			             d->name);
+		d->cfg = json_incref(json_object_get(policy, "deploy"));
+		json_decref(policy);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static kw_rc read_config(kwi_deploy_job *d)
+{
+	if (d->cfg != NULL && !json_is_object(d->cfg) && !json_is_null(d->cfg))
+		return KW_FAIL(KW_ERR_PARSE, "certificate '%s': policy deploy: must be an object",
+		               d->name);
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++) {
+		json_t *p = json_object_get(d->cfg, target_kinds[i]);
+		if (p == NULL || json_is_null(p))
+			continue;
+		if (!json_is_string(p) || json_string_value(p)[0] != '/')
+			return KW_FAIL(
+			    KW_ERR_PARSE,
+			    "certificate '%s': policy deploy.%s: must be an absolute path", d->name,
+			    target_kinds[i]);
+		d->t[i].kind = target_kinds[i];
+		d->t[i].path = json_string_value(p);
+		d->n_targets++;
+	}
+	json_t *hooks = json_object_get(d->cfg, "hooks");
+	const char *names[] = {"pre", "deploy", "post"};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *h = json_object_get(hooks, names[i]);
+		if (h != NULL && !json_is_null(h) && !json_is_string(h))
+			return KW_FAIL(KW_ERR_PARSE,
+			               "certificate '%s': policy deploy.hooks.%s: must be a string",
+			               d->name, names[i]);
+		const char *cmd = json_string_value(h);
+		d->hooks[i] = cmd && cmd[0] ? cmd : NULL;
+		d->n_hooks += d->hooks[i] != NULL;
+	}
+	return kwi_deploy_owner(d);
+}
+
+static kw_rc build_env(kwi_deploy_job *d)
+{
+	char version[16];
+	snprintf(version, sizeof(version), "%d", d->version);
+	/* Built from nothing: only PATH is inherited, so no PIN, pin-source
+	 * variable or other secret of ours reaches a hook. */
+	kwi_env_add(&d->env, "KEYWARD_HOOK", "pre"); /* [0]: rewritten per hook */
+	kwi_env_add(&d->env, "KEYWARD_NAME", d->name);
+	kwi_env_add(&d->env, "KEYWARD_VERSION", version);
+	kwi_env_add(&d->env, "KEYWARD_THUMBPRINT_SHA256", d->sha256);
+	kwi_env_add(&d->env, "KEYWARD_STORE", d->s->dir);
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++)
+		kwi_env_add(&d->env, target_env[i], d->t[i].path);
+	kwi_env_add_path(&d->env);
+	return d->env.failed ? KW_FAIL(KW_ERR_NOMEM, "out of memory") : KW_OK;
+}
+
+/* Runs hook i (0 pre, 1 deploy, 2 post) and adds it to the report. */
+static kw_rc run_hook(kwi_deploy_job *d, int i)
+{
+	static const char *const names[] = {"pre", "deploy", "post"};
+	kwi_process_result r;
+	char status[96], *var = NULL;
+	if (d->hooks[i] == NULL)
+		return KW_OK;
+	if (asprintf(&var, "KEYWARD_HOOK=%s", names[i]) < 0)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	free(d->env.vars[0]);
+	d->env.vars[0] = var;
+	kwi_process p = {.command = d->hooks[i],
+	                 .env = d->env.vars,
+	                 .timeout_ms = 1000 * kwi_setting_seconds(d->s, KWI_SETTING_HOOK_TIMEOUT,
+	                                                          KWI_DEFAULT_HOOK_TIMEOUT)};
+	KW_GUARD(kwi_process_run(&p, &r));
+	kwi_process_describe(&p, &r, status, sizeof(status));
+	int ok = kwi_process_ok(&r);
+	json_array_append_new(json_object_get(d->report, "hooks"),
+	                      json_pack("{s:s,s:s,s:b,s:s,s:s}", "hook", names[i], "command",
+	                                d->hooks[i], "ok", ok, "status", status, "stderr",
+	                                r.err_tail));
+	kw_rc rc = KW_OK;
+	if (!ok) {
+		/* the message stays one line: the last line of stderr only */
+		char shown[240];
+		const char *last = strrchr(r.err_tail, '\n');
+		kwi_printable(last ? last + 1 : r.err_tail, shown, sizeof(shown));
+		rc = KW_FAIL(KW_ERR_STATE, "certificate '%s': the %s hook failed (%s)%s%s", d->name,
+		             names[i], status, shown[0] ? ": " : "", shown);
+		d->failed_hook = names[i];
+		snprintf(d->failed_status, sizeof(d->failed_status), "%s", status);
+		d->failed_stderr = strdup(r.err_tail);
+	}
+	kwi_process_result_clear(&r);
+	return rc;
+}
+
+static void record(kwi_deploy_job *d, kw_rc rc)
+{
+	json_t *det = json_pack("{s:O,s:O}", "files", json_object_get(d->report, "files"), "hooks",
+	                        json_object_get(d->report, "hooks"));
+	if (rc == KW_OK) {
+		json_object_set_new(d->report, "ok", json_true());
+		if (kwi_event_record(d->s, "deploy.done", d->name, d->version, det) != KW_OK)
+			json_object_set_new(d->report, "event_error",
+			                    json_string(kw_error_message()));
+		return;
+	}
+	char *msg = strdup(kw_error_message());
+	json_object_set_new(d->report, "ok", json_false());
+	json_object_set_new(d->report, "error", json_string(msg ? msg : ""));
+	json_object_set_new(det, "error", json_string(msg ? msg : ""));
+	if (d->failed_hook) {
+		json_object_set_new(det, "hook", json_string(d->failed_hook));
+		json_object_set_new(det, "status", json_string(d->failed_status));
+		json_object_set_new(det, "stderr",
+		                    json_string(d->failed_stderr ? d->failed_stderr : ""));
+	}
+	/* the deploy's own error stays the one reported (it sticks) */
+	if (kwi_event_record(d->s, "deploy.failed", d->name, d->version, det) != KW_OK)
+		json_object_set_new(d->report, "event_error", json_string("not recorded"));
+	free(msg);
+}
+
+/* pre, files, deploy, post (see the top of this file). */
+static kw_rc run(kwi_deploy_job *d)
+{
+	kw_rc rc = build_env(d);
+	if (rc == KW_OK)
+		rc = kwi_deploy_files_prepare(d);
+	if (rc != KW_OK)
+		return rc;
+	rc = run_hook(d, 0);
+	if (rc != KW_OK)
+		return rc;
+	rc = kwi_deploy_files_write(d);
+	if (rc == KW_OK)
+		rc = run_hook(d, 1);
+	kw_rc post = run_hook(d, 2);
+	return rc != KW_OK ? rc : post;
+}
+
+kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report)
+{
+	kwi_deploy_job d = {.s = s, .name = cert};
+	kw_rc rc = KW_OK;
+	*report = NULL;
+	if (!sqlite3_get_autocommit(s->db))
+		return KW_FAIL(KW_ERR_INTERNAL, "deploy of '%s' requested inside a transaction",
+		               cert);
+	if ((rc = load_cert(&d)) != KW_OK || (rc = read_config(&d)) != KW_OK)
+		goto out;
+	if (d.n_targets == 0 && d.n_hooks == 0) {
+		*report = json_object(); /* nothing to deploy */
+		goto out;
+	}
+	d.report = json_pack("{s:s,s:i,s:s,s:[],s:[]}", "name", cert, "version", d.version,
+	                     "thumbprint_sha256", d.sha256, "files", "hooks");
+	if (d.report == NULL) {
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = run(&d);
+	record(&d, rc);
+	*report = json_incref(d.report);
+out:
+	kwi_deploy_job_clear(&d);
+	if (*report == NULL && rc == KW_OK)
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	return rc;
+}
+
+kw_rc kw_cert_deploy(kw_store *s, const char *name, json_t **report)
+{
+	kw_error_clear();
+	return kwi_deploy(s, name, report);
+}

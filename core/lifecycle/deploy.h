@@ -1,0 +1,51 @@
+/* libkeyward internals: one deploy run (lifecycle/deploy.c drives it, deploy_files.c
+ * writes the files). */
+#ifndef KEYWARD_DEPLOY_H
+#define KEYWARD_DEPLOY_H
+
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "internal.h"
+#include "common/process.h"
+
+#define KWI_DEPLOY_TARGETS 4 /* cert, chain, fullchain, key_ref */
+
+typedef struct {
+	const char *kind; /* NULL: not configured */
+	const char *path;
+	char *data; /* what goes into it (malloc'd) */
+	size_t len;
+	int mode;
+	char *tmp; /* staged temp file, until renamed */
+} kwi_deploy_target;
+
+typedef struct {
+	kw_store *s;
+	const char *name;
+	int version;
+	char sha256[65];
+	json_t *cfg; /* the policy's deploy object (may be NULL) */
+	kwi_deploy_target t[KWI_DEPLOY_TARGETS];
+	size_t n_targets, n_hooks;
+	const char *hooks[3]; /* pre, deploy, post (NULL: none) */
+	uid_t uid;
+	gid_t gid;
+	int mode; /* -1: the defaults (0644 certificates, 0640 key reference) */
+	kwi_env env;
+	json_t *report;
+	const char *failed_hook;
+	char failed_status[96];
+	char *failed_stderr;
+} kwi_deploy_job;
+
+/* Resolves deploy.owner, deploy.group and deploy.mode (names or numbers). */
+kw_rc kwi_deploy_owner(kwi_deploy_job *d) KW_MUST_USE;
+/* Gets the PEMs of every configured target from the store. */
+kw_rc kwi_deploy_files_prepare(kwi_deploy_job *d) KW_MUST_USE;
+/* Stages every file, then renames them all into place. */
+kw_rc kwi_deploy_files_write(kwi_deploy_job *d) KW_MUST_USE;
+void kwi_deploy_job_clear(kwi_deploy_job *d);
+
+#endif

@@ -1,0 +1,253 @@
+/* see lifecycle/deploy.h: writing the deploy files atomically */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <keyward/lifecycle.h>
+
+#include "lifecycle/deploy.h"
+
+#define MODE_CERT    0644
+#define MODE_KEY_REF 0640 /* names the key, holds no secret; still not for everyone */
+
+/* A decimal id, or -1. */
+static long numeric_id(const char *text)
+{
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	return text[0] && !errno && *end == '\0' && v >= 0 && v < 0x7fffffff ? v : -1;
+}
+
+static kw_rc resolve_user(kwi_deploy_job *d, const char *owner)
+{
+	long id = numeric_id(owner);
+	if (id >= 0) {
+		d->uid = (uid_t)id;
+		return KW_OK;
+	}
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (getpwnam_r(owner, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return KW_FAIL(KW_ERR_NOT_FOUND,
+		               "certificate '%s': policy deploy.owner: no such user '%s'", d->name,
+		               owner);
+	d->uid = pw.pw_uid;
+	return KW_OK;
+}
+
+static kw_rc resolve_group(kwi_deploy_job *d, const char *group)
+{
+	long id = numeric_id(group);
+	if (id >= 0) {
+		d->gid = (gid_t)id;
+		return KW_OK;
+	}
+	struct group gr, *res = NULL;
+	char buf[16384];
+	if (getgrnam_r(group, &gr, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return KW_FAIL(KW_ERR_NOT_FOUND,
+		               "certificate '%s': policy deploy.group: no such group '%s'", d->name,
+		               group);
+	d->gid = gr.gr_gid;
+	return KW_OK;
+}
+
+static kw_rc parse_mode(kwi_deploy_job *d, const json_t *m)
+{
+	const char *text = json_string_value(m);
+	char *end = NULL;
+	long v = text ? strtol(text, &end, 8) : -1;
+	if (text == NULL || text[0] == '\0' || *end != '\0' || strlen(text) > 4 || v < 0 ||
+	    v > 0777)
+		return KW_FAIL(KW_ERR_PARSE,
+		               "certificate '%s': policy deploy.mode: must be an octal string such "
+		               "as \"0640\" (at most 0777)",
+		               d->name);
+	d->mode = (int)v;
+	return KW_OK;
+}
+
+kw_rc kwi_deploy_owner(kwi_deploy_job *d)
+{
+	const json_t *owner = json_object_get(d->cfg, "owner");
+	const json_t *group = json_object_get(d->cfg, "group");
+	const json_t *mode = json_object_get(d->cfg, "mode");
+	/* defaults: whoever runs keyward (root under the systemd timer) */
+	d->uid = geteuid();
+	d->gid = getegid();
+	d->mode = -1;
+	if (owner && !json_is_null(owner)) {
+		if (!json_is_string(owner))
+			return KW_FAIL(KW_ERR_PARSE,
+			               "certificate '%s': policy deploy.owner: must be a string",
+			               d->name);
+		KW_GUARD(resolve_user(d, json_string_value(owner)));
+	}
+	if (group && !json_is_null(group)) {
+		if (!json_is_string(group))
+			return KW_FAIL(KW_ERR_PARSE,
+			               "certificate '%s': policy deploy.group: must be a string",
+			               d->name);
+		KW_GUARD(resolve_group(d, json_string_value(group)));
+	}
+	if (mode && !json_is_null(mode))
+		KW_GUARD(parse_mode(d, mode));
+	return KW_OK;
+}
+
+kw_rc kwi_deploy_files_prepare(kwi_deploy_job *d)
+{
+	char *cert = NULL, *full = NULL;
+	kwi_deploy_target *t = d->t;
+	kw_rc rc = KW_OK;
+	/* the public calls clear the error record: nothing is recorded yet */
+	if (t[0].kind || t[1].kind || t[2].kind) {
+		if ((rc = kw_cert_export(d->s, d->name, 0, 0, &cert)) != KW_OK ||
+		    (rc = kw_cert_export(d->s, d->name, 0, 1, &full)) != KW_OK)
+			goto out;
+		size_t n = strlen(cert);
+		if (strncmp(full, cert, n) != 0) {
+			rc = KW_FAIL(KW_ERR_INTERNAL, "the full chain does not start with the "
+			                              "certificate");
+			goto out;
+		}
+		t[0].data = strdup(cert);
+		t[1].data = strdup(full + n); /* empty for a self-signed certificate */
+		t[2].data = strdup(full);
+	}
+	if (t[3].kind && (rc = kw_cert_key_ref(d->s, d->name, "keyward", &t[3].data)) != KW_OK)
+		goto out;
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++) {
+		if (t[i].kind && t[i].data == NULL) {
+			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		t[i].len = t[i].data ? strlen(t[i].data) : 0;
+		t[i].mode = d->mode >= 0 ? d->mode : i == 3 ? MODE_KEY_REF : MODE_CERT;
+	}
+out:
+	free(cert);
+	free(full);
+	return rc;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Temp file next to the target: written, owned, moded, on disk. */
+static kw_rc stage(kwi_deploy_job *d, kwi_deploy_target *t)
+{
+	const char *step = "create a temporary file";
+	if (asprintf(&t->tmp, "%s.kw-tmp.XXXXXX", t->path) < 0) {
+		t->tmp = NULL;
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	int fd = mkostemp(t->tmp, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		free(t->tmp);
+		t->tmp = NULL;
+		return KW_FAIL(KW_ERR_IO, "certificate '%s': cannot write deploy.%s %s: %s",
+		               d->name, t->kind, t->path, strerror(e));
+	}
+	int ok = 0;
+	if (write_all(fd, t->data, t->len) != 0)
+		step = "write";
+	else if (fchown(fd, d->uid, d->gid) != 0)
+		step = "set the owner/group of";
+	else if (fchmod(fd, (mode_t)t->mode) != 0)
+		step = "set the mode of";
+	else if (fsync(fd) != 0)
+		step = "sync";
+	else
+		ok = 1;
+	int e = errno;
+	close(fd);
+	if (ok)
+		return KW_OK;
+	return KW_FAIL(KW_ERR_IO, "certificate '%s': cannot %s deploy.%s %s (uid %ld, gid %ld): %s",
+	               d->name, step, t->kind, t->path, (long)d->uid, (long)d->gid, strerror(e));
+}
+
+static void sync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	if (copy == NULL)
+		return;
+	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(copy);
+}
+
+static void unstage(kwi_deploy_target *t)
+{
+	if (t->tmp) {
+		unlink(t->tmp);
+		free(t->tmp);
+		t->tmp = NULL;
+	}
+}
+
+kw_rc kwi_deploy_files_write(kwi_deploy_job *d)
+{
+	kw_rc rc = KW_OK;
+	json_t *files = json_object_get(d->report, "files");
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS && rc == KW_OK; i++)
+		if (d->t[i].kind)
+			rc = stage(d, &d->t[i]);
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS && rc == KW_OK; i++) {
+		kwi_deploy_target *t = &d->t[i];
+		if (t->kind == NULL)
+			continue;
+		if (rename(t->tmp, t->path) != 0) {
+			rc = KW_FAIL(KW_ERR_IO, "certificate '%s': cannot replace deploy.%s %s: %s",
+			             d->name, t->kind, t->path, strerror(errno));
+			break;
+		}
+		free(t->tmp);
+		t->tmp = NULL;
+		sync_dir(t->path);
+		char mode[8];
+		snprintf(mode, sizeof(mode), "%04o", (unsigned)t->mode);
+		json_array_append_new(files,
+		                      json_pack("{s:s,s:s,s:s,s:I,s:I}", "kind", t->kind, "path",
+		                                t->path, "mode", mode, "uid", (json_int_t)d->uid,
+		                                "gid", (json_int_t)d->gid));
+	}
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++)
+		unstage(&d->t[i]);
+	return rc;
+}
+
+void kwi_deploy_job_clear(kwi_deploy_job *d)
+{
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++) {
+		unstage(&d->t[i]);
+		free(d->t[i].data);
+	}
+	kwi_env_clear(&d->env);
+	json_decref(d->cfg);
+	json_decref(d->report);
+	free(d->failed_stderr);
+}

@@ -1,0 +1,49 @@
+/* libkeyward internals shared by the lifecycle modules (policy, lifecycle,
+ * renew, deploy, notify, metrics). */
+#ifndef KEYWARD_LIFECYCLE_INTERNAL_H
+#define KEYWARD_LIFECYCLE_INTERNAL_H
+
+#include <keyward/lifecycle.h>
+
+#include "internal.h"
+
+/* ---- lifecycle/notify.c ----
+ * Tells the certificate's contacts (and the store-wide ones) through every
+ * configured channel. kind: "near-expiry", "expired", "renewed",
+ * "renewal-failed", "pending-action". When threshold is not NULL the notice
+ * is sent once per (certificate, version, kind, threshold), never again: a
+ * second call is a no-op. A channel that fails is recorded as an event
+ * ("notify.failed"), not returned: a dead mail server must not stop renewals.
+ * Returns an error only when the store itself fails (or an unknown cert/kind).
+ * Call it outside any transaction (every channel has a timeout, default 10 s,
+ * setting "notify_timeout"); without any channel configured it does nothing
+ * and records nothing. The caller's recorded error (kw_error_*) is kept. */
+kw_rc kwi_notify(kw_store *s, const char *kind, const char *cert, int version,
+                 const char *threshold, const json_t *details) KW_MUST_USE;
+
+/* ---- lifecycle/deploy.c ----
+ * Deploys the current version of cert if its policy has deploy targets (see
+ * kw_cert_deploy); records "deploy.done" / "deploy.failed" events. Call it
+ * outside any transaction (hooks run up to 60 s each, setting
+ * "deploy_hook_timeout"). *report is set (caller frees) whenever the deploy
+ * ran, also when it failed (then it says what was done and has "error");
+ * NULL when it failed before starting (unknown certificate, bad policy). */
+kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report) KW_MUST_USE;
+
+/* ---- lifecycle/renew.c ----
+ * What follows every successful renewal (manual or by the engine): prune
+ * versions beyond the policy's history_limit (destroying keys no remaining
+ * version uses), deploy, notify "renewed". Failures of deploy/notify are
+ * recorded, not returned; *report (may be NULL) receives what happened. */
+kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **report) KW_MUST_USE;
+
+/* ---- cert/versions.c ---- */
+/* Removes versions beyond history_limit (oldest superseded first), destroying
+ * keys no remaining version uses. */
+kw_rc kwi_versions_prune(kw_store *s, const char *cert) KW_MUST_USE;
+
+/* ---- store/settings.c ---- */
+/* Days a soft-deleted certificate keeps its keys (setting retention_days). */
+kw_rc kwi_retention_days(kw_store *s, int *days) KW_MUST_USE;
+
+#endif

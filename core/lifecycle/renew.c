@@ -1,0 +1,587 @@
+/* see keyward/lifecycle.h: the renewal engine (renew --due) and what follows
+ * every renewal */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "issuers/acme/acme_issuer.h"
+#include "lifecycle/lifecycle_internal.h"
+#include "cert/issue.h"
+
+#define BACKOFF_BASE 300   /* 5 min after the first failure, doubling */
+#define BACKOFF_MAX  86400 /* never more than a day between attempts */
+
+/* ---- after a renewal ---- */
+
+static kw_rc state_reset(kw_store *s, const char *cert, time_t now)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(
+	    s,
+	    "INSERT INTO renewal_state (cert_id, failures, next_attempt, last_attempt,"
+	    " last_success, last_error) SELECT id, 0, NULL, ?2, ?2, NULL FROM certs"
+	    " WHERE name = ?1 ON CONFLICT (cert_id) DO UPDATE SET failures = 0,"
+	    " next_attempt = NULL, last_attempt = ?2, last_success = ?2, last_error = NULL",
+	    &st));
+	sqlite3_bind_text(st, 1, cert, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "recording the renewal");
+}
+
+kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **report)
+{
+	json_t *r = json_object(), *dep = NULL;
+	time_t now;
+	kw_rc rc = kwi_now(&now);
+	if (rc == KW_OK)
+		rc = state_reset(s, cert, now);
+	if (rc != KW_OK)
+		goto out;
+	/* pruning destroys keys: a device that refuses is retried next time */
+	if (kwi_versions_prune(s, cert) != KW_OK) {
+		json_object_set_new(r, "prune_error", json_string(kw_error_message()));
+		kw_error_clear();
+		if ((rc = kwi_event_record(
+		         s, "prune.failed", cert, version,
+		         json_pack("{s:O}", "error", json_object_get(r, "prune_error")))) != KW_OK)
+			goto out;
+	}
+	/* deploy records its own outcome as an event */
+	if (kwi_deploy(s, cert, &dep) != KW_OK) {
+		json_object_set_new(r, "deploy_error", json_string(kw_error_message()));
+		kw_error_clear();
+	}
+	if (dep)
+		json_object_set_new(r, "deploy", dep);
+	json_t *cur = NULL;
+	if (kw_cert_show(s, cert, version, &cur) != KW_OK)
+		kw_error_clear();
+	json_t *details = json_pack("{s:i,s:O?,s:O?}", "version", version, "thumbprint_sha256",
+	                            json_object_get(cur, "thumbprint_sha256"), "not_after",
+	                            json_object_get(cur, "not_after"));
+	json_decref(cur);
+	rc = kwi_notify(s, "renewed", cert, version, NULL, details);
+	json_decref(details);
+out:
+	if (report)
+		*report = r;
+	else
+		json_decref(r);
+	return rc;
+}
+
+/* ---- the engine ---- */
+
+/* The first store failure of a run: it stops nothing, it is reported at the end. */
+typedef struct {
+	kw_rc rc;
+	char msg[512];
+} run_err;
+
+static void run_fail(run_err *e, kw_rc rc)
+{
+	if (e->rc == KW_OK) {
+		e->rc = rc;
+		snprintf(e->msg, sizeof(e->msg), "%s",
+		         kw_error_message()[0] ? kw_error_message() : kw_rc_name(rc));
+	}
+	kw_error_clear();
+}
+
+typedef struct {
+	char *name;
+	int64_t id;
+	int enabled;
+	int version;
+	int has_cert;
+	time_t not_before, not_after;
+	json_t *policy;
+	int failures;
+	time_t next_attempt; /* 0: none */
+	char *last_error;
+	int pending; /* a version waiting for its certificate; 0: none */
+} due_cert;
+
+static void due_free(due_cert *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(c[i].name);
+		free(c[i].last_error);
+		json_decref(c[i].policy);
+	}
+	free(c);
+}
+
+static kw_rc due_load(kw_store *s, due_cert **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	*out = NULL;
+	*n = 0;
+	KW_GUARD(kwi_store_prepare(
+	    s,
+	    "SELECT c.name, c.id, c.enabled, c.current_version, v.cert_der IS NOT NULL,"
+	    " v.not_before, v.not_after, c.policy, COALESCE(r.failures, 0),"
+	    " COALESCE(r.next_attempt, 0), r.last_error, (SELECT MAX(p.version) FROM versions p"
+	    " WHERE p.cert_id = c.id AND p.status = 'pending') FROM certs c"
+	    " JOIN versions v ON v.cert_id = c.id AND v.version = c.current_version"
+	    " LEFT JOIN renewal_state r ON r.cert_id = c.id"
+	    " WHERE c.deleted_at IS NULL ORDER BY c.name",
+	    &st));
+	kw_rc rc = KW_OK;
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		due_cert *p = realloc(*out, (*n + 1) * sizeof(*p));
+		if (p == NULL) {
+			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+			break;
+		}
+		*out = p;
+		due_cert *c = &p[(*n)++];
+		memset(c, 0, sizeof(*c));
+		c->name = kwi_col_dup(st, 0);
+		c->id = sqlite3_column_int64(st, 1);
+		c->enabled = sqlite3_column_int(st, 2);
+		c->version = sqlite3_column_int(st, 3);
+		c->has_cert = sqlite3_column_int(st, 4);
+		c->not_before = (time_t)sqlite3_column_int64(st, 5);
+		c->not_after = (time_t)sqlite3_column_int64(st, 6);
+		c->policy = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
+		c->failures = sqlite3_column_int(st, 8);
+		c->next_attempt = (time_t)sqlite3_column_int64(st, 9);
+		c->last_error = kwi_col_dup(st, 10);
+		c->pending = sqlite3_column_int(st, 11);
+		if (c->name == NULL || c->policy == NULL) {
+			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",
+			             c->name ? c->name : "?");
+			break;
+		}
+	}
+	if (rc == KW_OK && r != SQLITE_DONE)
+		rc = KWI_DB_FAIL(s, "listing certificates");
+	sqlite3_finalize(st);
+	if (rc != KW_OK) {
+		due_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+static void set_time(json_t *o, const char *key, time_t t)
+{
+	char buf[32];
+	kwi_time_format(t, buf, sizeof(buf));
+	json_object_set_new(o, key, json_string(buf));
+}
+
+/* ---- notices ---- */
+
+/* 1 when the notice was sent already (or the query fails: do not spam). */
+static int notice_sent(kw_store *s, const due_cert *c, const char *kind, const char *threshold)
+{
+	sqlite3_stmt *st = NULL;
+	if (kwi_store_prepare(s,
+	                      "SELECT 1 FROM notices WHERE cert_id = ? AND version = ?"
+	                      " AND kind = ? AND threshold = ?",
+	                      &st) != KW_OK) {
+		kw_error_clear();
+		return 1;
+	}
+	sqlite3_bind_int64(st, 1, c->id);
+	sqlite3_bind_int(st, 2, c->version);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, threshold, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r != SQLITE_DONE;
+}
+
+static int have_channels(kw_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	if (kwi_store_prepare(s, "SELECT 1 FROM channels LIMIT 1", &st) != KW_OK) {
+		kw_error_clear();
+		return 0;
+	}
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW;
+}
+
+/* Appends {kind, threshold} for every notice due on the current version. */
+static void notices_due(const due_cert *c, time_t now, json_t *out)
+{
+	if (now >= c->not_after) {
+		json_array_append_new(
+		    out, json_pack("{s:s,s:s}", "kind", "expired", "threshold", "expired"));
+		return;
+	}
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(c->policy, "lifetime_actions"), i, a)
+	{
+		const char *action = json_string_value(json_object_get(a, "action"));
+		const json_t *trig = json_object_get(a, "trigger");
+		json_t *pct = json_object_get(trig, "lifetime_percentage");
+		json_t *days = json_object_get(trig, "days_before_expiry");
+		char threshold[64];
+		if (action == NULL || strcmp(action, "notify") != 0)
+			continue;
+		if (json_is_integer(pct))
+			snprintf(threshold, sizeof(threshold), "lifetime_percentage=%lld",
+			         (long long)json_integer_value(pct));
+		else if (json_is_integer(days))
+			snprintf(threshold, sizeof(threshold), "days_before_expiry=%lld",
+			         (long long)json_integer_value(days));
+		else
+			continue;
+		time_t at = kwi_policy_trigger_at(trig, c->not_before, c->not_after);
+		if (now >= at)
+			json_array_append_new(out, json_pack("{s:s,s:s}", "kind", "near-expiry",
+			                                     "threshold", threshold));
+	}
+}
+
+/* Sends the due notices not sent yet (dry run: only lists them); returns how
+ * many; a store failure is returned through *rc. */
+static int notices_send(kw_store *s, const due_cert *c, time_t now, int dry_run, json_t *result,
+                        run_err *err)
+{
+	json_t *due = json_array(), *sent = json_array();
+	size_t i;
+	json_t *n;
+	notices_due(c, now, due);
+	json_array_foreach(due, i, n)
+	{
+		const char *kind = json_string_value(json_object_get(n, "kind"));
+		const char *threshold = json_string_value(json_object_get(n, "threshold"));
+		if (notice_sent(s, c, kind, threshold))
+			continue;
+		if (!dry_run) {
+			json_t *details =
+			    json_pack("{s:s,s:i}", "threshold", threshold, "days_left",
+			              (int)((c->not_after - now) / 86400));
+			set_time(details, "not_after", c->not_after);
+			kw_rc r = kwi_notify(s, kind, c->name, c->version, threshold, details);
+			json_decref(details);
+			if (r != KW_OK) {
+				run_fail(err, r);
+				break;
+			}
+			/* without a channel nothing is sent or recorded: a channel
+			 * added later still gets it */
+			if (!notice_sent(s, c, kind, threshold))
+				continue;
+		} else if (!have_channels(s))
+			continue;
+		json_array_append(sent, n);
+	}
+	int count = (int)json_array_size(sent);
+	if (count)
+		json_object_set(result, dry_run ? "would_notify" : "notified", sent);
+	json_decref(sent);
+	json_decref(due);
+	return count;
+}
+
+/* ---- one certificate ---- */
+
+static time_t backoff(int failures)
+{
+	time_t d = BACKOFF_BASE;
+	for (int i = 1; i < failures && d < BACKOFF_MAX; i++)
+		d *= 2;
+	return d < BACKOFF_MAX ? d : BACKOFF_MAX;
+}
+
+static kw_rc failure_record(kw_store *s, const due_cert *c, const char *error, time_t now,
+                            time_t next)
+{
+	sqlite3_stmt *st = NULL;
+	char when[32];
+	kwi_time_format(next, when, sizeof(when));
+	KW_GUARD(kwi_store_begin(s));
+	kw_rc rc = kwi_store_prepare(
+	    s,
+	    "INSERT INTO renewal_state (cert_id, failures, next_attempt, last_attempt,"
+	    " last_error) VALUES (?1, 1, ?2, ?3, ?4) ON CONFLICT (cert_id) DO UPDATE SET"
+	    " failures = failures + 1, next_attempt = ?2, last_attempt = ?3, last_error = ?4",
+	    &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_int64(st, 1, c->id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)next);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+		sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = KWI_DB_FAIL(s, "recording a failed renewal");
+		sqlite3_finalize(st);
+	}
+	if (rc == KW_OK)
+		rc = kwi_event_append(s, "renew.failed", c->name, c->version,
+		                      json_pack("{s:s,s:i,s:s}", "error", error, "failures",
+		                                c->failures + 1, "next_attempt", when));
+	if (rc != KW_OK) {
+		kwi_store_rollback(s);
+		return rc;
+	}
+	return kwi_store_commit(s);
+}
+
+static int wants_new_key(const due_cert *c)
+{
+	return !json_is_true(json_object_get(json_object_get(c->policy, "key"), "reuse_key"));
+}
+
+static kw_rc last_seq(kw_store *s, sqlite3_int64 *seq)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s, "SELECT COALESCE(MAX(seq), 0) FROM events", &st));
+	int r = sqlite3_step(st);
+	*seq = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "reading the event log");
+}
+
+/* What went wrong after the renewal itself (deploy, prune, notify), as the
+ * events recorded since seq say. */
+static void warnings_since(kw_store *s, const char *cert, sqlite3_int64 seq, json_t *result)
+{
+	sqlite3_stmt *st = NULL;
+	if (kwi_store_prepare(s,
+	                      "SELECT type, details FROM events WHERE seq > ? AND"
+	                      " (cert = ? OR cert IS NULL) AND type LIKE '%.failed'"
+	                      " ORDER BY seq",
+	                      &st) != KW_OK) {
+		kw_error_clear();
+		return;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, cert, -1, SQLITE_STATIC);
+	json_t *w = json_array();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *d = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+		const char *err = json_string_value(json_object_get(d, "error"));
+		char *text = NULL;
+		if (asprintf(&text, "%s%s%s", (const char *)sqlite3_column_text(st, 0),
+		             err ? ": " : "", err ? err : "") > 0)
+			json_array_append_new(w, json_string(text));
+		free(text);
+		json_decref(d);
+	}
+	sqlite3_finalize(st);
+	if (json_array_size(w))
+		json_object_set(result, "warnings", w);
+	json_decref(w);
+}
+
+static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, run_err *err)
+{
+	int version = 0, fresh = wants_new_key(c);
+	sqlite3_int64 seq = 0;
+	if (last_seq(s, &seq) != KW_OK)
+		kw_error_clear();
+	kw_rc rc = kw_cert_renew(s, c->name, KW_RENEW_POLICY, &version);
+	json_t *made = NULL;
+	if (rc == KW_OK && kw_cert_show(s, c->name, version, &made) != KW_OK)
+		kw_error_clear();
+	const char *status = json_string_value(json_object_get(made, "status"));
+	/* issuer unknown: a CSR waits for the admin, who has been told */
+	int pending = status && strcmp(status, "pending") == 0;
+	json_decref(made);
+	if (rc == KW_OK) {
+		json_object_set_new(res, "action", json_string(pending ? "pending" : "renewed"));
+		json_object_set_new(res, "new_version", json_integer(version));
+		json_object_set_new(res, "new_key", json_boolean(fresh));
+		warnings_since(s, c->name, seq, res);
+		return;
+	}
+	char error[1024];
+	snprintf(error, sizeof(error), "%s",
+	         kw_error_message()[0] ? kw_error_message() : kw_rc_name(rc));
+	kw_error_clear();
+	time_t next = now + backoff(c->failures + 1);
+	/* an ACME server that asked us to come back later (Retry-After) */
+	if (kwi_acme_retry_at() > next)
+		next = kwi_acme_retry_at();
+	json_object_set_new(res, "action", json_string("failed"));
+	json_object_set_new(res, "error", json_string(error));
+	json_object_set_new(res, "failures", json_integer(c->failures + 1));
+	set_time(res, "next_attempt", next);
+	rc = failure_record(s, c, error, now, next);
+	if (rc == KW_OK) {
+		json_t *details =
+		    json_pack("{s:s,s:i}", "error", error, "failures", c->failures + 1);
+		set_time(details, "next_attempt", next);
+		rc = kwi_notify(s, "renewal-failed", c->name, c->version, NULL, details);
+		json_decref(details);
+	}
+	if (rc != KW_OK)
+		run_fail(err, rc);
+}
+
+static json_t *consider(kw_store *s, const due_cert *c, time_t now, int dry_run, run_err *err)
+{
+	json_t *res = json_pack("{s:s,s:i}", "name", c->name, "version", c->version);
+	if (!c->enabled) {
+		json_object_set_new(res, "action", json_string("skipped"));
+		json_object_set_new(res, "reason", json_string("disabled"));
+		return res;
+	}
+	if (!c->has_cert) {
+		json_object_set_new(res, "action", json_string("skipped"));
+		json_object_set_new(res, "reason",
+		                    json_string("pending: the current version has no certificate"));
+		return res;
+	}
+	time_t due = kw_policy_renew_at(c->policy, c->not_before, c->not_after);
+	const char *issuer =
+	    json_string_value(json_object_get(json_object_get(c->policy, "issuer"), "name"));
+	if (issuer && strncmp(issuer, "acme:", 5) == 0) {
+		/* the CA may ask for an earlier renewal (RFC 9773) */
+		time_t ari = kwi_ari_renew_at(s, issuer + 5, c->id, c->version, now, dry_run, res);
+		if (ari && ari < due)
+			due = ari;
+	}
+	set_time(res, "due", due);
+	set_time(res, "not_after", c->not_after);
+	if (now < due) {
+		int sent = notices_send(s, c, now, dry_run, res, err);
+		json_object_set_new(res, "action",
+		                    json_string(sent && !dry_run ? "notified" : "not-due"));
+	} else if (c->pending) {
+		/* one CSR at a time: the admin has it (and was told once) */
+		json_object_set_new(res, "action", json_string("skipped"));
+		json_object_set_new(res, "reason", json_string("pending"));
+		json_object_set_new(res, "pending_version", json_integer(c->pending));
+		kw_rc rc = dry_run ? KW_OK : kwi_pending_notify(s, c->name, c->pending);
+		if (rc != KW_OK)
+			run_fail(err, rc);
+		notices_send(s, c, now, dry_run, res, err);
+	} else if (c->failures > 0 && c->next_attempt > now) {
+		json_object_set_new(res, "action", json_string("skipped"));
+		json_object_set_new(res, "reason", json_string("backoff"));
+		json_object_set_new(res, "failures", json_integer(c->failures));
+		set_time(res, "next_attempt", c->next_attempt);
+		if (c->last_error)
+			json_object_set_new(res, "error", json_string(c->last_error));
+		notices_send(s, c, now, dry_run, res, err);
+	} else if (dry_run) {
+		json_object_set_new(res, "action", json_string("would-renew"));
+		json_object_set_new(res, "new_key", json_boolean(wants_new_key(c)));
+		notices_send(s, c, now, dry_run, res, err);
+	} else {
+		renew_one(s, c, now, res, err);
+		if (strcmp(json_string_value(json_object_get(res, "action")), "failed") == 0)
+			notices_send(s, c, now, dry_run, res, err);
+	}
+	return res;
+}
+
+/* Soft-deleted certificates past the retention period go for good. */
+static void purge_expired(kw_store *s, time_t now, const kw_renew_options *o, json_t *results,
+                          run_err *err)
+{
+	json_t *deleted = NULL;
+	size_t i;
+	json_t *d;
+	kw_rc rc = kw_cert_list_deleted(s, &deleted);
+	if (rc != KW_OK) {
+		run_fail(err, rc);
+		return;
+	}
+	json_array_foreach(deleted, i, d)
+	{
+		time_t after = 0;
+		const char *name = json_string_value(json_object_get(d, "name"));
+		if (kwi_time_parse(json_string_value(json_object_get(d, "purge_after")), &after) !=
+		        KW_OK ||
+		    now < after)
+			continue;
+		json_t *res = json_pack("{s:s,s:O,s:O}", "name", name, "deleted",
+		                        json_object_get(d, "deleted"), "purge_after",
+		                        json_object_get(d, "purge_after"));
+		if (o->dry_run)
+			json_object_set_new(res, "action", json_string("would-purge"));
+		else if (kw_cert_purge(s, name) == KW_OK)
+			json_object_set_new(res, "action", json_string("purged"));
+		else {
+			json_object_set_new(res, "action", json_string("failed"));
+			json_object_set_new(res, "error", json_string(kw_error_message()));
+		}
+		kw_error_clear();
+		if (o->progress)
+			o->progress(res, o->arg);
+		json_array_append_new(results, res);
+	}
+	json_decref(deleted);
+}
+
+static int jitter(int seconds)
+{
+	if (seconds <= 0 || sodium_init() < 0)
+		return 0;
+	uint32_t ms = randombytes_uniform((uint32_t)seconds * 1000u + 1u);
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	return (int)ms;
+}
+
+static void count(json_t *report, const json_t *results)
+{
+	static const char *const keys[][2] = {
+	    {"renewed", "renewed"},        {"failed", "failed"},   {"purged", "purged"},
+	    {"pending", "pending"},        {"skipped", "skipped"}, {"would-renew", "would_renew"},
+	    {"would-purge", "would_purge"}};
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		size_t i, n = 0;
+		json_t *r;
+		json_array_foreach(results, i, r) n +=
+		    strcmp(json_string_value(json_object_get(r, "action")), keys[k][0]) == 0;
+		json_object_set_new(report, keys[k][1], json_integer((json_int_t)n));
+	}
+}
+
+kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report)
+{
+	kw_renew_options none = {0};
+	due_cert *certs = NULL;
+	size_t n = 0;
+	time_t now;
+	run_err err = {KW_OK, ""};
+	kw_error_clear();
+	*report = NULL;
+	if (o == NULL)
+		o = &none;
+	if (o->jitter_seconds < 0)
+		return KW_FAIL(KW_ERR_USAGE, "jitter of %d seconds: must be 0 or more",
+		               o->jitter_seconds);
+	int slept = jitter(o->jitter_seconds);
+	KW_GUARD(kwi_now(&now));
+	KW_GUARD(due_load(s, &certs, &n));
+	json_t *results = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *res = consider(s, &certs[i], now, o->dry_run, &err);
+		if (o->progress)
+			o->progress(res, o->arg);
+		json_array_append_new(results, res);
+	}
+	due_free(certs, n);
+	purge_expired(s, now, o, results, &err);
+	*report = json_pack("{s:b,s:i,s:o}", "dry_run", o->dry_run, "jitter_ms", slept, "results",
+	                    results);
+	set_time(*report, "now", now);
+	count(*report, results);
+	/* a store that fails is everyone's failure, not one certificate's */
+	if (err.rc != KW_OK) {
+		json_decref(*report);
+		*report = NULL;
+		kw_error_clear();
+		return KW_FAIL(err.rc, "%s", err.msg);
+	}
+	return *report ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}

@@ -1,0 +1,109 @@
+/* see keyward/mgmt.h: may this client certificate call the management API? */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "mgmt/mgmt_internal.h"
+
+typedef struct {
+	char name[128];
+	char role[16];
+	time_t not_before, not_after;
+	int revoked;
+} client_row;
+
+/* The client the store recorded with this thumbprint, under the current
+ * management CA; revoked also when its serial is on the CA's list (keyward ca
+ * revoke). *found 0: none. */
+static kw_rc client_load(kw_store *s, const char *sha256, client_row *c, int *found)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(
+	    s,
+	    "SELECT m.name, m.role, m.not_before, m.not_after, m.revoked_at IS NOT NULL"
+	    " OR EXISTS (SELECT 1 FROM revocations r WHERE r.ca_cert_id = m.ca_cert_id"
+	    " AND r.serial = m.serial)"
+	    " FROM mgmt_clients m JOIN certs c ON c.id = m.ca_cert_id"
+	    " WHERE m.thumbprint_sha256 = ? AND c.name = '" KW_MGMT_CA_NAME "'"
+	    " AND c.deleted_at IS NULL",
+	    &st));
+	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	*found = r == SQLITE_ROW;
+	if (r == SQLITE_ROW) {
+		snprintf(c->name, sizeof(c->name), "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(c->role, sizeof(c->role), "%s", (const char *)sqlite3_column_text(st, 1));
+		c->not_before = (time_t)sqlite3_column_int64(st, 2);
+		c->not_after = (time_t)sqlite3_column_int64(st, 3);
+		c->revoked = sqlite3_column_int(st, 4);
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a client");
+}
+
+/* The certificate's subject OU: the role it carries. */
+static void cert_role(X509 *x, char *out, size_t len)
+{
+	out[0] = '\0';
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_organizationalUnitName, out,
+	                              (int)len) < 0)
+		out[0] = '\0';
+	ERR_clear_error();
+}
+
+static kw_rc judge(X509 *x, const client_row *c, time_t now)
+{
+	char role[32];
+	if (c->revoked)
+		return KW_FAIL(KW_ERR_AUTH, "client certificate of '%s' is revoked", c->name);
+	if (now >= c->not_after || X509_cmp_time(X509_get0_notAfter(x), &now) <= 0)
+		return KW_FAIL(KW_ERR_AUTH, "client certificate of '%s' has expired", c->name);
+	if (now < c->not_before || X509_cmp_time(X509_get0_notBefore(x), &now) > 0)
+		return KW_FAIL(KW_ERR_AUTH, "client certificate of '%s' is not valid yet", c->name);
+	cert_role(x, role, sizeof(role));
+	if (strcmp(role, c->role) != 0)
+		return KW_FAIL(KW_ERR_AUTH,
+		               "client certificate of '%s' carries role '%s', the store says '%s'",
+		               c->name, role, c->role);
+	return KW_OK;
+}
+
+kw_rc kw_mgmt_authorize(kw_store *s, const unsigned char *der, size_t len, kw_mgmt_caller *caller)
+{
+	const unsigned char *p = der;
+	char sha1[41];
+	client_row c;
+	time_t now;
+	int found = 0;
+	kw_error_clear();
+	memset(caller, 0, sizeof(*caller));
+	memset(&c, 0, sizeof(c));
+	if (der == NULL || len == 0)
+		return KW_FAIL(KW_ERR_AUTH, "no client certificate: the management API needs one "
+		                            "(keyward mgmt issue)");
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	if (x == NULL || p != der + len) {
+		X509_free(x);
+		ERR_clear_error();
+		return KW_FAIL(KW_ERR_AUTH, "unreadable client certificate");
+	}
+	kw_rc rc = kwi_x509_thumbprints(x, sha1, caller->sha256);
+	if (rc == KW_OK)
+		rc = kwi_now(&now);
+	if (rc == KW_OK)
+		rc = client_load(s, caller->sha256, &c, &found);
+	if (rc == KW_OK && !found)
+		rc = KW_FAIL(KW_ERR_AUTH,
+		             "client certificate %s is not one this store issued to a "
+		             "management client (see: keyward mgmt list)",
+		             caller->sha256);
+	if (rc == KW_OK)
+		rc = judge(x, &c, now);
+	if (rc == KW_OK) {
+		snprintf(caller->name, sizeof(caller->name), "%s", c.name);
+		snprintf(caller->role, sizeof(caller->role), "%s", c.role);
+	}
+	X509_free(x);
+	return rc;
+}

@@ -1,0 +1,249 @@
+/* see keyward/mgmt.h: the management CA, its clients, and who may call the API */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "mgmt/mgmt_internal.h"
+
+#define MSG_LEN 512
+
+static kw_rc name_taken(kw_store *s, const char *name, int *taken)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM certs WHERE name = ?", &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	*taken = r == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a name");
+}
+
+static kw_rc init_refuse_existing(kw_store *s)
+{
+	const char *names[] = {KW_MGMT_CA_NAME, KW_MGMT_SERVER_NAME};
+	for (size_t i = 0; i < 2; i++) {
+		int taken = 0;
+		KW_GUARD(name_taken(s, names[i], &taken));
+		if (taken)
+			return KW_FAIL(KW_ERR_EXISTS,
+			               "the store already has certificate '%s': management is set "
+			               "up (see: keyward mgmt list)",
+			               names[i]);
+	}
+	return KW_OK;
+}
+
+static kw_rc create_server(kw_store *s, const kw_mgmt_init_request *req)
+{
+	static const char *const default_sans[] = {"DNS:localhost", "IP:127.0.0.1"};
+	char subject[300];
+	snprintf(subject, sizeof(subject), "CN=%s,O=" KW_MGMT_ORG,
+	         req->server_cn ? req->server_cn : "localhost");
+	kw_cert_request srv = {
+	    .name = KW_MGMT_SERVER_NAME,
+	    .backend = req->backend,
+	    .subject = subject,
+	    .sans = req->sans ? req->sans : default_sans,
+	    .n_sans = req->sans ? req->n_sans : 2,
+	    .key_type = req->key_type,
+	    .days = req->server_days,
+	    .issuer = "ca:" KW_MGMT_CA_NAME,
+	};
+	return kw_cert_create(s, &srv);
+}
+
+/* The CA goes again when the server certificate cannot be made; the first
+ * error is the one reported. */
+static kw_rc undo_ca(kw_store *s, kw_rc rc)
+{
+	char msg[MSG_LEN];
+	snprintf(msg, sizeof(msg), "%s", kw_error_message());
+	if (kw_cert_delete(s, KW_MGMT_CA_NAME) != KW_OK) { /* best effort */
+	}
+	kw_error_clear();
+	return KW_FAIL(rc, "%s", msg);
+}
+
+static kw_rc init_report(kw_store *s, const char *backend, json_t **out)
+{
+	json_t *ca = NULL, *srv = NULL;
+	KW_GUARD(kw_cert_show(s, KW_MGMT_CA_NAME, 0, &ca));
+	kw_rc rc = kw_cert_show(s, KW_MGMT_SERVER_NAME, 0, &srv);
+	if (rc == KW_OK) {
+		*out =
+		    json_pack("{s:s,s:s,s:s,s:O,s:O}", "ca", KW_MGMT_CA_NAME, "server",
+		              KW_MGMT_SERVER_NAME, "backend", backend, "ca_thumbprint_sha256",
+		              json_object_get(ca, "thumbprint_sha256"), "server_thumbprint_sha256",
+		              json_object_get(srv, "thumbprint_sha256"));
+		if (*out == NULL)
+			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	json_decref(ca);
+	json_decref(srv);
+	return rc;
+}
+
+kw_rc kw_mgmt_init(kw_store *s, const kw_mgmt_init_request *req, json_t **out)
+{
+	if (out)
+		*out = NULL;
+	kw_error_clear();
+	KW_GUARD(init_refuse_existing(s));
+	char *only = NULL;
+	if (req->backend == NULL || req->backend[0] == '\0') {
+		KW_GUARD(kwi_backend_only(s, "the management keys", &only));
+		kw_mgmt_init_request dflt = *req;
+		dflt.backend = only;
+		kw_rc rc = kw_mgmt_init(s, &dflt, out);
+		free(only);
+		return rc;
+	}
+	kw_cert_request ca = {
+	    .name = KW_MGMT_CA_NAME,
+	    .backend = req->backend,
+	    .subject = "CN=keyward management CA,O=" KW_MGMT_ORG,
+	    .key_type = req->key_type,
+	    .ca = 1,
+	    .has_pathlen = 1,
+	    .pathlen = 0,
+	};
+	KW_GUARD(kw_cert_create(s, &ca));
+	kw_rc rc = create_server(s, req);
+	if (rc != KW_OK)
+		return undo_ca(s, rc);
+	return out ? init_report(s, req->backend, out) : KW_OK;
+}
+
+/* ---- clients ---- */
+
+static json_t *client_json(sqlite3_stmt *st, time_t now)
+{
+	char nb[32], na[32], created[32], revoked[32];
+	time_t not_after = (time_t)sqlite3_column_int64(st, 5);
+	int is_revoked = sqlite3_column_type(st, 9) != SQLITE_NULL;
+	kwi_time_format((time_t)sqlite3_column_int64(st, 4), nb, sizeof(nb));
+	kwi_time_format(not_after, na, sizeof(na));
+	kwi_time_format((time_t)sqlite3_column_int64(st, 8), created, sizeof(created));
+	if (is_revoked)
+		kwi_time_format((time_t)sqlite3_column_int64(st, 9), revoked, sizeof(revoked));
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s}", "name",
+	                 (const char *)sqlite3_column_text(st, 0), "role",
+	                 (const char *)sqlite3_column_text(st, 1), "serial",
+	                 (const char *)sqlite3_column_text(st, 2), "subject",
+	                 (const char *)sqlite3_column_text(st, 3), "not_before", nb, "not_after",
+	                 na, "thumbprint_sha256", (const char *)sqlite3_column_text(st, 6),
+	                 "key_source", (const char *)sqlite3_column_text(st, 7), "created", created,
+	                 "revoked", is_revoked ? json_string(revoked) : json_null(), "status",
+	                 is_revoked ? "revoked" : (not_after <= now ? "expired" : "active"));
+}
+
+#define CLIENT_COLUMNS                                                                             \
+	"name, role, serial, subject, not_before, not_after, thumbprint_sha256, key_source,"       \
+	" created_at, revoked_at"
+
+kw_rc kwi_mgmt_client_json(kw_store *s, const char *name, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	time_t now;
+	*out = NULL;
+	KW_GUARD(kwi_now(&now));
+	KW_GUARD(kwi_store_prepare(s, "SELECT " CLIENT_COLUMNS " FROM mgmt_clients WHERE name = ?",
+	                           &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		*out = client_json(st, now);
+	sqlite3_finalize(st);
+	if (r == SQLITE_DONE)
+		return KW_FAIL(KW_ERR_NOT_FOUND,
+		               "unknown management client '%s' (see: keyward mgmt list)", name);
+	if (r != SQLITE_ROW)
+		return KWI_DB_FAIL(s, "reading a management client");
+	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
+kw_rc kw_mgmt_list(kw_store *s, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	time_t now;
+	kw_error_clear();
+	*out = NULL;
+	KW_GUARD(kwi_now(&now));
+	KW_GUARD(
+	    kwi_store_prepare(s, "SELECT " CLIENT_COLUMNS " FROM mgmt_clients ORDER BY id", &st));
+	json_t *list = json_array();
+	kw_rc rc = list ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	int r = SQLITE_DONE;
+	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
+		rc = kwi_json_append(list, client_json(st, now));
+	if (rc == KW_OK && r != SQLITE_DONE)
+		rc = KWI_DB_FAIL(s, "listing management clients");
+	sqlite3_finalize(st);
+	if (rc == KW_OK)
+		*out = list;
+	else
+		json_decref(list);
+	return rc;
+}
+
+/* Inside the transaction: the client's row, its serial on the CA's CRL, the event. */
+static kw_rc revoke_in(kw_store *s, const char *name, time_t now)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s,
+	                           "UPDATE mgmt_clients SET revoked_at = ? WHERE name = ?"
+	                           " AND revoked_at IS NULL",
+	                           &st));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	int changed = sqlite3_changes(s->db);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "revoking a management client");
+	if (changed == 0)
+		return KW_FAIL(KW_ERR_STATE, "management client '%s' is already revoked", name);
+	/* reason 5: cessationOfOperation */
+	KW_GUARD(
+	    kwi_store_prepare(s,
+	                      "INSERT INTO revocations (ca_cert_id, serial, revoked_at, reason)"
+	                      " SELECT ca_cert_id, serial, ?, 5 FROM mgmt_clients"
+	                      " WHERE name = ? ON CONFLICT DO NOTHING",
+	                      &st));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "recording the revocation");
+	return kwi_event_append(s, "mgmt.revoked", KW_MGMT_CA_NAME, 0,
+	                        json_pack("{s:s}", "client", name));
+}
+
+kw_rc kw_mgmt_revoke(kw_store *s, const char *name)
+{
+	json_t *c = NULL;
+	time_t now;
+	kw_error_clear();
+	KW_GUARD(kwi_mgmt_client_json(s, name, &c)); /* names an unknown client */
+	json_decref(c);
+	KW_GUARD(kwi_now(&now));
+	KW_GUARD(kwi_store_begin(s));
+	kw_rc rc = revoke_in(s, name, now);
+	if (rc == KW_OK)
+		return kwi_store_commit(s);
+	kwi_store_rollback(s);
+	return rc;
+}
+
+kw_rc kw_mgmt_log_request(kw_store *s, const char *method, const char *path, int status,
+                          const char *sha256, const char *client)
+{
+	kw_error_clear();
+	json_t *d = json_pack("{s:s,s:s,s:i,s:s?,s:s?}", "method", method, "path", path, "status",
+	                      status, "thumbprint_sha256", sha256, "client", client);
+	if (d == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	return kwi_event_record(s, "api.request", NULL, 0, d);
+}

@@ -1,0 +1,771 @@
+/* see keyward/lifecycle.h and internal.h: the certificate policy (Key Vault's
+ * shape): validation and defaults, and the renewal time it sets (the request,
+ * template and stored policy are in policy/request.c) */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "issuers/acme/acme_issuer.h"
+#include "internal.h"
+#include <keyward/lifecycle.h>
+
+#define DAYS_DEFAULT    365
+#define CA_DAYS_DEFAULT 3650
+#define PATHLEN_MAX     16
+#define DAYS_MAX        36500
+#define HISTORY_DEFAULT 10
+#define HISTORY_MAX     1000
+#define LIST_MAX        100 /* SANs, EKUs, lifetime actions */
+#define PATH_LEN        160
+#define NAME_LEN_MAX    64
+#define HOOK_LEN_MAX    4096
+
+#define KEY_TYPES "ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096"
+
+static const struct {
+	const char *name;
+	const char *oid;
+} ekus[] = {
+    {"serverAuth", "1.3.6.1.5.5.7.3.1"},   {"clientAuth", "1.3.6.1.5.5.7.3.2"},
+    {"codeSigning", "1.3.6.1.5.5.7.3.3"},  {"emailProtection", "1.3.6.1.5.5.7.3.4"},
+    {"timeStamping", "1.3.6.1.5.5.7.3.8"}, {"OCSPSigning", "1.3.6.1.5.5.7.3.9"},
+};
+#define EKU_NAMES "serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning"
+
+static const char *const key_usages[] = {
+    "digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment",
+    "keyAgreement",     "keyCertSign",    "cRLSign",         NULL};
+
+/* ---- field paths and errors ---- */
+
+static kw_rc field_fail(kw_rc code, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records "PATH: reason". */
+static kw_rc field_fail(kw_rc code, const char *path, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return kw_error_set(code, 0, __FILE__, __LINE__, "%s: %s", path, msg);
+}
+
+/* Moves an error another parser recorded under a field path. */
+static kw_rc rewrap(const char *path)
+{
+	char msg[768];
+	if (kw_error_code() == KW_ERR_NOMEM)
+		return KW_ERR_NOMEM;
+	snprintf(msg, sizeof(msg), "%s", kw_error_message());
+	kw_error_clear();
+	return field_fail(KW_ERR_USAGE, path, "%s", msg);
+}
+
+static const char *at(char buf[PATH_LEN], const char *base, const char *key)
+{
+	/* paths are short; a cut one still names the field's start */
+	if (snprintf(buf, PATH_LEN, "%s%s%s", base, base[0] ? "." : "", key) >= PATH_LEN)
+		buf[PATH_LEN - 2] = '~';
+	return buf;
+}
+
+static const char *at_index(char buf[PATH_LEN], const char *base, size_t i)
+{
+	if (snprintf(buf, PATH_LEN, "%s[%zu]", base, i) >= PATH_LEN)
+		buf[PATH_LEN - 2] = '~';
+	return buf;
+}
+
+static const char *kind_of(const json_t *v)
+{
+	switch (v ? (int)json_typeof(v) : -1) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	}
+	return "nothing";
+}
+
+/* want: a json_type; JSON_TRUE stands for either boolean. */
+static kw_rc check_type(const json_t *v, int want, const char *path)
+{
+	int ok = want == JSON_TRUE ? json_is_boolean(v) : v && (int)json_typeof(v) == want;
+	if (ok)
+		return KW_OK;
+	const char *w = want == JSON_OBJECT    ? "an object"
+	                : want == JSON_ARRAY   ? "an array"
+	                : want == JSON_STRING  ? "a string"
+	                : want == JSON_INTEGER ? "an integer"
+	                                       : "true or false";
+	return field_fail(KW_ERR_USAGE, path, "must be %s, not %s", w, kind_of(v));
+}
+
+/* *out: obj's member key (NULL when absent), of the wanted type. */
+static kw_rc member(const json_t *obj, const char *base, const char *key, int want,
+                    const json_t **out)
+{
+	char p[PATH_LEN];
+	*out = json_object_get(obj, key);
+	return *out ? check_type(*out, want, at(p, base, key)) : KW_OK;
+}
+
+static kw_rc known_fields(const json_t *obj, const char *base, const char *const names[])
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)obj, k, v)
+	{
+		size_t i = 0;
+		while (names[i] && strcmp(names[i], k) != 0)
+			i++;
+		if (names[i] != NULL)
+			continue;
+		char list[256] = "", p[PATH_LEN];
+		for (i = 0; names[i]; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			         i ? ", " : "", names[i]);
+		return field_fail(KW_ERR_USAGE, at(p, base, k), "unknown field (known: %s)", list);
+	}
+	return KW_OK;
+}
+
+/* An integer member in [min, max]; *out keeps its value when absent. */
+static kw_rc int_member(const json_t *obj, const char *base, const char *key, json_int_t min,
+                        json_int_t max, json_int_t *out)
+{
+	const json_t *v;
+	char p[PATH_LEN];
+	KW_GUARD(member(obj, base, key, JSON_INTEGER, &v));
+	if (v == NULL)
+		return KW_OK;
+	json_int_t n = json_integer_value(v);
+	if (n < min || n > max)
+		return field_fail(KW_ERR_USAGE, at(p, base, key), "must be %lld to %lld, not %lld",
+		                  (long long)min, (long long)max, (long long)n);
+	*out = n;
+	return KW_OK;
+}
+
+kw_rc kwi_json_put(json_t *o, const char *k, json_t *v)
+{
+	return json_object_set_new(o, k, v) == 0 ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
+kw_rc kwi_json_append(json_t *a, json_t *v)
+{
+	return json_array_append_new(a, v) == 0 ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
+/* Names of backends and certificates: what backend add and cert create accept. */
+static int name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > NAME_LEN_MAX || !isalnum((unsigned char)s[0]))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+			return 0;
+	return 1;
+}
+
+/* ---- the sections ---- */
+
+static kw_rc check_key(const json_t *in, json_t *out, kw_key_type *type)
+{
+	static const char *const fields[] = {"type", "backend", "reuse_key", NULL};
+	const json_t *t, *b, *r;
+	KW_GUARD(in ? check_type(in, JSON_OBJECT, "key") : KW_OK);
+	KW_GUARD(known_fields(in, "key", fields));
+	KW_GUARD(member(in, "key", "type", JSON_STRING, &t));
+	KW_GUARD(member(in, "key", "backend", JSON_STRING, &b));
+	KW_GUARD(member(in, "key", "reuse_key", JSON_TRUE, &r));
+	const char *name = t ? json_string_value(t) : "ec-p256";
+	*type = kw_key_type_from_name(name);
+	if (*type == 0)
+		return field_fail(KW_ERR_USAGE, "key.type", "unknown key type '%s' (use %s)", name,
+		                  KEY_TYPES);
+	if (b && !name_ok(json_string_value(b)))
+		return field_fail(KW_ERR_USAGE, "key.backend",
+		                  "bad backend name '%s' (letters, digits, '.', '_', '-')",
+		                  json_string_value(b));
+	KW_GUARD(kwi_json_put(out, "type", json_string(kw_key_type_name(*type))));
+	if (b)
+		KW_GUARD(kwi_json_put(out, "backend", json_string(json_string_value(b))));
+	return kwi_json_put(out, "reuse_key", json_boolean(json_is_true(r)));
+}
+
+/* The first CN of a DN, or NULL. */
+static char *first_cn(const X509_NAME *name)
+{
+	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	if (i < 0)
+		return NULL;
+	unsigned char *utf8 = NULL;
+	if (ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i))) < 0)
+		return NULL;
+	char *cn = strdup((char *)utf8);
+	OPENSSL_free(utf8);
+	return cn;
+}
+
+/* Without SANs, a CN that is a host name or an address becomes the one SAN:
+ * clients ignore the CN. */
+static kw_rc sans_from_cn(const X509_NAME *name, json_t *sans)
+{
+	char *cn = first_cn(name);
+	if (cn == NULL)
+		return KW_OK;
+	ASN1_OCTET_STRING *ip = a2i_IPADDRESS(cn);
+	char buf[300] = "";
+	if (ip != NULL)
+		snprintf(buf, sizeof(buf), "IP:%s", cn);
+	else if (kwi_dns_name_valid(cn))
+		snprintf(buf, sizeof(buf), "DNS:%s", cn);
+	ASN1_OCTET_STRING_free(ip);
+	free(cn);
+	return buf[0] ? kwi_json_append(sans, json_string(buf)) : KW_OK;
+}
+
+static int listed(const json_t *arr, const char *s)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v) if (strcmp(json_string_value(v), s) == 0) return 1;
+	return 0;
+}
+
+/* Checks a list of strings; *item(value, path, out) checks and appends one. */
+static kw_rc string_list(const json_t *in, const char *path, int nonempty, json_t *out,
+                         kw_rc (*item)(const char *v, const char *path, json_t *out, void *arg),
+                         void *arg)
+{
+	char p[PATH_LEN];
+	size_t i;
+	json_t *v;
+	if (in == NULL)
+		return KW_OK;
+	if (nonempty && json_array_size(in) == 0)
+		return field_fail(KW_ERR_USAGE, path, "must list at least one");
+	if (json_array_size(in) > LIST_MAX)
+		return field_fail(KW_ERR_USAGE, path, "at most %d entries, not %zu", LIST_MAX,
+		                  json_array_size(in));
+	json_array_foreach(in, i, v)
+	{
+		KW_GUARD(check_type(v, JSON_STRING, at_index(p, path, i)));
+		const char *s = json_string_value(v);
+		KW_GUARD(item(s, p, out, arg));
+		if (json_array_size(out) != i + 1)
+			return field_fail(KW_ERR_USAGE, p, "'%s' is listed twice", s);
+	}
+	return KW_OK;
+}
+
+static kw_rc san_item(const char *v, const char *path, json_t *out, void *arg)
+{
+	GENERAL_NAMES *gens = arg;
+	if (kwi_san_parse(v, gens) != KW_OK)
+		return rewrap(path);
+	return listed(out, v) ? KW_OK : kwi_json_append(out, json_string(v));
+}
+
+static kw_rc eku_item(const char *v, const char *path, json_t *out, void *arg)
+{
+	(void)arg;
+	const char *name = NULL;
+	for (size_t i = 0; i < sizeof(ekus) / sizeof(ekus[0]) && !name; i++)
+		if (strcmp(v, ekus[i].name) == 0 || strcmp(v, ekus[i].oid) == 0)
+			name = ekus[i].name;
+	if (name == NULL) {
+		int dotted = isdigit((unsigned char)v[0]) && strchr(v, '.') != NULL;
+		for (const char *c = v; *c && dotted; c++)
+			dotted = isdigit((unsigned char)*c) || (*c == '.' && c[1] && c[1] != '.');
+		ASN1_OBJECT *o = dotted ? OBJ_txt2obj(v, 1) : NULL;
+		ASN1_OBJECT_free(o);
+		ERR_clear_error(); /* stale errors would mislead the next OpenSSL caller */
+		if (o == NULL)
+			return field_fail(KW_ERR_USAGE, path,
+			                  "unknown extended key usage '%s' (use " EKU_NAMES
+			                  " or a dotted OID)",
+			                  v);
+		name = v;
+	}
+	return listed(out, name) ? KW_OK : kwi_json_append(out, json_string(name));
+}
+
+static kw_rc ku_item(const char *v, const char *path, json_t *out, void *arg)
+{
+	const kw_key_type *type = arg;
+	size_t i = 0;
+	while (key_usages[i] && strcmp(key_usages[i], v) != 0)
+		i++;
+	if (key_usages[i] == NULL)
+		return field_fail(KW_ERR_USAGE, path,
+		                  "unknown key usage '%s' (use digitalSignature, nonRepudiation, "
+		                  "keyEncipherment, dataEncipherment, keyAgreement, keyCertSign or "
+		                  "cRLSign)",
+		                  v);
+	if (strcmp(v, "keyEncipherment") == 0 && !kw_key_type_is_rsa(*type))
+		return field_fail(KW_ERR_USAGE, path, "keyEncipherment needs an RSA key, not %s",
+		                  kw_key_type_name(*type));
+	return listed(out, v) ? KW_OK : kwi_json_append(out, json_string(v));
+}
+
+static kw_rc check_subject(const json_t *subject, const json_t *sans_in, json_t *out, json_t *sans)
+{
+	X509_NAME *name = NULL;
+	if (subject == NULL)
+		return KW_OK;
+	if (kwi_dn_parse(json_string_value(subject), &name) != KW_OK)
+		return rewrap("x509.subject");
+	kw_rc rc = kwi_json_put(out, "subject", json_string(json_string_value(subject)));
+	if (rc == KW_OK && sans_in == NULL)
+		rc = sans_from_cn(name, sans);
+	X509_NAME_free(name);
+	return rc;
+}
+
+/* x509.ca: {} or {"pathlen": N}: a CA certificate (basicConstraints CA:TRUE). */
+static kw_rc check_ca(const json_t *in, json_t *out)
+{
+	static const char *const fields[] = {"pathlen", NULL};
+	json_int_t pathlen = -1;
+	if (in == NULL)
+		return KW_OK;
+	KW_GUARD(check_type(in, JSON_OBJECT, "x509.ca"));
+	KW_GUARD(known_fields(in, "x509.ca", fields));
+	KW_GUARD(int_member(in, "x509.ca", "pathlen", 0, PATHLEN_MAX, &pathlen));
+	json_t *ca = json_object();
+	KW_GUARD(kwi_json_put(out, "ca", ca));
+	return pathlen >= 0 ? kwi_json_put(ca, "pathlen", json_integer(pathlen)) : KW_OK;
+}
+
+/* What a CA's certificate carries unless the policy says otherwise: no EKU,
+ * keyCertSign | cRLSign | digitalSignature, ten years. */
+static kw_rc ca_defaults(const json_t *ku, json_t *ku_out, int days_given, json_int_t *days)
+{
+	static const char *const usages[] = {"keyCertSign", "cRLSign", "digitalSignature"};
+	if (!days_given)
+		*days = CA_DAYS_DEFAULT;
+	for (size_t i = 0; ku == NULL && i < sizeof(usages) / sizeof(usages[0]); i++)
+		KW_GUARD(kwi_json_append(ku_out, json_string(usages[i])));
+	return KW_OK;
+}
+
+static kw_rc check_x509(const json_t *in, kw_key_type type, json_t *out, json_int_t *days)
+{
+	static const char *const fields[] = {"subject",       "sans", "ekus", "key_usage",
+	                                     "validity_days", "ca",   NULL};
+	const json_t *subject, *sans, *eku, *ku, *ca;
+	json_t *sans_out = json_array(), *eku_out = json_array(), *ku_out = json_array();
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	kw_rc rc = KW_OK;
+	*days = DAYS_DEFAULT;
+	if (!sans_out || !eku_out || !ku_out || !gens) {
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = in ? check_type(in, JSON_OBJECT, "x509") : KW_OK) != KW_OK ||
+	    (rc = known_fields(in, "x509", fields)) != KW_OK ||
+	    (rc = member(in, "x509", "subject", JSON_STRING, &subject)) != KW_OK ||
+	    (rc = member(in, "x509", "sans", JSON_ARRAY, &sans)) != KW_OK ||
+	    (rc = member(in, "x509", "ekus", JSON_ARRAY, &eku)) != KW_OK ||
+	    (rc = member(in, "x509", "key_usage", JSON_ARRAY, &ku)) != KW_OK ||
+	    (rc = check_subject(subject, sans, out, sans_out)) != KW_OK ||
+	    (rc = string_list(sans, "x509.sans", 0, sans_out, san_item, gens)) != KW_OK ||
+	    (rc = string_list(eku, "x509.ekus", 1, eku_out, eku_item, NULL)) != KW_OK ||
+	    (rc = string_list(ku, "x509.key_usage", 1, ku_out, ku_item, &type)) != KW_OK ||
+	    (rc = int_member(in, "x509", "validity_days", 1, DAYS_MAX, days)) != KW_OK ||
+	    (rc = member(in, "x509", "ca", JSON_OBJECT, &ca)) != KW_OK ||
+	    (rc = check_ca(ca, out)) != KW_OK)
+		goto out;
+	if (ca && (rc = ca_defaults(ku, ku_out, json_object_get(in, "validity_days") != NULL,
+	                            days)) != KW_OK)
+		goto out;
+	if (eku == NULL && ca == NULL)
+		rc = kwi_json_append(eku_out, json_string("serverAuth"));
+	if (rc == KW_OK && ku == NULL && ca == NULL)
+		rc = kwi_json_append(ku_out, json_string("digitalSignature"));
+	if (rc == KW_OK && ku == NULL && ca == NULL && kw_key_type_is_rsa(type))
+		rc = kwi_json_append(ku_out, json_string("keyEncipherment"));
+	if (rc == KW_OK && (subject || sans)) {
+		rc = kwi_json_put(out, "sans", sans_out);
+		sans_out = NULL;
+	}
+	if (rc == KW_OK && (rc = kwi_json_put(out, "ekus", eku_out)) == KW_OK)
+		rc = kwi_json_put(out, "key_usage", ku_out);
+	eku_out = ku_out = NULL;
+	if (rc == KW_OK)
+		rc = kwi_json_put(out, "validity_days", json_integer(*days));
+out:
+	GENERAL_NAMES_free(gens);
+	json_decref(sans_out);
+	json_decref(eku_out);
+	json_decref(ku_out);
+	return rc;
+}
+
+static kw_rc check_trigger(const json_t *t, const char *base, json_int_t days, json_t *out)
+{
+	static const char *const fields[] = {"lifetime_percentage", "days_before_expiry", NULL};
+	char p[PATH_LEN];
+	const json_t *pct, *dbe;
+	KW_GUARD(check_type(t, JSON_OBJECT, base));
+	KW_GUARD(known_fields(t, base, fields));
+	KW_GUARD(member(t, base, "lifetime_percentage", JSON_INTEGER, &pct));
+	KW_GUARD(member(t, base, "days_before_expiry", JSON_INTEGER, &dbe));
+	if ((pct == NULL) == (dbe == NULL))
+		return field_fail(KW_ERR_USAGE, base,
+		                  "give exactly one of lifetime_percentage or days_before_expiry");
+	json_int_t n = 0;
+	if (pct) {
+		KW_GUARD(int_member(t, base, "lifetime_percentage", 1, 99, &n));
+		return kwi_json_put(out, "lifetime_percentage", json_integer(n));
+	}
+	n = json_integer_value(dbe);
+	if (n >= 1 && n >= days)
+		return field_fail(KW_ERR_USAGE, at(p, base, "days_before_expiry"),
+		                  "must be less than x509.validity_days (%lld), not %lld",
+		                  (long long)days, (long long)n);
+	KW_GUARD(int_member(t, base, "days_before_expiry", 1, days - 1, &n));
+	return kwi_json_put(out, "days_before_expiry", json_integer(n));
+}
+
+static kw_rc check_action(const json_t *a, const char *base, json_int_t days, int *renew_at,
+                          int index, json_t *out)
+{
+	static const char *const fields[] = {"trigger", "action", NULL};
+	char p[PATH_LEN];
+	const json_t *trigger, *action;
+	json_t *t = json_object();
+	KW_GUARD(kwi_json_append(out, json_pack("{s:o}", "trigger", t)));
+	KW_GUARD(check_type(a, JSON_OBJECT, base));
+	KW_GUARD(known_fields(a, base, fields));
+	KW_GUARD(member(a, base, "trigger", JSON_OBJECT, &trigger));
+	KW_GUARD(member(a, base, "action", JSON_STRING, &action));
+	if (trigger == NULL)
+		return field_fail(KW_ERR_USAGE, at(p, base, "trigger"), "required");
+	if (action == NULL)
+		return field_fail(KW_ERR_USAGE, at(p, base, "action"),
+		                  "required (auto_renew or notify)");
+	KW_GUARD(check_trigger(trigger, at(p, base, "trigger"), days, t));
+	const char *what = json_string_value(action);
+	at(p, base, "action");
+	if (strcmp(what, "auto_renew") == 0) {
+		if (*renew_at >= 0)
+			return field_fail(KW_ERR_USAGE, p,
+			                  "only one auto_renew action is allowed "
+			                  "(lifetime_actions[%d] is one)",
+			                  *renew_at);
+		*renew_at = index;
+	} else if (strcmp(what, "notify") != 0)
+		return field_fail(KW_ERR_USAGE, p, "must be auto_renew or notify, not '%s'", what);
+	return kwi_json_put(json_array_get(out, json_array_size(out) - 1), "action",
+	                    json_string(what));
+}
+
+static kw_rc check_actions(const json_t *in, json_int_t days, json_t *out)
+{
+	char p[PATH_LEN];
+	size_t i;
+	json_t *a;
+	int renew_at = -1;
+	KW_GUARD(in ? check_type(in, JSON_ARRAY, "lifetime_actions") : KW_OK);
+	if (json_array_size(in) > LIST_MAX)
+		return field_fail(KW_ERR_USAGE, "lifetime_actions", "at most %d actions, not %zu",
+		                  LIST_MAX, json_array_size(in));
+	json_array_foreach(in, i, a) KW_GUARD(
+	    check_action(a, at_index(p, "lifetime_actions", i), days, &renew_at, (int)i, out));
+	return KW_OK;
+}
+
+/* see internal.h */
+int kwi_policy_issuer_supported(const char *name)
+{
+	return strcmp(name, "self") == 0 || strcmp(name, "unknown") == 0 ||
+	       strncmp(name, "ca:", 3) == 0 || strncmp(name, "acme:", 5) == 0;
+}
+
+/* issuer.http01: {"listen": "ADDR:PORT"} or {"webroot": "/DIR"}. */
+static kw_rc check_http01(const json_t *in, const char *name, json_t *out)
+{
+	static const char *const fields[] = {"listen", "webroot", NULL};
+	const json_t *l, *w;
+	json_t *h = NULL;
+	if (in == NULL)
+		return KW_OK;
+	KW_GUARD(check_type(in, JSON_OBJECT, "issuer.http01"));
+	KW_GUARD(known_fields(in, "issuer.http01", fields));
+	if (strncmp(name, "acme:", 5) != 0)
+		return field_fail(KW_ERR_USAGE, "issuer.http01",
+		                  "only an acme:NAME issuer answers "
+		                  "http-01 challenges");
+	KW_GUARD(member(in, "issuer.http01", "listen", JSON_STRING, &l));
+	KW_GUARD(member(in, "issuer.http01", "webroot", JSON_STRING, &w));
+	if (l == NULL && w == NULL)
+		return field_fail(KW_ERR_USAGE, "issuer.http01", "needs listen or webroot");
+	if (kwi_http01_settings(json_string_value(l), json_string_value(w), &h) != KW_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", kw_error_message());
+		kw_error_clear();
+		return field_fail(KW_ERR_USAGE, "issuer.http01", "%s", msg);
+	}
+	return kwi_json_put(out, "http01", h);
+}
+
+static kw_rc check_issuer(const json_t *in, json_t *out)
+{
+	static const char *const fields[] = {"name", "http01", NULL};
+	const json_t *n;
+	KW_GUARD(in ? check_type(in, JSON_OBJECT, "issuer") : KW_OK);
+	KW_GUARD(known_fields(in, "issuer", fields));
+	KW_GUARD(member(in, "issuer", "name", JSON_STRING, &n));
+	const char *name = n ? json_string_value(n) : "self";
+	int known = strcmp(name, "self") == 0 || strcmp(name, "unknown") == 0 ||
+	            (strncmp(name, "ca:", 3) == 0 && name_ok(name + 3)) ||
+	            (strncmp(name, "acme:", 5) == 0 && name_ok(name + 5));
+	if (!known)
+		return field_fail(KW_ERR_USAGE, "issuer.name",
+		                  "must be self, unknown, ca:NAME or acme:NAME, not '%s'", name);
+	if (!kwi_policy_issuer_supported(name))
+		return field_fail(KW_ERR_UNSUPPORTED, "issuer.name",
+		                  "'%s' is not supported by this build", name);
+	KW_GUARD(check_http01(json_object_get(in, "http01"), name, out));
+	return kwi_json_put(out, "name", json_string(name));
+}
+
+/* A user or group: a name as useradd takes it, or a number. */
+static int owner_ok(const char *s)
+{
+	size_t n = strlen(s), digits = strspn(s, "0123456789");
+	if (n == 0 || n > 32)
+		return 0;
+	if (digits == n)
+		return 1;
+	if (!isalpha((unsigned char)s[0]) && s[0] != '_')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]) &&
+		    !(s[i] == '$' && i == n - 1))
+			return 0;
+	return 1;
+}
+
+static kw_rc check_mode(const char *m, json_t *out)
+{
+	size_t n = strlen(m);
+	char norm[8];
+	if (!(n == 3 || (n == 4 && m[0] == '0')) || strspn(m, "01234567") != n)
+		return field_fail(KW_ERR_USAGE, "deploy.mode",
+		                  "must be an octal mode such as \"0640\", not \"%s\"", m);
+	long mode = strtol(m, NULL, 8);
+	if (mode & 02)
+		return field_fail(KW_ERR_USAGE, "deploy.mode",
+		                  "\"%s\" lets anyone rewrite the deployed files", m);
+	snprintf(norm, sizeof(norm), "0%03lo", mode);
+	return kwi_json_put(out, "mode", json_string(norm));
+}
+
+static kw_rc check_hooks(const json_t *in, json_t *deploy)
+{
+	static const char *const fields[] = {"pre", "deploy", "post", NULL};
+	char p[PATH_LEN];
+	const json_t *v;
+	json_t *out = json_object();
+	KW_GUARD(kwi_json_put(deploy, "hooks", out));
+	KW_GUARD(check_type(in, JSON_OBJECT, "deploy.hooks"));
+	KW_GUARD(known_fields(in, "deploy.hooks", fields));
+	for (size_t i = 0; fields[i]; i++) {
+		KW_GUARD(member(in, "deploy.hooks", fields[i], JSON_STRING, &v));
+		size_t n = v ? strlen(json_string_value(v)) : 0;
+		if (v && (n == 0 || n > HOOK_LEN_MAX))
+			return field_fail(KW_ERR_USAGE, at(p, "deploy.hooks", fields[i]),
+			                  "must be a shell command of 1 to %d characters",
+			                  HOOK_LEN_MAX);
+		if (v)
+			KW_GUARD(kwi_json_put(out, fields[i], json_string(json_string_value(v))));
+	}
+	return KW_OK;
+}
+
+static kw_rc check_deploy(const json_t *in, json_t *out)
+{
+	static const char *const fields[] = {"cert",  "chain", "fullchain", "key_ref", "owner",
+	                                     "group", "mode",  "hooks",     NULL};
+	char p[PATH_LEN];
+	const json_t *v;
+	KW_GUARD(check_type(in, JSON_OBJECT, "deploy"));
+	KW_GUARD(known_fields(in, "deploy", fields));
+	for (size_t i = 0; i < 4; i++) {
+		KW_GUARD(member(in, "deploy", fields[i], JSON_STRING, &v));
+		if (v == NULL)
+			continue;
+		const char *path = json_string_value(v);
+		size_t n = strlen(path);
+		if (path[0] != '/' || n < 2 || path[n - 1] == '/' || n >= 4096)
+			return field_fail(KW_ERR_USAGE, at(p, "deploy", fields[i]),
+			                  "must be an absolute file path, not '%s'", path);
+		for (size_t j = 0; j < i; j++) {
+			const char *o = json_string_value(json_object_get(out, fields[j]));
+			if (o && strcmp(o, path) == 0)
+				return field_fail(KW_ERR_USAGE, at(p, "deploy", fields[i]),
+				                  "'%s' is also deploy.%s", path, fields[j]);
+		}
+		KW_GUARD(kwi_json_put(out, fields[i], json_string(path)));
+	}
+	for (size_t i = 4; i < 6; i++) {
+		KW_GUARD(member(in, "deploy", fields[i], JSON_STRING, &v));
+		if (v && !owner_ok(json_string_value(v)))
+			return field_fail(KW_ERR_USAGE, at(p, "deploy", fields[i]),
+			                  "must be a %s name or number, not '%s'",
+			                  i == 4 ? "user" : "group", json_string_value(v));
+		if (v)
+			KW_GUARD(kwi_json_put(out, fields[i], json_string(json_string_value(v))));
+	}
+	KW_GUARD(member(in, "deploy", "mode", JSON_STRING, &v));
+	if (v)
+		KW_GUARD(check_mode(json_string_value(v), out));
+	v = json_object_get(in, "hooks");
+	return v ? check_hooks(v, out) : KW_OK;
+}
+
+/* ---- the document ---- */
+
+static kw_rc validate(const json_t *in, json_t *p)
+{
+	static const char *const fields[] = {
+	    "key", "x509", "lifetime_actions", "issuer", "deploy", "history_limit", NULL};
+	json_t *key = json_object(), *x509 = json_object(), *actions = json_array(),
+	       *issuer = json_object();
+	json_int_t days, history = HISTORY_DEFAULT;
+	kw_key_type type;
+	KW_GUARD(kwi_json_put(p, "key", key));
+	KW_GUARD(kwi_json_put(p, "x509", x509));
+	KW_GUARD(kwi_json_put(p, "lifetime_actions", actions));
+	KW_GUARD(kwi_json_put(p, "issuer", issuer));
+	KW_GUARD(check_type(in, JSON_OBJECT, "policy"));
+	KW_GUARD(known_fields(in, "", fields));
+	KW_GUARD(check_key(json_object_get(in, "key"), key, &type));
+	KW_GUARD(check_x509(json_object_get(in, "x509"), type, x509, &days));
+	KW_GUARD(check_actions(json_object_get(in, "lifetime_actions"), days, actions));
+	KW_GUARD(check_issuer(json_object_get(in, "issuer"), issuer));
+	const json_t *deploy = json_object_get(in, "deploy");
+	if (deploy) {
+		json_t *d = json_object();
+		KW_GUARD(kwi_json_put(p, "deploy", d));
+		KW_GUARD(check_deploy(deploy, d));
+		/* empty hooks, then an empty deploy, are left out */
+		const json_t *hooks = json_object_get(d, "hooks");
+		if (hooks && json_object_size(hooks) == 0)
+			json_object_del(d, "hooks");
+		if (json_object_size(d) == 0)
+			json_object_del(p, "deploy");
+	}
+	KW_GUARD(int_member(in, "", "history_limit", 1, HISTORY_MAX, &history));
+	return kwi_json_put(p, "history_limit", json_integer(history));
+}
+
+kw_rc kw_policy_validate(const json_t *in, json_t **out)
+{
+	kw_error_clear();
+	*out = json_object();
+	if (*out == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	kw_rc rc = validate(in, *out);
+	if (rc != KW_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+json_t *kw_policy_default(void)
+{
+	json_t *empty = json_object(), *p = NULL;
+	if (empty && kw_policy_validate(empty, &p) != KW_OK)
+		p = NULL;
+	json_decref(empty);
+	return p;
+}
+
+kw_rc kw_policy_parse(const char *text, json_t **out)
+{
+	json_error_t e;
+	kw_error_clear();
+	*out = NULL;
+	if (text == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "no policy text");
+	json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+	if (j == NULL)
+		return KW_FAIL(KW_ERR_PARSE, "policy is not valid JSON: line %d, column %d: %s",
+		               e.line, e.column, e.text);
+	kw_rc rc = kw_policy_validate(j, out);
+	json_decref(j);
+	return rc;
+}
+
+/* see internal.h */
+kw_rc kwi_policy_require_complete(const json_t *policy)
+{
+	if (!json_is_string(json_object_get(json_object_get(policy, "x509"), "subject")))
+		return field_fail(KW_ERR_USAGE, "x509.subject",
+		                  "required (a DN such as CN=web01; cert create takes --subject)");
+	if (!json_is_string(json_object_get(json_object_get(policy, "key"), "backend")))
+		return field_fail(KW_ERR_USAGE, "key.backend",
+		                  "required (the backend new keys are made in; cert create takes "
+		                  "--backend)");
+	return KW_OK;
+}
+
+/* ---- renewal time ---- */
+
+/* see internal.h */
+time_t kwi_policy_trigger_at(const json_t *trigger, time_t not_before, time_t not_after)
+{
+	const json_t *pct = json_object_get(trigger, "lifetime_percentage");
+	const json_t *days = json_object_get(trigger, "days_before_expiry");
+	long long life = (long long)not_after - (long long)not_before, t;
+	if (json_is_integer(pct))
+		t = (long long)not_before + life * (long long)json_integer_value(pct) / 100;
+	else if (json_is_integer(days))
+		t = (long long)not_after - (long long)json_integer_value(days) * 86400;
+	else
+		t = (long long)not_before + life * 2 / 3;
+	if (t < not_before)
+		t = not_before;
+	if (t > not_after)
+		t = not_after;
+	return (time_t)t;
+}
+
+time_t kw_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after)
+{
+	size_t i;
+	json_t *a;
+	int found = 0;
+	time_t best = 0;
+	json_array_foreach(json_object_get(policy, "lifetime_actions"), i, a)
+	{
+		const char *what = json_string_value(json_object_get(a, "action"));
+		if (what == NULL || strcmp(what, "auto_renew") != 0)
+			continue;
+		time_t t =
+		    kwi_policy_trigger_at(json_object_get(a, "trigger"), not_before, not_after);
+		if (!found || t < best)
+			best = t;
+		found = 1;
+	}
+	return found ? best : kwi_policy_trigger_at(NULL, not_before, not_after);
+}
