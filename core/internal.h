@@ -86,6 +86,39 @@ kw_rc kwi_device_open(kw_store *s, const char *name, kwi_device *out) KW_MUST_US
 kw_rc kwi_device_open_id(kw_store *s, int64_t id, kwi_device *out) KW_MUST_USE;
 void kwi_device_close(kwi_device *d);
 
+/* ---- device/calls.c: every backend operation core makes ----
+ * Each is the backend table's operation of the same name (backends/backend.h),
+ * on d's connection; an operation the backend lacks fails KW_ERR_UNSUPPORTED
+ * naming the backend, except where the table gives NULL a meaning:
+ * cert_store (the device keeps no certificates), key_destroy (nothing of the
+ * key lives on the device) and key_list (no keys of ours on the device: an
+ * empty list) succeed. */
+kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label,
+                              kw_keyref *out) KW_MUST_USE;
+kw_rc kwi_device_key_import(kwi_device *d, EVP_PKEY *key, kw_key_type type, const char *label,
+                            kw_keyref *out) KW_MUST_USE;
+kw_rc kwi_device_key_public(kwi_device *d, const kw_keyref *ref, unsigned char **der,
+                            size_t *len) KW_MUST_USE;
+kw_rc kwi_device_key_sign(kwi_device *d, const kw_keyref *ref, const kw_sign_params *p,
+                          const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+                          size_t *sig_len) KW_MUST_USE;
+kw_rc kwi_device_key_attrs(kwi_device *d, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;
+kw_rc kwi_device_key_ref_export(kwi_device *d, const kw_keyref *ref, const char *format,
+                                char **out) KW_MUST_USE;
+kw_rc kwi_device_cert_store(kwi_device *d, const kw_keyref *ref, const unsigned char *der,
+                            size_t len) KW_MUST_USE;
+kw_rc kwi_device_key_destroy(kwi_device *d, const kw_keyref *ref) KW_MUST_USE;
+/* Best effort: a key made for a change that did not happen. The error record
+ * keeps the failure that led here. */
+void kwi_device_key_discard(kwi_device *d, const kw_keyref *ref);
+kw_rc kwi_device_key_resolve(kwi_device *d, const char *spec, kw_keyref *out,
+                             unsigned char **cert_der, size_t *cert_len) KW_MUST_USE;
+/* 1 when the device can attest to its keys (kwi_device_key_certify). */
+int kwi_device_can_certify(const kwi_device *d);
+kw_rc kwi_device_key_certify(kwi_device *d, const kw_keyref *ref, const unsigned char *nonce,
+                             size_t nonce_len, json_t **evidence) KW_MUST_USE;
+kw_rc kwi_device_key_list(kwi_device *d, kw_device_key **out, size_t *n) KW_MUST_USE;
+
 /* A hardware key that signs. */
 typedef struct {
 	kwi_device *dev;

@@ -40,13 +40,6 @@ static kw_rc cert_exists(kw_store *s, const char *name, int *exists)
 	return KW_OK;
 }
 
-/* Best effort: the key was made for a change that did not happen. */
-static void discard_key(kwi_device *dev, const kw_keyref *ref)
-{
-	if (dev->ops->key_destroy)
-		(void)dev->ops->key_destroy(dev->ctx, ref);
-}
-
 kw_rc kwi_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
                       int64_t *cert_id)
 {
@@ -138,13 +131,13 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 		goto out;
 	char label[NAME_MAX_LEN + 16];
 	snprintf(label, sizeof(label), "keyward:%s", req->name);
-	if ((rc = dev.ops->key_generate(dev.ctx, type, label, &ref)) != KW_OK)
+	if ((rc = kwi_device_key_generate(&dev, type, label, &ref)) != KW_OK)
 		goto out;
 	rc = kwi_issue(s, &dev, &ref, type, policy, NULL, now, &v);
 	if (rc == KW_OK)
 		rc = record_new(s, req->name, policy, dev.id, &ref, type, &v, now);
 	if (rc != KW_OK)
-		discard_key(&dev, &ref);
+		kwi_device_key_discard(&dev, &ref);
 	else
 		kwi_cert_mirror(&dev, &ref, v.cert);
 out:
@@ -376,7 +369,7 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 		goto out;
 	char label[NAME_MAX_LEN + 16];
 	snprintf(label, sizeof(label), "keyward:%s", name);
-	rc = fresh ? dev.ops->key_generate(dev.ctx, type, label, &ref) : copy_ref(&c.ref, &ref);
+	rc = fresh ? kwi_device_key_generate(&dev, type, label, &ref) : copy_ref(&c.ref, &ref);
 	if (rc != KW_OK)
 		goto out;
 	c.type = type;
@@ -384,7 +377,7 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 	if (rc == KW_OK)
 		rc = record_renewal(s, name, &c, dev.id, &ref, fresh, &v, now, &version);
 	if (rc != KW_OK && fresh)
-		discard_key(&dev, &ref);
+		kwi_device_key_discard(&dev, &ref);
 	if (rc == KW_OK)
 		kwi_cert_mirror(&dev, &ref, v.cert);
 	pending = rc == KW_OK && v.cert == NULL;

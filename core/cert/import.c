@@ -143,11 +143,8 @@ static kw_rc key_place(kwi_device *dev, kwi_import_input *in, const char *name, 
 {
 	char label[96];
 
-	if (dev->ops->key_import == NULL)
-		return KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' (%s) cannot import keys",
-		               dev->name, dev->kind);
 	snprintf(label, sizeof(label), "keyward:%s", name);
-	kw_rc rc = dev->ops->key_import(dev->ctx, in->key, in->type, label, ref);
+	kw_rc rc = kwi_device_key_import(dev, in->key, in->type, label, ref);
 	EVP_PKEY_free(in->key);
 	in->key = NULL;
 	return rc;
@@ -194,15 +191,14 @@ kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **ou
 	if ((rc = kwi_device_open(s, req->backend, &dev)) != KW_OK ||
 	    (rc = key_place(&dev, &in, req->name, &ref)) != KW_OK)
 		goto out;
-	if ((rc = dev.ops->key_attrs(dev.ctx, &ref, &v.attrs)) == KW_OK) {
+	if ((rc = kwi_device_key_attrs(&dev, &ref, &v.attrs)) == KW_OK) {
 		v.cert = X509_dup(in.leaf);
 		rc = v.cert ? record(s, "cert.imported", req->name, policy, dev.id, &ref, in.type,
 		                     &v, now)
 		            : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	}
 	if (rc != KW_OK) {
-		if (dev.ops->key_destroy)
-			(void)dev.ops->key_destroy(dev.ctx, &ref);
+		kwi_device_key_discard(&dev, &ref);
 		goto out;
 	}
 	kwi_cert_mirror(&dev, &ref, v.cert);
@@ -253,7 +249,7 @@ static kw_rc adopt_public(kwi_device *dev, const kw_keyref *ref, const char *wha
 	unsigned char *der = NULL;
 	size_t len = 0;
 
-	KW_GUARD(dev->ops->key_public(dev->ctx, ref, &der, &len));
+	KW_GUARD(kwi_device_key_public(dev, ref, &der, &len));
 	const unsigned char *q = der;
 	*pub = d2i_PUBKEY_ex(NULL, &q, (long)len, NULL, KW_SOFTWARE_PROPQ);
 	free(der);
@@ -273,7 +269,7 @@ static kw_rc adopt_check(const kw_cert_adopt_request *req, kwi_device *dev, cons
 
 	kw_rc rc = adopt_public(dev, ref, what, &pub, &in->type);
 	if (rc == KW_OK)
-		rc = dev->ops->key_attrs(dev->ctx, ref, &v->attrs);
+		rc = kwi_device_key_attrs(dev, ref, &v->attrs);
 	if (rc == KW_OK && v->attrs.exportable)
 		rc = KW_FAIL(KW_ERR_STATE,
 		             "the key %s can leave the device (extractable or not sensitive): "
@@ -348,11 +344,6 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 	}
 	if ((rc = kwi_device_open(s, req->backend, &dev)) != KW_OK)
 		goto out;
-	if (dev.ops->key_resolve == NULL) {
-		rc = KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' (%s) cannot adopt keys", dev.name,
-		             dev.kind);
-		goto out;
-	}
 	if (strcmp(dev.kind, req->tss2_path ? "tpm2" : "pkcs11") != 0) {
 		rc = KW_FAIL(KW_ERR_USAGE, "%s names a %s key but backend '%s' is %s",
 		             req->tss2_path ? "--tss2" : "--key-uri",
@@ -360,8 +351,8 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 		goto out;
 	}
 	kw_cert_import_request ireq = {.name = req->name, .backend = req->backend};
-	if ((rc = dev.ops->key_resolve(dev.ctx, req->key_uri ? req->key_uri : req->tss2_path, &ref,
-	                               &token_der, &token_len)) != KW_OK ||
+	if ((rc = kwi_device_key_resolve(&dev, req->key_uri ? req->key_uri : req->tss2_path, &ref,
+	                                 &token_der, &token_len)) != KW_OK ||
 	    (rc = adopt_cert(req, token_der, token_len, &in)) != KW_OK ||
 	    (rc = adopt_check(req, &dev, &ref, &in, &v)) != KW_OK ||
 	    (rc = policy_derive(&ireq, &in, &policy)) != KW_OK ||

@@ -98,8 +98,8 @@ kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type 
 			rc = kwi_issued_facts(out->cert, out);
 	} else if ((rc = kwi_x509_self_signed(&k, pub, &t, &out->cert)) == KW_OK)
 		rc = kwi_issued_facts(out->cert, out);
-	if (rc == KW_OK && dev->ops->key_attrs)
-		rc = dev->ops->key_attrs(dev->ctx, ref, &out->attrs);
+	if (rc == KW_OK)
+		rc = kwi_device_key_attrs(dev, ref, &out->attrs);
 out:
 	EVP_PKEY_free(pub);
 	kwi_template_clear(&t);
@@ -178,8 +178,7 @@ void kwi_cert_mirror(kwi_device *dev, const kw_keyref *ref, X509 *x)
 {
 	unsigned char *der = NULL;
 	int n = x ? i2d_X509(x, &der) : -1;
-	if (dev->ops->cert_store && n > 0 &&
-	    dev->ops->cert_store(dev->ctx, ref, der, (size_t)n) != KW_OK)
+	if (n > 0 && kwi_device_cert_store(dev, ref, der, (size_t)n) != KW_OK)
 		kw_error_clear();
 	OPENSSL_free(der);
 }

@@ -135,7 +135,7 @@ static kw_rc key_destroy(kw_store *s, const kwi_pending *p)
 {
 	kwi_device dev = {0};
 	KW_GUARD(kwi_device_open_id(s, p->backend_id, &dev));
-	kw_rc rc = dev.ops->key_destroy ? dev.ops->key_destroy(dev.ctx, &p->ref) : KW_OK;
+	kw_rc rc = kwi_device_key_destroy(&dev, &p->ref);
 	if (rc == KW_ERR_NOT_FOUND) { /* already gone: what we wanted */
 		kw_error_clear();
 		rc = KW_OK;

@@ -436,11 +436,11 @@ static kw_rc certify_json(kw_store *s, sqlite3_stmt *st, kwi_device *dev, const 
 	kw_rc rc;
 
 	*out = NULL;
-	if (dev->ops->key_certify == NULL)
+	if (!kwi_device_can_certify(dev))
 		return KW_OK;
 	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
 		return KW_FAIL(KW_ERR_INTERNAL, "no random nonce for TPM2_Certify");
-	rc = dev->ops->key_certify(dev->ctx, ref, nonce, sizeof(nonce), &ev);
+	rc = kwi_device_key_certify(dev, ref, nonce, sizeof(nonce), &ev);
 	if (rc == KW_ERR_UNSUPPORTED) {
 		*out = json_pack("{s:b,s:s}", "available", 0, "reason", kw_error_message());
 		kw_error_clear();
@@ -480,7 +480,7 @@ kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
 		goto out;
 	kwi_signer k = {&dev, &ref, type};
 	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK ||
-	    (rc = dev.ops->key_attrs(dev.ctx, &ref, &attrs)) != KW_OK)
+	    (rc = kwi_device_key_attrs(&dev, &ref, &attrs)) != KW_OK)
 		goto out;
 	json_t *certify = NULL;
 	if ((rc = certify_json(s, st, &dev, &ref, &certify)) != KW_OK)
@@ -551,11 +551,7 @@ kw_rc kw_cert_key_ref(kw_store *s, const char *name, const char *format, char **
 	else if (strcmp(format, "keyward") == 0)
 		rc = keyward_ref(s, name, out);
 	else if ((rc = version_key(s, st, &dev, &ref, &type)) == KW_OK) {
-		if (dev.ops->key_ref_export == NULL)
-			rc = KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' has no '%s' references",
-			             dev.name, format);
-		else
-			rc = dev.ops->key_ref_export(dev.ctx, &ref, format, out);
+		rc = kwi_device_key_ref_export(&dev, &ref, format, out);
 	}
 	kw_keyref_clear(&ref);
 	kwi_device_close(&dev);

@@ -292,8 +292,7 @@ static void mirror_cert(kwi_device *dev, const version_row *v)
 {
 	unsigned char *der = NULL;
 	int n = i2d_X509(v->cert, &der);
-	if (dev->ops->cert_store && n > 0 &&
-	    dev->ops->cert_store(dev->ctx, &v->ref, der, (size_t)n) != KW_OK)
+	if (n > 0 && kwi_device_cert_store(dev, &v->ref, der, (size_t)n) != KW_OK)
 		kw_error_clear();
 	OPENSSL_free(der);
 }
@@ -423,8 +422,7 @@ static kw_rc prune_keys(kw_store *s, const prune_set *p, int *destroyed)
 			if ((rc = kwi_device_open_id(s, p->v[i].backend_id, &dev)) != KW_OK)
 				break;
 		}
-		if (dev.ops->key_destroy)
-			rc = dev.ops->key_destroy(dev.ctx, &p->v[i].ref);
+		rc = kwi_device_key_destroy(&dev, &p->v[i].ref);
 		if (rc == KW_ERR_NOT_FOUND) { /* already gone: what we wanted */
 			kw_error_clear();
 			rc = KW_OK;
@@ -580,9 +578,7 @@ static kw_rc destroy_all_keys(kw_store *s, int64_t cert_id)
 			if ((rc = kwi_device_open_id(s, bid, &dev)) != KW_OK)
 				break;
 		}
-		if (dev.ops->key_destroy == NULL)
-			continue;
-		rc = dev.ops->key_destroy(dev.ctx, &ref);
+		rc = kwi_device_key_destroy(&dev, &ref);
 		if (rc == KW_ERR_NOT_FOUND) { /* already gone: what we wanted */
 			kw_error_clear();
 			rc = KW_OK;

@@ -99,10 +99,7 @@ kw_rc kwi_signer_pubkey(const kwi_signer *k, EVP_PKEY **out)
 	unsigned char *der = NULL;
 	size_t len = 0;
 	*out = NULL;
-	if (k->dev->ops->key_public == NULL)
-		return KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' cannot read public keys",
-		               k->dev->name);
-	KW_GUARD(k->dev->ops->key_public(k->dev->ctx, k->ref, &der, &len));
+	KW_GUARD(kwi_device_key_public(k->dev, k->ref, &der, &len));
 	const unsigned char *p = der;
 	*out = d2i_PUBKEY_ex(NULL, &p, (long)len, NULL, KWI_SOFTWARE_PROPQ);
 	free(der);

@@ -126,7 +126,7 @@ static kw_rc check_version(kwi_doctor *d, kwi_device *dev, const vrow *r, int *s
 {
 	unsigned char *der = NULL;
 	size_t len = 0;
-	kw_rc rc = dev->ops->key_public(dev->ctx, &r->ref, &der, &len);
+	kw_rc rc = kwi_device_key_public(dev, &r->ref, &der, &len);
 	if (rc == KW_OK) {
 		int same = r->cert == NULL || same_key(der, len, r->cert, r->cert_len);
 		free(der);
@@ -189,7 +189,7 @@ static kw_rc orphan_destroy(kwi_doctor *d, kwi_device *dev, const kw_device_key 
 	KW_GUARD(kwi_store_begin(d->s));
 	kw_rc rc = referenced(d->s, &k->ref, &yes);
 	if (rc == KW_OK && !yes) {
-		kw_rc drc = dev->ops->key_destroy(dev->ctx, &k->ref);
+		kw_rc drc = kwi_device_key_destroy(dev, &k->ref);
 		if (drc == KW_OK || drc == KW_ERR_NOT_FOUND) {
 			kw_error_clear();
 			*done = 1;
@@ -231,7 +231,7 @@ static kw_rc check_orphans(kwi_doctor *d, kwi_device *dev)
 {
 	kw_device_key *keys = NULL;
 	size_t n = 0;
-	kw_rc rc = dev->ops->key_list(dev->ctx, &keys, &n);
+	kw_rc rc = kwi_device_key_list(dev, &keys, &n);
 	if (rc != KW_OK && rc != KW_ERR_NOMEM) {
 		char why[600];
 		snprintf(why, sizeof(why), "%s", kw_error_message());
@@ -264,7 +264,7 @@ static kw_rc check_backend(kwi_doctor *d, int64_t id, const char *name)
 		    "backend '%s' cannot be opened, its keys were not checked: %s", name, why);
 	}
 	rc = check_versions(d, &dev, &stop);
-	if (rc == KW_OK && !stop && dev.ops->key_list)
+	if (rc == KW_OK && !stop)
 		rc = check_orphans(d, &dev);
 	kwi_device_close(&dev);
 	return rc;

@@ -64,7 +64,7 @@ static kw_rc sign_into(const kwi_signer *k, const sig_choice *c, const unsigned 
 	size_t sig_len = sizeof(sig);
 	if (!EVP_Digest(tbs, tbs_len, dgst, &dlen, c->md, NULL))
 		return KW_FAIL(KW_ERR_INTERNAL, "digest failed");
-	KW_GUARD(k->dev->ops->key_sign(k->dev->ctx, k->ref, &c->params, dgst, dlen, sig, &sig_len));
+	KW_GUARD(kwi_device_key_sign(k->dev, k->ref, &c->params, dgst, dlen, sig, &sig_len));
 	ASN1_BIT_STRING *bs = (ASN1_BIT_STRING *)csig;
 	if (!ASN1_BIT_STRING_set(bs, sig, (int)sig_len))
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");

@@ -246,7 +246,7 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 		rc = kwi_device_open(s, backend, &dev);
 	char label[ISSUER_NAME_MAX + 24];
 	snprintf(label, sizeof(label), "keyward-acme:%s", sp->name);
-	if (rc == KW_OK && (rc = dev.ops->key_generate(dev.ctx, type, label, &ref)) == KW_OK)
+	if (rc == KW_OK && (rc = kwi_device_key_generate(&dev, type, label, &ref)) == KW_OK)
 		made = 1;
 	if (rc == KW_OK)
 		rc = kwi_acme_use_key(&c, &dev, &ref, type);
@@ -254,8 +254,8 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 		rc = register_account(&c, sp);
 	if (rc == KW_OK)
 		rc = record(s, sp, cfg, dev.id, type, &ref, c.kid);
-	if (rc != KW_OK && made && dev.ops->key_destroy)
-		(void)dev.ops->key_destroy(dev.ctx, &ref);
+	if (rc != KW_OK && made)
+		kwi_device_key_discard(&dev, &ref);
 	kwi_acme_close(&c);
 	kw_keyref_clear(&ref);
 	kwi_device_close(&dev);

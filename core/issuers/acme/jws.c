@@ -110,7 +110,7 @@ static kw_rc sign_input(const kwi_signer *k, const char *alg, const char *input,
 	                    -1};
 	if (!EVP_Digest(input, strlen(input), md, &mdlen, dg, NULL))
 		return KW_FAIL(KW_ERR_INTERNAL, "digest failed");
-	KW_GUARD(k->dev->ops->key_sign(k->dev->ctx, k->ref, &p, md, mdlen, sig, &sig_len));
+	KW_GUARD(kwi_device_key_sign(k->dev, k->ref, &p, md, mdlen, sig, &sig_len));
 	const unsigned char *out = sig;
 	if (ec) {
 		size_t half = es384 ? 48 : 32;

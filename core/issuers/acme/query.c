@@ -140,7 +140,7 @@ kw_rc kw_issuer_remove(kw_store *s, const char *name, json_t **report)
 		rc = forget(s, &is, rep);
 	/* After the commit: a key left behind is waste, a record without its key
 	 * would be a broken issuer. */
-	if (rc == KW_OK && dev.ops->key_destroy && dev.ops->key_destroy(dev.ctx, &is.ref) != KW_OK)
+	if (rc == KW_OK && kwi_device_key_destroy(&dev, &is.ref) != KW_OK)
 		kw_error_clear();
 	json_decref(u);
 	kwi_device_close(&dev);
