@@ -137,7 +137,7 @@ int cert_create(int argc, char **argv)
 	if (req.has_pathlen && !req.ca)
 		return cli_usage_error("cert create: --pathlen needs --ca");
 	if ((http01_listen || http01_webroot) && !policy_file &&
-	    (req.issuer == NULL || strncmp(req.issuer, "acme:", 5) != 0))
+	    kw_issuer_parse(req.issuer, NULL) != KW_ISSUER_ACME)
 		return cli_usage_error("cert create: --http01-listen and --http01-webroot need "
 		                       "--issuer acme:NAME");
 	req.name = argv[optind];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <keyward/ca.h>
+#include <keyward/issuer.h>
 
 #include "cli.h"
 
@@ -136,7 +137,7 @@ int cert_revoke(int argc, char **argv)
 	json_t *j = NULL;
 	kw_rc rc = kw_cert_show(s, argv[optind], 0, &j);
 	const char *issuer = rc == KW_OK ? json_string_value(json_object_get(j, "issuer")) : NULL;
-	int acme = issuer && strncmp(issuer, "acme:", 5) == 0;
+	int acme = issuer && kw_issuer_parse(issuer, NULL) == KW_ISSUER_ACME;
 	json_decref(j);
 	rc = kw_cert_revoke(s, argv[optind], reason);
 	if (rc == KW_OK && acme)

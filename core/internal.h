@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
 
+#include <keyward/issuer.h>
 #include <keyward/keyward.h>
 
 #include "backend.h"
@@ -55,6 +56,14 @@ kw_rc kwi_event_record(kw_store *s, const char *type, const char *cert, int vers
  * handle (kw_store_set_http01, then copied into the policy) or the issuer
  * says how to answer http-01. Other issuers pass. */
 kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy) KW_MUST_USE;
+
+/* ---- issuers/issuers.c: the table of issuer kinds ---- */
+/* The most characters of a NAME in "ca:NAME" / "acme:NAME". */
+#define KWI_ISSUER_NAME_MAX 64
+/* What text (a policy's issuer.name; NULL: "self") names: its kind and, for
+ * ca:NAME and acme:NAME, *name (may be NULL) at NAME inside text.
+ * KW_ISSUER_INVALID for anything else, a bad NAME included. */
+kw_issuer_kind kwi_issuer_parse(const char *text, const char **name);
 
 /* ---- cert/cert.c ---- */
 /* Inserts a certificate row (current version 1) in the caller's transaction. */
@@ -137,6 +146,8 @@ int kwi_dns_name_valid(const char *name);
 /* A name keyward gives things (channels, issuers): 1 to max letters, digits,
  * '.', '_' or '-', starting with a letter or digit. what: "channel". */
 kw_rc kwi_name_check(const char *what, const char *name, size_t max) KW_MUST_USE;
+/* The same rule without an error: 1 when name follows it. */
+int kwi_name_valid(const char *name, size_t max);
 /* A name in RFC 2253 form, and SANs as ["DNS:x", "IP:y"] (new references;
  * NULL / an empty array for nothing). */
 json_t *kwi_name_json(const X509_NAME *name);
@@ -219,8 +230,6 @@ kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 /* When one lifetime_actions[].trigger fires for a version valid from
  * not_before to not_after (NULL trigger: 2/3 of the lifetime), clamped to it. */
 time_t kwi_policy_trigger_at(const json_t *trigger, time_t not_before, time_t not_after);
-/* Whether this build issues with issuer.name ("self", "unknown" and "ca:NAME"). */
-int kwi_policy_issuer_supported(const char *name);
 
 /* Turns a policy into a template (subject, SANs); caller frees with kwi_template_clear. */
 kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t) KW_MUST_USE;

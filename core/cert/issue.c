@@ -51,16 +51,16 @@ kw_rc kwi_issued_facts(X509 *x, kwi_issued *out)
 }
 
 /* ACME: a CSR signed by the key in its device, the certificate from the CA. */
-static kw_rc acme_issue(kw_store *s, const kwi_signer *k, EVP_PKEY *pub, const json_t *policy,
-                        kwi_cert_template *t, X509 *previous, kwi_issued *out)
+static kw_rc acme_issue(kw_store *s, const kwi_signer *k, const char *acme_name, EVP_PKEY *pub,
+                        const json_t *policy, kwi_cert_template *t, X509 *previous, kwi_issued *out)
 {
 	X509_REQ *csr = NULL;
 	const json_t *iss = json_object_get(policy, "issuer");
 	const json_t *http01 = s->http01 ? s->http01 : json_object_get(iss, "http01");
 	kw_rc rc = kwi_x509_csr(k, pub, t, &csr);
 	if (rc == KW_OK)
-		rc = kwi_acme_issue(s, k->dev, out->issuer + 5, http01, csr, pub, previous,
-		                    &out->cert, &out->chain, &out->chain_len);
+		rc = kwi_acme_issue(s, k->dev, acme_name, http01, csr, pub, previous, &out->cert,
+		                    &out->chain, &out->chain_len);
 	if (rc == KW_OK)
 		rc = kwi_issued_facts(out->cert, out);
 	X509_REQ_free(csr);
@@ -78,21 +78,20 @@ kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type 
 	    json_string_value(json_object_get(json_object_get(policy, "issuer"), "name"));
 	memset(out, 0, sizeof(*out));
 	snprintf(out->issuer, sizeof(out->issuer), "%s", issuer ? issuer : "self");
-	int pending = strcmp(out->issuer, "unknown") == 0;
-	int by_ca = strncmp(out->issuer, "ca:", 3) == 0;
-	int by_acme = strncmp(out->issuer, "acme:", 5) == 0;
-	if (!pending && !by_ca && !by_acme && strcmp(out->issuer, "self") != 0)
-		return KW_FAIL(KW_ERR_UNSUPPORTED, "issuer '%s' is not supported by this build",
+	const char *by = NULL;
+	kw_issuer_kind kind = kwi_issuer_parse(out->issuer, &by);
+	if (kind == KW_ISSUER_INVALID)
+		return KW_FAIL(KW_ERR_UNSUPPORTED, "issuer '%s' is not one keyward knows",
 		               out->issuer);
 	KW_GUARD(kwi_policy_template(policy, now, &t));
 	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK)
 		goto out;
-	if (pending) /* an external CA issues: the version waits with its CSR */
+	if (kind == KW_ISSUER_EXTERNAL) /* an external CA issues: the version waits with its CSR */
 		rc = kwi_x509_csr(&k, pub, &t, &out->csr);
-	else if (by_acme)
-		rc = acme_issue(s, &k, pub, policy, &t, previous, out);
-	else if (by_ca) { /* the CA's key signs, in its own device */
-		rc = kwi_ca_issue(s, dev, out->issuer + 3, pub, &t, now, &out->cert, &out->chain,
+	else if (kind == KW_ISSUER_ACME)
+		rc = acme_issue(s, &k, by, pub, policy, &t, previous, out);
+	else if (kind == KW_ISSUER_CA) { /* the CA's key signs, in its own device */
+		rc = kwi_ca_issue(s, dev, by, pub, &t, now, &out->cert, &out->chain,
 		                  &out->chain_len);
 		if (rc == KW_OK)
 			rc = kwi_issued_facts(out->cert, out);

@@ -440,9 +440,10 @@ static json_t *consider(kw_store *s, const due_cert *c, time_t now, int dry_run,
 	time_t due = kw_policy_renew_at(c->policy, c->not_before, c->not_after);
 	const char *issuer =
 	    json_string_value(json_object_get(json_object_get(c->policy, "issuer"), "name"));
-	if (issuer && strncmp(issuer, "acme:", 5) == 0) {
+	const char *acme = NULL;
+	if (issuer && kwi_issuer_parse(issuer, &acme) == KW_ISSUER_ACME) {
 		/* the CA may ask for an earlier renewal (RFC 9773) */
-		time_t ari = kwi_ari_renew_at(s, issuer + 5, c->id, c->version, now, dry_run, res);
+		time_t ari = kwi_ari_renew_at(s, acme, c->id, c->version, now, dry_run, res);
 		if (ari && ari < due)
 			due = ari;
 	}

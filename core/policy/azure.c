@@ -362,10 +362,6 @@ static void map_issuer(importer *im, const json_t *issuer, const char *base, jso
 		     "a Key Vault certificate authority; keyward issues with self, unknown, "
 		     "ca:NAME or acme:NAME (using self)");
 		mapped = "self";
-	} else if (!kwi_policy_issuer_supported(mapped)) {
-		note(im, path, name, "issuer '%s' is not supported by this build yet (using self)",
-		     mapped);
-		mapped = "self";
 	}
 	put(im, out, "name", json_string(mapped));
 	if ((v = field(issuer, base, n_cert_type, path)))

@@ -491,13 +491,6 @@ static kw_rc check_actions(const json_t *in, json_int_t days, json_t *out)
 	return KW_OK;
 }
 
-/* see internal.h */
-int kwi_policy_issuer_supported(const char *name)
-{
-	return strcmp(name, "self") == 0 || strcmp(name, "unknown") == 0 ||
-	       strncmp(name, "ca:", 3) == 0 || strncmp(name, "acme:", 5) == 0;
-}
-
 /* issuer.http01: {"listen": "ADDR:PORT"} or {"webroot": "/DIR"}. */
 static kw_rc check_http01(const json_t *in, const char *name, json_t *out)
 {
@@ -508,7 +501,7 @@ static kw_rc check_http01(const json_t *in, const char *name, json_t *out)
 		return KW_OK;
 	KW_GUARD(check_type(in, JSON_OBJECT, "issuer.http01"));
 	KW_GUARD(known_fields(in, "issuer.http01", fields));
-	if (strncmp(name, "acme:", 5) != 0)
+	if (kwi_issuer_parse(name, NULL) != KW_ISSUER_ACME)
 		return field_fail(KW_ERR_USAGE, "issuer.http01",
 		                  "only an acme:NAME issuer answers "
 		                  "http-01 challenges");
@@ -533,15 +526,9 @@ static kw_rc check_issuer(const json_t *in, json_t *out)
 	KW_GUARD(known_fields(in, "issuer", fields));
 	KW_GUARD(member(in, "issuer", "name", JSON_STRING, &n));
 	const char *name = n ? json_string_value(n) : "self";
-	int known = strcmp(name, "self") == 0 || strcmp(name, "unknown") == 0 ||
-	            (strncmp(name, "ca:", 3) == 0 && name_ok(name + 3)) ||
-	            (strncmp(name, "acme:", 5) == 0 && name_ok(name + 5));
-	if (!known)
+	if (kwi_issuer_parse(name, NULL) == KW_ISSUER_INVALID)
 		return field_fail(KW_ERR_USAGE, "issuer.name",
 		                  "must be self, unknown, ca:NAME or acme:NAME, not '%s'", name);
-	if (!kwi_policy_issuer_supported(name))
-		return field_fail(KW_ERR_UNSUPPORTED, "issuer.name",
-		                  "'%s' is not supported by this build", name);
 	KW_GUARD(check_http01(json_object_get(in, "http01"), name, out));
 	return kwi_json_put(out, "name", json_string(name));
 }

@@ -14,7 +14,7 @@
 
 /* ---- the create request ---- */
 
-/* The flags are checked with their own words (--key, --days, --issuer). */
+/* The flags are checked with their own words (--key, --days; the issuer by the policy check). */
 static kw_rc check_request(const kw_cert_request *req)
 {
 	if (req->key_type && kw_key_type_from_name(req->key_type) == 0)
@@ -23,11 +23,6 @@ static kw_rc check_request(const kw_cert_request *req)
 	if (req->days < 0 || req->days > DAYS_MAX)
 		return KW_FAIL(KW_ERR_USAGE, "validity of %d days is out of range (1 to %d)",
 		               req->days, DAYS_MAX);
-	if (req->issuer && !kwi_policy_issuer_supported(req->issuer))
-		return KW_FAIL(KW_ERR_UNSUPPORTED,
-		               "issuer '%s' is not supported by this build (supported: self, "
-		               "unknown, ca:NAME)",
-		               req->issuer);
 	X509_NAME *name = NULL;
 	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
 	kw_rc rc = gens ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");

@@ -209,16 +209,22 @@ json_t *kwi_req_sans_json(X509_REQ *req)
 }
 
 /* see internal.h */
-kw_rc kwi_name_check(const char *what, const char *name, size_t max)
+int kwi_name_valid(const char *name, size_t max)
 {
-	char shown[200];
 	size_t n = name ? strlen(name) : 0;
 	int ok = n > 0 && n <= max && isalnum((unsigned char)name[0]);
 	for (size_t i = 0; ok && i < n; i++)
 		ok = isalnum((unsigned char)name[i]) || strchr("._-", name[i]);
-	return ok ? KW_OK
-	          : KW_FAIL(KW_ERR_USAGE,
-	                    "bad %s name '%s': 1 to %zu letters, digits, '.', '_' or '-', "
-	                    "starting with a letter or digit",
-	                    what, kwi_printable(name, shown, sizeof(shown)), max);
+	return ok;
+}
+
+kw_rc kwi_name_check(const char *what, const char *name, size_t max)
+{
+	char shown[200];
+	return kwi_name_valid(name, max)
+	           ? KW_OK
+	           : KW_FAIL(KW_ERR_USAGE,
+	                     "bad %s name '%s': 1 to %zu letters, digits, '.', '_' or '-', "
+	                     "starting with a letter or digit",
+	                     what, kwi_printable(name, shown, sizeof(shown)), max);
 }

@@ -17,6 +17,20 @@
 extern "C" {
 #endif
 
+/* Who issues a certificate: a policy's issuer.name. */
+typedef enum {
+	KW_ISSUER_INVALID = 0,
+	KW_ISSUER_SELF,     /* "self": the certificate's own key signs it */
+	KW_ISSUER_EXTERNAL, /* "unknown": a CSR for a CA outside keyward (kw_cert_merge) */
+	KW_ISSUER_CA,       /* "ca:NAME": keyward CA certificate NAME signs, in its device */
+	KW_ISSUER_ACME,     /* "acme:NAME": ACME issuer NAME */
+} kw_issuer_kind;
+
+/* The kind text names (NULL: self) and, for ca:NAME and acme:NAME, *name (may
+ * be NULL) pointing at NAME inside text. KW_ISSUER_INVALID for anything else,
+ * a NAME that is not 1 to 64 letters, digits, '.', '_' or '-' included. */
+kw_issuer_kind kw_issuer_parse(const char *text, const char **name);
+
 typedef struct {
 	const char *name;
 	const char *directory;       /* the ACME directory URL (https) */

@@ -270,10 +270,11 @@ kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy)
 {
 	json_t *iss = json_object_get(policy, "issuer");
 	const char *name = json_string_value(json_object_get(iss, "name"));
+	const char *acme = NULL;
 	kwi_issuer is;
-	if (name == NULL || strncmp(name, "acme:", 5) != 0)
+	if (kwi_issuer_parse(name, &acme) != KW_ISSUER_ACME)
 		return KW_OK;
-	KW_GUARD(kwi_issuer_load(s, name + 5, &is));
+	KW_GUARD(kwi_issuer_load(s, acme, &is));
 	int fallback = json_object_get(is.config, "http01") != NULL;
 	kwi_issuer_clear(&is);
 	if (s->http01 && json_object_get(iss, "http01") == NULL)
@@ -283,6 +284,6 @@ kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy)
 		    KW_ERR_USAGE,
 		    "no way to answer http-01 challenges: give --http01-listen ADDR:PORT "
 		    "or --http01-webroot DIR (or set one on issuer %s)",
-		    name + 5);
+		    acme);
 	return KW_OK;
 }

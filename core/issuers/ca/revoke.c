@@ -185,7 +185,7 @@ kw_rc kw_cert_revoke(kw_store *s, const char *name, const char *reason)
 			         (const char *)sqlite3_column_text(st, 1));
 		version = sqlite3_column_int(st, 2);
 		const unsigned char *der = sqlite3_column_blob(st, 3);
-		if (der && strncmp(issuer, "acme:", 5) == 0)
+		if (der && kwi_issuer_parse(issuer, NULL) == KW_ISSUER_ACME)
 			x = d2i_X509(NULL, &der, sqlite3_column_bytes(st, 3));
 	}
 	sqlite3_finalize(st);
@@ -194,17 +194,19 @@ kw_rc kw_cert_revoke(kw_store *s, const char *name, const char *reason)
 		               "unknown certificate '%s' (see: keyward cert list)", name);
 	if (r != SQLITE_ROW)
 		return KWI_DB_FAIL(s, "reading a certificate");
+	const char *by = NULL;
+	kw_issuer_kind kind = kwi_issuer_parse(issuer, &by);
 	if (x) /* an ACME CA revokes at the account key's request */
-		return acme_revoke(s, name, version, issuer + 5, x, serial, code);
-	if (strncmp(issuer, "ca:", 3) != 0)
+		return acme_revoke(s, name, version, by, x, serial, code);
+	if (kind != KW_ISSUER_CA)
 		return KW_FAIL(KW_ERR_STATE,
 		               "certificate '%s' was not issued by a keyward CA or an ACME issuer "
 		               "(issuer %s): only its issuer can revoke it",
 		               name, issuer);
 	if (serial[0] == '\0')
 		return KW_FAIL(KW_ERR_STATE, "certificate '%s' has no certificate to revoke", name);
-	KW_GUARD(ca_id(s, issuer + 3, &id));
-	return record(s, issuer + 3, id, serial, code, name, version);
+	KW_GUARD(ca_id(s, by, &id));
+	return record(s, by, id, serial, code, name, version);
 }
 
 /* ---- the CRL ---- */
