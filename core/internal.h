@@ -65,6 +65,21 @@ kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy) KW_MUST_USE;
  * KW_ISSUER_INVALID for anything else, a bad NAME included. */
 kw_issuer_kind kwi_issuer_parse(const char *text, const char **name);
 
+/* ---- the public entry points' own work ----
+ * Each kw_X in the public headers clears the error record and calls kwi_X; core calls
+ * kwi_X, so an error a caller already holds is never wiped on the way. */
+kw_rc kwi_backend_list(kw_store *s, json_t **out) KW_MUST_USE;
+kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req) KW_MUST_USE;
+kw_rc kwi_cert_export(kw_store *s, const char *name, int version, int with_chain,
+                      char **pem) KW_MUST_USE;
+kw_rc kwi_cert_key_ref(kw_store *s, const char *name, const char *format, char **out) KW_MUST_USE;
+kw_rc kwi_cert_list_deleted(kw_store *s, json_t **out) KW_MUST_USE;
+kw_rc kwi_cert_purge(kw_store *s, const char *name) KW_MUST_USE;
+kw_rc kwi_cert_show(kw_store *s, const char *name, int version, json_t **out) KW_MUST_USE;
+kw_rc kwi_issuer_show(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
+kw_rc kwi_policy_validate(const json_t *in, json_t **out) KW_MUST_USE;
+time_t kwi_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after);
+
 /* ---- cert/cert.c ---- */
 /* Inserts a certificate row (current version 1) in the caller's transaction. */
 kw_rc kwi_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,

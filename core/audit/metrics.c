@@ -88,7 +88,7 @@ static kw_rc series_read(sqlite3_stmt *st, series *m)
 	m->pending_since = (time_t)sqlite3_column_int64(st, 12);
 	json_t *policy = json_loads((const char *)sqlite3_column_text(st, 8), 0, NULL);
 	if (m->has_cert && policy)
-		m->due = kw_policy_renew_at(policy, m->not_before, m->not_after);
+		m->due = kwi_policy_renew_at(policy, m->not_before, m->not_after);
 	json_decref(policy);
 	return KW_OK;
 }

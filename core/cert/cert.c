@@ -89,7 +89,7 @@ static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int
 	return rc;
 }
 
-kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
+kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req)
 {
 	kw_rc rc = KW_OK;
 	json_t *policy = NULL;
@@ -98,7 +98,6 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 	kwi_issued v = {0};
 	time_t now;
 	int exists = 0;
-	kw_error_clear();
 	KW_GUARD(check_name(req->name));
 	if ((req->backend == NULL || req->backend[0] == '\0') && req->policy == NULL)
 		return KW_FAIL(KW_ERR_USAGE,
@@ -399,8 +398,15 @@ out:
 	return rc;
 }
 
+kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
+{
+	kw_error_clear();
+	return kwi_cert_create(s, req);
+}
+
 /* see keyward/keyward.h: the immediate form of soft delete + purge (cert/versions.c) */
 kw_rc kw_cert_delete(kw_store *s, const char *name)
 {
-	return kw_cert_purge(s, name);
+	kw_error_clear();
+	return kwi_cert_purge(s, name);
 }

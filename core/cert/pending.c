@@ -97,7 +97,7 @@ kw_rc kwi_pending_notify(kw_store *s, const char *name, int version)
 	         "get the CSR signed (keyward cert csr %s), then bring the certificate back "
 	         "(keyward cert merge %s FILE)",
 	         name, name);
-	if (kw_cert_show(s, name, 0, &cur) != KW_OK)
+	if (kwi_cert_show(s, name, 0, &cur) != KW_OK)
 		kw_error_clear();
 	/* the version that serves until the merge, if there is one */
 	const char *status = json_string_value(json_object_get(cur, "status"));

@@ -199,10 +199,9 @@ static kw_rc select_version(kw_store *s, const char *name, int version, sqlite3_
 	return rc;
 }
 
-kw_rc kw_cert_show(kw_store *s, const char *name, int version, json_t **out)
+kw_rc kwi_cert_show(kw_store *s, const char *name, int version, json_t **out)
 {
 	sqlite3_stmt *st = NULL;
-	kw_error_clear();
 	*out = NULL;
 	KW_GUARD(select_version(s, name, version, &st));
 	*out = row_json(st);
@@ -257,11 +256,10 @@ static kw_rc no_cert(sqlite3_stmt *st, const char *name)
 	               (const char *)sqlite3_column_text(st, COL_STATUS), name);
 }
 
-kw_rc kw_cert_export(kw_store *s, const char *name, int version, int with_chain, char **pem)
+kw_rc kwi_cert_export(kw_store *s, const char *name, int version, int with_chain, char **pem)
 {
 	kw_rc rc = KW_OK;
 	sqlite3_stmt *st = NULL;
-	kw_error_clear();
 	*pem = NULL;
 	KW_GUARD(select_version(s, name, version, &st));
 	BIO *b = BIO_new(BIO_s_mem());
@@ -528,14 +526,13 @@ static kw_rc keyward_ref(kw_store *s, const char *name, char **out)
 	return rc;
 }
 
-kw_rc kw_cert_key_ref(kw_store *s, const char *name, const char *format, char **out)
+kw_rc kwi_cert_key_ref(kw_store *s, const char *name, const char *format, char **out)
 {
 	kw_rc rc = KW_OK;
 	sqlite3_stmt *st = NULL;
 	kwi_device dev = {0};
 	kw_keyref ref = {0};
 	kw_key_type type;
-	kw_error_clear();
 	*out = NULL;
 	if (format == NULL)
 		format = "keyward";
@@ -557,4 +554,22 @@ kw_rc kw_cert_key_ref(kw_store *s, const char *name, const char *format, char **
 	kwi_device_close(&dev);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+kw_rc kw_cert_export(kw_store *s, const char *name, int version, int with_chain, char **pem)
+{
+	kw_error_clear();
+	return kwi_cert_export(s, name, version, with_chain, pem);
+}
+
+kw_rc kw_cert_key_ref(kw_store *s, const char *name, const char *format, char **out)
+{
+	kw_error_clear();
+	return kwi_cert_key_ref(s, name, format, out);
+}
+
+kw_rc kw_cert_show(kw_store *s, const char *name, int version, json_t **out)
+{
+	kw_error_clear();
+	return kwi_cert_show(s, name, version, out);
 }

@@ -132,7 +132,7 @@ kw_rc kw_cert_versions(kw_store *s, const char *name, json_t **out)
 	/* kw_cert_show gives each version the one shape every reader sees. */
 	for (int i = 0; rc == KW_OK && i < n; i++) {
 		json_t *v = NULL;
-		rc = kw_cert_show(s, name, nums[i], &v);
+		rc = kwi_cert_show(s, name, nums[i], &v);
 		if (rc == KW_OK && json_array_append_new(list, v) != 0)
 			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	}
@@ -591,10 +591,9 @@ static kw_rc destroy_all_keys(kw_store *s, int64_t cert_id)
 	return rc;
 }
 
-kw_rc kw_cert_purge(kw_store *s, const char *name)
+kw_rc kwi_cert_purge(kw_store *s, const char *name)
 {
 	cert_row c;
-	kw_error_clear();
 	KW_GUARD(cert_find(s, name, ANY, &c));
 	/* A live certificate is hidden first (deleted_at, no event yet), so that a
 	 * kill while its keys are being destroyed leaves a deleted certificate
@@ -630,11 +629,10 @@ kw_rc kw_cert_purge(kw_store *s, const char *name)
 	return rc;
 }
 
-kw_rc kw_cert_list_deleted(kw_store *s, json_t **out)
+kw_rc kwi_cert_list_deleted(kw_store *s, json_t **out)
 {
 	sqlite3_stmt *st = NULL;
 	int days;
-	kw_error_clear();
 	*out = NULL;
 	KW_GUARD(kwi_retention_days(s, &days));
 	KW_GUARD(kwi_store_prepare(s,
@@ -669,4 +667,16 @@ kw_rc kw_cert_list_deleted(kw_store *s, json_t **out)
 	}
 	*out = list;
 	return KW_OK;
+}
+
+kw_rc kw_cert_list_deleted(kw_store *s, json_t **out)
+{
+	kw_error_clear();
+	return kwi_cert_list_deleted(s, out);
+}
+
+kw_rc kw_cert_purge(kw_store *s, const char *name)
+{
+	kw_error_clear();
+	return kwi_cert_purge(s, name);
 }

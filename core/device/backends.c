@@ -113,10 +113,9 @@ kw_rc kw_backend_add(kw_store *s, const kw_backend_spec *b)
 	return rc;
 }
 
-kw_rc kw_backend_list(kw_store *s, json_t **out)
+kw_rc kwi_backend_list(kw_store *s, json_t **out)
 {
 	sqlite3_stmt *st = NULL;
-	kw_error_clear();
 	*out = json_array();
 	kw_rc rc = kwi_store_prepare(s,
 	                             "SELECT b.name, b.kind, b.config,"
@@ -150,7 +149,7 @@ kw_rc kwi_backend_only(kw_store *s, const char *what, char **out)
 {
 	json_t *l = NULL;
 	*out = NULL;
-	KW_GUARD(kw_backend_list(s, &l));
+	KW_GUARD(kwi_backend_list(s, &l));
 	size_t n = json_array_size(l);
 	const char *name = json_string_value(json_object_get(json_array_get(l, 0), "name"));
 	if (n == 1 && name)
@@ -163,4 +162,10 @@ kw_rc kwi_backend_only(kw_store *s, const char *what, char **out)
 		               "the store has %zu backends: say which holds %s (--backend NAME)", n,
 		               what);
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
+kw_rc kw_backend_list(kw_store *s, json_t **out)
+{
+	kw_error_clear();
+	return kwi_backend_list(s, out);
 }

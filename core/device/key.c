@@ -262,7 +262,7 @@ static size_t md_len(int nid)
 	return md ? (size_t)EVP_MD_get_size(md) : 0;
 }
 
-int kw_key_can_sign(const kw_key *k, const kw_sign_params *p)
+static int key_can_sign(const kw_key *k, const kw_sign_params *p)
 {
 	int rsa = kw_key_type_is_rsa(k->type);
 	if (p->md_nid != NID_sha256 && p->md_nid != NID_sha384 && p->md_nid != NID_sha512)
@@ -281,11 +281,16 @@ kw_rc kw_key_sign(kw_key *k, const kw_sign_params *p, const unsigned char *dgst,
                   unsigned char *sig, size_t *sig_len)
 {
 	kw_error_clear();
-	if (!kw_key_can_sign(k, p))
+	if (!key_can_sign(k, p))
 		return KW_FAIL(KW_ERR_UNSUPPORTED,
 		               "the %s key of certificate '%s' cannot make this signature "
 		               "(scheme %d, %s, salt %d)",
 		               kw_key_type_name(k->type), k->name, (int)p->scheme,
 		               OBJ_nid2sn(p->md_nid), p->pss_saltlen);
 	return kwi_conn_sign(k->conn, &k->ref, p, dgst, dgst_len, sig, sig_len);
+}
+
+int kw_key_can_sign(const kw_key *k, const kw_sign_params *p)
+{
+	return key_can_sign(k, p);
 }

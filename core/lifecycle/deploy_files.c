@@ -109,8 +109,8 @@ kw_rc kwi_deploy_files_prepare(kwi_deploy_job *d)
 	kw_rc rc = KW_OK;
 	/* the public calls clear the error record: nothing is recorded yet */
 	if (t[0].kind || t[1].kind || t[2].kind) {
-		if ((rc = kw_cert_export(d->s, d->name, 0, 0, &cert)) != KW_OK ||
-		    (rc = kw_cert_export(d->s, d->name, 0, 1, &full)) != KW_OK)
+		if ((rc = kwi_cert_export(d->s, d->name, 0, 0, &cert)) != KW_OK ||
+		    (rc = kwi_cert_export(d->s, d->name, 0, 1, &full)) != KW_OK)
 			goto out;
 		size_t n = strlen(cert);
 		if (strncmp(full, cert, n) != 0) {
@@ -122,7 +122,7 @@ kw_rc kwi_deploy_files_prepare(kwi_deploy_job *d)
 		t[1].data = strdup(full + n); /* empty for a self-signed certificate */
 		t[2].data = strdup(full);
 	}
-	if (t[3].kind && (rc = kw_cert_key_ref(d->s, d->name, "keyward", &t[3].data)) != KW_OK)
+	if (t[3].kind && (rc = kwi_cert_key_ref(d->s, d->name, "keyward", &t[3].data)) != KW_OK)
 		goto out;
 	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++) {
 		if (t[i].kind && t[i].data == NULL) {

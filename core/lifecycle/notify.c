@@ -147,8 +147,10 @@ static kw_rc build(kw_store *s, const char *kind, const char *cert, int version,
 	json_t *info = NULL, *emails = json_array(), *c;
 	char at[32];
 	size_t i;
-	if (kw_cert_show(s, cert, version, &info) != KW_OK)
+	if (kwi_cert_show(s, cert, version, &info) != KW_OK) {
 		info = NULL; /* e.g. a version that failed before it existed */
+		kw_error_clear();
+	}
 	kwi_time_format(n->at, at, sizeof(at));
 	json_array_foreach(n->contacts, i, c)
 	    json_array_append(emails, json_object_get(c, "email"));

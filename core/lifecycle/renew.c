@@ -58,7 +58,7 @@ kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **rep
 	if (dep)
 		json_object_set_new(r, "deploy", dep);
 	json_t *cur = NULL;
-	if (kw_cert_show(s, cert, version, &cur) != KW_OK)
+	if (kwi_cert_show(s, cert, version, &cur) != KW_OK)
 		kw_error_clear();
 	json_t *details = json_pack("{s:i,s:O?,s:O?}", "version", version, "thumbprint_sha256",
 	                            json_object_get(cur, "thumbprint_sha256"), "not_after",
@@ -386,7 +386,7 @@ static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, r
 		kw_error_clear();
 	kw_rc rc = kw_cert_renew(s, c->name, KW_RENEW_POLICY, &version);
 	json_t *made = NULL;
-	if (rc == KW_OK && kw_cert_show(s, c->name, version, &made) != KW_OK)
+	if (rc == KW_OK && kwi_cert_show(s, c->name, version, &made) != KW_OK)
 		kw_error_clear();
 	const char *status = json_string_value(json_object_get(made, "status"));
 	/* issuer unknown: a CSR waits for the admin, who has been told */
@@ -437,7 +437,7 @@ static json_t *consider(kw_store *s, const due_cert *c, time_t now, int dry_run,
 		                    json_string("pending: the current version has no certificate"));
 		return res;
 	}
-	time_t due = kw_policy_renew_at(c->policy, c->not_before, c->not_after);
+	time_t due = kwi_policy_renew_at(c->policy, c->not_before, c->not_after);
 	const char *issuer =
 	    json_string_value(json_object_get(json_object_get(c->policy, "issuer"), "name"));
 	const char *acme = NULL;
@@ -489,7 +489,7 @@ static void purge_expired(kw_store *s, time_t now, const kw_renew_options *o, js
 	json_t *deleted = NULL;
 	size_t i;
 	json_t *d;
-	kw_rc rc = kw_cert_list_deleted(s, &deleted);
+	kw_rc rc = kwi_cert_list_deleted(s, &deleted);
 	if (rc != KW_OK) {
 		run_fail(err, rc);
 		return;
@@ -507,7 +507,7 @@ static void purge_expired(kw_store *s, time_t now, const kw_renew_options *o, js
 		                        json_object_get(d, "purge_after"));
 		if (o->dry_run)
 			json_object_set_new(res, "action", json_string("would-purge"));
-		else if (kw_cert_purge(s, name) == KW_OK)
+		else if (kwi_cert_purge(s, name) == KW_OK)
 			json_object_set_new(res, "action", json_string("purged"));
 		else {
 			json_object_set_new(res, "action", json_string("failed"));

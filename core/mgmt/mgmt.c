@@ -50,7 +50,7 @@ static kw_rc create_server(kw_store *s, const kw_mgmt_init_request *req)
 	    .days = req->server_days,
 	    .issuer = "ca:" KW_MGMT_CA_NAME,
 	};
-	return kw_cert_create(s, &srv);
+	return kwi_cert_create(s, &srv);
 }
 
 /* The CA goes again when the server certificate cannot be made; the first
@@ -59,7 +59,7 @@ static kw_rc undo_ca(kw_store *s, kw_rc rc)
 {
 	char msg[MSG_LEN];
 	snprintf(msg, sizeof(msg), "%s", kw_error_message());
-	if (kw_cert_delete(s, KW_MGMT_CA_NAME) != KW_OK) { /* best effort */
+	if (kwi_cert_purge(s, KW_MGMT_CA_NAME) != KW_OK) { /* best effort */
 	}
 	kw_error_clear();
 	return KW_FAIL(rc, "%s", msg);
@@ -68,8 +68,8 @@ static kw_rc undo_ca(kw_store *s, kw_rc rc)
 static kw_rc init_report(kw_store *s, const char *backend, json_t **out)
 {
 	json_t *ca = NULL, *srv = NULL;
-	KW_GUARD(kw_cert_show(s, KW_MGMT_CA_NAME, 0, &ca));
-	kw_rc rc = kw_cert_show(s, KW_MGMT_SERVER_NAME, 0, &srv);
+	KW_GUARD(kwi_cert_show(s, KW_MGMT_CA_NAME, 0, &ca));
+	kw_rc rc = kwi_cert_show(s, KW_MGMT_SERVER_NAME, 0, &srv);
 	if (rc == KW_OK) {
 		*out =
 		    json_pack("{s:s,s:s,s:s,s:O,s:O}", "ca", KW_MGMT_CA_NAME, "server",
@@ -84,18 +84,17 @@ static kw_rc init_report(kw_store *s, const char *backend, json_t **out)
 	return rc;
 }
 
-kw_rc kw_mgmt_init(kw_store *s, const kw_mgmt_init_request *req, json_t **out)
+kw_rc kwi_mgmt_init(kw_store *s, const kw_mgmt_init_request *req, json_t **out)
 {
 	if (out)
 		*out = NULL;
-	kw_error_clear();
 	KW_GUARD(init_refuse_existing(s));
 	char *only = NULL;
 	if (req->backend == NULL || req->backend[0] == '\0') {
 		KW_GUARD(kwi_backend_only(s, "the management keys", &only));
 		kw_mgmt_init_request dflt = *req;
 		dflt.backend = only;
-		kw_rc rc = kw_mgmt_init(s, &dflt, out);
+		kw_rc rc = kwi_mgmt_init(s, &dflt, out);
 		free(only);
 		return rc;
 	}
@@ -108,7 +107,7 @@ kw_rc kw_mgmt_init(kw_store *s, const kw_mgmt_init_request *req, json_t **out)
 	    .has_pathlen = 1,
 	    .pathlen = 0,
 	};
-	KW_GUARD(kw_cert_create(s, &ca));
+	KW_GUARD(kwi_cert_create(s, &ca));
 	kw_rc rc = create_server(s, req);
 	if (rc != KW_OK)
 		return undo_ca(s, rc);
@@ -246,4 +245,10 @@ kw_rc kw_mgmt_log_request(kw_store *s, const char *method, const char *path, int
 	if (d == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	return kwi_event_record(s, "api.request", NULL, 0, d);
+}
+
+kw_rc kw_mgmt_init(kw_store *s, const kw_mgmt_init_request *req, json_t **out)
+{
+	kw_error_clear();
+	return kwi_mgmt_init(s, req, out);
 }

@@ -469,7 +469,7 @@ kw_rc kw_policy_import_azure(const char *text, json_t **policy, json_t **unmappe
 		rc = KW_FAIL(KW_ERR_USAGE,
 		             "not a Key Vault certificate policy: it has none of keyProperties, "
 		             "x509CertificateProperties, lifetimeActions, issuerParameters");
-	else if ((rc = map(&im, kv, p)) == KW_OK && kw_policy_validate(p, policy) != KW_OK) {
+	else if ((rc = map(&im, kv, p)) == KW_OK && kwi_policy_validate(p, policy) != KW_OK) {
 		char msg[768];
 		snprintf(msg, sizeof(msg), "%s", kw_error_message());
 		rc = kw_error_code();

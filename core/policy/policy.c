@@ -664,9 +664,8 @@ static kw_rc validate(const json_t *in, json_t *p)
 	return kwi_json_put(p, "history_limit", json_integer(history));
 }
 
-kw_rc kw_policy_validate(const json_t *in, json_t **out)
+kw_rc kwi_policy_validate(const json_t *in, json_t **out)
 {
-	kw_error_clear();
 	*out = json_object();
 	if (*out == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
@@ -681,7 +680,7 @@ kw_rc kw_policy_validate(const json_t *in, json_t **out)
 json_t *kw_policy_default(void)
 {
 	json_t *empty = json_object(), *p = NULL;
-	if (empty && kw_policy_validate(empty, &p) != KW_OK)
+	if (empty && kwi_policy_validate(empty, &p) != KW_OK)
 		p = NULL;
 	json_decref(empty);
 	return p;
@@ -698,7 +697,7 @@ kw_rc kw_policy_parse(const char *text, json_t **out)
 	if (j == NULL)
 		return KW_FAIL(KW_ERR_PARSE, "policy is not valid JSON: line %d, column %d: %s",
 		               e.line, e.column, e.text);
-	kw_rc rc = kw_policy_validate(j, out);
+	kw_rc rc = kwi_policy_validate(j, out);
 	json_decref(j);
 	return rc;
 }
@@ -737,7 +736,7 @@ time_t kwi_policy_trigger_at(const json_t *trigger, time_t not_before, time_t no
 	return (time_t)t;
 }
 
-time_t kw_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after)
+time_t kwi_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after)
 {
 	size_t i;
 	json_t *a;
@@ -755,4 +754,15 @@ time_t kw_policy_renew_at(const json_t *policy, time_t not_before, time_t not_af
 		found = 1;
 	}
 	return found ? best : kwi_policy_trigger_at(NULL, not_before, not_after);
+}
+
+kw_rc kw_policy_validate(const json_t *in, json_t **out)
+{
+	kw_error_clear();
+	return kwi_policy_validate(in, out);
+}
+
+time_t kw_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after)
+{
+	return kwi_policy_renew_at(policy, not_before, not_after);
 }

@@ -86,7 +86,7 @@ kw_rc kwi_policy_merge(const json_t *base, const kw_cert_request *req, json_t **
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	kw_rc rc = json_is_object(p) ? overlay(p, req) : KW_OK;
 	if (rc == KW_OK)
-		rc = kw_policy_validate(p, out);
+		rc = kwi_policy_validate(p, out);
 	json_decref(p);
 	if (rc == KW_OK && (rc = kwi_policy_require_complete(*out)) != KW_OK) {
 		json_decref(*out);
@@ -200,7 +200,7 @@ kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out)
 	else if ((raw = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL)) == NULL)
 		rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy", name);
 	sqlite3_finalize(st);
-	if (rc == KW_OK && kw_policy_validate(raw, out) != KW_OK) {
+	if (rc == KW_OK && kwi_policy_validate(raw, out) != KW_OK) {
 		char msg[768];
 		snprintf(msg, sizeof(msg), "%s", kw_error_message());
 		kw_error_clear();
@@ -283,7 +283,7 @@ kw_rc kw_policy_set(kw_store *s, const char *name, const json_t *policy)
 {
 	json_t *p = NULL, *old = NULL;
 	kw_error_clear();
-	kw_rc rc = kw_policy_validate(policy, &p);
+	kw_rc rc = kwi_policy_validate(policy, &p);
 	if (rc == KW_OK)
 		rc = kwi_policy_require_complete(p);
 	if (rc == KW_OK)

@@ -261,7 +261,7 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 	kwi_device_close(&dev);
 	json_decref(cfg);
 	free(only);
-	if (rc == KW_OK && report && (rc = kw_issuer_show(s, sp->name, report)) != KW_OK)
+	if (rc == KW_OK && report && (rc = kwi_issuer_show(s, sp->name, report)) != KW_OK)
 		*report = NULL;
 	return rc;
 }

@@ -72,10 +72,9 @@ kw_rc kw_issuer_list(kw_store *s, json_t **out)
 	return query(s, NULL, out);
 }
 
-kw_rc kw_issuer_show(kw_store *s, const char *name, json_t **out)
+kw_rc kwi_issuer_show(kw_store *s, const char *name, json_t **out)
 {
 	json_t *a = NULL;
-	kw_error_clear();
 	KW_GUARD(query(s, name, &a));
 	if (json_array_size(a) == 0) {
 		json_decref(a);
@@ -159,4 +158,10 @@ kw_rc kw_store_set_http01(kw_store *s, const char *listen, const char *webroot)
 	json_decref(s->http01);
 	s->http01 = h;
 	return KW_OK;
+}
+
+kw_rc kw_issuer_show(kw_store *s, const char *name, json_t **out)
+{
+	kw_error_clear();
+	return kwi_issuer_show(s, name, out);
 }
