@@ -61,6 +61,15 @@ const kw_backend_ops *kw_backend_ops_find(const char *kind)
 	return NULL;
 }
 
+unsigned kw_backend_caps(const kw_backend_ops *ops, const kw_backend_config *cfg)
+{
+	if (ops == NULL)
+		return 0;
+	if (cfg == NULL || ops->caps_config == NULL)
+		return ops->caps;
+	return ops->caps | ops->caps_config(cfg);
+}
+
 void kw_device_keys_free(kw_device_key *keys, size_t n)
 {
 	for (size_t i = 0; keys && i < n; i++)

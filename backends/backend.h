@@ -71,17 +71,46 @@ typedef struct {
 	const kw_secret *pin;
 } kw_backend_config;
 
+/*
+ * Capabilities: what core may count on from a backend, as a mask beside the
+ * function table (curl's vtls "supports" bits), so that core asks "can it?"
+ * and never "which backend is this?". Outside kw_backend_ops_find no code
+ * compares a backend's kind.
+ */
+/* key_sign may run on one ctx from several threads at once (the other calls
+ * are always serialised by the caller). Without it every call on a ctx is
+ * serialised. */
+#define KW_CAP_PARALLEL_SIGN 0x01u
+/* A connection opened in a process leaves its forked children able to open
+ * their own. Not so for tpm2-abrmd's TCTI (GDBus does not survive fork):
+ * a child of a process that used it hangs. */
+#define KW_CAP_FORK_SAFE 0x02u
+/* RSA-PSS signatures with any salt length. Without it only a salt as long
+ * as the digest: a TPM picks the salt length itself (TPM 2.0 Part 1, B.7),
+ * so a TLS peer's other salt length cannot be honoured. */
+#define KW_CAP_PSS_ANY_SALT 0x04u
+/* key_resolve takes an RFC 7512 "pkcs11:" URI (cert adopt --key-uri). */
+#define KW_CAP_RESOLVE_URI 0x08u
+/* key_resolve takes the path of a "TSS2 PRIVATE KEY" file (cert adopt --tss2). */
+#define KW_CAP_RESOLVE_TSS2 0x10u
+/* Configured by module and token (both required) and a pin source
+ * (optional): kw_backend_config.module, .token, .pin_source. */
+#define KW_CAP_CONF_TOKEN 0x20u
+/* Configured by a TCTI string (optional): kw_backend_config.tcti. */
+#define KW_CAP_CONF_TCTI 0x40u
+
 typedef struct kw_backend_ops {
-	const char *kind; /* "tpm2" or "pkcs11" */
+	const char *kind; /* "tpm2" or "pkcs11": the name in the store, never compared outside
+	                     kw_backend_ops_find */
 
-	/* 1 when key_sign may run on one ctx from several threads at once (the
-	 * other calls are always serialised by the caller). */
-	int thread_safe;
+	/* KW_CAP_* that hold for every configuration. */
+	unsigned caps;
 
-	/* 0 when a connection opened in a process leaves its forked children
-	 * unable to open their own (tpm2-abrmd's TCTI: GDBus does not survive
-	 * fork). NULL: always fork safe. */
-	int (*fork_safe)(const kw_backend_config *cfg);
+	/* KW_CAP_* that hold for this configuration beyond caps (only
+	 * KW_CAP_FORK_SAFE depends on one today: the tpm2 TCTI). Only cfg->name
+	 * and the device fields are read; no device is contacted. NULL: none.
+	 * Callers use kw_backend_caps. */
+	unsigned (*caps_config)(const kw_backend_config *cfg);
 
 	/* Connects to the device (and logs in). Fails with KW_ERR_UNAVAILABLE when
 	 * it cannot be reached, KW_ERR_NOT_FOUND for a missing token, KW_ERR_AUTH for a
@@ -162,6 +191,10 @@ void kw_device_keys_free(kw_device_key *keys, size_t n);
 
 /* The implementation for a kind, or NULL. */
 const kw_backend_ops *kw_backend_ops_find(const char *kind);
+
+/* The capabilities of ops configured as cfg: ops->caps and what
+ * ops->caps_config adds. cfg NULL: ops->caps only. */
+unsigned kw_backend_caps(const kw_backend_ops *ops, const kw_backend_config *cfg);
 
 extern const kw_backend_ops kw_tpm2_ops;
 extern const kw_backend_ops kw_p11_ops;

@@ -108,7 +108,7 @@ int sign_esys_open(const sign_opts *o, sign_path *p)
 	if (o->store == NULL || kw_store_open(o->store, &c->store) != KW_OK ||
 	    esys_ref(c, o->key, &backend_id) != 0 ||
 	    kwi_device_open_id(c->store, backend_id, &c->dev) != KW_OK ||
-	    strcmp(c->dev.kind, "tpm2") != 0 || kw_tpm2_blob_parse(&c->ref, &blob) != KW_OK ||
+	    c->dev.ops != &kw_tpm2_ops || kw_tpm2_blob_parse(&c->ref, &blob) != KW_OK ||
 	    kw_tpm2_signer_get(c->dev.ctx, &blob, &c->key) != KW_OK) {
 		fprintf(stderr, "kwbench-sign: esys: cannot load the TPM key of %s: %s\n", o->key,
 		        kw_error_message());

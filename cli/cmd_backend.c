@@ -51,7 +51,8 @@ static void backend_table(const json_t *list)
 		const char *kind = json_string_value(json_object_get(b, "kind"));
 		const char *tcti = json_string_value(json_object_get(b, "tcti"));
 		char dev[512];
-		if (strcmp(kind, "tpm2") == 0)
+		/* Each kind lists its own settings: a token is named by a module. */
+		if (json_object_get(b, "module") == NULL)
 			snprintf(dev, sizeof(dev), "tcti=%s", tcti ? tcti : "(default)");
 		else
 			snprintf(dev, sizeof(dev), "module=%s token=%s pin=%s",

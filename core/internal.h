@@ -117,6 +117,8 @@ void kwi_device_close(kwi_device *d);
  * cert_store (the device keeps no certificates), key_destroy (nothing of the
  * key lives on the device) and key_list (no keys of ours on the device: an
  * empty list) succeed. */
+/* The backend's KW_CAP_* that hold whatever its configuration. */
+unsigned kwi_device_caps(const kwi_device *d);
 kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label,
                               kw_keyref *out) KW_MUST_USE;
 kw_rc kwi_device_key_import(kwi_device *d, EVP_PKEY *key, kw_key_type type, const char *label,

@@ -217,11 +217,16 @@ static kw_rc op_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 /* The tabrmd TCTI talks D-Bus through GLib, whose worker thread does not
  * survive fork(): a child of a process that used it hangs on its own. The
  * loader's default picks tabrmd when there is no /dev/tpmrm0. */
-static int op_fork_safe(const kw_backend_config *cfg)
+static int fork_safe(const kw_backend_config *cfg)
 {
 	if (cfg->tcti == NULL || cfg->tcti[0] == '\0')
 		return access("/dev/tpmrm0", F_OK) == 0 || access("/dev/tpm0", F_OK) == 0;
 	return strncmp(cfg->tcti, "tabrmd", 6) != 0;
+}
+
+static unsigned op_caps_config(const kw_backend_config *cfg)
+{
+	return fork_safe(cfg) ? KW_CAP_FORK_SAFE : 0;
 }
 
 static kw_rc op_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
@@ -255,7 +260,9 @@ static kw_rc op_key_certify(void *ctx, const kw_keyref *ref, const unsigned char
 
 const kw_backend_ops kw_tpm2_ops = {
     .kind = "tpm2",
-    .fork_safe = op_fork_safe,
+    /* One command at a time per connection; PSS salt = digest length. */
+    .caps = KW_CAP_RESOLVE_TSS2 | KW_CAP_CONF_TCTI,
+    .caps_config = op_caps_config,
     .open = op_open,
     .close = op_close,
     .key_generate = op_key_generate,

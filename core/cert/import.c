@@ -344,7 +344,8 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 	}
 	if ((rc = kwi_device_open(s, req->backend, &dev)) != KW_OK)
 		goto out;
-	if (strcmp(dev.kind, req->tss2_path ? "tpm2" : "pkcs11") != 0) {
+	if (!(kwi_device_caps(&dev) &
+	      (req->tss2_path ? KW_CAP_RESOLVE_TSS2 : KW_CAP_RESOLVE_URI))) {
 		rc = KW_FAIL(KW_ERR_USAGE, "%s names a %s key but backend '%s' is %s",
 		             req->tss2_path ? "--tss2" : "--key-uri",
 		             req->tss2_path ? "TPM" : "PKCS#11", dev.name, dev.kind);

@@ -19,22 +19,25 @@ static kw_rc check_spec(const kw_backend_spec *b)
 			               "bad backend name '%s': use letters, digits, "
 			               "'.', '_' and '-'",
 			               b->name);
-	if (b->kind == NULL || kw_backend_ops_find(b->kind) == NULL)
+	const kw_backend_ops *ops = b->kind ? kw_backend_ops_find(b->kind) : NULL;
+	if (ops == NULL)
 		return KW_FAIL(KW_ERR_USAGE, "unknown backend kind '%s' (use tpm2 or pkcs11)",
 		               b->kind ? b->kind : "");
-	if (strcmp(b->kind, "pkcs11") == 0) {
+	unsigned caps = kw_backend_caps(ops, NULL);
+	if (caps & KW_CAP_CONF_TOKEN) {
 		if (b->module == NULL || b->module[0] == '\0')
-			return KW_FAIL(KW_ERR_USAGE, "a pkcs11 backend needs --module");
+			return KW_FAIL(KW_ERR_USAGE, "a %s backend needs --module", b->kind);
 		if (b->token == NULL || b->token[0] == '\0')
 			return KW_FAIL(KW_ERR_USAGE,
-			               "a pkcs11 backend needs --token LABEL or a pkcs11: URI");
+			               "a %s backend needs --token LABEL or a pkcs11: URI",
+			               b->kind);
 		/* no pin source: fine for a token that needs no login (checked by probe) */
 		if (b->pin_source)
 			KW_GUARD(kw_secret_source_check(b->pin_source));
 	} else if (b->module || b->token || b->pin_source)
 		return KW_FAIL(KW_ERR_USAGE,
 		               "--module, --token and --pin-source are for pkcs11 backends");
-	if (strcmp(b->kind, "tpm2") == 0 && b->tcti && b->tcti[0] == '\0')
+	if ((caps & KW_CAP_CONF_TCTI) && b->tcti && b->tcti[0] == '\0')
 		return KW_FAIL(KW_ERR_USAGE, "empty --tcti");
 	return KW_OK;
 }

@@ -8,6 +8,11 @@ static kw_rc lacks(const kwi_device *d, const char *what)
 	return KW_FAIL(KW_ERR_UNSUPPORTED, "backend '%s' (%s) cannot %s", d->name, d->kind, what);
 }
 
+unsigned kwi_device_caps(const kwi_device *d)
+{
+	return kw_backend_caps(d->ops, NULL);
+}
+
 kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label, kw_keyref *out)
 {
 	if (d->ops->key_generate == NULL)

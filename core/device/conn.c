@@ -20,10 +20,10 @@ struct kwi_conn {
 	int pin_rejected; /* the token refused pin: never offered again (see pin_refresh) */
 	const kw_backend_ops *ops;
 	void *ctx;
-	pid_t pid; /* the process that opened ctx */
-	int fork_safe;
-	/* Writers (re)open the device; readers use it. A backend that is not
-	 * thread safe is used under the write lock only. */
+	pid_t pid;     /* the process that opened ctx */
+	unsigned caps; /* KW_CAP_* of this configuration */
+	/* Writers (re)open the device; readers use it. A backend without
+	 * KW_CAP_PARALLEL_SIGN is used under the write lock only. */
 	pthread_rwlock_t lock;
 	int refs;
 	kwi_conn *next;
@@ -31,7 +31,7 @@ struct kwi_conn {
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The process that opened a connection whose library cannot be used again
- * after fork (see kw_backend_ops.fork_safe); 0 when none did. */
+ * after fork (see KW_CAP_FORK_SAFE); 0 when none did. */
 static pid_t unsafe_opener;
 static kwi_conn *pool;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -79,7 +79,6 @@ static kw_rc conn_new(const char *id, const char *name, const char *kind, const 
 	c->config = json_loads(config, 0, NULL);
 	c->ops = kw_backend_ops_find(kind);
 	c->refs = 1;
-	c->fork_safe = 1;
 	if (c->id == NULL || c->name == NULL || c->kind == NULL || c->config == NULL) {
 		conn_free(c);
 		return KW_FAIL(KW_ERR_STORE, "backend '%s' has an unreadable configuration", name);
@@ -97,12 +96,13 @@ static kw_rc conn_new(const char *id, const char *name, const char *kind, const 
 		conn_free(c);
 		return kw_error_code();
 	}
-	if (c->ops->fork_safe) {
-		kw_backend_config cfg = {
-		    name, json_string_value(json_object_get(c->config, "tcti")), NULL, NULL, NULL,
-		    NULL};
-		c->fork_safe = c->ops->fork_safe(&cfg);
-	}
+	kw_backend_config cfg = {name,
+	                         json_string_value(json_object_get(c->config, "tcti")),
+	                         json_string_value(json_object_get(c->config, "module")),
+	                         json_string_value(json_object_get(c->config, "token")),
+	                         source,
+	                         NULL};
+	c->caps = kw_backend_caps(c->ops, &cfg);
 	*out = c;
 	return KW_OK;
 }
@@ -152,6 +152,11 @@ void kwi_conn_put(kwi_conn *c)
 const char *kwi_conn_kind(const kwi_conn *c)
 {
 	return c->kind;
+}
+
+unsigned kwi_conn_caps(const kwi_conn *c)
+{
+	return c->caps;
 }
 
 static const char *cfg_str(const kwi_conn *c, const char *k)
@@ -233,7 +238,8 @@ static kw_rc ensure_open(kwi_conn *c)
 		c->ctx = NULL;
 	if (c->ctx)
 		return KW_OK;
-	if (!c->fork_safe && unsafe_opener != 0 && unsafe_opener != getpid())
+	int fork_safe = (c->caps & KW_CAP_FORK_SAFE) != 0;
+	if (!fork_safe && unsafe_opener != 0 && unsafe_opener != getpid())
 		return KW_FAIL(
 		    KW_ERR_UNAVAILABLE,
 		    "backend '%s' cannot be used in this process: its parent used the same "
@@ -241,7 +247,7 @@ static kw_rc ensure_open(kwi_conn *c)
 		    "survive fork); sign only in child processes, or use "
 		    "device:/dev/tpmrm0",
 		    c->name);
-	if (!c->fork_safe)
+	if (!fork_safe)
 		unsafe_opener = getpid();
 	KW_GUARD(open_with_pin(c));
 	c->pid = getpid();
@@ -279,7 +285,7 @@ static kw_rc call(kwi_conn *c, void *ctx, const conn_call *a)
 static kw_rc attempt(kwi_conn *c, const conn_call *a, void **used)
 {
 	kw_rc rc;
-	int shared = c->ops->thread_safe && a->der == NULL;
+	int shared = (c->caps & KW_CAP_PARALLEL_SIGN) && a->der == NULL;
 	pthread_rwlock_wrlock(&c->lock);
 	rc = ensure_open(c);
 	*used = c->ctx;
@@ -373,7 +379,7 @@ kw_rc kwi_conn_public_isolated(kwi_conn *c, const kw_keyref *ref, unsigned char 
 	/* Checked in a child, so that this process never loads a client library
 	 * that its own forked children could not use afterwards; unless it did
 	 * already. */
-	if (c->fork_safe || unsafe_opener == getpid())
+	if ((c->caps & KW_CAP_FORK_SAFE) || unsafe_opener == getpid())
 		return kwi_conn_public(c, ref, der, len);
 	if (pipe(p) != 0)
 		return KW_FAIL(KW_ERR_IO, "cannot check backend '%s': pipe: %s", c->name,

@@ -25,6 +25,9 @@ kw_rc kwi_conn_public_isolated(kwi_conn *c, const kw_keyref *ref, unsigned char 
 kw_rc kwi_conn_sign(kwi_conn *c, const kw_keyref *ref, const kw_sign_params *p,
                     const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                     size_t *sig_len) KW_MUST_USE;
+/* The backend's kind, for messages only: decisions use kwi_conn_caps. */
 const char *kwi_conn_kind(const kwi_conn *c);
+/* KW_CAP_* of the connection's backend as configured (see backend.h). */
+unsigned kwi_conn_caps(const kwi_conn *c);
 
 #endif

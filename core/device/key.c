@@ -272,7 +272,7 @@ static int key_can_sign(const kw_key *k, const kw_sign_params *p)
 	if (!rsa || (p->scheme != KW_SIG_RSA_PKCS1 && p->scheme != KW_SIG_RSA_PSS))
 		return 0;
 	/* A TPM makes PSS signatures with a salt as long as the digest only. */
-	if (p->scheme == KW_SIG_RSA_PSS && strcmp(kwi_conn_kind(k->conn), "tpm2") == 0)
+	if (p->scheme == KW_SIG_RSA_PSS && !(kwi_conn_caps(k->conn) & KW_CAP_PSS_ANY_SALT))
 		return p->pss_saltlen == -1 || (size_t)p->pss_saltlen == md_len(p->md_nid);
 	return 1;
 }
