@@ -36,6 +36,19 @@ static pid_t unsafe_opener;
 static kwi_conn *pool;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/* Signers share the read lock; a reopen (or a key_public) takes the write
+ * lock. glibc's default lets readers overtake a waiting writer, so a writer
+ * could wait for as long as two threads keep signing: a waiting writer goes
+ * first here. No thread takes this lock twice, as "nonrecursive" asks. */
+static void conn_lock_init(pthread_rwlock_t *lock)
+{
+	pthread_rwlockattr_t attr;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
 /* In a child only the forking thread lives on: locks another thread held
  * would never be released, so they start afresh. The devices are reopened
  * on first use (see ensure_open). */
@@ -43,7 +56,7 @@ static void child_after_fork(void)
 {
 	pthread_mutex_init(&pool_lock, NULL);
 	for (kwi_conn *c = pool; c; c = c->next)
-		pthread_rwlock_init(&c->lock, NULL);
+		conn_lock_init(&c->lock);
 }
 
 static void atfork_register(void)
@@ -72,7 +85,7 @@ static kw_rc conn_new(const char *id, const char *name, const char *kind, const 
 	kwi_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	pthread_rwlock_init(&c->lock, NULL);
+	conn_lock_init(&c->lock);
 	c->id = strdup(id);
 	c->name = strdup(name);
 	c->kind = strdup(kind);
@@ -286,6 +299,20 @@ static kw_rc attempt(kwi_conn *c, const conn_call *a, void **used)
 {
 	kw_rc rc;
 	int shared = (c->caps & KW_CAP_PARALLEL_SIGN) && a->der == NULL;
+	if (shared) {
+		/* The connection is open for this process (the usual case): sign
+		 * under the read lock only. Taking the write lock first for every
+		 * signature, even briefly, would wait for the signature in flight
+		 * and so make them take turns. */
+		pthread_rwlock_rdlock(&c->lock);
+		if (c->ctx && c->pid == getpid()) {
+			*used = c->ctx;
+			rc = call(c, c->ctx, a);
+			pthread_rwlock_unlock(&c->lock);
+			return rc;
+		}
+		pthread_rwlock_unlock(&c->lock);
+	}
 	pthread_rwlock_wrlock(&c->lock);
 	rc = ensure_open(c);
 	*used = c->ctx;
