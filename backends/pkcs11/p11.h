@@ -3,9 +3,12 @@
  *
  * One context = one p11-kit module, one token, one R/W session logged in as
  * CKU_USER, plus a pool of sessions for signing. Key references are the CKA_ID
- * of the key pair. key_sign is thread safe (each signature takes a session of
- * its own from the pool); the other calls share the main session and must be
- * serialised by the caller.
+ * of the key pair. key_sign is thread safe (KW_CAP_PARALLEL_SIGN): each
+ * signature takes a session of its own from the pool, the key cache and the
+ * pool are behind one mutex, the error record is per thread, and p11-kit
+ * initialises the module with CKF_OS_LOCKING_OK (tests/backends/
+ * test_pkcs11_parallel.c checks both). The other calls share the main
+ * session and must be serialised by the caller.
  */
 #ifndef KEYWARD_BACKENDS_P11_H
 #define KEYWARD_BACKENDS_P11_H

@@ -187,7 +187,8 @@ static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
 
 const kw_backend_ops kw_p11_ops = {
     .kind = "pkcs11",
-    .caps = KW_CAP_FORK_SAFE | KW_CAP_PSS_ANY_SALT | KW_CAP_RESOLVE_URI | KW_CAP_CONF_TOKEN,
+    .caps = KW_CAP_PARALLEL_SIGN | KW_CAP_FORK_SAFE | KW_CAP_PSS_ANY_SALT | KW_CAP_RESOLVE_URI |
+            KW_CAP_CONF_TOKEN,
     .open = p11_open,
     .close = p11_close,
     .key_generate = kw_p11_key_generate,
