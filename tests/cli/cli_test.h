@@ -37,19 +37,7 @@
 static inline void cli_runv(kwt_result *r, char *const env[], const char *store,
                             const char *const *args)
 {
-	char *argv[64];
-	int n = 0;
-	argv[n++] = (char *)kwt_env("KW_TEST_KEYWARD_BIN");
-	if (store) {
-		argv[n++] = "--store";
-		argv[n++] = (char *)store;
-	}
-	for (; *args; args++) {
-		cr_assert(n < 63, "too many arguments");
-		argv[n++] = (char *)*args;
-	}
-	argv[n] = NULL;
-	kwt_run(r, argv, env);
+	kwt_kw_args(r, env, store, args);
 }
 
 /* "cert create a --backend hsm" for messages (static buffer). */

@@ -137,7 +137,7 @@ void kwt_run(kwt_result *r, char *const argv[], char *const env[])
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static void kw_va(kwt_result *r, char *const env[], const char *store, va_list ap)
+void kwt_kw_args(kwt_result *r, char *const env[], const char *store, const char *const *args)
 {
 	char *argv[64];
 	int n = 0;
@@ -146,13 +146,25 @@ static void kw_va(kwt_result *r, char *const env[], const char *store, va_list a
 		argv[n++] = "--store";
 		argv[n++] = (char *)store;
 	}
-	const char *a;
-	while ((a = va_arg(ap, const char *)) != NULL) {
-		cr_assert(n < 63);
-		argv[n++] = (char *)a;
+	for (; *args; args++) {
+		cr_assert(n < 63, "too many arguments");
+		argv[n++] = (char *)*args;
 	}
 	argv[n] = NULL;
 	kwt_run(r, argv, env);
+}
+
+static void kw_va(kwt_result *r, char *const env[], const char *store, va_list ap)
+{
+	const char *args[64];
+	int n = 0;
+	const char *a;
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		cr_assert(n < 63, "too many arguments");
+		args[n++] = a;
+	}
+	args[n] = NULL;
+	kwt_kw_args(r, env, store, args);
 }
 
 void kwt_kw(kwt_result *r, const char *store, ...)

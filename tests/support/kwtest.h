@@ -49,6 +49,9 @@ void kwt_kw(kwt_result *r, const char *store, ...) __attribute__((sentinel));
 /* Same with extra environment entries. */
 void kwt_kw_env(kwt_result *r, char *const env[], const char *store, ...) __attribute__((sentinel));
 
+/* Same with the arguments in a NULL-terminated array; env may be NULL. */
+void kwt_kw_args(kwt_result *r, char *const env[], const char *store, const char *const *args);
+
 /* Number of lines in s (a last line without newline counts). */
 int kwt_count_lines(const char *s);
 
@@ -66,8 +69,6 @@ int kwt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Runs a shell command line and returns its stdout (malloc'd). */
 char *kwt_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-#endif
-
 /* ---- CLI test helpers ---- */
 
 /* A new initialized store with backends "tpm" (this program's TPM) and/or
@@ -79,3 +80,5 @@ char *kwt_store_dump(const char *store);
 
 /* Number of objects on this program's SoftHSM token (logged in as user). */
 int kwt_p11_object_count(void);
+
+#endif
