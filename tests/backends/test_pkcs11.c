@@ -25,94 +25,25 @@
 #include "backend.h"
 #include "pkcs11/p11.h"
 #include "kwtest.h"
+#include "p11tok.h"
 
 #define KEY_LABEL "kw-test-key"
 
-/* ---- an independent PKCS#11 client ---- */
-
-typedef struct {
-	CK_FUNCTION_LIST *fn;
-	CK_SESSION_HANDLE s;
-} tok;
-
-static CK_SLOT_ID tok_slot(tok *t)
-{
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16;
-	const char *want = kwt_env("KW_TEST_P11_TOKEN");
-
-	cr_assert_eq(t->fn->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO info;
-		cr_assert_eq(t->fn->C_GetTokenInfo(slots[i], &info), CKR_OK);
-		size_t len = strlen(want);
-		if (memcmp(info.label, want, len) == 0 &&
-		    (len == sizeof(info.label) || info.label[len] == ' '))
-			return slots[i];
-	}
-	cr_assert_fail("token %s not found by the test's own PKCS#11 client", want);
-	return 0;
-}
-
-static void tok_open_flags(tok *t, CK_FLAGS flags)
-{
-	const char *pin = kwt_env("KW_TEST_P11_PIN");
-
-	t->fn = p11_kit_module_load(kwt_env("KW_TEST_P11_MODULE"), 0);
-	cr_assert_not_null(t->fn, "p11_kit_module_load: %s", p11_kit_message());
-	cr_assert_eq(p11_kit_module_initialize(t->fn), CKR_OK);
-	CK_SLOT_ID slot = tok_slot(t);
-	cr_assert_eq(t->fn->C_OpenSession(slot, CKF_SERIAL_SESSION | flags, NULL, NULL, &t->s),
-	             CKR_OK);
-	CK_RV rv = t->fn->C_Login(t->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-	cr_assert(rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN, "C_Login: 0x%lx", rv);
-}
-
-static void tok_open(tok *t)
-{
-	tok_open_flags(t, 0);
-}
-
-/* Closes without C_Logout: the backend may share the login in this process. */
-static void tok_close(tok *t)
-{
-	cr_assert_eq(t->fn->C_CloseSession(t->s), CKR_OK);
-	cr_assert_eq(p11_kit_module_finalize(t->fn), CKR_OK);
-	p11_kit_module_release(t->fn);
-}
-
-/* Objects with this CKA_ID (all objects when ref is NULL), optionally of a class. */
-static CK_ULONG tok_find(tok *t, const kw_keyref *ref, CK_OBJECT_CLASS *cls, CK_OBJECT_HANDLE *h,
-                         CK_ULONG max)
-{
-	CK_ATTRIBUTE tmpl[2];
-	CK_ULONG nt = 0, n = 0;
-
-	if (ref)
-		tmpl[nt++] = (CK_ATTRIBUTE){CKA_ID, ref->data, ref->len};
-	if (cls)
-		tmpl[nt++] = (CK_ATTRIBUTE){CKA_CLASS, cls, sizeof(*cls)};
-	cr_assert_eq(t->fn->C_FindObjectsInit(t->s, tmpl, nt), CKR_OK);
-	cr_assert_eq(t->fn->C_FindObjects(t->s, h, max, &n), CKR_OK);
-	cr_assert_eq(t->fn->C_FindObjectsFinal(t->s), CKR_OK);
-	return n;
-}
-
 static CK_ULONG objects_count(const kw_keyref *ref)
 {
-	tok t;
+	kwt_tok t;
 	CK_OBJECT_HANDLE h[256];
 
-	tok_open(&t);
-	CK_ULONG n = tok_find(&t, ref, NULL, h, 256);
-	tok_close(&t);
+	kwt_tok_open(&t, 0);
+	CK_ULONG n = kwt_tok_find(&t, ref, NULL, h, 256);
+	kwt_tok_close(&t);
 	return n;
 }
 
 /* The private key must be on the token, non-extractable and its secret unreadable. */
 static void device_check(const kw_keyref *ref, kw_key_type type)
 {
-	tok t;
+	kwt_tok t;
 	CK_OBJECT_HANDLE h[4];
 	CK_OBJECT_CLASS priv_cls = CKO_PRIVATE_KEY, pub_cls = CKO_PUBLIC_KEY;
 	CK_BBOOL v[8];
@@ -129,8 +60,8 @@ static void device_check(const kw_keyref *ref, kw_key_type type)
 	    {CKA_LABEL, label, sizeof(label) - 1},
 	};
 
-	tok_open(&t);
-	cr_assert_eq(tok_find(&t, ref, &priv_cls, h, 4), 1, "one private key per CKA_ID");
+	kwt_tok_open(&t, 0);
+	cr_assert_eq(kwt_tok_find(&t, ref, &priv_cls, h, 4), 1, "one private key per CKA_ID");
 	cr_assert_eq(t.fn->C_GetAttributeValue(t.s, h[0], a, sizeof(a) / sizeof(a[0])), CKR_OK);
 	cr_assert_eq(v[0], CK_FALSE, "CKA_EXTRACTABLE");
 	cr_assert_eq(v[1], CK_TRUE, "CKA_SENSITIVE");
@@ -148,8 +79,8 @@ static void device_check(const kw_keyref *ref, kw_key_type type)
 	cr_assert_eq(rv, CKR_ATTRIBUTE_SENSITIVE, "private value readable? rv 0x%lx", rv);
 	cr_assert_eq(secret.ulValueLen, CK_UNAVAILABLE_INFORMATION);
 
-	cr_assert_eq(tok_find(&t, ref, &pub_cls, h, 4), 1, "one public key per CKA_ID");
-	tok_close(&t);
+	cr_assert_eq(kwt_tok_find(&t, ref, &pub_cls, h, 4), 1, "one public key per CKA_ID");
+	kwt_tok_close(&t);
 }
 
 /* ---- backend helpers ---- */
@@ -194,22 +125,6 @@ static kw_keyref key_make(void *ctx, kw_key_type type)
 	cr_log_info("key_generate %s: %.2f s", kw_key_type_name(type),
 	            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return ref;
-}
-
-static EVP_PKEY *public_get(void *ctx, const kw_keyref *ref)
-{
-	unsigned char *der = NULL;
-	size_t der_len = 0;
-
-	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_public(ctx, ref, &der, &der_len), KW_OK, "key_public: %s",
-	             kw_error_message());
-	const unsigned char *q = der;
-	EVP_PKEY *pk = d2i_PUBKEY(NULL, &q, (long)der_len);
-	cr_assert_not_null(pk, "key_public did not return DER SubjectPublicKeyInfo");
-	cr_assert_eq(q, der + der_len, "trailing bytes after the SubjectPublicKeyInfo");
-	free(der);
-	return pk;
 }
 
 static void public_check(EVP_PKEY *pk, kw_key_type type)
@@ -353,7 +268,7 @@ static void key_lifecycle(kw_key_type type)
 	kw_keyref ref = key_make(ctx, type);
 
 	cr_assert_eq(objects_count(&ref), 2, "a private and a public key object");
-	EVP_PKEY *pk = public_get(ctx, &ref);
+	EVP_PKEY *pk = kwt_key_public(&kw_p11_ops, ctx, &ref);
 	public_check(pk, type);
 	if (kw_key_type_is_rsa(type)) {
 		sign_check(ctx, &ref, pk, KW_SIG_RSA_PKCS1, NID_sha256, -1);
@@ -381,14 +296,14 @@ static void key_lifecycle(kw_key_type type)
 /* Deletes the public key object behind the backend's back. */
 static void public_object_delete(const kw_keyref *ref)
 {
-	tok t;
+	kwt_tok t;
 	CK_OBJECT_HANDLE h[4];
 	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
 
-	tok_open_flags(&t, CKF_RW_SESSION);
-	cr_assert_eq(tok_find(&t, ref, &cls, h, 4), 1);
+	kwt_tok_open(&t, CKF_RW_SESSION);
+	cr_assert_eq(kwt_tok_find(&t, ref, &cls, h, 4), 1);
 	cr_assert_eq(t.fn->C_DestroyObject(t.s, h[0]), CKR_OK);
-	tok_close(&t);
+	kwt_tok_close(&t);
 }
 
 static unsigned char *public_der(void *ctx, const kw_keyref *ref, size_t *len)
@@ -779,7 +694,7 @@ Test(pkcs11, eight_threads_sign_at_once_on_a_pool_of_sessions)
 	kw_backend_config cfg = kwt_p11_config();
 	void *ctx = backend_open(&cfg);
 	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
-	EVP_PKEY *pk = public_get(ctx, &ref);
+	EVP_PKEY *pk = kwt_key_public(&kw_p11_ops, ctx, &ref);
 	pthread_t t[8];
 	signer_job jobs[8];
 	for (int i = 0; i < 8; i++) {

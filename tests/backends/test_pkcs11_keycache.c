@@ -22,71 +22,23 @@
 #include "backend.h"
 #include "pkcs11/p11.h"
 #include "kwtest.h"
+#include "p11tok.h"
 
 static const char msg[] = "keyward pkcs11 key cache test";
 
-/* ---- an independent PKCS#11 client, as another program would be ---- */
-
-typedef struct {
-	CK_FUNCTION_LIST *fn;
-	CK_SESSION_HANDLE s;
-} tok;
-
-static CK_SLOT_ID tok_slot(tok *t)
-{
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16;
-	const char *want = kwt_env("KW_TEST_P11_TOKEN");
-
-	cr_assert_eq(t->fn->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO info;
-		cr_assert_eq(t->fn->C_GetTokenInfo(slots[i], &info), CKR_OK);
-		size_t len = strlen(want);
-		if (memcmp(info.label, want, len) == 0 &&
-		    (len == sizeof(info.label) || info.label[len] == ' '))
-			return slots[i];
-	}
-	cr_assert_fail("token %s not found", want);
-	return 0;
-}
-
-static void tok_open(tok *t)
-{
-	const char *pin = kwt_env("KW_TEST_P11_PIN");
-
-	t->fn = p11_kit_module_load(kwt_env("KW_TEST_P11_MODULE"), 0);
-	cr_assert_not_null(t->fn, "p11_kit_module_load: %s", p11_kit_message());
-	cr_assert_eq(p11_kit_module_initialize(t->fn), CKR_OK);
-	cr_assert_eq(t->fn->C_OpenSession(tok_slot(t), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
-	                                  NULL, &t->s),
-	             CKR_OK);
-	CK_RV rv = t->fn->C_Login(t->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-	cr_assert(rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN, "C_Login: 0x%lx", rv);
-}
-
-static void tok_close(tok *t)
-{
-	cr_assert_eq(t->fn->C_CloseSession(t->s), CKR_OK);
-	cr_assert_eq(p11_kit_module_finalize(t->fn), CKR_OK);
-	p11_kit_module_release(t->fn);
-}
+/* ---- what another program does on the token (see p11tok.h) ---- */
 
 /* Destroys every object with this CKA_ID; returns how many went. */
 static CK_ULONG destroy_behind_back(const kw_keyref *ref)
 {
-	tok t;
+	kwt_tok t;
 	CK_OBJECT_HANDLE h[8];
-	CK_ULONG n = 0;
-	CK_ATTRIBUTE tmpl[] = {{CKA_ID, ref->data, ref->len}};
 
-	tok_open(&t);
-	cr_assert_eq(t.fn->C_FindObjectsInit(t.s, tmpl, 1), CKR_OK);
-	cr_assert_eq(t.fn->C_FindObjects(t.s, h, 8, &n), CKR_OK);
-	cr_assert_eq(t.fn->C_FindObjectsFinal(t.s), CKR_OK);
+	kwt_tok_open(&t, CKF_RW_SESSION);
+	CK_ULONG n = kwt_tok_find(&t, ref, NULL, h, 8);
 	for (CK_ULONG i = 0; i < n; i++)
 		cr_assert_eq(t.fn->C_DestroyObject(t.s, h[i]), CKR_OK);
-	tok_close(&t);
+	kwt_tok_close(&t);
 	return n;
 }
 
@@ -103,7 +55,7 @@ static EVP_PKEY *create_behind_back(const kw_keyref *ref)
 	CK_KEY_TYPE kt = CKK_EC;
 	CK_BBOOL yes = CK_TRUE;
 	CK_OBJECT_HANDLE h;
-	tok t;
+	kwt_tok t;
 
 	cr_assert_not_null(k);
 	cr_assert(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_PRIV_KEY, &d));
@@ -119,10 +71,10 @@ static EVP_PKEY *create_behind_back(const kw_keyref *ref)
 	    {CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)},
 	    {CKA_VALUE, value, sizeof(value)},
 	};
-	tok_open(&t);
+	kwt_tok_open(&t, CKF_RW_SESSION);
 	CK_RV rv = t.fn->C_CreateObject(t.s, a, sizeof(a) / sizeof(a[0]), &h);
 	cr_assert_eq(rv, CKR_OK, "C_CreateObject: 0x%lx", rv);
-	tok_close(&t);
+	kwt_tok_close(&t);
 	OPENSSL_cleanse(value, sizeof(value));
 	return k;
 }
@@ -147,21 +99,6 @@ static kw_keyref key_make(void *ctx)
 	cr_assert_eq(kw_p11_ops.key_generate(ctx, KW_KEY_EC_P256, "kw-cache-test", &ref), KW_OK,
 	             "key_generate: %s", kw_error_message());
 	return ref;
-}
-
-static EVP_PKEY *public_get(void *ctx, const kw_keyref *ref)
-{
-	unsigned char *der = NULL;
-	size_t len = 0;
-
-	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_public(ctx, ref, &der, &len), KW_OK, "key_public: %s",
-	             kw_error_message());
-	const unsigned char *q = der;
-	EVP_PKEY *pk = d2i_PUBKEY(NULL, &q, (long)len);
-	cr_assert_not_null(pk);
-	free(der);
-	return pk;
 }
 
 /* Signs msg with ref: the kw_rc, the DER signature in sig, its length in *len. */
@@ -212,7 +149,8 @@ Test(pkcs11_keycache, the_token_is_searched_once_per_key_not_per_signature)
 {
 	void *ctx = backend_open();
 	kw_keyref a = key_make(ctx), b = key_make(ctx);
-	EVP_PKEY *pa = public_get(ctx, &a), *pb = public_get(ctx, &b);
+	EVP_PKEY *pa = kwt_key_public(&kw_p11_ops, ctx, &a),
+	         *pb = kwt_key_public(&kw_p11_ops, ctx, &b);
 	size_t before = searches(ctx);
 
 	for (int i = 0; i < 5; i++)
@@ -237,7 +175,7 @@ Test(pkcs11_keycache, key_destroyed_and_recreated_behind_keywards_back)
 {
 	void *ctx = backend_open();
 	kw_keyref a = key_make(ctx);
-	EVP_PKEY *pa = public_get(ctx, &a);
+	EVP_PKEY *pa = kwt_key_public(&kw_p11_ops, ctx, &a);
 	unsigned char sig[256];
 	size_t len;
 
@@ -270,7 +208,8 @@ Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
 {
 	kw_p11 *ctx = backend_open();
 	kw_keyref a = key_make(ctx), b = key_make(ctx);
-	EVP_PKEY *pa = public_get(ctx, &a), *pb = public_get(ctx, &b);
+	EVP_PKEY *pa = kwt_key_public(&kw_p11_ops, ctx, &a),
+	         *pb = kwt_key_public(&kw_p11_ops, ctx, &b);
 	CK_OBJECT_HANDLE hb, ha_pub;
 	CK_ULONG n = 0;
 
@@ -310,7 +249,7 @@ Test(pkcs11_keycache, more_keys_than_the_cache_holds, .timeout = 120)
 
 	for (int i = 0; i < N; i++) {
 		k[i] = key_make(ctx);
-		pk[i] = public_get(ctx, &k[i]);
+		pk[i] = kwt_key_public(&kw_p11_ops, ctx, &k[i]);
 		sign_by(ctx, &k[i], pk[i], i > 0 ? pk[i - 1] : NULL);
 	}
 	size_t before = searches(ctx);

@@ -36,21 +36,6 @@ static kw_keyref generate(kw_tpm2_ctx *c, kw_key_type type)
 	return ref;
 }
 
-static EVP_PKEY *public_key(kw_tpm2_ctx *c, const kw_keyref *ref)
-{
-	unsigned char *der = NULL;
-	size_t len = 0;
-
-	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.key_public(c, ref, &der, &len), KW_OK, "key_public: %s",
-	             kw_error_message());
-	const unsigned char *q = der;
-	EVP_PKEY *pk = d2i_PUBKEY(NULL, &q, (long)len);
-	cr_assert_not_null(pk);
-	free(der);
-	return pk;
-}
-
 static int verifies(EVP_PKEY *pk, kw_sig_scheme scheme, const unsigned char *dgst,
                     const unsigned char *sig, size_t len)
 {
@@ -106,7 +91,7 @@ Test(tpm2_sigcheck, every_rsa_signature_is_checked_with_the_cached_key, .timeout
 {
 	kw_tpm2_ctx *c = tpm_open();
 	kw_keyref ref = generate(c, KW_KEY_RSA_2048);
-	EVP_PKEY *pk = public_key(c, &ref);
+	EVP_PKEY *pk = kwt_key_public(&kw_tpm2_ops, c, &ref);
 
 	cr_assert_eq(sign(c, &ref, KW_SIG_RSA_PKCS1, pk), KW_OK, "%s", kw_error_message());
 	signer_is(c, pk);
@@ -134,7 +119,8 @@ Test(tpm2_sigcheck, ecdsa_is_checked_once_per_loaded_key, .timeout = 180)
 {
 	kw_tpm2_ctx *c = tpm_open();
 	kw_keyref a = generate(c, KW_KEY_EC_P256), b = generate(c, KW_KEY_EC_P256);
-	EVP_PKEY *pa = public_key(c, &a), *pb = public_key(c, &b);
+	EVP_PKEY *pa = kwt_key_public(&kw_tpm2_ops, c, &a),
+	         *pb = kwt_key_public(&kw_tpm2_ops, c, &b);
 
 	cr_assert_eq(sign(c, &a, KW_SIG_ECDSA, pa), KW_OK, "%s", kw_error_message());
 	signer_is(c, pa);

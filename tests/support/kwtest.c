@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/x509.h>
+
 #include "kwtest.h"
 
 extern char **environ;
@@ -222,6 +224,22 @@ kw_backend_config kwt_p11_config(void)
 	c.token = kwt_env("KW_TEST_P11_TOKEN");
 	c.pin_source = source;
 	return c;
+}
+
+EVP_PKEY *kwt_key_public(const kw_backend_ops *ops, void *ctx, const kw_keyref *ref)
+{
+	unsigned char *der = NULL;
+	size_t der_len = 0;
+
+	kw_error_clear();
+	cr_assert_eq(ops->key_public(ctx, ref, &der, &der_len), KW_OK, "key_public: %s",
+	             kw_error_message());
+	const unsigned char *q = der;
+	EVP_PKEY *pk = d2i_PUBKEY(NULL, &q, (long)der_len);
+	cr_assert_not_null(pk, "key_public did not return DER SubjectPublicKeyInfo");
+	cr_assert_eq(q, der + der_len, "trailing bytes after the SubjectPublicKeyInfo");
+	free(der);
+	return pk;
 }
 
 int kwt_sh(const char *fmt, ...)

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include <criterion/criterion.h>
+#include <openssl/types.h>
 
 #include "backend.h"
 
@@ -62,6 +63,10 @@ void kwt_swtpm_start(void);
 /* Backend configurations for this program's devices. */
 kw_backend_config kwt_tpm2_config(void);
 kw_backend_config kwt_p11_config(void);
+
+/* The public key of ref as ops->key_public gives it: DER SubjectPublicKeyInfo
+ * with no trailing bytes, parsed (the test fails otherwise; EVP_PKEY_free). */
+EVP_PKEY *kwt_key_public(const kw_backend_ops *ops, void *ctx, const kw_keyref *ref);
 
 /* Runs a shell command line, returns its exit status (like system()). */
 int kwt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
