@@ -3,17 +3,10 @@
 
 static int tpm_down;
 
-/* Brings the swtpm back after a test stopped it, and clears the
- * dictionary-attack counter its unorderly end raised. */
+/* Brings the swtpm back after a test stopped it (see kwt_swtpm_back). */
 static void tpm_back(void)
 {
-	if (!tpm_down)
-		return;
-	kwt_swtpm_start();
-	tpm_down = 0;
-	cr_assert_eq(kwt_sh("TPM2TOOLS_TCTI='%s' tpm2_dictionarylockout -c >/dev/null 2>&1",
-	                    kwt_env("KW_TEST_TCTI")),
-	             0);
+	kwt_swtpm_back(&tpm_down);
 }
 
 static void renew_at(kwt_result *r, const char *now, const char *store, const char *const *args)

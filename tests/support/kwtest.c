@@ -206,6 +206,17 @@ void kwt_swtpm_start(void)
 	cr_assert(kwt_sh("%s/swtpm-ctl start", kwt_env("KW_TEST_HARNESS_DIR")) == 0);
 }
 
+void kwt_swtpm_back(int *down)
+{
+	if (!*down)
+		return;
+	kwt_swtpm_start();
+	*down = 0;
+	cr_assert_eq(kwt_sh("TPM2TOOLS_TCTI='%s' tpm2_dictionarylockout -c >/dev/null 2>&1",
+	                    kwt_env("KW_TEST_TCTI")),
+	             0, "cannot clear the TPM's dictionary-attack lockout");
+}
+
 kw_backend_config kwt_tpm2_config(void)
 {
 	kw_backend_config c = {0};

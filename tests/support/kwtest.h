@@ -60,6 +60,12 @@ int kwt_count_lines(const char *s);
 void kwt_swtpm_stop(void);
 void kwt_swtpm_start(void);
 
+/* The .fini of a test that may stop the swtpm: when *down, restarts it, clears
+ * *down and the dictionary-attack lockout. A TPM killed while it held
+ * DA-protected keys counts the unorderly shutdown as a dictionary-attack
+ * failure: clearing the counter keeps later tests from being locked out. */
+void kwt_swtpm_back(int *down);
+
 /* Backend configurations for this program's devices. */
 kw_backend_config kwt_tpm2_config(void);
 kw_backend_config kwt_p11_config(void);

@@ -10,6 +10,7 @@
 #include <keyward/lifecycle.h>
 
 #include "internal.h"
+#include "fixtures.h"
 #include "kwtest.h"
 
 kw_rc kw_setting_set(kw_store *s, const char *key, const char *value);
@@ -30,30 +31,6 @@ static void at_day(int days)
 	gmtime_r(&t, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	at(buf);
-}
-
-/* A store with backends tpm and hsm, opened; *dir gets its path. */
-static kw_store *store_new(char **dir)
-{
-	kw_store *s = NULL;
-	*dir = kwt_store_new(1, 1);
-	cr_assert_eq(kw_store_open(*dir, &s), KW_OK, "%s", kw_error_message());
-	return s;
-}
-
-/* cert create through the CLI at KEYWARD_NOW. */
-static void create(const char *dir, const char *name, const char *backend, int days)
-{
-	char env_now[64], d[16], subject[96];
-	kwt_result r;
-	snprintf(env_now, sizeof(env_now), "KEYWARD_NOW=%s", getenv("KEYWARD_NOW"));
-	snprintf(d, sizeof(d), "%d", days);
-	snprintf(subject, sizeof(subject), "CN=%s.example", name);
-	char *env[] = {env_now, NULL};
-	kwt_kw_env(&r, env, dir, "cert", "create", name, "--backend", backend, "--subject", subject,
-	           "--days", d, NULL);
-	cr_assert_eq(r.status, 0, "cert create %s: %s", name, r.err);
-	kwt_result_free(&r);
 }
 
 static int renew(kw_store *s, const char *name, kw_renew_key key)
@@ -99,32 +76,6 @@ static int sql_int(kw_store *s, const char *sql)
 	return n;
 }
 
-/* Number of events of type for cert. */
-static int events_of(kw_store *s, const char *cert, const char *type)
-{
-	json_t *list = NULL;
-	int n = 0;
-	cr_assert_eq(kw_events_list(s, cert, &list), KW_OK);
-	for (size_t i = 0; i < json_array_size(list); i++)
-		n += strcmp(json_string_value(json_object_get(json_array_get(list, i), "type")),
-		            type) == 0;
-	json_decref(list);
-	return n;
-}
-
-/* Sets top-level policy fields (JSON text) on top of the certificate's policy. */
-static void policy_patch(kw_store *s, const char *name, const char *patch)
-{
-	json_t *p = NULL, *add = json_loads(patch, 0, NULL);
-	cr_assert_not_null(add, "bad patch %s", patch);
-	cr_assert_eq(kw_policy_show(s, name, &p), KW_OK, "%s", kw_error_message());
-	cr_assert_eq(json_object_update(p, add), 0);
-	cr_assert_eq(kw_policy_set(s, name, p), KW_OK, "policy set %s: %s", patch,
-	             kw_error_message());
-	json_decref(p);
-	json_decref(add);
-}
-
 /* The CKA_ID (hex) of a PKCS#11 version's key. */
 static char *cka_id(kw_store *s, const char *name, int version)
 {
@@ -151,9 +102,9 @@ static void p11_delete_private(const char *id)
 Test(lifecycle, versions_lists_every_version_oldest_first_marking_current)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
-	create(dir, "web", "tpm", 90);
+	kwt_cert_create_now(dir, "web", "tpm", 90);
 	at_day(10);
 	cr_assert_eq(renew(s, "web", KW_RENEW_NEW_KEY), 2);
 	cr_assert_eq(renew(s, "web", KW_RENEW_REUSE_KEY), 3);
@@ -180,9 +131,9 @@ Test(lifecycle, versions_lists_every_version_oldest_first_marking_current)
 Test(lifecycle, rollback_makes_an_older_version_current_and_the_provider_follows)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
-	create(dir, "api", "hsm", 90);
+	kwt_cert_create_now(dir, "api", "hsm", 90);
 	at_day(5);
 	renew(s, "api", KW_RENEW_NEW_KEY);
 	json_t *v1 = show(s, "api", 1);
@@ -193,7 +144,7 @@ Test(lifecycle, rollback_makes_an_older_version_current_and_the_provider_follows
 	cr_assert_str_eq(status_of(list, 1), "active");
 	cr_assert_str_eq(status_of(list, 2), "superseded");
 	json_decref(list);
-	cr_assert_eq(events_of(s, "api", "cert.rolled_back"), 1);
+	cr_assert_eq(kwt_events_count(s, "api", "cert.rolled_back"), 1);
 
 	/* the provider's view: the current key is version 1's */
 	kw_key *k = NULL;
@@ -219,9 +170,9 @@ Test(lifecycle, rollback_makes_an_older_version_current_and_the_provider_follows
 Test(lifecycle, rollback_refuses_an_expired_version_and_changes_nothing)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
-	create(dir, "old", "tpm", 30);
+	kwt_cert_create_now(dir, "old", "tpm", 30);
 	at_day(20);
 	renew(s, "old", KW_RENEW_NEW_KEY);
 	at_day(31); /* version 1 ended on day 30 */
@@ -243,9 +194,9 @@ Test(lifecycle, rollback_refuses_an_expired_version_and_changes_nothing)
 Test(lifecycle, rollback_refuses_a_version_whose_key_is_gone)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
-	create(dir, "gone", "hsm", 90);
+	kwt_cert_create_now(dir, "gone", "hsm", 90);
 	at_day(3);
 	renew(s, "gone", KW_RENEW_NEW_KEY);
 	char *id = cka_id(s, "gone", 1);
@@ -267,9 +218,9 @@ Test(lifecycle, rollback_refuses_a_version_whose_key_is_gone)
 Test(lifecycle, rollback_refuses_bad_versions)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
-	create(dir, "b", "tpm", 90);
+	kwt_cert_create_now(dir, "b", "tpm", 90);
 	char *before = kwt_store_dump(dir);
 	cr_assert_eq(kw_cert_rollback(s, "b", 1), KW_ERR_STATE); /* already current */
 	cr_assert_eq(kw_cert_rollback(s, "b", 7), KW_ERR_NOT_FOUND);
@@ -289,11 +240,11 @@ Test(lifecycle, rollback_refuses_bad_versions)
 Test(lifecycle, history_limit_prunes_the_oldest_and_destroys_their_keys)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
 	int objects0 = kwt_p11_object_count();
-	create(dir, "p", "hsm", 90);
-	policy_patch(s, "p", "{\"history_limit\": 2}");
+	kwt_cert_create_now(dir, "p", "hsm", 90);
+	kwt_policy_patch(s, "p", "{\"history_limit\": 2}");
 	char *id1 = cka_id(s, "p", 1);
 	at_day(1);
 	renew(s, "p", KW_RENEW_NEW_KEY);
@@ -311,7 +262,7 @@ Test(lifecycle, history_limit_prunes_the_oldest_and_destroys_their_keys)
 	                        kwt_env("KW_TEST_P11_PIN"));
 	cr_assert(strstr(left, id1) == NULL, "version 1's key %s is still on the token", id1);
 	cr_assert(strstr(left, id2) != NULL, "version 2's key %s went too early", id2);
-	cr_assert_eq(events_of(s, "p", "cert.pruned"), 1);
+	cr_assert_eq(kwt_events_count(s, "p", "cert.pruned"), 1);
 	json_t *events = NULL;
 	cr_assert_eq(kw_events_list(s, "p", &events), KW_OK);
 	json_t *pruned = NULL;
@@ -338,11 +289,11 @@ Test(lifecycle, history_limit_prunes_the_oldest_and_destroys_their_keys)
 Test(lifecycle, pruning_keeps_a_key_a_remaining_version_still_uses)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
 	int objects0 = kwt_p11_object_count();
-	create(dir, "shared", "hsm", 90);
-	policy_patch(s, "shared", "{\"history_limit\": 2}");
+	kwt_cert_create_now(dir, "shared", "hsm", 90);
+	kwt_policy_patch(s, "shared", "{\"history_limit\": 2}");
 	at_day(1);
 	renew(s, "shared", KW_RENEW_REUSE_KEY);
 	at_day(2);
@@ -361,13 +312,13 @@ Test(lifecycle, pruning_keeps_a_key_a_remaining_version_still_uses)
 Test(lifecycle, pruning_after_a_rollback_keeps_the_current_version)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
-	create(dir, "rb", "tpm", 90);
+	kwt_cert_create_now(dir, "rb", "tpm", 90);
 	at_day(1);
 	renew(s, "rb", KW_RENEW_NEW_KEY);
 	cr_assert_eq(kw_cert_rollback(s, "rb", 1), KW_OK, "%s", kw_error_message());
-	policy_patch(s, "rb", "{\"history_limit\": 2}");
+	kwt_policy_patch(s, "rb", "{\"history_limit\": 2}");
 	at_day(2);
 	cr_assert_eq(renew(s, "rb", KW_RENEW_NEW_KEY), 3);
 	/* newest two: 3 (current) and 2 */
@@ -386,9 +337,9 @@ Test(lifecycle, pruning_after_a_rollback_keeps_the_current_version)
 Test(lifecycle, a_disabled_certificate_is_refused_by_the_provider)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
-	create(dir, "off", "tpm", 90);
+	kwt_cert_create_now(dir, "off", "tpm", 90);
 	kw_key *k = NULL;
 	cr_assert_eq(kw_key_open(dir, "off", 0, &k), KW_OK, "%s", kw_error_message());
 	kw_key_free(k);
@@ -397,12 +348,12 @@ Test(lifecycle, a_disabled_certificate_is_refused_by_the_provider)
 	cr_assert_eq(kw_key_open(dir, "off", 0, &k), KW_ERR_STATE);
 	cr_assert_null(k);
 	cr_assert(strstr(kw_error_message(), "disabled") != NULL, "%s", kw_error_message());
-	cr_assert_eq(events_of(s, "off", "cert.disabled"), 1);
+	cr_assert_eq(kwt_events_count(s, "off", "cert.disabled"), 1);
 	/* unchanged: no second event */
 	cr_assert_eq(kw_cert_set_enabled(s, "off", 0), KW_OK);
-	cr_assert_eq(events_of(s, "off", "cert.disabled"), 1);
+	cr_assert_eq(kwt_events_count(s, "off", "cert.disabled"), 1);
 	cr_assert_eq(kw_cert_set_enabled(s, "off", 1), KW_OK);
-	cr_assert_eq(events_of(s, "off", "cert.enabled"), 1);
+	cr_assert_eq(kwt_events_count(s, "off", "cert.enabled"), 1);
 	cr_assert_eq(kw_key_open(dir, "off", 0, &k), KW_OK, "%s", kw_error_message());
 	kw_key_free(k);
 	cr_assert_eq(kw_cert_set_enabled(s, "nope", 1), KW_ERR_NOT_FOUND);
@@ -413,10 +364,10 @@ Test(lifecycle, a_disabled_certificate_is_refused_by_the_provider)
 Test(lifecycle, soft_delete_hides_then_recover_brings_back)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
-	create(dir, "soft", "hsm", 90);
-	create(dir, "other", "tpm", 90);
+	kwt_cert_create_now(dir, "soft", "hsm", 90);
+	kwt_cert_create_now(dir, "other", "tpm", 90);
 	int objects = kwt_p11_object_count();
 	cr_assert_eq(kw_cert_soft_delete(s, "soft"), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(kwt_p11_object_count(), objects, "soft delete must keep the keys");
@@ -460,8 +411,8 @@ Test(lifecycle, soft_delete_hides_then_recover_brings_back)
 	cr_assert_eq(kw_cert_list_deleted(s, &list), KW_OK);
 	cr_assert_eq(json_array_size(list), 0);
 	json_decref(list);
-	cr_assert_eq(events_of(s, "soft", "cert.deleted"), 1);
-	cr_assert_eq(events_of(s, "soft", "cert.recovered"), 1);
+	cr_assert_eq(kwt_events_count(s, "soft", "cert.deleted"), 1);
+	cr_assert_eq(kwt_events_count(s, "soft", "cert.recovered"), 1);
 	kw_store_close(s);
 	free(dir);
 }
@@ -469,11 +420,11 @@ Test(lifecycle, soft_delete_hides_then_recover_brings_back)
 Test(lifecycle, purge_destroys_the_keys_of_every_version)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
 	int objects0 = kwt_p11_object_count();
-	create(dir, "h", "hsm", 90);
-	create(dir, "t", "tpm", 90);
+	kwt_cert_create_now(dir, "h", "hsm", 90);
+	kwt_cert_create_now(dir, "t", "tpm", 90);
 	at_day(1);
 	renew(s, "h", KW_RENEW_NEW_KEY);
 	renew(s, "t", KW_RENEW_NEW_KEY);
@@ -486,14 +437,14 @@ Test(lifecycle, purge_destroys_the_keys_of_every_version)
 	/* the TPM's wrapped blobs lived only in the versions table */
 	cr_assert_eq(sql_int(s, "SELECT COUNT(*) FROM versions"), 0);
 	cr_assert_eq(sql_int(s, "SELECT COUNT(*) FROM certs"), 0);
-	cr_assert_eq(events_of(s, "t", "cert.purged"), 1);
+	cr_assert_eq(kwt_events_count(s, "t", "cert.purged"), 1);
 	json_t *list = NULL;
 	cr_assert_eq(kw_cert_list_deleted(s, &list), KW_OK);
 	cr_assert_eq(json_array_size(list), 0);
 	json_decref(list);
 	cr_assert_eq(kw_cert_purge(s, "t"), KW_ERR_NOT_FOUND);
 	/* the name is free again */
-	create(dir, "t", "tpm", 90);
+	kwt_cert_create_now(dir, "t", "tpm", 90);
 	kw_store_close(s);
 	free(dir);
 }
@@ -501,9 +452,9 @@ Test(lifecycle, purge_destroys_the_keys_of_every_version)
 Test(lifecycle, purge_with_the_device_down_changes_nothing)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	at(T0);
-	create(dir, "down", "hsm", 90);
+	kwt_cert_create_now(dir, "down", "hsm", 90);
 	cr_assert_eq(kw_cert_soft_delete(s, "down"), KW_OK);
 	int objects = kwt_p11_object_count();
 	char *before = kwt_store_dump(dir);
@@ -528,7 +479,7 @@ Test(lifecycle, purge_with_the_device_down_changes_nothing)
 Test(lifecycle, retention_days_is_a_validated_setting)
 {
 	char *dir;
-	kw_store *s = store_new(&dir);
+	kw_store *s = kwt_store_open_new(&dir);
 	json_t *all = NULL;
 	cr_assert_eq(kw_settings_list(s, &all), KW_OK);
 	cr_assert_eq(json_integer_value(json_object_get(all, "retention_days")), 90);
@@ -544,9 +495,9 @@ Test(lifecycle, retention_days_is_a_validated_setting)
 	cr_assert_eq(kw_settings_list(s, &all), KW_OK);
 	cr_assert_eq(json_integer_value(json_object_get(all, "retention_days")), 7);
 	json_decref(all);
-	cr_assert_eq(events_of(s, NULL, "setting.changed"), 1);
+	cr_assert_eq(kwt_events_count(s, NULL, "setting.changed"), 1);
 	at(T0);
-	create(dir, "r", "tpm", 90);
+	kwt_cert_create_now(dir, "r", "tpm", 90);
 	cr_assert_eq(kw_cert_soft_delete(s, "r"), KW_OK);
 	json_t *list = NULL;
 	cr_assert_eq(kw_cert_list_deleted(s, &list), KW_OK);

@@ -17,45 +17,26 @@
 
 #include <keyward/lifecycle.h>
 
+#include "fixtures.h"
 #include "kwtest.h"
 #include "lifecycle/lifecycle_internal.h"
 
-typedef struct {
-	char *dir; /* the store */
-	char *out; /* where deploy files and hook output go */
-	kw_store *s;
-} fixture;
+typedef kwt_store_fixture fixture;
 
 /* A store with a SoftHSM backend whose PIN comes from the environment (so
  * the PIN is in this process's environment: hooks must not get it) and a
  * certificate web01. */
 static void setup(fixture *f)
 {
-	int created;
-	char *base = kwt_tmpdir("deploy");
-	cr_assert(asprintf(&f->dir, "%s/store", base) > 0);
-	cr_assert(asprintf(&f->out, "%s/out", base) > 0);
-	free(base);
-	cr_assert_eq(mkdir(f->out, 0755), 0);
-	cr_assert_eq(kw_store_init(f->dir, &created), KW_OK, "%s", kw_error_message());
-	cr_assert_eq(kw_store_open(f->dir, &f->s), KW_OK, "%s", kw_error_message());
-	kw_backend_spec b = {.name = "hsm",
-	                     .kind = "pkcs11",
-	                     .module = kwt_env("KW_TEST_P11_MODULE"),
-	                     .token = kwt_env("KW_TEST_P11_TOKEN"),
-	                     .pin_source = "env:KW_TEST_P11_PIN"};
-	cr_assert_eq(kw_backend_add(f->s, &b), KW_OK, "%s", kw_error_message());
-	kw_cert_request req = {.name = "web01", .backend = "hsm", .subject = "CN=web01"};
-	cr_assert_eq(kw_cert_create(f->s, &req), KW_OK, "%s", kw_error_message());
+	kwt_fixture_dirs(f, "deploy");
+	kwt_fixture_store(f, "web01", "CN=web01");
 	/* a secret-looking variable of our own that must not reach a hook */
 	setenv("KEYWARD_PIN", "do-not-leak-4711", 1);
 }
 
 static void teardown(fixture *f)
 {
-	kw_store_close(f->s);
-	free(f->dir);
-	free(f->out);
+	kwt_fixture_close(f);
 }
 
 /* Puts deploy (JSON text, %s = the out dir) into web01's policy. */
@@ -121,17 +102,6 @@ static char *listing(fixture *f)
 	return kwt_sh_out("ls -A '%s' | sort | tr '\\n' ' '", f->out);
 }
 
-static json_t *events_of(fixture *f, const char *type)
-{
-	json_t *all = NULL, *res = json_array(), *e;
-	size_t i;
-	cr_assert_eq(kw_events_list(f->s, NULL, &all), KW_OK);
-	json_array_foreach(all, i, e) if (strcmp(json_string_value(json_object_get(e, "type")),
-	                                         type) == 0) json_array_append(res, e);
-	json_decref(all);
-	return res;
-}
-
 /* The store dump without the event log (rows and its head). */
 static char *dump_without_events(fixture *f)
 {
@@ -187,7 +157,7 @@ Test(deploy, writes_every_file_with_the_exported_content_and_default_modes)
 	free(ls);
 	cr_assert_eq(json_array_size(json_object_get(report, "files")), 4);
 	cr_assert(json_is_true(json_object_get(report, "ok")));
-	json_t *ev = events_of(&f, "deploy.done");
+	json_t *ev = kwt_events_of(f.s, NULL, "deploy.done");
 	cr_assert_eq(json_array_size(ev), 1);
 	json_t *files = json_object_get(json_object_get(json_array_get(ev, 0), "details"), "files");
 	cr_assert_eq(json_array_size(files), 4);
@@ -278,7 +248,7 @@ Test(deploy, an_unwritable_target_changes_no_file_and_leaves_no_temp_file)
 	char *ls = listing(&f);
 	cr_assert_str_eq(ls, "cert.pem ", "left over: %s", ls);
 	free(ls);
-	json_t *ev = events_of(&f, "deploy.failed");
+	json_t *ev = kwt_events_of(f.s, NULL, "deploy.failed");
 	cr_assert_eq(json_array_size(ev), 1);
 	json_decref(ev);
 	char *after = dump_without_events(&f);
@@ -368,13 +338,13 @@ Test(deploy, a_failing_hook_is_reported_recorded_and_leaves_the_store_alone)
 	p = out_path(&f, "cert.pem");
 	cr_assert_eq(access(p, F_OK), 0);
 	free(p);
-	json_t *ev = events_of(&f, "deploy.failed");
+	json_t *ev = kwt_events_of(f.s, NULL, "deploy.failed");
 	cr_assert_eq(json_array_size(ev), 1);
 	json_t *det = json_object_get(json_array_get(ev, 0), "details");
 	cr_assert_str_eq(json_string_value(json_object_get(det, "hook")), "deploy");
 	cr_assert_str_eq(json_string_value(json_object_get(det, "status")), "exit status 3");
 	json_decref(ev);
-	ev = events_of(&f, "deploy.done");
+	ev = kwt_events_of(f.s, NULL, "deploy.done");
 	cr_assert_eq(json_array_size(ev), 0);
 	json_decref(ev);
 	char *after = dump_without_events(&f);

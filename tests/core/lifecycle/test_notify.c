@@ -16,45 +16,26 @@
 
 #include <keyward/lifecycle.h>
 
+#include "fixtures.h"
 #include "kwtest.h"
 #include "lifecycle/lifecycle_internal.h"
 
 #define NOW      "2030-01-01T00:00:00Z"
 #define NOW_MAIL "Tue, 01 Jan 2030 00:00:00 +0000"
 
-typedef struct {
-	char *dir; /* the store */
-	char *out; /* captured notifications */
-	kw_store *s;
-} fixture;
+typedef kwt_store_fixture fixture;
 
 static void setup(fixture *f)
 {
-	int created;
-	char *base = kwt_tmpdir("notify");
-	cr_assert(asprintf(&f->dir, "%s/store", base) > 0);
-	cr_assert(asprintf(&f->out, "%s/out", base) > 0);
-	free(base);
-	cr_assert_eq(mkdir(f->out, 0755), 0);
+	kwt_fixture_dirs(f, "notify");
 	setenv("KEYWARD_NOW", NOW, 1);
 	setenv("no_proxy", "127.0.0.1", 1); /* the listener is local */
-	cr_assert_eq(kw_store_init(f->dir, &created), KW_OK, "%s", kw_error_message());
-	cr_assert_eq(kw_store_open(f->dir, &f->s), KW_OK, "%s", kw_error_message());
-	kw_backend_spec b = {.name = "hsm",
-	                     .kind = "pkcs11",
-	                     .module = kwt_env("KW_TEST_P11_MODULE"),
-	                     .token = kwt_env("KW_TEST_P11_TOKEN"),
-	                     .pin_source = "env:KW_TEST_P11_PIN"};
-	cr_assert_eq(kw_backend_add(f->s, &b), KW_OK, "%s", kw_error_message());
-	kw_cert_request req = {.name = "web01", .backend = "hsm", .subject = "CN=web01,O=Example"};
-	cr_assert_eq(kw_cert_create(f->s, &req), KW_OK, "%s", kw_error_message());
+	kwt_fixture_store(f, "web01", "CN=web01,O=Example");
 }
 
 static void teardown(fixture *f)
 {
-	kw_store_close(f->s);
-	free(f->dir);
-	free(f->out);
+	kwt_fixture_close(f);
 }
 
 /* A fake sendmail: argv and stdin of call N go to out/N.args and out/N.msg. */
@@ -96,17 +77,6 @@ static void add_channel(fixture *f, const char *name, const char *kind, const ch
 	json_t *cfg = key ? json_pack("{s:s}", key, value) : json_object();
 	cr_assert_eq(kw_channel_add(f->s, name, kind, cfg), KW_OK, "%s", kw_error_message());
 	json_decref(cfg);
-}
-
-static json_t *events_of(fixture *f, const char *type)
-{
-	json_t *all = NULL, *res = json_array(), *e;
-	size_t i;
-	cr_assert_eq(kw_events_list(f->s, NULL, &all), KW_OK);
-	json_array_foreach(all, i, e) if (strcmp(json_string_value(json_object_get(e, "type")),
-	                                         type) == 0) json_array_append(res, e);
-	json_decref(all);
-	return res;
 }
 
 static json_t *show(fixture *f, int version)
@@ -258,7 +228,7 @@ Test(notify, sendmail_gets_an_rfc5322_message_for_every_contact_once)
 	cr_assert(strstr(body, "near-expiry (threshold 30d)") != NULL, "%s", body);
 	cr_assert(strstr(body, "What happened:") && strstr(body, "What to do:"), "%s", body);
 	cr_assert(strstr(body, "keyward cert renew web01") != NULL, "%s", body);
-	json_t *sent = events_of(&f, "notify.sent");
+	json_t *sent = kwt_events_of(f.s, NULL, "notify.sent");
 	cr_assert_eq(json_array_size(sent), 1);
 	json_t *d = json_object_get(json_array_get(sent, 0), "details");
 	cr_assert_str_eq(json_string_value(json_object_get(d, "channel")), "mail");
@@ -328,7 +298,7 @@ Test(notify, the_webhook_gets_the_json_document_even_without_contacts)
 	cr_assert_str_eq(json_string_value(json_object_get(doc, "at")), NOW);
 	/* no contacts: the mail channel has nobody to write to */
 	cr_assert_eq(count_sent(&f), 0);
-	json_t *failed = events_of(&f, "notify.failed");
+	json_t *failed = kwt_events_of(f.s, NULL, "notify.failed");
 	cr_assert_eq(json_array_size(failed), 0);
 	json_decref(failed);
 	json_decref(doc);
@@ -400,7 +370,7 @@ Test(notify, failing_channels_are_recorded_and_the_call_still_succeeds)
 	cr_assert_str_eq(kw_error_message(), "the renewal failed earlier");
 	cr_assert_eq(kw_error_code(), KW_ERR_BACKEND);
 	listener_stop(&l);
-	json_t *failed = events_of(&f, "notify.failed");
+	json_t *failed = kwt_events_of(f.s, NULL, "notify.failed");
 	cr_assert_eq(json_array_size(failed), 2);
 	json_t *d0 = json_object_get(json_array_get(failed, 0), "details");
 	json_t *d1 = json_object_get(json_array_get(failed, 1), "details");
@@ -410,7 +380,7 @@ Test(notify, failing_channels_are_recorded_and_the_call_still_succeeds)
 	cr_assert_str_eq(json_string_value(json_object_get(d1, "channel")), "mail");
 	const char *err = json_string_value(json_object_get(d1, "error"));
 	cr_assert(strstr(err, "exit status 1") && strstr(err, "cannot deliver"), "%s", err);
-	json_t *sent = events_of(&f, "notify.sent");
+	json_t *sent = kwt_events_of(f.s, NULL, "notify.sent");
 	cr_assert_eq(json_array_size(sent), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(
 	                     json_object_get(json_array_get(sent, 0), "details"), "channel")),
@@ -441,7 +411,7 @@ Test(notify, a_webhook_that_never_answers_times_out)
 	cr_assert_eq(kwi_notify(f.s, "expired", "web01", 1, "0d", NULL), KW_OK);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cr_assert(t1.tv_sec - t0.tv_sec < 4, "took %ld s", (long)(t1.tv_sec - t0.tv_sec));
-	json_t *failed = events_of(&f, "notify.failed");
+	json_t *failed = kwt_events_of(f.s, NULL, "notify.failed");
 	cr_assert_eq(json_array_size(failed), 1);
 	json_decref(failed);
 	listener_stop(&l);
@@ -533,7 +503,8 @@ Test(contacts, are_added_listed_and_removed_store_wide_and_per_certificate)
 	cr_assert_eq(kw_contact_list(f.s, "web01", &all), KW_OK);
 	cr_assert_eq(json_array_size(all), 2); /* ops store-wide and on web01 */
 	json_decref(all);
-	json_t *added = events_of(&f, "contact.added"), *removed = events_of(&f, "contact.removed");
+	json_t *added = kwt_events_of(f.s, NULL, "contact.added"),
+	       *removed = kwt_events_of(f.s, NULL, "contact.removed");
 	cr_assert_eq(json_array_size(added), 3);
 	cr_assert_eq(json_array_size(removed), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(removed, 0), "cert")),

@@ -9,6 +9,7 @@
 #include <keyward/lifecycle.h>
 
 #include "internal.h"
+#include "fixtures.h"
 #include "kwtest.h"
 
 #define T0_EPOCH 1893456000L /* 2030-01-01T00:00:00Z */
@@ -16,18 +17,10 @@
 
 static int tpm_down;
 
-/* Brings the swtpm back after a test stopped it. A TPM killed while it held
- * DA-protected keys counts the unorderly shutdown as a dictionary-attack
- * failure: clear the counter so later tests are not locked out. */
+/* Brings the swtpm back after a test stopped it (see kwt_swtpm_back). */
 static void tpm_up_again(void)
 {
-	if (!tpm_down)
-		return;
-	kwt_swtpm_start();
-	tpm_down = 0;
-	cr_assert_eq(kwt_sh("TPM2TOOLS_TCTI='%s' tpm2_dictionarylockout -c >/dev/null 2>&1",
-	                    kwt_env("KW_TEST_TCTI")),
-	             0, "cannot clear the TPM's dictionary-attack lockout");
+	kwt_swtpm_back(&tpm_down);
 }
 
 static void tpm_stop(void)
@@ -52,37 +45,19 @@ static void at(time_t t)
 
 static kw_store *store_new(char **dir)
 {
-	kw_store *s = NULL;
-	*dir = kwt_store_new(1, 1);
-	cr_assert_eq(kw_store_open(*dir, &s), KW_OK, "%s", kw_error_message());
+	kw_store *s = kwt_store_open_new(dir);
 	kw_store_set_actor(s, "renew");
 	return s;
 }
 
 static void create(const char *dir, const char *name, const char *backend, int days)
 {
-	char env_now[64], d[16], subject[96];
-	kwt_result r;
-	snprintf(env_now, sizeof(env_now), "KEYWARD_NOW=%s", getenv("KEYWARD_NOW"));
-	snprintf(d, sizeof(d), "%d", days);
-	snprintf(subject, sizeof(subject), "CN=%s.example", name);
-	char *env[] = {env_now, NULL};
-	kwt_kw_env(&r, env, dir, "cert", "create", name, "--backend", backend, "--subject", subject,
-	           "--days", d, NULL);
-	cr_assert_eq(r.status, 0, "cert create %s: %s", name, r.err);
-	kwt_result_free(&r);
+	kwt_cert_create_now(dir, name, backend, days);
 }
 
 static void policy_patch(kw_store *s, const char *name, const char *patch)
 {
-	json_t *p = NULL, *add = json_loads(patch, 0, NULL);
-	cr_assert_not_null(add, "bad patch %s", patch);
-	cr_assert_eq(kw_policy_show(s, name, &p), KW_OK, "%s", kw_error_message());
-	cr_assert_eq(json_object_update(p, add), 0);
-	cr_assert_eq(kw_policy_set(s, name, p), KW_OK, "policy set %s: %s", patch,
-	             kw_error_message());
-	json_decref(p);
-	json_decref(add);
+	kwt_policy_patch(s, name, patch);
 }
 
 static void collect(const json_t *result, void *arg)
@@ -164,14 +139,7 @@ static int current_of(kw_store *s, const char *name)
 
 static int events_of(kw_store *s, const char *cert, const char *type)
 {
-	json_t *list = NULL;
-	int n = 0;
-	cr_assert_eq(kw_events_list(s, cert, &list), KW_OK);
-	for (size_t i = 0; i < json_array_size(list); i++)
-		n += strcmp(json_string_value(json_object_get(json_array_get(list, i), "type")),
-		            type) == 0;
-	json_decref(list);
-	return n;
+	return kwt_events_count(s, cert, type);
 }
 
 /* A command channel that appends "EVENT NAME VERSION THRESHOLD" to a file. */
