@@ -241,4 +241,25 @@ static inline char *cli_tpm_pubkey(const char *store, const char *name, int vers
 	return cli_trim(pem);
 }
 
+/* ---- the device signs ---- */
+
+/* A signature made by the device (the CSR keyward signs there for the
+ * certificate name, written to dir/dev.csr) verifies and carries the public
+ * key of dir/cert.pem. */
+static inline void cli_assert_device_signs_for(const char *store, const char *name, const char *dir)
+{
+	kwt_result r;
+	char out[512];
+	snprintf(out, sizeof(out), "%s/dev.csr", dir);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "csr", name, "--out", out));
+	kwt_result_free(&r);
+	cr_assert_eq(kwt_sh("openssl req -in '%s' -verify -noout >/dev/null 2>&1", out), 0,
+	             "the CSR signed in the device verifies");
+	char *csr_pub = cli_out("openssl req -in '%s' -noout -pubkey", out);
+	char *cert_pub = cli_out("openssl x509 -in '%s/cert.pem' -noout -pubkey", dir);
+	cr_assert_str_eq(csr_pub, cert_pub, "the device key is the certificate's key");
+	free(csr_pub);
+	free(cert_pub);
+}
+
 #endif

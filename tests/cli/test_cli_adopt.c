@@ -48,23 +48,6 @@ static char *cert_for(const char *id_pct, const char *cn)
 	return dir;
 }
 
-/* The device signs (a CSR) with the certificate's key. */
-static void assert_device_signs_for(const char *store, const char *name, const char *dir)
-{
-	kwt_result r;
-	char out[512];
-	snprintf(out, sizeof(out), "%s/dev.csr", dir);
-	cli_ok(&r, NULL, store, CLI_ARGS("cert", "csr", name, "--out", out));
-	kwt_result_free(&r);
-	cr_assert_eq(kwt_sh("openssl req -in '%s' -verify -noout >/dev/null 2>&1", out), 0,
-	             "the CSR signed in the device verifies");
-	char *csr_pub = cli_out("openssl req -in '%s' -noout -pubkey", out);
-	char *cert_pub = cli_out("openssl x509 -in '%s/cert.pem' -noout -pubkey", dir);
-	cr_assert_str_eq(csr_pub, cert_pub, "the device key is the certificate's key");
-	free(csr_pub);
-	free(cert_pub);
-}
-
 Test(adopt, hsm_pkcs11_tool_key_with_cert_file, .timeout = 120)
 {
 	kwt_result r;
@@ -106,7 +89,7 @@ Test(adopt, hsm_pkcs11_tool_key_with_cert_file, .timeout = 120)
 	json_decref(ver);
 	kwt_result_free(&r);
 
-	assert_device_signs_for(store, "ad", dir);
+	cli_assert_device_signs_for(store, "ad", dir);
 	cr_assert_eq(kwt_p11_object_count(), objects0, "signing changed the token");
 	free(uri);
 	free(dir);
@@ -135,7 +118,7 @@ Test(adopt, hsm_certificate_from_the_token, .timeout = 120)
 	json_decref(res);
 	kwt_result_free(&r);
 	cr_assert_eq(kwt_p11_object_count(), objects0, "adopt changed the token");
-	assert_device_signs_for(store, "ad2", dir);
+	cli_assert_device_signs_for(store, "ad2", dir);
 	free(uri);
 	free(dir);
 	free(store);
@@ -233,7 +216,7 @@ Test(adopt, tpm_tpm2_openssl_key, .timeout = 120)
 	char *dump = kwt_store_dump(store);
 	cr_assert(strstr(dump, "cert.adopted") != NULL, "no cert.adopted event");
 	free(dump);
-	assert_device_signs_for(store, "tk", dir);
+	cli_assert_device_signs_for(store, "tk", dir);
 	free(before);
 	free(after);
 	free(dir);

@@ -50,24 +50,6 @@ static char *input_make(const char *dir, const char *form)
 	return NULL;
 }
 
-/* A signature made by the device (the CSR keyward signs there) verifies and
- * carries the certificate's public key. */
-static void assert_device_signs_for(const char *store, const char *name, const char *dir)
-{
-	kwt_result r;
-	char out[512];
-	snprintf(out, sizeof(out), "%s/dev.csr", dir);
-	cli_ok(&r, NULL, store, CLI_ARGS("cert", "csr", name, "--out", out));
-	kwt_result_free(&r);
-	cr_assert_eq(kwt_sh("openssl req -in '%s' -verify -noout >/dev/null 2>&1", out), 0,
-	             "the CSR signed in the device verifies");
-	char *csr_pub = cli_out("openssl req -in '%s' -noout -pubkey", out);
-	char *cert_pub = cli_out("openssl x509 -in '%s/cert.pem' -noout -pubkey", dir);
-	cr_assert_str_eq(csr_pub, cert_pub, "the device key is the certificate's key");
-	free(csr_pub);
-	free(cert_pub);
-}
-
 static json_t *verify_json(const char *store, const char *name)
 {
 	kwt_result r;
@@ -145,7 +127,7 @@ static void import_ok(const char *backend, const char *newkey, const char *form,
 		/* CKA_VALUE read refused: tests/backends/test_import.c */
 	}
 	json_decref(v);
-	assert_device_signs_for(store, "imp", dir);
+	cli_assert_device_signs_for(store, "imp", dir);
 	free(before);
 	free(after);
 	free(in);
@@ -218,7 +200,7 @@ Test(import, shred_input_removes_the_file)
 	cr_assert(strstr(r.out, "shredded") != NULL, "the output says so: %s", r.out);
 	kwt_result_free(&r);
 	cr_assert_neq(access(in, F_OK), 0, "--shred-input leaves %s", in);
-	assert_device_signs_for(store, "imp", dir);
+	cli_assert_device_signs_for(store, "imp", dir);
 	free(in);
 	free(dir);
 	free(store);
