@@ -186,8 +186,9 @@ static inline void acme_wait_port(const char *port, const char *pidname)
 	cr_assert_fail("nothing listens on port %s after 20 s: %s", port, log);
 }
 
-/* A plain web server (python3 http.server) over dir on pebble's http-01 port. */
-static inline pid_t acme_webroot_server(const char *dir)
+/* A plain web server (python3 http.server) on pebble's http-01 port, over
+ * dir (NULL: the current directory), its pid file and log named pidname. */
+static inline pid_t acme_http_server(const char *pidname, const char *dir)
 {
 	char *argv[] = {"/usr/bin/python3",
 	                "-m",
@@ -195,12 +196,18 @@ static inline pid_t acme_webroot_server(const char *dir)
 	                (char *)kwt_env("KW_TEST_ACME_HTTP_PORT"),
 	                "--bind",
 	                "127.0.0.1",
-	                "--directory",
+	                dir ? "--directory" : NULL,
 	                (char *)dir,
 	                NULL};
-	pid_t pid = acme_spawn("webroot-http", argv);
-	acme_wait_port(kwt_env("KW_TEST_ACME_HTTP_PORT"), "webroot-http");
+	pid_t pid = acme_spawn(pidname, argv);
+	acme_wait_port(kwt_env("KW_TEST_ACME_HTTP_PORT"), pidname);
 	return pid;
+}
+
+/* The web server over dir on pebble's http-01 port. */
+static inline pid_t acme_webroot_server(const char *dir)
+{
+	return acme_http_server("webroot-http", dir);
 }
 
 /* A loopback port nothing listens on right now (malloc'd text). */

@@ -61,15 +61,7 @@ Test(acme_faults, a_failed_renewal_keeps_the_current_version_and_is_retried_late
 	char *before = current_sha256(store);
 	time_t due = acme_due(store, "web");
 	/* something else holds the http-01 port: the order fails */
-	char *argv[] = {"/usr/bin/python3",
-	                "-m",
-	                "http.server",
-	                (char *)kwt_env("KW_TEST_ACME_HTTP_PORT"),
-	                "--bind",
-	                "127.0.0.1",
-	                NULL};
-	pid_t squatter = acme_spawn("squatter", argv);
-	acme_wait_port(kwt_env("KW_TEST_ACME_HTTP_PORT"), "squatter");
+	pid_t squatter = acme_http_server("squatter", NULL);
 	int objects = kwt_p11_object_count();
 	json_t *res = acme_renew_due(store, due + 60, "web");
 	cr_assert_str_eq(cli_js(res, "action"), "failed", "%s", json_dumps(res, 0));
