@@ -34,33 +34,26 @@ static int parse_simple(int argc, char **argv, const char *cmd, int allow_json, 
 	return 0;
 }
 
+static void versions_table(const json_t *list)
+{
+	size_t i;
+	json_t *v;
+	printf("%4s %-3s %-10s %-20s %-20s %-9s %s\n", "VER", "CUR", "STATUS", "NOT_BEFORE",
+	       "NOT_AFTER", "KEY", "THUMBPRINT_SHA256");
+	json_array_foreach(list, i, v)
+	    printf("%4lld %-3s %-10s %-20s %-20s %-9s %s\n",
+	           (long long)json_integer_value(json_object_get(v, "version")),
+	           json_is_true(json_object_get(v, "current")) ? "*" : "", str(v, "status"),
+	           str(v, "not_before"), str(v, "not_after"),
+	           str(json_object_get(v, "key"), "type"), str(v, "thumbprint_sha256"));
+}
+
 int cert_versions(int argc, char **argv)
 {
 	int as_json, ex = parse_simple(argc, argv, "cert versions", 1, 1, &as_json);
-	kw_store *s = NULL;
-	json_t *list = NULL;
-	if (ex || (ex = cli_store_open(&s)))
+	if (ex)
 		return ex;
-	kw_rc rc = kw_cert_versions(s, argv[optind], &list);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	if (as_json)
-		cli_print_json(list);
-	else {
-		size_t i;
-		json_t *v;
-		printf("%4s %-3s %-10s %-20s %-20s %-9s %s\n", "VER", "CUR", "STATUS", "NOT_BEFORE",
-		       "NOT_AFTER", "KEY", "THUMBPRINT_SHA256");
-		json_array_foreach(list, i, v)
-		    printf("%4lld %-3s %-10s %-20s %-20s %-9s %s\n",
-		           (long long)json_integer_value(json_object_get(v, "version")),
-		           json_is_true(json_object_get(v, "current")) ? "*" : "", str(v, "status"),
-		           str(v, "not_before"), str(v, "not_after"),
-		           str(json_object_get(v, "key"), "type"), str(v, "thumbprint_sha256"));
-	}
-	json_decref(list);
-	return 0;
+	return cli_list_show(kw_cert_versions, argv[optind], as_json, versions_table);
 }
 
 int cert_rollback(int argc, char **argv)

@@ -46,6 +46,12 @@ int cli_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
 int cli_list_command(int argc, char **argv, const char *cmd,
                      kw_rc (*list)(kw_store *s, json_t **out), void (*table)(const json_t *list));
 
+/* The part of a list command after its options: opens the store, calls
+ * list(s, arg, &out), closes the store and prints the array as JSON or hands
+ * it to table(). Returns the exit code. */
+int cli_list_show(kw_rc (*list)(kw_store *s, const char *arg, json_t **out), const char *arg,
+                  int as_json, void (*table)(const json_t *list));
+
 /* Prints a JSON document (pretty) on stdout. */
 void cli_print_json(json_t *j);
 

@@ -73,39 +73,29 @@ static int contact_remove(int argc, char **argv)
 	return contact_change(argc, argv, 0);
 }
 
+static void contact_table(const json_t *list)
+{
+	size_t i;
+	json_t *c;
+	printf("%-40s %-24s %s\n", "EMAIL", "NAME", "CERTIFICATE");
+	json_array_foreach(list, i, c)
+	{
+		const char *n = json_string_value(json_object_get(c, "name"));
+		const char *on = json_string_value(json_object_get(c, "cert"));
+		printf("%-40s %-24s %s\n", json_string_value(json_object_get(c, "email")),
+		       n ? n : "-", on ? on : "(all)");
+	}
+}
+
 static int contact_list(int argc, char **argv)
 {
 	const char *cert = NULL, *name = NULL;
 	int as_json = 0;
-	kw_store *s = NULL;
-	json_t *list = NULL;
 	if (parse(argc, argv, "contact list", "cj", &cert, &name, &as_json) != 0)
 		return 2;
 	if (optind < argc)
 		return cli_usage_error("contact list: unexpected argument '%s'", argv[optind]);
-	int ex = cli_store_open(&s);
-	if (ex)
-		return ex;
-	kw_rc rc = kw_contact_list(s, cert, &list);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	if (as_json)
-		cli_print_json(list);
-	else {
-		size_t i;
-		json_t *c;
-		printf("%-40s %-24s %s\n", "EMAIL", "NAME", "CERTIFICATE");
-		json_array_foreach(list, i, c)
-		{
-			const char *n = json_string_value(json_object_get(c, "name"));
-			const char *on = json_string_value(json_object_get(c, "cert"));
-			printf("%-40s %-24s %s\n", json_string_value(json_object_get(c, "email")),
-			       n ? n : "-", on ? on : "(all)");
-		}
-	}
-	json_decref(list);
-	return 0;
+	return cli_list_show(kw_contact_list, cert, as_json, contact_table);
 }
 
 int cmd_contact(int argc, char **argv)

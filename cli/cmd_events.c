@@ -6,14 +6,32 @@
 
 #include "cli.h"
 
+static void events_table(const json_t *list)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(list, i, e)
+	{
+		char *d = json_dumps(json_object_get(e, "details"), JSON_COMPACT | JSON_SORT_KEYS);
+		json_t *v = json_object_get(e, "version");
+		printf("%5lld %s %-22s %-10s %s%s%.0lld %s\n",
+		       (long long)json_integer_value(json_object_get(e, "seq")),
+		       json_string_value(json_object_get(e, "at")),
+		       json_string_value(json_object_get(e, "type")),
+		       json_string_value(json_object_get(e, "actor")),
+		       json_object_get(e, "cert") ? json_string_value(json_object_get(e, "cert"))
+		                                  : "-",
+		       v ? " v" : "", v ? (long long)json_integer_value(v) : 0LL, d ? d : "");
+		free(d);
+	}
+}
+
 int cmd_events(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'}, {"cert", required_argument, NULL, 'c'}, {0}};
 	const char *cert = NULL;
 	int c, as_json = 0;
-	kw_store *s = NULL;
-	json_t *list = NULL;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "events", "", opts)) != -1) {
 		if (c == 'j')
@@ -25,38 +43,7 @@ int cmd_events(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("events: unexpected argument '%s'", argv[optind]);
-	int ex = cli_store_open(&s);
-	if (ex)
-		return ex;
-	kw_rc rc = kw_events_list(s, cert, &list);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	if (as_json)
-		cli_print_json(list);
-	else {
-		size_t i;
-		json_t *e;
-		json_array_foreach(list, i, e)
-		{
-			char *d = json_dumps(json_object_get(e, "details"),
-			                     JSON_COMPACT | JSON_SORT_KEYS);
-			json_t *v = json_object_get(e, "version");
-			printf("%5lld %s %-22s %-10s %s%s%.0lld %s\n",
-			       (long long)json_integer_value(json_object_get(e, "seq")),
-			       json_string_value(json_object_get(e, "at")),
-			       json_string_value(json_object_get(e, "type")),
-			       json_string_value(json_object_get(e, "actor")),
-			       json_object_get(e, "cert")
-			           ? json_string_value(json_object_get(e, "cert"))
-			           : "-",
-			       v ? " v" : "", v ? (long long)json_integer_value(v) : 0LL,
-			       d ? d : "");
-			free(d);
-		}
-	}
-	json_decref(list);
-	return 0;
+	return cli_list_show(kw_events_list, cert, as_json, events_table);
 }
 
 int cmd_audit(int argc, char **argv)

@@ -95,25 +95,18 @@ int cli_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
 	return c;
 }
 
-int cli_list_command(int argc, char **argv, const char *cmd,
-                     kw_rc (*list)(kw_store *s, json_t **out), void (*table)(const json_t *list))
+/* Opens the store, gets the array from get1(s, arg, &out) or get0(s, &out),
+ * closes the store, prints the array as JSON or hands it to table(). */
+static int fetch_show(kw_rc (*get1)(kw_store *s, const char *arg, json_t **out),
+                      kw_rc (*get0)(kw_store *s, json_t **out), const char *arg, int as_json,
+                      void (*table)(const json_t *list))
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
-	int c, as_json = 0;
 	kw_store *s = NULL;
 	json_t *arr = NULL;
-	optind = 1;
-	while ((c = cli_getopt(argc, argv, cmd, "", opts)) != -1) {
-		if (c != 'j')
-			return 2;
-		as_json = 1;
-	}
-	if (optind < argc)
-		return cli_usage_error("%s: unexpected argument '%s'", cmd, argv[optind]);
 	int ex = cli_store_open(&s);
 	if (ex)
 		return ex;
-	kw_rc rc = list(s, &arr);
+	kw_rc rc = get1 ? get1(s, arg, &arr) : get0(s, &arr);
 	kw_store_close(s);
 	if (rc != KW_OK)
 		return cli_fail(rc);
@@ -123,6 +116,28 @@ int cli_list_command(int argc, char **argv, const char *cmd,
 		table(arr);
 	json_decref(arr);
 	return 0;
+}
+
+int cli_list_show(kw_rc (*list)(kw_store *s, const char *arg, json_t **out), const char *arg,
+                  int as_json, void (*table)(const json_t *list))
+{
+	return fetch_show(list, NULL, arg, as_json, table);
+}
+
+int cli_list_command(int argc, char **argv, const char *cmd,
+                     kw_rc (*list)(kw_store *s, json_t **out), void (*table)(const json_t *list))
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
+	int c, as_json = 0;
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, cmd, "", opts)) != -1) {
+		if (c != 'j')
+			return 2;
+		as_json = 1;
+	}
+	if (optind < argc)
+		return cli_usage_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+	return fetch_show(NULL, list, NULL, as_json, table);
 }
 
 void cli_print_json(json_t *j)
