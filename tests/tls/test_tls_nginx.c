@@ -12,33 +12,16 @@
 
 TestSuite(nginx, .fini = tls_teardown, .timeout = 180);
 
-/* 50 sequential and 20 concurrent requests over TLS 1.3, then over TLS 1.2. */
-static void assert_serves_both_protocols(const tls_server *s)
-{
-	tls_assert_serves(s, s->cert, "1.3", 50, 20);
-	tls_assert_serves(s, s->cert, "1.2", 50, 20);
-}
-
 Test(nginx, software_key_control_with_keyward_provider_loaded)
 {
-	tls_server *s = tls_software(TLS_NGINX);
-	tls_start(s);
-	assert_serves_both_protocols(s);
-	char *want = kwt_sh_out("openssl x509 -in '%s' -noout -fingerprint -sha256 | "
-	                        "sed 's/.*=//; s/://g' | tr A-F a-f | tr -d '\\n'",
-	                        s->cert);
-	char *got = tls_served_sha256(s, "curl", "1.3");
-	cr_assert_str_eq(got, want);
-	tls_stop(s);
-	free(got);
-	free(want);
+	tls_assert_software_control(TLS_NGINX);
 }
 
 Test(nginx, tpm_key_behind_abrmd_serves_and_follows_renewal)
 {
 	tls_server *s = tls_keyward(TLS_NGINX, "tpm", "ec-p256");
 	tls_start(s);
-	assert_serves_both_protocols(s);
+	tls_assert_serves_both(s);
 	tls_assert_tabrmd_only_in_workers(s);
 	tls_assert_renewal_seen_after_reload(s);
 	tls_assert_tabrmd_only_in_workers(s);
@@ -49,7 +32,7 @@ Test(nginx, softhsm_key_serves_and_follows_renewal)
 {
 	tls_server *s = tls_keyward(TLS_NGINX, "hsm", "rsa-2048");
 	tls_start(s);
-	assert_serves_both_protocols(s);
+	tls_assert_serves_both(s);
 	tls_assert_tls12_sigalgs(s, "RSA+SHA256");
 	tls_assert_renewal_seen_after_reload(s);
 	tls_stop(s);

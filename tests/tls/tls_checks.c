@@ -67,6 +67,27 @@ void tls_assert_serves(const tls_server *s, const char *cacert, const char *prot
 		assert_requests(s, "par", cacert, proto, par);
 }
 
+void tls_assert_serves_both(const tls_server *s)
+{
+	tls_assert_serves(s, s->cert, "1.3", 50, 20);
+	tls_assert_serves(s, s->cert, "1.2", 50, 20);
+}
+
+void tls_assert_software_control(tls_kind kind)
+{
+	tls_server *s = tls_software(kind);
+	tls_start(s);
+	tls_assert_serves_both(s);
+	char *want = kwt_sh_out("openssl x509 -in '%s' -noout -fingerprint -sha256 | "
+	                        "sed 's/.*=//; s/://g' | tr A-F a-f | tr -d '\\n'",
+	                        s->cert);
+	char *got = tls_served_sha256(s, "curl", "1.3");
+	cr_assert_str_eq(got, want);
+	tls_stop(s);
+	free(got);
+	free(want);
+}
+
 char *tls_served_sha256(const tls_server *s, const char *tool, const char *proto)
 {
 	char *out =

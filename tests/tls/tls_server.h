@@ -85,6 +85,14 @@ char *tls_logs(const tls_server *s);
 void tls_assert_serves(const tls_server *s, const char *cacert, const char *proto, int seq,
                        int par);
 
+/* 50 sequential and 20 concurrent requests over TLS 1.3, then over TLS 1.2,
+ * trusting s->cert. */
+void tls_assert_serves_both(const tls_server *s);
+
+/* The control: a server of kind with a software key (tls_software) serves
+ * both protocols, and curl sees the certificate openssl made; stops it. */
+void tls_assert_software_control(tls_kind kind);
+
 /* The SHA-256 fingerprint of the certificate the server presents, as client
  * ("s_client" or "curl") sees it over TLS 1.<proto> (lowercase hex; "" if
  * the handshake failed). */
