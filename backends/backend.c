@@ -54,10 +54,10 @@ const kw_backend_ops *kw_backend_ops_find(const char *kind)
 {
 	if (kind == NULL)
 		return NULL;
-	if (strcmp(kind, kw_tpm2_ops.kind) == 0)
-		return &kw_tpm2_ops;
-	if (strcmp(kind, kw_p11_ops.kind) == 0)
-		return &kw_p11_ops;
+	if (strcmp(kind, kwb_tpm2_ops.kind) == 0)
+		return &kwb_tpm2_ops;
+	if (strcmp(kind, kwb_p11_ops.kind) == 0)
+		return &kwb_p11_ops;
 	return NULL;
 }
 

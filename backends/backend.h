@@ -196,8 +196,8 @@ const kw_backend_ops *kw_backend_ops_find(const char *kind);
  * ops->caps_config adds. cfg NULL: ops->caps only. */
 unsigned kw_backend_caps(const kw_backend_ops *ops, const kw_backend_config *cfg);
 
-extern const kw_backend_ops kw_tpm2_ops;
-extern const kw_backend_ops kw_p11_ops;
+extern const kw_backend_ops kwb_tpm2_ops;
+extern const kw_backend_ops kwb_p11_ops;
 
 #ifdef __cplusplus
 }

@@ -39,7 +39,7 @@ static int esys_sign(sign_path *p, int thread, const unsigned char *msg, size_t 
                      unsigned char *sig, size_t *len)
 {
 	esys_ctx *c = p->ctx;
-	kw_tpm2_ctx *t = c->dev.ctx;
+	kwb_tpm2_ctx *t = c->dev.ctx;
 	const TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
 	TPMT_SIG_SCHEME scheme = {.scheme = c->rsa ? TPM2_ALG_RSASSA : TPM2_ALG_ECDSA};
 	TPM2B_DIGEST digest = {.size = 32};
@@ -98,7 +98,7 @@ static int esys_ref(esys_ctx *c, const char *name, int64_t *backend_id)
 int sign_esys_open(const sign_opts *o, sign_path *p)
 {
 	esys_ctx *c = calloc(1, sizeof(*c));
-	kw_tpm2_blob blob;
+	kwb_tpm2_blob blob;
 	int64_t backend_id = 0;
 	if (c == NULL)
 		return -1;
@@ -108,8 +108,8 @@ int sign_esys_open(const sign_opts *o, sign_path *p)
 	if (o->store == NULL || kw_store_open(o->store, &c->store) != KW_OK ||
 	    esys_ref(c, o->key, &backend_id) != 0 ||
 	    kwi_device_open_id(c->store, backend_id, &c->dev) != KW_OK ||
-	    c->dev.ops != &kw_tpm2_ops || kw_tpm2_blob_parse(&c->ref, &blob) != KW_OK ||
-	    kw_tpm2_signer_get(c->dev.ctx, &blob, &c->key) != KW_OK) {
+	    c->dev.ops != &kwb_tpm2_ops || kwb_tpm2_blob_parse(&c->ref, &blob) != KW_OK ||
+	    kwb_tpm2_signer_get(c->dev.ctx, &blob, &c->key) != KW_OK) {
 		fprintf(stderr, "kwbench-sign: esys: cannot load the TPM key of %s: %s\n", o->key,
 		        kw_error_message());
 		esys_free(p);

@@ -34,7 +34,7 @@ static kw_rc uri_parse(const char *spec, P11KitUri **uri)
 	return KW_OK;
 }
 
-static kw_rc find_one(kw_p11 *p, P11KitUri *uri, const char *spec, CK_OBJECT_HANDLE *h)
+static kw_rc find_one(kwb_p11 *p, P11KitUri *uri, const char *spec, CK_OBJECT_HANDLE *h)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE t[3];
@@ -55,8 +55,8 @@ static kw_rc find_one(kw_p11 *p, P11KitUri *uri, const char *spec, CK_OBJECT_HAN
 			rv = frv;
 	}
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv, "cannot search token '%s': %s", p->token,
-		                   kw_p11_rv_name(rv));
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv, "cannot search token '%s': %s",
+		                   p->token, kwb_p11_rv_name(rv));
 	if (n == 0)
 		return KW_FAIL(KW_ERR_NOT_FOUND, "no private key matching '%s' on token '%s'", spec,
 		               p->token);
@@ -70,23 +70,23 @@ static kw_rc find_one(kw_p11 *p, P11KitUri *uri, const char *spec, CK_OBJECT_HAN
 }
 
 /* The certificate object with the key's CKA_ID, when the token keeps one. */
-static void cert_read(kw_p11 *p, const kw_keyref *ref, unsigned char **der, size_t *len)
+static void cert_read(kwb_p11 *p, const kw_keyref *ref, unsigned char **der, size_t *len)
 {
 	CK_OBJECT_HANDLE h[2];
 	CK_ULONG n = 0;
 
-	if (kw_p11_find(p, CKO_CERTIFICATE, ref->data, ref->len, h, 2, &n) != KW_OK || n != 1 ||
-	    kw_p11_attr_alloc(p, h[0], CKA_VALUE, der, len) != CKR_OK) {
+	if (kwb_p11_find(p, CKO_CERTIFICATE, ref->data, ref->len, h, 2, &n) != KW_OK || n != 1 ||
+	    kwb_p11_attr_alloc(p, h[0], CKA_VALUE, der, len) != CKR_OK) {
 		kw_error_clear();
 		*der = NULL;
 		*len = 0;
 	}
 }
 
-kw_rc kw_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
-                         size_t *cert_len)
+kw_rc kwb_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+                          size_t *cert_len)
 {
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	P11KitUri *uri = NULL;
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 	unsigned char *id = NULL;
@@ -108,7 +108,7 @@ kw_rc kw_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned c
 	p11_kit_uri_free(uri);
 	if (rc != KW_OK)
 		return rc;
-	CK_RV rv = kw_p11_attr_alloc(p, h, CKA_ID, &id, &id_len);
+	CK_RV rv = kwb_p11_attr_alloc(p, h, CKA_ID, &id, &id_len);
 	if (rv != CKR_OK || id_len == 0) {
 		free(id);
 		return KW_FAIL(KW_ERR_UNSUPPORTED,
@@ -118,12 +118,12 @@ kw_rc kw_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned c
 	}
 	out->data = id;
 	out->len = id_len;
-	if ((rc = kw_p11_ref_check(out, "adopting a key")) != KW_OK) {
+	if ((rc = kwb_p11_ref_check(out, "adopting a key")) != KW_OK) {
 		kw_keyref_clear(out);
 		return rc;
 	}
 	CK_OBJECT_HANDLE check;
-	if ((rc = kw_p11_find_private(p, out, "adopting a key", &check)) != KW_OK) {
+	if ((rc = kwb_p11_find_private(p, out, "adopting a key", &check)) != KW_OK) {
 		kw_keyref_clear(out);
 		return rc;
 	}

@@ -8,34 +8,35 @@
 
 #include "p11.h"
 
-static const CK_ATTRIBUTE_TYPE custody_types[KW_P11_CUSTODY_N] = {
-    [KW_P11_EXTRACTABLE] = CKA_EXTRACTABLE,
-    [KW_P11_SENSITIVE] = CKA_SENSITIVE,
-    [KW_P11_NEVER_EXTRACTABLE] = CKA_NEVER_EXTRACTABLE,
-    [KW_P11_ALWAYS_SENSITIVE] = CKA_ALWAYS_SENSITIVE,
-    [KW_P11_LOCAL] = CKA_LOCAL,
-    [KW_P11_TOKEN] = CKA_TOKEN,
-    [KW_P11_PRIVATE] = CKA_PRIVATE,
+static const CK_ATTRIBUTE_TYPE custody_types[KWB_P11_CUSTODY_N] = {
+    [KWB_P11_EXTRACTABLE] = CKA_EXTRACTABLE,
+    [KWB_P11_SENSITIVE] = CKA_SENSITIVE,
+    [KWB_P11_NEVER_EXTRACTABLE] = CKA_NEVER_EXTRACTABLE,
+    [KWB_P11_ALWAYS_SENSITIVE] = CKA_ALWAYS_SENSITIVE,
+    [KWB_P11_LOCAL] = CKA_LOCAL,
+    [KWB_P11_TOKEN] = CKA_TOKEN,
+    [KWB_P11_PRIVATE] = CKA_PRIVATE,
 };
 
-static const char *const custody_names[KW_P11_CUSTODY_N] = {
-    [KW_P11_EXTRACTABLE] = "CKA_EXTRACTABLE",
-    [KW_P11_SENSITIVE] = "CKA_SENSITIVE",
-    [KW_P11_NEVER_EXTRACTABLE] = "CKA_NEVER_EXTRACTABLE",
-    [KW_P11_ALWAYS_SENSITIVE] = "CKA_ALWAYS_SENSITIVE",
-    [KW_P11_LOCAL] = "CKA_LOCAL",
-    [KW_P11_TOKEN] = "CKA_TOKEN",
-    [KW_P11_PRIVATE] = "CKA_PRIVATE",
+static const char *const custody_names[KWB_P11_CUSTODY_N] = {
+    [KWB_P11_EXTRACTABLE] = "CKA_EXTRACTABLE",
+    [KWB_P11_SENSITIVE] = "CKA_SENSITIVE",
+    [KWB_P11_NEVER_EXTRACTABLE] = "CKA_NEVER_EXTRACTABLE",
+    [KWB_P11_ALWAYS_SENSITIVE] = "CKA_ALWAYS_SENSITIVE",
+    [KWB_P11_LOCAL] = "CKA_LOCAL",
+    [KWB_P11_TOKEN] = "CKA_TOKEN",
+    [KWB_P11_PRIVATE] = "CKA_PRIVATE",
 };
 
-kw_rc kw_p11_custody_read(kw_p11 *p, CK_OBJECT_HANDLE h, const char *op, int vals[KW_P11_CUSTODY_N])
+kw_rc kwb_p11_custody_read(kwb_p11 *p, CK_OBJECT_HANDLE h, const char *op,
+                           int vals[KWB_P11_CUSTODY_N])
 {
-	CK_RV rv = kw_p11_attr_bools(p, h, custody_types, vals, KW_P11_CUSTODY_N);
+	CK_RV rv = kwb_p11_attr_bools(p, h, custody_types, vals, KWB_P11_CUSTODY_N);
 
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "%s: cannot read the key's attributes from token '%s': %s", op,
-		                   p->token, kw_p11_rv_name(rv));
+		                   p->token, kwb_p11_rv_name(rv));
 	return KW_OK;
 }
 
@@ -56,7 +57,7 @@ static json_t *key_type_json(CK_KEY_TYPE kt)
 	return json_string(buf);
 }
 
-static kw_rc evidence_build(const kw_p11 *p, const kw_keyref *ref, const int *vals, CK_KEY_TYPE kt,
+static kw_rc evidence_build(const kwb_p11 *p, const kw_keyref *ref, const int *vals, CK_KEY_TYPE kt,
                             json_t **out)
 {
 	kw_rc rc = KW_OK;
@@ -65,10 +66,10 @@ static kw_rc evidence_build(const kw_p11 *p, const kw_keyref *ref, const int *va
 	int bad = o == NULL || hex == NULL;
 
 	if (!bad) {
-		kw_p11_id_hex(ref, hex, ref->len * 2 + 1);
+		kwb_p11_id_hex(ref, hex, ref->len * 2 + 1);
 		bad |= json_object_set_new(o, "device", json_string("pkcs11"));
 		bad |= json_object_set_new(o, "token", json_string(p->token));
-		for (int i = 0; i < KW_P11_CUSTODY_N; i++)
+		for (int i = 0; i < KWB_P11_CUSTODY_N; i++)
 			bad |= json_object_set_new(o, custody_names[i], bool_json(vals[i]));
 		bad |= json_object_set_new(o, "CKA_KEY_TYPE", key_type_json(kt));
 		bad |= json_object_set_new(o, "CKA_ID", json_string(hex));
@@ -86,27 +87,27 @@ out:
 	return rc;
 }
 
-kw_rc kw_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
+kw_rc kwb_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 {
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE h;
 	CK_KEY_TYPE kt = 0;
-	int v[KW_P11_CUSTODY_N];
+	int v[KWB_P11_CUSTODY_N];
 	static const char op[] = "reading key attributes";
 
 	if (out == NULL)
 		return KW_FAIL(KW_ERR_USAGE, "%s: no output given", op);
 	memset(out, 0, sizeof(*out));
-	KW_GUARD(kw_p11_find_private(p, ref, op, &h));
-	KW_GUARD(kw_p11_custody_read(p, h, op, v));
-	CK_RV rv = kw_p11_attr_ulong(p, h, CKA_KEY_TYPE, &kt);
+	KW_GUARD(kwb_p11_find_private(p, ref, op, &h));
+	KW_GUARD(kwb_p11_custody_read(p, h, op, v));
+	CK_RV rv = kwb_p11_attr_ulong(p, h, CKA_KEY_TYPE, &kt);
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "%s: cannot read CKA_KEY_TYPE from token '%s': %s", op, p->token,
-		                   kw_p11_rv_name(rv));
+		                   kwb_p11_rv_name(rv));
 	KW_GUARD(evidence_build(p, ref, v, kt, &out->evidence));
 	/* Unknown (-1) counts against the key: exportable unless proven otherwise. */
-	out->exportable = !(v[KW_P11_EXTRACTABLE] == 0 && v[KW_P11_SENSITIVE] == 1);
-	out->generated_on_device = v[KW_P11_LOCAL] == 1;
+	out->exportable = !(v[KWB_P11_EXTRACTABLE] == 0 && v[KWB_P11_SENSITIVE] == 1);
+	out->generated_on_device = v[KWB_P11_LOCAL] == 1;
 	return KW_OK;
 }

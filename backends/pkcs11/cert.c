@@ -8,11 +8,11 @@
 #include "p11.h"
 
 /* The key's label (CKA_LABEL of its private object), malloc'd, or NULL. */
-static char *key_label(kw_p11 *p, CK_OBJECT_HANDLE h)
+static char *key_label(kwb_p11 *p, CK_OBJECT_HANDLE h)
 {
 	unsigned char *v = NULL;
 	size_t len = 0;
-	if (kw_p11_attr_alloc(p, h, CKA_LABEL, &v, &len) != CKR_OK)
+	if (kwb_p11_attr_alloc(p, h, CKA_LABEL, &v, &len) != CKR_OK)
 		return NULL;
 	char *s = malloc(len + 1);
 	if (s) {
@@ -23,7 +23,7 @@ static char *key_label(kw_p11 *p, CK_OBJECT_HANDLE h)
 	return s;
 }
 
-static CK_RV cert_create(kw_p11 *p, const kw_keyref *ref, const char *label, X509 *x,
+static CK_RV cert_create(kwb_p11 *p, const kw_keyref *ref, const char *label, X509 *x,
                          const unsigned char *der, size_t len)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
@@ -49,9 +49,9 @@ static CK_RV cert_create(kw_p11 *p, const kw_keyref *ref, const char *label, X50
 	return rv;
 }
 
-kw_rc kw_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len)
+kw_rc kwb_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len)
 {
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE key, old[8];
 	CK_ULONG n_old = 0;
 	char hex[72];
@@ -59,9 +59,9 @@ kw_rc kw_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *de
 	X509 *x = d2i_X509(NULL, &q, (long)len);
 	if (x == NULL)
 		return KW_FAIL(KW_ERR_PARSE, "not a DER certificate");
-	kw_rc rc = kw_p11_find_private(p, ref, "storing the certificate", &key);
+	kw_rc rc = kwb_p11_find_private(p, ref, "storing the certificate", &key);
 	if (rc == KW_OK)
-		rc = kw_p11_find(p, CKO_CERTIFICATE, ref->data, ref->len, old, 8, &n_old);
+		rc = kwb_p11_find(p, CKO_CERTIFICATE, ref->data, ref->len, old, 8, &n_old);
 	if (rc != KW_OK)
 		goto out;
 	char *label = key_label(p, key);
@@ -69,10 +69,10 @@ kw_rc kw_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *de
 	CK_RV rv = cert_create(p, ref, label, x, der, len);
 	free(label);
 	if (rv != CKR_OK) {
-		rc =
-		    KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
-		                "cannot store the certificate of key %s on token '%s': %s",
-		                kw_p11_id_hex(ref, hex, sizeof(hex)), p->token, kw_p11_rv_name(rv));
+		rc = KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
+		                 "cannot store the certificate of key %s on token '%s': %s",
+		                 kwb_p11_id_hex(ref, hex, sizeof(hex)), p->token,
+		                 kwb_p11_rv_name(rv));
 		goto out;
 	}
 	for (CK_ULONG i = 0; i < n_old; i++)
@@ -82,19 +82,19 @@ out:
 	return rc;
 }
 
-static kw_rc token_into(kw_p11 *p, P11KitUri *uri)
+static kw_rc token_into(kwb_p11 *p, P11KitUri *uri)
 {
 	CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(uri);
 	CK_RV rv = p->fn->C_GetTokenInfo(p->slot, ti);
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv, "cannot read token '%s': %s", p->token,
-		                   kw_p11_rv_name(rv));
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv, "cannot read token '%s': %s", p->token,
+		                   kwb_p11_rv_name(rv));
 	return KW_OK;
 }
 
-kw_rc kw_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
+kw_rc kwb_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
 {
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE key;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	*out = NULL;
@@ -102,7 +102,7 @@ kw_rc kw_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format,
 		return KW_FAIL(KW_ERR_UNSUPPORTED,
 		               "a PKCS#11 key has no '%s' reference (formats: keyward, pkcs11-uri)",
 		               format ? format : "");
-	KW_GUARD(kw_p11_find_private(p, ref, "naming the key", &key));
+	KW_GUARD(kwb_p11_find_private(p, ref, "naming the key", &key));
 	P11KitUri *uri = p11_kit_uri_new();
 	if (uri == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");

@@ -162,28 +162,28 @@ static void common_build(import_req *r, const char *label)
 	}
 }
 
-static kw_rc create_fail(const kw_p11 *p, CK_RV rv)
+static kw_rc create_fail(const kwb_p11 *p, CK_RV rv)
 {
 	if (rv == CKR_DEVICE_MEMORY || rv == CKR_DEVICE_ERROR || rv == CKR_FUNCTION_FAILED)
 		return KW_FAIL_DEV(KW_ERR_BACKEND, rv,
 		                   "token '%s' is full (or failing): cannot store the imported key "
 		                   "(%s); destroy keys it no longer needs or use another token",
-		                   p->token, kw_p11_rv_name(rv));
+		                   p->token, kwb_p11_rv_name(rv));
 	return KW_FAIL_DEV(rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT ||
 	                           rv == CKR_CURVE_NOT_SUPPORTED
 	                       ? KW_ERR_UNSUPPORTED
-	                       : kw_p11_rv_code(rv),
+	                       : kwb_p11_rv_code(rv),
 	                   rv, "token '%s' refused the imported key: %s", p->token,
-	                   kw_p11_rv_name(rv));
+	                   kwb_p11_rv_name(rv));
 }
 
-static kw_rc custody_check(kw_p11 *p, CK_OBJECT_HANDLE h)
+static kw_rc custody_check(kwb_p11 *p, CK_OBJECT_HANDLE h)
 {
-	int v[KW_P11_CUSTODY_N];
+	int v[KWB_P11_CUSTODY_N];
 
-	KW_GUARD(kw_p11_custody_read(p, h, "importing a key", v));
-	if (v[KW_P11_EXTRACTABLE] != 0 || v[KW_P11_SENSITIVE] != 1 || v[KW_P11_TOKEN] != 1 ||
-	    v[KW_P11_PRIVATE] != 1)
+	KW_GUARD(kwb_p11_custody_read(p, h, "importing a key", v));
+	if (v[KWB_P11_EXTRACTABLE] != 0 || v[KWB_P11_SENSITIVE] != 1 || v[KWB_P11_TOKEN] != 1 ||
+	    v[KWB_P11_PRIVATE] != 1)
 		return KW_FAIL(KW_ERR_BACKEND,
 		               "token '%s' did not honour the template of the imported key "
 		               "(sensitive, not extractable); it was destroyed",
@@ -191,10 +191,10 @@ static kw_rc custody_check(kw_p11 *p, CK_OBJECT_HANDLE h)
 	return KW_OK;
 }
 
-kw_rc kw_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                        kw_keyref *out)
+kw_rc kwb_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
+                         kw_keyref *out)
 {
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	import_req r;
 	CK_OBJECT_HANDLE hpriv = CK_INVALID_HANDLE, hpub = CK_INVALID_HANDLE;
 	int attempted = 0;
@@ -238,7 +238,7 @@ kw_rc kw_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *
 out:
 	if (rc != KW_OK && attempted) {
 		int n = 0;
-		(void)kw_p11_destroy_id(p, r.id, sizeof(r.id), &n);
+		(void)kwb_p11_destroy_id(p, r.id, sizeof(r.id), &n);
 	}
 	if (rc != KW_OK)
 		kw_keyref_clear(out);

@@ -130,7 +130,7 @@ static kw_rc request_init(gen_request *g, const key_spec *spec, const char *labe
 	return KW_OK;
 }
 
-static kw_rc generate_fail(const kw_p11 *p, CK_RV rv, const char *tname)
+static kw_rc generate_fail(const kwb_p11 *p, CK_RV rv, const char *tname)
 {
 	switch (rv) {
 	case CKR_DEVICE_MEMORY:
@@ -141,7 +141,7 @@ static kw_rc generate_fail(const kw_p11 *p, CK_RV rv, const char *tname)
 		return KW_FAIL_DEV(KW_ERR_BACKEND, rv,
 		                   "token '%s' is full (or failing): cannot store a new %s key "
 		                   "(%s); destroy keys it no longer needs or use another token",
-		                   p->token, tname, kw_p11_rv_name(rv));
+		                   p->token, tname, kwb_p11_rv_name(rv));
 	case CKR_MECHANISM_INVALID:
 	case CKR_MECHANISM_PARAM_INVALID:
 	case CKR_KEY_SIZE_RANGE:
@@ -152,11 +152,11 @@ static kw_rc generate_fail(const kw_p11 *p, CK_RV rv, const char *tname)
 		return KW_FAIL_DEV(KW_ERR_UNSUPPORTED, rv,
 		                   "token '%s' cannot generate a non-exportable %s signing key "
 		                   "(%s); choose another key type",
-		                   p->token, tname, kw_p11_rv_name(rv));
+		                   p->token, tname, kwb_p11_rv_name(rv));
 	default:
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "generating a %s key on token '%s' failed: %s", tname, p->token,
-		                   kw_p11_rv_name(rv));
+		                   kwb_p11_rv_name(rv));
 	}
 }
 
@@ -166,27 +166,27 @@ static const char *bool_name(int v)
 }
 
 /* A token that quietly ignores CKA_EXTRACTABLE=FALSE must not hold our keys. */
-static kw_rc custody_check(kw_p11 *p, CK_OBJECT_HANDLE priv, const char *tname)
+static kw_rc custody_check(kwb_p11 *p, CK_OBJECT_HANDLE priv, const char *tname)
 {
-	int v[KW_P11_CUSTODY_N];
+	int v[KWB_P11_CUSTODY_N];
 
-	KW_GUARD(kw_p11_custody_read(p, priv, "generating a key", v));
-	if (v[KW_P11_EXTRACTABLE] != 0 || v[KW_P11_SENSITIVE] != 1 || v[KW_P11_TOKEN] != 1 ||
-	    v[KW_P11_PRIVATE] != 1)
+	KW_GUARD(kwb_p11_custody_read(p, priv, "generating a key", v));
+	if (v[KWB_P11_EXTRACTABLE] != 0 || v[KWB_P11_SENSITIVE] != 1 || v[KWB_P11_TOKEN] != 1 ||
+	    v[KWB_P11_PRIVATE] != 1)
 		return KW_FAIL(KW_ERR_BACKEND,
 		               "token '%s' did not honour the template of a new %s key "
 		               "(CKA_EXTRACTABLE=%s CKA_SENSITIVE=%s CKA_TOKEN=%s CKA_PRIVATE=%s); "
 		               "the key was destroyed: this token cannot hold keyward keys",
-		               p->token, tname, bool_name(v[KW_P11_EXTRACTABLE]),
-		               bool_name(v[KW_P11_SENSITIVE]), bool_name(v[KW_P11_TOKEN]),
-		               bool_name(v[KW_P11_PRIVATE]));
+		               p->token, tname, bool_name(v[KWB_P11_EXTRACTABLE]),
+		               bool_name(v[KWB_P11_SENSITIVE]), bool_name(v[KWB_P11_TOKEN]),
+		               bool_name(v[KWB_P11_PRIVATE]));
 	return KW_OK;
 }
 
-kw_rc kw_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
+kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
 {
 	kw_rc rc = KW_OK;
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	gen_request g;
 	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
 	int attempted = 0;
@@ -226,7 +226,7 @@ out:
 	/* Leave nothing half-made behind: whatever carries our fresh CKA_ID goes. */
 	if (rc != KW_OK && attempted) {
 		int n = 0;
-		(void)kw_p11_destroy_id(p, g.id, sizeof(g.id), &n);
+		(void)kwb_p11_destroy_id(p, g.id, sizeof(g.id), &n);
 	}
 	if (rc != KW_OK)
 		kw_keyref_clear(out);

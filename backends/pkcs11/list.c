@@ -54,14 +54,14 @@ static kw_rc set_add(key_set *s, const unsigned char *id, size_t len, const unsi
 }
 
 /* Adds h to the set when it carries keyward's label and CKA_ID shape. */
-static kw_rc consider(kw_p11 *p, CK_OBJECT_HANDLE h, key_set *s)
+static kw_rc consider(kwb_p11 *p, CK_OBJECT_HANDLE h, key_set *s)
 {
 	unsigned char *label = NULL, *id = NULL;
 	size_t label_len = 0, id_len = 0;
 	kw_rc rc = KW_OK;
 
-	if (kw_p11_attr_alloc(p, h, CKA_LABEL, &label, &label_len) != CKR_OK ||
-	    kw_p11_attr_alloc(p, h, CKA_ID, &id, &id_len) != CKR_OK)
+	if (kwb_p11_attr_alloc(p, h, CKA_LABEL, &label, &label_len) != CKR_OK ||
+	    kwb_p11_attr_alloc(p, h, CKA_ID, &id, &id_len) != CKR_OK)
 		goto out; /* an object without a label or id is not ours */
 	if (label_len > strlen(OURS_PREFIX) &&
 	    memcmp(label, OURS_PREFIX, strlen(OURS_PREFIX)) == 0 && id_len == OURS_ID_LEN)
@@ -73,7 +73,7 @@ out:
 }
 
 /* Every object the session sees (logged in: private ones too). */
-static kw_rc all_objects(kw_p11 *p, CK_OBJECT_HANDLE **out, CK_ULONG *n)
+static kw_rc all_objects(kwb_p11 *p, CK_OBJECT_HANDLE **out, CK_ULONG *n)
 {
 	CK_OBJECT_HANDLE *all = NULL;
 	CK_ULONG count = 0, got = 0;
@@ -97,18 +97,18 @@ static kw_rc all_objects(kw_p11 *p, CK_OBJECT_HANDLE **out, CK_ULONG *n)
 		(void)p->fn->C_FindObjectsFinal(p->session);
 	if (rv != CKR_OK) {
 		free(all);
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "cannot list the objects on token '%s': %s", p->token,
-		                   kw_p11_rv_name(rv));
+		                   kwb_p11_rv_name(rv));
 	}
 	*out = all;
 	*n = count;
 	return KW_OK;
 }
 
-kw_rc kw_p11_key_list(void *ctx, kw_device_key **out, size_t *n)
+kw_rc kwb_p11_key_list(void *ctx, kw_device_key **out, size_t *n)
 {
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	key_set s = {0};
 	CK_OBJECT_HANDLE *all = NULL;
 	CK_ULONG count = 0;

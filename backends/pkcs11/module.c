@@ -12,7 +12,7 @@
 /* How much of the list of seen labels goes into a "not found" message. */
 #define LABEL_LIST_MAX 200
 
-void kw_p11_str_trim(char *dst, const unsigned char *src, size_t n)
+void kwb_p11_str_trim(char *dst, const unsigned char *src, size_t n)
 {
 	while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\0'))
 		n--;
@@ -26,7 +26,7 @@ static const char *p11kit_why(void)
 	return m ? m : "no detail from p11-kit";
 }
 
-static kw_rc load_path(kw_p11 *p, const char *path)
+static kw_rc load_path(kwb_p11 *p, const char *path)
 {
 	struct stat st;
 
@@ -63,7 +63,7 @@ static void module_names(CK_FUNCTION_LIST **all, char *buf, size_t size)
 		snprintf(buf, size, "none");
 }
 
-static kw_rc load_named(kw_p11 *p, const char *name)
+static kw_rc load_named(kwb_p11 *p, const char *name)
 {
 	char names[LABEL_LIST_MAX];
 	CK_FUNCTION_LIST **all = p11_kit_modules_load(NULL, 0);
@@ -91,7 +91,7 @@ static kw_rc load_named(kw_p11 *p, const char *name)
 	return KW_OK;
 }
 
-kw_rc kw_p11_module_load(kw_p11 *p, const char *spec)
+kw_rc kwb_p11_module_load(kwb_p11 *p, const char *spec)
 {
 	if (spec == NULL || spec[0] == '\0')
 		return KW_FAIL(KW_ERR_USAGE, "no PKCS#11 module configured: give a p11-kit module "
@@ -104,12 +104,12 @@ kw_rc kw_p11_module_load(kw_p11 *p, const char *spec)
 		    KW_ERR_UNAVAILABLE, rv,
 		    "cannot initialise PKCS#11 module %s: %s; check the module's own "
 		    "configuration (e.g. SOFTHSM2_CONF for SoftHSM)",
-		    spec, kw_p11_rv_name(rv));
+		    spec, kwb_p11_rv_name(rv));
 	p->initialized = 1;
 	return KW_OK;
 }
 
-void kw_p11_module_unload(kw_p11 *p)
+void kwb_p11_module_unload(kwb_p11 *p)
 {
 	if (p->fn == NULL)
 		return;
@@ -130,7 +130,7 @@ typedef struct {
 	size_t seen_len;
 	size_t matches;
 	CK_SLOT_ID slot;
-	char label[KW_P11_LABEL_MAX + 1];
+	char label[KWB_P11_LABEL_MAX + 1];
 } token_search;
 
 /* The URI as messages show it: never its query, which may hold a pin-value. */
@@ -187,10 +187,10 @@ static void seen_add(token_search *s, const char *label)
 		s->seen_len = sizeof(s->seen) - 1;
 }
 
-static kw_rc slot_consider(kw_p11 *p, token_search *s, CK_SLOT_ID slot)
+static kw_rc slot_consider(kwb_p11 *p, token_search *s, CK_SLOT_ID slot)
 {
 	CK_TOKEN_INFO info;
-	char label[KW_P11_LABEL_MAX + 1];
+	char label[KWB_P11_LABEL_MAX + 1];
 	CK_RV rv = p->fn->C_GetTokenInfo(slot, &info);
 
 	/* A token pulled between C_GetSlotList and here is simply not there. */
@@ -198,12 +198,12 @@ static kw_rc slot_consider(kw_p11 *p, token_search *s, CK_SLOT_ID slot)
 	    rv == CKR_DEVICE_REMOVED)
 		return KW_OK;
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "cannot read token information in module %s (slot %lu): %s",
-		                   p->module, (unsigned long)slot, kw_p11_rv_name(rv));
+		                   p->module, (unsigned long)slot, kwb_p11_rv_name(rv));
 	if (!(info.flags & CKF_TOKEN_INITIALIZED))
 		return KW_OK;
-	kw_p11_str_trim(label, info.label, sizeof(info.label));
+	kwb_p11_str_trim(label, info.label, sizeof(info.label));
 	seen_add(s, label);
 	int match =
 	    s->uri ? p11_kit_uri_match_token_info(s->uri, &info) : strcmp(label, s->spec) == 0;
@@ -214,7 +214,7 @@ static kw_rc slot_consider(kw_p11 *p, token_search *s, CK_SLOT_ID slot)
 	return KW_OK;
 }
 
-static kw_rc slots_get(kw_p11 *p, CK_SLOT_ID **slots, CK_ULONG *n)
+static kw_rc slots_get(kwb_p11 *p, CK_SLOT_ID **slots, CK_ULONG *n)
 {
 	CK_ULONG count = 0;
 	CK_RV rv;
@@ -236,14 +236,14 @@ static kw_rc slots_get(kw_p11 *p, CK_SLOT_ID **slots, CK_ULONG *n)
 			break;
 	}
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "cannot list the slots of PKCS#11 module %s: %s", p->module,
-		                   kw_p11_rv_name(rv));
+		                   kwb_p11_rv_name(rv));
 	*n = count;
 	return KW_OK;
 }
 
-static kw_rc search_result(kw_p11 *p, const token_search *s)
+static kw_rc search_result(kwb_p11 *p, const token_search *s)
 {
 	if (s->matches == 0 && s->seen_len == 0)
 		return KW_FAIL(
@@ -266,7 +266,7 @@ static kw_rc search_result(kw_p11 *p, const token_search *s)
 	return KW_OK;
 }
 
-kw_rc kw_p11_token_select(kw_p11 *p, const char *spec)
+kw_rc kwb_p11_token_select(kwb_p11 *p, const char *spec)
 {
 	kw_rc rc = KW_OK;
 	token_search s;

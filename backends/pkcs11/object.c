@@ -13,14 +13,14 @@
 /* Objects of one class sharing a CKA_ID that destroy removes in one pass. */
 #define DESTROY_MAX 16
 
-static kw_rc ctx_check(const kw_p11 *p, const char *op)
+static kw_rc ctx_check(const kwb_p11 *p, const char *op)
 {
 	if (p == NULL || p->fn == NULL || !p->have_session)
 		return KW_FAIL(KW_ERR_USAGE, "%s: the PKCS#11 backend is not open", op);
 	return KW_OK;
 }
 
-kw_rc kw_p11_ref_check(const kw_keyref *ref, const char *op)
+kw_rc kwb_p11_ref_check(const kw_keyref *ref, const char *op)
 {
 	if (ref == NULL || ref->data == NULL || ref->len == 0)
 		return KW_FAIL(KW_ERR_USAGE, "%s: empty PKCS#11 key reference", op);
@@ -32,7 +32,7 @@ kw_rc kw_p11_ref_check(const kw_keyref *ref, const char *op)
 	return KW_OK;
 }
 
-const char *kw_p11_id_hex(const kw_keyref *ref, char *buf, size_t size)
+const char *kwb_p11_id_hex(const kw_keyref *ref, char *buf, size_t size)
 {
 	static const char digits[] = "0123456789abcdef";
 	size_t len = ref ? ref->len : 0;
@@ -54,14 +54,14 @@ const char *kw_p11_id_hex(const kw_keyref *ref, char *buf, size_t size)
 	return buf;
 }
 
-static CK_RV find_raw(kw_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
+static CK_RV find_raw(kwb_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
                       CK_OBJECT_HANDLE *h, CK_ULONG max, CK_ULONG *n)
 {
 	CK_ATTRIBUTE tmpl[] = {
 	    {CKA_ID, (void *)id, (CK_ULONG)id_len},
 	    {CKA_CLASS, &cls, sizeof(cls)},
 	};
-	CK_ULONG count = cls == KW_P11_ANY_CLASS ? 1 : 2;
+	CK_ULONG count = cls == KWB_P11_ANY_CLASS ? 1 : 2;
 
 	*n = 0;
 	CK_RV rv = p->fn->C_FindObjectsInit(p->session, tmpl, count);
@@ -72,44 +72,44 @@ static CK_RV find_raw(kw_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, s
 	return rv != CKR_OK ? rv : frv;
 }
 
-kw_rc kw_p11_find(kw_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
-                  CK_OBJECT_HANDLE *h, CK_ULONG max, CK_ULONG *n)
+kw_rc kwb_p11_find(kwb_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
+                   CK_OBJECT_HANDLE *h, CK_ULONG max, CK_ULONG *n)
 {
 	CK_RV rv = find_raw(p, cls, id, id_len, h, max, n);
 
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "cannot search token '%s' for a key: %s; check that the token "
 		                   "is still present and reopen the backend",
-		                   p->token, kw_p11_rv_name(rv));
+		                   p->token, kwb_p11_rv_name(rv));
 	return KW_OK;
 }
 
-kw_rc kw_p11_find_private(kw_p11 *p, const kw_keyref *ref, const char *op, CK_OBJECT_HANDLE *h)
+kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_keyref *ref, const char *op, CK_OBJECT_HANDLE *h)
 {
 	CK_OBJECT_HANDLE found[2];
 	CK_ULONG n = 0;
 	char hex[72];
 
 	KW_GUARD(ctx_check(p, op));
-	KW_GUARD(kw_p11_ref_check(ref, op));
-	KW_GUARD(kw_p11_find(p, CKO_PRIVATE_KEY, ref->data, ref->len, found, 2, &n));
+	KW_GUARD(kwb_p11_ref_check(ref, op));
+	KW_GUARD(kwb_p11_find(p, CKO_PRIVATE_KEY, ref->data, ref->len, found, 2, &n));
 	if (n == 0)
 		return KW_FAIL(KW_ERR_NOT_FOUND,
 		               "%s: no private key with CKA_ID %s on token '%s'; it was destroyed "
 		               "or lives on another token",
-		               op, kw_p11_id_hex(ref, hex, sizeof(hex)), p->token);
+		               op, kwb_p11_id_hex(ref, hex, sizeof(hex)), p->token);
 	if (n > 1)
 		return KW_FAIL(KW_ERR_STATE,
 		               "%s: several private keys share CKA_ID %s on token '%s'; remove "
 		               "the duplicates (e.g. with pkcs11-tool --delete-object)",
-		               op, kw_p11_id_hex(ref, hex, sizeof(hex)), p->token);
+		               op, kwb_p11_id_hex(ref, hex, sizeof(hex)), p->token);
 	*h = found[0];
 	return KW_OK;
 }
 
-CK_RV kw_p11_attr_alloc(kw_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, unsigned char **val,
-                        size_t *len)
+CK_RV kwb_p11_attr_alloc(kwb_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+                         unsigned char **val, size_t *len)
 {
 	CK_ATTRIBUTE a = {type, NULL, 0};
 
@@ -133,7 +133,7 @@ CK_RV kw_p11_attr_alloc(kw_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, u
 	return CKR_OK;
 }
 
-CK_RV kw_p11_attr_ulong(kw_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_ULONG *val)
+CK_RV kwb_p11_attr_ulong(kwb_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_ULONG *val)
 {
 	CK_ATTRIBUTE a = {type, val, sizeof(*val)};
 	CK_RV rv = p->fn->C_GetAttributeValue(p->session, h, &a, 1);
@@ -143,8 +143,8 @@ CK_RV kw_p11_attr_ulong(kw_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, C
 	return rv;
 }
 
-CK_RV kw_p11_attr_bools(kw_p11 *p, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE_TYPE *types, int *vals,
-                        size_t n)
+CK_RV kwb_p11_attr_bools(kwb_p11 *p, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE_TYPE *types, int *vals,
+                         size_t n)
 {
 	CK_ATTRIBUTE a[16];
 	CK_BBOOL b[16];
@@ -164,7 +164,7 @@ CK_RV kw_p11_attr_bools(kw_p11 *p, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE_TYPE *
 	return CKR_OK;
 }
 
-CK_RV kw_p11_destroy_id(kw_p11 *p, const unsigned char *id, size_t id_len, int *destroyed)
+CK_RV kwb_p11_destroy_id(kwb_p11 *p, const unsigned char *id, size_t id_len, int *destroyed)
 {
 	/* The private key first: once it is gone the key is unusable. */
 	static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE};
@@ -188,9 +188,9 @@ CK_RV kw_p11_destroy_id(kw_p11 *p, const unsigned char *id, size_t id_len, int *
 	return first;
 }
 
-kw_rc kw_p11_key_destroy(void *ctx, const kw_keyref *ref)
+kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref)
 {
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE h;
 	int destroyed = 0;
 	char hex[72];
@@ -198,16 +198,16 @@ kw_rc kw_p11_key_destroy(void *ctx, const kw_keyref *ref)
 	/* Every object of the key goes, even when its private half is already
 	 * gone (deleted by another tool); only when nothing is left is it
 	 * "not found". */
-	kw_rc found = kw_p11_find_private(p, ref, "destroying key", &h);
+	kw_rc found = kwb_p11_find_private(p, ref, "destroying key", &h);
 	if (found != KW_OK && found != KW_ERR_NOT_FOUND)
 		return found;
-	CK_RV rv = kw_p11_destroy_id(p, ref->data, ref->len, &destroyed);
+	CK_RV rv = kwb_p11_destroy_id(p, ref->data, ref->len, &destroyed);
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "destroying key %s on token '%s' failed after %d object(s): %s; "
 		                   "run the command again or delete the objects with pkcs11-tool",
-		                   kw_p11_id_hex(ref, hex, sizeof(hex)), p->token, destroyed,
-		                   kw_p11_rv_name(rv));
+		                   kwb_p11_id_hex(ref, hex, sizeof(hex)), p->token, destroyed,
+		                   kwb_p11_rv_name(rv));
 	if (found == KW_ERR_NOT_FOUND && destroyed > 0)
 		kw_error_clear(); /* the rest of the key is gone now: done */
 	return destroyed > 0 || found == KW_OK ? KW_OK : found;

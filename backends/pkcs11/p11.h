@@ -21,154 +21,154 @@
 #include "backend.h"
 
 /* CK_TOKEN_INFO.label is 32 bytes, space padded, not NUL terminated. */
-#define KW_P11_LABEL_MAX 32
+#define KWB_P11_LABEL_MAX 32
 
 /* Spare sessions for signing, so threads do not queue on one session. */
-typedef struct kw_p11_pool kw_p11_pool;
+typedef struct kwb_p11_pool kwb_p11_pool;
 
-typedef struct kw_p11 {
+typedef struct kwb_p11 {
 	CK_FUNCTION_LIST *fn; /* the p11-kit managed module */
 	int initialized;      /* p11_kit_module_initialize succeeded */
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE session;
 	int have_session;
-	int logged_in;                    /* our C_Login succeeded (we log out on close) */
-	char module[256];                 /* module name or path, for messages */
-	char token[KW_P11_LABEL_MAX + 1]; /* token label, trailing spaces removed */
-	kw_p11_pool *pool;                /* shared by copies made for pooled signing */
-} kw_p11;
+	int logged_in;                     /* our C_Login succeeded (we log out on close) */
+	char module[256];                  /* module name or path, for messages */
+	char token[KWB_P11_LABEL_MAX + 1]; /* token label, trailing spaces removed */
+	kwb_p11_pool *pool;                /* shared by copies made for pooled signing */
+} kwb_p11;
 
 /* ---- cert.c: the certificate on the token, URIs ---- */
-kw_rc kw_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len);
-kw_rc kw_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
+kw_rc kwb_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len);
+kw_rc kwb_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
 
 /* ---- adopt.c: a key other software made (see backend.h key_resolve) ---- */
-kw_rc kw_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
-                         size_t *cert_len);
+kw_rc kwb_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+                          size_t *cert_len);
 
 /* ---- pool.c: signing sessions ---- */
 
-kw_rc kw_p11_pool_new(kw_p11 *p);
+kw_rc kwb_p11_pool_new(kwb_p11 *p);
 /* A session for one signature: an idle one, or a new one. */
-kw_rc kw_p11_session_take(kw_p11 *p, CK_SESSION_HANDLE *s);
+kw_rc kwb_p11_session_take(kwb_p11 *p, CK_SESSION_HANDLE *s);
 /* Gives it back; a session the token broke (broken != 0) is closed instead. */
-void kw_p11_session_give(kw_p11 *p, CK_SESSION_HANDLE s, int broken);
+void kwb_p11_session_give(kwb_p11 *p, CK_SESSION_HANDLE s, int broken);
 /* How many sessions the pool has opened so far (diagnostics and tests). */
-size_t kw_p11_pool_opened(const kw_p11 *p);
+size_t kwb_p11_pool_opened(const kwb_p11 *p);
 /* Closes the idle sessions and frees the pool. */
-void kw_p11_pool_free(kw_p11 *p);
+void kwb_p11_pool_free(kwb_p11 *p);
 
 /* The signing key cache, shared (thread safe) by every signature on this
  * context: CKA_ID -> (private key handle, CKA_KEY_TYPE), so a signature does
  * not search the token (SoftHSM re-reads its object files on each search).
  * At most 64 keys (least recently used evicted); IDs longer than
- * KW_P11_CACHE_ID_MAX are never cached. A hit is only a hint: the signer
+ * KWB_P11_CACHE_ID_MAX are never cached. A hit is only a hint: the signer
  * checks the handle still names that key (sign.c). */
-#define KW_P11_CACHE_ID_MAX 64
+#define KWB_P11_CACHE_ID_MAX 64
 /* 1 and the entry on a hit, 0 on a miss. */
-int kw_p11_keycache_get(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
-                        CK_KEY_TYPE *kt);
+int kwb_p11_keycache_get(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
+                         CK_KEY_TYPE *kt);
 /* Records what a search found (and counts the search). */
-void kw_p11_keycache_put(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
-                         CK_KEY_TYPE kt);
+void kwb_p11_keycache_put(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
+                          CK_KEY_TYPE kt);
 /* Forgets the entry for this CKA_ID, if any. */
-void kw_p11_keycache_drop(kw_p11 *p, const unsigned char *id, size_t len);
+void kwb_p11_keycache_drop(kwb_p11 *p, const unsigned char *id, size_t len);
 /* How many signing key searches went to the token so far (tests). */
-size_t kw_p11_keycache_searches(const kw_p11 *p);
+size_t kwb_p11_keycache_searches(const kwb_p11 *p);
 
 /* ---- module.c: loading and token selection ---- */
 
 /* Loads (and initialises) the module: a path when spec contains '/', else a
  * p11-kit registered module name. Sets p->fn, p->initialized, p->module. */
-kw_rc kw_p11_module_load(kw_p11 *p, const char *spec);
+kw_rc kwb_p11_module_load(kwb_p11 *p, const char *spec);
 
 /* Finds the one initialised token matching spec (label or "pkcs11:" URI).
  * Sets p->slot and p->token. */
-kw_rc kw_p11_token_select(kw_p11 *p, const char *spec);
+kw_rc kwb_p11_token_select(kwb_p11 *p, const char *spec);
 
 /* Finalises and releases the module; NULL-safe on p->fn. */
-void kw_p11_module_unload(kw_p11 *p);
+void kwb_p11_module_unload(kwb_p11 *p);
 
 /* Copies a space-padded PKCS#11 string into a NUL-terminated buffer of
  * size n+1, dropping the padding. */
-void kw_p11_str_trim(char *dst, const unsigned char *src, size_t n);
+void kwb_p11_str_trim(char *dst, const unsigned char *src, size_t n);
 
 /* ---- rv.c: CK_RV names ---- */
 
 /* "CKR_PIN_INCORRECT", or "CKR_0x%08lx" for an unknown value (per-thread buffer). */
-const char *kw_p11_rv_name(CK_RV rv);
+const char *kwb_p11_rv_name(CK_RV rv);
 
 /* The kw_rc a CK_RV usually maps to (callers may pick a more precise one). */
-kw_rc kw_p11_rv_code(CK_RV rv);
+kw_rc kwb_p11_rv_code(CK_RV rv);
 
 /* ---- object.c: finding objects and reading attributes ---- */
 
 /* Checks a key reference has a usable CKA_ID; records KW_ERR_USAGE if not. */
-kw_rc kw_p11_ref_check(const kw_keyref *ref, const char *op);
+kw_rc kwb_p11_ref_check(const kw_keyref *ref, const char *op);
 
 /* Lower-case hex of the first bytes of a CKA_ID, for messages ("..." if cut). */
-const char *kw_p11_id_hex(const kw_keyref *ref, char *buf, size_t size);
+const char *kwb_p11_id_hex(const kw_keyref *ref, char *buf, size_t size);
 
-/* Objects with the given CKA_ID (and CKA_CLASS when cls != KW_P11_ANY_CLASS).
+/* Objects with the given CKA_ID (and CKA_CLASS when cls != KWB_P11_ANY_CLASS).
  * Up to max handles; *n receives how many were found (0 is not an error). */
-#define KW_P11_ANY_CLASS ((CK_OBJECT_CLASS)-1)
-kw_rc kw_p11_find(kw_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
-                  CK_OBJECT_HANDLE *h, CK_ULONG max, CK_ULONG *n);
+#define KWB_P11_ANY_CLASS ((CK_OBJECT_CLASS)-1)
+kw_rc kwb_p11_find(kwb_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
+                   CK_OBJECT_HANDLE *h, CK_ULONG max, CK_ULONG *n);
 
 /* The private key with this CKA_ID; records KW_ERR_NOT_FOUND naming op. */
-kw_rc kw_p11_find_private(kw_p11 *p, const kw_keyref *ref, const char *op, CK_OBJECT_HANDLE *h);
+kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_keyref *ref, const char *op, CK_OBJECT_HANDLE *h);
 
 /* Reads one attribute into a malloc'd buffer (C_GetAttributeValue twice).
  * Returns the CK_RV; records nothing. */
-CK_RV kw_p11_attr_alloc(kw_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, unsigned char **val,
-                        size_t *len);
+CK_RV kwb_p11_attr_alloc(kwb_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+                         unsigned char **val, size_t *len);
 
 /* Reads one CK_ULONG attribute (CKA_KEY_TYPE, CKA_MODULUS_BITS...). */
-CK_RV kw_p11_attr_ulong(kw_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_ULONG *val);
+CK_RV kwb_p11_attr_ulong(kwb_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_ULONG *val);
 
 /* Reads n CK_BBOOL attributes in one call: vals[i] is 1, 0, or -1 when the
  * token cannot tell (attribute unknown to it). */
-CK_RV kw_p11_attr_bools(kw_p11 *p, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE_TYPE *types, int *vals,
-                        size_t n);
+CK_RV kwb_p11_attr_bools(kwb_p11 *p, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE_TYPE *types, int *vals,
+                         size_t n);
 
 /* Destroys every object with this CKA_ID among the private key, public key
  * and certificate classes (best effort: the first failing CK_RV is returned,
  * CKR_OK when all went). *destroyed counts the objects removed. */
-CK_RV kw_p11_destroy_id(kw_p11 *p, const unsigned char *id, size_t id_len, int *destroyed);
+CK_RV kwb_p11_destroy_id(kwb_p11 *p, const unsigned char *id, size_t id_len, int *destroyed);
 
 /* ---- attrs.c: custody attributes ---- */
 
 /* The custody attributes, in this order, read back after generation and by
  * key_attrs. */
 enum {
-	KW_P11_EXTRACTABLE,
-	KW_P11_SENSITIVE,
-	KW_P11_NEVER_EXTRACTABLE,
-	KW_P11_ALWAYS_SENSITIVE,
-	KW_P11_LOCAL,
-	KW_P11_TOKEN,
-	KW_P11_PRIVATE,
-	KW_P11_CUSTODY_N
+	KWB_P11_EXTRACTABLE,
+	KWB_P11_SENSITIVE,
+	KWB_P11_NEVER_EXTRACTABLE,
+	KWB_P11_ALWAYS_SENSITIVE,
+	KWB_P11_LOCAL,
+	KWB_P11_TOKEN,
+	KWB_P11_PRIVATE,
+	KWB_P11_CUSTODY_N
 };
 
 /* Reads the custody attributes of a private key object; records the error. */
-kw_rc kw_p11_custody_read(kw_p11 *p, CK_OBJECT_HANDLE h, const char *op,
-                          int vals[KW_P11_CUSTODY_N]);
+kw_rc kwb_p11_custody_read(kwb_p11 *p, CK_OBJECT_HANDLE h, const char *op,
+                           int vals[KWB_P11_CUSTODY_N]);
 
-kw_rc kw_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
+kw_rc kwb_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
 
 /* ---- keygen.c / public.c / sign.c / object.c: the remaining operations ---- */
 
-kw_rc kw_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
-kw_rc kw_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
-kw_rc kw_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *params,
-                      const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
-                      size_t *sig_len);
-kw_rc kw_p11_key_destroy(void *ctx, const kw_keyref *ref);
+kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
+kw_rc kwb_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
+kw_rc kwb_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *params,
+                       const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+                       size_t *sig_len);
+kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref);
 /* list.c: the keys keyward made on the token (see backend.h key_list) */
-kw_rc kw_p11_key_list(void *ctx, kw_device_key **out, size_t *n);
+kw_rc kwb_p11_key_list(void *ctx, kw_device_key **out, size_t *n);
 /* import.c */
-kw_rc kw_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                        kw_keyref *out);
+kw_rc kwb_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
+                         kw_keyref *out);
 
 #endif

@@ -12,22 +12,22 @@
 
 static void p11_close(void *ctx)
 {
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 
 	if (p == NULL)
 		return;
-	kw_p11_pool_free(p);
+	kwb_p11_pool_free(p);
 	if (p->have_session) {
 		/* Login state is per application and token: only undo our own login. */
 		if (p->logged_in)
 			(void)p->fn->C_Logout(p->session);
 		(void)p->fn->C_CloseSession(p->session);
 	}
-	kw_p11_module_unload(p);
+	kwb_p11_module_unload(p);
 	free(p);
 }
 
-static kw_rc session_open(kw_p11 *p)
+static kw_rc session_open(kwb_p11 *p)
 {
 	CK_RV rv = p->fn->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
 	                                &p->session);
@@ -36,53 +36,53 @@ static kw_rc session_open(kw_p11 *p)
 		return KW_FAIL_DEV(KW_ERR_BACKEND, rv,
 		                   "token '%s' in module %s is write-protected (%s); keyward needs "
 		                   "a writable token to create keys",
-		                   p->token, p->module, kw_p11_rv_name(rv));
+		                   p->token, p->module, kwb_p11_rv_name(rv));
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "cannot open a session on token '%s' in module %s: %s; check "
 		                   "that the token is present and not busy",
-		                   p->token, p->module, kw_p11_rv_name(rv));
+		                   p->token, p->module, kwb_p11_rv_name(rv));
 	p->have_session = 1;
 	return KW_OK;
 }
 
-static kw_rc login_fail(kw_p11 *p, CK_RV rv, const char *source)
+static kw_rc login_fail(kwb_p11 *p, CK_RV rv, const char *source)
 {
 	switch (rv) {
 	case CKR_PIN_INCORRECT:
 		return KW_FAIL_DEV(KW_ERR_AUTH, rv,
 		                   "wrong PIN for token '%s' (%s from %s); fix the PIN source — "
 		                   "repeated wrong PINs lock the token",
-		                   p->token, kw_p11_rv_name(rv), source);
+		                   p->token, kwb_p11_rv_name(rv), source);
 	case CKR_PIN_LOCKED:
 		return KW_FAIL_DEV(
 		    KW_ERR_AUTH, rv,
 		    "the user PIN of token '%s' is locked (%s); the token's security "
 		    "officer must unblock or reset it",
-		    p->token, kw_p11_rv_name(rv));
+		    p->token, kwb_p11_rv_name(rv));
 	case CKR_PIN_EXPIRED:
 		return KW_FAIL_DEV(KW_ERR_AUTH, rv,
 		                   "the user PIN of token '%s' has expired (%s); set a new PIN "
 		                   "and update %s",
-		                   p->token, kw_p11_rv_name(rv), source);
+		                   p->token, kwb_p11_rv_name(rv), source);
 	case CKR_PIN_INVALID:
 	case CKR_PIN_LEN_RANGE:
 		return KW_FAIL_DEV(KW_ERR_AUTH, rv,
 		                   "token '%s' rejects the PIN from %s as malformed (%s); check "
 		                   "the file holds only the PIN",
-		                   p->token, source, kw_p11_rv_name(rv));
+		                   p->token, source, kwb_p11_rv_name(rv));
 	case CKR_USER_PIN_NOT_INITIALIZED:
 		return KW_FAIL_DEV(KW_ERR_AUTH, rv,
 		                   "token '%s' has no user PIN yet (%s); initialise it first",
-		                   p->token, kw_p11_rv_name(rv));
+		                   p->token, kwb_p11_rv_name(rv));
 	default:
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "cannot log in to token '%s' in module %s: %s", p->token,
-		                   p->module, kw_p11_rv_name(rv));
+		                   p->module, kwb_p11_rv_name(rv));
 	}
 }
 
-static kw_rc login(kw_p11 *p, const char *source, const kw_secret *given)
+static kw_rc login(kwb_p11 *p, const char *source, const kw_secret *given)
 {
 	kw_secret *pin = NULL;
 
@@ -104,13 +104,13 @@ static kw_rc login(kw_p11 *p, const char *source, const kw_secret *given)
 }
 
 /* Without a PIN: a token that requires a login cannot sign. */
-static kw_rc login_needed(kw_p11 *p)
+static kw_rc login_needed(kwb_p11 *p)
 {
 	CK_TOKEN_INFO info;
 	CK_RV rv = p->fn->C_GetTokenInfo(p->slot, &info);
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv, "cannot read token '%s': %s", p->token,
-		                   kw_p11_rv_name(rv));
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv, "cannot read token '%s': %s", p->token,
+		                   kwb_p11_rv_name(rv));
 	if (info.flags & CKF_LOGIN_REQUIRED)
 		return KW_FAIL(
 		    KW_ERR_AUTH,
@@ -122,17 +122,17 @@ static kw_rc login_needed(kw_p11 *p)
 static kw_rc open_once(const kw_backend_config *cfg, void **ctx)
 {
 	kw_rc rc = KW_OK;
-	kw_p11 *p = calloc(1, sizeof(*p));
+	kwb_p11 *p = calloc(1, sizeof(*p));
 
 	if (p == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory opening PKCS#11 backend");
-	rc = kw_p11_pool_new(p);
+	rc = kwb_p11_pool_new(p);
 	if (rc != KW_OK)
 		goto out;
-	rc = kw_p11_module_load(p, cfg->module);
+	rc = kwb_p11_module_load(p, cfg->module);
 	if (rc != KW_OK)
 		goto out;
-	rc = kw_p11_token_select(p, cfg->token);
+	rc = kwb_p11_token_select(p, cfg->token);
 	if (rc != KW_OK)
 		goto out;
 	rc = session_open(p);
@@ -185,20 +185,20 @@ static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
 	return rc;
 }
 
-const kw_backend_ops kw_p11_ops = {
+const kw_backend_ops kwb_p11_ops = {
     .kind = "pkcs11",
     .caps = KW_CAP_PARALLEL_SIGN | KW_CAP_FORK_SAFE | KW_CAP_PSS_ANY_SALT | KW_CAP_RESOLVE_URI |
             KW_CAP_CONF_TOKEN,
     .open = p11_open,
     .close = p11_close,
-    .key_generate = kw_p11_key_generate,
-    .key_import = kw_p11_key_import,
-    .key_public = kw_p11_key_public,
-    .key_sign = kw_p11_key_sign,
-    .key_attrs = kw_p11_key_attrs,
-    .key_destroy = kw_p11_key_destroy,
-    .key_ref_export = kw_p11_key_ref_export,
-    .cert_store = kw_p11_cert_store,
-    .key_resolve = kw_p11_key_resolve,
-    .key_list = kw_p11_key_list,
+    .key_generate = kwb_p11_key_generate,
+    .key_import = kwb_p11_key_import,
+    .key_public = kwb_p11_key_public,
+    .key_sign = kwb_p11_key_sign,
+    .key_attrs = kwb_p11_key_attrs,
+    .key_destroy = kwb_p11_key_destroy,
+    .key_ref_export = kwb_p11_key_ref_export,
+    .cert_store = kwb_p11_cert_store,
+    .key_resolve = kwb_p11_key_resolve,
+    .key_list = kwb_p11_key_list,
 };

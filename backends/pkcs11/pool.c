@@ -13,14 +13,14 @@
 #define KEYCACHE_MAX 64
 
 typedef struct {
-	unsigned char id[KW_P11_CACHE_ID_MAX];
+	unsigned char id[KWB_P11_CACHE_ID_MAX];
 	size_t id_len; /* 0: a free slot */
 	CK_OBJECT_HANDLE h;
 	CK_KEY_TYPE kt;
 	uint64_t used; /* tick of the last hit, for LRU */
 } keycache_entry;
 
-struct kw_p11_pool {
+struct kwb_p11_pool {
 	pthread_mutex_t lock; /* guards everything below */
 	CK_SESSION_HANDLE idle[POOL_IDLE_MAX];
 	size_t n_idle;
@@ -30,7 +30,7 @@ struct kw_p11_pool {
 	size_t searches; /* cache misses that searched the token, ever */
 };
 
-kw_rc kw_p11_pool_new(kw_p11 *p)
+kw_rc kwb_p11_pool_new(kwb_p11 *p)
 {
 	p->pool = calloc(1, sizeof(*p->pool));
 	if (p->pool == NULL)
@@ -39,7 +39,7 @@ kw_rc kw_p11_pool_new(kw_p11 *p)
 	return KW_OK;
 }
 
-kw_rc kw_p11_session_take(kw_p11 *p, CK_SESSION_HANDLE *s)
+kw_rc kwb_p11_session_take(kwb_p11 *p, CK_SESSION_HANDLE *s)
 {
 	pthread_mutex_lock(&p->pool->lock);
 	if (p->pool->n_idle > 0) {
@@ -56,13 +56,13 @@ kw_rc kw_p11_session_take(kw_p11 *p, CK_SESSION_HANDLE *s)
 		pthread_mutex_unlock(&p->pool->lock);
 	}
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "cannot open a signing session on token '%s' in module %s: %s",
-		                   p->token, p->module, kw_p11_rv_name(rv));
+		                   p->token, p->module, kwb_p11_rv_name(rv));
 	return KW_OK;
 }
 
-void kw_p11_session_give(kw_p11 *p, CK_SESSION_HANDLE s, int broken)
+void kwb_p11_session_give(kwb_p11 *p, CK_SESSION_HANDLE s, int broken)
 {
 	if (!broken) {
 		pthread_mutex_lock(&p->pool->lock);
@@ -76,7 +76,7 @@ void kw_p11_session_give(kw_p11 *p, CK_SESSION_HANDLE s, int broken)
 		(void)p->fn->C_CloseSession(s);
 }
 
-size_t kw_p11_pool_opened(const kw_p11 *p)
+size_t kwb_p11_pool_opened(const kwb_p11 *p)
 {
 	pthread_mutex_lock(&p->pool->lock);
 	size_t n = p->pool->opened;
@@ -84,7 +84,7 @@ size_t kw_p11_pool_opened(const kw_p11 *p)
 	return n;
 }
 
-void kw_p11_pool_free(kw_p11 *p)
+void kwb_p11_pool_free(kwb_p11 *p)
 {
 	if (p->pool == NULL)
 		return;
@@ -97,7 +97,7 @@ void kw_p11_pool_free(kw_p11 *p)
 
 /* ---- the CKA_ID -> (handle, key type) cache; callers hold the lock ---- */
 
-static keycache_entry *cache_slot(kw_p11_pool *pl, const unsigned char *id, size_t len)
+static keycache_entry *cache_slot(kwb_p11_pool *pl, const unsigned char *id, size_t len)
 {
 	for (size_t i = 0; i < KEYCACHE_MAX; i++)
 		if (pl->keys[i].id_len == len && memcmp(pl->keys[i].id, id, len) == 0)
@@ -105,12 +105,12 @@ static keycache_entry *cache_slot(kw_p11_pool *pl, const unsigned char *id, size
 	return NULL;
 }
 
-int kw_p11_keycache_get(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
-                        CK_KEY_TYPE *kt)
+int kwb_p11_keycache_get(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
+                         CK_KEY_TYPE *kt)
 {
 	int hit = 0;
 
-	if (len == 0 || len > KW_P11_CACHE_ID_MAX)
+	if (len == 0 || len > KWB_P11_CACHE_ID_MAX)
 		return 0;
 	pthread_mutex_lock(&p->pool->lock);
 	keycache_entry *e = cache_slot(p->pool, id, len);
@@ -124,10 +124,10 @@ int kw_p11_keycache_get(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJEC
 	return hit;
 }
 
-void kw_p11_keycache_put(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
-                         CK_KEY_TYPE kt)
+void kwb_p11_keycache_put(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
+                          CK_KEY_TYPE kt)
 {
-	if (len == 0 || len > KW_P11_CACHE_ID_MAX)
+	if (len == 0 || len > KWB_P11_CACHE_ID_MAX)
 		return;
 	pthread_mutex_lock(&p->pool->lock);
 	p->pool->searches++;
@@ -146,7 +146,7 @@ void kw_p11_keycache_put(kw_p11 *p, const unsigned char *id, size_t len, CK_OBJE
 	pthread_mutex_unlock(&p->pool->lock);
 }
 
-void kw_p11_keycache_drop(kw_p11 *p, const unsigned char *id, size_t len)
+void kwb_p11_keycache_drop(kwb_p11 *p, const unsigned char *id, size_t len)
 {
 	pthread_mutex_lock(&p->pool->lock);
 	keycache_entry *e = cache_slot(p->pool, id, len);
@@ -155,7 +155,7 @@ void kw_p11_keycache_drop(kw_p11 *p, const unsigned char *id, size_t len)
 	pthread_mutex_unlock(&p->pool->lock);
 }
 
-size_t kw_p11_keycache_searches(const kw_p11 *p)
+size_t kwb_p11_keycache_searches(const kwb_p11 *p)
 {
 	pthread_mutex_lock(&p->pool->lock);
 	size_t n = p->pool->searches;

@@ -46,7 +46,7 @@ static const curve *curve_from_params(const unsigned char *der, size_t len)
  * some tokens return the bare X9.62 point: accept both. An uncompressed point
  * of the curve's exact size is taken as bare; anything else starting with the
  * OCTET STRING tag must unwrap completely. */
-static kw_rc point_unwrap(const kw_p11 *p, const curve *c, const unsigned char *buf, size_t len,
+static kw_rc point_unwrap(const kwb_p11 *p, const curve *c, const unsigned char *buf, size_t len,
                           ASN1_OCTET_STRING **os, const unsigned char **pt, size_t *pt_len)
 {
 	const unsigned char *q = buf;
@@ -68,7 +68,7 @@ static kw_rc point_unwrap(const kw_p11 *p, const curve *c, const unsigned char *
 	return KW_OK;
 }
 
-static kw_rc pkey_fromdata(const kw_p11 *p, const char *alg, OSSL_PARAM_BLD *bld, EVP_PKEY **out)
+static kw_rc pkey_fromdata(const kwb_p11 *p, const char *alg, OSSL_PARAM_BLD *bld, EVP_PKEY **out)
 {
 	kw_rc rc = KW_OK;
 	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
@@ -87,19 +87,19 @@ static kw_rc pkey_fromdata(const kw_p11 *p, const char *alg, OSSL_PARAM_BLD *bld
 	return rc;
 }
 
-static kw_rc attr_fail(const kw_p11 *p, CK_RV rv, const char *attr)
+static kw_rc attr_fail(const kwb_p11 *p, CK_RV rv, const char *attr)
 {
 	if (rv == CKR_ATTRIBUTE_TYPE_INVALID)
 		return KW_FAIL_DEV(KW_ERR_NOT_FOUND, rv,
 		                   "reading public key: token '%s' has no public key object and "
 		                   "the private key carries no %s; re-create the key",
 		                   p->token, attr);
-	return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+	return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 	                   "reading public key: cannot read %s from token '%s': %s", attr, p->token,
-	                   kw_p11_rv_name(rv));
+	                   kwb_p11_rv_name(rv));
 }
 
-static kw_rc ec_pkey(kw_p11 *p, CK_OBJECT_HANDLE h, EVP_PKEY **out)
+static kw_rc ec_pkey(kwb_p11 *p, CK_OBJECT_HANDLE h, EVP_PKEY **out)
 {
 	kw_rc rc = KW_OK;
 	unsigned char *params = NULL, *point = NULL;
@@ -108,10 +108,10 @@ static kw_rc ec_pkey(kw_p11 *p, CK_OBJECT_HANDLE h, EVP_PKEY **out)
 	ASN1_OCTET_STRING *os = NULL;
 	OSSL_PARAM_BLD *bld = NULL;
 	const curve *c = NULL;
-	CK_RV rv = kw_p11_attr_alloc(p, h, CKA_EC_PARAMS, &params, &params_len);
+	CK_RV rv = kwb_p11_attr_alloc(p, h, CKA_EC_PARAMS, &params, &params_len);
 
 	if (rv == CKR_OK)
-		rv = kw_p11_attr_alloc(p, h, CKA_EC_POINT, &point, &point_len);
+		rv = kwb_p11_attr_alloc(p, h, CKA_EC_POINT, &point, &point_len);
 	if (rv != CKR_OK) {
 		rc = attr_fail(p, rv, params ? "CKA_EC_POINT" : "CKA_EC_PARAMS");
 		goto out;
@@ -143,17 +143,17 @@ out:
 	return rc;
 }
 
-static kw_rc rsa_pkey(kw_p11 *p, CK_OBJECT_HANDLE h, EVP_PKEY **out)
+static kw_rc rsa_pkey(kwb_p11 *p, CK_OBJECT_HANDLE h, EVP_PKEY **out)
 {
 	kw_rc rc = KW_OK;
 	unsigned char *mod = NULL, *exp = NULL;
 	size_t mod_len = 0, exp_len = 0;
 	BIGNUM *n = NULL, *e = NULL;
 	OSSL_PARAM_BLD *bld = NULL;
-	CK_RV rv = kw_p11_attr_alloc(p, h, CKA_MODULUS, &mod, &mod_len);
+	CK_RV rv = kwb_p11_attr_alloc(p, h, CKA_MODULUS, &mod, &mod_len);
 
 	if (rv == CKR_OK)
-		rv = kw_p11_attr_alloc(p, h, CKA_PUBLIC_EXPONENT, &exp, &exp_len);
+		rv = kwb_p11_attr_alloc(p, h, CKA_PUBLIC_EXPONENT, &exp, &exp_len);
 	if (rv != CKR_OK) {
 		rc = attr_fail(p, rv, mod ? "CKA_PUBLIC_EXPONENT" : "CKA_MODULUS");
 		goto out;
@@ -197,10 +197,10 @@ static kw_rc spki_der(EVP_PKEY *pkey, unsigned char **der, size_t *der_len)
 	return KW_OK;
 }
 
-kw_rc kw_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
+kw_rc kwb_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
 {
 	kw_rc rc = KW_OK;
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE priv, src;
 	CK_ULONG n = 0;
 	CK_KEY_TYPE kt = 0;
@@ -211,12 +211,12 @@ kw_rc kw_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, si
 		return KW_FAIL(KW_ERR_USAGE, "%s: no output given", op);
 	*der = NULL;
 	*der_len = 0;
-	KW_GUARD(kw_p11_find_private(p, ref, op, &priv));
-	CK_RV rv = kw_p11_attr_ulong(p, priv, CKA_KEY_TYPE, &kt);
+	KW_GUARD(kwb_p11_find_private(p, ref, op, &priv));
+	CK_RV rv = kwb_p11_attr_ulong(p, priv, CKA_KEY_TYPE, &kt);
 	if (rv != CKR_OK)
 		return attr_fail(p, rv, "CKA_KEY_TYPE");
 	/* The public object when there is one, else the private key's public part. */
-	KW_GUARD(kw_p11_find(p, CKO_PUBLIC_KEY, ref->data, ref->len, &src, 1, &n));
+	KW_GUARD(kwb_p11_find(p, CKO_PUBLIC_KEY, ref->data, ref->len, &src, 1, &n));
 	if (n == 0)
 		src = priv;
 	if (kt == CKK_EC)

@@ -107,7 +107,7 @@ static const struct {
 };
 /* clang-format on */
 
-const char *kw_p11_rv_name(CK_RV rv)
+const char *kwb_p11_rv_name(CK_RV rv)
 {
 	static _Thread_local char unknown[32];
 
@@ -118,7 +118,7 @@ const char *kw_p11_rv_name(CK_RV rv)
 	return unknown;
 }
 
-kw_rc kw_p11_rv_code(CK_RV rv)
+kw_rc kwb_p11_rv_code(CK_RV rv)
 {
 	switch (rv) {
 	case CKR_OK: return KW_OK;

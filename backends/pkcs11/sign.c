@@ -62,7 +62,7 @@ static const char *scheme_name(kw_sig_scheme s)
 	return "unknown scheme";
 }
 
-static kw_rc sign_fail(const kw_p11 *p, CK_RV rv, const kw_sign_params *sp, const char *hex)
+static kw_rc sign_fail(const kwb_p11 *p, CK_RV rv, const kw_sign_params *sp, const char *hex)
 {
 	const char *what = scheme_name(sp->scheme);
 
@@ -72,20 +72,20 @@ static kw_rc sign_fail(const kw_p11 *p, CK_RV rv, const kw_sign_params *sp, cons
 		return KW_FAIL_DEV(KW_ERR_UNSUPPORTED, rv,
 		                   "token '%s' cannot sign with %s/%s (%s); use another signature "
 		                   "scheme or salt length",
-		                   p->token, what, OBJ_nid2sn(sp->md_nid), kw_p11_rv_name(rv));
+		                   p->token, what, OBJ_nid2sn(sp->md_nid), kwb_p11_rv_name(rv));
 	case CKR_KEY_FUNCTION_NOT_PERMITTED:
 		return KW_FAIL_DEV(KW_ERR_BACKEND, rv,
 		                   "key %s on token '%s' is not allowed to sign (%s); it was not "
 		                   "made by keyward",
-		                   hex, p->token, kw_p11_rv_name(rv));
+		                   hex, p->token, kwb_p11_rv_name(rv));
 	default:
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "signing with key %s (%s) on token '%s' failed: %s", hex, what,
-		                   p->token, kw_p11_rv_name(rv));
+		                   p->token, kwb_p11_rv_name(rv));
 	}
 }
 
-static CK_RV sign_raw(kw_p11 *p, CK_OBJECT_HANDLE h, CK_MECHANISM *m, const unsigned char *in,
+static CK_RV sign_raw(kwb_p11 *p, CK_OBJECT_HANDLE h, CK_MECHANISM *m, const unsigned char *in,
                       size_t in_len, unsigned char *out, size_t *out_len)
 {
 	CK_ULONG n = (CK_ULONG)*out_len;
@@ -105,7 +105,7 @@ static kw_rc sig_too_small(size_t have, size_t need)
 }
 
 /* PKCS#11 gives r||s; X.509 and TLS want DER ECDSA-Sig-Value. */
-static kw_rc ecdsa_der(const kw_p11 *p, const unsigned char *rs, size_t len, unsigned char *sig,
+static kw_rc ecdsa_der(const kwb_p11 *p, const unsigned char *rs, size_t len, unsigned char *sig,
                        size_t *sig_len)
 {
 	kw_rc rc = KW_OK;
@@ -142,7 +142,7 @@ out:
 	return rc;
 }
 
-static kw_rc params_check(const kw_p11 *p, const kw_sign_params *sp, CK_KEY_TYPE kt,
+static kw_rc params_check(const kwb_p11 *p, const kw_sign_params *sp, CK_KEY_TYPE kt,
                           size_t dgst_len, const digest_spec *d, const char *hex)
 {
 	int want_ec = sp->scheme == KW_SIG_ECDSA;
@@ -172,7 +172,7 @@ static kw_rc params_check(const kw_p11 *p, const kw_sign_params *sp, CK_KEY_TYPE
 	return KW_OK;
 }
 
-static CK_RV sign_dispatch(kw_p11 *p, CK_OBJECT_HANDLE h, const kw_sign_params *sp,
+static CK_RV sign_dispatch(kwb_p11 *p, CK_OBJECT_HANDLE h, const kw_sign_params *sp,
                            const digest_spec *d, const unsigned char *dgst, unsigned char *raw,
                            size_t *raw_len)
 {
@@ -196,17 +196,17 @@ static CK_RV sign_dispatch(kw_p11 *p, CK_OBJECT_HANDLE h, const kw_sign_params *
 }
 
 /* Searches the token for the private key and caches what it found. */
-static kw_rc key_search(kw_p11 *p, const kw_keyref *ref, const char *hex, CK_OBJECT_HANDLE *h,
+static kw_rc key_search(kwb_p11 *p, const kw_keyref *ref, const char *hex, CK_OBJECT_HANDLE *h,
                         CK_KEY_TYPE *kt)
 {
-	kw_p11_keycache_drop(p, ref->data, ref->len);
-	KW_GUARD(kw_p11_find_private(p, ref, "signing", h));
-	CK_RV rv = kw_p11_attr_ulong(p, *h, CKA_KEY_TYPE, kt);
+	kwb_p11_keycache_drop(p, ref->data, ref->len);
+	KW_GUARD(kwb_p11_find_private(p, ref, "signing", h));
+	CK_RV rv = kwb_p11_attr_ulong(p, *h, CKA_KEY_TYPE, kt);
 	if (rv != CKR_OK)
-		return KW_FAIL_DEV(kw_p11_rv_code(rv), rv,
+		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "signing: cannot read CKA_KEY_TYPE of key %s on token '%s': %s",
-		                   hex, p->token, kw_p11_rv_name(rv));
-	kw_p11_keycache_put(p, ref->data, ref->len, *h, *kt);
+		                   hex, p->token, kwb_p11_rv_name(rv));
+	kwb_p11_keycache_put(p, ref->data, ref->len, *h, *kt);
 	return KW_OK;
 }
 
@@ -221,9 +221,9 @@ static kw_rc key_search(kw_p11 *p, const kw_keyref *ref, const char *hex, CK_OBJ
  * every object file of the token. On SoftHSM P-256 it costs about a third of
  * the signing rate; RSA signatures do not notice it.
  */
-static int key_still(kw_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt)
+static int key_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt)
 {
-	unsigned char id[KW_P11_CACHE_ID_MAX];
+	unsigned char id[KWB_P11_CACHE_ID_MAX];
 	CK_OBJECT_CLASS cls = 0;
 	CK_KEY_TYPE t = 0;
 	CK_ATTRIBUTE a[] = {
@@ -241,10 +241,10 @@ static int key_still(kw_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_KEY
 
 /* The key's handle and type: from the cache when still valid, else searched.
  * *cached tells which. */
-static kw_rc key_get(kw_p11 *p, const kw_keyref *ref, const char *hex, CK_OBJECT_HANDLE *h,
+static kw_rc key_get(kwb_p11 *p, const kw_keyref *ref, const char *hex, CK_OBJECT_HANDLE *h,
                      CK_KEY_TYPE *kt, int *cached)
 {
-	*cached = kw_p11_keycache_get(p, ref->data, ref->len, h, kt) && key_still(p, ref, *h, *kt);
+	*cached = kwb_p11_keycache_get(p, ref->data, ref->len, h, kt) && key_still(p, ref, *h, *kt);
 	if (*cached)
 		return KW_OK;
 	return key_search(p, ref, hex, h, kt);
@@ -255,7 +255,7 @@ static int handle_gone(CK_RV rv)
 	return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID;
 }
 
-static kw_rc sign_on(kw_p11 *p, const kw_keyref *ref, const kw_sign_params *sp,
+static kw_rc sign_on(kwb_p11 *p, const kw_keyref *ref, const kw_sign_params *sp,
                      const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                      size_t *sig_len)
 {
@@ -268,8 +268,8 @@ static kw_rc sign_on(kw_p11 *p, const kw_keyref *ref, const kw_sign_params *sp,
 
 	if (sp == NULL || dgst == NULL || sig == NULL || sig_len == NULL)
 		return KW_FAIL(KW_ERR_USAGE, "signing: missing parameters, digest or output");
-	KW_GUARD(kw_p11_ref_check(ref, "signing"));
-	kw_p11_id_hex(ref, hex, sizeof(hex));
+	KW_GUARD(kwb_p11_ref_check(ref, "signing"));
+	kwb_p11_id_hex(ref, hex, sizeof(hex));
 	KW_GUARD(key_get(p, ref, hex, &h, &kt, &cached));
 	const digest_spec *d = digest_find(sp->md_nid);
 	KW_GUARD(params_check(p, sp, kt, dgst_len, d, hex));
@@ -282,7 +282,7 @@ static kw_rc sign_on(kw_p11 *p, const kw_keyref *ref, const kw_sign_params *sp,
 		rv = sign_dispatch(p, h, sp, d, dgst, raw, &raw_len);
 	}
 	if (handle_gone(rv))
-		kw_p11_keycache_drop(p, ref->data, ref->len);
+		kwb_p11_keycache_drop(p, ref->data, ref->len);
 	if (rv != CKR_OK)
 		return sign_fail(p, rv, sp, hex);
 	if (kt == CKK_EC)
@@ -294,24 +294,24 @@ static kw_rc sign_on(kw_p11 *p, const kw_keyref *ref, const kw_sign_params *sp,
 	return KW_OK;
 }
 
-kw_rc kw_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *sp,
-                      const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
-                      size_t *sig_len)
+kw_rc kwb_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *sp,
+                       const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+                       size_t *sig_len)
 {
-	kw_p11 *p = ctx;
+	kwb_p11 *p = ctx;
 	CK_SESSION_HANDLE s;
 
 	if (p == NULL)
 		return KW_FAIL(KW_ERR_USAGE, "signing: no PKCS#11 context");
-	KW_GUARD(kw_p11_session_take(p, &s));
+	KW_GUARD(kwb_p11_session_take(p, &s));
 	/* The same token and login, on a session of this signature's own. */
-	kw_p11 view = *p;
+	kwb_p11 view = *p;
 	view.session = s;
 	kw_rc rc = sign_on(&view, ref, sp, dgst, dgst_len, sig, sig_len);
 	CK_RV dev = (CK_RV)kw_error_device_code();
 	int broken = rc != KW_OK && (dev == CKR_SESSION_HANDLE_INVALID ||
 	                             dev == CKR_SESSION_CLOSED || dev == CKR_DEVICE_REMOVED ||
 	                             dev == CKR_TOKEN_NOT_PRESENT || dev == CKR_DEVICE_ERROR);
-	kw_p11_session_give(p, s, broken);
+	kwb_p11_session_give(p, s, broken);
 	return rc;
 }

@@ -5,7 +5,7 @@
 #include "tpm2_internal.h"
 
 /* see tpm2_internal.h */
-char *kw_tpm2_hex(const unsigned char *b, size_t n)
+char *kwb_tpm2_hex(const unsigned char *b, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
 	char *s = malloc(2 * n + 1);
@@ -38,7 +38,7 @@ static const struct {
 static json_t *evidence_new(TPMA_OBJECT a, const char *parent, const TPM2B_NAME *name)
 {
 	char attrs[16];
-	char *name_hex = kw_tpm2_hex(name->name, name->size);
+	char *name_hex = kwb_tpm2_hex(name->name, name->size);
 	json_t *j = json_object();
 	int ok = j != NULL && name_hex != NULL;
 
@@ -58,12 +58,12 @@ static json_t *evidence_new(TPMA_OBJECT a, const char *parent, const TPM2B_NAME 
 	return j;
 }
 
-kw_rc kw_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
+kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 {
 	kw_rc rc = KW_OK;
-	kw_tpm2_ctx *c = ctx;
-	kw_tpm2_blob blob;
-	kw_tpm2_loaded key = KW_TPM2_LOADED_INIT;
+	kwb_tpm2_ctx *c = ctx;
+	kwb_tpm2_blob blob;
+	kwb_tpm2_loaded key = KWB_TPM2_LOADED_INIT;
 	TPMA_OBJECT a;
 
 	if (c == NULL || out == NULL)
@@ -71,15 +71,15 @@ kw_rc kw_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 	out->exportable = 1;
 	out->generated_on_device = 0;
 	out->evidence = NULL;
-	rc = kw_tpm2_blob_parse(ref, &blob);
+	rc = kwb_tpm2_blob_parse(ref, &blob);
 	if (rc != KW_OK)
 		goto out;
-	rc = kw_tpm2_key_load(c, &blob, 1, &key);
+	rc = kwb_tpm2_key_load(c, &blob, 1, &key);
 	if (rc != KW_OK)
 		goto out;
 	/* the TPM's own view of the loaded object, not the blob's claim */
 	a = key.pub->publicArea.objectAttributes;
-	out->evidence = evidence_new(a, kw_tpm2_srk_describe(c), key.name);
+	out->evidence = evidence_new(a, kwb_tpm2_srk_describe(c), key.name);
 	if (out->evidence == NULL) {
 		rc = KW_FAIL(KW_ERR_NOMEM, "tpm2 key_attrs: out of memory");
 		goto out;
@@ -102,6 +102,6 @@ kw_rc kw_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 	}
 	out->generated_on_device = (a & TPMA_OBJECT_SENSITIVEDATAORIGIN) != 0;
 out:
-	kw_tpm2_key_unload(c, &key);
+	kwb_tpm2_key_unload(c, &key);
 	return rc;
 }

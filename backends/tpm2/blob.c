@@ -6,7 +6,7 @@
 
 #include "tpm2_internal.h"
 
-kw_key_type kw_tpm2_public_key_type(const TPMT_PUBLIC *pub)
+kw_key_type kwb_tpm2_public_key_type(const TPMT_PUBLIC *pub)
 {
 	if (pub->type == TPM2_ALG_ECC) {
 		switch (pub->parameters.eccDetail.curveID) {
@@ -38,11 +38,11 @@ static int public_is_canonical(const TPM2B_PUBLIC *pub, const unsigned char *in,
 	return off == len && memcmp(buf, in, len) == 0;
 }
 
-static kw_rc blob_check(const kw_tpm2_blob *b)
+static kw_rc blob_check(const kwb_tpm2_blob *b)
 {
 	const TPMT_PUBLIC *p = &b->pub.publicArea;
 
-	if (kw_tpm2_public_key_type(p) == 0)
+	if (kwb_tpm2_public_key_type(p) == 0)
 		return KW_FAIL(KW_ERR_PARSE,
 		               "TPM key reference: the public area (type 0x%04x) is not an "
 		               "EC P-256/P-384 or RSA 2048/3072/4096 key",
@@ -55,7 +55,7 @@ static kw_rc blob_check(const kw_tpm2_blob *b)
 	return KW_OK;
 }
 
-kw_rc kw_tpm2_blob_parse(const kw_keyref *ref, kw_tpm2_blob *out)
+kw_rc kwb_tpm2_blob_parse(const kw_keyref *ref, kwb_tpm2_blob *out)
 {
 	size_t off = 1, pub_off;
 
@@ -64,11 +64,11 @@ kw_rc kw_tpm2_blob_parse(const kw_keyref *ref, kw_tpm2_blob *out)
 	memset(out, 0, sizeof(*out));
 	if (ref->data == NULL || ref->len == 0)
 		return KW_FAIL(KW_ERR_PARSE, "TPM key reference is empty");
-	if (ref->data[0] != KW_TPM2_BLOB_VERSION)
+	if (ref->data[0] != KWB_TPM2_BLOB_VERSION)
 		return KW_FAIL(
 		    KW_ERR_PARSE,
 		    "TPM key reference has format version %u; this keyward reads version %u",
-		    ref->data[0], KW_TPM2_BLOB_VERSION);
+		    ref->data[0], KWB_TPM2_BLOB_VERSION);
 	pub_off = off;
 	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ref->data, ref->len, &off, &out->pub) !=
 	        TSS2_RC_SUCCESS ||
@@ -91,14 +91,14 @@ kw_rc kw_tpm2_blob_parse(const kw_keyref *ref, kw_tpm2_blob *out)
 	return blob_check(out);
 }
 
-kw_rc kw_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out)
+kw_rc kwb_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out)
 {
 	size_t cap = 1 + sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE), off = 1;
 	unsigned char *buf = malloc(cap);
 
 	if (buf == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "TPM key reference: out of memory");
-	buf[0] = KW_TPM2_BLOB_VERSION;
+	buf[0] = KWB_TPM2_BLOB_VERSION;
 	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, cap, &off) != TSS2_RC_SUCCESS ||
 	    Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, cap, &off) != TSS2_RC_SUCCESS) {
 		free(buf);

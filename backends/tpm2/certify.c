@@ -88,7 +88,7 @@ static int sw_verify(EVP_PKEY *pk, const unsigned char *msg, size_t len, const u
 	return ok;
 }
 
-static kw_rc ak_create(kw_tpm2_ctx *c, ESYS_TR *ak, TPM2B_PUBLIC **ak_pub)
+static kw_rc ak_create(kwb_tpm2_ctx *c, ESYS_TR *ak, TPM2B_PUBLIC **ak_pub)
 {
 	const TPM2B_SENSITIVE_CREATE sens = {0};
 	const TPM2B_DATA outside = {0};
@@ -97,22 +97,22 @@ static kw_rc ak_create(kw_tpm2_ctx *c, ESYS_TR *ak, TPM2B_PUBLIC **ak_pub)
 	TSS2_RC trc;
 
 	/* swtpm has three transient slots: SRK, the key and the AK */
-	kw_tpm2_signer_drop(c);
+	kwb_tpm2_signer_drop(c);
 	trc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 	                         ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, ak, ak_pub, NULL,
 	                         NULL, NULL);
 	if (trc == TSS2_RC_SUCCESS)
 		return KW_OK;
 	*ak = ESYS_TR_NONE;
-	if (kw_tpm2_rc_code(trc) == KW_ERR_AUTH)
+	if (kwb_tpm2_rc_code(trc) == KW_ERR_AUTH)
 		return KW_FAIL(KW_ERR_UNSUPPORTED,
 		               "no attestation key available: the endorsement hierarchy refused "
 		               "CreatePrimary (%s)",
 		               Tss2_RC_Decode(trc));
-	return KW_TPM2_FAIL(c, trc,
-	                    "creating the attestation key in the endorsement hierarchy "
-	                    "(CreatePrimary)",
-	                    NULL);
+	return KWB_TPM2_FAIL(c, trc,
+	                     "creating the attestation key in the endorsement hierarchy "
+	                     "(CreatePrimary)",
+	                     NULL);
 }
 
 /* Checks the attestation the TPM returned and builds the evidence. */
@@ -152,7 +152,7 @@ static kw_rc attest_check(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,
 		             (unsigned)sig->sigAlg);
 		goto out;
 	}
-	rc = kw_tpm2_public_to_pkey(&ak_pub->publicArea, &pk);
+	rc = kwb_tpm2_public_to_pkey(&ak_pub->publicArea, &pk);
 	if (rc != KW_OK)
 		goto out;
 	if (!sw_verify(pk, attest->attestationData, attest->size, der, (size_t)der_len)) {
@@ -167,8 +167,8 @@ static kw_rc attest_check(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,
 	    !set_owned(cert, "attest", b64(attest->attestationData, attest->size)) ||
 	    !set_owned(cert, "signature", b64(der, (size_t)der_len)) ||
 	    !set_owned(cert, "ak_public", b64(spki, (size_t)spki_len)) ||
-	    !set_owned(cert, "certified_name", kw_tpm2_hex(name->name, name->size)) ||
-	    !set_owned(cert, "nonce", kw_tpm2_hex(nonce, nonce_len)) ||
+	    !set_owned(cert, "certified_name", kwb_tpm2_hex(name->name, name->size)) ||
+	    !set_owned(cert, "nonce", kwb_tpm2_hex(nonce, nonce_len)) ||
 	    json_object_set_new(cert, "verified", json_true()) != 0 ||
 	    json_object_set_new(cert, "note", json_string(CERTIFY_NOTE)) != 0 ||
 	    json_object_set(ev, "certify", cert) != 0) {
@@ -186,13 +186,13 @@ out:
 	return rc;
 }
 
-kw_rc kw_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
-                          size_t nonce_len, json_t **evidence)
+kw_rc kwb_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
+                           size_t nonce_len, json_t **evidence)
 {
 	kw_rc rc = KW_OK;
-	kw_tpm2_ctx *c = ctx;
-	kw_tpm2_blob blob;
-	kw_tpm2_loaded key = KW_TPM2_LOADED_INIT;
+	kwb_tpm2_ctx *c = ctx;
+	kwb_tpm2_blob blob;
+	kwb_tpm2_loaded key = KWB_TPM2_LOADED_INIT;
 	ESYS_TR ak = ESYS_TR_NONE;
 	TPM2B_PUBLIC *ak_pub = NULL;
 	TPM2B_DATA qual = {0};
@@ -210,9 +210,9 @@ kw_rc kw_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *
 	qual.size = (UINT16)nonce_len;
 	if (nonce_len > 0)
 		memcpy(qual.buffer, nonce, nonce_len);
-	rc = kw_tpm2_blob_parse(ref, &blob);
+	rc = kwb_tpm2_blob_parse(ref, &blob);
 	if (rc == KW_OK)
-		rc = kw_tpm2_key_load(c, &blob, 1, &key);
+		rc = kwb_tpm2_key_load(c, &blob, 1, &key);
 	if (rc == KW_OK)
 		rc = ak_create(c, &ak, &ak_pub);
 	if (rc != KW_OK)
@@ -220,15 +220,15 @@ kw_rc kw_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *
 	trc = Esys_Certify(c->esys, key.handle, ak, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
 	                   ESYS_TR_NONE, &qual, &scheme, &attest, &sig);
 	if (trc != TSS2_RC_SUCCESS) {
-		rc = KW_TPM2_FAIL(c, trc, "certifying the key with the attestation key (Certify)",
-		                  NULL);
+		rc = KWB_TPM2_FAIL(c, trc, "certifying the key with the attestation key (Certify)",
+		                   NULL);
 		goto out;
 	}
 	rc = attest_check(attest, sig, ak_pub, key.name, nonce, nonce_len, evidence);
 out:
 	if (ak != ESYS_TR_NONE && !c->lost)
 		(void)Esys_FlushContext(c->esys, ak);
-	kw_tpm2_key_unload(c, &key);
+	kwb_tpm2_key_unload(c, &key);
 	Esys_Free(ak_pub);
 	Esys_Free(attest);
 	Esys_Free(sig);

@@ -5,7 +5,7 @@
 
 #define BASE_RC_MASK 0xffffu
 
-TSS2_RC kw_tpm2_rc_base(TSS2_RC rc)
+TSS2_RC kwb_tpm2_rc_base(TSS2_RC rc)
 {
 	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
 	TSS2_RC tpm = rc & ~TSS2_RC_LAYER_MASK;
@@ -24,9 +24,9 @@ static int is_tpm_layer(TSS2_RC rc)
 	return layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER;
 }
 
-kw_rc kw_tpm2_rc_code(TSS2_RC rc)
+kw_rc kwb_tpm2_rc_code(TSS2_RC rc)
 {
-	TSS2_RC base = kw_tpm2_rc_base(rc);
+	TSS2_RC base = kwb_tpm2_rc_base(rc);
 
 	if (is_tpm_layer(rc)) {
 		if (base == TPM2_RC_AUTH_FAIL || base == TPM2_RC_BAD_AUTH ||
@@ -44,10 +44,10 @@ kw_rc kw_tpm2_rc_code(TSS2_RC rc)
 	}
 }
 
-kw_rc kw_tpm2_fail_at(kw_tpm2_ctx *c, TSS2_RC rc, const char *op, const char *advice,
-                      const char *file, int line)
+kw_rc kwb_tpm2_fail_at(kwb_tpm2_ctx *c, TSS2_RC rc, const char *op, const char *advice,
+                       const char *file, int line)
 {
-	kw_rc code = kw_tpm2_rc_code(rc);
+	kw_rc code = kwb_tpm2_rc_code(rc);
 	const char *decoded = Tss2_RC_Decode(rc);
 
 	switch (code) {
@@ -58,7 +58,7 @@ kw_rc kw_tpm2_fail_at(kw_tpm2_ctx *c, TSS2_RC rc, const char *op, const char *ad
 		    code, rc, file, line,
 		    "lost the TPM while %s (TCTI '%s'): %s; is the TPM (or "
 		    "swtpm/tpm2-abrmd) still running? open the backend again once it is",
-		    op, kw_tpm2_tcti_name(c), decoded);
+		    op, kwb_tpm2_tcti_name(c), decoded);
 	case KW_ERR_AUTH:
 		return kw_error_set(
 		    code, rc, file, line,

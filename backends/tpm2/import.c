@@ -108,21 +108,21 @@ static kw_rc sensitive_build(EVP_PKEY *key, kw_key_type type, TPM2B_SENSITIVE *s
 }
 
 /* The SRK's public area: the parent the key is wrapped for. */
-static kw_rc srk_public(kw_tpm2_ctx *c, TPM2B_PUBLIC **out)
+static kw_rc srk_public(kwb_tpm2_ctx *c, TPM2B_PUBLIC **out)
 {
 	ESYS_TR srk = ESYS_TR_NONE;
 	TSS2_RC trc;
 
-	KW_GUARD(kw_tpm2_srk_get(c, &srk));
+	KW_GUARD(kwb_tpm2_srk_get(c, &srk));
 	trc = Esys_ReadPublic(c->esys, srk, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, out, NULL,
 	                      NULL);
 	if (trc != TSS2_RC_SUCCESS)
-		return KW_TPM2_FAIL(c, trc, "reading the SRK's public key (ReadPublic)", NULL);
+		return KWB_TPM2_FAIL(c, trc, "reading the SRK's public key (ReadPublic)", NULL);
 	return KW_OK;
 }
 
-kw_rc kw_tpm2_import_wrap(kw_tpm2_ctx *c, EVP_PKEY *key, kw_key_type type, TPM2B_PUBLIC *pub,
-                          TPM2B_PRIVATE *dup, TPM2B_ENCRYPTED_SECRET *seed)
+kw_rc kwb_tpm2_import_wrap(kwb_tpm2_ctx *c, EVP_PKEY *key, kw_key_type type, TPM2B_PUBLIC *pub,
+                           TPM2B_PRIVATE *dup, TPM2B_ENCRYPTED_SECRET *seed)
 {
 	TPM2B_SENSITIVE *sens = NULL;
 	TPM2B_PUBLIC *parent = NULL;
@@ -136,16 +136,16 @@ kw_rc kw_tpm2_import_wrap(kw_tpm2_ctx *c, EVP_PKEY *key, kw_key_type type, TPM2B
 	if ((rc = public_build(key, type, pub)) == KW_OK &&
 	    (rc = sensitive_build(key, type, sens)) == KW_OK &&
 	    (rc = srk_public(c, &parent)) == KW_OK)
-		rc = kw_tpm2_wrap_outer(&parent->publicArea, pub, sens, dup, seed);
+		rc = kwb_tpm2_wrap_outer(&parent->publicArea, pub, sens, dup, seed);
 	Esys_Free(parent);
 	sodium_memzero(sens, sizeof(*sens));
 	sodium_free(sens);
 	return rc;
 }
 
-static kw_rc import_fail(kw_tpm2_ctx *c, TSS2_RC trc)
+static kw_rc import_fail(kwb_tpm2_ctx *c, TSS2_RC trc)
 {
-	TSS2_RC base = kw_tpm2_rc_base(trc);
+	TSS2_RC base = kwb_tpm2_rc_base(trc);
 
 	if (base == TPM2_RC_INTEGRITY)
 		return KW_FAIL_DEV(
@@ -154,20 +154,20 @@ static kw_rc import_fail(kw_tpm2_ctx *c, TSS2_RC trc)
 		    "its outer HMAC does not match, so the duplicate was altered on "
 		    "its way to the TPM or wrapped for another storage key",
 		    Tss2_RC_Decode(trc));
-	return KW_TPM2_FAIL(c, trc, "importing the key (Import)",
-	                    "the TPM refused the key's parameters");
+	return KWB_TPM2_FAIL(c, trc, "importing the key (Import)",
+	                     "the TPM refused the key's parameters");
 }
 
-kw_rc kw_tpm2_import_wrapped(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
-                             const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out)
+kw_rc kwb_tpm2_import_wrapped(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
+                              const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out)
 {
 	const TPM2B_DATA no_inner_key = {0};
 	const TPMT_SYM_DEF_OBJECT no_inner = {.algorithm = TPM2_ALG_NULL};
 	TPM2B_PRIVATE *priv = NULL;
 	ESYS_TR srk = ESYS_TR_NONE;
-	kw_tpm2_blob blob;
-	kw_tpm2_loaded k = KW_TPM2_LOADED_INIT;
-	kw_rc rc = kw_tpm2_srk_get(c, &srk);
+	kwb_tpm2_blob blob;
+	kwb_tpm2_loaded k = KWB_TPM2_LOADED_INIT;
+	kw_rc rc = kwb_tpm2_srk_get(c, &srk);
 	TSS2_RC trc;
 
 	if (rc != KW_OK)
@@ -175,26 +175,26 @@ kw_rc kw_tpm2_import_wrapped(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2
 	for (int tries = 0; tries < 3; tries++) {
 		trc = Esys_Import(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 		                  &no_inner_key, pub, dup, seed, &no_inner, &priv);
-		if (!kw_tpm2_make_room(c, trc))
+		if (!kwb_tpm2_make_room(c, trc))
 			break;
 	}
 	if (trc != TSS2_RC_SUCCESS)
 		return import_fail(c, trc);
-	rc = kw_tpm2_blob_encode(pub, priv, out);
+	rc = kwb_tpm2_blob_encode(pub, priv, out);
 	Esys_Free(priv);
 	/* proves the wrapped blob loads under the SRK before anything records it */
-	if (rc == KW_OK && (rc = kw_tpm2_blob_parse(out, &blob)) == KW_OK)
-		rc = kw_tpm2_key_load(c, &blob, 0, &k);
-	kw_tpm2_key_unload(c, &k);
+	if (rc == KW_OK && (rc = kwb_tpm2_blob_parse(out, &blob)) == KW_OK)
+		rc = kwb_tpm2_key_load(c, &blob, 0, &k);
+	kwb_tpm2_key_unload(c, &k);
 	if (rc != KW_OK)
 		kw_keyref_clear(out);
 	return rc;
 }
 
-kw_rc kw_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                         kw_keyref *out)
+kw_rc kwb_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
+                          kw_keyref *out)
 {
-	kw_tpm2_ctx *c = ctx;
+	kwb_tpm2_ctx *c = ctx;
 	TPM2B_PUBLIC pub;
 	TPM2B_ENCRYPTED_SECRET seed;
 	TPM2B_PRIVATE *dup = NULL;
@@ -205,15 +205,15 @@ kw_rc kw_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char 
 		return KW_FAIL(KW_ERR_USAGE, "tpm2 key_import: no context, key or output given");
 	out->data = NULL;
 	out->len = 0;
-	KW_GUARD(kw_tpm2_ready(c));
+	KW_GUARD(kwb_tpm2_ready(c));
 	if (sodium_init() < 0)
 		return KW_FAIL(KW_ERR_INTERNAL, "tpm2 import: libsodium failed to initialise");
 	if ((dup = sodium_malloc(sizeof(*dup))) == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "tpm2 import: out of guarded memory");
 	sodium_memzero(dup, sizeof(*dup));
-	rc = kw_tpm2_import_wrap(c, key, type, &pub, dup, &seed);
+	rc = kwb_tpm2_import_wrap(c, key, type, &pub, dup, &seed);
 	if (rc == KW_OK)
-		rc = kw_tpm2_import_wrapped(c, &pub, dup, &seed, out);
+		rc = kwb_tpm2_import_wrapped(c, &pub, dup, &seed, out);
 	sodium_memzero(dup, sizeof(*dup));
 	sodium_free(dup);
 	return rc;

@@ -50,7 +50,7 @@ static kw_rc key_template(kw_key_type type, TPM2B_PUBLIC *t)
 static int is_unsupported(TSS2_RC trc)
 {
 	TSS2_RC layer = trc & TSS2_RC_LAYER_MASK;
-	TSS2_RC base = kw_tpm2_rc_base(trc);
+	TSS2_RC base = kwb_tpm2_rc_base(trc);
 
 	if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_TPM_RC_LAYER)
 		return 0;
@@ -66,7 +66,7 @@ static kw_rc unsupported(kw_key_type type, TSS2_RC trc)
 }
 
 /* TPM2_TestParms: asks before a (slow) key generation whether the TPM can do it. */
-static kw_rc params_test(kw_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t)
+static kw_rc params_test(kwb_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t)
 {
 	TPMT_PUBLIC_PARMS parms = {.type = t->publicArea.type,
 	                           .parameters = t->publicArea.parameters};
@@ -76,10 +76,10 @@ static kw_rc params_test(kw_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t
 		return KW_OK;
 	if (is_unsupported(trc))
 		return unsupported(type, trc);
-	return KW_TPM2_FAIL(c, trc, "checking the key parameters (TestParms)", NULL);
+	return KWB_TPM2_FAIL(c, trc, "checking the key parameters (TestParms)", NULL);
 }
 
-static kw_rc key_create(kw_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t, kw_keyref *out)
+static kw_rc key_create(kwb_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t, kw_keyref *out)
 {
 	const TPM2B_SENSITIVE_CREATE sens = {0};
 	const TPM2B_DATA outside = {0};
@@ -90,31 +90,31 @@ static kw_rc key_create(kw_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t,
 	kw_rc rc = KW_OK;
 	TSS2_RC trc;
 
-	rc = kw_tpm2_srk_get(c, &srk);
+	rc = kwb_tpm2_srk_get(c, &srk);
 	if (rc != KW_OK)
 		goto out;
 	for (int tries = 0; tries < 3; tries++) {
 		trc = Esys_Create(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
 		                  t, &outside, &pcrs, &priv, &pub, NULL, NULL, NULL);
-		if (!kw_tpm2_make_room(c, trc))
+		if (!kwb_tpm2_make_room(c, trc))
 			break;
 	}
 	if (trc != TSS2_RC_SUCCESS) {
 		rc = is_unsupported(trc)
 		         ? unsupported(type, trc)
-		         : KW_TPM2_FAIL(c, trc, "generating the key (Create)", NULL);
+		         : KWB_TPM2_FAIL(c, trc, "generating the key (Create)", NULL);
 		goto out;
 	}
-	rc = kw_tpm2_blob_encode(pub, priv, out);
+	rc = kwb_tpm2_blob_encode(pub, priv, out);
 out:
 	Esys_Free(priv);
 	Esys_Free(pub);
 	return rc;
 }
 
-kw_rc kw_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
+kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
 {
-	kw_tpm2_ctx *c = ctx;
+	kwb_tpm2_ctx *c = ctx;
 	TPM2B_PUBLIC t;
 
 	(void)label; /* a TPM key has no label: the store names it */
@@ -123,15 +123,15 @@ kw_rc kw_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_ke
 	out->data = NULL;
 	out->len = 0;
 	KW_GUARD(key_template(type, &t));
-	KW_GUARD(kw_tpm2_ready(c));
+	KW_GUARD(kwb_tpm2_ready(c));
 	KW_GUARD(params_test(c, type, &t));
 	return key_create(c, type, &t, out);
 }
 
-kw_rc kw_tpm2_key_destroy(void *ctx, const kw_keyref *ref)
+kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref)
 {
-	kw_tpm2_blob blob;
+	kwb_tpm2_blob blob;
 
 	(void)ctx; /* nothing lives on the TPM: the caller drops the wrapped blob */
-	return kw_tpm2_blob_parse(ref, &blob);
+	return kwb_tpm2_blob_parse(ref, &blob);
 }

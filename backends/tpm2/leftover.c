@@ -4,7 +4,7 @@
 
 #include "tpm2_internal.h"
 
-int kw_tpm2_unmanaged(const kw_tpm2_ctx *c)
+int kwb_tpm2_unmanaged(const kwb_tpm2_ctx *c)
 {
 	const char *t = c->tcti_conf;
 	/* tabrmd and /dev/tpmrm0 flush a dead client's objects themselves; the
@@ -15,7 +15,7 @@ int kw_tpm2_unmanaged(const kw_tpm2_ctx *c)
 	       (strncmp(t, "device:", 7) == 0 && strstr(t, "tpmrm") == NULL);
 }
 
-static int ours(kw_tpm2_ctx *c, TPM2_HANDLE h)
+static int ours(kwb_tpm2_ctx *c, TPM2_HANDLE h)
 {
 	ESYS_TR mine[2] = {c->srk_persistent ? ESYS_TR_NONE : c->srk, c->signer};
 	for (size_t i = 0; i < 2; i++) {
@@ -31,12 +31,12 @@ static int ours(kw_tpm2_ctx *c, TPM2_HANDLE h)
  * an int by 24, which UBSan rightly calls undefined. */
 #define TRANSIENT_FIRST ((TPM2_HANDLE)0x80000000u)
 
-int kw_tpm2_flush_leftovers(kw_tpm2_ctx *c)
+int kwb_tpm2_flush_leftovers(kwb_tpm2_ctx *c)
 {
 	TPMS_CAPABILITY_DATA *cap = NULL;
 	TPMI_YES_NO more = 0;
 	int flushed = 0;
-	if (!kw_tpm2_unmanaged(c) || c->lost ||
+	if (!kwb_tpm2_unmanaged(c) || c->lost ||
 	    Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
 	                       TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, &more,
 	                       &cap) != TSS2_RC_SUCCESS)
@@ -59,13 +59,13 @@ int kw_tpm2_flush_leftovers(kw_tpm2_ctx *c)
 	return flushed;
 }
 
-int kw_tpm2_make_room(kw_tpm2_ctx *c, TSS2_RC trc)
+int kwb_tpm2_make_room(kwb_tpm2_ctx *c, TSS2_RC trc)
 {
-	if (kw_tpm2_rc_base(trc) != TPM2_RC_OBJECT_MEMORY)
+	if (kwb_tpm2_rc_base(trc) != TPM2_RC_OBJECT_MEMORY)
 		return 0;
 	if (c->signer != ESYS_TR_NONE) {
-		kw_tpm2_signer_drop(c);
+		kwb_tpm2_signer_drop(c);
 		return 1;
 	}
-	return kw_tpm2_flush_leftovers(c) > 0;
+	return kwb_tpm2_flush_leftovers(c) > 0;
 }

@@ -6,9 +6,9 @@
 
 #include "tpm2_internal.h"
 
-static kw_rc load_fail(kw_tpm2_ctx *c, TSS2_RC trc)
+static kw_rc load_fail(kwb_tpm2_ctx *c, TSS2_RC trc)
 {
-	TSS2_RC base = kw_tpm2_rc_base(trc);
+	TSS2_RC base = kwb_tpm2_rc_base(trc);
 
 	/* The wrapped private part does not verify under this parent: it was made
 	 * under another storage key or TPM, or the TPM was cleared since. For the
@@ -19,8 +19,8 @@ static kw_rc load_fail(kw_tpm2_ctx *c, TSS2_RC trc)
 		    "the TPM cannot load this key (Load): %s; it was created on another "
 		    "TPM or under another storage key (parent now %s), or the TPM has "
 		    "been cleared since: the key is gone",
-		    Tss2_RC_Decode(trc), kw_tpm2_srk_describe(c));
-	return KW_TPM2_FAIL(
+		    Tss2_RC_Decode(trc), kwb_tpm2_srk_describe(c));
+	return KWB_TPM2_FAIL(
 	    c, trc, "loading the key under the storage key (Load)",
 	    "the key reference may be damaged, or the TPM is out of object slots "
 	    "(another client left objects loaded: flush them with tpm2_flushcontext -t)");
@@ -30,7 +30,7 @@ static kw_rc load_fail(kw_tpm2_ctx *c, TSS2_RC trc)
  * memory (other clients' objects come and go) or asks to retry; our own
  * idle cached key is flushed first, then (without a resource manager) what
  * dead clients left loaded. */
-static TSS2_RC load_retrying(kw_tpm2_ctx *c, ESYS_TR srk, const kw_tpm2_blob *blob, ESYS_TR *h)
+static TSS2_RC load_retrying(kwb_tpm2_ctx *c, ESYS_TR srk, const kwb_tpm2_blob *blob, ESYS_TR *h)
 {
 	const struct timespec pause = {0, 10 * 1000 * 1000};
 	TSS2_RC trc = TSS2_RC_SUCCESS;
@@ -39,24 +39,24 @@ static TSS2_RC load_retrying(kw_tpm2_ctx *c, ESYS_TR srk, const kw_tpm2_blob *bl
 	for (int i = 0; i < 100; i++) {
 		trc = Esys_Load(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 		                &blob->priv, &blob->pub, h);
-		TSS2_RC base = kw_tpm2_rc_base(trc);
+		TSS2_RC base = kwb_tpm2_rc_base(trc);
 		if (base != TPM2_RC_OBJECT_MEMORY && base != TPM2_RC_RETRY &&
 		    base != TPM2_RC_YIELDED && base != TPM2_RC_TESTING)
 			break;
 		if (base == TPM2_RC_OBJECT_MEMORY && c->signer != ESYS_TR_NONE) {
-			kw_tpm2_signer_drop(c);
+			kwb_tpm2_signer_drop(c);
 			continue;
 		}
 		/* no resource manager: slots held by a killed client free up never */
-		if (base == TPM2_RC_OBJECT_MEMORY && !swept++ && kw_tpm2_flush_leftovers(c) > 0)
+		if (base == TPM2_RC_OBJECT_MEMORY && !swept++ && kwb_tpm2_flush_leftovers(c) > 0)
 			continue;
 		nanosleep(&pause, NULL);
 	}
 	return trc;
 }
 
-kw_rc kw_tpm2_key_load(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, int read_public,
-                       kw_tpm2_loaded *out)
+kw_rc kwb_tpm2_key_load(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, int read_public,
+                        kwb_tpm2_loaded *out)
 {
 	kw_rc rc = KW_OK;
 	ESYS_TR srk = ESYS_TR_NONE;
@@ -64,9 +64,9 @@ kw_rc kw_tpm2_key_load(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, int read_public
 
 	memset(out, 0, sizeof(*out));
 	out->handle = ESYS_TR_NONE;
-	rc = kw_tpm2_ready(c);
+	rc = kwb_tpm2_ready(c);
 	if (rc == KW_OK)
-		rc = kw_tpm2_srk_get(c, &srk);
+		rc = kwb_tpm2_srk_get(c, &srk);
 	if (rc != KW_OK)
 		goto out;
 	trc = load_retrying(c, srk, blob, &out->handle);
@@ -80,14 +80,14 @@ kw_rc kw_tpm2_key_load(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, int read_public
 	trc = Esys_ReadPublic(c->esys, out->handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 	                      &out->pub, &out->name, NULL);
 	if (trc != TSS2_RC_SUCCESS)
-		rc = KW_TPM2_FAIL(c, trc, "reading the loaded key back (ReadPublic)", NULL);
+		rc = KWB_TPM2_FAIL(c, trc, "reading the loaded key back (ReadPublic)", NULL);
 out:
 	if (rc != KW_OK)
-		kw_tpm2_key_unload(c, out);
+		kwb_tpm2_key_unload(c, out);
 	return rc;
 }
 
-void kw_tpm2_key_unload(kw_tpm2_ctx *c, kw_tpm2_loaded *k)
+void kwb_tpm2_key_unload(kwb_tpm2_ctx *c, kwb_tpm2_loaded *k)
 {
 	if (k->handle != ESYS_TR_NONE) {
 		/* the slot is freed on every path; a lost TPM cannot be reached */
@@ -101,30 +101,30 @@ void kw_tpm2_key_unload(kw_tpm2_ctx *c, kw_tpm2_loaded *k)
 	k->name = NULL;
 }
 
-kw_rc kw_tpm2_signer_get(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, ESYS_TR *out)
+kw_rc kwb_tpm2_signer_get(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, ESYS_TR *out)
 {
-	kw_tpm2_loaded key = KW_TPM2_LOADED_INIT;
+	kwb_tpm2_loaded key = KWB_TPM2_LOADED_INIT;
 
 	if (c->signer != ESYS_TR_NONE && c->signer_priv.size == blob->priv.size &&
 	    memcmp(c->signer_priv.buffer, blob->priv.buffer, blob->priv.size) == 0) {
 		*out = c->signer;
 		return KW_OK;
 	}
-	kw_tpm2_signer_drop(c);
-	KW_GUARD(kw_tpm2_key_load(c, blob, 0, &key));
+	kwb_tpm2_signer_drop(c);
+	KW_GUARD(kwb_tpm2_key_load(c, blob, 0, &key));
 	c->signer = key.handle;
 	c->signer_priv = blob->priv;
 	/* Built once per load, not per signature (it cost 16 % of a signature). */
-	kw_rc rc = kw_tpm2_public_to_pkey(&blob->pub.publicArea, &c->signer_pkey);
+	kw_rc rc = kwb_tpm2_public_to_pkey(&blob->pub.publicArea, &c->signer_pkey);
 	if (rc != KW_OK) {
-		kw_tpm2_signer_drop(c);
+		kwb_tpm2_signer_drop(c);
 		return rc;
 	}
 	*out = c->signer;
 	return KW_OK;
 }
 
-void kw_tpm2_signer_drop(kw_tpm2_ctx *c)
+void kwb_tpm2_signer_drop(kwb_tpm2_ctx *c)
 {
 	EVP_PKEY_free(c->signer_pkey);
 	c->signer_pkey = NULL;

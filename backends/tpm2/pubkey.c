@@ -54,7 +54,7 @@ static int rsa_params(const TPMT_PUBLIC *pub, OSSL_PARAM_BLD *bld, BIGNUM **n, B
 	       OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, *e);
 }
 
-kw_rc kw_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out)
+kw_rc kwb_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out)
 {
 	kw_rc rc = KW_OK;
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
@@ -67,7 +67,7 @@ kw_rc kw_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out)
 	int ok;
 
 	*out = NULL;
-	if (kw_tpm2_public_key_type(pub) == 0)
+	if (kwb_tpm2_public_key_type(pub) == 0)
 		return KW_FAIL(KW_ERR_UNSUPPORTED, "tpm2: the TPM key is of an unsupported type");
 	if (bld == NULL) {
 		rc = ossl_fail("allocate parameters");
@@ -112,31 +112,31 @@ static kw_rc pkey_der(EVP_PKEY *pkey, unsigned char **der, size_t *der_len)
 	return KW_OK;
 }
 
-kw_rc kw_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
+kw_rc kwb_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
 {
 	kw_rc rc = KW_OK;
-	kw_tpm2_ctx *c = ctx;
-	kw_tpm2_blob blob;
-	kw_tpm2_loaded key = KW_TPM2_LOADED_INIT;
+	kwb_tpm2_ctx *c = ctx;
+	kwb_tpm2_blob blob;
+	kwb_tpm2_loaded key = KWB_TPM2_LOADED_INIT;
 	EVP_PKEY *pkey = NULL;
 
 	if (c == NULL || der == NULL || der_len == NULL)
 		return KW_FAIL(KW_ERR_USAGE, "tpm2 key_public: no context or output given");
 	*der = NULL;
 	*der_len = 0;
-	rc = kw_tpm2_blob_parse(ref, &blob);
+	rc = kwb_tpm2_blob_parse(ref, &blob);
 	if (rc != KW_OK)
 		goto out;
 	/* Loading proves the TPM accepts the blob; ReadPublic gives its own view. */
-	rc = kw_tpm2_key_load(c, &blob, 1, &key);
+	rc = kwb_tpm2_key_load(c, &blob, 1, &key);
 	if (rc != KW_OK)
 		goto out;
-	rc = kw_tpm2_public_to_pkey(&key.pub->publicArea, &pkey);
+	rc = kwb_tpm2_public_to_pkey(&key.pub->publicArea, &pkey);
 	if (rc != KW_OK)
 		goto out;
 	rc = pkey_der(pkey, der, der_len);
 out:
-	kw_tpm2_key_unload(c, &key);
+	kwb_tpm2_key_unload(c, &key);
 	EVP_PKEY_free(pkey);
 	return rc;
 }

@@ -81,7 +81,7 @@ static kw_rc scheme_choose(const TPMT_PUBLIC *pub, const kw_sign_params *p, TPMI
 	}
 }
 
-static kw_rc tpm_sign(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, const TPMT_SIG_SCHEME *scheme,
+static kw_rc tpm_sign(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, const TPMT_SIG_SCHEME *scheme,
                       const unsigned char *dgst, size_t dgst_len, TPMT_SIGNATURE **sig)
 {
 	const TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
@@ -90,14 +90,14 @@ static kw_rc tpm_sign(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, const TPMT_SIG_S
 	TSS2_RC trc;
 
 	memcpy(digest.buffer, dgst, dgst_len);
-	KW_GUARD(kw_tpm2_signer_get(c, blob, &key));
+	KW_GUARD(kwb_tpm2_signer_get(c, blob, &key));
 	trc = Esys_Sign(c->esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &digest, scheme,
 	                &check, sig);
 	if (trc == TSS2_RC_SUCCESS)
 		return KW_OK;
 	/* Whatever went wrong, do not trust the cached handle again. */
-	kw_tpm2_signer_drop(c);
-	return KW_TPM2_FAIL(c, trc, "signing the digest (Sign)", NULL);
+	kwb_tpm2_signer_drop(c);
+	return KWB_TPM2_FAIL(c, trc, "signing the digest (Sign)", NULL);
 }
 
 static kw_rc ecdsa_der(const TPMS_SIGNATURE_ECDSA *e, unsigned char *out, size_t *len)
@@ -174,20 +174,20 @@ static kw_rc sig_encode(const TPMT_PUBLIC *pub, const TPMT_SIGNATURE *s, unsigne
  *   per signature it was half the client CPU of an ECDSA signature.
  * A failed check drops the signer, so the next signature reloads and checks.
  */
-static kw_rc sig_check(kw_tpm2_ctx *c, const kw_sign_params *p, const unsigned char *dgst,
+static kw_rc sig_check(kwb_tpm2_ctx *c, const kw_sign_params *p, const unsigned char *dgst,
                        size_t dgst_len, const unsigned char *sig, size_t sig_len)
 {
 	if (p->scheme == KW_SIG_ECDSA && c->signer_checked)
 		return KW_OK;
-	kw_rc rc = kw_tpm2_sig_check(c->signer_pkey, p, dgst, dgst_len, sig, sig_len);
+	kw_rc rc = kwb_tpm2_sig_check(c->signer_pkey, p, dgst, dgst_len, sig, sig_len);
 	if (rc != KW_OK)
-		kw_tpm2_signer_drop(c);
+		kwb_tpm2_signer_drop(c);
 	else
 		c->signer_checked = 1;
 	return rc;
 }
 
-static kw_rc sign_args_check(const kw_tpm2_ctx *c, const kw_sign_params *p,
+static kw_rc sign_args_check(const kwb_tpm2_ctx *c, const kw_sign_params *p,
                              const unsigned char *dgst, const unsigned char *sig,
                              const size_t *sig_len)
 {
@@ -198,21 +198,21 @@ static kw_rc sign_args_check(const kw_tpm2_ctx *c, const kw_sign_params *p,
 	return KW_OK;
 }
 
-kw_rc kw_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
-                       const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
-                       size_t *sig_len)
+kw_rc kwb_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
+                        const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+                        size_t *sig_len)
 {
 	kw_rc rc = KW_OK;
-	kw_tpm2_ctx *c = ctx;
-	kw_tpm2_blob blob;
+	kwb_tpm2_ctx *c = ctx;
+	kwb_tpm2_blob blob;
 	TPMT_SIGNATURE *s = NULL;
 	TPMT_SIG_SCHEME scheme;
 	TPMI_ALG_HASH alg = TPM2_ALG_NULL;
-	unsigned char tmp[KW_TPM2_SIG_MAX];
+	unsigned char tmp[KWB_TPM2_SIG_MAX];
 	size_t hlen = 0, need, len = sizeof(tmp);
 
 	KW_GUARD(sign_args_check(c, p, dgst, sig, sig_len));
-	KW_GUARD(kw_tpm2_blob_parse(ref, &blob));
+	KW_GUARD(kwb_tpm2_blob_parse(ref, &blob));
 	KW_GUARD(hash_from_nid(p->md_nid, &alg, &hlen));
 	if (dgst_len != hlen)
 		return KW_FAIL(KW_ERR_USAGE,

@@ -11,7 +11,7 @@ static void sigpipe_set(sigset_t *set)
 	sigaddset(set, SIGPIPE);
 }
 
-void kw_tpm2_sigpipe_block(kw_tpm2_sigpipe *g)
+void kwb_tpm2_sigpipe_block(kwb_tpm2_sigpipe *g)
 {
 	sigset_t set, pending;
 
@@ -22,7 +22,7 @@ void kw_tpm2_sigpipe_block(kw_tpm2_sigpipe *g)
 	pthread_sigmask(SIG_BLOCK, &set, &g->old);
 }
 
-void kw_tpm2_sigpipe_restore(kw_tpm2_sigpipe *g)
+void kwb_tpm2_sigpipe_restore(kwb_tpm2_sigpipe *g)
 {
 	sigset_t set, pending;
 	const struct timespec now = {0, 0};

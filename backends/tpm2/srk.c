@@ -42,7 +42,7 @@ static int is_storage_key(const TPMT_PUBLIC *p)
 }
 
 /* *found = 1 with c->srk set when 0x81000001 holds a usable storage key. */
-static kw_rc persistent_find(kw_tpm2_ctx *c, int *found)
+static kw_rc persistent_find(kwb_tpm2_ctx *c, int *found)
 {
 	kw_rc rc = KW_OK;
 	ESYS_TR tr = ESYS_TR_NONE;
@@ -53,22 +53,22 @@ static kw_rc persistent_find(kw_tpm2_ctx *c, int *found)
 	/* reading a persistent object takes an object slot too: a killed
 	 * client's leftovers on a TPM without resource manager are flushed */
 	for (int sweep = 0; sweep < 2; sweep++) {
-		trc = Esys_TR_FromTPMPublic(c->esys, KW_TPM2_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
-		                            ESYS_TR_NONE, &tr);
-		if (sweep || !kw_tpm2_make_room(c, trc))
+		trc = Esys_TR_FromTPMPublic(c->esys, KWB_TPM2_SRK_HANDLE, ESYS_TR_NONE,
+		                            ESYS_TR_NONE, ESYS_TR_NONE, &tr);
+		if (sweep || !kwb_tpm2_make_room(c, trc))
 			break;
 	}
 	if (trc != TSS2_RC_SUCCESS) {
 		/* not there: TPM_RC_HANDLE; anything else is a real failure */
-		if (kw_tpm2_rc_base(trc) != TPM2_RC_HANDLE)
-			rc = KW_TPM2_FAIL(c, trc, "looking for the SRK at 0x81000001 (ReadPublic)",
-			                  NULL);
+		if (kwb_tpm2_rc_base(trc) != TPM2_RC_HANDLE)
+			rc = KWB_TPM2_FAIL(c, trc, "looking for the SRK at 0x81000001 (ReadPublic)",
+			                   NULL);
 		goto out;
 	}
 	trc = Esys_ReadPublic(c->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL,
 	                      NULL);
 	if (trc != TSS2_RC_SUCCESS) {
-		rc = KW_TPM2_FAIL(c, trc, "reading the SRK at 0x81000001 (ReadPublic)", NULL);
+		rc = KWB_TPM2_FAIL(c, trc, "reading the SRK at 0x81000001 (ReadPublic)", NULL);
 		goto out;
 	}
 	if (is_storage_key(&pub->publicArea)) {
@@ -84,7 +84,7 @@ out:
 	return rc;
 }
 
-static kw_rc primary_create(kw_tpm2_ctx *c)
+static kw_rc primary_create(kwb_tpm2_ctx *c)
 {
 	const TPM2B_SENSITIVE_CREATE sens = {0};
 	const TPM2B_DATA outside = {0};
@@ -97,11 +97,11 @@ static kw_rc primary_create(kw_tpm2_ctx *c)
 		trc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 		                         ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, &tr, NULL,
 		                         NULL, NULL, NULL);
-		if (sweep || !kw_tpm2_make_room(c, trc))
+		if (sweep || !kwb_tpm2_make_room(c, trc))
 			break;
 	}
 	if (trc != TSS2_RC_SUCCESS)
-		return KW_TPM2_FAIL(
+		return KWB_TPM2_FAIL(
 		    c, trc,
 		    "creating the storage primary key in the owner hierarchy "
 		    "(CreatePrimary)",
@@ -112,7 +112,7 @@ static kw_rc primary_create(kw_tpm2_ctx *c)
 	return KW_OK;
 }
 
-kw_rc kw_tpm2_srk_get(kw_tpm2_ctx *c, ESYS_TR *srk)
+kw_rc kwb_tpm2_srk_get(kwb_tpm2_ctx *c, ESYS_TR *srk)
 {
 	int found = 0;
 
@@ -125,7 +125,7 @@ kw_rc kw_tpm2_srk_get(kw_tpm2_ctx *c, ESYS_TR *srk)
 	return KW_OK;
 }
 
-void kw_tpm2_srk_release(kw_tpm2_ctx *c)
+void kwb_tpm2_srk_release(kwb_tpm2_ctx *c)
 {
 	if (c == NULL || c->esys == NULL || c->srk == ESYS_TR_NONE)
 		return;
@@ -140,7 +140,7 @@ void kw_tpm2_srk_release(kw_tpm2_ctx *c)
 	c->srk = ESYS_TR_NONE;
 }
 
-const char *kw_tpm2_srk_describe(const kw_tpm2_ctx *c)
+const char *kwb_tpm2_srk_describe(const kwb_tpm2_ctx *c)
 {
 	if (c->srk == ESYS_TR_NONE)
 		return NULL;

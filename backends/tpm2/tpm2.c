@@ -21,12 +21,12 @@ static void log_quiet(void)
 		setenv("TSS2_LOG", "all+NONE", 0);
 }
 
-const char *kw_tpm2_tcti_name(const kw_tpm2_ctx *c)
+const char *kwb_tpm2_tcti_name(const kwb_tpm2_ctx *c)
 {
 	return c != NULL && c->tcti_conf != NULL ? c->tcti_conf : "(default)";
 }
 
-kw_rc kw_tpm2_ready(const kw_tpm2_ctx *c)
+kw_rc kwb_tpm2_ready(const kwb_tpm2_ctx *c)
 {
 	if (!c->lost)
 		return KW_OK;
@@ -34,7 +34,7 @@ kw_rc kw_tpm2_ready(const kw_tpm2_ctx *c)
 	    KW_ERR_UNAVAILABLE,
 	    "the connection to the TPM (TCTI '%s') was lost earlier; close the backend and "
 	    "open it again once the TPM (or swtpm/tpm2-abrmd) is back",
-	    kw_tpm2_tcti_name(c));
+	    kwb_tpm2_tcti_name(c));
 }
 
 /*
@@ -43,7 +43,7 @@ kw_rc kw_tpm2_ready(const kw_tpm2_ctx *c)
  * promises one error line. Unless KEYWARD_DEBUG is set, stderr points at
  * /dev/null while the TCTI initialises (our own errors are reported after).
  */
-static TSS2_RC tcti_init_quiet(kw_tpm2_ctx *c)
+static TSS2_RC tcti_init_quiet(kwb_tpm2_ctx *c)
 {
 	int saved = -1, devnull = -1;
 	if (getenv("KEYWARD_DEBUG") == NULL) {
@@ -67,7 +67,7 @@ static TSS2_RC tcti_init_quiet(kw_tpm2_ctx *c)
 	return trc;
 }
 
-static kw_rc connect_tpm(kw_tpm2_ctx *c)
+static kw_rc connect_tpm(kwb_tpm2_ctx *c)
 {
 	TSS2_RC trc = tcti_init_quiet(c);
 	TSS2_RC base;
@@ -76,7 +76,7 @@ static kw_rc connect_tpm(kw_tpm2_ctx *c)
 		trc = Esys_Initialize(&c->esys, c->tcti, NULL);
 	if (trc == TSS2_RC_SUCCESS)
 		return KW_OK;
-	base = kw_tpm2_rc_base(trc);
+	base = kwb_tpm2_rc_base(trc);
 	/* the TCTI library or its options are not what tctildr understands */
 	if (base == TSS2_BASE_RC_NOT_SUPPORTED || base == TSS2_BASE_RC_BAD_VALUE)
 		return KW_FAIL_DEV(
@@ -84,20 +84,20 @@ static kw_rc connect_tpm(kw_tpm2_ctx *c)
 		    "cannot use TCTI '%s': %s; check the TCTI name and options, e.g. "
 		    "device:/dev/tpmrm0, tabrmd:bus_type=system or "
 		    "swtpm:host=127.0.0.1,port=2321",
-		    kw_tpm2_tcti_name(c), Tss2_RC_Decode(trc));
+		    kwb_tpm2_tcti_name(c), Tss2_RC_Decode(trc));
 	return KW_FAIL_DEV(
 	    KW_ERR_UNAVAILABLE, trc,
 	    "cannot reach the TPM through TCTI '%s': %s; is the TPM (or swtpm/tpm2-abrmd) "
 	    "running?",
-	    kw_tpm2_tcti_name(c), Tss2_RC_Decode(trc));
+	    kwb_tpm2_tcti_name(c), Tss2_RC_Decode(trc));
 }
 
-static void ctx_free(kw_tpm2_ctx *c)
+static void ctx_free(kwb_tpm2_ctx *c)
 {
 	if (c == NULL)
 		return;
-	kw_tpm2_signer_drop(c);
-	kw_tpm2_srk_release(c);
+	kwb_tpm2_signer_drop(c);
+	kwb_tpm2_srk_release(c);
 	if (c->esys != NULL)
 		Esys_Finalize(&c->esys);
 	if (c->tcti != NULL)
@@ -106,10 +106,10 @@ static void ctx_free(kw_tpm2_ctx *c)
 	free(c);
 }
 
-kw_rc kw_tpm2_open(const kw_backend_config *cfg, void **ctx)
+kw_rc kwb_tpm2_open(const kw_backend_config *cfg, void **ctx)
 {
 	kw_rc rc = KW_OK;
-	kw_tpm2_ctx *c = NULL;
+	kwb_tpm2_ctx *c = NULL;
 
 	if (cfg == NULL || ctx == NULL)
 		return KW_FAIL(KW_ERR_USAGE,
@@ -137,7 +137,7 @@ out:
 	return rc;
 }
 
-void kw_tpm2_close(void *ctx)
+void kwb_tpm2_close(void *ctx)
 {
 	ctx_free(ctx);
 }
@@ -149,48 +149,48 @@ void kw_tpm2_close(void *ctx)
  */
 static kw_rc op_open(const kw_backend_config *cfg, void **ctx)
 {
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_rc rc = kw_tpm2_open(cfg, ctx);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_open(cfg, ctx);
+	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
 
 static void op_close(void *ctx)
 {
-	kw_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe g;
 	if (ctx == NULL)
 		return;
-	kw_tpm2_sigpipe_block(&g);
-	kw_tpm2_close(ctx);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe_block(&g);
+	kwb_tpm2_close(ctx);
+	kwb_tpm2_sigpipe_restore(&g);
 }
 
 static kw_rc op_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
 {
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_rc rc = kw_tpm2_key_generate(ctx, type, label, out);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_generate(ctx, type, label, out);
+	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
 
 static kw_rc op_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
                            kw_keyref *out)
 {
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_rc rc = kw_tpm2_key_import(ctx, key, type, label, out);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_import(ctx, key, type, label, out);
+	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
 
 static kw_rc op_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
 {
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_rc rc = kw_tpm2_key_public(ctx, ref, der, der_len);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_public(ctx, ref, der, der_len);
+	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
 
@@ -198,19 +198,19 @@ static kw_rc op_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *
                          const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                          size_t *sig_len)
 {
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_rc rc = kw_tpm2_key_sign(ctx, ref, p, dgst, dgst_len, sig, sig_len);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_sign(ctx, ref, p, dgst, dgst_len, sig, sig_len);
+	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
 
 static kw_rc op_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 {
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_rc rc = kw_tpm2_key_attrs(ctx, ref, out);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_attrs(ctx, ref, out);
+	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
 
@@ -231,34 +231,34 @@ static unsigned op_caps_config(const kw_backend_config *cfg)
 
 static kw_rc op_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
 {
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_rc rc = kw_tpm2_key_ref_export(ctx, ref, format, out);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_ref_export(ctx, ref, format, out);
+	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
 
 static kw_rc op_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
                             size_t *cert_len)
 {
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_rc rc = kw_tpm2_key_resolve(ctx, spec, out, cert_der, cert_len);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_resolve(ctx, spec, out, cert_der, cert_len);
+	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
 
 static kw_rc op_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
                             size_t nonce_len, json_t **evidence)
 {
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_rc rc = kw_tpm2_key_certify(ctx, ref, nonce, nonce_len, evidence);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_certify(ctx, ref, nonce, nonce_len, evidence);
+	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
 
-const kw_backend_ops kw_tpm2_ops = {
+const kw_backend_ops kwb_tpm2_ops = {
     .kind = "tpm2",
     /* One command at a time per connection; PSS salt = digest length. */
     .caps = KW_CAP_RESOLVE_TSS2 | KW_CAP_CONF_TCTI,
@@ -274,5 +274,5 @@ const kw_backend_ops kw_tpm2_ops = {
     .key_resolve = op_key_resolve,
     .key_certify = op_key_certify,
     /* touches no device: nothing to guard */
-    .key_destroy = kw_tpm2_key_destroy,
+    .key_destroy = kwb_tpm2_key_destroy,
 };

@@ -1,7 +1,7 @@
 /*
  * keyward — TPM 2.0 backend internals (tpm2-tss ESYS).
  *
- * One kw_tpm2_ctx per open(): a TCTI, an ESYS context and the storage parent
+ * One kwb_tpm2_ctx per open(): a TCTI, an ESYS context and the storage parent
  * (SRK) under which keys are created and loaded. swtpm without a resource
  * manager has only three transient object slots shared by every client, so a
  * key is loaded for one operation and flushed right after it on every path;
@@ -10,8 +10,8 @@
  * Key reference format (version 1, see blob.c):
  *   u8 version = 1 | TPM2B_PUBLIC (TSS marshalling) | TPM2B_PRIVATE (TPM-wrapped)
  */
-#ifndef KW_TPM2_INTERNAL_H
-#define KW_TPM2_INTERNAL_H
+#ifndef KWB_TPM2_INTERNAL_H
+#define KWB_TPM2_INTERNAL_H
 
 #include <signal.h>
 #include <stddef.h>
@@ -21,8 +21,8 @@
 
 #include "backend.h"
 
-#define KW_TPM2_BLOB_VERSION 1
-#define KW_TPM2_SRK_HANDLE   0x81000001u
+#define KWB_TPM2_BLOB_VERSION 1
+#define KWB_TPM2_SRK_HANDLE   0x81000001u
 
 typedef struct {
 	TSS2_TCTI_CONTEXT *tcti;
@@ -37,58 +37,58 @@ typedef struct {
 	TPM2B_PRIVATE signer_priv; /* identifies the cached key */
 	EVP_PKEY *signer_pkey;     /* its public key, built once when it is loaded */
 	int signer_checked;        /* a signature of it verified since it was loaded */
-} kw_tpm2_ctx;
+} kwb_tpm2_ctx;
 
 /* A key reference, parsed. */
 typedef struct {
 	TPM2B_PUBLIC pub;
 	TPM2B_PRIVATE priv;
-} kw_tpm2_blob;
+} kwb_tpm2_blob;
 
 /* A key loaded under the SRK for one operation. */
 typedef struct {
 	ESYS_TR handle;    /* ESYS_TR_NONE when not loaded */
 	TPM2B_PUBLIC *pub; /* from TPM2_ReadPublic, when asked for */
 	TPM2B_NAME *name;  /* idem */
-} kw_tpm2_loaded;
+} kwb_tpm2_loaded;
 
-#define KW_TPM2_LOADED_INIT                                                                        \
+#define KWB_TPM2_LOADED_INIT                                                                       \
 	{                                                                                          \
 		ESYS_TR_NONE, NULL, NULL                                                           \
 	}
 
 /* The signing key for blob, loaded (or reused from the cache). Also sets
  * c->signer_pkey, its public key for checking signatures. */
-kw_rc kw_tpm2_signer_get(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, ESYS_TR *out);
+kw_rc kwb_tpm2_signer_get(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, ESYS_TR *out);
 /* Flushes the cached signing key, if any, and frees its public key. */
-void kw_tpm2_signer_drop(kw_tpm2_ctx *c);
+void kwb_tpm2_signer_drop(kwb_tpm2_ctx *c);
 
 /* ---- tss2.c: "TSS2 PRIVATE KEY" files ---- */
-kw_rc kw_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
+kw_rc kwb_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
 /* cert adopt: spec is the path of a TSS2 PRIVATE KEY file (see backend.h). */
-kw_rc kw_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
-                          size_t *cert_len);
+kw_rc kwb_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+                           size_t *cert_len);
 
 /* ---- tpm2.c: the function table and open/close ---- */
-kw_rc kw_tpm2_open(const kw_backend_config *cfg, void **ctx);
-void kw_tpm2_close(void *ctx);
+kw_rc kwb_tpm2_open(const kw_backend_config *cfg, void **ctx);
+void kwb_tpm2_close(void *ctx);
 /* The configured TCTI string, or "(default)", for messages. */
-const char *kw_tpm2_tcti_name(const kw_tpm2_ctx *c);
+const char *kwb_tpm2_tcti_name(const kwb_tpm2_ctx *c);
 /* KW_ERR_UNAVAILABLE once the connection was lost (ESYS cannot recover). */
-kw_rc kw_tpm2_ready(const kw_tpm2_ctx *c);
+kw_rc kwb_tpm2_ready(const kwb_tpm2_ctx *c);
 
 /* ---- error.c ---- */
 /* Classifies a TSS2_RC: KW_ERR_AUTH, KW_ERR_UNAVAILABLE or KW_ERR_BACKEND. */
-kw_rc kw_tpm2_rc_code(TSS2_RC rc);
+kw_rc kwb_tpm2_rc_code(TSS2_RC rc);
 /* The TPM response code without the handle/parameter/session number. */
-TSS2_RC kw_tpm2_rc_base(TSS2_RC rc);
+TSS2_RC kwb_tpm2_rc_base(TSS2_RC rc);
 /* Records a TPM failure of operation op with the decoded rc; advice is used
  * for device errors (connection and auth errors get their own). A connection
  * error marks the context lost. */
-kw_rc kw_tpm2_fail_at(kw_tpm2_ctx *c, TSS2_RC rc, const char *op, const char *advice,
-                      const char *file, int line);
-#define KW_TPM2_FAIL(c, rc, op, advice)                                                            \
-	kw_tpm2_fail_at((c), (rc), (op), (advice), __FILE__, __LINE__)
+kw_rc kwb_tpm2_fail_at(kwb_tpm2_ctx *c, TSS2_RC rc, const char *op, const char *advice,
+                       const char *file, int line);
+#define KWB_TPM2_FAIL(c, rc, op, advice)                                                           \
+	kwb_tpm2_fail_at((c), (rc), (op), (advice), __FILE__, __LINE__)
 
 /* ---- sigpipe.c ---- */
 /* tcti-swtpm/mssim write() to their socket: once the TPM end has gone a write
@@ -97,74 +97,74 @@ kw_rc kw_tpm2_fail_at(kw_tpm2_ctx *c, TSS2_RC rc, const char *op, const char *ad
 typedef struct {
 	sigset_t old;
 	int was_pending;
-} kw_tpm2_sigpipe;
-void kw_tpm2_sigpipe_block(kw_tpm2_sigpipe *g);
-void kw_tpm2_sigpipe_restore(kw_tpm2_sigpipe *g);
+} kwb_tpm2_sigpipe;
+void kwb_tpm2_sigpipe_block(kwb_tpm2_sigpipe *g);
+void kwb_tpm2_sigpipe_restore(kwb_tpm2_sigpipe *g);
 
 /* ---- srk.c ---- */
 /* The storage parent, set up on first use and kept for the context's life. */
-kw_rc kw_tpm2_srk_get(kw_tpm2_ctx *c, ESYS_TR *srk);
+kw_rc kwb_tpm2_srk_get(kwb_tpm2_ctx *c, ESYS_TR *srk);
 /* Flushes a transient SRK (errors ignored: the TPM may be gone). */
-void kw_tpm2_srk_release(kw_tpm2_ctx *c);
+void kwb_tpm2_srk_release(kwb_tpm2_ctx *c);
 /* "0x81000001" or "transient-primary"; NULL before first use. */
-const char *kw_tpm2_srk_describe(const kw_tpm2_ctx *c);
+const char *kwb_tpm2_srk_describe(const kwb_tpm2_ctx *c);
 
 /* ---- leftover.c ---- */
 /* 1 when the TCTI reaches the TPM without a resource manager (swtpm:,
  * mssim:, device:/dev/tpm0), where a killed client's objects stay loaded. */
-int kw_tpm2_unmanaged(const kw_tpm2_ctx *c);
+int kwb_tpm2_unmanaged(const kwb_tpm2_ctx *c);
 /* On such a TPM: flushes the transient objects that are not this context's
  * (left by clients that died); returns how many. 0 on a managed TCTI. */
-int kw_tpm2_flush_leftovers(kw_tpm2_ctx *c);
+int kwb_tpm2_flush_leftovers(kwb_tpm2_ctx *c);
 /* After trc: when it is TPM_RC_OBJECT_MEMORY, frees a slot (our cached
  * signing key, else what dead clients left) and returns 1: try again. */
-int kw_tpm2_make_room(kw_tpm2_ctx *c, TSS2_RC trc);
+int kwb_tpm2_make_room(kwb_tpm2_ctx *c, TSS2_RC trc);
 
 /* ---- blob.c ---- */
-kw_rc kw_tpm2_blob_parse(const kw_keyref *ref, kw_tpm2_blob *out);
-kw_rc kw_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out);
+kw_rc kwb_tpm2_blob_parse(const kw_keyref *ref, kwb_tpm2_blob *out);
+kw_rc kwb_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out);
 /* The keyward key type of a public area; 0 when it is none of ours. */
-kw_key_type kw_tpm2_public_key_type(const TPMT_PUBLIC *pub);
+kw_key_type kwb_tpm2_public_key_type(const TPMT_PUBLIC *pub);
 
 /* ---- load.c ---- */
 /* Loads the blob under the SRK; with read_public also TPM2_ReadPublic. */
-kw_rc kw_tpm2_key_load(kw_tpm2_ctx *c, const kw_tpm2_blob *blob, int read_public,
-                       kw_tpm2_loaded *out);
-/* Flushes and frees; safe on KW_TPM2_LOADED_INIT and after a failed load. */
-void kw_tpm2_key_unload(kw_tpm2_ctx *c, kw_tpm2_loaded *k);
+kw_rc kwb_tpm2_key_load(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, int read_public,
+                        kwb_tpm2_loaded *out);
+/* Flushes and frees; safe on KWB_TPM2_LOADED_INIT and after a failed load. */
+void kwb_tpm2_key_unload(kwb_tpm2_ctx *c, kwb_tpm2_loaded *k);
 
 /* ---- pubkey.c ---- */
-kw_rc kw_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out);
+kw_rc kwb_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out);
 
 /* ---- verify.c ---- */
 /* The largest signature we make: RSA-4096. */
-#define KW_TPM2_SIG_MAX 512
+#define KWB_TPM2_SIG_MAX 512
 /* Verifies a signature the TPM made against the key's public key (the
  * cached signer's c->signer_pkey) before it is handed out. A PSS signature
  * whose salt is not the digest length gives KW_ERR_UNSUPPORTED; any other
  * mismatch KW_ERR_BACKEND. */
-kw_rc kw_tpm2_sig_check(EVP_PKEY *pkey, const kw_sign_params *p, const unsigned char *dgst,
-                        size_t dgst_len, const unsigned char *sig, size_t sig_len);
+kw_rc kwb_tpm2_sig_check(EVP_PKEY *pkey, const kw_sign_params *p, const unsigned char *dgst,
+                         size_t dgst_len, const unsigned char *sig, size_t sig_len);
 
 /* Lowercase hex of n bytes (malloc'd; NULL when out of memory): attrs.c. */
-char *kw_tpm2_hex(const unsigned char *b, size_t n);
+char *kwb_tpm2_hex(const unsigned char *b, size_t n);
 
 /* ---- the operations (keygen.c, pubkey.c, sign.c, attrs.c) ---- */
-kw_rc kw_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
-kw_rc kw_tpm2_key_destroy(void *ctx, const kw_keyref *ref);
+kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
+kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref);
 /* import.c */
-kw_rc kw_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                         kw_keyref *out);
+kw_rc kwb_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
+                          kw_keyref *out);
 /* key_import's two halves, apart so that a test can tamper between them.
  * First the key's public area and its sensitive area wrapped for the SRK
- * (kw_tpm2_wrap_outer; dup is guarded memory the caller provides), */
-kw_rc kw_tpm2_import_wrap(kw_tpm2_ctx *c, EVP_PKEY *key, kw_key_type type, TPM2B_PUBLIC *pub,
-                          TPM2B_PRIVATE *dup, TPM2B_ENCRYPTED_SECRET *seed);
+ * (kwb_tpm2_wrap_outer; dup is guarded memory the caller provides), */
+kw_rc kwb_tpm2_import_wrap(kwb_tpm2_ctx *c, EVP_PKEY *key, kw_key_type type, TPM2B_PUBLIC *pub,
+                           TPM2B_PRIVATE *dup, TPM2B_ENCRYPTED_SECRET *seed);
 /* then TPM2_Import under the SRK, proved by loading the result. A duplicate
  * the TPM finds altered (TPM_RC_INTEGRITY) gives KW_ERR_BACKEND, the TPM's
  * code as the device code. */
-kw_rc kw_tpm2_import_wrapped(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
-                             const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out);
+kw_rc kwb_tpm2_import_wrapped(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
+                              const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out);
 
 /* ---- wrap.c: the outer wrapper for TPM2_Import (TPM 2.0 Part 1, duplication) ---- */
 /* Wraps sens, the sensitive area of the object whose public area is pub, so
@@ -175,16 +175,16 @@ kw_rc kw_tpm2_import_wrapped(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2
  * the ECDH secret, the derived keys and the marshalled plaintext live in
  * guarded memory and are wiped on every path. KW_ERR_UNSUPPORTED for another
  * kind of parent. */
-kw_rc kw_tpm2_wrap_outer(const TPMT_PUBLIC *parent, const TPM2B_PUBLIC *pub,
-                         const TPM2B_SENSITIVE *sens, TPM2B_PRIVATE *dup,
-                         TPM2B_ENCRYPTED_SECRET *seed);
-kw_rc kw_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
-kw_rc kw_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
-                       const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
-                       size_t *sig_len);
-kw_rc kw_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
+kw_rc kwb_tpm2_wrap_outer(const TPMT_PUBLIC *parent, const TPM2B_PUBLIC *pub,
+                          const TPM2B_SENSITIVE *sens, TPM2B_PRIVATE *dup,
+                          TPM2B_ENCRYPTED_SECRET *seed);
+kw_rc kwb_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
+kw_rc kwb_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
+                        const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
+                        size_t *sig_len);
+kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
 /* certify.c */
-kw_rc kw_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
-                          size_t nonce_len, json_t **evidence);
+kw_rc kwb_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
+                           size_t nonce_len, json_t **evidence);
 
 #endif

@@ -44,7 +44,7 @@ IMPLEMENT_ASN1_FUNCTIONS(KW_TSS2_KEY)
 #define OID_LOADABLE_KEY "2.23.133.10.1.3"
 #define PEM_TSS2         "TSS2 PRIVATE KEY"
 
-            static int set_marshalled(kw_tpm2_ctx * c, const kw_tpm2_blob *b, KW_TSS2_KEY *k)
+            static int set_marshalled(kwb_tpm2_ctx * c, const kwb_tpm2_blob *b, KW_TSS2_KEY *k)
 {
 	unsigned char pub[sizeof(TPM2B_PUBLIC)], priv[sizeof(TPM2B_PRIVATE)];
 	size_t npub = 0, npriv = 0;
@@ -81,20 +81,20 @@ out:
 	return rc;
 }
 
-kw_rc kw_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
+kw_rc kwb_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
 {
-	kw_tpm2_ctx *c = ctx;
-	kw_tpm2_blob blob;
+	kwb_tpm2_ctx *c = ctx;
+	kwb_tpm2_blob blob;
 	ESYS_TR srk = ESYS_TR_NONE;
 	*out = NULL;
 	if (format == NULL || strcmp(format, "tss2") != 0)
 		return KW_FAIL(KW_ERR_UNSUPPORTED,
 		               "a TPM key has no '%s' reference (formats: keyward, tss2)",
 		               format ? format : "");
-	KW_GUARD(kw_tpm2_blob_parse(ref, &blob));
+	KW_GUARD(kwb_tpm2_blob_parse(ref, &blob));
 	/* The parent the key lives under: the persistent SRK when there is one,
 	 * else the owner's primary from the same template tpm2-openssl uses. */
-	KW_GUARD(kw_tpm2_srk_get(c, &srk));
+	KW_GUARD(kwb_tpm2_srk_get(c, &srk));
 	KW_TSS2_KEY *k = KW_TSS2_KEY_new();
 	if (k == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
@@ -103,7 +103,7 @@ kw_rc kw_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format
 	kw_rc rc = KW_OK;
 	if (k->type == NULL ||
 	    !ASN1_INTEGER_set_uint64(k->parent,
-	                             c->srk_persistent ? KW_TPM2_SRK_HANDLE : TPM2_RH_OWNER) ||
+	                             c->srk_persistent ? KWB_TPM2_SRK_HANDLE : TPM2_RH_OWNER) ||
 	    !set_marshalled(c, &blob, k))
 		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot build the TSS2 key file");
 	else
@@ -151,14 +151,14 @@ static kw_rc tss2_file_read(const char *path, KW_TSS2_KEY **out)
 	return rc;
 }
 
-static kw_rc tss2_blob(const char *path, const KW_TSS2_KEY *k, kw_tpm2_blob *blob)
+static kw_rc tss2_blob(const char *path, const KW_TSS2_KEY *k, kwb_tpm2_blob *blob)
 {
 	uint64_t parent = 0;
 	size_t off = 0;
 
 	memset(blob, 0, sizeof(*blob));
 	if (!ASN1_INTEGER_get_uint64(&parent, k->parent) ||
-	    (parent != TPM2_RH_OWNER && parent != KW_TPM2_SRK_HANDLE)) {
+	    (parent != TPM2_RH_OWNER && parent != KWB_TPM2_SRK_HANDLE)) {
 		ERR_clear_error();
 		return KW_FAIL(KW_ERR_UNSUPPORTED,
 		               "the key in %s lives under parent 0x%08llx: keyward adopts keys "
@@ -175,13 +175,13 @@ static kw_rc tss2_blob(const char *path, const KW_TSS2_KEY *k, kw_tpm2_blob *blo
 	return KW_OK;
 }
 
-kw_rc kw_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
-                          size_t *cert_len)
+kw_rc kwb_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+                           size_t *cert_len)
 {
-	kw_tpm2_ctx *c = ctx;
+	kwb_tpm2_ctx *c = ctx;
 	KW_TSS2_KEY *k = NULL;
-	kw_tpm2_blob blob;
-	kw_tpm2_loaded loaded = KW_TPM2_LOADED_INIT;
+	kwb_tpm2_blob blob;
+	kwb_tpm2_loaded loaded = KWB_TPM2_LOADED_INIT;
 
 	*out = (kw_keyref){0};
 	*cert_der = NULL; /* the TPM keeps no certificates */
@@ -192,14 +192,14 @@ kw_rc kw_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned 
 	if (rc != KW_OK)
 		return rc;
 	/* Proof that it belongs here: the TPM loads it under our SRK. */
-	if (kw_tpm2_key_load(c, &blob, 0, &loaded) != KW_OK) {
-		kw_tpm2_key_unload(c, &loaded);
+	if (kwb_tpm2_key_load(c, &blob, 0, &loaded) != KW_OK) {
+		kwb_tpm2_key_unload(c, &loaded);
 		kw_error_clear();
 		return KW_FAIL(KW_ERR_NOT_FOUND,
 		               "the key in %s does not load under this TPM's SRK: it was made "
 		               "under another parent or on another TPM",
 		               spec);
 	}
-	kw_tpm2_key_unload(c, &loaded);
-	return kw_tpm2_blob_encode(&blob.pub, &blob.priv, out);
+	kwb_tpm2_key_unload(c, &loaded);
+	return kwb_tpm2_blob_encode(&blob.pub, &blob.priv, out);
 }

@@ -32,8 +32,8 @@ out:
 	return ok;
 }
 
-kw_rc kw_tpm2_sig_check(EVP_PKEY *pkey, const kw_sign_params *p, const unsigned char *dgst,
-                        size_t dgst_len, const unsigned char *sig, size_t sig_len)
+kw_rc kwb_tpm2_sig_check(EVP_PKEY *pkey, const kw_sign_params *p, const unsigned char *dgst,
+                         size_t dgst_len, const unsigned char *sig, size_t sig_len)
 {
 	int ok = pkey == NULL
 	             ? -1

@@ -180,7 +180,7 @@ static kw_rc seed_ecc(const TPMT_PUBLIC *parent, wrap_secrets *s, TPM2B_ENCRYPTE
 	EVP_PKEY_CTX *dctx = NULL;
 	int ok;
 
-	KW_GUARD(kw_tpm2_public_to_pkey(parent, &peer));
+	KW_GUARD(kwb_tpm2_public_to_pkey(parent, &peer));
 	eph = EVP_PKEY_Q_keygen(NULL, KW_SOFTWARE_PROPQ, "EC", p256 ? "P-256" : "P-384");
 	dctx = eph != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, eph, KW_SOFTWARE_PROPQ) : NULL;
 	ok = dctx != NULL && EVP_PKEY_derive_init(dctx) == 1 &&
@@ -214,7 +214,7 @@ static kw_rc seed_rsa(const TPMT_PUBLIC *parent, wrap_secrets *s, TPM2B_ENCRYPTE
 	EVP_PKEY *peer = NULL;
 	EVP_PKEY_CTX *ectx = NULL;
 	size_t len = sizeof(out->secret);
-	kw_rc rc = kw_tpm2_public_to_pkey(parent, &peer);
+	kw_rc rc = kwb_tpm2_public_to_pkey(parent, &peer);
 	int ok;
 
 	ok = rc == KW_OK && l != NULL && RAND_priv_bytes(s->seed, DIGEST_LEN) == 1 &&
@@ -296,7 +296,7 @@ static kw_rc parent_check(const TPMT_PUBLIC *p)
 	               p->parameters.eccDetail.curveID == TPM2_ECC_NIST_P256 ||
 	               p->parameters.eccDetail.curveID == TPM2_ECC_NIST_P384;
 
-	if (p->nameAlg != TPM2_ALG_SHA256 || kw_tpm2_public_key_type(p) == 0 || !curve_ok ||
+	if (p->nameAlg != TPM2_ALG_SHA256 || kwb_tpm2_public_key_type(p) == 0 || !curve_ok ||
 	    sym->algorithm != TPM2_ALG_AES || sym->mode.aes != TPM2_ALG_CFB ||
 	    (sym->keyBits.aes != 128 && sym->keyBits.aes != 256))
 		return KW_FAIL(KW_ERR_UNSUPPORTED,
@@ -307,9 +307,9 @@ static kw_rc parent_check(const TPMT_PUBLIC *p)
 	return KW_OK;
 }
 
-kw_rc kw_tpm2_wrap_outer(const TPMT_PUBLIC *parent, const TPM2B_PUBLIC *pub,
-                         const TPM2B_SENSITIVE *sens, TPM2B_PRIVATE *dup,
-                         TPM2B_ENCRYPTED_SECRET *seed)
+kw_rc kwb_tpm2_wrap_outer(const TPMT_PUBLIC *parent, const TPM2B_PUBLIC *pub,
+                          const TPM2B_SENSITIVE *sens, TPM2B_PRIVATE *dup,
+                          TPM2B_ENCRYPTED_SECRET *seed)
 {
 	TPM2B_NAME name = {0};
 	wrap_secrets *s = NULL;

@@ -145,27 +145,27 @@ static void import_check(const kw_backend_ops *ops, kw_backend_config cfg, kw_ke
 
 Test(import, tpm2_ec_p256)
 {
-	import_check(&kw_tpm2_ops, kwt_tpm2_config(), KW_KEY_EC_P256);
+	import_check(&kwb_tpm2_ops, kwt_tpm2_config(), KW_KEY_EC_P256);
 }
 
 Test(import, tpm2_ec_p384)
 {
-	import_check(&kw_tpm2_ops, kwt_tpm2_config(), KW_KEY_EC_P384);
+	import_check(&kwb_tpm2_ops, kwt_tpm2_config(), KW_KEY_EC_P384);
 }
 
 Test(import, tpm2_rsa_2048)
 {
-	import_check(&kw_tpm2_ops, kwt_tpm2_config(), KW_KEY_RSA_2048);
+	import_check(&kwb_tpm2_ops, kwt_tpm2_config(), KW_KEY_RSA_2048);
 }
 
 Test(import, p11_ec_p256)
 {
-	import_check(&kw_p11_ops, kwt_p11_config(), KW_KEY_EC_P256);
+	import_check(&kwb_p11_ops, kwt_p11_config(), KW_KEY_EC_P256);
 }
 
 Test(import, p11_rsa_2048)
 {
-	import_check(&kw_p11_ops, kwt_p11_config(), KW_KEY_RSA_2048);
+	import_check(&kwb_p11_ops, kwt_p11_config(), KW_KEY_RSA_2048);
 }
 
 /* A key type the device cannot hold as asked leaves nothing behind. */
@@ -177,11 +177,11 @@ Test(import, p11_refused_key_leaves_no_object)
 	EVP_PKEY *key = key_new(KW_KEY_EC_P256);
 	int n0 = kwt_p11_object_count();
 
-	cr_assert_eq(kw_p11_ops.open(&cfg, &ctx), KW_OK);
+	cr_assert_eq(kwb_p11_ops.open(&cfg, &ctx), KW_OK);
 	/* told it is RSA: the EC key has none of the RSA parts */
-	cr_assert_neq(kw_p11_ops.key_import(ctx, key, KW_KEY_RSA_2048, "x", &ref), KW_OK);
+	cr_assert_neq(kwb_p11_ops.key_import(ctx, key, KW_KEY_RSA_2048, "x", &ref), KW_OK);
 	cr_assert_eq(ref.len, 0);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 	cr_assert_eq(kwt_p11_object_count(), n0, "an object was left on the token");
 	EVP_PKEY_free(key);
 }

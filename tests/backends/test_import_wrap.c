@@ -48,19 +48,19 @@ static void key_bytes(EVP_PKEY *key, const char *param, unsigned char *out, size
 	BN_clear_free(bn);
 }
 
-static kw_tpm2_ctx *tpm_open(const char *tcti)
+static kwb_tpm2_ctx *tpm_open(const char *tcti)
 {
 	kw_backend_config cfg = kwt_tpm2_config();
 	void *ctx = NULL;
 	if (tcti != NULL)
 		cfg.tcti = tcti;
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.open(&cfg, &ctx), KW_OK, "open: %s", kw_error_message());
+	cr_assert_eq(kwb_tpm2_ops.open(&cfg, &ctx), KW_OK, "open: %s", kw_error_message());
 	return ctx;
 }
 
 /* The TPM signs with the imported key; the software key verifies it. */
-static void signs_as(kw_tpm2_ctx *c, const kw_keyref *ref, EVP_PKEY *key, kw_key_type type)
+static void signs_as(kwb_tpm2_ctx *c, const kw_keyref *ref, EVP_PKEY *key, kw_key_type type)
 {
 	unsigned char dgst[32], sig[512];
 	size_t sig_len = sizeof(sig);
@@ -69,7 +69,7 @@ static void signs_as(kw_tpm2_ctx *c, const kw_keyref *ref, EVP_PKEY *key, kw_key
 
 	memset(dgst, 0xa5, sizeof(dgst));
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.key_sign(c, ref, &p, dgst, sizeof(dgst), sig, &sig_len), KW_OK,
+	cr_assert_eq(kwb_tpm2_ops.key_sign(c, ref, &p, dgst, sizeof(dgst), sig, &sig_len), KW_OK,
 	             "sign: %s", kw_error_message());
 	EVP_PKEY_CTX *v = EVP_PKEY_CTX_new(key, NULL);
 	cr_assert(v != NULL && EVP_PKEY_verify_init(v) == 1 &&
@@ -112,13 +112,13 @@ static void import_on_the_wire(kw_key_type type, const char *name)
 	key_bytes(key, rsa ? OSSL_PKEY_PARAM_RSA_FACTOR1 : OSSL_PKEY_PARAM_PRIV_KEY, secret,
 	          secret_len);
 	key_bytes(key, rsa ? OSSL_PKEY_PARAM_RSA_N : OSSL_PKEY_PARAM_EC_PUB_X, public, public_len);
-	kw_tpm2_ctx *c = tpm_open(tcti);
-	cr_assert_eq(kw_tpm2_import_wrap(c, key, type, &pub, dup, &seed), KW_OK, "wrap: %s",
+	kwb_tpm2_ctx *c = tpm_open(tcti);
+	cr_assert_eq(kwb_tpm2_import_wrap(c, key, type, &pub, dup, &seed), KW_OK, "wrap: %s",
 	             kw_error_message());
-	cr_assert_eq(kw_tpm2_import_wrapped(c, &pub, dup, &seed, &ref), KW_OK, "import: %s",
+	cr_assert_eq(kwb_tpm2_import_wrapped(c, &pub, dup, &seed, &ref), KW_OK, "import: %s",
 	             kw_error_message());
 	signs_as(c, &ref, key, type);
-	kw_tpm2_ops.close(c);
+	kwb_tpm2_ops.close(c);
 	char *cap = kwt_read_file(path, &cap_len);
 	cr_assert(cap != NULL && cap_len > 0, "the pcap TCTI recorded nothing");
 	/* the capture holds the import command: the public key and the duplicate */
@@ -160,8 +160,8 @@ Test(import_wrap, the_search_finds_a_key_sent_in_the_clear)
 	size_t cap_len = 0;
 	char *tcti = NULL, *path = capture_start("clear", &tcti);
 
-	kw_tpm2_ctx *c = tpm_open(tcti);
-	cr_assert_eq(kw_tpm2_import_wrap(c, key, KW_KEY_EC_P256, &pub, &dup, &seed), KW_OK);
+	kwb_tpm2_ctx *c = tpm_open(tcti);
+	cr_assert_eq(kwb_tpm2_import_wrap(c, key, KW_KEY_EC_P256, &pub, &dup, &seed), KW_OK);
 	sens.sensitiveArea.sensitiveType = TPM2_ALG_ECC;
 	sens.sensitiveArea.sensitive.ecc.size = 32;
 	key_bytes(key, OSSL_PKEY_PARAM_PRIV_KEY, sens.sensitiveArea.sensitive.ecc.buffer, 32);
@@ -169,7 +169,7 @@ Test(import_wrap, the_search_finds_a_key_sent_in_the_clear)
 	                                &pub, ESYS_TR_RH_NULL, &h);
 	cr_assert_eq(trc, TSS2_RC_SUCCESS, "LoadExternal: %s", Tss2_RC_Decode(trc));
 	cr_assert_eq(Esys_FlushContext(c->esys, h), TSS2_RC_SUCCESS);
-	kw_tpm2_ops.close(c);
+	kwb_tpm2_ops.close(c);
 	char *cap = kwt_read_file(path, &cap_len);
 	cr_assert(contains(cap, cap_len, sens.sensitiveArea.sensitive.ecc.buffer, 32),
 	          "the search misses a scalar sent in the clear");
@@ -227,14 +227,14 @@ Test(import_wrap, cert_import_keeps_the_scalar_off_the_wire)
 }
 
 /* Import of a tampered copy: refused by the TPM, TPM_RC_INTEGRITY, nothing out. */
-static void refused(kw_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
+static void refused(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
                     const TPM2B_ENCRYPTED_SECRET *seed, const char *what)
 {
 	kw_keyref ref = {0};
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_import_wrapped(c, pub, dup, seed, &ref), KW_ERR_BACKEND,
+	cr_assert_eq(kwb_tpm2_import_wrapped(c, pub, dup, seed, &ref), KW_ERR_BACKEND,
 	             "%s: imported anyway", what);
-	cr_assert_eq(kw_tpm2_rc_base((TSS2_RC)kw_error_device_code()), TPM2_RC_INTEGRITY, "%s: %s",
+	cr_assert_eq(kwb_tpm2_rc_base((TSS2_RC)kw_error_device_code()), TPM2_RC_INTEGRITY, "%s: %s",
 	             what, kw_error_message());
 	cr_assert_not_null(strstr(kw_error_message(), "TPM_RC_INTEGRITY"), "%s", what);
 	cr_assert_eq(ref.len, 0, "%s: a key reference came out", what);
@@ -247,12 +247,12 @@ static void tamper_check(kw_key_type type, const char *want_srk)
 	TPM2B_ENCRYPTED_SECRET seed;
 	TPM2B_PRIVATE *dup = sodium_malloc(sizeof(*dup)), *bad = sodium_malloc(sizeof(*dup));
 	kw_keyref ref = {0};
-	kw_tpm2_ctx *c = tpm_open(NULL);
+	kwb_tpm2_ctx *c = tpm_open(NULL);
 
 	cr_assert(dup != NULL && bad != NULL);
-	cr_assert_eq(kw_tpm2_import_wrap(c, key, type, &pub, dup, &seed), KW_OK, "wrap: %s",
+	cr_assert_eq(kwb_tpm2_import_wrap(c, key, type, &pub, dup, &seed), KW_OK, "wrap: %s",
 	             kw_error_message());
-	cr_assert_str_eq(kw_tpm2_srk_describe(c), want_srk);
+	cr_assert_str_eq(kwb_tpm2_srk_describe(c), want_srk);
 	/* dup = u16 size (32) || HMAC || encrypted sensitive area */
 	cr_assert(dup->size > 2 + 32 + 32 && dup->buffer[0] == 0 && dup->buffer[1] == 32);
 	*bad = *dup;
@@ -269,10 +269,10 @@ static void tamper_check(kw_key_type type, const char *want_srk)
 	refused(c, &bad_pub, dup, &seed, "the public area changed after wrapping");
 	/* the untouched duplicate imports and its key signs */
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_import_wrapped(c, &pub, dup, &seed, &ref), KW_OK, "import: %s",
+	cr_assert_eq(kwb_tpm2_import_wrapped(c, &pub, dup, &seed, &ref), KW_OK, "import: %s",
 	             kw_error_message());
 	signs_as(c, &ref, key, type);
-	kw_tpm2_ops.close(c);
+	kwb_tpm2_ops.close(c);
 	sodium_free(dup);
 	sodium_free(bad);
 	kw_keyref_clear(&ref);
@@ -307,16 +307,16 @@ static TPM2B_PUBLIC rsa_srk_template(void)
 /* Removes whatever sits at 0x81000001. */
 static void srk_evict(void)
 {
-	kw_tpm2_ctx *c = tpm_open(NULL);
+	kwb_tpm2_ctx *c = tpm_open(NULL);
 	ESYS_TR tr = ESYS_TR_NONE, none = ESYS_TR_NONE;
-	if (Esys_TR_FromTPMPublic(c->esys, KW_TPM2_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
+	if (Esys_TR_FromTPMPublic(c->esys, KWB_TPM2_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
 	                          ESYS_TR_NONE, &tr) == TSS2_RC_SUCCESS) {
 		TSS2_RC trc =
 		    Esys_EvictControl(c->esys, ESYS_TR_RH_OWNER, tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-		                      ESYS_TR_NONE, KW_TPM2_SRK_HANDLE, &none);
+		                      ESYS_TR_NONE, KWB_TPM2_SRK_HANDLE, &none);
 		cr_assert_eq(trc, TSS2_RC_SUCCESS, "EvictControl: %s", Tss2_RC_Decode(trc));
 	}
-	kw_tpm2_ops.close(c);
+	kwb_tpm2_ops.close(c);
 }
 
 static void rsa_srk_provision(void)
@@ -328,16 +328,16 @@ static void rsa_srk_provision(void)
 	ESYS_TR h = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
 
 	srk_evict();
-	kw_tpm2_ctx *c = tpm_open(NULL);
+	kwb_tpm2_ctx *c = tpm_open(NULL);
 	TSS2_RC trc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 	                                 ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, &h, NULL,
 	                                 NULL, NULL, NULL);
 	cr_assert_eq(trc, TSS2_RC_SUCCESS, "CreatePrimary: %s", Tss2_RC_Decode(trc));
 	trc = Esys_EvictControl(c->esys, ESYS_TR_RH_OWNER, h, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-	                        ESYS_TR_NONE, KW_TPM2_SRK_HANDLE, &persistent);
+	                        ESYS_TR_NONE, KWB_TPM2_SRK_HANDLE, &persistent);
 	cr_assert_eq(trc, TSS2_RC_SUCCESS, "EvictControl: %s", Tss2_RC_Decode(trc));
 	cr_assert_eq(Esys_FlushContext(c->esys, h), TSS2_RC_SUCCESS);
-	kw_tpm2_ops.close(c);
+	kwb_tpm2_ops.close(c);
 }
 
 Test(import_wrap, rsa_srk_ec_key_is_not_on_the_wire, .init = rsa_srk_provision, .fini = srk_evict)
@@ -369,7 +369,7 @@ Test(import_wrap, an_unsupported_parent_is_refused)
 	parent.publicArea.unique.rsa.size = 256;
 	pub.publicArea.nameAlg = TPM2_ALG_SHA256;
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_wrap_outer(&parent.publicArea, &pub, &sens, &dup, &seed),
+	cr_assert_eq(kwb_tpm2_wrap_outer(&parent.publicArea, &pub, &sens, &dup, &seed),
 	             KW_ERR_UNSUPPORTED);
 	cr_assert_not_null(strstr(kw_error_message(), "SRK"), "%s", kw_error_message());
 	cr_assert_eq(seed.size, 0);

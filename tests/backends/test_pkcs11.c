@@ -90,7 +90,7 @@ static void *backend_open(const kw_backend_config *cfg)
 	void *ctx = NULL;
 
 	kw_error_clear();
-	kw_rc rc = kw_p11_ops.open(cfg, &ctx);
+	kw_rc rc = kwb_p11_ops.open(cfg, &ctx);
 	cr_assert_eq(rc, KW_OK, "open: %s (%s)", kw_error_message(), kw_rc_name(rc));
 	cr_assert_not_null(ctx);
 	return ctx;
@@ -103,7 +103,7 @@ static kw_rc open_expect_fail(const kw_backend_config *cfg)
 	CK_ULONG before = objects_count(NULL);
 
 	kw_error_clear();
-	kw_rc rc = kw_p11_ops.open(cfg, &ctx);
+	kw_rc rc = kwb_p11_ops.open(cfg, &ctx);
 	cr_assert_neq(rc, KW_OK, "open succeeded unexpectedly");
 	cr_assert_null(ctx, "a failed open must not hand out a context");
 	cr_assert_str_neq(kw_error_message(), "", "a failure must say why");
@@ -118,7 +118,7 @@ static kw_keyref key_make(void *ctx, kw_key_type type)
 
 	kw_error_clear();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	kw_rc rc = kw_p11_ops.key_generate(ctx, type, KEY_LABEL, &ref);
+	kw_rc rc = kwb_p11_ops.key_generate(ctx, type, KEY_LABEL, &ref);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cr_assert_eq(rc, KW_OK, "key_generate %s: %s", kw_key_type_name(type), kw_error_message());
 	cr_assert_eq(ref.len, 16, "the keyref is the 16-byte CKA_ID");
@@ -196,7 +196,7 @@ static void sign_check(void *ctx, const kw_keyref *ref, EVP_PKEY *pk, kw_sig_sch
 	cr_assert(
 	    EVP_Digest(msg, sizeof(msg) - 1, dgst, &dgst_len, EVP_get_digestbynid(md_nid), NULL));
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_sign(ctx, ref, &sp, dgst, dgst_len, sig, &sig_len), KW_OK,
+	cr_assert_eq(kwb_p11_ops.key_sign(ctx, ref, &sp, dgst, dgst_len, sig, &sig_len), KW_OK,
 	             "key_sign scheme %d %s: %s", (int)scheme, OBJ_nid2sn(md_nid),
 	             kw_error_message());
 	if (scheme != KW_SIG_ECDSA)
@@ -216,7 +216,7 @@ static void attrs_check(void *ctx, const kw_keyref *ref)
 	char hex[33];
 
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_attrs(ctx, ref, &a), KW_OK, "key_attrs: %s",
+	cr_assert_eq(kwb_p11_ops.key_attrs(ctx, ref, &a), KW_OK, "key_attrs: %s",
 	             kw_error_message());
 	cr_assert_eq(a.exportable, 0);
 	cr_assert_eq(a.generated_on_device, 1);
@@ -249,15 +249,15 @@ static void gone_check(void *ctx, const kw_keyref *ref)
 
 	cr_assert_eq(objects_count(ref), 0, "objects left after key_destroy");
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_public(ctx, ref, &der, &der_len), KW_ERR_NOT_FOUND);
+	cr_assert_eq(kwb_p11_ops.key_public(ctx, ref, &der, &der_len), KW_ERR_NOT_FOUND);
 	cr_assert_null(der);
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_sign(ctx, ref, &sp, dgst, sizeof(dgst), sig, &sig_len),
+	cr_assert_eq(kwb_p11_ops.key_sign(ctx, ref, &sp, dgst, sizeof(dgst), sig, &sig_len),
 	             KW_ERR_NOT_FOUND);
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_attrs(ctx, ref, &a), KW_ERR_NOT_FOUND);
+	cr_assert_eq(kwb_p11_ops.key_attrs(ctx, ref, &a), KW_ERR_NOT_FOUND);
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, ref), KW_ERR_NOT_FOUND);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, ref), KW_ERR_NOT_FOUND);
 }
 
 static void key_lifecycle(kw_key_type type)
@@ -268,7 +268,7 @@ static void key_lifecycle(kw_key_type type)
 	kw_keyref ref = key_make(ctx, type);
 
 	cr_assert_eq(objects_count(&ref), 2, "a private and a public key object");
-	EVP_PKEY *pk = kwt_key_public(&kw_p11_ops, ctx, &ref);
+	EVP_PKEY *pk = kwt_key_public(&kwb_p11_ops, ctx, &ref);
 	public_check(pk, type);
 	if (kw_key_type_is_rsa(type)) {
 		sign_check(ctx, &ref, pk, KW_SIG_RSA_PKCS1, NID_sha256, -1);
@@ -284,13 +284,13 @@ static void key_lifecycle(kw_key_type type)
 	device_check(&ref, type);
 	attrs_check(ctx, &ref);
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &ref), KW_OK, "key_destroy: %s",
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "key_destroy: %s",
 	             kw_error_message());
 	gone_check(ctx, &ref);
 	cr_assert_eq(objects_count(NULL), before, "the token holds what it held before");
 	EVP_PKEY_free(pk);
 	kw_keyref_clear(&ref);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 /* Deletes the public key object behind the backend's back. */
@@ -311,7 +311,7 @@ static unsigned char *public_der(void *ctx, const kw_keyref *ref, size_t *len)
 	unsigned char *der = NULL;
 
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_public(ctx, ref, &der, len), KW_OK, "key_public: %s",
+	cr_assert_eq(kwb_p11_ops.key_public(ctx, ref, &der, len), KW_OK, "key_public: %s",
 	             kw_error_message());
 	return der;
 }
@@ -356,12 +356,12 @@ Test(pkcs11, rsa_public_key_is_read_from_private_object_when_public_is_gone)
 	unsigned char *der2 = public_der(ctx, &ref, &len2);
 	cr_assert_eq(len1, len2);
 	cr_assert_eq(memcmp(der1, der2, len1), 0, "same public key from the private object");
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
 	free(der1);
 	free(der2);
 	kw_keyref_clear(&ref);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 Test(pkcs11, ec_public_key_without_public_object_is_not_found)
@@ -375,14 +375,14 @@ Test(pkcs11, ec_public_key_without_public_object_is_not_found)
 	public_object_delete(&ref);
 	kw_error_clear();
 	/* SoftHSM keeps no CKA_EC_POINT on the private key: nothing to rebuild from. */
-	cr_assert_eq(kw_p11_ops.key_public(ctx, &ref, &der, &len), KW_ERR_NOT_FOUND, "%s",
+	cr_assert_eq(kwb_p11_ops.key_public(ctx, &ref, &der, &len), KW_ERR_NOT_FOUND, "%s",
 	             kw_error_message());
 	cr_assert_null(der);
 	cr_assert(strstr(kw_error_message(), "CKA_EC_POINT"), "%s", kw_error_message());
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
 	kw_keyref_clear(&ref);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 /* ---- module and token selection ---- */
@@ -396,10 +396,10 @@ Test(pkcs11, opens_module_by_p11kit_name)
 
 	/* The key landed on the harness's token, seen through the module path. */
 	cr_assert_eq(objects_count(&ref), 2);
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
 	kw_keyref_clear(&ref);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 Test(pkcs11, unknown_module_name_is_not_found_and_lists_registered)
@@ -444,15 +444,15 @@ Test(pkcs11, selects_token_by_rfc7512_uri)
 	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
 	kw_key_attrs a = {0};
 
-	cr_assert_eq(kw_p11_ops.key_attrs(ctx, &ref, &a), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_attrs(ctx, &ref, &a), KW_OK, "%s", kw_error_message());
 	cr_assert_str_eq(json_string_value(json_object_get(a.evidence, "token")),
 	                 kwt_env("KW_TEST_P11_TOKEN"));
 	kw_key_attrs_clear(&a);
 	cr_assert_eq(objects_count(&ref), 2, "the key is on the harness token");
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
 	kw_keyref_clear(&ref);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 Test(pkcs11, uri_matching_no_token_is_not_found)
@@ -563,9 +563,9 @@ Test(pkcs11, env_pin_source_logs_in)
 	/* Creating a CKA_PRIVATE object needs the login to have worked. */
 	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
 
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
 	kw_keyref_clear(&ref);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 Test(pkcs11, unset_env_pin_source_fails)
@@ -595,7 +595,7 @@ Test(pkcs11, missing_key_id_is_not_found)
 	cr_assert(strstr(kw_error_message(), "no private key with CKA_ID"), "%s",
 	          kw_error_message());
 	cr_assert_eq(objects_count(NULL), before);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 Test(pkcs11, bad_arguments_are_usage_errors_and_leave_nothing)
@@ -608,15 +608,15 @@ Test(pkcs11, bad_arguments_are_usage_errors_and_leave_nothing)
 	CK_ULONG before = objects_count(NULL);
 
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_public(ctx, &empty, &der, &der_len), KW_ERR_USAGE);
+	cr_assert_eq(kwb_p11_ops.key_public(ctx, &empty, &der, &der_len), KW_ERR_USAGE);
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_generate(ctx, (kw_key_type)0, KEY_LABEL, &out),
+	cr_assert_eq(kwb_p11_ops.key_generate(ctx, (kw_key_type)0, KEY_LABEL, &out),
 	             KW_ERR_UNSUPPORTED);
 	cr_assert_null(out.data);
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_public(NULL, &empty, &der, &der_len), KW_ERR_USAGE);
+	cr_assert_eq(kwb_p11_ops.key_public(NULL, &empty, &der, &der_len), KW_ERR_USAGE);
 	cr_assert_eq(objects_count(NULL), before);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 Test(pkcs11, sign_rejects_small_buffer_wrong_scheme_and_digest_length)
@@ -632,31 +632,34 @@ Test(pkcs11, sign_rejects_small_buffer_wrong_scheme_and_digest_length)
 	kw_sign_params sha1 = {KW_SIG_ECDSA, NID_sha1, -1};
 
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_sign(ctx, &ref, &ecdsa, dgst, 32, sig, &sig_len), KW_ERR_USAGE);
+	cr_assert_eq(kwb_p11_ops.key_sign(ctx, &ref, &ecdsa, dgst, 32, sig, &sig_len),
+	             KW_ERR_USAGE);
 	cr_assert(strstr(kw_error_message(), "too small"), "%s", kw_error_message());
 	kw_error_clear();
 	sig_len = sizeof(sig);
-	cr_assert_eq(kw_p11_ops.key_sign(ctx, &ref, &pkcs1, dgst, 32, sig, &sig_len), KW_ERR_USAGE);
+	cr_assert_eq(kwb_p11_ops.key_sign(ctx, &ref, &pkcs1, dgst, 32, sig, &sig_len),
+	             KW_ERR_USAGE);
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_sign(ctx, &ref, &ecdsa, dgst, 20, sig, &sig_len), KW_ERR_USAGE);
+	cr_assert_eq(kwb_p11_ops.key_sign(ctx, &ref, &ecdsa, dgst, 20, sig, &sig_len),
+	             KW_ERR_USAGE);
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_sign(ctx, &ref, &sha1, dgst, 20, sig, &sig_len),
+	cr_assert_eq(kwb_p11_ops.key_sign(ctx, &ref, &sha1, dgst, 20, sig, &sig_len),
 	             KW_ERR_UNSUPPORTED);
 	/* The key still works after all that. */
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_sign(ctx, &ref, &ecdsa, dgst, 32, sig, &sig_len), KW_OK, "%s",
+	cr_assert_eq(kwb_p11_ops.key_sign(ctx, &ref, &ecdsa, dgst, 32, sig, &sig_len), KW_OK, "%s",
 	             kw_error_message());
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(NULL), before);
 	kw_keyref_clear(&ref);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 Test(pkcs11, ops_table_is_complete_and_close_null_is_noop)
 {
 	const kw_backend_ops *ops = kw_backend_ops_find("pkcs11");
 
-	cr_assert_eq(ops, &kw_p11_ops);
+	cr_assert_eq(ops, &kwb_p11_ops);
 	cr_assert_str_eq(ops->kind, "pkcs11");
 	cr_assert(ops->open && ops->close && ops->key_generate && ops->key_public &&
 	          ops->key_sign && ops->key_attrs && ops->key_destroy);
@@ -681,7 +684,7 @@ static void *signer_thread(void *arg)
 		unsigned char dgst[32], sig[128];
 		size_t len = sizeof(sig);
 		RAND_bytes(dgst, sizeof(dgst));
-		if (kw_p11_ops.key_sign(j->ctx, j->ref, &sp, dgst, sizeof(dgst), sig, &len) !=
+		if (kwb_p11_ops.key_sign(j->ctx, j->ref, &sp, dgst, sizeof(dgst), sig, &len) !=
 		        KW_OK ||
 		    verify(j->pk, &sp, dgst, sizeof(dgst), sig, len) != 1)
 			j->bad++;
@@ -694,7 +697,7 @@ Test(pkcs11, eight_threads_sign_at_once_on_a_pool_of_sessions)
 	kw_backend_config cfg = kwt_p11_config();
 	void *ctx = backend_open(&cfg);
 	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
-	EVP_PKEY *pk = kwt_key_public(&kw_p11_ops, ctx, &ref);
+	EVP_PKEY *pk = kwt_key_public(&kwb_p11_ops, ctx, &ref);
 	pthread_t t[8];
 	signer_job jobs[8];
 	for (int i = 0; i < 8; i++) {
@@ -705,10 +708,10 @@ Test(pkcs11, eight_threads_sign_at_once_on_a_pool_of_sessions)
 		pthread_join(t[i], NULL);
 		cr_assert_eq(jobs[i].bad, 0, "thread %d: %d bad signatures", i, jobs[i].bad);
 	}
-	size_t opened = kw_p11_pool_opened(ctx);
+	size_t opened = kwb_p11_pool_opened(ctx);
 	cr_assert(opened > 1 && opened <= 8, "%zu signing sessions for 8 threads", opened);
 	EVP_PKEY_free(pk);
-	(void)kw_p11_ops.key_destroy(ctx, &ref);
+	(void)kwb_p11_ops.key_destroy(ctx, &ref);
 	kw_keyref_clear(&ref);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }

@@ -87,7 +87,7 @@ static void *backend_open(void)
 	void *ctx = NULL;
 
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.open(&cfg, &ctx), KW_OK, "open: %s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.open(&cfg, &ctx), KW_OK, "open: %s", kw_error_message());
 	return ctx;
 }
 
@@ -96,7 +96,7 @@ static kw_keyref key_make(void *ctx)
 	kw_keyref ref = {0};
 
 	kw_error_clear();
-	cr_assert_eq(kw_p11_ops.key_generate(ctx, KW_KEY_EC_P256, "kw-cache-test", &ref), KW_OK,
+	cr_assert_eq(kwb_p11_ops.key_generate(ctx, KW_KEY_EC_P256, "kw-cache-test", &ref), KW_OK,
 	             "key_generate: %s", kw_error_message());
 	return ref;
 }
@@ -111,7 +111,7 @@ static kw_rc sign(void *ctx, const kw_keyref *ref, unsigned char *sig, size_t *l
 	cr_assert(EVP_Digest(msg, sizeof(msg) - 1, dgst, &dlen, EVP_sha256(), NULL));
 	*len = 256;
 	kw_error_clear();
-	return kw_p11_ops.key_sign(ctx, ref, &sp, dgst, dlen, sig, len);
+	return kwb_p11_ops.key_sign(ctx, ref, &sp, dgst, dlen, sig, len);
 }
 
 static int verifies(EVP_PKEY *pk, const unsigned char *sig, size_t len)
@@ -140,7 +140,7 @@ static void sign_by(void *ctx, const kw_keyref *ref, EVP_PKEY *pk, EVP_PKEY *oth
 
 static size_t searches(void *ctx)
 {
-	return kw_p11_keycache_searches(ctx);
+	return kwb_p11_keycache_searches(ctx);
 }
 
 /* ---- tests ---- */
@@ -149,8 +149,8 @@ Test(pkcs11_keycache, the_token_is_searched_once_per_key_not_per_signature)
 {
 	void *ctx = backend_open();
 	kw_keyref a = key_make(ctx), b = key_make(ctx);
-	EVP_PKEY *pa = kwt_key_public(&kw_p11_ops, ctx, &a),
-	         *pb = kwt_key_public(&kw_p11_ops, ctx, &b);
+	EVP_PKEY *pa = kwt_key_public(&kwb_p11_ops, ctx, &a),
+	         *pb = kwt_key_public(&kwb_p11_ops, ctx, &b);
 	size_t before = searches(ctx);
 
 	for (int i = 0; i < 5; i++)
@@ -162,20 +162,20 @@ Test(pkcs11_keycache, the_token_is_searched_once_per_key_not_per_signature)
 		sign_by(ctx, &a, pa, pb);
 	}
 	cr_assert_eq(searches(ctx), before + 2, "two keys, %zu searches", searches(ctx) - before);
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &a), KW_OK);
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &b), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b), KW_OK);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
 	kw_keyref_clear(&a);
 	kw_keyref_clear(&b);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 Test(pkcs11_keycache, key_destroyed_and_recreated_behind_keywards_back)
 {
 	void *ctx = backend_open();
 	kw_keyref a = key_make(ctx);
-	EVP_PKEY *pa = kwt_key_public(&kw_p11_ops, ctx, &a);
+	EVP_PKEY *pa = kwt_key_public(&kwb_p11_ops, ctx, &a);
 	unsigned char sig[256];
 	size_t len;
 
@@ -197,7 +197,7 @@ Test(pkcs11_keycache, key_destroyed_and_recreated_behind_keywards_back)
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pn);
 	kw_keyref_clear(&a);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 /* SoftHSM never hands a destroyed object's handle number to a new object,
@@ -206,21 +206,21 @@ Test(pkcs11_keycache, key_destroyed_and_recreated_behind_keywards_back)
  * reference names. */
 Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
 {
-	kw_p11 *ctx = backend_open();
+	kwb_p11 *ctx = backend_open();
 	kw_keyref a = key_make(ctx), b = key_make(ctx);
-	EVP_PKEY *pa = kwt_key_public(&kw_p11_ops, ctx, &a),
-	         *pb = kwt_key_public(&kw_p11_ops, ctx, &b);
+	EVP_PKEY *pa = kwt_key_public(&kwb_p11_ops, ctx, &a),
+	         *pb = kwt_key_public(&kwb_p11_ops, ctx, &b);
 	CK_OBJECT_HANDLE hb, ha_pub;
 	CK_ULONG n = 0;
 
 	sign_by(ctx, &a, pa, pb);
 	sign_by(ctx, &b, pb, pa);
-	cr_assert_eq(kw_p11_find_private(ctx, &b, "test", &hb), KW_OK);
-	cr_assert_eq(kw_p11_find(ctx, CKO_PUBLIC_KEY, a.data, a.len, &ha_pub, 1, &n), KW_OK);
+	cr_assert_eq(kwb_p11_find_private(ctx, &b, "test", &hb), KW_OK);
+	cr_assert_eq(kwb_p11_find(ctx, CKO_PUBLIC_KEY, a.data, a.len, &ha_pub, 1, &n), KW_OK);
 	cr_assert_eq(n, 1);
 	const CK_OBJECT_HANDLE wrong[] = {hb, ha_pub, hb + 100000};
 	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
-		kw_p11_keycache_put(ctx, a.data, a.len, wrong[i], CKK_EC);
+		kwb_p11_keycache_put(ctx, a.data, a.len, wrong[i], CKK_EC);
 		size_t before = searches(ctx);
 		sign_by(ctx, &a, pa, pb);
 		cr_assert_eq(searches(ctx), before + 1, "a stale handle %zu was not searched again",
@@ -230,26 +230,26 @@ Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
 	}
 	/* B itself is untouched by A's wrong entries. */
 	sign_by(ctx, &b, pb, pa);
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &a), KW_OK);
-	cr_assert_eq(kw_p11_ops.key_destroy(ctx, &b), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b), KW_OK);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
 	kw_keyref_clear(&a);
 	kw_keyref_clear(&b);
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }
 
 /* More keys than the cache holds: old entries go, signatures stay right. */
 Test(pkcs11_keycache, more_keys_than_the_cache_holds, .timeout = 120)
 {
 	enum { N = 70 };
-	kw_p11 *ctx = backend_open();
+	kwb_p11 *ctx = backend_open();
 	kw_keyref k[N];
 	EVP_PKEY *pk[N];
 
 	for (int i = 0; i < N; i++) {
 		k[i] = key_make(ctx);
-		pk[i] = kwt_key_public(&kw_p11_ops, ctx, &k[i]);
+		pk[i] = kwt_key_public(&kwb_p11_ops, ctx, &k[i]);
 		sign_by(ctx, &k[i], pk[i], i > 0 ? pk[i - 1] : NULL);
 	}
 	size_t before = searches(ctx);
@@ -258,9 +258,9 @@ Test(pkcs11_keycache, more_keys_than_the_cache_holds, .timeout = 120)
 	sign_by(ctx, &k[0], pk[0], pk[N - 1]); /* least recent: evicted */
 	cr_assert_eq(searches(ctx), before + 1);
 	for (int i = 0; i < N; i++) {
-		cr_assert_eq(kw_p11_ops.key_destroy(ctx, &k[i]), KW_OK);
+		cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &k[i]), KW_OK);
 		EVP_PKEY_free(pk[i]);
 		kw_keyref_clear(&k[i]);
 	}
-	kw_p11_ops.close(ctx);
+	kwb_p11_ops.close(ctx);
 }

@@ -50,7 +50,7 @@ static char *store_with_barrier(void)
 	char src[4096];
 	kwt_result r;
 	/* Read by p11-barrier.so here and in the CLI's processes. */
-	setenv("KW_P11_BARRIER_REAL", kwt_env("KW_TEST_P11_MODULE"), 1);
+	setenv("KWB_P11_BARRIER_REAL", kwt_env("KW_TEST_P11_MODULE"), 1);
 	char *store = kwt_store_new(0, 0);
 	snprintf(src, sizeof(src), "file:%s", kwt_env("KW_TEST_P11_PIN_FILE"));
 	kwt_kw(&r, store, "backend", "add", "hsm", "pkcs11", "--module",
@@ -71,9 +71,9 @@ static barrier barrier_get(void)
 	barrier b;
 	void *h = dlopen(kwt_env("KW_TEST_P11_BARRIER"), RTLD_NOW | RTLD_NOLOAD);
 	cr_assert_not_null(h, "p11-barrier.so is not loaded: %s", dlerror());
-	b.arm = (void (*)(int, int))dlsym(h, "kw_p11_barrier_arm");
-	b.max = (int (*)(void))dlsym(h, "kw_p11_barrier_max");
-	b.init_flags = (long (*)(void))dlsym(h, "kw_p11_barrier_init_flags");
+	b.arm = (void (*)(int, int))dlsym(h, "kwb_p11_barrier_arm");
+	b.max = (int (*)(void))dlsym(h, "kwb_p11_barrier_max");
+	b.init_flags = (long (*)(void))dlsym(h, "kwb_p11_barrier_init_flags");
 	cr_assert(b.arm && b.max && b.init_flags, "p11-barrier.so lacks its test interface");
 	return b;
 }

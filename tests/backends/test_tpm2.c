@@ -246,7 +246,7 @@ static void *tpm_open(void)
 	kw_backend_config cfg = kwt_tpm2_config();
 	void *ctx = NULL;
 	kw_error_clear();
-	kw_rc rc = kw_tpm2_ops.open(&cfg, &ctx);
+	kw_rc rc = kwb_tpm2_ops.open(&cfg, &ctx);
 	cr_assert_eq(rc, KW_OK, "open: %s", kw_error_message());
 	cr_assert_not_null(ctx);
 	return ctx;
@@ -256,7 +256,7 @@ static kw_keyref generate(void *ctx, kw_key_type type)
 {
 	kw_keyref ref = {0};
 	kw_error_clear();
-	kw_rc rc = kw_tpm2_ops.key_generate(ctx, type, "test", &ref);
+	kw_rc rc = kwb_tpm2_ops.key_generate(ctx, type, "test", &ref);
 	cr_assert_eq(rc, KW_OK, "key_generate %s: %s", kw_key_type_name(type), kw_error_message());
 	cr_assert(ref.data != NULL && ref.len > 100);
 	return ref;
@@ -268,7 +268,7 @@ static EVP_PKEY *public_key(void *ctx, const kw_keyref *ref, unsigned char **der
 	unsigned char *der = NULL;
 	size_t der_len = 0;
 	kw_error_clear();
-	kw_rc rc = kw_tpm2_ops.key_public(ctx, ref, &der, &der_len);
+	kw_rc rc = kwb_tpm2_ops.key_public(ctx, ref, &der, &der_len);
 	cr_assert_eq(rc, KW_OK, "key_public: %s", kw_error_message());
 	const unsigned char *p = der;
 	EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)der_len);
@@ -337,7 +337,7 @@ static kw_rc sign(void *ctx, const kw_keyref *ref, kw_sig_scheme scheme, int nid
 {
 	kw_sign_params p = {scheme, nid, saltlen};
 	kw_error_clear();
-	return kw_tpm2_ops.key_sign(ctx, ref, &p, dgst, dlen, sig, slen);
+	return kwb_tpm2_ops.key_sign(ctx, ref, &p, dgst, dlen, sig, slen);
 }
 
 /* Signs a digest on the TPM; the signature verifies with OpenSSL against
@@ -371,7 +371,7 @@ static void attrs_are_device_bound(void *ctx, const kw_keyref *ref, const char *
 {
 	kw_key_attrs a = {0};
 	kw_error_clear();
-	kw_rc rc = kw_tpm2_ops.key_attrs(ctx, ref, &a);
+	kw_rc rc = kwb_tpm2_ops.key_attrs(ctx, ref, &a);
 	cr_assert_eq(rc, KW_OK, "key_attrs: %s", kw_error_message());
 	cr_assert_eq(a.exportable, 0);
 	cr_assert_eq(a.generated_on_device, 1);
@@ -413,8 +413,8 @@ static void key_round_trip(kw_key_type type)
 	}
 	attrs_are_device_bound(ctx, &ref, "transient-primary");
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
-	kw_tpm2_ops.close(ctx);
+	cr_assert_eq(kwb_tpm2_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	kwb_tpm2_ops.close(ctx);
 	dev_prove_attrs(&ref);
 	EVP_PKEY_free(pk);
 	kw_keyref_clear(&ref);
@@ -451,7 +451,7 @@ Test(tpm2, rsa_4096_works_or_is_refused_as_unsupported)
 	void *ctx = tpm_open();
 	kw_keyref ref = {0};
 	kw_error_clear();
-	kw_rc rc = kw_tpm2_ops.key_generate(ctx, KW_KEY_RSA_4096, "big", &ref);
+	kw_rc rc = kwb_tpm2_ops.key_generate(ctx, KW_KEY_RSA_4096, "big", &ref);
 	if (rc == KW_OK) {
 		EVP_PKEY *pk = public_key(ctx, &ref, NULL, NULL);
 		check_key_shape(pk, KW_KEY_RSA_4096);
@@ -465,7 +465,7 @@ Test(tpm2, rsa_4096_works_or_is_refused_as_unsupported)
 		cr_assert_null(ref.data);
 	}
 	kw_keyref_clear(&ref);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 }
 
@@ -490,7 +490,7 @@ Test(tpm2, ten_keys_in_one_context_leave_no_object_loaded)
 		sign_verifies(ctx, &refs[i], pks[i],
 		              kw_key_type_is_rsa(types[i % 5]) ? KW_SIG_RSA_PKCS1 : KW_SIG_ECDSA,
 		              NID_sha384);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	for (int i = 0; i < 10; i++) {
 		EVP_PKEY_free(pks[i]);
@@ -505,14 +505,14 @@ Test(tpm2, keys_survive_close_and_open)
 	void *ctx = tpm_open();
 	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
 	EVP_PKEY *pk1 = public_key(ctx, &ref, &der1, &len1);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 
 	ctx = tpm_open();
 	EVP_PKEY *pk2 = public_key(ctx, &ref, &der2, &len2);
 	cr_assert_eq(len1, len2);
 	cr_assert_eq(memcmp(der1, der2, len1), 0, "the public key changed across open/close");
 	sign_verifies(ctx, &ref, pk1, KW_SIG_ECDSA, NID_sha256);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	EVP_PKEY_free(pk1);
 	EVP_PKEY_free(pk2);
@@ -531,7 +531,7 @@ Test(tpm2, persistent_srk_is_used_when_present, .fini = evict_srk_after)
 	void *ctx = tpm_open();
 	kw_keyref old = generate(ctx, KW_KEY_EC_P256);
 	EVP_PKEY *old_pk = public_key(ctx, &old, NULL, NULL);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 
 	TPM2B_PUBLIC tmpl = storage_template();
 	dev_persist_primary(&tmpl);
@@ -544,7 +544,7 @@ Test(tpm2, persistent_srk_is_used_when_present, .fini = evict_srk_after)
 	/* ... still loads: the persistent SRK is the same template's key */
 	sign_verifies(ctx, &old, old_pk, KW_SIG_ECDSA, NID_sha256);
 	attrs_are_device_bound(ctx, &old, "0x81000001");
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	dev_prove_attrs(&ref);
 	EVP_PKEY_free(pk);
 	EVP_PKEY_free(old_pk);
@@ -563,7 +563,7 @@ Test(tpm2, persistent_signing_key_at_srk_handle_is_not_used_as_parent, .fini = e
 	void *ctx = tpm_open();
 	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
 	attrs_are_device_bound(ctx, &ref, "transient-primary");
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	kw_keyref_clear(&ref);
 }
@@ -603,7 +603,7 @@ Test(tpm2_unreachable, open_is_unavailable_names_the_tcti_and_prints_nothing, .t
 	cr_assert(saved >= 0 && fd >= 0);
 	dup2(fd, 2);
 	kw_error_clear();
-	kw_rc rc = kw_tpm2_ops.open(&cfg, &ctx);
+	kw_rc rc = kwb_tpm2_ops.open(&cfg, &ctx);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
@@ -660,9 +660,9 @@ Test(tpm2, stopped_swtpm_fails_sign_cleanly_and_a_new_open_signs_again, .fini = 
 	unsigned char *der = NULL;
 	size_t der_len = 0;
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.key_public(ctx, &ref, &der, &der_len), KW_ERR_UNAVAILABLE);
+	cr_assert_eq(kwb_tpm2_ops.key_public(ctx, &ref, &der, &der_len), KW_ERR_UNAVAILABLE);
 	cr_assert_null(der);
-	kw_tpm2_ops.close(ctx); /* must not die of SIGPIPE or hang */
+	kwb_tpm2_ops.close(ctx); /* must not die of SIGPIPE or hang */
 
 	kwt_swtpm_start();
 	ctx = tpm_open();
@@ -670,7 +670,7 @@ Test(tpm2, stopped_swtpm_fails_sign_cleanly_and_a_new_open_signs_again, .fini = 
 	cr_assert_eq(sign(ctx, &ref, KW_SIG_ECDSA, NID_sha256, -1, dgst, dlen, sig, &slen), KW_OK,
 	             "sign after restart: %s", kw_error_message());
 	cr_assert(ossl_verify(pk, KW_SIG_ECDSA, NID_sha256, 0, dgst, dlen, sig, slen));
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	EVP_PKEY_free(pk);
 	kw_keyref_clear(&ref);
@@ -689,19 +689,19 @@ static void all_ops_fail(void *ctx, const kw_keyref *ref, kw_rc code, const char
 	kw_rc rc;
 
 	kw_error_clear();
-	rc = kw_tpm2_ops.key_public(ctx, ref, &der, &der_len);
+	rc = kwb_tpm2_ops.key_public(ctx, ref, &der, &der_len);
 	cr_assert_eq(rc, code, "key_public(%s): rc %d: %s", what, rc, kw_error_message());
 	cr_assert_null(der);
 	rc = sign(ctx, ref, KW_SIG_ECDSA, NID_sha256, -1, dgst, sizeof(dgst), sig, &slen);
 	cr_assert_eq(rc, code, "key_sign(%s): rc %d: %s", what, rc, kw_error_message());
 	cr_assert_eq(slen, sizeof(sig));
 	kw_error_clear();
-	rc = kw_tpm2_ops.key_attrs(ctx, ref, &a);
+	rc = kwb_tpm2_ops.key_attrs(ctx, ref, &a);
 	cr_assert_eq(rc, code, "key_attrs(%s): rc %d: %s", what, rc, kw_error_message());
 	cr_assert_null(a.evidence);
 	if (code == KW_ERR_PARSE) {
 		kw_error_clear();
-		rc = kw_tpm2_ops.key_destroy(ctx, ref);
+		rc = kwb_tpm2_ops.key_destroy(ctx, ref);
 		cr_assert_eq(rc, KW_ERR_PARSE, "key_destroy(%s): rc %d", what, rc);
 	}
 }
@@ -727,9 +727,9 @@ Test(tpm2, garbage_keyref_is_a_parse_error)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		all_ops_fail(ctx, &cases[i].ref, KW_ERR_PARSE, cases[i].what);
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.key_public(ctx, NULL, &(unsigned char *){NULL}, &(size_t){0}),
+	cr_assert_eq(kwb_tpm2_ops.key_public(ctx, NULL, &(unsigned char *){NULL}, &(size_t){0}),
 	             KW_ERR_USAGE);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 }
 
@@ -751,7 +751,7 @@ Test(tpm2, truncated_or_extended_keyref_is_a_parse_error)
 	/* the original still works */
 	EVP_PKEY *pk = public_key(ctx, &ref, NULL, NULL);
 	sign_verifies(ctx, &ref, pk, KW_SIG_ECDSA, NID_sha256);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	EVP_PKEY_free(pk);
 	free(longer);
@@ -786,7 +786,7 @@ Test(tpm2, tampered_blob_is_refused_by_the_tpm_as_not_found)
 	kw_keyref bad_pub = {bad, ref.len};
 	all_ops_fail(ctx, &bad_pub, KW_ERR_NOT_FOUND, "tampered public key");
 
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	free(bad);
 	kw_keyref_clear(&ref);
@@ -830,7 +830,7 @@ Test(tpm2, sign_rejects_wrong_scheme_digest_length_and_small_buffer)
 	             "%s", kw_error_message());
 	cr_assert(slen >= 8 && slen <= 72);
 
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	kw_keyref_clear(&ec);
 	kw_keyref_clear(&rsa);
@@ -868,7 +868,7 @@ Test(tpm2, pss_salt_is_the_digest_length_and_other_lengths_are_unsupported)
 	             "%s", kw_error_message());
 	cr_assert(ossl_verify(pk, KW_SIG_RSA_PSS, NID_sha512, 64, dgst, dlen, sig, slen));
 
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	EVP_PKEY_free(pk);
 	kw_keyref_clear(&ref);
@@ -880,14 +880,14 @@ Test(tpm2, pss_salt_is_the_digest_length_and_other_lengths_are_unsupported)
 
 Test(tpm2, ops_table_is_complete_and_close_null_is_a_noop)
 {
-	cr_assert_str_eq(kw_tpm2_ops.kind, "tpm2");
-	cr_assert_eq(kw_backend_ops_find("tpm2"), &kw_tpm2_ops);
-	cr_assert(kw_tpm2_ops.open && kw_tpm2_ops.close && kw_tpm2_ops.key_generate &&
-	          kw_tpm2_ops.key_public && kw_tpm2_ops.key_sign && kw_tpm2_ops.key_attrs &&
-	          kw_tpm2_ops.key_destroy);
-	kw_tpm2_ops.close(NULL);
+	cr_assert_str_eq(kwb_tpm2_ops.kind, "tpm2");
+	cr_assert_eq(kw_backend_ops_find("tpm2"), &kwb_tpm2_ops);
+	cr_assert(kwb_tpm2_ops.open && kwb_tpm2_ops.close && kwb_tpm2_ops.key_generate &&
+	          kwb_tpm2_ops.key_public && kwb_tpm2_ops.key_sign && kwb_tpm2_ops.key_attrs &&
+	          kwb_tpm2_ops.key_destroy);
+	kwb_tpm2_ops.close(NULL);
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.open(NULL, &(void *){NULL}), KW_ERR_USAGE);
+	cr_assert_eq(kwb_tpm2_ops.open(NULL, &(void *){NULL}), KW_ERR_USAGE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -913,12 +913,12 @@ Test(tpm2_sigpipe, write_to_a_closed_socket_inside_the_guard_does_not_kill)
 	int sv[2];
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	close(sv[1]);
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
 	errno = 0;
 	cr_assert_eq(write(sv[0], "x", 1), -1);
 	cr_assert_eq(errno, EPIPE);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe_restore(&g);
 	/* still alive (the default action would have ended this process) */
 	cr_assert_not(sigpipe_pending(), "the guard's own SIGPIPE was left pending");
 	cr_assert_not(sigpipe_blocked(), "the guard did not restore the signal mask");
@@ -933,9 +933,9 @@ Test(tpm2_sigpipe, a_sigpipe_pending_before_the_guard_stays_the_callers)
 	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
 	cr_assert_eq(raise(SIGPIPE), 0);
 	cr_assert(sigpipe_pending());
-	kw_tpm2_sigpipe g;
-	kw_tpm2_sigpipe_block(&g);
-	kw_tpm2_sigpipe_restore(&g);
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kwb_tpm2_sigpipe_restore(&g);
 	cr_assert(sigpipe_pending(), "the guard swallowed the caller's SIGPIPE");
 	cr_assert(sigpipe_blocked(), "the guard unblocked what the caller had blocked");
 	const struct timespec zero = {0, 0};
@@ -948,7 +948,7 @@ Test(tpm2_sigpipe, a_sigpipe_pending_before_the_guard_stays_the_callers)
 Test(tpm2, object_memory_is_recovered_by_flushing_our_idle_key)
 {
 	void *ctx = tpm_open();
-	kw_tpm2_ctx *c = ctx;
+	kwb_tpm2_ctx *c = ctx;
 	kw_keyref a = generate(ctx, KW_KEY_EC_P256), b = generate(ctx, KW_KEY_EC_P256);
 	EVP_PKEY *pa = public_key(ctx, &a, NULL, NULL), *pb = public_key(ctx, &b, NULL, NULL);
 	sign_verifies(ctx, &a, pa, KW_SIG_ECDSA, NID_sha256);
@@ -970,7 +970,7 @@ Test(tpm2, object_memory_is_recovered_by_flushing_our_idle_key)
 	EVP_PKEY_free(pb);
 	kw_keyref_clear(&a);
 	kw_keyref_clear(&b);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 }
 
@@ -1018,7 +1018,7 @@ Test(tpm2, certify_is_signed_by_an_attestation_key_over_the_keys_name_and_nonce)
 	void *ctx = tpm_open();
 	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
 	kw_key_attrs a = {0};
-	cr_assert_eq(kw_tpm2_ops.key_attrs(ctx, &ref, &a), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_tpm2_ops.key_attrs(ctx, &ref, &a), KW_OK, "%s", kw_error_message());
 	const char *key_name = json_string_value(json_object_get(a.evidence, "name"));
 	cr_assert_not_null(key_name);
 
@@ -1026,11 +1026,11 @@ Test(tpm2, certify_is_signed_by_an_attestation_key_over_the_keys_name_and_nonce)
 	for (size_t i = 0; i < sizeof(nonce); i++)
 		nonce[i] = (unsigned char)(0xA5 ^ i);
 	json_t *ev = NULL;
-	cr_assert_not_null(kw_tpm2_ops.key_certify);
+	cr_assert_not_null(kwb_tpm2_ops.key_certify);
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, nonce, sizeof(nonce), &ev), KW_OK, "%s",
+	cr_assert_eq(kwb_tpm2_ops.key_certify(ctx, &ref, nonce, sizeof(nonce), &ev), KW_OK, "%s",
 	             kw_error_message());
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 
 	json_t *c = json_object_get(ev, "certify");
@@ -1085,9 +1085,9 @@ Test(tpm2, certify_with_another_nonce_gives_another_attest)
 	kw_keyref ref = generate(ctx, KW_KEY_RSA_2048);
 	json_t *e1 = NULL, *e2 = NULL;
 	const unsigned char n1[] = "nonce-one", n2[] = "nonce-two";
-	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, n1, sizeof(n1) - 1, &e1), KW_OK, "%s",
+	cr_assert_eq(kwb_tpm2_ops.key_certify(ctx, &ref, n1, sizeof(n1) - 1, &e1), KW_OK, "%s",
 	             kw_error_message());
-	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, n2, sizeof(n2) - 1, &e2), KW_OK, "%s",
+	cr_assert_eq(kwb_tpm2_ops.key_certify(ctx, &ref, n2, sizeof(n2) - 1, &e2), KW_OK, "%s",
 	             kw_error_message());
 	const json_t *c1 = json_object_get(e1, "certify"), *c2 = json_object_get(e2, "certify");
 	cr_assert_str_eq(json_string_value(json_object_get(c1, "nonce")), "6e6f6e63652d6f6e65");
@@ -1099,7 +1099,7 @@ Test(tpm2, certify_with_another_nonce_gives_another_attest)
 	json_decref(e1);
 	json_decref(e2);
 	kw_keyref_clear(&ref);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 }
 
@@ -1139,18 +1139,18 @@ Test(tpm2, certify_without_endorsement_access_is_unsupported, .fini = endorsemen
 	json_t *ev = NULL;
 	unsigned char nonce[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, nonce, sizeof(nonce), &ev),
+	cr_assert_eq(kwb_tpm2_ops.key_certify(ctx, &ref, nonce, sizeof(nonce), &ev),
 	             KW_ERR_UNSUPPORTED, "%s", kw_error_message());
 	cr_assert_null(ev);
 	cr_assert(strstr(kw_error_message(), "no attestation key available") != NULL, "%s",
 	          kw_error_message());
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	endorsement_auth_set(EH_AUTH, "");
 	ctx = tpm_open();
-	cr_assert_eq(kw_tpm2_ops.key_certify(ctx, &ref, nonce, sizeof(nonce), &ev), KW_OK, "%s",
+	cr_assert_eq(kwb_tpm2_ops.key_certify(ctx, &ref, nonce, sizeof(nonce), &ev), KW_OK, "%s",
 	             kw_error_message());
 	json_decref(ev);
-	kw_tpm2_ops.close(ctx);
+	kwb_tpm2_ops.close(ctx);
 	kw_keyref_clear(&ref);
 }

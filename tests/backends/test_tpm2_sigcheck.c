@@ -16,22 +16,22 @@
 #include "kwtest.h"
 #include "tpm2/tpm2_internal.h"
 
-static kw_tpm2_ctx *tpm_open(void)
+static kwb_tpm2_ctx *tpm_open(void)
 {
 	kw_backend_config cfg = kwt_tpm2_config();
 	void *ctx = NULL;
 
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.open(&cfg, &ctx), KW_OK, "open: %s", kw_error_message());
+	cr_assert_eq(kwb_tpm2_ops.open(&cfg, &ctx), KW_OK, "open: %s", kw_error_message());
 	return ctx;
 }
 
-static kw_keyref generate(kw_tpm2_ctx *c, kw_key_type type)
+static kw_keyref generate(kwb_tpm2_ctx *c, kw_key_type type)
 {
 	kw_keyref ref = {0};
 
 	kw_error_clear();
-	cr_assert_eq(kw_tpm2_ops.key_generate(c, type, "test", &ref), KW_OK, "key_generate: %s",
+	cr_assert_eq(kwb_tpm2_ops.key_generate(c, type, "test", &ref), KW_OK, "key_generate: %s",
 	             kw_error_message());
 	return ref;
 }
@@ -54,16 +54,16 @@ static int verifies(EVP_PKEY *pk, kw_sig_scheme scheme, const unsigned char *dgs
 }
 
 /* Signs a SHA-256 digest: the kw_rc; on success it verifies under pk. */
-static kw_rc sign(kw_tpm2_ctx *c, const kw_keyref *ref, kw_sig_scheme scheme, EVP_PKEY *pk)
+static kw_rc sign(kwb_tpm2_ctx *c, const kw_keyref *ref, kw_sig_scheme scheme, EVP_PKEY *pk)
 {
 	static const char msg[] = "keyward tpm2 signature check";
-	unsigned char dgst[32], sig[KW_TPM2_SIG_MAX];
+	unsigned char dgst[32], sig[KWB_TPM2_SIG_MAX];
 	size_t len = sizeof(sig);
 	kw_sign_params p = {scheme, NID_sha256, -1};
 
 	cr_assert(EVP_Digest(msg, sizeof(msg) - 1, dgst, NULL, EVP_sha256(), NULL));
 	kw_error_clear();
-	kw_rc rc = kw_tpm2_ops.key_sign(c, ref, &p, dgst, sizeof(dgst), sig, &len);
+	kw_rc rc = kwb_tpm2_ops.key_sign(c, ref, &p, dgst, sizeof(dgst), sig, &len);
 	if (rc == KW_OK)
 		cr_assert(verifies(pk, scheme, dgst, sig, len), "the signature does not verify");
 	else
@@ -72,14 +72,14 @@ static kw_rc sign(kw_tpm2_ctx *c, const kw_keyref *ref, kw_sig_scheme scheme, EV
 }
 
 /* The public key of the loaded signer is built once and is the key's. */
-static void signer_is(kw_tpm2_ctx *c, EVP_PKEY *pk)
+static void signer_is(kwb_tpm2_ctx *c, EVP_PKEY *pk)
 {
 	cr_assert_neq(c->signer, ESYS_TR_NONE);
 	cr_assert_not_null(c->signer_pkey);
 	cr_assert_eq(EVP_PKEY_eq(c->signer_pkey, pk), 1, "the cached public key is not the key's");
 }
 
-static void withheld(kw_tpm2_ctx *c, const kw_keyref *ref, kw_sig_scheme scheme, EVP_PKEY *pk)
+static void withheld(kwb_tpm2_ctx *c, const kw_keyref *ref, kw_sig_scheme scheme, EVP_PKEY *pk)
 {
 	cr_assert_eq(sign(c, ref, scheme, pk), KW_ERR_BACKEND, "%s", kw_error_message());
 	cr_assert(strstr(kw_error_message(), "withheld") != NULL, "%s", kw_error_message());
@@ -89,9 +89,9 @@ static void withheld(kw_tpm2_ctx *c, const kw_keyref *ref, kw_sig_scheme scheme,
 
 Test(tpm2_sigcheck, every_rsa_signature_is_checked_with_the_cached_key, .timeout = 180)
 {
-	kw_tpm2_ctx *c = tpm_open();
+	kwb_tpm2_ctx *c = tpm_open();
 	kw_keyref ref = generate(c, KW_KEY_RSA_2048);
-	EVP_PKEY *pk = kwt_key_public(&kw_tpm2_ops, c, &ref);
+	EVP_PKEY *pk = kwt_key_public(&kwb_tpm2_ops, c, &ref);
 
 	cr_assert_eq(sign(c, &ref, KW_SIG_RSA_PKCS1, pk), KW_OK, "%s", kw_error_message());
 	signer_is(c, pk);
@@ -109,18 +109,18 @@ Test(tpm2_sigcheck, every_rsa_signature_is_checked_with_the_cached_key, .timeout
 		cr_assert_eq(sign(c, &ref, s, pk), KW_OK, "%s", kw_error_message());
 		signer_is(c, pk);
 	}
-	cr_assert_eq(kw_tpm2_ops.key_destroy(c, &ref), KW_OK);
+	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &ref), KW_OK);
 	EVP_PKEY_free(pk);
 	kw_keyref_clear(&ref);
-	kw_tpm2_ops.close(c);
+	kwb_tpm2_ops.close(c);
 }
 
 Test(tpm2_sigcheck, ecdsa_is_checked_once_per_loaded_key, .timeout = 180)
 {
-	kw_tpm2_ctx *c = tpm_open();
+	kwb_tpm2_ctx *c = tpm_open();
 	kw_keyref a = generate(c, KW_KEY_EC_P256), b = generate(c, KW_KEY_EC_P256);
-	EVP_PKEY *pa = kwt_key_public(&kw_tpm2_ops, c, &a),
-	         *pb = kwt_key_public(&kw_tpm2_ops, c, &b);
+	EVP_PKEY *pa = kwt_key_public(&kwb_tpm2_ops, c, &a),
+	         *pb = kwt_key_public(&kwb_tpm2_ops, c, &b);
 
 	cr_assert_eq(sign(c, &a, KW_SIG_ECDSA, pa), KW_OK, "%s", kw_error_message());
 	signer_is(c, pa);
@@ -144,11 +144,11 @@ Test(tpm2_sigcheck, ecdsa_is_checked_once_per_loaded_key, .timeout = 180)
 	cr_assert_eq(sign(c, &b, KW_SIG_ECDSA, pb), KW_OK, "%s", kw_error_message());
 	EVP_PKEY_free(c->signer_pkey);
 	c->signer_pkey = real;
-	cr_assert_eq(kw_tpm2_ops.key_destroy(c, &a), KW_OK);
-	cr_assert_eq(kw_tpm2_ops.key_destroy(c, &b), KW_OK);
+	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &a), KW_OK);
+	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &b), KW_OK);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
 	kw_keyref_clear(&a);
 	kw_keyref_clear(&b);
-	kw_tpm2_ops.close(c);
+	kwb_tpm2_ops.close(c);
 }

@@ -6,8 +6,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	kw_keyref ref = {(unsigned char *)data, size};
-	kw_tpm2_blob blob;
-	(void)kw_tpm2_blob_parse(&ref, &blob);
+	kwb_tpm2_blob blob;
+	(void)kwb_tpm2_blob_parse(&ref, &blob);
 	kw_error_clear();
 	return 0;
 }

@@ -1,13 +1,13 @@
 /*
  * keyward tests — p11-barrier.so: a PKCS#11 module that forwards every call
- * to a real one (the path in KW_P11_BARRIER_REAL, SoftHSM2 in the tests) and
+ * to a real one (the path in KWB_P11_BARRIER_REAL, SoftHSM2 in the tests) and
  * counts the callers inside C_Sign at once. Every answer is the real
  * token's; the module only adds a meeting point.
  *
- * Once armed (kw_p11_barrier_arm), a caller entering C_Sign waits there,
+ * Once armed (kwb_p11_barrier_arm), a caller entering C_Sign waits there,
  * for at most timeout_ms, until `parties` callers are inside together; then
  * (or on the timeout) the barrier opens for good and every call goes
- * straight through. kw_p11_barrier_max tells the most callers that were
+ * straight through. kwb_p11_barrier_max tells the most callers that were
  * inside C_Sign at the same time: 2 proves two signatures were in flight
  * together, whatever the timing. A caller that signs alone waits out the
  * timeout once and leaves the maximum at 1.
@@ -33,12 +33,12 @@ static CK_FUNCTION_LIST mine;
 static int inside, most, parties, open_for_good = 1, timeout_ms;
 static long init_flags = -1;
 
-EXPORT void kw_p11_barrier_arm(int n, int ms);
-EXPORT int kw_p11_barrier_max(void);
-EXPORT long kw_p11_barrier_init_flags(void);
+EXPORT void kwb_p11_barrier_arm(int n, int ms);
+EXPORT int kwb_p11_barrier_max(void);
+EXPORT long kwb_p11_barrier_init_flags(void);
 EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
 
-void kw_p11_barrier_arm(int n, int ms)
+void kwb_p11_barrier_arm(int n, int ms)
 {
 	pthread_mutex_lock(&lock);
 	parties = n;
@@ -48,7 +48,7 @@ void kw_p11_barrier_arm(int n, int ms)
 	pthread_mutex_unlock(&lock);
 }
 
-int kw_p11_barrier_max(void)
+int kwb_p11_barrier_max(void)
 {
 	pthread_mutex_lock(&lock);
 	int n = most;
@@ -56,7 +56,7 @@ int kw_p11_barrier_max(void)
 	return n;
 }
 
-long kw_p11_barrier_init_flags(void)
+long kwb_p11_barrier_init_flags(void)
 {
 	pthread_mutex_lock(&lock);
 	long f = init_flags;
@@ -113,7 +113,7 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 		return CKR_ARGUMENTS_BAD;
 	pthread_mutex_lock(&lock);
 	if (real == NULL) {
-		const char *path = getenv("KW_P11_BARRIER_REAL");
+		const char *path = getenv("KWB_P11_BARRIER_REAL");
 		void *h = path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
 		CK_C_GetFunctionList get =
 		    h ? (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList") : NULL;

@@ -18,11 +18,11 @@ static void key_open(hw_key *k, kw_key_type type)
 {
 	memset(k, 0, sizeof(*k));
 	kw_backend_config c = kwt_p11_config();
-	k->dev.ops = &kw_p11_ops;
+	k->dev.ops = &kwb_p11_ops;
 	k->dev.name = "hsm";
 	k->type = type;
-	cr_assert_eq(kw_p11_ops.open(&c, &k->dev.ctx), KW_OK, "%s", kw_error_message());
-	cr_assert_eq(kw_p11_ops.key_generate(k->dev.ctx, type, "x509-test", &k->ref), KW_OK, "%s",
+	cr_assert_eq(kwb_p11_ops.open(&c, &k->dev.ctx), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_generate(k->dev.ctx, type, "x509-test", &k->ref), KW_OK, "%s",
 	             kw_error_message());
 	kwi_signer s = {&k->dev, &k->ref, type};
 	cr_assert_eq(kwi_signer_pubkey(&s, &k->pub), KW_OK, "%s", kw_error_message());
@@ -30,8 +30,8 @@ static void key_open(hw_key *k, kw_key_type type)
 
 static void key_close(hw_key *k)
 {
-	(void)kw_p11_ops.key_destroy(k->dev.ctx, &k->ref);
-	kw_p11_ops.close(k->dev.ctx);
+	(void)kwb_p11_ops.key_destroy(k->dev.ctx, &k->ref);
+	kwb_p11_ops.close(k->dev.ctx);
 	kw_keyref_clear(&k->ref);
 	EVP_PKEY_free(k->pub);
 }
