@@ -38,6 +38,14 @@ void kwi_store_rollback(kw_store *s);
 kw_rc kwi_store_fail(kw_store *s, const char *file, int line, const char *what);
 #define KWI_DB_FAIL(s, what) kwi_store_fail((s), __FILE__, __LINE__, (what))
 kw_rc kwi_store_prepare(kw_store *s, const char *sql, sqlite3_stmt **st) KW_MUST_USE;
+/* Runs one statement that returns no rows with the n integers of v bound to
+ * ?1..?n; what names the change in the error. KWI_STORE_EXEC(s, what, sql,
+ * a, b, ...) lists the integers in place. */
+kw_rc kwi_store_exec_ints(kw_store *s, const char *what, const char *sql, const int64_t *v,
+                          size_t n) KW_MUST_USE;
+#define KWI_STORE_EXEC(s, what, sql, ...)                                                          \
+	kwi_store_exec_ints((s), (what), (sql), (const int64_t[]){__VA_ARGS__},                    \
+	                    sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 /* A text column's copy (malloc'd; NULL for NULL or out of memory). */
 char *kwi_col_dup(sqlite3_stmt *st, int col);
 

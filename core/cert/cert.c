@@ -212,17 +212,6 @@ static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 	return rc;
 }
 
-static kw_rc exec_bound(kw_store *s, const char *sql, int64_t a, int64_t b, const char *what)
-{
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, sql, &st));
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, what);
-}
-
 static kw_rc set_current(kw_store *s, int64_t cert_id, int version, time_t now)
 {
 	sqlite3_stmt *st = NULL;
@@ -244,10 +233,10 @@ static kw_rc set_current(kw_store *s, int64_t cert_id, int version, time_t now)
 static kw_rc promote(kw_store *s, const char *name, const current_row *c, int next, int new_key,
                      const kwi_issued *v, time_t now)
 {
-	KW_GUARD(exec_bound(s,
-	                    "UPDATE versions SET status = 'superseded' WHERE cert_id = ?"
-	                    " AND status = 'active' AND version <> ?",
-	                    c->cert_id, next, "superseding the old version"));
+	KW_GUARD(KWI_STORE_EXEC(s, "superseding the old version",
+	                        "UPDATE versions SET status = 'superseded' WHERE cert_id = ?1"
+	                        " AND status = 'active' AND version <> ?2",
+	                        c->cert_id, next));
 	KW_GUARD(set_current(s, c->cert_id, next, now));
 	return kwi_event_append(s, "cert.renewed", name, next,
 	                        json_pack("{s:i,s:b,s:s,s:s}", "previous_version", c->version,

@@ -237,18 +237,6 @@ static kw_rc activate(kw_store *s, const merge_job *j, const unsigned char *chai
 	return rc;
 }
 
-static kw_rc exec_ids(kw_store *s, const char *sql, int64_t a, int64_t b, int64_t c)
-{
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, sql, &st));
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	sqlite3_bind_int64(st, 3, c);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "making the merged version current");
-}
-
 /* One transaction: the pending version becomes active and current, the
  * old current one superseded. */
 static kw_rc record(kw_store *s, const merge_job *j, int previous, time_t now)
@@ -260,13 +248,14 @@ static kw_rc record(kw_store *s, const merge_job *j, int previous, time_t now)
 	if (rc == KW_OK)
 		rc = activate(s, j, chain, chain_len);
 	if (rc == KW_OK)
-		rc = exec_ids(s,
-		              "UPDATE versions SET status = 'superseded' WHERE cert_id = ?1"
-		              " AND status = 'active' AND version <> ?2 AND ?3 = 0",
-		              j->p.cert_id, j->p.version, 0);
+		rc = KWI_STORE_EXEC(s, "making the merged version current",
+		                    "UPDATE versions SET status = 'superseded' WHERE cert_id = ?1"
+		                    " AND status = 'active' AND version <> ?2",
+		                    j->p.cert_id, j->p.version);
 	if (rc == KW_OK)
-		rc = exec_ids(
-		    s, "UPDATE certs SET current_version = ?2, updated_at = ?3 WHERE id = ?1",
+		rc = KWI_STORE_EXEC(
+		    s, "making the merged version current",
+		    "UPDATE certs SET current_version = ?2, updated_at = ?3 WHERE id = ?1",
 		    j->p.cert_id, j->p.version, (int64_t)now);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "cert.merged", j->name, j->p.version,

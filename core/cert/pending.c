@@ -144,35 +144,25 @@ static kw_rc key_destroy(kw_store *s, const kwi_pending *p)
 	return rc;
 }
 
-static kw_rc exec_ids(kw_store *s, const char *sql, int64_t id, int version, const char *what)
-{
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, sql, &st));
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int(st, 2, version);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, what);
-}
-
 /* A certificate that never had one (its current version is the pending one)
  * goes altogether; otherwise only the pending version goes. */
 static kw_rc cancel_record(kw_store *s, const char *name, const kwi_pending *p, int destroyed)
 {
 	int whole = p->current == p->version;
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = whole ? exec_ids(s, "DELETE FROM certs WHERE id = ?1 AND ?2 = ?2", p->cert_id, 0,
-	                            "removing the certificate")
-	                 : exec_ids(s,
-	                            "DELETE FROM versions WHERE cert_id = ?1 AND version = ?2"
-	                            " AND status = 'pending'",
-	                            p->cert_id, p->version, "removing the pending version");
+	kw_rc rc = whole ? KWI_STORE_EXEC(s, "removing the certificate",
+	                                  "DELETE FROM certs WHERE id = ?1", p->cert_id)
+	                 : KWI_STORE_EXEC(s, "removing the pending version",
+	                                  "DELETE FROM versions WHERE cert_id = ?1 AND version = ?2"
+	                                  " AND status = 'pending'",
+	                                  p->cert_id, p->version);
 	if (rc == KW_OK && sqlite3_changes(s->db) != 1)
 		rc = KW_FAIL(KW_ERR_STATE, "certificate '%s' changed while it was cancelled; retry",
 		             name);
 	if (rc == KW_OK && !whole)
-		rc = exec_ids(s, "DELETE FROM notices WHERE cert_id = ?1 AND version = ?2",
-		              p->cert_id, p->version, "forgetting the pending version's notices");
+		rc = KWI_STORE_EXEC(s, "forgetting the pending version's notices",
+		                    "DELETE FROM notices WHERE cert_id = ?1 AND version = ?2",
+		                    p->cert_id, p->version);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "cert.pending_cancelled", name, p->version,
 		                      json_pack("{s:b,s:b}", "key_destroyed", destroyed,

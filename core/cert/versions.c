@@ -65,29 +65,17 @@ static kw_rc cert_find(kw_store *s, const char *name, int which, cert_row *c)
 	return rc;
 }
 
-static kw_rc exec_ids(kw_store *s, const char *sql, int64_t a, int64_t b, int64_t c,
-                      const char *what)
-{
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, sql, &st));
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	sqlite3_bind_int64(st, 3, c);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, what);
-}
-
-/* Runs one change and its event in one transaction; details is stolen. */
-static kw_rc change(kw_store *s, const char *sql, int64_t a, int64_t b, int64_t c,
-                    const char *event, const char *name, int version, json_t *details)
+/* Runs one change (the n integers of v bound) and its event in one
+ * transaction; details is stolen. */
+static kw_rc change(kw_store *s, const char *sql, const int64_t *v, size_t n, const char *event,
+                    const char *name, int version, json_t *details)
 {
 	kw_rc rc = kwi_store_begin(s);
 	if (rc != KW_OK) {
 		json_decref(details);
 		return rc;
 	}
-	rc = exec_ids(s, sql, a, b, c, event);
+	rc = kwi_store_exec_ints(s, event, sql, v, n);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, event, name, version, details);
 	else
@@ -261,19 +249,20 @@ static kw_rc rollback_record(kw_store *s, const char *name, const cert_row *c, i
                              const version_row *v, time_t now)
 {
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = exec_ids(s,
-	                    "UPDATE versions SET status = 'superseded' WHERE cert_id = ?1"
-	                    " AND status = 'active' AND version <> ?2 AND ?3 = 0",
-	                    c->id, version, 0, "superseding the current version");
+	kw_rc rc = KWI_STORE_EXEC(s, "superseding the current version",
+	                          "UPDATE versions SET status = 'superseded' WHERE cert_id = ?1"
+	                          " AND status = 'active' AND version <> ?2",
+	                          c->id, version);
 	if (rc == KW_OK)
-		rc = exec_ids(s,
-		              "UPDATE versions SET status = 'active' WHERE cert_id = ?1"
-		              " AND version = ?2 AND ?3 = 0",
-		              c->id, version, 0, "activating the version");
+		rc = KWI_STORE_EXEC(s, "activating the version",
+		                    "UPDATE versions SET status = 'active' WHERE cert_id = ?1"
+		                    " AND version = ?2",
+		                    c->id, version);
 	if (rc == KW_OK)
-		rc = exec_ids(
-		    s, "UPDATE certs SET current_version = ?2, updated_at = ?3 WHERE id = ?1",
-		    c->id, version, (int64_t)now, "moving the current version");
+		rc = KWI_STORE_EXEC(
+		    s, "moving the current version",
+		    "UPDATE certs SET current_version = ?2, updated_at = ?3 WHERE id = ?1", c->id,
+		    version, (int64_t)now);
 	if (rc == KW_OK)
 		rc =
 		    kwi_event_append(s, "cert.rolled_back", name, version,
@@ -443,15 +432,14 @@ static kw_rc prune_record(kw_store *s, const char *name, const cert_row *c, cons
 	for (size_t i = 0; rc == KW_OK && i < p->n; i++) {
 		if (p->v[i].keep)
 			continue;
-		rc = exec_ids(s,
-		              "DELETE FROM versions WHERE cert_id = ?1 AND version = ?2 AND ?3 = 0",
-		              c->id, p->v[i].version, 0, "deleting a pruned version");
+		rc = KWI_STORE_EXEC(s, "deleting a pruned version",
+		                    "DELETE FROM versions WHERE cert_id = ?1 AND version = ?2",
+		                    c->id, p->v[i].version);
 		if (rc == KW_OK)
-			rc = exec_ids(s,
-			              "DELETE FROM notices WHERE cert_id = ?1 AND version = ?2"
-			              " AND ?3 = 0",
-			              c->id, p->v[i].version, 0,
-			              "forgetting a pruned version's notices");
+			rc = KWI_STORE_EXEC(
+			    s, "forgetting a pruned version's notices",
+			    "DELETE FROM notices WHERE cert_id = ?1 AND version = ?2", c->id,
+			    p->v[i].version);
 		json_array_append_new(gone, json_integer(p->v[i].version));
 	}
 	if (rc == KW_OK)
@@ -504,8 +492,8 @@ kw_rc kw_cert_set_enabled(kw_store *s, const char *name, int enabled)
 	KW_GUARD(cert_find(s, name, LIVE, &c));
 	kw_rc rc = KW_OK;
 	if (!c.enabled != !enabled)
-		rc = change(s, "UPDATE certs SET enabled = ?2, updated_at = ?3 WHERE id = ?1", c.id,
-		            enabled ? 1 : 0, (int64_t)now,
+		rc = change(s, "UPDATE certs SET enabled = ?2, updated_at = ?3 WHERE id = ?1",
+		            (const int64_t[]){c.id, enabled ? 1 : 0, (int64_t)now}, 3,
 		            enabled ? "cert.enabled" : "cert.disabled", name, c.current, NULL);
 	cert_row_clear(&c);
 	return rc;
@@ -529,7 +517,8 @@ kw_rc kw_cert_soft_delete(kw_store *s, const char *name)
 	if (rc == KW_OK) {
 		kwi_time_format(now + (time_t)days * 86400, until, sizeof(until));
 		rc = change(s, "UPDATE certs SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
-		            c.id, (int64_t)now, 0, "cert.deleted", name, c.current,
+		            (const int64_t[]){c.id, (int64_t)now}, 2, "cert.deleted", name,
+		            c.current,
 		            json_pack("{s:s,s:i}", "purge_after", until, "retention_days", days));
 	}
 	cert_row_clear(&c);
@@ -549,9 +538,9 @@ kw_rc kw_cert_recover(kw_store *s, const char *name)
 		             name);
 	}
 	KW_GUARD(rc);
-	rc = change(s,
-	            "UPDATE certs SET deleted_at = NULL, updated_at = ?2 WHERE id = ?1 AND ?3 = 0",
-	            c.id, (int64_t)now, 0, "cert.recovered", name, c.current, NULL);
+	rc = change(s, "UPDATE certs SET deleted_at = NULL, updated_at = ?2 WHERE id = ?1",
+	            (const int64_t[]){c.id, (int64_t)now}, 2, "cert.recovered", name, c.current,
+	            NULL);
 	cert_row_clear(&c);
 	return rc;
 }
@@ -604,21 +593,22 @@ kw_rc kwi_cert_purge(kw_store *s, const char *name)
 	time_t now;
 	kw_rc rc = c.deleted ? KW_OK : kwi_now(&now);
 	if (rc == KW_OK && !c.deleted)
-		rc = exec_ids(s, "UPDATE certs SET deleted_at = ?2 WHERE id = ?1 AND ?3 = 0", c.id,
-		              (int64_t)now, 0, "hiding the certificate");
+		rc = KWI_STORE_EXEC(s, "hiding the certificate",
+		                    "UPDATE certs SET deleted_at = ?2 WHERE id = ?1", c.id,
+		                    (int64_t)now);
 	if (rc == KW_OK && (rc = destroy_all_keys(s, c.id)) != KW_OK && !c.deleted) {
 		/* the first error stays the one reported */
 		kw_rc shown =
-		    exec_ids(s, "UPDATE certs SET deleted_at = NULL WHERE id = ?1 AND ?2 = ?3",
-		             c.id, 0, 0, "showing the certificate again");
+		    KWI_STORE_EXEC(s, "showing the certificate again",
+		                   "UPDATE certs SET deleted_at = NULL WHERE id = ?1", c.id);
 		(void)shown;
 	}
 	if (rc == KW_OK)
 		rc = kwi_store_begin(s);
 	if (rc == KW_OK) {
 		/* versions, renewal state, notices and contacts go with the row */
-		rc = exec_ids(s, "DELETE FROM certs WHERE id = ?1 AND ?2 = ?3", c.id, 0, 0,
-		              "deleting the certificate");
+		rc = KWI_STORE_EXEC(s, "deleting the certificate",
+		                    "DELETE FROM certs WHERE id = ?1", c.id);
 		if (rc == KW_OK)
 			rc = kwi_event_append(s, "cert.purged", name, 0,
 			                      json_pack("{s:i,s:b}", "current_version", c.current,

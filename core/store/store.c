@@ -478,6 +478,19 @@ void kw_store_close(kw_store *s)
 }
 
 /* see internal.h */
+kw_rc kwi_store_exec_ints(kw_store *s, const char *what, const char *sql, const int64_t *v,
+                          size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s, sql, &st));
+	for (size_t i = 0; i < n; i++)
+		sqlite3_bind_int64(st, (int)i + 1, v[i]);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, what);
+}
+
+/* see internal.h */
 char *kwi_col_dup(sqlite3_stmt *st, int col)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
