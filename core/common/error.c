@@ -9,6 +9,8 @@ struct error_record {
 	unsigned long device_code;
 	char where[96];
 	char message[512];
+	kw_hint hint;
+	char hint_arg[128];
 };
 
 static _Thread_local struct error_record record;
@@ -36,6 +38,20 @@ kw_rc kw_error_set(kw_rc code, unsigned long device_code, const char *file, int 
 	return code;
 }
 
+kw_rc kw_error_set_hint(kw_rc code, kw_hint hint, const char *hint_arg, const char *file, int line,
+                        const char *fmt, ...)
+{
+	if (record.code != KW_OK)
+		return code;
+	va_list ap;
+	va_start(ap, fmt);
+	kw_error_vset(code, 0, file, line, fmt, ap);
+	va_end(ap);
+	record.hint = hint;
+	snprintf(record.hint_arg, sizeof(record.hint_arg), "%s", hint_arg ? hint_arg : "");
+	return code;
+}
+
 void kw_error_clear(void)
 {
 	memset(&record, 0, sizeof(record));
@@ -54,6 +70,16 @@ unsigned long kw_error_device_code(void)
 const char *kw_error_message(void)
 {
 	return record.message;
+}
+
+kw_hint kw_error_hint(void)
+{
+	return record.hint;
+}
+
+const char *kw_error_hint_arg(void)
+{
+	return record.hint_arg;
 }
 
 const char *kw_error_where(void)
