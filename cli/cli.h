@@ -24,6 +24,10 @@ extern const char *cli_store_dir;
 /* Prints "keyward: <libkeyward message>"; returns the exit code for rc. */
 int cli_fail(kw_rc rc);
 
+/* The recorded core error's hint in this command line's words, e.g.
+ * " (see: keyward cert list)", written to buf; "" when there is none. */
+const char *cli_hint(char *buf, size_t len);
+
 /* Prints "keyward: <message>" and returns 2 (usage error). */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

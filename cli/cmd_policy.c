@@ -48,7 +48,9 @@ int cli_policy_read(const char *path, json_t **out)
 	if (rc == KW_OK)
 		return 0;
 	/* the file's name first: the message names the field in it */
-	fprintf(stderr, "keyward: %s: %s\n", path, kw_error_message());
+	char hint[256];
+	fprintf(stderr, "keyward: %s: %s%s\n", path, kw_error_message(),
+	        cli_hint(hint, sizeof(hint)));
 	return rc == KW_ERR_USAGE ? 2 : 1;
 }
 

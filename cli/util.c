@@ -12,10 +12,96 @@
 
 const char *cli_store_dir;
 
+/* see cli.h: core says what failed; what to do about it, in this command
+ * line's words, is ours. */
+const char *cli_hint(char *buf, size_t len)
+{
+	const char *a = kw_error_hint_arg();
+	buf[0] = '\0';
+	switch (kw_error_hint()) {
+	case KW_HINT_NONE: break;
+	case KW_HINT_STORE_INIT: snprintf(buf, len, " (run: keyward init)"); break;
+	case KW_HINT_GIVE_STORE: snprintf(buf, len, " (give --store DIR)"); break;
+	case KW_HINT_CERT_LIST: snprintf(buf, len, " (see: keyward cert list)"); break;
+	case KW_HINT_CERT_VERSIONS:
+		snprintf(buf, len, " (see: keyward cert versions %s)", a);
+		break;
+	case KW_HINT_CERT_RECOVER:
+		snprintf(buf, len, " (recover it with: keyward cert recover %s)", a);
+		break;
+	case KW_HINT_CERT_RECOVER_PURGE:
+		snprintf(buf, len,
+		         " (recover it with: keyward cert recover %s, or destroy its keys with: "
+		         "keyward cert purge %s)",
+		         a, a);
+		break;
+	case KW_HINT_CERT_ENABLE:
+		snprintf(buf, len, " (enable it with: keyward cert set %s --enabled true)", a);
+		break;
+	case KW_HINT_CERT_RENEW: snprintf(buf, len, " (renew it: keyward cert renew %s)", a); break;
+	case KW_HINT_CERT_RENEW_NEW_KEY: snprintf(buf, len, " (renew without --reuse-key)"); break;
+	case KW_HINT_CERT_CSR: snprintf(buf, len, " (the CSR: keyward cert csr %s)", a); break;
+	case KW_HINT_CERT_MERGE:
+		snprintf(buf, len,
+		         " (bring the one the CA issued with: keyward cert merge %s FILE)", a);
+		break;
+	case KW_HINT_PENDING_RESOLVE:
+		snprintf(buf, len,
+		         " (keyward cert merge %s FILE, or keyward cert pending cancel %s)", a, a);
+		break;
+	case KW_HINT_CA_CREATE:
+		snprintf(buf, len, " (create one with: keyward cert create NAME --ca ...)");
+		break;
+	case KW_HINT_BACKEND_LIST: snprintf(buf, len, " (see: keyward backend list)"); break;
+	case KW_HINT_BACKEND_ADD: snprintf(buf, len, " (keyward backend add ...)"); break;
+	case KW_HINT_GIVE_BACKEND:
+		snprintf(buf, len, " (--backend NAME; see: keyward backend list)");
+		break;
+	case KW_HINT_GIVE_SUBJECT: snprintf(buf, len, " (cert create takes --subject)"); break;
+	case KW_HINT_GIVE_PEM_OR_PKCS12:
+		snprintf(buf, len, " (--pem FILE or --pkcs12 FILE)");
+		break;
+	case KW_HINT_GIVE_KEY_URI_OR_TSS2:
+		snprintf(buf, len, " (--key-uri URI or --tss2 FILE)");
+		break;
+	case KW_HINT_GIVE_CERT_FILE: snprintf(buf, len, " (give --cert FILE)"); break;
+	case KW_HINT_PASSWORD_SOURCE:
+		snprintf(buf, len, " (give it with --password-source file:PATH|env:VAR)");
+		break;
+	case KW_HINT_GIVE_MODULE: snprintf(buf, len, " (give --module MODULE)"); break;
+	case KW_HINT_GIVE_TOKEN: snprintf(buf, len, " (give --token LABEL|pkcs11:URI)"); break;
+	case KW_HINT_ISSUER_LIST: snprintf(buf, len, " (see: keyward issuer list)"); break;
+	case KW_HINT_GIVE_EAB:
+		snprintf(buf, len, " (--eab-kid K --eab-key-source file:PATH)");
+		break;
+	case KW_HINT_GIVE_HTTP01:
+		snprintf(buf, len,
+		         " (give --http01-listen ADDR:PORT or --http01-webroot DIR, or set one on "
+		         "%s%s)",
+		         a[0] ? "issuer " : "the issuer", a);
+		break;
+	case KW_HINT_HTTP01_WEBROOT:
+		snprintf(buf, len, " (use --http01-webroot with it instead)");
+		break;
+	case KW_HINT_GIVE_DNS_SAN: snprintf(buf, len, " (--san DNS:host)"); break;
+	case KW_HINT_CHANNEL_LIST: snprintf(buf, len, " (see: keyward channel list)"); break;
+	case KW_HINT_GIVE_URL: snprintf(buf, len, " (--url URL)"); break;
+	case KW_HINT_GIVE_COMMAND: snprintf(buf, len, " (--command CMD)"); break;
+	case KW_HINT_CA_BUNDLE_ABSOLUTE: snprintf(buf, len, " (--ca-bundle /PATH/FILE)"); break;
+	case KW_HINT_CONTACT_LIST: snprintf(buf, len, " (see: keyward contact list)"); break;
+	case KW_HINT_MGMT_LIST: snprintf(buf, len, " (see: keyward mgmt list)"); break;
+	case KW_HINT_MGMT_ISSUE: snprintf(buf, len, " (keyward mgmt issue)"); break;
+	case KW_HINT_MGMT_INIT: snprintf(buf, len, " (run: keyward mgmt init --backend B)"); break;
+	}
+	return buf;
+}
+
 int cli_fail(kw_rc rc)
 {
 	const char *msg = kw_error_message();
-	fprintf(stderr, "keyward: %s\n", msg[0] ? msg : kw_rc_name(rc));
+	char hint[256];
+	fprintf(stderr, "keyward: %s%s\n", msg[0] ? msg : kw_rc_name(rc),
+	        msg[0] ? cli_hint(hint, sizeof(hint)) : "");
 	return rc == KW_ERR_USAGE ? 2 : 1;
 }
 

@@ -100,15 +100,14 @@ kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req)
 	int exists = 0;
 	KW_GUARD(check_name(req->name));
 	if ((req->backend == NULL || req->backend[0] == '\0') && req->policy == NULL)
-		return KW_FAIL(KW_ERR_USAGE,
-		               "no backend given (--backend NAME; see: keyward backend list)");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND, "no backend given");
 	KW_GUARD(kwi_policy_from_request(req, &policy));
 	const json_t *key = json_object_get(policy, "key");
 	kw_key_type type = kw_key_type_from_name(json_string_value(json_object_get(key, "type")));
 	const char *backend = json_string_value(json_object_get(key, "backend"));
 	if (backend == NULL) {
-		rc = KW_FAIL(KW_ERR_USAGE, "no backend given (--backend NAME or key.backend in the "
-		                           "policy; see: keyward backend list)");
+		rc = KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND,
+		                  "no backend given: the policy has no key.backend");
 		goto out;
 	}
 	if ((rc = kwi_issuer_policy_check(s, policy)) != KW_OK)
@@ -116,10 +115,9 @@ kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req)
 	if ((rc = kwi_now(&now)) != KW_OK || (rc = cert_exists(s, req->name, &exists)) != KW_OK)
 		goto out;
 	if (exists == 2) {
-		rc = KW_FAIL(KW_ERR_EXISTS,
-		             "certificate '%s' was deleted and still holds its name (keyward cert "
-		             "recover %s, or keyward cert purge %s)",
-		             req->name, req->name, req->name);
+		rc = KW_FAIL_HINT_ON(KW_ERR_EXISTS, KW_HINT_CERT_RECOVER_PURGE, req->name,
+		                     "certificate '%s' was deleted and still holds its name",
+		                     req->name);
 		goto out;
 	}
 	if (exists) {
@@ -183,8 +181,8 @@ static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 	kw_rc rc = KW_OK;
 	int r = sqlite3_step(st);
 	if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)",
-		             name);
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
+		                  name);
 	else if (r != SQLITE_ROW)
 		rc = KWI_DB_FAIL(s, "reading a certificate");
 	else {
@@ -309,10 +307,8 @@ static kw_rc refuse_deleted(kw_store *s, const char *name)
 	int r = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (r == SQLITE_ROW)
-		return KW_FAIL(KW_ERR_NOT_FOUND,
-		               "certificate '%s' is deleted (recover it with: keyward cert recover "
-		               "%s)",
-		               name, name);
+		return KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_RECOVER, name,
+		                       "certificate '%s' is deleted", name);
 	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a certificate");
 }
 
@@ -339,12 +335,11 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_ve
 	/* A policy that now asks for another key type or backend needs a new key. */
 	int moved = type != c.type || (backend && strcmp(backend, c.backend) != 0);
 	if (moved && key == KW_RENEW_REUSE_KEY) {
-		rc = KW_FAIL(
-		    KW_ERR_STATE,
-		    "certificate '%s': its policy asks for a %s key in backend '%s', so the "
-		    "current %s key in '%s' cannot be reused (renew without --reuse-key)",
-		    name, kw_key_type_name(type), backend ? backend : c.backend,
-		    kw_key_type_name(c.type), c.backend);
+		rc = KW_FAIL_HINT(KW_ERR_STATE, KW_HINT_CERT_RENEW_NEW_KEY,
+		                  "certificate '%s': its policy asks for a %s key in backend '%s', "
+		                  "so the current %s key in '%s' cannot be reused",
+		                  name, kw_key_type_name(type), backend ? backend : c.backend,
+		                  kw_key_type_name(c.type), c.backend);
 		goto out;
 	}
 	fresh |= moved;

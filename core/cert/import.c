@@ -172,10 +172,10 @@ kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **ou
 	if (out)
 		*out = NULL;
 	if ((req->pem_path == NULL) == (req->pkcs12_path == NULL))
-		return KW_FAIL(KW_ERR_USAGE, "give exactly one of --pem FILE and --pkcs12 FILE");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_PEM_OR_PKCS12,
+		                    "give exactly one of a PEM file and a PKCS#12 file");
 	if (req->backend == NULL || req->backend[0] == '\0')
-		return KW_FAIL(KW_ERR_USAGE, "no backend given (--backend NAME; see: keyward "
-		                             "backend list)");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND, "no backend given");
 	const char *path = req->pem_path ? req->pem_path : req->pkcs12_path;
 	if ((rc = name_free(s, req->name)) != KW_OK || (rc = kwi_now(&now)) != KW_OK ||
 	    (rc = kwi_import_read(path, req->pkcs12_path != NULL, req->password_source, &in)) !=
@@ -271,11 +271,11 @@ static kw_rc adopt_check(const kw_cert_adopt_request *req, kwi_device *dev, cons
 	if (rc == KW_OK)
 		rc = kwi_device_key_attrs(dev, ref, &v->attrs);
 	if (rc == KW_OK && v->attrs.exportable)
-		rc = KW_FAIL(KW_ERR_STATE,
-		             "the key %s can leave the device (extractable or not sensitive): "
-		             "keyward adopts only keys the device keeps; make a new key with "
-		             "keyward cert create",
-		             what);
+		rc = KW_FAIL(
+		    KW_ERR_STATE,
+		    "the key %s can leave the device (extractable or not sensitive): keyward "
+		    "adopts only keys the device keeps; make a new key in it instead",
+		    what);
 	if (rc == KW_OK && EVP_PKEY_eq(X509_get0_pubkey(in->leaf), pub) != 1) {
 		ERR_clear_error();
 		rc = KW_FAIL(KW_ERR_PARSE, "the certificate%s%s does not match the key %s",
@@ -289,13 +289,14 @@ static kw_rc adopt_check(const kw_cert_adopt_request *req, kwi_device *dev, cons
 static kw_rc adopt_args(const kw_cert_adopt_request *req)
 {
 	if ((req->key_uri == NULL) == (req->tss2_path == NULL))
-		return KW_FAIL(KW_ERR_USAGE, "give exactly one of --key-uri URI and --tss2 FILE");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_KEY_URI_OR_TSS2,
+		                    "give exactly one of a key URI and a TSS2 key file");
 	if (req->backend == NULL || req->backend[0] == '\0')
-		return KW_FAIL(KW_ERR_USAGE, "no backend given (--backend NAME; see: keyward "
-		                             "backend list)");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND, "no backend given");
 	if (req->tss2_path && req->cert_path == NULL)
-		return KW_FAIL(KW_ERR_USAGE, "a TPM keeps no certificates: give --cert FILE with "
-		                             "--tss2");
+		return KW_FAIL_HINT(
+		    KW_ERR_USAGE, KW_HINT_GIVE_CERT_FILE,
+		    "a TPM keeps no certificates: a TSS2 key file needs its certificate given");
 	return KW_OK;
 }
 
@@ -306,9 +307,10 @@ static kw_rc adopt_cert(const kw_cert_adopt_request *req, unsigned char *token_d
 	if (req->cert_path)
 		return cert_file_read(req->cert_path, in);
 	if (token_der == NULL)
-		return KW_FAIL(KW_ERR_NOT_FOUND,
-		               "the device keeps no certificate for the key %s: give --cert FILE",
-		               req->key_uri ? req->key_uri : req->tss2_path);
+		return KW_FAIL_HINT(
+		    KW_ERR_NOT_FOUND, KW_HINT_GIVE_CERT_FILE,
+		    "the device keeps no certificate for the key %s, and none was given",
+		    req->key_uri ? req->key_uri : req->tss2_path);
 	const unsigned char *q = token_der;
 	in->leaf = d2i_X509(NULL, &q, (long)token_len);
 	if (in->leaf == NULL) {
@@ -346,8 +348,8 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 		goto out;
 	if (!(kwi_device_caps(&dev) &
 	      (req->tss2_path ? KW_CAP_RESOLVE_TSS2 : KW_CAP_RESOLVE_URI))) {
-		rc = KW_FAIL(KW_ERR_USAGE, "%s names a %s key but backend '%s' is %s",
-		             req->tss2_path ? "--tss2" : "--key-uri",
+		rc = KW_FAIL(KW_ERR_USAGE, "the %s names a %s key but backend '%s' is %s",
+		             req->tss2_path ? "TSS2 key file" : "key URI",
 		             req->tss2_path ? "TPM" : "PKCS#11", dev.name, dev.kind);
 		goto out;
 	}

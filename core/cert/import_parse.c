@@ -91,10 +91,9 @@ static kw_rc pem_key(const char *path, const unsigned char *buf, size_t len, con
 		return KW_OK;
 	ERR_clear_error();
 	if (st.asked && pw == NULL)
-		return KW_FAIL(KW_ERR_USAGE,
-		               "the private key in %s is encrypted: give its password with "
-		               "--password-source file:PATH|env:VAR",
-		               path);
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_PASSWORD_SOURCE,
+		                    "the private key in %s is encrypted, and no password was given",
+		                    path);
 	if (st.asked)
 		return KW_FAIL(KW_ERR_AUTH,
 		               "cannot decrypt the private key in %s: wrong password (or a "
@@ -156,10 +155,10 @@ static kw_rc pkcs12_read(const char *path, const unsigned char *buf, size_t len,
 	pass[n] = '\0';
 	if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pass, (int)n) &&
 	    !(n == 0 && PKCS12_verify_mac(p12, NULL, 0))) {
-		rc = KW_FAIL(KW_ERR_AUTH,
-		             pw ? "wrong password for %s (its MAC does not verify)"
-		                : "%s is protected by a password: give it with --password-source",
-		             path);
+		rc = KW_FAIL_HINT(KW_ERR_AUTH, pw ? KW_HINT_NONE : KW_HINT_PASSWORD_SOURCE,
+		                  pw ? "wrong password for %s (its MAC does not verify)"
+		                     : "%s is protected by a password, and none was given",
+		                  path);
 		goto out;
 	}
 	if (!PKCS12_parse(p12, pass, &out->key, &cert, &ca)) {

@@ -55,13 +55,12 @@ static kw_rc pick_leaf(merge_job *j, EVP_PKEY *pub)
 	}
 	ERR_clear_error();
 	if (j->leaf == NULL)
-		return KW_FAIL(KW_ERR_STATE,
-		               "%s: no certificate in it is for the pending key of '%s' version %d "
-		               "(it holds %d, the first for %s): was it issued for another CSR? "
-		               "(this one: keyward cert csr %s)",
-		               j->source, j->name, j->p.version, sk_X509_num(j->certs),
-		               subject_of(sk_X509_value(j->certs, 0), first, sizeof(first)),
-		               j->name);
+		return KW_FAIL_HINT_ON(
+		    KW_ERR_STATE, KW_HINT_CERT_CSR, j->name,
+		    "%s: no certificate in it is for the pending key of '%s' version %d (it holds "
+		    "%d, the first for %s): was it issued for another CSR?",
+		    j->source, j->name, j->p.version, sk_X509_num(j->certs),
+		    subject_of(sk_X509_value(j->certs, 0), first, sizeof(first)));
 	if (other)
 		return KW_FAIL(KW_ERR_STATE,
 		               "%s: holds more than one certificate for the pending key of '%s'; "
@@ -125,10 +124,10 @@ static kw_rc check_leaf(merge_job *j, time_t now)
 	}
 	if (now >= j->v.not_after) {
 		kwi_time_format(j->v.not_after, at, sizeof(at));
-		return KW_FAIL(KW_ERR_STATE,
-		               "%s: the certificate expired at %s (now %s); have the CSR signed "
-		               "again (keyward cert csr %s)",
-		               j->source, at, nowt, j->name);
+		return KW_FAIL_HINT_ON(
+		    KW_ERR_STATE, KW_HINT_CERT_CSR, j->name,
+		    "%s: the certificate expired at %s (now %s); have the CSR signed again",
+		    j->source, at, nowt);
 	}
 	return KW_OK;
 }
@@ -226,10 +225,10 @@ static kw_rc activate(kw_store *s, const merge_job *j, const unsigned char *chai
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = KWI_DB_FAIL(s, "recording the merged certificate");
 		else if (sqlite3_changes(s->db) != 1)
-			rc = KW_FAIL(KW_ERR_STATE,
-			             "certificate '%s' version %d stopped being pending while it "
-			             "was merged; check: keyward cert versions %s",
-			             j->name, j->p.version, j->name);
+			rc = KW_FAIL_HINT_ON(
+			    KW_ERR_STATE, KW_HINT_CERT_VERSIONS, j->name,
+			    "certificate '%s' version %d stopped being pending while it was merged",
+			    j->name, j->p.version);
 	}
 	sqlite3_finalize(st);
 	kwi_facts_clear(&f);
@@ -296,8 +295,7 @@ static kw_rc prepare(kw_store *s, merge_job *j, const unsigned char *data, size_
 	if (j->p.version == 0)
 		return KW_FAIL(KW_ERR_STATE,
 		               "certificate '%s' has no pending version: nothing to merge (one "
-		               "waits after cert create --issuer unknown, or a renewal with issuer "
-		               "unknown)",
+		               "waits after a creation or a renewal with issuer unknown)",
 		               j->name);
 	KW_GUARD(kwi_certs_parse(j->source, data, len, &j->certs));
 	/* the key as the device has it, not as the CSR says */

@@ -27,10 +27,8 @@ static kw_rc pending_row(sqlite3_stmt *st, const char *name, kwi_pending *p)
 	p->cert_id = sqlite3_column_int64(st, 0);
 	p->current = sqlite3_column_int(st, 1);
 	if (sqlite3_column_int(st, 2))
-		return KW_FAIL(KW_ERR_NOT_FOUND,
-		               "certificate '%s' is deleted (recover it with: keyward cert recover "
-		               "%s)",
-		               name, name);
+		return KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_RECOVER, name,
+		                       "certificate '%s' is deleted", name);
 	if (sqlite3_column_type(st, 3) == SQLITE_NULL)
 		return KW_OK; /* nothing pending */
 	p->version = sqlite3_column_int(st, 3);
@@ -61,8 +59,8 @@ kw_rc kwi_pending_load(kw_store *s, const char *name, kwi_pending *p)
 	kw_rc rc = KW_OK;
 	int r = sqlite3_step(st);
 	if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)",
-		             name ? name : "");
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
+		                  name ? name : "");
 	else if (r != SQLITE_ROW)
 		rc = KWI_DB_FAIL(s, "reading a certificate");
 	else
@@ -81,11 +79,10 @@ kw_rc kwi_pending_refuse(kw_store *s, const char *name)
 	kwi_pending_clear(&p);
 	if (version == 0)
 		return KW_OK;
-	return KW_FAIL(KW_ERR_STATE,
-	               "certificate '%s' has version %d pending, its CSR waiting for a "
-	               "certificate: merge it (keyward cert merge %s FILE) or cancel it (keyward "
-	               "cert pending cancel %s) first",
-	               name, version, name, name);
+	return KW_FAIL_HINT_ON(KW_ERR_STATE, KW_HINT_PENDING_RESOLVE, name,
+	                       "certificate '%s' has version %d pending, its CSR waiting for a "
+	                       "certificate: merge it or cancel it first",
+	                       name, version);
 }
 
 kw_rc kwi_pending_notify(kw_store *s, const char *name, int version)

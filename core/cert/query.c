@@ -191,8 +191,8 @@ static kw_rc select_version(kw_store *s, const char *name, int version, sqlite3_
 		sqlite3_finalize(q);
 		rc = exists ? KW_FAIL(KW_ERR_NOT_FOUND, "certificate '%s' has no version %d", name,
 		                      version)
-		            : KW_FAIL(KW_ERR_NOT_FOUND,
-		                      "unknown certificate '%s' (see: keyward cert list)", name);
+		            : KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST,
+		                           "unknown certificate '%s'", name);
 	}
 	sqlite3_finalize(*st);
 	*st = NULL;
@@ -249,11 +249,10 @@ static kw_rc bio_string(BIO *b, char **out)
 /* The refusal for a version without a certificate: a pending one waits for cert merge. */
 static kw_rc no_cert(sqlite3_stmt *st, const char *name)
 {
-	return KW_FAIL(KW_ERR_STATE,
-	               "certificate '%s' version %d is %s: it has no certificate yet (bring the "
-	               "one the CA issued with: keyward cert merge %s FILE)",
-	               name, sqlite3_column_int(st, COL_VERSION),
-	               (const char *)sqlite3_column_text(st, COL_STATUS), name);
+	return KW_FAIL_HINT_ON(KW_ERR_STATE, KW_HINT_CERT_MERGE, name,
+	                       "certificate '%s' version %d is %s: it has no certificate yet", name,
+	                       sqlite3_column_int(st, COL_VERSION),
+	                       (const char *)sqlite3_column_text(st, COL_STATUS));
 }
 
 kw_rc kwi_cert_export(kw_store *s, const char *name, int version, int with_chain, char **pem)

@@ -48,16 +48,14 @@ static kw_rc cert_find(kw_store *s, const char *name, int which, cert_row *c)
 			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy",
 			             name);
 	} else if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)",
-		             name);
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
+		                  name);
 	else
 		rc = KWI_DB_FAIL(s, "reading a certificate");
 	sqlite3_finalize(st);
 	if (rc == KW_OK && which == LIVE && c->deleted)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND,
-		             "certificate '%s' is deleted (see: keyward cert deleted; recover it "
-		             "with: keyward cert recover %s)",
-		             name, name);
+		rc = KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_RECOVER, name,
+		                     "certificate '%s' is deleted", name);
 	else if (rc == KW_OK && which == DELETED && !c->deleted)
 		rc = KW_FAIL(KW_ERR_STATE, "certificate '%s' is not deleted", name);
 	if (rc != KW_OK)
@@ -167,9 +165,8 @@ static kw_rc version_load(kw_store *s, const char *name, int64_t cert_id, int ve
 	int r = sqlite3_step(st);
 	kw_rc rc = KW_OK;
 	if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND,
-		             "certificate '%s' has no version %d (see: keyward cert versions %s)",
-		             name, version, name);
+		rc = KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_VERSIONS, name,
+		                     "certificate '%s' has no version %d", name, version);
 	else if (r != SQLITE_ROW)
 		rc = KWI_DB_FAIL(s, "reading a version");
 	else {
@@ -510,10 +507,8 @@ kw_rc kw_cert_soft_delete(kw_store *s, const char *name)
 	KW_GUARD(kwi_retention_days(s, &days));
 	kw_rc rc = cert_find(s, name, ANY, &c);
 	if (rc == KW_OK && c.deleted)
-		rc = KW_FAIL(KW_ERR_STATE,
-		             "certificate '%s' is already deleted (recover it with: keyward cert "
-		             "recover %s, or destroy its keys with: keyward cert purge %s)",
-		             name, name, name);
+		rc = KW_FAIL_HINT_ON(KW_ERR_STATE, KW_HINT_CERT_RECOVER_PURGE, name,
+		                     "certificate '%s' is already deleted", name);
 	if (rc == KW_OK) {
 		kwi_time_format(now + (time_t)days * 86400, until, sizeof(until));
 		rc = change(s, "UPDATE certs SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",

@@ -26,19 +26,20 @@ static kw_rc check_spec(const kw_backend_spec *b)
 	unsigned caps = kw_backend_caps(ops, NULL);
 	if (caps & KW_CAP_CONF_TOKEN) {
 		if (b->module == NULL || b->module[0] == '\0')
-			return KW_FAIL(KW_ERR_USAGE, "a %s backend needs --module", b->kind);
+			return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_MODULE,
+			                    "a %s backend needs a PKCS#11 module", b->kind);
 		if (b->token == NULL || b->token[0] == '\0')
-			return KW_FAIL(KW_ERR_USAGE,
-			               "a %s backend needs --token LABEL or a pkcs11: URI",
-			               b->kind);
+			return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_TOKEN,
+			                    "a %s backend needs a token label or a pkcs11: URI",
+			                    b->kind);
 		/* no pin source: fine for a token that needs no login (checked by probe) */
 		if (b->pin_source)
 			KW_GUARD(kw_secret_source_check(b->pin_source));
 	} else if (b->module || b->token || b->pin_source)
 		return KW_FAIL(KW_ERR_USAGE,
-		               "--module, --token and --pin-source are for pkcs11 backends");
+		               "a module, a token and a PIN source are for pkcs11 backends");
 	if ((caps & KW_CAP_CONF_TCTI) && b->tcti && b->tcti[0] == '\0')
-		return KW_FAIL(KW_ERR_USAGE, "empty --tcti");
+		return KW_FAIL(KW_ERR_USAGE, "empty TCTI");
 	return KW_OK;
 }
 
@@ -159,11 +160,10 @@ kw_rc kwi_backend_only(kw_store *s, const char *what, char **out)
 		*out = strdup(name);
 	json_decref(l);
 	if (n == 0)
-		return KW_FAIL(KW_ERR_USAGE, "the store has no backend (keyward backend add ...)");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_BACKEND_ADD, "the store has no backend");
 	if (n > 1)
-		return KW_FAIL(KW_ERR_USAGE,
-		               "the store has %zu backends: say which holds %s (--backend NAME)", n,
-		               what);
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND,
+		                    "the store has %zu backends: say which holds %s", n, what);
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 

@@ -58,8 +58,8 @@ static kw_rc device_open_where(kw_store *s, const char *sql, const char *name, i
 	if (r == SQLITE_ROW)
 		rc = device_open_row(s, st, out);
 	else if (r == SQLITE_DONE && name)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown backend '%s' (see: keyward backend list)",
-		             name);
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_BACKEND_LIST, "unknown backend '%s'",
+		                  name);
 	else if (r == SQLITE_DONE)
 		rc = KW_FAIL(KW_ERR_STORE, "store %s references a missing backend (id %lld)",
 		             s->dir, (long long)id);

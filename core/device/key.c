@@ -83,10 +83,8 @@ static kw_rc spki_from_cert(kw_key *k)
 static kw_rc row_read(const char *store_dir, sqlite3_stmt *st, kw_key *k)
 {
 	if (!sqlite3_column_int(st, 0))
-		return KW_FAIL(KW_ERR_STATE,
-		               "certificate '%s' is disabled (enable it with: keyward cert set %s "
-		               "--enabled true)",
-		               k->name, k->name);
+		return KW_FAIL_HINT_ON(KW_ERR_STATE, KW_HINT_CERT_ENABLE, k->name,
+		                       "certificate '%s' is disabled", k->name);
 	k->version = sqlite3_column_int(st, 1);
 	k->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 3));
 	if (sqlite3_column_type(st, 5) == SQLITE_NULL)

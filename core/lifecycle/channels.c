@@ -54,7 +54,7 @@ static kw_rc check_url(const char *url)
 	curl_url_cleanup(u);
 	return ok ? KW_OK
 	          : KW_FAIL(KW_ERR_USAGE,
-	                    "webhook channel: bad --url '%s': give an http:// or https:// URL",
+	                    "webhook channel: bad URL '%s': give an http:// or https:// URL",
 	                    kwi_printable(url, shown, sizeof(shown)));
 }
 
@@ -81,21 +81,23 @@ static kw_rc normalise(const char *kind, const json_t *in, json_t **out)
 	} else if (strcmp(kind, "command") == 0) {
 		if ((rc = check_keys(kind, cfg, cmd_keys)) == KW_OK &&
 		    !json_object_get(cfg, "command"))
-			rc = KW_FAIL(KW_ERR_USAGE, "command channel: --command CMD is required");
+			rc = KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_COMMAND,
+			                  "command channel: a command is required");
 	} else if (strcmp(kind, "webhook") == 0) {
 		const char *ca = json_string_value(json_object_get(cfg, "ca_bundle"));
 		struct stat st;
 		rc = check_keys(kind, cfg, hook_keys);
 		if (rc == KW_OK && !json_object_get(cfg, "url"))
-			rc = KW_FAIL(KW_ERR_USAGE, "webhook channel: --url URL is required");
+			rc = KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_URL,
+			                  "webhook channel: a URL is required");
 		if (rc == KW_OK)
 			rc = check_url(json_string_value(json_object_get(cfg, "url")));
 		if (rc == KW_OK && ca &&
 		    (ca[0] != '/' || stat(ca, &st) != 0 || !S_ISREG(st.st_mode)))
-			rc = KW_FAIL(KW_ERR_USAGE,
-			             "webhook channel: --ca-bundle '%s' must be the absolute path "
-			             "of a file",
-			             kwi_printable(ca, shown, sizeof(shown)));
+			rc = KW_FAIL_HINT(
+			    KW_ERR_USAGE, KW_HINT_CA_BUNDLE_ABSOLUTE,
+			    "webhook channel: CA bundle '%s' must be the absolute path of a file",
+			    kwi_printable(ca, shown, sizeof(shown)));
 	} else
 		rc = KW_FAIL(KW_ERR_USAGE,
 		             "unknown channel kind '%s' (use sendmail, webhook or command)",
@@ -167,9 +169,9 @@ kw_rc kw_channel_remove(kw_store *s, const char *name)
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = KWI_DB_FAIL(s, "removing a channel");
 		else if (sqlite3_changes(s->db) == 0)
-			rc = KW_FAIL(KW_ERR_NOT_FOUND,
-			             "unknown channel '%s' (see: keyward channel list)",
-			             kwi_printable(name, shown, sizeof(shown)));
+			rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CHANNEL_LIST,
+			                  "unknown channel '%s'",
+			                  kwi_printable(name, shown, sizeof(shown)));
 	}
 	sqlite3_finalize(st);
 	if (rc == KW_OK)

@@ -85,9 +85,8 @@ static kw_rc lookup_cert(kw_store *s, const char *cert, sqlite3_int64 *id)
 		*id = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	if (r == SQLITE_DONE)
-		return KW_FAIL(KW_ERR_NOT_FOUND,
-		               "unknown certificate '%s' (see: keyward cert list)",
-		               kwi_printable(cert, shown, sizeof(shown)));
+		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
+		                    kwi_printable(cert, shown, sizeof(shown)));
 	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "looking up a certificate");
 }
 
@@ -176,9 +175,9 @@ kw_rc kw_contact_remove(kw_store *s, const char *cert, const char *email)
 		                  "NOCASE",
 		                  id, email, NULL, &changed);
 	if (rc == KW_OK && changed == 0)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND,
-		             "%s is not a contact of %s (see: keyward contact list)",
-		             kwi_printable(email, shown, sizeof(shown)), where(cert));
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CONTACT_LIST,
+		                  "%s is not a contact of %s",
+		                  kwi_printable(email, shown, sizeof(shown)), where(cert));
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "contact.removed", cert, 0,
 		                      json_pack("{s:s}", "email", email));

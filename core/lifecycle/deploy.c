@@ -44,8 +44,8 @@ static kw_rc load_cert(kwi_deploy_job *d)
 	kw_rc rc = KW_OK;
 	char shown[200];
 	if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)",
-		             kwi_printable(d->name, shown, sizeof(shown)));
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
+		                  kwi_printable(d->name, shown, sizeof(shown)));
 	else if (r != SQLITE_ROW)
 		rc = KWI_DB_FAIL(d->s, "reading a certificate");
 	else if (sqlite3_column_type(st, 0) == SQLITE_NULL)

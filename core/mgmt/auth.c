@@ -80,8 +80,8 @@ kw_rc kw_mgmt_authorize(kw_store *s, const unsigned char *der, size_t len, kw_mg
 	memset(caller, 0, sizeof(*caller));
 	memset(&c, 0, sizeof(c));
 	if (der == NULL || len == 0)
-		return KW_FAIL(KW_ERR_AUTH, "no client certificate: the management API needs one "
-		                            "(keyward mgmt issue)");
+		return KW_FAIL_HINT(KW_ERR_AUTH, KW_HINT_MGMT_ISSUE,
+		                    "no client certificate: the management API needs one");
 	X509 *x = d2i_X509(NULL, &p, (long)len);
 	if (x == NULL || p != der + len) {
 		X509_free(x);
@@ -94,10 +94,10 @@ kw_rc kw_mgmt_authorize(kw_store *s, const unsigned char *der, size_t len, kw_mg
 	if (rc == KW_OK)
 		rc = client_load(s, caller->sha256, &c, &found);
 	if (rc == KW_OK && !found)
-		rc = KW_FAIL(KW_ERR_AUTH,
-		             "client certificate %s is not one this store issued to a "
-		             "management client (see: keyward mgmt list)",
-		             caller->sha256);
+		rc = KW_FAIL_HINT(
+		    KW_ERR_AUTH, KW_HINT_MGMT_LIST,
+		    "client certificate %s is not one this store issued to a management client",
+		    caller->sha256);
 	if (rc == KW_OK)
 		rc = judge(x, &c, now);
 	if (rc == KW_OK) {

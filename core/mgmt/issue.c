@@ -83,10 +83,10 @@ static kw_rc name_free(kw_store *s, const char *name)
 	int r = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (r == SQLITE_ROW)
-		return KW_FAIL(KW_ERR_EXISTS,
-		               "management client '%s' exists (names are not reused, even when "
-		               "revoked; see: keyward mgmt list)",
-		               name);
+		return KW_FAIL_HINT(
+		    KW_ERR_EXISTS, KW_HINT_MGMT_LIST,
+		    "management client '%s' exists (names are not reused, even when revoked)",
+		    name);
 	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a client");
 }
 
@@ -352,9 +352,8 @@ static kw_rc issue_run(kw_store *s, const kw_mgmt_issue_request *r, issue_ctx *c
 	kw_rc rc = kwi_ca_load(s, KW_MGMT_CA_NAME, now, &ca);
 	if (rc == KW_ERR_NOT_FOUND) {
 		kw_error_clear();
-		return KW_FAIL(
-		    KW_ERR_NOT_FOUND,
-		    "no management CA in this store (run: keyward mgmt init --backend B)");
+		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_MGMT_INIT,
+		                    "no management CA in this store");
 	}
 	KW_GUARD(rc);
 	int64_t ca_id = ca.cert_id;

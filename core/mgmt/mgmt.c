@@ -26,10 +26,10 @@ static kw_rc init_refuse_existing(kw_store *s)
 		int taken = 0;
 		KW_GUARD(name_taken(s, names[i], &taken));
 		if (taken)
-			return KW_FAIL(KW_ERR_EXISTS,
-			               "the store already has certificate '%s': management is set "
-			               "up (see: keyward mgmt list)",
-			               names[i]);
+			return KW_FAIL_HINT(
+			    KW_ERR_EXISTS, KW_HINT_MGMT_LIST,
+			    "the store already has certificate '%s': management is set up",
+			    names[i]);
 	}
 	return KW_OK;
 }
@@ -57,12 +57,14 @@ static kw_rc create_server(kw_store *s, const kw_mgmt_init_request *req)
  * error is the one reported. */
 static kw_rc undo_ca(kw_store *s, kw_rc rc)
 {
-	char msg[MSG_LEN];
+	char msg[MSG_LEN], arg[128];
+	kw_hint hint = kw_error_hint();
 	snprintf(msg, sizeof(msg), "%s", kw_error_message());
+	snprintf(arg, sizeof(arg), "%s", kw_error_hint_arg());
 	if (kwi_cert_purge(s, KW_MGMT_CA_NAME) != KW_OK) { /* best effort */
 	}
 	kw_error_clear();
-	return KW_FAIL(rc, "%s", msg);
+	return KW_FAIL_HINT_ON(rc, hint, arg[0] ? arg : NULL, "%s", msg);
 }
 
 static kw_rc init_report(kw_store *s, const char *backend, json_t **out)
@@ -155,8 +157,8 @@ kw_rc kwi_mgmt_client_json(kw_store *s, const char *name, json_t **out)
 		*out = client_json(st, now);
 	sqlite3_finalize(st);
 	if (r == SQLITE_DONE)
-		return KW_FAIL(KW_ERR_NOT_FOUND,
-		               "unknown management client '%s' (see: keyward mgmt list)", name);
+		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_MGMT_LIST,
+		                    "unknown management client '%s'", name);
 	if (r != SQLITE_ROW)
 		return KWI_DB_FAIL(s, "reading a management client");
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");

@@ -706,12 +706,11 @@ kw_rc kw_policy_parse(const char *text, json_t **out)
 kw_rc kwi_policy_require_complete(const json_t *policy)
 {
 	if (!json_is_string(json_object_get(json_object_get(policy, "x509"), "subject")))
-		return field_fail(KW_ERR_USAGE, "x509.subject",
-		                  "required (a DN such as CN=web01; cert create takes --subject)");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_SUBJECT,
+		                    "x509.subject: required (a DN such as CN=web01)");
 	if (!json_is_string(json_object_get(json_object_get(policy, "key"), "backend")))
-		return field_fail(KW_ERR_USAGE, "key.backend",
-		                  "required (the backend new keys are made in; cert create takes "
-		                  "--backend)");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND,
+		                    "key.backend: required (the backend new keys are made in)");
 	return KW_OK;
 }
 

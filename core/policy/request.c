@@ -193,8 +193,8 @@ kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out)
 	kw_rc rc = KW_OK;
 	int r = sqlite3_step(st);
 	if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' (see: keyward cert list)",
-		             name ? name : "");
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
+		                  name ? name : "");
 	else if (r != SQLITE_ROW)
 		rc = KWI_DB_FAIL(s, "reading a certificate's policy");
 	else if ((raw = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL)) == NULL)
@@ -228,8 +228,8 @@ static kw_rc backend_exists(kw_store *s, const char *name)
 		return KW_OK;
 	if (r != SQLITE_DONE)
 		return KWI_DB_FAIL(s, "looking up a backend");
-	return KW_FAIL(KW_ERR_NOT_FOUND,
-	               "key.backend: unknown backend '%s' (see: keyward backend list)", name);
+	return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_BACKEND_LIST,
+	                    "key.backend: unknown backend '%s'", name);
 }
 
 /* The top-level sections that differ, for the event. */

@@ -239,8 +239,9 @@ kw_rc kw_store_default_dir(char **out)
 			if (asprintf(out, "%s/.local/share/keyward", home) < 0)
 				*out = NULL;
 		} else
-			return KW_FAIL(KW_ERR_USAGE,
-			               "no store given: set --store, KEYWARD_STORE or HOME");
+			return KW_FAIL_HINT(
+			    KW_ERR_USAGE, KW_HINT_GIVE_STORE,
+			    "no store given, and neither KEYWARD_STORE nor HOME is set");
 	}
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
@@ -412,11 +413,11 @@ static kw_rc schema_check_current(kw_store *s)
 		               "upgrade keyward",
 		               s->dir, version, SCHEMA_VERSION);
 	if (version < SCHEMA_VERSION)
-		return KW_FAIL(KW_ERR_STORE,
-		               "store %s has schema version %d, older than this keyward (%d), and "
-		               "a reader does not migrate it: its owner must open it once to do so "
-		               "(keyward init)",
-		               s->dir, version, SCHEMA_VERSION);
+		return KW_FAIL_HINT(
+		    KW_ERR_STORE, KW_HINT_STORE_INIT,
+		    "store %s has schema version %d, older than this keyward (%d), and a reader "
+		    "does not migrate it: its owner must open it once to do so",
+		    s->dir, version, SCHEMA_VERSION);
 	return KW_OK;
 }
 
@@ -428,15 +429,16 @@ static kw_rc store_open(const char *dir, int readonly, kw_store **out)
 	rc = check_mode(dir, 1);
 	if (rc == KW_ERR_NOT_FOUND) {
 		kw_error_clear();
-		return KW_FAIL(KW_ERR_NOT_FOUND, "no keyward store at %s (run: keyward init)", dir);
+		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_STORE_INIT, "no keyward store at %s",
+		                    dir);
 	}
 	KW_GUARD(rc);
 	KW_GUARD(store_new(dir, &s));
 	rc = check_mode(s->db_path, 0);
 	if (rc == KW_ERR_NOT_FOUND) {
 		kw_error_clear();
-		rc = KW_FAIL(KW_ERR_NOT_FOUND,
-		             "no keyward store database in %s (run: keyward init)", dir);
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_STORE_INIT,
+		                  "no keyward store database in %s", dir);
 	}
 	if (rc != KW_OK)
 		goto out;

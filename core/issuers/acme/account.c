@@ -33,8 +33,8 @@ kw_rc kwi_issuer_load(kw_store *s, const char *name, kwi_issuer *out)
 	int r = sqlite3_step(st);
 	kw_rc rc = KW_OK;
 	if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "no ACME issuer '%s' (see: keyward issuer list)",
-		             name);
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_ISSUER_LIST, "no ACME issuer '%s'",
+		                  name);
 	else if (r != SQLITE_ROW)
 		rc = KWI_DB_FAIL(s, "reading an issuer");
 	if (rc == KW_OK) {
@@ -87,13 +87,14 @@ static kw_rc spec_config(const kw_issuer_spec *sp, json_t **out)
 	json_t *http01 = NULL;
 	char bundle[4096];
 	if (sp->directory == NULL || strncmp(sp->directory, "https://", 8) != 0)
-		return KW_FAIL(KW_ERR_USAGE, "--directory must be an https:// ACME directory URL");
+		return KW_FAIL(KW_ERR_USAGE, "the ACME directory must be an https:// URL");
 	if (sp->email && !kwi_email_valid(sp->email))
-		return KW_FAIL(KW_ERR_USAGE, "--email '%s' is not an e-mail address", sp->email);
+		return KW_FAIL(KW_ERR_USAGE, "'%s' is not an e-mail address", sp->email);
 	if ((sp->eab_kid == NULL) != (sp->eab_key_source == NULL))
-		return KW_FAIL(KW_ERR_USAGE, "--eab-kid and --eab-key-source go together");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_EAB,
+		                    "an external account binding's key ID and key go together");
 	if (sp->ca_bundle && (realpath(sp->ca_bundle, bundle) == NULL || access(bundle, R_OK)))
-		return KW_FAIL(KW_ERR_IO, "--ca-bundle %s: cannot read it", sp->ca_bundle);
+		return KW_FAIL(KW_ERR_IO, "CA bundle %s: cannot read it", sp->ca_bundle);
 	KW_GUARD(kwi_http01_settings(sp->http01_listen, sp->http01_webroot, &http01));
 	*out = json_pack("{s:s}", "directory", sp->directory);
 	kw_rc rc = *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
@@ -133,8 +134,8 @@ static kw_rc terms(const kwi_acme_client *c, const kw_issuer_spec *sp, json_t *c
 	const json_t *meta = json_object_get(c->dir, "meta");
 	const char *tos = json_string_value(json_object_get(meta, "termsOfService"));
 	if (json_is_true(json_object_get(meta, "externalAccountRequired")) && !sp->eab_kid)
-		return KW_FAIL(KW_ERR_USAGE, "the CA requires external account binding "
-		                             "(--eab-kid K --eab-key-source file:PATH)");
+		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_EAB,
+		                    "the CA requires external account binding");
 	return tos ? kwi_json_put(cfg, "terms_of_service", json_string(tos)) : KW_OK;
 }
 
@@ -280,10 +281,9 @@ kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy)
 	if (s->http01 && json_object_get(iss, "http01") == NULL)
 		return kwi_json_put(iss, "http01", json_deep_copy(s->http01));
 	if (json_object_get(iss, "http01") == NULL && !fallback)
-		return KW_FAIL(
-		    KW_ERR_USAGE,
-		    "no way to answer http-01 challenges: give --http01-listen ADDR:PORT "
-		    "or --http01-webroot DIR (or set one on issuer %s)",
-		    acme);
+		return KW_FAIL_HINT_ON(KW_ERR_USAGE, KW_HINT_GIVE_HTTP01, acme,
+		                       "no way to answer http-01 challenges: no listen address or "
+		                       "webroot was given, and issuer %s sets none",
+		                       acme);
 	return KW_OK;
 }

@@ -109,10 +109,10 @@ static kw_rc responder_start(kwi_http01 *h, const char *listen)
 	evhttp_set_timeout(h->http, 10);
 	evhttp_set_gencb(h->http, on_request, h);
 	if (evhttp_bind_socket_with_handle(h->http, addr, port) == NULL)
-		return KW_FAIL(KW_ERR_UNAVAILABLE,
-		               "cannot listen on %s for http-01 challenges: %s (is another server "
-		               "on that port? use --http01-webroot with it instead)",
-		               listen, strerror(errno ? errno : EADDRINUSE));
+		return KW_FAIL_HINT(KW_ERR_UNAVAILABLE, KW_HINT_HTTP01_WEBROOT,
+		                    "cannot listen on %s for http-01 challenges: %s (is another "
+		                    "server on that port?)",
+		                    listen, strerror(errno ? errno : EADDRINUSE));
 	if (pthread_create(&h->thread, NULL, serve, h) != 0)
 		return KW_FAIL(KW_ERR_INTERNAL, "cannot start the http-01 responder thread");
 	h->running = 1;
@@ -158,9 +158,9 @@ kw_rc kwi_http01_start(const char *listen, const char *webroot, kwi_http01 **out
 	kw_rc rc = listen && listen[0] ? responder_start(h, listen)
 	           : webroot && webroot[0]
 	               ? webroot_start(h, webroot)
-	               : KW_FAIL(KW_ERR_USAGE,
-	                         "no way to answer http-01 challenges: give --http01-listen "
-	                         "ADDR:PORT or --http01-webroot DIR (or set one on the issuer)");
+	               : KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_HTTP01,
+	                              "no way to answer http-01 challenges: no listen address or "
+	                              "webroot was given, and the issuer sets none");
 	if (rc != KW_OK) {
 		kwi_http01_stop(h);
 		return rc;
@@ -244,7 +244,7 @@ kw_rc kwi_http01_settings(const char *listen, const char *webroot, json_t **out)
 	unsigned short port;
 	*out = NULL;
 	if (listen && webroot)
-		return KW_FAIL(KW_ERR_USAGE, "give --http01-listen or --http01-webroot, not both");
+		return KW_FAIL(KW_ERR_USAGE, "give an http-01 listen address or webroot, not both");
 	if (listen == NULL && webroot == NULL)
 		return KW_OK;
 	if (listen)

@@ -33,8 +33,8 @@ static kw_rc identifiers(X509_REQ *csr, json_t **out)
 	}
 	json_decref(sans);
 	if (rc == KW_OK && json_array_size(ids) == 0)
-		rc = KW_FAIL(KW_ERR_USAGE, "an ACME certificate needs at least one name (--san "
-		                           "DNS:host)");
+		rc = KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_DNS_SAN,
+		                  "an ACME certificate needs at least one name");
 	if (rc != KW_OK)
 		json_decref(ids);
 	else

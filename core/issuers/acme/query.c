@@ -78,8 +78,8 @@ kw_rc kwi_issuer_show(kw_store *s, const char *name, json_t **out)
 	KW_GUARD(query(s, name, &a));
 	if (json_array_size(a) == 0) {
 		json_decref(a);
-		return KW_FAIL(KW_ERR_NOT_FOUND, "no ACME issuer '%s' (see: keyward issuer list)",
-		               name);
+		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_ISSUER_LIST, "no ACME issuer '%s'",
+		                    name);
 	}
 	*out = json_incref(json_array_get(a, 0));
 	json_decref(a);

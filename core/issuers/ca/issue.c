@@ -33,9 +33,8 @@ static kw_rc check_row(sqlite3_stmt *st, const char *name)
 	if (sqlite3_column_int(st, 1))
 		return KW_FAIL(KW_ERR_NOT_FOUND, "CA '%s' is deleted", name);
 	if (!sqlite3_column_int(st, 0))
-		return KW_FAIL(KW_ERR_STATE,
-		               "CA '%s' is disabled (keyward cert set %s --enabled true)", name,
-		               name);
+		return KW_FAIL_HINT_ON(KW_ERR_STATE, KW_HINT_CERT_ENABLE, name,
+		                       "CA '%s' is disabled", name);
 	if (sqlite3_column_type(st, 3) == SQLITE_NULL)
 		return KW_FAIL(KW_ERR_STATE, "CA '%s' has no certificate yet (its version is %s)",
 		               name, (const char *)sqlite3_column_text(st, 2));
@@ -64,13 +63,13 @@ static kw_rc check_usable(const kwi_ca *ca, const char *name, time_t now)
 {
 	if (X509_check_ca(ca->cert) != 1 || !(X509_get_extension_flags(ca->cert) & EXFLAG_BCONS) ||
 	    (X509_get_key_usage(ca->cert) & KU_KEY_CERT_SIGN) == 0)
-		return KW_FAIL(KW_ERR_STATE,
-		               "certificate '%s' is not a CA (no basicConstraints CA:TRUE with "
-		               "keyCertSign; create one with: keyward cert create NAME --ca ...)",
-		               name);
+		return KW_FAIL_HINT(
+		    KW_ERR_STATE, KW_HINT_CA_CREATE,
+		    "certificate '%s' is not a CA (no basicConstraints CA:TRUE with keyCertSign)",
+		    name);
 	if (X509_cmp_time(X509_get0_notAfter(ca->cert), &now) <= 0)
-		return KW_FAIL(KW_ERR_STATE,
-		               "CA '%s' has expired (renew it: keyward cert renew %s)", name, name);
+		return KW_FAIL_HINT_ON(KW_ERR_STATE, KW_HINT_CERT_RENEW, name,
+		                       "CA '%s' has expired", name);
 	if (X509_cmp_time(X509_get0_notBefore(ca->cert), &now) > 0)
 		return KW_FAIL(KW_ERR_STATE, "CA '%s' is not valid yet", name);
 	return KW_OK;
@@ -91,7 +90,7 @@ kw_rc kwi_ca_load(kw_store *s, const char *name, time_t now, kwi_ca *ca)
 	kw_rc rc = KW_OK;
 	int r = sqlite3_step(st);
 	if (r == SQLITE_DONE)
-		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown CA '%s' (see: keyward cert list)", name);
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown CA '%s'", name);
 	else if (r != SQLITE_ROW)
 		rc = KWI_DB_FAIL(s, "reading a CA");
 	else

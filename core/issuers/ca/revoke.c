@@ -73,7 +73,7 @@ static kw_rc ca_id(kw_store *s, const char *ca, int64_t *id)
 	*id = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
 	if (r == SQLITE_DONE)
-		return KW_FAIL(KW_ERR_NOT_FOUND, "unknown CA '%s' (see: keyward cert list)", ca);
+		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown CA '%s'", ca);
 	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "looking up a CA");
 }
 
@@ -190,8 +190,8 @@ kw_rc kw_cert_revoke(kw_store *s, const char *name, const char *reason)
 	}
 	sqlite3_finalize(st);
 	if (r == SQLITE_DONE)
-		return KW_FAIL(KW_ERR_NOT_FOUND,
-		               "unknown certificate '%s' (see: keyward cert list)", name);
+		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
+		                    name);
 	if (r != SQLITE_ROW)
 		return KWI_DB_FAIL(s, "reading a certificate");
 	const char *by = NULL;

@@ -225,6 +225,11 @@ Test(lifecycle, rollback_refuses_bad_versions)
 	cr_assert_eq(kw_cert_rollback(s, "b", 1), KW_ERR_STATE); /* already current */
 	cr_assert_eq(kw_cert_rollback(s, "b", 7), KW_ERR_NOT_FOUND);
 	cr_assert(strstr(kw_error_message(), "no version 7") != NULL, "%s", kw_error_message());
+	cr_assert(strstr(kw_error_message(), "keyward ") == NULL &&
+	              strstr(kw_error_message(), "--") == NULL,
+	          "a core message names no CLI command or flag: %s", kw_error_message());
+	cr_assert_eq(kw_error_hint(), KW_HINT_CERT_VERSIONS);
+	cr_assert_str_eq(kw_error_hint_arg(), "b");
 	cr_assert_eq(kw_cert_rollback(s, "b", 0), KW_ERR_USAGE);
 	cr_assert_eq(kw_cert_rollback(s, "nope", 1), KW_ERR_NOT_FOUND);
 	char *after = kwt_store_dump(dir);
@@ -387,6 +392,9 @@ Test(lifecycle, soft_delete_hides_then_recover_brings_back)
 	          kw_error_message());
 	int v = 0;
 	cr_assert_eq(kw_cert_renew(s, "soft", KW_RENEW_NEW_KEY, &v), KW_ERR_NOT_FOUND);
+	cr_assert_str_eq(kw_error_message(), "certificate 'soft' is deleted");
+	cr_assert_eq(kw_error_hint(), KW_HINT_CERT_RECOVER);
+	cr_assert_str_eq(kw_error_hint_arg(), "soft");
 	cr_assert_eq(kwt_p11_object_count(), objects, "renewing a deleted cert made a key");
 	/* the name stays taken */
 	kwt_result r;

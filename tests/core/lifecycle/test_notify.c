@@ -569,7 +569,9 @@ Test(channels, are_validated_stored_with_defaults_and_removed)
 	json_decref(list);
 	json_t *cfg = json_object();
 	cr_assert_eq(kw_channel_add(f.s, "h2", "webhook", cfg), KW_ERR_USAGE);
-	cr_assert(strstr(kw_error_message(), "--url") != NULL, "%s", kw_error_message());
+	cr_assert(strstr(kw_error_message(), "URL is required") != NULL, "%s", kw_error_message());
+	cr_assert(strstr(kw_error_message(), "--") == NULL, "%s", kw_error_message());
+	cr_assert_eq(kw_error_hint(), KW_HINT_GIVE_URL, "the CLI names --url");
 	cr_assert_eq(kw_channel_add(f.s, "c2", "command", cfg), KW_ERR_USAGE);
 	cr_assert_eq(kw_channel_add(f.s, "p", "pigeon", cfg), KW_ERR_USAGE);
 	cr_assert(strstr(kw_error_message(), "unknown channel kind") != NULL);

@@ -233,7 +233,7 @@ Test(policy, checks_issuer_names_and_http01)
 	        KW_ERR_USAGE, "issuer.http01: http-01 webroot 'www' is not an absolute path");
 	refused("{\"issuer\": {\"name\": \"acme:le\", \"http01\": {\"listen\": "
 	        "\"127.0.0.1:80\", \"webroot\": \"/var/www\"}}}",
-	        KW_ERR_USAGE, "issuer.http01: give --http01-listen or --http01-webroot, not both");
+	        KW_ERR_USAGE, "issuer.http01: give an http-01 listen address or webroot, not both");
 	refused("{\"issuer\": {\"name\": \"self\", \"http01\": {\"webroot\": \"/w\"}}}",
 	        KW_ERR_USAGE, "issuer.http01: only an acme:NAME issuer answers http-01");
 	refused("{\"issuer\": {\"name\": \"acme:le\", \"http01\": {\"port\": 80}}}", KW_ERR_USAGE,
@@ -639,7 +639,9 @@ Test(policy, show_normalises_an_older_stored_policy)
 	                 "hsm");
 	json_decref(p);
 	cr_assert_eq(kw_policy_show(s, "nope", &p), KW_ERR_NOT_FOUND);
-	cr_assert(strstr(kw_error_message(), "unknown certificate 'nope'") != NULL);
+	/* what failed, on what; what to do is the caller's hint (the API has no CLI) */
+	cr_assert_str_eq(kw_error_message(), "unknown certificate 'nope'");
+	cr_assert_eq(kw_error_hint(), KW_HINT_CERT_LIST);
 	cr_assert_eq(kw_policy_show(s, "gone", &p), KW_ERR_NOT_FOUND, "soft-deleted is gone");
 	sql(s, "UPDATE certs SET policy = '{\"x509\":{\"validity_days\":0}}' WHERE name = "
 	       "'web01'");

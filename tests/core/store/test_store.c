@@ -78,7 +78,9 @@ Test(store, open_refuses_a_missing_store)
 	kw_error_clear();
 	cr_assert_eq(kw_store_open(s, &st), KW_ERR_NOT_FOUND);
 	cr_assert_null(st);
-	cr_assert(strstr(kw_error_message(), "keyward init") != NULL, "%s", kw_error_message());
+	cr_assert(strstr(kw_error_message(), s) != NULL, "%s", kw_error_message());
+	cr_assert(strstr(kw_error_message(), "keyward init") == NULL, "%s", kw_error_message());
+	cr_assert_eq(kw_error_hint(), KW_HINT_STORE_INIT, "the CLI says: run keyward init");
 	cr_assert(mkdir(s, 0700) == 0);
 	cr_assert_eq(kw_store_open(s, &st), KW_ERR_NOT_FOUND, "a dir without a database");
 	free(s);
