@@ -62,6 +62,10 @@ void kws_reply_error(kws_req *r, int status, const char *code, const char *fmt, 
 	free(text);
 }
 
+/* Core's message says what failed, on what and why. Its hint (kw_error_hint)
+ * is worded by each caller; the CLI's words name commands and flags a remote
+ * client does not have, and the status and code here already say what kind of
+ * failure it is, so the API adds none. */
 void kws_reply_rc(kws_req *r, kw_rc rc)
 {
 	const char *msg = kw_error_message()[0] ? kw_error_message() : kw_rc_name(rc);

@@ -262,6 +262,43 @@ Test(server_api, bad_requests_get_json_errors_and_change_nothing)
 	srv_teardown(&c);
 }
 
+/* An API error says what failed, and names no CLI command or flag: a remote
+ * client has no CLI. */
+static void refused_without_cli_text(srv_ctx *c, const char *method, const char *path,
+                                     const char *body, int status, const char *want)
+{
+	srv_reply r;
+	srv_curl(c, &r, "alice", method, path, body);
+	srv_assert_status(&r, status, path);
+	const char *msg =
+	    json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
+	cr_assert(msg != NULL, "%s %s: no error message: %s", method, path, r.body);
+	cr_assert_str_eq(msg, want, "%s %s: %s", method, path, r.body);
+	const char *cli[] = {"keyward ", "see:", "--", "run:"};
+	for (size_t i = 0; i < sizeof(cli) / sizeof(cli[0]); i++)
+		cr_assert(strstr(r.body, cli[i]) == NULL, "%s %s: CLI text '%s' in the reply: %s",
+		          method, path, cli[i], r.body);
+	srv_reply_free(&r);
+}
+
+Test(server_api, errors_for_unknown_objects_carry_no_cli_hints)
+{
+	srv_ctx c;
+	srv_setup(&c, 0, 1, "hsm");
+	srv_start(&c);
+	refused_without_cli_text(&c, "GET", "/certificates/nosuch", NULL, 404,
+	                         "unknown certificate 'nosuch'");
+	refused_without_cli_text(&c, "GET", "/certificates/nosuch/pending", NULL, 404,
+	                         "unknown certificate 'nosuch'");
+	refused_without_cli_text(&c, "POST", "/certificates/nosuch/renew", "{}", 404,
+	                         "unknown certificate 'nosuch'");
+	refused_without_cli_text(&c, "POST", "/certificates/web/create",
+	                         "{\"policy\": {\"key\": {\"backend\": \"nope\"}, \"x509\": "
+	                         "{\"subject\": \"CN=x\"}}}",
+	                         404, "unknown backend 'nope'");
+	srv_teardown(&c);
+}
+
 /* openssl makes NAME.key/NAME.crt/NAME.p12 (password "pw") in the scratch dir;
  * the import body as JSON (malloc'd). */
 static char *import_body(const srv_ctx *c, const char *name, int p12, const char *password)
