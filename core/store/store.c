@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "cert/issue.h"
+#include "store/store_issuers.h"
 
 #define STORE_DB_NAME "keyward.db"
 /* PRAGMA application_id: "KWRD" — tells a keyward store from any other SQLite file. */
@@ -497,4 +498,20 @@ char *kwi_col_dup(sqlite3_stmt *st, int col)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
 	return t ? strdup((const char *)t) : NULL;
+}
+
+/* see store/store_issuers.h */
+kw_rc kwi_col_blob_dup(sqlite3_stmt *st, int col, unsigned char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return KW_OK;
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+	if ((*out = malloc(n ? n : 1)) == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (n)
+		memcpy(*out, sqlite3_column_blob(st, col), n);
+	*len = n;
+	return KW_OK;
 }

@@ -12,49 +12,14 @@
 
 #define ISSUER_NAME_MAX 64
 
-void kwi_issuer_clear(kwi_issuer *i)
+kw_rc kwi_issuer_load(kw_store *s, const char *name, kwi_acme_issuer_row *out)
 {
-	free(i->name);
-	json_decref(i->config);
-	kw_keyref_clear(&i->ref);
-	free(i->account_url);
-	memset(i, 0, sizeof(*i));
-}
-
-kw_rc kwi_issuer_load(kw_store *s, const char *name, kwi_issuer *out)
-{
-	sqlite3_stmt *st = NULL;
-	memset(out, 0, sizeof(*out));
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT id, name, config, backend_id, key_type, key_ref, "
-	                           "account_url FROM issuers WHERE name = ?1",
-	                           &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	kw_rc rc = KW_OK;
-	if (r == SQLITE_DONE)
-		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_ISSUER_LIST, "no ACME issuer '%s'",
-		                  name);
-	else if (r != SQLITE_ROW)
-		rc = KWI_DB_FAIL(s, "reading an issuer");
-	if (rc == KW_OK) {
-		out->id = sqlite3_column_int64(st, 0);
-		out->name = kwi_col_dup(st, 1);
-		out->config = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-		out->backend_id = sqlite3_column_int64(st, 3);
-		out->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 4));
-		out->ref.len = (size_t)sqlite3_column_bytes(st, 5);
-		out->ref.data = malloc(out->ref.len ? out->ref.len : 1);
-		if (out->ref.data)
-			memcpy(out->ref.data, sqlite3_column_blob(st, 5), out->ref.len);
-		out->account_url = kwi_col_dup(st, 6);
-		if (out->name == NULL || out->config == NULL || out->ref.data == NULL)
-			rc = KW_FAIL(KW_ERR_STORE, "issuer '%s' has an unreadable record", name);
-	}
-	sqlite3_finalize(st);
-	if (rc != KW_OK)
-		kwi_issuer_clear(out);
-	return rc;
+	int found = 0;
+	KW_GUARD(kwi_store_acme_issuer_get(s, name, out, &found));
+	if (!found)
+		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_ISSUER_LIST, "no ACME issuer '%s'",
+		                    name);
+	return KW_OK;
 }
 
 /* The EAB HMAC key: base64url in the pin source, raw bytes in guarded memory. */
@@ -116,14 +81,11 @@ static kw_rc spec_config(const kw_issuer_spec *sp, json_t **out)
 
 static kw_rc exists(kw_store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM issuers WHERE name = ?1", &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r == SQLITE_ROW)
+	int taken = 0;
+	KW_GUARD(kwi_store_acme_issuer_exists(s, name, &taken));
+	if (taken)
 		return KW_FAIL(KW_ERR_EXISTS, "issuer '%s' already exists", name);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up an issuer");
+	return KW_OK;
 }
 
 /* What the directory demands before a key is made for it. Registering
@@ -177,35 +139,21 @@ static kw_rc register_account(kwi_acme_client *c, const kw_issuer_spec *sp)
 	return rc;
 }
 
-static kw_rc record(kw_store *s, const kw_issuer_spec *sp, const json_t *cfg, int64_t backend_id,
+static kw_rc record(kw_store *s, const kw_issuer_spec *sp, json_t *cfg, int64_t backend_id,
                     kw_key_type type, const kw_keyref *ref, const char *account)
 {
-	sqlite3_stmt *st = NULL;
 	time_t now;
-	char *text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+	kwi_acme_issuer_row row = {
+	    .name = sp->name,
+	    .config = cfg,
+	    .backend_id = backend_id,
+	    .type = type,
+	    .ref = *ref,
+	    .account_url = account,
+	};
 	KW_GUARD(kwi_now(&now));
-	kw_rc rc = text ? kwi_store_begin(s) : KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	if (rc != KW_OK) {
-		free(text);
-		return rc;
-	}
-	rc = kwi_store_prepare(
-	    s,
-	    "INSERT INTO issuers (name, kind, config, backend_id, key_type, "
-	    "key_ref, account_url, created_at) VALUES (?1,'acme',?2,?3,?4,?5,?6,?7)",
-	    &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_text(st, 1, sp->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, backend_id);
-		sqlite3_bind_text(st, 4, kw_key_type_name(type), -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 5, ref->data, (int)ref->len, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, account, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording the issuer");
-	}
-	sqlite3_finalize(st);
+	KW_GUARD(kwi_store_begin(s));
+	kw_rc rc = kwi_store_acme_issuer_add(s, &row, now);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "issuer.added", NULL, 0,
 		                      json_pack("{s:s, s:s, s:s}", "issuer", sp->name, "directory",
@@ -214,7 +162,6 @@ static kw_rc record(kw_store *s, const kw_issuer_spec *sp, const json_t *cfg, in
 		rc = kwi_store_commit(s);
 	else
 		kwi_store_rollback(s);
-	free(text);
 	return rc;
 }
 
@@ -272,12 +219,12 @@ kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy)
 	json_t *iss = json_object_get(policy, "issuer");
 	const char *name = json_string_value(json_object_get(iss, "name"));
 	const char *acme = NULL;
-	kwi_issuer is;
+	kwi_acme_issuer_row is;
 	if (kwi_issuer_parse(name, &acme) != KW_ISSUER_ACME)
 		return KW_OK;
 	KW_GUARD(kwi_issuer_load(s, acme, &is));
 	int fallback = json_object_get(is.config, "http01") != NULL;
-	kwi_issuer_clear(&is);
+	kwi_acme_issuer_row_clear(&is);
 	if (s->http01 && json_object_get(iss, "http01") == NULL)
 		return kwi_json_put(iss, "http01", json_deep_copy(s->http01));
 	if (json_object_get(iss, "http01") == NULL && !fallback)

@@ -5,20 +5,13 @@
 #include <curl/curl.h>
 
 #include "internal.h"
+#include "store/store_issuers.h"
 
 /* ---- issuers/acme/account.c: an ACME issuer as the store keeps it ---- */
-typedef struct {
-	int64_t id;
-	char *name;
-	json_t *config; /* directory, email, ca_bundle, eab_kid, http01 {listen|webroot} */
-	int64_t backend_id;
-	kw_key_type type;
-	kw_keyref ref; /* the account key, in its device */
-	char *account_url;
-} kwi_issuer;
-
-kw_rc kwi_issuer_load(kw_store *s, const char *name, kwi_issuer *out) KW_MUST_USE;
-void kwi_issuer_clear(kwi_issuer *i);
+/* Issuer name's row (store/store_issuers.h); an unknown one fails
+ * KW_ERR_NOT_FOUND. out is zeroed on failure: free it with
+ * kwi_acme_issuer_row_clear. */
+kw_rc kwi_issuer_load(kw_store *s, const char *name, kwi_acme_issuer_row *out) KW_MUST_USE;
 
 /* ---- issuers/acme/jws.c: JWK, thumbprints, JWS signed in hardware ---- */
 /* base64url without padding (malloc'd, NULL when out of memory). */
@@ -119,7 +112,7 @@ kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_
  * reason: RFC 5280 code (0: unspecified, left out). */
 kw_rc kwi_acme_revoke(kw_store *s, const char *name, X509 *cert, int reason) KW_MUST_USE;
 /* Tells the CA the account is closed (RFC 8555 7.3.6). */
-kw_rc kwi_acme_deactivate(kw_store *s, kwi_issuer *is) KW_MUST_USE;
+kw_rc kwi_acme_deactivate(kw_store *s, const kwi_acme_issuer_row *is) KW_MUST_USE;
 
 /* ---- issuers/acme/ari.c: ACME Renewal Information (RFC 9773) ---- */
 /* The ARI certificate identifier of x: base64url(AKI keyIdentifier) "."

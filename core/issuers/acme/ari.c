@@ -33,54 +33,17 @@ kw_rc kwi_ari_cert_id(X509 *x, char **out)
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
-typedef struct {
-	time_t start, end, next_check;
-	char explanation[512];
-} ari_window;
-
-static int cached(kw_store *s, int64_t cert_id, int version, ari_window *w)
+/* The window kept for the version; 0 when none is (or it cannot be read). */
+static int cached(kw_store *s, int64_t cert_id, int version, kwi_acme_ari_row *w)
 {
-	sqlite3_stmt *st = NULL;
-	if (kwi_store_prepare(s,
-	                      "SELECT window_start, window_end, explanation_url, next_check FROM "
-	                      "acme_renewal_info WHERE cert_id = ?1 AND version = ?2",
-	                      &st) != KW_OK)
-		return 0;
-	sqlite3_bind_int64(st, 1, cert_id);
-	sqlite3_bind_int(st, 2, version);
-	int found = sqlite3_step(st) == SQLITE_ROW;
-	if (found) {
-		w->start = (time_t)sqlite3_column_int64(st, 0);
-		w->end = (time_t)sqlite3_column_int64(st, 1);
-		const unsigned char *e = sqlite3_column_text(st, 2);
-		snprintf(w->explanation, sizeof(w->explanation), "%s", e ? (const char *)e : "");
-		w->next_check = (time_t)sqlite3_column_int64(st, 3);
-	}
-	sqlite3_finalize(st);
-	return found;
+	int found = 0;
+	return kwi_store_acme_ari_get(s, cert_id, version, w, &found) == KW_OK && found;
 }
 
-static kw_rc remember(kw_store *s, int64_t cert_id, int version, const ari_window *w)
+static kw_rc remember(kw_store *s, const kwi_acme_ari_row *w)
 {
-	sqlite3_stmt *st = NULL;
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = kwi_store_prepare(s,
-	                             "INSERT OR REPLACE INTO acme_renewal_info (cert_id, version, "
-	                             "window_start, window_end, explanation_url, next_check) "
-	                             "VALUES (?1,?2,?3,?4,?5,?6)",
-	                             &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_int64(st, 1, cert_id);
-		sqlite3_bind_int(st, 2, version);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)w->start);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)w->end);
-		if (w->explanation[0])
-			sqlite3_bind_text(st, 5, w->explanation, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, (sqlite3_int64)w->next_check);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording renewal information");
-	}
-	sqlite3_finalize(st);
+	kw_rc rc = kwi_store_acme_ari_put(s, w);
 	if (rc == KW_OK)
 		return kwi_store_commit(s);
 	kwi_store_rollback(s);
@@ -89,21 +52,19 @@ static kw_rc remember(kw_store *s, int64_t cert_id, int version, const ari_windo
 
 static kw_rc version_cert(kw_store *s, int64_t cert_id, int version, X509 **out)
 {
-	sqlite3_stmt *st = NULL;
+	unsigned char *der = NULL;
+	size_t len = 0;
 	*out = NULL;
-	KW_GUARD(kwi_store_prepare(
-	    s, "SELECT cert_der FROM versions WHERE cert_id = ?1 AND version = ?2", &st));
-	sqlite3_bind_int64(st, 1, cert_id);
-	sqlite3_bind_int(st, 2, version);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_blob(st, 0)) {
-		const unsigned char *p = sqlite3_column_blob(st, 0);
-		*out = d2i_X509(NULL, &p, sqlite3_column_bytes(st, 0));
+	KW_GUARD(kwi_store_acme_version_cert_get(s, cert_id, version, &der, &len));
+	if (der) {
+		const unsigned char *p = der;
+		*out = d2i_X509(NULL, &p, (long)len);
 	}
-	sqlite3_finalize(st);
+	free(der);
 	return *out ? KW_OK : KW_FAIL(KW_ERR_STORE, "version %d has no certificate", version);
 }
 
-static kw_rc parse_window(const kwi_acme_resp *r, time_t now, ari_window *w)
+static kw_rc parse_window(const kwi_acme_resp *r, time_t now, kwi_acme_ari_row *w)
 {
 	json_t *o = NULL;
 	KW_GUARD(kwi_acme_json(r, &o));
@@ -113,10 +74,11 @@ static kw_rc parse_window(const kwi_acme_resp *r, time_t now, ari_window *w)
 	const char *e = json_string_value(json_object_get(o, "explanationURL"));
 	kw_rc rc =
 	    a && b ? KW_OK : KW_FAIL(KW_ERR_PARSE, "renewal information without suggestedWindow");
-	if (rc == KW_OK && (kwi_time_parse(a, &w->start) != KW_OK ||
-	                    kwi_time_parse(b, &w->end) != KW_OK || w->end < w->start))
+	if (rc == KW_OK &&
+	    (kwi_time_parse(a, &w->window_start) != KW_OK ||
+	     kwi_time_parse(b, &w->window_end) != KW_OK || w->window_end < w->window_start))
 		rc = KW_FAIL(KW_ERR_PARSE, "renewal information with a bad suggestedWindow");
-	snprintf(w->explanation, sizeof(w->explanation), "%s", e ? e : "");
+	snprintf(w->explanation_url, sizeof(w->explanation_url), "%s", e ? e : "");
 	long after = r->retry_after >= 0 ? r->retry_after : ARI_DEFAULT_RECHECK;
 	after = after < ARI_MIN_RECHECK ? ARI_MIN_RECHECK : after;
 	w->next_check = now + (after > ARI_MAX_RECHECK ? ARI_MAX_RECHECK : after);
@@ -125,9 +87,10 @@ static kw_rc parse_window(const kwi_acme_resp *r, time_t now, ari_window *w)
 }
 
 /* Asks the issuer; *offered 0 when its directory has no renewalInfo. */
-static kw_rc ask(kw_store *s, const char *issuer, X509 *x, time_t now, ari_window *w, int *offered)
+static kw_rc ask(kw_store *s, const char *issuer, X509 *x, time_t now, kwi_acme_ari_row *w,
+                 int *offered)
 {
-	kwi_issuer is;
+	kwi_acme_issuer_row is;
 	kwi_acme_client c = {0};
 	kwi_acme_resp r = {0};
 	char *id = NULL, *url = NULL;
@@ -151,25 +114,25 @@ static kw_rc ask(kw_store *s, const char *issuer, X509 *x, time_t now, ari_windo
 	free(url);
 	free(id);
 	kwi_acme_close(&c);
-	kwi_issuer_clear(&is);
+	kwi_acme_issuer_row_clear(&is);
 	return rc;
 }
 
-static time_t pick(const ari_window *w, int64_t cert_id, int version, time_t now)
+static time_t pick(const kwi_acme_ari_row *w, int64_t cert_id, int version, time_t now)
 {
 	/* A point fixed per version, spread over the window (RFC 9773 4.2). */
 	uint64_t h =
 	    (uint64_t)cert_id * 0x9E3779B97F4A7C15ull ^ (uint64_t)version * 0xBF58476D1CE4E5B9ull;
 	h ^= h >> 31;
-	time_t span = w->end - w->start;
-	time_t at = w->start + (span > 0 ? (time_t)(h % (uint64_t)span) : 0);
-	return w->end <= now ? now : at;
+	time_t span = w->window_end - w->window_start;
+	time_t at = w->window_start + (span > 0 ? (time_t)(h % (uint64_t)span) : 0);
+	return w->window_end <= now ? now : at;
 }
 
 time_t kwi_ari_renew_at(kw_store *s, const char *issuer, int64_t cert_id, int version, time_t now,
                         int dry_run, json_t *res)
 {
-	ari_window w = {0};
+	kwi_acme_ari_row w = {.cert_id = cert_id, .version = version};
 	X509 *x = NULL;
 	int offered = 1;
 	if (!cached(s, cert_id, version, &w) || now >= w.next_check) {
@@ -177,7 +140,7 @@ time_t kwi_ari_renew_at(kw_store *s, const char *issuer, int64_t cert_id, int ve
 		if (rc == KW_OK)
 			rc = ask(s, issuer, x, now, &w, &offered);
 		if (rc == KW_OK && offered && !dry_run)
-			rc = remember(s, cert_id, version, &w);
+			rc = remember(s, &w);
 		X509_free(x);
 		if (rc != KW_OK) {
 			json_object_set_new(res, "ari_error", json_string(kw_error_message()));
@@ -189,12 +152,12 @@ time_t kwi_ari_renew_at(kw_store *s, const char *issuer, int64_t cert_id, int ve
 		return 0;
 	char a[32], b[32], at[32];
 	time_t when = pick(&w, cert_id, version, now);
-	kwi_time_format(w.start, a, sizeof(a));
-	kwi_time_format(w.end, b, sizeof(b));
+	kwi_time_format(w.window_start, a, sizeof(a));
+	kwi_time_format(w.window_end, b, sizeof(b));
 	kwi_time_format(when, at, sizeof(at));
 	json_object_set_new(res, "ari",
 	                    json_pack("{s:s, s:s, s:s, s:s?}", "window_start", a, "window_end", b,
 	                              "renew_at", at, "explanation_url",
-	                              w.explanation[0] ? w.explanation : NULL));
+	                              w.explanation_url[0] ? w.explanation_url : NULL));
 	return when;
 }

@@ -325,8 +325,8 @@ static kw_rc run_order(order_ctx *o, X509_REQ *csr, EVP_PKEY *pub, const char *r
 
 /* A client for issuer name with its account, the account key in its device
  * (dev reused when it is there; else *own is opened). */
-static kw_rc client_for(kw_store *s, kwi_device *dev, kwi_issuer *is, kwi_device *own,
-                        kwi_acme_client *c)
+static kw_rc client_for(kw_store *s, kwi_device *dev, const kwi_acme_issuer_row *is,
+                        kwi_device *own, kwi_acme_client *c)
 {
 	kwi_device *adev = dev;
 	if (dev == NULL || is->backend_id != dev->id) {
@@ -347,7 +347,7 @@ kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_
                      unsigned char **chain, size_t *chain_len)
 {
 	char *replaces = NULL;
-	kwi_issuer is;
+	kwi_acme_issuer_row is;
 	kwi_device own = {0};
 	kwi_acme_client c = {0};
 	*cert = NULL;
@@ -368,13 +368,13 @@ kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_
 	free(replaces);
 	kwi_acme_close(&c);
 	kwi_device_close(&own);
-	kwi_issuer_clear(&is);
+	kwi_acme_issuer_row_clear(&is);
 	return rc;
 }
 
 kw_rc kwi_acme_revoke(kw_store *s, const char *name, X509 *cert, int reason)
 {
-	kwi_issuer is;
+	kwi_acme_issuer_row is;
 	kwi_device own = {0};
 	kwi_acme_client c = {0};
 	kwi_acme_resp r = {0};
@@ -401,12 +401,12 @@ kw_rc kwi_acme_revoke(kw_store *s, const char *name, X509 *cert, int reason)
 	kwi_acme_resp_clear(&r);
 	kwi_acme_close(&c);
 	kwi_device_close(&own);
-	kwi_issuer_clear(&is);
+	kwi_acme_issuer_row_clear(&is);
 	free(b64);
 	return rc;
 }
 
-kw_rc kwi_acme_deactivate(kw_store *s, kwi_issuer *is)
+kw_rc kwi_acme_deactivate(kw_store *s, const kwi_acme_issuer_row *is)
 {
 	kwi_device own = {0};
 	kwi_acme_client c = {0};

@@ -5,65 +5,51 @@
 
 #include "issuers/acme/acme_issuer.h"
 
+/* The certificates issuer name issues, by name: a JSON array (NULL on failure). */
 static json_t *users(kw_store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
+	char issuer[KWI_ISSUER_NAME_MAX + 8];
+	kwi_name_list l = {0};
+	snprintf(issuer, sizeof(issuer), "acme:%s", name);
 	json_t *a = json_array();
-	if (a == NULL || kwi_store_prepare(s,
-	                                   "SELECT name FROM certs WHERE "
-	                                   "json_extract(policy, '$.issuer.name') = 'acme:' || ?1 "
-	                                   "ORDER BY name",
-	                                   &st) != KW_OK) {
+	if (a == NULL || kwi_store_acme_issuer_users(s, issuer, &l) != KW_OK) {
 		json_decref(a);
 		return NULL;
 	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(a, json_string((const char *)sqlite3_column_text(st, 0)));
-	sqlite3_finalize(st);
+	for (size_t i = 0; i < l.n; i++)
+		json_array_append_new(a, json_string(l.v[i]));
+	kwi_name_list_clear(&l);
 	return a;
 }
 
-static json_t *row_json(kw_store *s, sqlite3_stmt *st)
+static json_t *row_json(kw_store *s, const kwi_acme_issuer_row *r)
 {
 	char at[32];
-	json_t *cfg = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-	const char *name = (const char *)sqlite3_column_text(st, 0);
-	kwi_time_format((time_t)sqlite3_column_int64(st, 5), at, sizeof(at));
-	json_t *o = json_pack("{s:s, s:s, s:s?, s:{s:s}, s:s?, s:s}", "name", name, "kind", "acme",
-	                      "backend", (const char *)sqlite3_column_text(st, 2), "key", "type",
-	                      (const char *)sqlite3_column_text(st, 3), "account_url",
-	                      (const char *)sqlite3_column_text(st, 4), "created_at", at);
-	if (o && cfg)
-		json_object_update(o, cfg);
+	kwi_time_format(r->created_at, at, sizeof(at));
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s?, s:{s:s}, s:s?, s:s}", "name", r->name, "kind", "acme",
+	              "backend", r->backend, "key", "type", kw_key_type_name(r->type),
+	              "account_url", r->account_url, "created_at", at);
+	if (o && r->config)
+		json_object_update(o, r->config);
 	if (o)
-		json_object_set_new(o, "certificates", users(s, name));
-	json_decref(cfg);
+		json_object_set_new(o, "certificates", users(s, r->name));
 	return o;
 }
 
 static kw_rc query(kw_store *s, const char *name, json_t **out)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT i.name, i.config, b.name, i.key_type, i.account_url, "
-	                           "i.created_at FROM issuers i JOIN backends b ON b.id = "
-	                           "i.backend_id WHERE ?1 IS NULL OR i.name = ?1 ORDER BY i.name",
-	                           &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	kwi_acme_issuer_row *rows = NULL;
+	size_t n = 0;
+	KW_GUARD(kwi_store_acme_issuer_list(s, name, &rows, &n));
 	json_t *a = json_array();
-	int r;
-	while (a && (r = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(a, row_json(s, st));
-	kw_rc rc = a == NULL          ? KW_FAIL(KW_ERR_NOMEM, "out of memory")
-	           : r != SQLITE_DONE ? KWI_DB_FAIL(s, "listing issuers")
-	                              : KW_OK;
-	sqlite3_finalize(st);
-	if (rc != KW_OK)
-		json_decref(a);
-	else
-		*out = a;
-	return rc;
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, row_json(s, &rows[i]));
+	kwi_acme_issuer_rows_free(rows, n);
+	if (a == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	*out = a;
+	return KW_OK;
 }
 
 kw_rc kw_issuer_list(kw_store *s, json_t **out)
@@ -86,17 +72,10 @@ kw_rc kwi_issuer_show(kw_store *s, const char *name, json_t **out)
 	return KW_OK;
 }
 
-static kw_rc forget(kw_store *s, const kwi_issuer *is, json_t *report)
+static kw_rc forget(kw_store *s, const kwi_acme_issuer_row *is, json_t *report)
 {
-	sqlite3_stmt *st = NULL;
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = kwi_store_prepare(s, "DELETE FROM issuers WHERE id = ?1", &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_int64(st, 1, is->id);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "removing the issuer");
-	}
-	sqlite3_finalize(st);
+	kw_rc rc = kwi_store_acme_issuer_remove(s, is->id);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "issuer.removed", NULL, 0, json_deep_copy(report));
 	if (rc == KW_OK)
@@ -107,7 +86,7 @@ static kw_rc forget(kw_store *s, const kwi_issuer *is, json_t *report)
 
 /* RFC 8555 7.3.6: the CA is told the account is closed. An unreachable CA
  * does not keep the issuer: the report says it was not told. */
-static json_t *deactivate(kw_store *s, kwi_issuer *is)
+static json_t *deactivate(kw_store *s, const kwi_acme_issuer_row *is)
 {
 	kw_rc rc = kwi_acme_deactivate(s, is);
 	json_t *r = json_pack("{s:s, s:b}", "issuer", is->name, "deactivated", rc == KW_OK);
@@ -119,7 +98,7 @@ static json_t *deactivate(kw_store *s, kwi_issuer *is)
 
 kw_rc kw_issuer_remove(kw_store *s, const char *name, json_t **report)
 {
-	kwi_issuer is;
+	kwi_acme_issuer_row is;
 	kwi_device dev = {0};
 	json_t *rep = NULL;
 	kw_error_clear();
@@ -143,7 +122,7 @@ kw_rc kw_issuer_remove(kw_store *s, const char *name, json_t **report)
 		kw_error_clear();
 	json_decref(u);
 	kwi_device_close(&dev);
-	kwi_issuer_clear(&is);
+	kwi_acme_issuer_row_clear(&is);
 	if (rc == KW_OK && report)
 		*report = rep;
 	else

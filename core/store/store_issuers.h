@@ -1,0 +1,78 @@
+/* libkeyward internals: what the store keeps for issuers and the management
+ * API, as typed rows. Only core/store/ runs SQL; issuers/ and mgmt/ call
+ * these functions and never see a statement.
+ *
+ * Rows: a row a function fills owns its strings and blobs (malloc'd; free
+ * them with the row's _clear, which accepts a zeroed row and leaves one). A
+ * row a caller fills for an _add / _put only lends them: nothing to clear.
+ * Getters say with *found whether the row exists; the caller words "not
+ * found", the store words its own failures ("store: reading a CA failed: ..."). */
+#ifndef KEYWARD_CORE_STORE_ISSUERS_H
+#define KEYWARD_CORE_STORE_ISSUERS_H
+
+#include "internal.h"
+
+/* Names (certificates), malloc'd, in the order a query gave them. */
+typedef struct {
+	char **v;
+	size_t n;
+} kwi_name_list;
+
+void kwi_name_list_clear(kwi_name_list *l);
+
+/* For core/store/ only: a blob column's copy (malloc'd; *out NULL for SQL
+ * NULL, a byte allocated for an empty blob). */
+kw_rc kwi_col_blob_dup(sqlite3_stmt *st, int col, unsigned char **out, size_t *len) KW_MUST_USE;
+
+/* ---- store/acme.c: ACME issuers (table issuers) and renewal information ---- */
+typedef struct {
+	int64_t id;
+	const char *name;
+	json_t *config; /* the issuer's settings document: directory, email, ca_bundle, eab_kid,
+	                   preferred_chain, terms_of_service, http01 {listen|webroot} */
+	int64_t backend_id;
+	const char *backend; /* the backend's name (filled by get and list; _add ignores it) */
+	kw_key_type type;
+	kw_keyref ref;           /* the account key, in its device */
+	const char *account_url; /* NULL: no account */
+	time_t created_at;
+} kwi_acme_issuer_row;
+
+void kwi_acme_issuer_row_clear(kwi_acme_issuer_row *r);
+/* Issuer name. *found 0: none (out zeroed). A row whose name, settings or key
+ * cannot be read fails KW_ERR_STORE. out is zeroed on every failure. */
+kw_rc kwi_store_acme_issuer_get(kw_store *s, const char *name, kwi_acme_issuer_row *out,
+                                int *found) KW_MUST_USE;
+kw_rc kwi_store_acme_issuer_exists(kw_store *s, const char *name, int *exists) KW_MUST_USE;
+/* Every issuer by name, or only name (NULL: all). A row's config is NULL when
+ * its settings do not parse. Free with kwi_acme_issuer_rows_free. */
+kw_rc kwi_store_acme_issuer_list(kw_store *s, const char *name, kwi_acme_issuer_row **rows,
+                                 size_t *n) KW_MUST_USE;
+void kwi_acme_issuer_rows_free(kwi_acme_issuer_row *rows, size_t n);
+/* Inserts r (name, config, backend_id, type, ref, account_url) created at now,
+ * in the caller's transaction. */
+kw_rc kwi_store_acme_issuer_add(kw_store *s, const kwi_acme_issuer_row *r, time_t now) KW_MUST_USE;
+kw_rc kwi_store_acme_issuer_remove(kw_store *s, int64_t id) KW_MUST_USE;
+/* The certificates whose policy's issuer is issuer ("acme:NAME"), by name. */
+kw_rc kwi_store_acme_issuer_users(kw_store *s, const char *issuer, kwi_name_list *out) KW_MUST_USE;
+
+/* The renewal information (RFC 9773) kept for one version. */
+typedef struct {
+	int64_t cert_id;
+	int version;
+	time_t window_start, window_end;
+	char explanation_url[512]; /* "": none */
+	time_t next_check;         /* ask again from then on */
+} kwi_acme_ari_row;
+
+void kwi_acme_ari_row_clear(kwi_acme_ari_row *r);
+/* The window kept for cert_id's version (out's key fields set); *found 0: none. */
+kw_rc kwi_store_acme_ari_get(kw_store *s, int64_t cert_id, int version, kwi_acme_ari_row *out,
+                             int *found) KW_MUST_USE;
+/* Keeps r's window for r's version, replacing any. */
+kw_rc kwi_store_acme_ari_put(kw_store *s, const kwi_acme_ari_row *r) KW_MUST_USE;
+/* A version's certificate DER (malloc'd; NULL, 0: no such version, or none yet). */
+kw_rc kwi_store_acme_version_cert_get(kw_store *s, int64_t cert_id, int version,
+                                      unsigned char **der, size_t *len) KW_MUST_USE;
+
+#endif
