@@ -75,4 +75,89 @@ kw_rc kwi_store_acme_ari_put(kw_store *s, const kwi_acme_ari_row *r) KW_MUST_USE
 kw_rc kwi_store_acme_version_cert_get(kw_store *s, int64_t cert_id, int version,
                                       unsigned char **der, size_t *len) KW_MUST_USE;
 
+/* ---- store/ca.c: a keyward CA's records (ca_issued, revocations, ca_crls) ---- */
+/* A certificate's current version as its CA role needs it (certs joined with
+ * versions; deleted ones too: the caller says why it refuses them). */
+typedef struct {
+	int64_t cert_id;
+	int version;
+	int enabled;
+	int deleted;
+	const char *status;            /* pending, active, ... */
+	const unsigned char *cert_der; /* NULL: no certificate yet */
+	size_t cert_len;
+	const unsigned char *chain_der; /* the CA's own chain, DER back to back; may be NULL */
+	size_t chain_len;
+	int64_t backend_id;
+	kw_key_type type; /* 0: unreadable */
+	kw_keyref ref;
+} kwi_ca_current_row;
+
+void kwi_ca_current_row_clear(kwi_ca_current_row *r);
+kw_rc kwi_store_ca_current_get(kw_store *s, const char *name, kwi_ca_current_row *out,
+                               int *found) KW_MUST_USE;
+/* The id of the certificate called name (deleted or not). */
+kw_rc kwi_store_ca_id_get(kw_store *s, const char *name, int64_t *id, int *found) KW_MUST_USE;
+
+/* What kw_cert_revoke needs of a (not deleted) certificate's current version. */
+typedef struct {
+	const char *issuer; /* the policy's issuer when issued: "ca:NAME", "acme:NAME", ... */
+	const char *serial; /* NULL: no certificate */
+	int version;
+	const unsigned char *cert_der; /* NULL: none */
+	size_t cert_len;
+} kwi_ca_revocable_row;
+
+void kwi_ca_revocable_row_clear(kwi_ca_revocable_row *r);
+kw_rc kwi_store_ca_revocable_get(kw_store *s, const char *name, kwi_ca_revocable_row *out,
+                                 int *found) KW_MUST_USE;
+
+/* A certificate a CA signed from a CSR (keyward ca sign, management clients). */
+typedef struct {
+	int64_t ca_cert_id;
+	const char *serial; /* lowercase hex */
+	const char *subject;
+	time_t not_after;
+	const char *thumbprint_sha256;
+	const unsigned char *cert_der;
+	size_t cert_len;
+	time_t created_at;
+} kwi_ca_issued_row;
+
+/* Inserts r (lent) in the caller's transaction. */
+kw_rc kwi_store_ca_issued_add(kw_store *s, const kwi_ca_issued_row *r) KW_MUST_USE;
+/* Whether CA ca_id signed serial: from a CSR, or as a version whose issuer
+ * is issuer ("ca:NAME"). */
+kw_rc kwi_store_ca_issued_find(kw_store *s, int64_t ca_id, const char *issuer, const char *serial,
+                               int *found) KW_MUST_USE;
+
+typedef struct {
+	int64_t ca_cert_id;
+	const char *serial; /* lowercase hex */
+	time_t revoked_at;
+	int reason; /* RFC 5280 CRLReason */
+} kwi_ca_revocation_row;
+
+void kwi_ca_revocation_row_clear(kwi_ca_revocation_row *r);
+/* Records r (lent); *added 0: the serial was already revoked (nothing changed). */
+kw_rc kwi_store_ca_revocation_add(kw_store *s, const kwi_ca_revocation_row *r,
+                                  int *added) KW_MUST_USE;
+/* CA ca_id's revocations, oldest first (then by serial). Free with
+ * kwi_ca_revocation_rows_free. */
+kw_rc kwi_store_ca_revocation_list(kw_store *s, int64_t ca_id, kwi_ca_revocation_row **rows,
+                                   size_t *n) KW_MUST_USE;
+void kwi_ca_revocation_rows_free(kwi_ca_revocation_row *rows, size_t n);
+
+/* The last CRL a CA issued. */
+typedef struct {
+	int64_t ca_cert_id;
+	long crl_number;
+	time_t issued_at;
+} kwi_ca_crl_row;
+
+void kwi_ca_crl_row_clear(kwi_ca_crl_row *r);
+/* *found 0: the CA never issued a CRL (out's crl_number 0). */
+kw_rc kwi_store_ca_crl_get(kw_store *s, int64_t ca_id, kwi_ca_crl_row *out, int *found) KW_MUST_USE;
+kw_rc kwi_store_ca_crl_put(kw_store *s, const kwi_ca_crl_row *r) KW_MUST_USE;
+
 #endif

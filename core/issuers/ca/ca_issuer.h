@@ -3,6 +3,7 @@
 #define KEYWARD_CORE_CA_H
 
 #include "internal.h"
+#include "store/store_issuers.h"
 
 /* A CA's current version, checked usable for issuing at a given time. */
 typedef struct {

@@ -14,46 +14,41 @@ void kwi_ca_clear(kwi_ca *ca)
 	memset(ca, 0, sizeof(*ca));
 }
 
-static kw_rc blob_copy(sqlite3_stmt *st, int col, unsigned char **out, size_t *len)
-{
-	*len = (size_t)sqlite3_column_bytes(st, col);
-	*out = NULL;
-	if (*len == 0)
-		return KW_OK;
-	*out = malloc(*len);
-	if (*out == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	memcpy(*out, sqlite3_column_blob(st, col), *len);
-	return KW_OK;
-}
-
 /* The row's state, as refusals name it. */
-static kw_rc check_row(sqlite3_stmt *st, const char *name)
+static kw_rc check_row(const kwi_ca_current_row *r, const char *name)
 {
-	if (sqlite3_column_int(st, 1))
+	if (r->deleted)
 		return KW_FAIL(KW_ERR_NOT_FOUND, "CA '%s' is deleted", name);
-	if (!sqlite3_column_int(st, 0))
+	if (!r->enabled)
 		return KW_FAIL_HINT_ON(KW_ERR_STATE, KW_HINT_CERT_ENABLE, name,
 		                       "CA '%s' is disabled", name);
-	if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+	if (r->cert_der == NULL)
 		return KW_FAIL(KW_ERR_STATE, "CA '%s' has no certificate yet (its version is %s)",
-		               name, (const char *)sqlite3_column_text(st, 2));
+		               name, r->status);
 	return KW_OK;
 }
 
-static kw_rc read_row(sqlite3_stmt *st, const char *name, kwi_ca *ca)
+/* Takes the row's chain and key reference. */
+static kw_rc read_row(kwi_ca_current_row *r, const char *name, kwi_ca *ca)
 {
-	const unsigned char *p = sqlite3_column_blob(st, 3);
-	KW_GUARD(check_row(st, name));
-	ca->cert = d2i_X509(NULL, &p, sqlite3_column_bytes(st, 3));
+	const unsigned char *p = r->cert_der;
+	KW_GUARD(check_row(r, name));
+	ca->cert = d2i_X509(NULL, &p, (long)r->cert_len);
 	if (ca->cert == NULL)
 		return KW_FAIL(KW_ERR_STORE, "CA '%s' has an unreadable certificate", name);
-	KW_GUARD(blob_copy(st, 4, &ca->chain, &ca->chain_len));
-	ca->backend_id = sqlite3_column_int64(st, 5);
-	ca->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 6));
-	KW_GUARD(blob_copy(st, 7, &ca->ref.data, &ca->ref.len));
-	ca->cert_id = sqlite3_column_int64(st, 8);
-	ca->version = sqlite3_column_int(st, 9);
+	ca->chain_len = r->chain_len;
+	if (r->chain_len) {
+		ca->chain = (unsigned char *)r->chain_der;
+		r->chain_der = NULL;
+	}
+	ca->backend_id = r->backend_id;
+	ca->type = r->type;
+	if (r->ref.len) {
+		ca->ref = r->ref;
+		memset(&r->ref, 0, sizeof(r->ref));
+	}
+	ca->cert_id = r->cert_id;
+	ca->version = r->version;
 	if (ca->type == 0 || ca->ref.data == NULL)
 		return KW_FAIL(KW_ERR_STORE, "CA '%s' has an unreadable record", name);
 	return KW_OK;
@@ -77,25 +72,14 @@ static kw_rc check_usable(const kwi_ca *ca, const char *name, time_t now)
 
 kw_rc kwi_ca_load(kw_store *s, const char *name, time_t now, kwi_ca *ca)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_ca_current_row row;
+	int found = 0;
 	memset(ca, 0, sizeof(*ca));
-	KW_GUARD(kwi_store_prepare(
-	    s,
-	    "SELECT c.enabled, c.deleted_at IS NOT NULL, v.status, v.cert_der, v.chain_der,"
-	    " v.backend_id, v.key_type, v.key_ref, c.id, v.version FROM certs c"
-	    " JOIN versions v ON v.cert_id = c.id AND v.version = c.current_version"
-	    " WHERE c.name = ?",
-	    &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	kw_rc rc = KW_OK;
-	int r = sqlite3_step(st);
-	if (r == SQLITE_DONE)
-		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown CA '%s'", name);
-	else if (r != SQLITE_ROW)
-		rc = KWI_DB_FAIL(s, "reading a CA");
-	else
-		rc = read_row(st, name, ca);
-	sqlite3_finalize(st);
+	KW_GUARD(kwi_store_ca_current_get(s, name, &row, &found));
+	kw_rc rc = found
+	               ? read_row(&row, name, ca)
+	               : KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown CA '%s'", name);
+	kwi_ca_current_row_clear(&row);
 	if (rc == KW_OK)
 		rc = check_usable(ca, name, now);
 	if (rc != KW_OK)

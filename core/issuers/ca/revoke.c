@@ -66,63 +66,39 @@ static kw_rc serial_norm(const char *in, char out[SERIAL_LEN])
 
 static kw_rc ca_id(kw_store *s, const char *ca, int64_t *id)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, "SELECT id FROM certs WHERE name = ?", &st));
-	sqlite3_bind_text(st, 1, ca, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	*id = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	if (r == SQLITE_DONE)
+	int found = 0;
+	KW_GUARD(kwi_store_ca_id_get(s, ca, id, &found));
+	if (!found)
 		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown CA '%s'", ca);
-	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "looking up a CA");
+	return KW_OK;
 }
 
 /* Whether CA ca (id) issued serial: from a CSR, or a keyward certificate's version. */
 static kw_rc issued_by(kw_store *s, const char *ca, int64_t id, const char *serial)
 {
-	sqlite3_stmt *st = NULL;
 	char issuer[96];
+	int found = 0;
 	snprintf(issuer, sizeof(issuer), "ca:%s", ca);
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT 1 FROM ca_issued WHERE ca_cert_id = ?1 AND serial = ?2"
-	                           " UNION ALL SELECT 1 FROM versions WHERE issuer = ?3"
-	                           " AND serial = ?2",
-	                           &st));
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, serial, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, issuer, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r == SQLITE_DONE)
+	KW_GUARD(kwi_store_ca_issued_find(s, id, issuer, serial, &found));
+	if (!found)
 		return KW_FAIL(KW_ERR_NOT_FOUND, "CA '%s' issued no certificate with serial %s", ca,
 		               serial);
-	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "looking up a serial");
+	return KW_OK;
 }
 
 /* Records the revocation and its event in one transaction. */
 static kw_rc record(kw_store *s, const char *ca, int64_t id, const char *serial, int reason,
                     const char *cert, int version)
 {
-	sqlite3_stmt *st = NULL;
 	time_t now;
+	int added = 0;
 	KW_GUARD(kwi_now(&now));
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc =
-	    kwi_store_prepare(s,
-	                      "INSERT INTO revocations (ca_cert_id, serial, revoked_at, reason)"
-	                      " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-	                      &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_text(st, 2, serial, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
-		sqlite3_bind_int(st, 4, reason);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording the revocation");
-		else if (sqlite3_changes(s->db) == 0)
-			rc = KW_FAIL(KW_ERR_EXISTS, "serial %s is already revoked", serial);
-		sqlite3_finalize(st);
-	}
+	kwi_ca_revocation_row row = {
+	    .ca_cert_id = id, .serial = serial, .revoked_at = now, .reason = reason};
+	kw_rc rc = kwi_store_ca_revocation_add(s, &row, &added);
+	if (rc == KW_OK && !added)
+		rc = KW_FAIL(KW_ERR_EXISTS, "serial %s is already revoked", serial);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "cert.revoked", cert ? cert : ca, version,
 		                      json_pack("{s:s,s:s,s:s}", "ca", ca, "serial", serial,
@@ -162,38 +138,25 @@ static kw_rc acme_revoke(kw_store *s, const char *name, int version, const char 
 
 kw_rc kw_cert_revoke(kw_store *s, const char *name, const char *reason)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_ca_revocable_row row;
 	char issuer[96] = "", serial[SERIAL_LEN] = "";
-	int code, version = 0;
+	int code, version = 0, found = 0;
 	int64_t id;
 	X509 *x = NULL;
 	kw_error_clear();
 	KW_GUARD(reason_code(reason, &code));
-	KW_GUARD(
-	    kwi_store_prepare(s,
-	                      "SELECT v.issuer, v.serial, v.version, v.cert_der FROM certs c JOIN"
-	                      " versions v"
-	                      " ON v.cert_id = c.id AND v.version = c.current_version"
-	                      " WHERE c.name = ? AND c.deleted_at IS NULL",
-	                      &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	if (r == SQLITE_ROW) {
-		snprintf(issuer, sizeof(issuer), "%s", (const char *)sqlite3_column_text(st, 0));
-		if (sqlite3_column_text(st, 1))
-			snprintf(serial, sizeof(serial), "%s",
-			         (const char *)sqlite3_column_text(st, 1));
-		version = sqlite3_column_int(st, 2);
-		const unsigned char *der = sqlite3_column_blob(st, 3);
-		if (der && kwi_issuer_parse(issuer, NULL) == KW_ISSUER_ACME)
-			x = d2i_X509(NULL, &der, sqlite3_column_bytes(st, 3));
-	}
-	sqlite3_finalize(st);
-	if (r == SQLITE_DONE)
+	KW_GUARD(kwi_store_ca_revocable_get(s, name, &row, &found));
+	if (!found)
 		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
 		                    name);
-	if (r != SQLITE_ROW)
-		return KWI_DB_FAIL(s, "reading a certificate");
+	snprintf(issuer, sizeof(issuer), "%s", row.issuer);
+	if (row.serial)
+		snprintf(serial, sizeof(serial), "%s", row.serial);
+	version = row.version;
+	const unsigned char *der = row.cert_der;
+	if (der && kwi_issuer_parse(issuer, NULL) == KW_ISSUER_ACME)
+		x = d2i_X509(NULL, &der, (long)row.cert_len);
+	kwi_ca_revocable_row_clear(&row);
 	const char *by = NULL;
 	kw_issuer_kind kind = kwi_issuer_parse(issuer, &by);
 	if (x) /* an ACME CA revokes at the account key's request */
@@ -213,87 +176,49 @@ kw_rc kw_cert_revoke(kw_store *s, const char *name, const char *reason)
 
 typedef struct {
 	kwi_crl_entry *e;
-	char (*serials)[SERIAL_LEN];
+	kwi_ca_revocation_row *rows; /* e[i].serial points into rows[i] */
 	size_t n;
 } revoked_list;
 
 static void revoked_clear(revoked_list *l)
 {
 	free(l->e);
-	free(l->serials);
+	kwi_ca_revocation_rows_free(l->rows, l->n);
 	memset(l, 0, sizeof(*l));
 }
 
 static kw_rc revoked_load(kw_store *s, int64_t id, revoked_list *l)
 {
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
 	memset(l, 0, sizeof(*l));
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT serial, revoked_at, reason FROM revocations"
-	                           " WHERE ca_cert_id = ? ORDER BY revoked_at, serial",
-	                           &st));
-	sqlite3_bind_int64(st, 1, id);
-	kw_rc rc = KW_OK;
-	int r;
-	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (l->n == cap) {
-			cap = cap ? 2 * cap : 16;
-			kwi_crl_entry *e = realloc(l->e, cap * sizeof(*e));
-			if (e)
-				l->e = e;
-			char(*sv)[SERIAL_LEN] = realloc(l->serials, cap * sizeof(*sv));
-			if (sv)
-				l->serials = sv;
-			if (e == NULL || sv == NULL) {
-				rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
-				break;
-			}
-		}
-		snprintf(l->serials[l->n], SERIAL_LEN, "%s",
-		         (const char *)sqlite3_column_text(st, 0));
-		l->e[l->n].revoked_at = (time_t)sqlite3_column_int64(st, 1);
-		l->e[l->n].reason = sqlite3_column_int(st, 2);
-		l->n++;
-	}
-	if (rc == KW_OK && r != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "reading the revocations");
-	sqlite3_finalize(st);
-	for (size_t i = 0; rc == KW_OK && i < l->n; i++)
-		l->e[i].serial = l->serials[i];
-	if (rc != KW_OK)
+	KW_GUARD(kwi_store_ca_revocation_list(s, id, &l->rows, &l->n));
+	l->e = calloc(l->n ? l->n : 1, sizeof(*l->e));
+	if (l->e == NULL) {
 		revoked_clear(l);
-	return rc;
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		l->e[i].serial = l->rows[i].serial;
+		l->e[i].revoked_at = l->rows[i].revoked_at;
+		l->e[i].reason = l->rows[i].reason;
+	}
+	return KW_OK;
 }
 
 static kw_rc next_number(kw_store *s, int64_t id, long *number)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, "SELECT crl_number FROM ca_crls WHERE ca_cert_id = ?", &st));
-	sqlite3_bind_int64(st, 1, id);
-	int r = sqlite3_step(st);
-	*number = (r == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0) + 1;
-	sqlite3_finalize(st);
-	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK
-	                                           : KWI_DB_FAIL(s, "reading the CRL number");
+	kwi_ca_crl_row last;
+	int found = 0;
+	*number = 0;
+	KW_GUARD(kwi_store_ca_crl_get(s, id, &last, &found));
+	*number = (found ? last.crl_number : 0) + 1;
+	return KW_OK;
 }
 
 static kw_rc save_number(kw_store *s, const char *ca, int64_t id, long number, size_t entries,
                          time_t now)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(
-	    kwi_store_prepare(s,
-	                      "INSERT OR REPLACE INTO ca_crls (ca_cert_id, crl_number, issued_at)"
-	                      " VALUES (?, ?, ?)",
-	                      &st));
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, number);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "recording the CRL number");
+	kwi_ca_crl_row row = {.ca_cert_id = id, .crl_number = number, .issued_at = now};
+	KW_GUARD(kwi_store_ca_crl_put(s, &row));
 	return kwi_event_append(s, "ca.crl", ca, 0,
 	                        json_pack("{s:I,s:I}", "crl_number", (json_int_t)number, "revoked",
 	                                  (json_int_t)entries));

@@ -64,30 +64,23 @@ static kw_rc csr_template(X509_REQ *req, int days, int client, time_t now, kwi_c
 static kw_rc record(kw_store *s, const char *ca, int64_t ca_id, X509 *x, const kwi_issued *v,
                     const char *profile, time_t now)
 {
-	sqlite3_stmt *st = NULL;
 	unsigned char *der = NULL;
 	int n = i2d_X509(x, &der);
 	json_t *subject = kwi_name_json(X509_get_subject_name(x));
 	const char *subj = json_string_value(subject) ? json_string_value(subject) : "";
+	kwi_ca_issued_row row = {
+	    .ca_cert_id = ca_id,
+	    .serial = v->serial,
+	    .subject = subj,
+	    .not_after = v->not_after,
+	    .thumbprint_sha256 = v->sha256,
+	    .cert_der = der,
+	    .cert_len = n > 0 ? (size_t)n : 0,
+	    .created_at = now,
+	};
 	kw_rc rc = n > 0 ? kwi_store_begin(s) : KW_FAIL(KW_ERR_INTERNAL, "cannot encode");
-	if (rc == KW_OK)
-		rc = kwi_store_prepare(
-		    s,
-		    "INSERT INTO ca_issued (ca_cert_id, serial, subject, not_after,"
-		    " thumbprint_sha256, cert_der, created_at)"
-		    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-		    &st);
 	if (rc == KW_OK) {
-		sqlite3_bind_int64(st, 1, ca_id);
-		sqlite3_bind_text(st, 2, v->serial, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, subj, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)v->not_after);
-		sqlite3_bind_text(st, 5, v->sha256, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 6, der, n, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording the signed certificate");
-		sqlite3_finalize(st);
+		rc = kwi_store_ca_issued_add(s, &row);
 		if (rc == KW_OK)
 			rc = kwi_event_append(
 			    s, "ca.signed", ca, 0,
