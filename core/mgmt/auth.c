@@ -6,40 +6,14 @@
 
 #include "mgmt/mgmt_internal.h"
 
-typedef struct {
-	char name[128];
-	char role[16];
-	time_t not_before, not_after;
-	int revoked;
-} client_row;
-
 /* The client the store recorded with this thumbprint, under the current
  * management CA; revoked also when its serial is on the CA's list (keyward ca
  * revoke). *found 0: none. */
-static kw_rc client_load(kw_store *s, const char *sha256, client_row *c, int *found)
+static kw_rc client_load(kw_store *s, const char *sha256, kwi_mgmt_client_row *c, int *found)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(
-	    s,
-	    "SELECT m.name, m.role, m.not_before, m.not_after, m.revoked_at IS NOT NULL"
-	    " OR EXISTS (SELECT 1 FROM revocations r WHERE r.ca_cert_id = m.ca_cert_id"
-	    " AND r.serial = m.serial)"
-	    " FROM mgmt_clients m JOIN certs c ON c.id = m.ca_cert_id"
-	    " WHERE m.thumbprint_sha256 = ? AND c.name = '" KW_MGMT_CA_NAME "'"
-	    " AND c.deleted_at IS NULL",
-	    &st));
-	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	*found = r == SQLITE_ROW;
-	if (r == SQLITE_ROW) {
-		snprintf(c->name, sizeof(c->name), "%s", (const char *)sqlite3_column_text(st, 0));
-		snprintf(c->role, sizeof(c->role), "%s", (const char *)sqlite3_column_text(st, 1));
-		c->not_before = (time_t)sqlite3_column_int64(st, 2);
-		c->not_after = (time_t)sqlite3_column_int64(st, 3);
-		c->revoked = sqlite3_column_int(st, 4);
-	}
-	sqlite3_finalize(st);
-	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a client");
+	KW_GUARD(kwi_store_mgmt_client_find(s, KW_MGMT_CA_NAME, sha256, c, found));
+	c->revoked = c->revoked || c->on_crl;
+	return KW_OK;
 }
 
 /* The certificate's subject OU: the role it carries. */
@@ -52,7 +26,7 @@ static void cert_role(X509 *x, char *out, size_t len)
 	ERR_clear_error();
 }
 
-static kw_rc judge(X509 *x, const client_row *c, time_t now)
+static kw_rc judge(X509 *x, const kwi_mgmt_client_row *c, time_t now)
 {
 	char role[32];
 	if (c->revoked)
@@ -73,7 +47,7 @@ kw_rc kw_mgmt_authorize(kw_store *s, const unsigned char *der, size_t len, kw_mg
 {
 	const unsigned char *p = der;
 	char sha1[41];
-	client_row c;
+	kwi_mgmt_client_row c;
 	time_t now;
 	int found = 0;
 	kw_error_clear();
@@ -104,6 +78,7 @@ kw_rc kw_mgmt_authorize(kw_store *s, const unsigned char *der, size_t len, kw_mg
 		snprintf(caller->name, sizeof(caller->name), "%s", c.name);
 		snprintf(caller->role, sizeof(caller->role), "%s", c.role);
 	}
+	kwi_mgmt_client_row_clear(&c);
 	X509_free(x);
 	return rc;
 }

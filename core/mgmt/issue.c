@@ -77,17 +77,14 @@ static kw_rc check_request(const kw_mgmt_issue_request *r)
 
 static kw_rc name_free(kw_store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM mgmt_clients WHERE name = ?", &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r == SQLITE_ROW)
+	int taken = 0;
+	KW_GUARD(kwi_store_mgmt_client_exists(s, name, &taken));
+	if (taken)
 		return KW_FAIL_HINT(
 		    KW_ERR_EXISTS, KW_HINT_MGMT_LIST,
 		    "management client '%s' exists (names are not reused, even when revoked)",
 		    name);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a client");
+	return KW_OK;
 }
 
 static kw_rc read_password(const char *source, kw_secret **out)
@@ -261,50 +258,38 @@ static kw_rc insert_client(kw_store *s, const kw_mgmt_issue_request *r, int64_t 
                            const issue_ctx *c, const unsigned char *der, int n, const char *subj,
                            time_t now)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(
-	    s,
-	    "INSERT INTO mgmt_clients (name, role, ca_cert_id, serial, subject, not_before,"
-	    " not_after, thumbprint_sha256, key_source, cert_der, created_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    &st));
-	sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, r->role, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, ca_id);
-	sqlite3_bind_text(st, 4, c->facts.serial, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, subj, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)c->facts.not_before);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)c->facts.not_after);
-	sqlite3_bind_text(st, 8, c->facts.sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, r->pkcs12_path ? "pkcs12" : "csr", -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 10, der, n, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 11, (sqlite3_int64)now);
-	int rv = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rv != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "recording the management client");
+	const char *source = r->pkcs12_path ? "pkcs12" : "csr";
+	kwi_mgmt_client_row client = {
+	    .ca_cert_id = ca_id,
+	    .name = r->name,
+	    .role = r->role,
+	    .serial = c->facts.serial,
+	    .subject = subj,
+	    .not_before = c->facts.not_before,
+	    .not_after = c->facts.not_after,
+	    .thumbprint_sha256 = c->facts.sha256,
+	    .key_source = source,
+	    .cert_der = der,
+	    .cert_len = (size_t)n,
+	    .created_at = now,
+	};
 	/* also where keyward ca revoke / ca crl look for what the CA signed */
-	KW_GUARD(kwi_store_prepare(s,
-	                           "INSERT INTO ca_issued (ca_cert_id, serial, subject, not_after,"
-	                           " thumbprint_sha256, cert_der, created_at)"
-	                           " VALUES (?, ?, ?, ?, ?, ?, ?)",
-	                           &st));
-	sqlite3_bind_int64(st, 1, ca_id);
-	sqlite3_bind_text(st, 2, c->facts.serial, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, subj, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->facts.not_after);
-	sqlite3_bind_text(st, 5, c->facts.sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, der, n, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
-	rv = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rv != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "recording the signed certificate");
+	kwi_ca_issued_row issued = {
+	    .ca_cert_id = ca_id,
+	    .serial = c->facts.serial,
+	    .subject = subj,
+	    .not_after = c->facts.not_after,
+	    .thumbprint_sha256 = c->facts.sha256,
+	    .cert_der = der,
+	    .cert_len = (size_t)n,
+	    .created_at = now,
+	};
+	KW_GUARD(kwi_store_mgmt_client_add(s, &client));
+	KW_GUARD(kwi_store_ca_issued_add(s, &issued));
 	return kwi_event_append(s, "mgmt.issued", KW_MGMT_CA_NAME, 0,
 	                        json_pack("{s:s,s:s,s:s,s:s,s:s}", "client", r->name, "role",
 	                                  r->role, "serial", c->facts.serial, "thumbprint_sha256",
-	                                  c->facts.sha256, "key_source",
-	                                  r->pkcs12_path ? "pkcs12" : "csr"));
+	                                  c->facts.sha256, "key_source", source));
 }
 
 /* One transaction: the client's row, the CA's record, the event; the

@@ -8,23 +8,12 @@
 
 #define MSG_LEN 512
 
-static kw_rc name_taken(kw_store *s, const char *name, int *taken)
-{
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM certs WHERE name = ?", &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	*taken = r == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a name");
-}
-
 static kw_rc init_refuse_existing(kw_store *s)
 {
 	const char *names[] = {KW_MGMT_CA_NAME, KW_MGMT_SERVER_NAME};
 	for (size_t i = 0; i < 2; i++) {
 		int taken = 0;
-		KW_GUARD(name_taken(s, names[i], &taken));
+		KW_GUARD(kwi_store_mgmt_cert_exists(s, names[i], &taken));
 		if (taken)
 			return KW_FAIL_HINT(
 			    KW_ERR_EXISTS, KW_HINT_MGMT_LIST,
@@ -118,69 +107,52 @@ kw_rc kwi_mgmt_init(kw_store *s, const kw_mgmt_init_request *req, json_t **out)
 
 /* ---- clients ---- */
 
-static json_t *client_json(sqlite3_stmt *st, time_t now)
+static json_t *client_json(const kwi_mgmt_client_row *c, time_t now)
 {
 	char nb[32], na[32], created[32], revoked[32];
-	time_t not_after = (time_t)sqlite3_column_int64(st, 5);
-	int is_revoked = sqlite3_column_type(st, 9) != SQLITE_NULL;
-	kwi_time_format((time_t)sqlite3_column_int64(st, 4), nb, sizeof(nb));
-	kwi_time_format(not_after, na, sizeof(na));
-	kwi_time_format((time_t)sqlite3_column_int64(st, 8), created, sizeof(created));
-	if (is_revoked)
-		kwi_time_format((time_t)sqlite3_column_int64(st, 9), revoked, sizeof(revoked));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s}", "name",
-	                 (const char *)sqlite3_column_text(st, 0), "role",
-	                 (const char *)sqlite3_column_text(st, 1), "serial",
-	                 (const char *)sqlite3_column_text(st, 2), "subject",
-	                 (const char *)sqlite3_column_text(st, 3), "not_before", nb, "not_after",
-	                 na, "thumbprint_sha256", (const char *)sqlite3_column_text(st, 6),
-	                 "key_source", (const char *)sqlite3_column_text(st, 7), "created", created,
-	                 "revoked", is_revoked ? json_string(revoked) : json_null(), "status",
-	                 is_revoked ? "revoked" : (not_after <= now ? "expired" : "active"));
+	kwi_time_format(c->not_before, nb, sizeof(nb));
+	kwi_time_format(c->not_after, na, sizeof(na));
+	kwi_time_format(c->created_at, created, sizeof(created));
+	if (c->revoked)
+		kwi_time_format(c->revoked_at, revoked, sizeof(revoked));
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s}", "name", c->name, "role",
+	                 c->role, "serial", c->serial, "subject", c->subject, "not_before", nb,
+	                 "not_after", na, "thumbprint_sha256", c->thumbprint_sha256, "key_source",
+	                 c->key_source, "created", created, "revoked",
+	                 c->revoked ? json_string(revoked) : json_null(), "status",
+	                 c->revoked ? "revoked" : (c->not_after <= now ? "expired" : "active"));
 }
-
-#define CLIENT_COLUMNS                                                                             \
-	"name, role, serial, subject, not_before, not_after, thumbprint_sha256, key_source,"       \
-	" created_at, revoked_at"
 
 kw_rc kwi_mgmt_client_json(kw_store *s, const char *name, json_t **out)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_mgmt_client_row c;
 	time_t now;
+	int found = 0;
 	*out = NULL;
 	KW_GUARD(kwi_now(&now));
-	KW_GUARD(kwi_store_prepare(s, "SELECT " CLIENT_COLUMNS " FROM mgmt_clients WHERE name = ?",
-	                           &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	if (r == SQLITE_ROW)
-		*out = client_json(st, now);
-	sqlite3_finalize(st);
-	if (r == SQLITE_DONE)
+	KW_GUARD(kwi_store_mgmt_client_get(s, name, &c, &found));
+	if (!found)
 		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_MGMT_LIST,
 		                    "unknown management client '%s'", name);
-	if (r != SQLITE_ROW)
-		return KWI_DB_FAIL(s, "reading a management client");
+	*out = client_json(&c, now);
+	kwi_mgmt_client_row_clear(&c);
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
 kw_rc kw_mgmt_list(kw_store *s, json_t **out)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_mgmt_client_row *rows = NULL;
+	size_t n = 0;
 	time_t now;
 	kw_error_clear();
 	*out = NULL;
 	KW_GUARD(kwi_now(&now));
-	KW_GUARD(
-	    kwi_store_prepare(s, "SELECT " CLIENT_COLUMNS " FROM mgmt_clients ORDER BY id", &st));
+	KW_GUARD(kwi_store_mgmt_client_list(s, &rows, &n));
 	json_t *list = json_array();
 	kw_rc rc = list ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	int r = SQLITE_DONE;
-	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
-		rc = kwi_json_append(list, client_json(st, now));
-	if (rc == KW_OK && r != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "listing management clients");
-	sqlite3_finalize(st);
+	for (size_t i = 0; rc == KW_OK && i < n; i++)
+		rc = kwi_json_append(list, client_json(&rows[i], now));
+	kwi_mgmt_client_rows_free(rows, n);
 	if (rc == KW_OK)
 		*out = list;
 	else
@@ -189,35 +161,14 @@ kw_rc kw_mgmt_list(kw_store *s, json_t **out)
 }
 
 /* Inside the transaction: the client's row, its serial on the CA's CRL, the event. */
+/* Inside the transaction: the client's row, its serial on the CA's CRL, the event. */
 static kw_rc revoke_in(kw_store *s, const char *name, time_t now)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s,
-	                           "UPDATE mgmt_clients SET revoked_at = ? WHERE name = ?"
-	                           " AND revoked_at IS NULL",
-	                           &st));
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	int changed = sqlite3_changes(s->db);
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "revoking a management client");
-	if (changed == 0)
-		return KW_FAIL(KW_ERR_STATE, "management client '%s' is already revoked", name);
+	int revoked = 0;
 	/* reason 5: cessationOfOperation */
-	KW_GUARD(
-	    kwi_store_prepare(s,
-	                      "INSERT INTO revocations (ca_cert_id, serial, revoked_at, reason)"
-	                      " SELECT ca_cert_id, serial, ?, 5 FROM mgmt_clients"
-	                      " WHERE name = ? ON CONFLICT DO NOTHING",
-	                      &st));
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "recording the revocation");
+	KW_GUARD(kwi_store_mgmt_client_revoke(s, name, now, 5, &revoked));
+	if (!revoked)
+		return KW_FAIL(KW_ERR_STATE, "management client '%s' is already revoked", name);
 	return kwi_event_append(s, "mgmt.revoked", KW_MGMT_CA_NAME, 0,
 	                        json_pack("{s:s}", "client", name));
 }

@@ -3,6 +3,7 @@
 #define KEYWARD_CORE_MGMT_INTERNAL_H
 
 #include "internal.h"
+#include "store/store_issuers.h"
 #include <keyward/mgmt.h>
 
 /* kw_mgmt_init without clearing the error record. */

@@ -160,4 +160,43 @@ void kwi_ca_crl_row_clear(kwi_ca_crl_row *r);
 kw_rc kwi_store_ca_crl_get(kw_store *s, int64_t ca_id, kwi_ca_crl_row *out, int *found) KW_MUST_USE;
 kw_rc kwi_store_ca_crl_put(kw_store *s, const kwi_ca_crl_row *r) KW_MUST_USE;
 
+/* ---- store/mgmt.c: management API clients (mgmt_clients) ---- */
+typedef struct {
+	int64_t ca_cert_id;
+	const char *name;
+	const char *role; /* reader, admin */
+	const char *serial;
+	const char *subject;
+	time_t not_before, not_after;
+	const char *thumbprint_sha256;
+	const char *key_source;        /* pkcs12, csr */
+	const unsigned char *cert_der; /* _add only: rows read back leave it NULL */
+	size_t cert_len;
+	time_t created_at;
+	int revoked; /* revoked_at is set */
+	time_t revoked_at;
+	int on_crl; /* kwi_store_mgmt_client_find only: its serial is on the CA's revocations */
+} kwi_mgmt_client_row;
+
+void kwi_mgmt_client_row_clear(kwi_mgmt_client_row *r);
+kw_rc kwi_store_mgmt_client_get(kw_store *s, const char *name, kwi_mgmt_client_row *out,
+                                int *found) KW_MUST_USE;
+/* The client with this certificate thumbprint under the management CA ca
+ * (not deleted). */
+kw_rc kwi_store_mgmt_client_find(kw_store *s, const char *ca, const char *sha256,
+                                 kwi_mgmt_client_row *out, int *found) KW_MUST_USE;
+/* Every client, oldest first. Free with kwi_mgmt_client_rows_free. */
+kw_rc kwi_store_mgmt_client_list(kw_store *s, kwi_mgmt_client_row **rows, size_t *n) KW_MUST_USE;
+void kwi_mgmt_client_rows_free(kwi_mgmt_client_row *rows, size_t n);
+kw_rc kwi_store_mgmt_client_exists(kw_store *s, const char *name, int *exists) KW_MUST_USE;
+/* Inserts r (lent) in the caller's transaction. */
+kw_rc kwi_store_mgmt_client_add(kw_store *s, const kwi_mgmt_client_row *r) KW_MUST_USE;
+/* Marks client name revoked at now and puts its serial on its CA's
+ * revocations with reason (inside the caller's transaction); *revoked 0: it
+ * already was (nothing changed). */
+kw_rc kwi_store_mgmt_client_revoke(kw_store *s, const char *name, time_t now, int reason,
+                                   int *revoked) KW_MUST_USE;
+/* Whether a certificate (deleted or not) is called name. */
+kw_rc kwi_store_mgmt_cert_exists(kw_store *s, const char *name, int *exists) KW_MUST_USE;
+
 #endif
