@@ -9,6 +9,7 @@
 
 #include "lifecycle/lifecycle_internal.h"
 #include "lifecycle/notify_internal.h"
+#include "store/store_lifecycle.h"
 
 #define DEFAULT_SENDMAIL "/usr/sbin/sendmail -t -i"
 #define CHANNEL_NAME_MAX 64
@@ -109,31 +110,15 @@ static kw_rc normalise(const char *kind, const json_t *in, json_t **out)
 	return rc;
 }
 
-static kw_rc insert(kw_store *s, const char *name, const char *kind, const json_t *cfg)
+static kw_rc insert(kw_store *s, const char *name, const char *kind, json_t *cfg)
 {
-	sqlite3_stmt *st = NULL;
-	time_t now;
-	char *text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
-	kw_rc rc = text ? kwi_now(&now) : KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	if (rc == KW_OK)
-		rc = kwi_store_prepare(s,
-		                       "INSERT INTO channels (name, kind, config, created_at)"
-		                       " VALUES (?,?,?,?)",
-		                       &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
-		int r = sqlite3_step(st);
-		if ((sqlite3_extended_errcode(s->db)) == SQLITE_CONSTRAINT_UNIQUE)
-			rc = KW_FAIL(KW_ERR_EXISTS, "a channel named '%s' exists already", name);
-		else if (r != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "adding a channel");
-	}
-	sqlite3_finalize(st);
-	free(text);
-	return rc;
+	kwi_channel_row r = {.name = name, .kind = kind, .config = cfg};
+	int exists = 0;
+	KW_GUARD(kwi_now(&r.created_at));
+	KW_GUARD(kwi_store_channel_add(s, &r, &exists));
+	if (exists)
+		return KW_FAIL(KW_ERR_EXISTS, "a channel named '%s' exists already", name);
+	return KW_OK;
 }
 
 kw_rc kw_channel_add(kw_store *s, const char *name, const char *kind, const json_t *config)
@@ -159,21 +144,14 @@ kw_rc kw_channel_add(kw_store *s, const char *name, const char *kind, const json
 
 kw_rc kw_channel_remove(kw_store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
 	char shown[200];
+	int removed = 0;
 	kw_error_clear();
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = kwi_store_prepare(s, "DELETE FROM channels WHERE name = ?", &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "removing a channel");
-		else if (sqlite3_changes(s->db) == 0)
-			rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CHANNEL_LIST,
-			                  "unknown channel '%s'",
-			                  kwi_printable(name, shown, sizeof(shown)));
-	}
-	sqlite3_finalize(st);
+	kw_rc rc = kwi_store_channel_remove(s, name ? name : "", &removed);
+	if (rc == KW_OK && !removed)
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CHANNEL_LIST, "unknown channel '%s'",
+		                  kwi_printable(name, shown, sizeof(shown)));
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "channel.removed", NULL, 0,
 		                      json_pack("{s:s}", "channel", name));
@@ -186,29 +164,23 @@ kw_rc kw_channel_remove(kw_store *s, const char *name)
 
 kw_rc kw_channel_list(kw_store *s, json_t **out)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_channel_row *rows = NULL;
+	size_t n = 0;
 	kw_error_clear();
 	*out = NULL;
-	KW_GUARD(kwi_store_prepare(
-	    s, "SELECT name, kind, config, created_at FROM channels ORDER BY name", &st));
+	KW_GUARD(kwi_store_channel_list(s, &rows, &n));
 	json_t *arr = json_array();
-	int r = SQLITE_DONE;
-	while (arr && (r = sqlite3_step(st)) == SQLITE_ROW) {
+	for (size_t i = 0; arr && i < n; i++) {
 		char at[32];
-		kwi_time_format((time_t)sqlite3_column_int64(st, 3), at, sizeof(at));
-		json_t *cfg = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:s}", "name",
-		                                     sqlite3_column_text(st, 0), "kind",
-		                                     sqlite3_column_text(st, 1), "config",
-		                                     cfg ? cfg : json_object(), "created", at));
+		json_t *cfg = rows[i].config ? json_incref(rows[i].config) : json_object();
+		kwi_time_format(rows[i].created_at, at, sizeof(at));
+		json_array_append_new(arr,
+		                      json_pack("{s:s,s:s,s:o,s:s}", "name", rows[i].name, "kind",
+		                                rows[i].kind, "config", cfg, "created", at));
 	}
-	sqlite3_finalize(st);
+	kwi_channel_rows_free(rows, n);
 	if (arr == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	if (r != SQLITE_DONE) {
-		json_decref(arr);
-		return KWI_DB_FAIL(s, "listing channels");
-	}
 	*out = arr;
 	return KW_OK;
 }

@@ -3,6 +3,7 @@
 
 #include "lifecycle/lifecycle_internal.h"
 #include "lifecycle/notify_internal.h"
+#include "store/store_lifecycle.h"
 
 #define EMAIL_MAX        254
 #define CONTACT_NAME_MAX 128
@@ -70,53 +71,18 @@ static kw_rc check_name(const char *name)
 }
 
 /* The id of a (not deleted) certificate; 0 for cert NULL. */
-static kw_rc lookup_cert(kw_store *s, const char *cert, sqlite3_int64 *id)
+static kw_rc lookup_cert(kw_store *s, const char *cert, int64_t *id)
 {
-	sqlite3_stmt *st = NULL;
 	char shown[200];
+	int found = 0;
 	*id = 0;
 	if (cert == NULL)
 		return KW_OK;
-	KW_GUARD(kwi_store_prepare(s, "SELECT id FROM certs WHERE name = ? AND deleted_at IS NULL",
-	                           &st));
-	sqlite3_bind_text(st, 1, cert, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	if (r == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (r == SQLITE_DONE)
+	KW_GUARD(kwi_store_contact_cert_find(s, cert, id, &found));
+	if (!found)
 		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
 		                    kwi_printable(cert, shown, sizeof(shown)));
-	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "looking up a certificate");
-}
-
-static void bind_cert(sqlite3_stmt *st, int col, sqlite3_int64 id)
-{
-	if (id)
-		sqlite3_bind_int64(st, col, id);
-	else
-		sqlite3_bind_null(st, col);
-}
-
-/* Runs one statement with (cert_id, email[, name, created_at]) bound. */
-static kw_rc contact_exec(kw_store *s, const char *sql, sqlite3_int64 id, const char *email,
-                          const char *name, int *changed)
-{
-	sqlite3_stmt *st = NULL;
-	time_t now;
-	KW_GUARD(kwi_now(&now));
-	KW_GUARD(kwi_store_prepare(s, sql, &st));
-	bind_cert(st, 1, id);
-	sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_count(st) >= 4) {
-		if (name && name[0])
-			sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
-	}
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	*changed = sqlite3_changes(s->db);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "changing contacts");
+	return KW_OK;
 }
 
 static const char *where(const char *cert)
@@ -126,8 +92,8 @@ static const char *where(const char *cert)
 
 kw_rc kw_contact_add(kw_store *s, const char *cert, const char *email, const char *name)
 {
-	sqlite3_int64 id = 0;
-	int changed = 0;
+	kwi_contact_row r = {.email = email, .name = name};
+	int added = 0;
 	char shown[300];
 	kw_error_clear();
 	if (!kwi_email_valid(email))
@@ -137,16 +103,12 @@ kw_rc kw_contact_add(kw_store *s, const char *cert, const char *email, const cha
 		               kwi_printable(email, shown, sizeof(shown)));
 	KW_GUARD(check_name(name));
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = lookup_cert(s, cert, &id);
-	/* NULLs are distinct in a UNIQUE constraint: the store-wide duplicate
-	 * check is the NOT EXISTS */
+	kw_rc rc = lookup_cert(s, cert, &r.cert_id);
 	if (rc == KW_OK)
-		rc = contact_exec(s,
-		                  "INSERT INTO contacts (cert_id, email, name, created_at)"
-		                  " SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM contacts"
-		                  " WHERE cert_id IS ?1 AND email = ?2 COLLATE NOCASE)",
-		                  id, email, name, &changed);
-	if (rc == KW_OK && changed == 0)
+		rc = kwi_now(&r.created_at);
+	if (rc == KW_OK)
+		rc = kwi_store_contact_add(s, &r, &added);
+	if (rc == KW_OK && !added)
 		rc = KW_FAIL(KW_ERR_EXISTS, "%s is already a contact of %s", email, where(cert));
 	if (rc == KW_OK)
 		rc = kwi_event_append(
@@ -161,8 +123,8 @@ kw_rc kw_contact_add(kw_store *s, const char *cert, const char *email, const cha
 
 kw_rc kw_contact_remove(kw_store *s, const char *cert, const char *email)
 {
-	sqlite3_int64 id = 0;
-	int changed = 0;
+	int64_t id = 0;
+	int removed = 0;
 	char shown[300];
 	kw_error_clear();
 	if (email == NULL || email[0] == '\0')
@@ -170,11 +132,8 @@ kw_rc kw_contact_remove(kw_store *s, const char *cert, const char *email)
 	KW_GUARD(kwi_store_begin(s));
 	kw_rc rc = lookup_cert(s, cert, &id);
 	if (rc == KW_OK)
-		rc = contact_exec(s,
-		                  "DELETE FROM contacts WHERE cert_id IS ?1 AND email = ?2 COLLATE "
-		                  "NOCASE",
-		                  id, email, NULL, &changed);
-	if (rc == KW_OK && changed == 0)
+		rc = kwi_store_contact_remove(s, id, email, &removed);
+	if (rc == KW_OK && !removed)
 		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CONTACT_LIST,
 		                  "%s is not a contact of %s",
 		                  kwi_printable(email, shown, sizeof(shown)), where(cert));
@@ -190,33 +149,22 @@ kw_rc kw_contact_remove(kw_store *s, const char *cert, const char *email)
 
 kw_rc kw_contact_list(kw_store *s, const char *cert, json_t **out)
 {
-	sqlite3_stmt *st = NULL;
-	sqlite3_int64 id = 0;
+	kwi_contact_row *rows = NULL;
+	size_t n = 0;
+	int64_t id = 0;
 	kw_error_clear();
 	*out = NULL;
 	KW_GUARD(lookup_cert(s, cert, &id));
 	/* with a certificate: everyone told about it (its own and the
 	 * store-wide contacts) */
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT ct.email, ct.name, c.name FROM contacts ct LEFT JOIN"
-	                           " certs c ON c.id = ct.cert_id WHERE ?1 IS NULL OR ct.cert_id"
-	                           " = ?1 OR ct.cert_id IS NULL ORDER BY c.name IS NOT NULL,"
-	                           " c.name, ct.email",
-	                           &st));
-	bind_cert(st, 1, id);
+	KW_GUARD(kwi_store_contact_list(s, id, &rows, &n));
 	json_t *arr = json_array();
-	int r;
-	while (arr && (r = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(
-		    arr, json_pack("{s:s,s:s?,s:s?}", "email", sqlite3_column_text(st, 0), "name",
-		                   sqlite3_column_text(st, 1), "cert", sqlite3_column_text(st, 2)));
-	sqlite3_finalize(st);
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s,s:s?,s:s?}", "email", rows[i].email,
+		                                     "name", rows[i].name, "cert", rows[i].cert));
+	kwi_contact_rows_free(rows, n);
 	if (arr == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	if (r != SQLITE_DONE) {
-		json_decref(arr);
-		return KWI_DB_FAIL(s, "listing contacts");
-	}
 	*out = arr;
 	return KW_OK;
 }

@@ -24,6 +24,7 @@
 #include "lifecycle/lifecycle_internal.h"
 #include "lifecycle/notify_internal.h"
 #include "common/process.h"
+#include "store/store_lifecycle.h"
 
 static const char *const target_kinds[] = {"cert", "chain", "fullchain", "key_ref"};
 static const char *const target_env[] = {"KEYWARD_CERT_PATH", "KEYWARD_CHAIN_PATH",
@@ -32,37 +33,26 @@ static const char *const target_env[] = {"KEYWARD_CERT_PATH", "KEYWARD_CHAIN_PAT
 /* The current version and its policy's deploy object. */
 static kw_rc load_cert(kwi_deploy_job *d)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(d->s,
-	                           "SELECT c.current_version, c.policy, v.thumbprint_sha256"
-	                           " FROM certs c LEFT JOIN versions v ON v.cert_id = c.id"
-	                           " AND v.version = c.current_version"
-	                           " WHERE c.name = ? AND c.deleted_at IS NULL",
-	                           &st));
-	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	kw_rc rc = KW_OK;
+	kwi_deploy_cert_row row;
+	int found = 0;
 	char shown[200];
-	if (r == SQLITE_DONE)
+	KW_GUARD(kwi_store_deploy_cert_get(d->s, d->name, &row, &found));
+	kw_rc rc = KW_OK;
+	if (!found)
 		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
 		                  kwi_printable(d->name, shown, sizeof(shown)));
-	else if (r != SQLITE_ROW)
-		rc = KWI_DB_FAIL(d->s, "reading a certificate");
-	else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+	else if (!row.has_current)
 		rc = KW_FAIL(KW_ERR_STATE, "certificate '%s' has no current version to deploy",
 		             d->name);
 	if (rc == KW_OK) {
-		const unsigned char *sha = sqlite3_column_text(st, 2);
-		d->version = sqlite3_column_int(st, 0);
-		snprintf(d->sha256, sizeof(d->sha256), "%s", sha ? (const char *)sha : "");
-		json_t *policy = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-		if (policy == NULL)
+		d->version = row.version;
+		snprintf(d->sha256, sizeof(d->sha256), "%s", row.sha256 ? row.sha256 : "");
+		if (row.policy == NULL)
 			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy",
 			             d->name);
-		d->cfg = json_incref(json_object_get(policy, "deploy"));
-		json_decref(policy);
+		d->cfg = json_incref(json_object_get(row.policy, "deploy"));
 	}
-	sqlite3_finalize(st);
+	kwi_deploy_cert_row_clear(&row);
 	return rc;
 }
 
@@ -205,7 +195,7 @@ kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report)
 	kwi_deploy_job d = {.s = s, .name = cert};
 	kw_rc rc = KW_OK;
 	*report = NULL;
-	if (!sqlite3_get_autocommit(s->db))
+	if (kwi_store_in_transaction(s))
 		return KW_FAIL(KW_ERR_INTERNAL, "deploy of '%s' requested inside a transaction",
 		               cert);
 	if ((rc = load_cert(&d)) != KW_OK || (rc = read_config(&d)) != KW_OK)

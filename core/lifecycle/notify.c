@@ -12,28 +12,10 @@
 
 #include "lifecycle/lifecycle_internal.h"
 #include "lifecycle/notify_internal.h"
+#include "store/store_lifecycle.h"
 
 static const char *const kinds[] = {"near-expiry", "expired", "renewed", "renewal-failed",
                                     "pending-action"};
-
-int kwi_setting_seconds(kw_store *s, const char *key, int def)
-{
-	sqlite3_stmt *st = NULL;
-	int v = def;
-	if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE key = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return def;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const char *text = (const char *)sqlite3_column_text(st, 0);
-		char *end = NULL;
-		long n = text ? strtol(text, &end, 10) : 0;
-		if (text && end != text && *end == '\0' && n >= 1 && n <= 86400)
-			v = (int)n;
-	}
-	sqlite3_finalize(st);
-	return v;
-}
 
 /* The caller's error record, kept across the channels' own errors. */
 typedef struct {
@@ -67,18 +49,13 @@ static void error_restore(const saved_error *e)
 
 /* Everyone to tell: the certificate's contacts, then the store-wide ones
  * (an address on both lists once). */
-static kw_rc load_contacts(kw_store *s, sqlite3_int64 cert_id, json_t *out)
+static kw_rc load_contacts(kw_store *s, int64_t cert_id, json_t *out)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT email, name FROM contacts WHERE cert_id = ? OR cert_id"
-	                           " IS NULL ORDER BY cert_id IS NULL, email COLLATE NOCASE",
-	                           &st));
-	sqlite3_bind_int64(st, 1, cert_id);
-	int r;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *email = (const char *)sqlite3_column_text(st, 0);
-		const char *name = (const char *)sqlite3_column_text(st, 1);
+	kwi_contact_row *rows = NULL;
+	size_t n = 0;
+	KW_GUARD(kwi_store_contact_recipients(s, cert_id, &rows, &n));
+	for (size_t k = 0; k < n; k++) {
+		const char *email = rows[k].email, *name = rows[k].name;
 		size_t i;
 		json_t *c;
 		int seen = 0;
@@ -88,44 +65,30 @@ static kw_rc load_contacts(kw_store *s, sqlite3_int64 cert_id, json_t *out)
 			json_array_append_new(out, json_pack("{s:s,s:s?}", "email", email, "name",
 			                                     name && name[0] ? name : NULL));
 	}
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "reading contacts");
+	kwi_contact_rows_free(rows, n);
+	return KW_OK;
 }
 
-static kw_rc cert_id(kw_store *s, const char *cert, sqlite3_int64 *id)
+static kw_rc cert_id(kw_store *s, const char *cert, int64_t *id)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, "SELECT id FROM certs WHERE name = ?", &st));
-	sqlite3_bind_text(st, 1, cert, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	*id = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	if (r == SQLITE_DONE)
+	int found = 0;
+	KW_GUARD(kwi_store_notice_cert_find(s, cert, id, &found));
+	if (!found)
 		return KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s'", cert);
-	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "looking up a certificate");
+	return KW_OK;
 }
 
 /* 1: this notice is new (recorded now); 0: it was sent before. */
-static kw_rc dedup(kw_store *s, sqlite3_int64 id, int version, const char *kind,
-                   const char *threshold, time_t now, int *fresh)
+static kw_rc dedup(kw_store *s, int64_t id, int version, const char *kind, const char *threshold,
+                   time_t now, int *fresh)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_notice_row r = {.cert_id = id,
+	                    .version = version,
+	                    .kind = kind,
+	                    .threshold = threshold,
+	                    .sent_at = now};
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = kwi_store_prepare(s,
-	                             "INSERT OR IGNORE INTO notices (cert_id, version, kind,"
-	                             " threshold, sent_at) VALUES (?,?,?,?,?)",
-	                             &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int(st, 2, version);
-		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, threshold, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording a notice");
-		*fresh = sqlite3_changes(s->db) > 0;
-	}
-	sqlite3_finalize(st);
+	kw_rc rc = kwi_store_notice_add(s, &r, fresh);
 	if (rc != KW_OK) {
 		kwi_store_rollback(s);
 		return rc;
@@ -166,21 +129,18 @@ static kw_rc build(kw_store *s, const char *kind, const char *cert, int version,
 }
 
 /* Sends n through every channel; records one event per channel. */
-static kw_rc send_all(kw_store *s, sqlite3_stmt *channels, const char *cert, int version,
-                      const kwi_notice *n)
+static kw_rc send_all(kw_store *s, const kwi_channel_row *channels, size_t n_channels,
+                      const char *cert, int version, const kwi_notice *n)
 {
 	kw_rc rc = KW_OK;
-	int r;
-	while ((r = sqlite3_step(channels)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(channels, 0);
-		const char *kind = (const char *)sqlite3_column_text(channels, 1);
-		json_t *config =
-		    json_loads((const char *)sqlite3_column_text(channels, 2), 0, NULL);
+	for (size_t i = 0; i < n_channels; i++) {
+		const char *name = channels[i].name;
+		const char *kind = channels[i].kind;
+		const json_t *config = channels[i].config;
 		int skipped = 0;
 		kw_error_clear();
 		kw_rc sent = config ? kwi_channel_send(kind, config, n, &skipped)
 		                    : KW_FAIL(KW_ERR_STORE, "unreadable channel configuration");
-		json_decref(config);
 		if (sent == KW_OK && skipped)
 			continue; /* mail with nobody to mail */
 		json_t *det = json_pack("{s:s,s:s,s:O,s:O}", "channel", name, "channel_kind", kind,
@@ -196,8 +156,6 @@ static kw_rc send_all(kw_store *s, sqlite3_stmt *channels, const char *cert, int
 		if (rc == KW_OK)
 			rc = e;
 	}
-	if (r != SQLITE_DONE && rc == KW_OK)
-		rc = KWI_DB_FAIL(s, "reading the notification channels");
 	return rc;
 }
 
@@ -212,28 +170,25 @@ static kw_rc check_kind(const char *kind)
 kw_rc kwi_notify(kw_store *s, const char *kind, const char *cert, int version,
                  const char *threshold, const json_t *details)
 {
-	sqlite3_stmt *channels = NULL;
+	kwi_channel_row *channels = NULL;
+	size_t n_channels = 0;
 	kwi_notice n = {.contacts = json_array()};
 	saved_error saved;
-	sqlite3_int64 id = 0;
-	int fresh = 1, any = 0;
+	int64_t id = 0;
+	int fresh = 1;
 	error_save(&saved);
 	kw_error_clear();
 	kw_rc rc = check_kind(kind);
-	if (rc == KW_OK && !sqlite3_get_autocommit(s->db))
+	if (rc == KW_OK && kwi_store_in_transaction(s))
 		rc = KW_FAIL(KW_ERR_INTERNAL, "notice for '%s' requested inside a transaction",
 		             cert);
 	if (rc != KW_OK || (rc = kwi_now(&n.at)) != KW_OK || (rc = cert_id(s, cert, &id)) != KW_OK)
 		goto out;
-	rc = kwi_store_prepare(s, "SELECT name, kind, config FROM channels ORDER BY name",
-	                       &channels);
-	if (rc != KW_OK)
+	if ((rc = kwi_store_channel_list(s, &channels, &n_channels)) != KW_OK)
 		goto out;
 	/* No channel: nothing is sent and nothing recorded, so a channel
 	 * added later still gets the notice. */
-	any = sqlite3_step(channels) == SQLITE_ROW;
-	sqlite3_reset(channels);
-	if (!any)
+	if (n_channels == 0)
 		goto out;
 	if (threshold && (rc = dedup(s, id, version, kind, threshold, n.at, &fresh)) != KW_OK)
 		goto out;
@@ -244,9 +199,9 @@ kw_rc kwi_notify(kw_store *s, const char *kind, const char *cert, int version,
 	if ((rc = load_contacts(s, id, n.contacts)) != KW_OK ||
 	    (rc = build(s, kind, cert, version, threshold, details, &n)) != KW_OK)
 		goto out;
-	rc = send_all(s, channels, cert, version, &n);
+	rc = send_all(s, channels, n_channels, cert, version, &n);
 out:
-	sqlite3_finalize(channels);
+	kwi_channel_rows_free(channels, n_channels);
 	json_decref(n.doc);
 	json_decref(n.contacts);
 	if (rc == KW_OK)

@@ -40,6 +40,27 @@ static kw_rc setting_get(kw_store *s, size_t k, int *value)
 	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "reading a setting");
 }
 
+/* see lifecycle/notify_internal.h: quiet, unlike setting_get: a setting
+ * that cannot be read is the default (a deploy or a notice goes ahead). */
+int kwi_setting_seconds(kw_store *s, const char *key, int def)
+{
+	sqlite3_stmt *st = NULL;
+	int v = def;
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE key = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return def;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 0);
+		char *end = NULL;
+		long n = text ? strtol(text, &end, 10) : 0;
+		if (text && end != text && *end == '\0' && n >= 1 && n <= 86400)
+			v = (int)n;
+	}
+	sqlite3_finalize(st);
+	return v;
+}
+
 kw_rc kwi_retention_days(kw_store *s, int *days)
 {
 	return setting_get(s, 0, days);
