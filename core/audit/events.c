@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "internal.h"
+#include "store/store_lifecycle.h"
 #include <keyward/lifecycle.h>
 
 #define HASH_LEN 32 /* BLAKE2b-256 */
@@ -17,7 +18,7 @@
  * tail. Anyone who can write the database can rebuild the whole chain: this
  * makes tampering evident to `audit verify`, it does not make it impossible.
  */
-static kw_rc record_hash(const char *prev, sqlite3_int64 seq, sqlite3_int64 at, const char *type,
+static kw_rc record_hash(const char *prev, int64_t seq, int64_t at, const char *type,
                          const char *cert, int version, const char *actor, const char *details,
                          char out[2 * HASH_LEN + 1])
 {
@@ -38,43 +39,26 @@ static kw_rc record_hash(const char *prev, sqlite3_int64 seq, sqlite3_int64 at, 
 	return KW_OK;
 }
 
-static kw_rc head_get(kw_store *s, sqlite3_int64 *seq, char prev[2 * HASH_LEN + 1])
+static kw_rc head_get(kw_store *s, int64_t *seq, char prev[2 * HASH_LEN + 1])
 {
-	sqlite3_stmt *st = NULL;
-	*seq = 0;
+	int found = 0;
 	strcpy(prev, GENESIS);
-	KW_GUARD(
-	    kwi_store_prepare(s, "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", &st));
-	int r = sqlite3_step(st);
-	if (r == SQLITE_ROW) {
-		*seq = sqlite3_column_int64(st, 0);
-		snprintf(prev, 2 * HASH_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 1));
-	}
-	sqlite3_finalize(st);
-	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK
-	                                           : KWI_DB_FAIL(s, "reading the event log");
+	return kwi_store_event_last_get(s, seq, prev, &found);
 }
 
-static kw_rc head_set(kw_store *s, sqlite3_int64 seq, const char *hash)
+static kw_rc head_set(kw_store *s, int64_t seq, const char *hash)
 {
-	sqlite3_stmt *st = NULL;
 	char value[128];
 	snprintf(value, sizeof(value), "%lld:%s", (long long)seq, hash);
-	KW_GUARD(kwi_store_prepare(
-	    s, "INSERT OR REPLACE INTO settings (key, value) VALUES ('event_head', ?)", &st));
-	sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "recording the event log head");
+	return kwi_store_event_head_put(s, value);
 }
 
 kw_rc kwi_event_append(kw_store *s, const char *type, const char *cert, int version,
                        json_t *details)
 {
 	kw_rc rc = KW_OK;
-	sqlite3_stmt *st = NULL;
 	char prev[2 * HASH_LEN + 1], hash[2 * HASH_LEN + 1];
-	sqlite3_int64 seq = 0;
+	int64_t seq = 0;
 	time_t now;
 	const char *actor = s->actor[0] ? s->actor : "cli";
 	if (details == NULL)
@@ -88,29 +72,20 @@ kw_rc kwi_event_append(kw_store *s, const char *type, const char *cert, int vers
 	seq++;
 	if ((rc = record_hash(prev, seq, now, type, cert, version, actor, text, hash)) != KW_OK)
 		goto out;
-	rc = kwi_store_prepare(s,
-	                       "INSERT INTO events (seq, at, type, cert, version, actor, details,"
-	                       " prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
-	                       &st);
-	if (rc != KW_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
-	if (cert)
-		sqlite3_bind_text(st, 4, cert, -1, SQLITE_STATIC);
-	if (version > 0)
-		sqlite3_bind_int(st, 5, version);
-	sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, text, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, prev, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, hash, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "appending to the event log");
-	else
+	kwi_event_row row = {.seq = seq,
+	                     .at = now,
+	                     .type = type,
+	                     .cert = cert,
+	                     .version = version,
+	                     .has_version = version > 0,
+	                     .actor = actor,
+	                     .details = text,
+	                     .prev_hash = prev,
+	                     .hash = hash};
+	rc = kwi_store_event_add(s, &row);
+	if (rc == KW_OK)
 		rc = head_set(s, seq, hash);
 out:
-	sqlite3_finalize(st);
 	free(text);
 	return rc;
 }
@@ -136,46 +111,37 @@ void kw_store_set_actor(kw_store *s, const char *actor)
 	snprintf(s->actor, sizeof(s->actor), "%s", actor ? actor : "");
 }
 
-static json_t *event_json(sqlite3_stmt *st)
+static json_t *event_json(const kwi_event_row *e)
 {
 	char at[32];
-	kwi_time_format((time_t)sqlite3_column_int64(st, 1), at, sizeof(at));
-	json_t *details = json_loads((const char *)sqlite3_column_text(st, 6), 0, NULL);
-	json_t *j = json_pack("{s:I,s:s,s:s,s:s}", "seq", (json_int_t)sqlite3_column_int64(st, 0),
-	                      "at", at, "type", (const char *)sqlite3_column_text(st, 2), "actor",
-	                      (const char *)sqlite3_column_text(st, 5));
+	kwi_time_format(e->at, at, sizeof(at));
+	json_t *details = json_loads(e->details, 0, NULL);
+	json_t *j = json_pack("{s:I,s:s,s:s,s:s}", "seq", (json_int_t)e->seq, "at", at, "type",
+	                      e->type, "actor", e->actor);
 	if (j == NULL) {
 		json_decref(details);
 		return NULL;
 	}
-	if (sqlite3_column_type(st, 3) != SQLITE_NULL)
-		json_object_set_new(j, "cert",
-		                    json_string((const char *)sqlite3_column_text(st, 3)));
-	if (sqlite3_column_type(st, 4) != SQLITE_NULL)
-		json_object_set_new(j, "version", json_integer(sqlite3_column_int(st, 4)));
+	if (e->cert)
+		json_object_set_new(j, "cert", json_string(e->cert));
+	if (e->has_version)
+		json_object_set_new(j, "version", json_integer(e->version));
 	json_object_set_new(j, "details", details ? details : json_object());
-	json_object_set_new(j, "hash", json_string((const char *)sqlite3_column_text(st, 8)));
+	json_object_set_new(j, "hash", json_string(e->hash));
 	return j;
 }
 
-#define EVENT_COLUMNS                                                                              \
-	"SELECT seq, at, type, cert, version, actor, details, prev_hash, hash FROM events"
+static int list_one(void *ctx, const kwi_event_row *e)
+{
+	json_array_append_new(ctx, event_json(e));
+	return 0;
+}
 
 kw_rc kw_events_list(kw_store *s, const char *cert, json_t **out)
 {
-	sqlite3_stmt *st = NULL;
 	kw_error_clear();
 	*out = json_array();
-	kw_rc rc =
-	    kwi_store_prepare(s, EVENT_COLUMNS " WHERE ?1 IS NULL OR cert = ?1 ORDER BY seq", &st);
-	int r = SQLITE_DONE;
-	if (rc == KW_OK && cert)
-		sqlite3_bind_text(st, 1, cert, -1, SQLITE_STATIC);
-	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(*out, event_json(st));
-	if (rc == KW_OK && r != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "reading the event log");
-	sqlite3_finalize(st);
+	kw_rc rc = kwi_store_event_each(s, cert, list_one, *out);
 	if (rc != KW_OK) {
 		json_decref(*out);
 		*out = NULL;
@@ -183,75 +149,79 @@ kw_rc kw_events_list(kw_store *s, const char *cert, json_t **out)
 	return rc;
 }
 
-static json_t *broken(sqlite3_int64 seq, const char *why)
+static json_t *broken(int64_t seq, const char *why)
 {
 	return json_pack("{s:b,s:I,s:s}", "ok", 0, "first_broken_seq", (json_int_t)seq, "reason",
 	                 why);
 }
 
 /* Checks one row against the chain so far; NULL when it holds. */
-static json_t *check_row(sqlite3_stmt *st, sqlite3_int64 want_seq, const char *prev)
+static json_t *check_row(const kwi_event_row *e, int64_t want_seq, const char *prev)
 {
 	char hash[2 * HASH_LEN + 1];
-	sqlite3_int64 seq = sqlite3_column_int64(st, 0);
-	const char *cert = (const char *)sqlite3_column_text(st, 3);
+	int64_t seq = e->seq;
 	if (seq != want_seq)
 		return broken(want_seq,
 		              seq > want_seq ? "record missing (deleted)" : "records out of order");
-	if (strcmp((const char *)sqlite3_column_text(st, 7), prev) != 0)
+	if (strcmp(e->prev_hash, prev) != 0)
 		return broken(seq, "does not follow the previous record (deleted or reordered)");
-	if (record_hash(prev, seq, sqlite3_column_int64(st, 1),
-	                (const char *)sqlite3_column_text(st, 2), cert,
-	                sqlite3_column_type(st, 4) == SQLITE_NULL ? 0 : sqlite3_column_int(st, 4),
-	                (const char *)sqlite3_column_text(st, 5),
-	                (const char *)sqlite3_column_text(st, 6), hash) != KW_OK)
+	if (record_hash(prev, seq, (int64_t)e->at, e->type, e->cert,
+	                e->has_version ? e->version : 0, e->actor, e->details, hash) != KW_OK)
 		return broken(seq, "cannot compute the hash");
-	if (strcmp(hash, (const char *)sqlite3_column_text(st, 8)) != 0)
+	if (strcmp(hash, e->hash) != 0)
 		return broken(seq, "record was edited (hash mismatch)");
 	return NULL;
 }
 
-static json_t *check_head(kw_store *s, sqlite3_int64 last, const char *hash)
+static json_t *check_head(kw_store *s, int64_t last, const char *hash)
 {
-	sqlite3_stmt *st = NULL;
-	char want[128];
+	char want[128], *head = NULL;
+	int found = 0;
 	snprintf(want, sizeof(want), "%lld:%s", (long long)last, hash);
-	if (kwi_store_prepare(s, "SELECT value FROM settings WHERE key = 'event_head'", &st) !=
-	    KW_OK)
+	if (kwi_store_event_head_get(s, &head, &found) != KW_OK)
 		return broken(last, "cannot read the event log head");
-	int r = sqlite3_step(st);
 	json_t *res = NULL;
-	if (r == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), want) != 0)
+	if (found && strcmp(head, want) != 0)
 		res = broken(last + 1, "records missing at the end (truncated)");
-	else if (r != SQLITE_ROW && last > 0)
+	else if (!found && last > 0)
 		res = broken(last, "the event log head is missing");
-	sqlite3_finalize(st);
+	free(head);
 	return res;
+}
+
+/* The chain walked so far (kw_audit_verify). */
+typedef struct {
+	char prev[2 * HASH_LEN + 1];
+	int64_t n;
+	json_t *report; /* set at the first broken record */
+} walk;
+
+static int verify_one(void *ctx, const kwi_event_row *e)
+{
+	walk *w = ctx;
+	if ((w->report = check_row(e, w->n + 1, w->prev)) != NULL)
+		return 1;
+	snprintf(w->prev, sizeof(w->prev), "%s", e->hash);
+	w->n++;
+	return 0;
 }
 
 kw_rc kw_audit_verify(kw_store *s, json_t **report)
 {
-	sqlite3_stmt *st = NULL;
-	char prev[2 * HASH_LEN + 1] = GENESIS;
-	sqlite3_int64 n = 0;
+	walk w = {.prev = GENESIS};
 	kw_error_clear();
 	*report = NULL;
-	KW_GUARD(kwi_store_prepare(s, EVENT_COLUMNS " ORDER BY seq", &st));
-	int r;
-	while (*report == NULL && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((*report = check_row(st, n + 1, prev)) != NULL)
-			break;
-		snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(st, 8));
-		n++;
+	kw_rc rc = kwi_store_event_each(s, NULL, verify_one, &w);
+	if (rc != KW_OK) {
+		json_decref(w.report);
+		return rc;
 	}
-	sqlite3_finalize(st);
-	if (*report == NULL && r != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "reading the event log");
+	*report = w.report;
 	if (*report == NULL)
-		*report = check_head(s, n, prev);
+		*report = check_head(s, w.n, w.prev);
 	if (*report == NULL)
-		*report = json_pack("{s:b,s:I}", "ok", 1, "records", (json_int_t)n);
+		*report = json_pack("{s:b,s:I}", "ok", 1, "records", (json_int_t)w.n);
 	else
-		json_object_set_new(*report, "records_checked", json_integer(n));
+		json_object_set_new(*report, "records_checked", json_integer(w.n));
 	return *report ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
