@@ -4,82 +4,7 @@
 #include <string.h>
 
 #include "doctor/doctor_internal.h"
-
-/* One version whose key is checked on its device. */
-typedef struct {
-	int64_t cert_id;
-	char *name;
-	int version, current, deleted;
-	kw_keyref ref;
-	unsigned char *cert;
-	size_t cert_len;
-} vrow;
-
-static void vrows_free(vrow *v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++) {
-		free(v[i].name);
-		kw_keyref_clear(&v[i].ref);
-		free(v[i].cert);
-	}
-	free(v);
-}
-
-static unsigned char *blob_dup(sqlite3_stmt *st, int col, size_t *len)
-{
-	*len = (size_t)sqlite3_column_bytes(st, col);
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return NULL;
-	unsigned char *p = malloc(*len ? *len : 1);
-	if (p && *len)
-		memcpy(p, sqlite3_column_blob(st, col), *len);
-	return p;
-}
-
-/* The versions on this backend that should still have their key. */
-static kw_rc vrows_load(kw_store *s, int64_t backend_id, vrow **out, size_t *n)
-{
-	sqlite3_stmt *st = NULL;
-	vrow *v = NULL;
-	size_t cnt = 0;
-	kw_rc rc = KW_OK;
-	*out = NULL;
-	*n = 0;
-	KW_GUARD(kwi_store_prepare(
-	    s,
-	    "SELECT c.id, c.name, v.version, c.current_version, c.deleted_at IS NOT NULL,"
-	    " v.key_ref, v.cert_der FROM versions v JOIN certs c ON c.id = v.cert_id"
-	    " WHERE v.backend_id = ? AND v.status != 'failed' ORDER BY c.name, v.version",
-	    &st));
-	sqlite3_bind_int64(st, 1, backend_id);
-	while (rc == KW_OK && sqlite3_step(st) == SQLITE_ROW) {
-		vrow *g = realloc(v, (cnt + 1) * sizeof(*v));
-		if (g == NULL) {
-			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
-			break;
-		}
-		v = g;
-		vrow *r = &v[cnt++];
-		memset(r, 0, sizeof(*r));
-		r->cert_id = sqlite3_column_int64(st, 0);
-		r->name = strdup((const char *)sqlite3_column_text(st, 1));
-		r->version = sqlite3_column_int(st, 2);
-		r->current = r->version == sqlite3_column_int(st, 3);
-		r->deleted = sqlite3_column_int(st, 4);
-		r->ref.data = blob_dup(st, 5, &r->ref.len);
-		r->cert = blob_dup(st, 6, &r->cert_len);
-		if (r->name == NULL || r->ref.data == NULL)
-			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	}
-	sqlite3_finalize(st);
-	if (rc != KW_OK) {
-		vrows_free(v, cnt);
-		return rc;
-	}
-	*out = v;
-	*n = cnt;
-	return KW_OK;
-}
+#include "store/store_lifecycle.h"
 
 /* 1 when the device's public key (SPKI DER) is the certificate's. */
 static int same_key(const unsigned char *spki, size_t len, const unsigned char *cert, size_t clen)
@@ -94,8 +19,8 @@ static int same_key(const unsigned char *spki, size_t len, const unsigned char *
 }
 
 /* A version whose key is gone or wrong: a current one is only reported. */
-static kw_rc bad_version(kwi_doctor *d, const kwi_device *dev, const vrow *r, const char *kind,
-                         const char *why)
+static kw_rc bad_version(kwi_doctor *d, const kwi_device *dev, const kwi_doctor_key_row *r,
+                         const char *kind, const char *why)
 {
 	char action[256];
 	int done = 0;
@@ -122,7 +47,7 @@ static kw_rc bad_version(kwi_doctor *d, const kwi_device *dev, const vrow *r, co
 }
 
 /* *stop = 1 when the device itself failed (the other keys are not checked). */
-static kw_rc check_version(kwi_doctor *d, kwi_device *dev, const vrow *r, int *stop)
+static kw_rc check_version(kwi_doctor *d, kwi_device *dev, const kwi_doctor_key_row *r, int *stop)
 {
 	unsigned char *der = NULL;
 	size_t len = 0;
@@ -151,31 +76,13 @@ static kw_rc check_version(kwi_doctor *d, kwi_device *dev, const vrow *r, int *s
 
 static kw_rc check_versions(kwi_doctor *d, kwi_device *dev, int *stop)
 {
-	vrow *v = NULL;
+	kwi_doctor_key_row *v = NULL;
 	size_t n = 0;
-	KW_GUARD(vrows_load(d->s, dev->id, &v, &n));
+	KW_GUARD(kwi_store_doctor_key_list(d->s, dev->id, &v, &n));
 	kw_rc rc = KW_OK;
 	for (size_t i = 0; rc == KW_OK && !*stop && i < n; i++)
 		rc = check_version(d, dev, &v[i], stop);
-	vrows_free(v, n);
-	return rc;
-}
-
-/* Whether any version or issuer (of any backend) references the key. */
-static kw_rc referenced(kw_store *s, const kw_keyref *ref, int *yes)
-{
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT (SELECT count(*) FROM versions WHERE key_ref = ?1) +"
-	                           " (SELECT count(*) FROM issuers WHERE key_ref = ?1)",
-	                           &st));
-	sqlite3_bind_blob(st, 1, ref->data, (int)ref->len, SQLITE_STATIC);
-	kw_rc rc = KW_OK;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*yes = sqlite3_column_int(st, 0) > 0;
-	else
-		rc = KWI_DB_FAIL(s, "looking up a key reference");
-	sqlite3_finalize(st);
+	kwi_doctor_key_rows_free(v, n);
 	return rc;
 }
 
@@ -187,7 +94,7 @@ static kw_rc orphan_destroy(kwi_doctor *d, kwi_device *dev, const kw_device_key 
 	int yes = 0;
 	*done = 0;
 	KW_GUARD(kwi_store_begin(d->s));
-	kw_rc rc = referenced(d->s, &k->ref, &yes);
+	kw_rc rc = kwi_store_doctor_key_used(d->s, &k->ref, &yes);
 	if (rc == KW_OK && !yes) {
 		kw_rc drc = kwi_device_key_destroy(dev, &k->ref);
 		if (drc == KW_OK || drc == KW_ERR_NOT_FOUND) {
@@ -212,7 +119,7 @@ static kw_rc check_orphan(kwi_doctor *d, kwi_device *dev, const kw_device_key *k
 {
 	char hex[2 * 64 + 1] = "", why[600] = "keyward doctor --repair destroys it";
 	int yes = 0, done = 0;
-	KW_GUARD(referenced(d->s, &k->ref, &yes));
+	KW_GUARD(kwi_store_doctor_key_used(d->s, &k->ref, &yes));
 	if (yes)
 		return KW_OK;
 	if (k->ref.len <= 64)
@@ -270,21 +177,17 @@ static kw_rc check_backend(kwi_doctor *d, int64_t id, const char *name)
 	return rc;
 }
 
+/* The most backends one run checks. */
+#define BACKENDS_MAX 64
+
 kw_rc kwi_doctor_devices(kwi_doctor *d)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t ids[64];
-	char names[64][80];
-	int n = 0;
-	KW_GUARD(kwi_store_prepare(d->s, "SELECT id, name FROM backends ORDER BY name", &st));
-	while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
-		ids[n] = sqlite3_column_int64(st, 0);
-		snprintf(names[n], sizeof(names[n]), "%s", sqlite3_column_text(st, 1));
-		n++;
-	}
-	sqlite3_finalize(st);
+	kwi_doctor_backend_row *rows = NULL;
+	size_t n = 0;
+	KW_GUARD(kwi_store_doctor_backend_list(d->s, &rows, &n));
 	kw_rc rc = KW_OK;
-	for (int i = 0; rc == KW_OK && i < n; i++)
-		rc = check_backend(d, ids[i], names[i]);
+	for (size_t i = 0; rc == KW_OK && i < n && i < BACKENDS_MAX; i++)
+		rc = check_backend(d, rows[i].id, rows[i].name);
+	kwi_doctor_backend_rows_free(rows, n);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "doctor/doctor_internal.h"
+#include "store/store_lifecycle.h"
 
 kw_rc kwi_doctor_problem(kwi_doctor *d, const char *kind, int repaired, json_t *where,
                          const char *action, const char *fmt, ...)
@@ -27,22 +28,15 @@ kw_rc kwi_doctor_problem(kwi_doctor *d, const char *kind, int repaired, json_t *
 /* PRAGMA integrity_check / foreign_key_check: "ok" or what they found. */
 static kw_rc integrity(kwi_doctor *d, json_t *report)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_doctor_integrity_row row;
 	char found[512] = "";
-	KW_GUARD(kwi_store_prepare(d->s, "PRAGMA integrity_check", &st));
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
-		if (t && strcmp(t, "ok") != 0 && found[0] == '\0')
-			snprintf(found, sizeof(found), "%s", t);
-	}
-	sqlite3_finalize(st);
-	KW_GUARD(kwi_store_prepare(d->s, "PRAGMA foreign_key_check", &st));
-	if (sqlite3_step(st) == SQLITE_ROW && found[0] == '\0')
+	KW_GUARD(kwi_store_doctor_integrity_check(d->s, &row));
+	if (row.problem)
+		snprintf(found, sizeof(found), "%s", row.problem);
+	else if (row.fk_found)
 		snprintf(found, sizeof(found), "table %s row %lld references a missing %s row",
-		         (const char *)sqlite3_column_text(st, 0),
-		         (long long)sqlite3_column_int64(st, 1),
-		         (const char *)sqlite3_column_text(st, 2));
-	sqlite3_finalize(st);
+		         row.fk_table, (long long)row.fk_rowid, row.fk_parent);
+	kwi_doctor_integrity_row_clear(&row);
 	if (json_object_set_new(report, "integrity", json_string(found[0] ? found : "ok")) != 0)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (found[0] == '\0')
@@ -63,16 +57,13 @@ static json_t *where_cert(const char *cert, int version)
 /* Certificates whose current version is not in the store. */
 static kw_rc current_missing(kwi_doctor *d)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_doctor_version_row *rows = NULL;
+	size_t n = 0;
+	KW_GUARD(kwi_store_doctor_current_missing_list(d->s, &rows, &n));
 	kw_rc rc = KW_OK;
-	KW_GUARD(kwi_store_prepare(d->s,
-	                           "SELECT c.name, c.current_version FROM certs c WHERE NOT EXISTS"
-	                           " (SELECT 1 FROM versions v WHERE v.cert_id = c.id"
-	                           " AND v.version = c.current_version) ORDER BY c.name",
-	                           &st));
-	while (rc == KW_OK && sqlite3_step(st) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-		int v = sqlite3_column_int(st, 1);
+	for (size_t i = 0; rc == KW_OK && i < n; i++) {
+		const char *name = rows[i].name;
+		int v = rows[i].version;
 		rc =
 		    kwi_doctor_problem(d, "current_missing", 0, where_cert(name, v),
 		                       "restore the store from a backup, or roll back to a version "
@@ -81,78 +72,44 @@ static kw_rc current_missing(kwi_doctor *d)
 		                       "store",
 		                       name, v);
 	}
-	sqlite3_finalize(st);
+	kwi_doctor_version_rows_free(rows, n);
 	return rc;
 }
 
+/* The most pending orphans one run looks at (run again for more). */
+#define PENDING_ORPHANS_MAX 64
+
 /* Pending versions no merge can ever reach: not the newest pending one, no
  * CSR, or older than the current version. */
-#define PENDING_ORPHANS                                                                            \
-	"SELECT c.id, c.name, v.version, CASE"                                                     \
-	" WHEN v.csr_der IS NULL OR length(v.csr_der) = 0 THEN 'it has no CSR'"                    \
-	" WHEN v.version < c.current_version THEN 'a newer version is current'"                    \
-	" ELSE 'a newer version is pending' END"                                                   \
-	" FROM versions v JOIN certs c ON c.id = v.cert_id WHERE v.status = 'pending'"             \
-	" AND v.version != c.current_version AND (v.csr_der IS NULL OR length(v.csr_der) = 0"      \
-	" OR v.version < c.current_version OR EXISTS (SELECT 1 FROM versions w"                    \
-	" WHERE w.cert_id = v.cert_id AND w.status = 'pending' AND w.version > v.version))"        \
-	" ORDER BY c.name, v.version"
-
 static kw_rc pending_orphans(kwi_doctor *d)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_doctor_version_row *rows = NULL;
+	size_t n = 0;
+	KW_GUARD(kwi_store_doctor_pending_orphan_list(d->s, &rows, &n));
 	kw_rc rc = KW_OK;
-	int n = 0;
-	struct {
-		int64_t cert_id;
-		char name[128];
-		int version;
-		char why[64];
-	} rows[64];
-	KW_GUARD(kwi_store_prepare(d->s, PENDING_ORPHANS, &st));
-	while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
-		rows[n].cert_id = sqlite3_column_int64(st, 0);
-		snprintf(rows[n].name, sizeof(rows[n].name), "%s", sqlite3_column_text(st, 1));
-		rows[n].version = sqlite3_column_int(st, 2);
-		snprintf(rows[n].why, sizeof(rows[n].why), "%s", sqlite3_column_text(st, 3));
-		n++;
-	}
-	sqlite3_finalize(st);
-	for (int i = 0; rc == KW_OK && i < n; i++) {
+	for (size_t i = 0; rc == KW_OK && i < n && i < PENDING_ORPHANS_MAX; i++) {
+		const kwi_doctor_version_row *r = &rows[i];
 		int done = 0;
 		if (d->repair)
-			rc = kwi_doctor_fail_version(d, rows[i].cert_id, rows[i].name,
-			                             rows[i].version, "pending_orphaned", &done);
+			rc = kwi_doctor_fail_version(d, r->cert_id, r->name, r->version,
+			                             "pending_orphaned", &done);
 		if (rc == KW_OK)
 			rc = kwi_doctor_problem(
-			    d, "pending_orphaned", done, where_cert(rows[i].name, rows[i].version),
+			    d, "pending_orphaned", done, where_cert(r->name, r->version),
 			    done ? "marked failed" : "keyward doctor --repair marks it failed",
 			    "certificate '%s' version %d is pending but can never be merged (%s)",
-			    rows[i].name, rows[i].version, rows[i].why);
+			    r->name, r->version, r->why);
 	}
+	kwi_doctor_version_rows_free(rows, n);
 	return rc;
 }
 
 kw_rc kwi_doctor_fail_version(kwi_doctor *d, int64_t cert_id, const char *cert, int version,
                               const char *reason, int *done)
 {
-	sqlite3_stmt *st = NULL;
 	*done = 0;
 	KW_GUARD(kwi_store_begin(d->s));
-	kw_rc rc = kwi_store_prepare(d->s,
-	                             "UPDATE versions SET status = 'failed' WHERE cert_id = ?1"
-	                             " AND version = ?2 AND status != 'failed' AND version !="
-	                             " (SELECT current_version FROM certs WHERE id = ?1)",
-	                             &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_int64(st, 1, cert_id);
-		sqlite3_bind_int(st, 2, version);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(d->s, "marking a version failed");
-		else
-			*done = sqlite3_changes(d->s->db) == 1;
-	}
-	sqlite3_finalize(st);
+	kw_rc rc = kwi_store_doctor_version_fail(d->s, cert_id, version, done);
 	if (rc == KW_OK && *done)
 		rc = kwi_event_append(d->s, "doctor.version_failed", cert, version,
 		                      json_pack("{s:s}", "reason", reason));

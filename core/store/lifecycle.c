@@ -10,9 +10,8 @@ int kwi_store_in_transaction(kw_store *s)
 	return !sqlite3_get_autocommit(s->db);
 }
 
-/* Room for one more row in *rows (of size bytes each, *cap of them);
- * the new row is zeroed. NULL when out of memory (*rows unchanged). */
-static void *row_next(void **rows, size_t n, size_t *cap, size_t size)
+/* see store/store_lifecycle.h */
+void *kwi_row_next(void **rows, size_t n, size_t *cap, size_t size)
 {
 	if (n == *cap) {
 		size_t more = *cap ? 2 * *cap : 8;
@@ -99,7 +98,7 @@ kw_rc kwi_store_channel_list(kw_store *s, kwi_channel_row **rows, size_t *n)
 	    s, "SELECT name, kind, config, created_at FROM channels ORDER BY name", &st));
 	kw_rc rc = KW_OK;
 	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		kwi_channel_row *c = row_next((void **)rows, *n, &cap, sizeof(**rows));
+		kwi_channel_row *c = kwi_row_next((void **)rows, *n, &cap, sizeof(**rows));
 		if (c == NULL) {
 			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 			break;
@@ -230,7 +229,7 @@ static kw_rc contacts_read(kw_store *s, sqlite3_stmt *st, const char *what, kwi_
 	kw_rc rc = KW_OK;
 	int with_cert = sqlite3_column_count(st) > 2;
 	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		kwi_contact_row *c = row_next((void **)rows, *n, &cap, sizeof(**rows));
+		kwi_contact_row *c = kwi_row_next((void **)rows, *n, &cap, sizeof(**rows));
 		if (c == NULL) {
 			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 			break;

@@ -14,6 +14,10 @@
 
 #include "internal.h"
 
+/* For core/store/ only: room for row n in *rows (size bytes each, *cap of
+ * them, grown as needed), zeroed. NULL when out of memory (*rows unchanged). */
+void *kwi_row_next(void **rows, size_t n, size_t *cap, size_t size);
+
 /* 1 inside a transaction (deploy and notify refuse to run there). */
 int kwi_store_in_transaction(kw_store *s);
 
