@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "store/store_certs.h"
 
 static kw_rc check_spec(const kw_backend_spec *b)
 {
@@ -72,39 +72,22 @@ static kw_rc probe(const kw_backend_spec *b)
 
 kw_rc kw_backend_add(kw_store *s, const kw_backend_spec *b)
 {
-	sqlite3_stmt *st = NULL;
 	time_t now;
+	int exists = 0;
 	kw_error_clear();
 	KW_GUARD(check_spec(b));
 	KW_GUARD(kwi_now(&now));
-	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM backends WHERE name = ?", &st));
-	sqlite3_bind_text(st, 1, b->name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r == SQLITE_ROW)
+	KW_GUARD(kwi_store_backend_exists(s, b->name, &exists));
+	if (exists)
 		return KW_FAIL(KW_ERR_EXISTS, "backend '%s' already exists", b->name);
-	if (r != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "looking up a backend");
 	KW_GUARD(probe(b));
-	json_t *cfg = spec_json(b);
-	char *text = cfg ? json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(cfg);
-	if (text == NULL)
+	kwi_backend_row row = {
+	    .name = b->name, .kind = b->kind, .config = spec_json(b), .created_at = now};
+	if (row.config == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	kw_rc rc = kwi_store_begin(s);
 	if (rc == KW_OK)
-		rc = kwi_store_prepare(s,
-		                       "INSERT INTO backends (name, kind, config, created_at)"
-		                       " VALUES (?, ?, ?, ?)",
-		                       &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_text(st, 1, b->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, b->kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording the backend");
-	}
+		rc = kwi_store_backend_insert(s, &row);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "backend.added", NULL, 0,
 		                      json_pack("{s:s,s:s}", "backend", b->name, "kind", b->kind));
@@ -112,40 +95,27 @@ kw_rc kw_backend_add(kw_store *s, const kw_backend_spec *b)
 		rc = kwi_store_commit(s);
 	else
 		kwi_store_rollback(s);
-	sqlite3_finalize(st);
-	free(text);
+	json_decref(row.config);
 	return rc;
 }
 
 kw_rc kwi_backend_list(kw_store *s, json_t **out)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_backend_row *rows = NULL;
+	size_t n = 0;
+	*out = NULL;
+	KW_GUARD(kwi_store_backend_list(s, &rows, &n));
 	*out = json_array();
-	kw_rc rc = kwi_store_prepare(s,
-	                             "SELECT b.name, b.kind, b.config,"
-	                             " (SELECT COUNT(DISTINCT v.cert_id) FROM versions v"
-	                             "  WHERE v.backend_id = b.id) FROM backends b ORDER BY b.name",
-	                             &st);
-	int r = SQLITE_DONE;
-	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *j = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-		if (j == NULL)
-			j = json_object();
-		json_object_set_new(j, "name",
-		                    json_string((const char *)sqlite3_column_text(st, 0)));
-		json_object_set_new(j, "kind",
-		                    json_string((const char *)sqlite3_column_text(st, 1)));
-		json_object_set_new(j, "certificates", json_integer(sqlite3_column_int(st, 3)));
+	for (size_t i = 0; *out && i < n; i++) {
+		json_t *j = rows[i].config ? rows[i].config : json_object();
+		rows[i].config = NULL; /* taken */
+		json_object_set_new(j, "name", json_string(rows[i].name));
+		json_object_set_new(j, "kind", json_string(rows[i].kind));
+		json_object_set_new(j, "certificates", json_integer(rows[i].certificates));
 		json_array_append_new(*out, j);
 	}
-	if (rc == KW_OK && r != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "listing backends");
-	sqlite3_finalize(st);
-	if (rc != KW_OK) {
-		json_decref(*out);
-		*out = NULL;
-	}
-	return rc;
+	kwi_backend_rows_free(rows, n);
+	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
 /* see internal.h */

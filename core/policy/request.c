@@ -6,7 +6,7 @@
 
 #include <openssl/x509v3.h>
 
-#include "internal.h"
+#include "store/store_certs.h"
 #include <keyward/lifecycle.h>
 
 #define DAYS_MAX  36500
@@ -219,15 +219,10 @@ kw_rc kw_policy_show(kw_store *s, const char *name, json_t **out)
 
 static kw_rc backend_exists(kw_store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM backends WHERE name = ?", &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r == SQLITE_ROW)
+	int exists = 0;
+	KW_GUARD(kwi_store_backend_exists(s, name, &exists));
+	if (exists)
 		return KW_OK;
-	if (r != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "looking up a backend");
 	return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_BACKEND_LIST,
 	                    "key.backend: unknown backend '%s'", name);
 }
