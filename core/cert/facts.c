@@ -67,66 +67,36 @@ kw_rc kwi_facts_make(X509 *x, kwi_facts *f)
 	return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
-void kwi_facts_bind(sqlite3_stmt *st, int first, const kwi_facts *f)
+void kwi_facts_lend(const kwi_facts *f, kwi_version_row *r)
 {
-	const char *v[] = {f->subject, f->issuer_dn, f->sans, f->spki};
-	for (int i = 0; i < 4; i++)
-		if (v[i])
-			sqlite3_bind_text(st, first + i, v[i], -1, SQLITE_STATIC);
+	r->subject_dn = f->subject;
+	r->issuer_dn = f->issuer_dn;
+	r->sans = f->sans;
+	r->spki_sha256 = f->spki;
 }
 
-json_t *kwi_facts_text(sqlite3_stmt *st, int col)
+/* Records the facts of one version the migration found without them. */
+static kw_rc fill_one(const kwi_cert_row *c, const kwi_version_row *v, void *arg)
 {
-	const char *t = (const char *)sqlite3_column_text(st, col);
-	return t ? json_stringn(t, (size_t)sqlite3_column_bytes(st, col)) : NULL;
-}
-
-json_t *kwi_facts_json(sqlite3_stmt *st, int col)
-{
-	const char *t = (const char *)sqlite3_column_text(st, col);
-	return t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
-}
-
-static kw_rc fill_one(kw_store *s, sqlite3_stmt *up, sqlite3_stmt *sel)
-{
-	const unsigned char *p = sqlite3_column_blob(sel, 1);
-	X509 *x = d2i_X509(NULL, &p, sqlite3_column_bytes(sel, 1));
+	kw_store *s = arg;
+	const unsigned char *p = v->cert_der;
+	X509 *x = d2i_X509(NULL, &p, (long)v->cert_len);
 	kwi_facts f;
+	(void)c;
 	if (x == NULL)
 		return KW_OK; /* unreadable: readers decode (and fail) as before */
 	kw_rc rc = kwi_facts_make(x, &f);
 	X509_free(x);
 	if (rc != KW_OK)
 		return rc;
-	sqlite3_reset(up);
-	sqlite3_clear_bindings(up);
-	kwi_facts_bind(up, 1, &f);
-	sqlite3_bind_int64(up, 5, sqlite3_column_int64(sel, 0));
-	if (sqlite3_step(up) != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "recording certificate facts");
+	kwi_version_row r = {.cert_id = v->cert_id, .version = v->version};
+	kwi_facts_lend(&f, &r);
+	rc = kwi_store_version_facts_set(s, &r);
 	kwi_facts_clear(&f);
 	return rc;
 }
 
 kw_rc kwi_facts_backfill(kw_store *s)
 {
-	sqlite3_stmt *sel = NULL, *up = NULL;
-	kw_rc rc = kwi_store_prepare(s,
-	                             "SELECT id, cert_der FROM versions WHERE cert_der IS NOT NULL"
-	                             " AND subject_dn IS NULL",
-	                             &sel);
-	if (rc == KW_OK)
-		rc = kwi_store_prepare(
-		    s,
-		    "UPDATE versions SET subject_dn = ?1, issuer_dn = ?2, sans = ?3,"
-		    " spki_sha256 = ?4 WHERE id = ?5",
-		    &up);
-	int r = SQLITE_DONE;
-	while (rc == KW_OK && (r = sqlite3_step(sel)) == SQLITE_ROW)
-		rc = fill_one(s, up, sel);
-	if (rc == KW_OK && r != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "reading certificates to record their facts");
-	sqlite3_finalize(up);
-	sqlite3_finalize(sel);
-	return rc;
+	return kwi_store_version_facts_missing_each(s, fill_one, s);
 }

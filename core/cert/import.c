@@ -15,7 +15,7 @@
 
 static kw_rc name_free(kw_store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
+	int exists = 0;
 	size_t n = name ? strlen(name) : 0;
 
 	if (n == 0 || n > 64 || !isalnum((unsigned char)name[0]) ||
@@ -24,14 +24,9 @@ static kw_rc name_free(kw_store *s, const char *name)
 		               "bad certificate name '%s': 1 to 64 letters, digits, '.', '_' or "
 		               "'-', starting with a letter or digit",
 		               name ? name : "");
-	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM certs WHERE name = ?", &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r == SQLITE_ROW)
+	KW_GUARD(kwi_store_cert_exists(s, name, &exists));
+	if (exists)
 		return KW_FAIL(KW_ERR_EXISTS, "certificate '%s' already exists", name);
-	if (r != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "looking up a certificate");
 	return KW_OK;
 }
 

@@ -107,69 +107,52 @@ out:
 	return rc;
 }
 
-static void bind_issued(sqlite3_stmt *st, const kwi_issued *v)
-{
-	if (v->cert == NULL)
-		return; /* pending: serial, validity and thumbprints stay NULL */
-	sqlite3_bind_text(st, 11, v->serial, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 12, (sqlite3_int64)v->not_before);
-	sqlite3_bind_int64(st, 13, (sqlite3_int64)v->not_after);
-	sqlite3_bind_text(st, 14, v->sha1, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 15, v->sha256, -1, SQLITE_STATIC);
-}
-
 kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t backend_id,
                          const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
 {
 	kw_rc rc = KW_OK;
-	sqlite3_stmt *st = NULL;
 	unsigned char *der = NULL;
 	kwi_facts f = {0};
-	char *attrs =
-	    v->attrs.evidence ? json_dumps(v->attrs.evidence, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	int der_len = v->cert ? i2d_X509(v->cert, &der) : i2d_X509_REQ(v->csr, &der);
-	if (der_len <= 0) {
-		rc = KW_FAIL(KW_ERR_INTERNAL, "cannot encode the %s",
-		             v->cert ? "certificate" : "CSR");
-		goto out;
+	if (der_len <= 0)
+		return KW_FAIL(KW_ERR_INTERNAL, "cannot encode the %s",
+		               v->cert ? "certificate" : "CSR");
+	kwi_version_row r = {
+	    .cert_id = cert_id,
+	    .version = version,
+	    .status = v->cert ? KWI_VERSION_ACTIVE : KWI_VERSION_PENDING,
+	    .backend_id = backend_id,
+	    .type = type,
+	    .ref = *ref,
+	    .key_attrs = v->attrs.evidence,
+	    .exportable = v->attrs.exportable,
+	    .generated_on_device = v->attrs.generated_on_device,
+	    .issuer = v->issuer[0] ? v->issuer : "self",
+	    .chain_der = v->chain,
+	    .chain_len = v->chain_len,
+	    .created_at = now,
+	};
+	if (v->cert) {
+		r.has_cert = 1;
+		r.cert_der = der;
+		r.cert_len = (size_t)der_len;
+		/* pending: serial, validity and thumbprints stay NULL */
+		r.serial = v->serial;
+		r.has_validity = 1;
+		r.not_before = v->not_before;
+		r.not_after = v->not_after;
+		r.thumbprint_sha1 = v->sha1;
+		r.thumbprint_sha256 = v->sha256;
+		rc = kwi_facts_make(v->cert, &f);
+		kwi_facts_lend(&f, &r);
+	} else {
+		r.csr_der = der;
+		r.csr_len = (size_t)der_len;
 	}
-	if (v->cert && (rc = kwi_facts_make(v->cert, &f)) != KW_OK)
-		goto out;
-	rc = kwi_store_prepare(
-	    s,
-	    "INSERT INTO versions (cert_id, version, status, backend_id, key_type,"
-	    " key_ref, key_attrs, exportable, generated_on_device, issuer,"
-	    " cert_der, csr_der, serial, not_before, not_after, thumbprint_sha1,"
-	    " thumbprint_sha256, created_at, chain_der, subject_dn, issuer_dn, sans, spki_sha256)"
-	    " VALUES (?1,?2,?17,?3,?4,?5,?6,?7,?8,?16,?9,?10,?11,?12,?13,?14,?15,?18,?19,"
-	    "?20,?21,?22,?23)",
-	    &st);
-	if (rc != KW_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, cert_id);
-	sqlite3_bind_int(st, 2, version);
-	sqlite3_bind_int64(st, 3, backend_id);
-	sqlite3_bind_text(st, 4, kw_key_type_name(type), -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, ref->data, (int)ref->len, SQLITE_STATIC);
-	if (attrs)
-		sqlite3_bind_text(st, 6, attrs, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 7, v->attrs.exportable);
-	sqlite3_bind_int(st, 8, v->attrs.generated_on_device);
-	sqlite3_bind_blob(st, v->cert ? 9 : 10, der, der_len, SQLITE_STATIC);
-	bind_issued(st, v);
-	sqlite3_bind_text(st, 16, v->issuer[0] ? v->issuer : "self", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 17, v->cert ? "active" : "pending", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 18, (sqlite3_int64)now);
-	if (v->chain_len)
-		sqlite3_bind_blob(st, 19, v->chain, (int)v->chain_len, SQLITE_STATIC);
-	kwi_facts_bind(st, 20, &f);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "recording the new version");
-out:
+	if (rc == KW_OK)
+		rc = kwi_store_version_insert(s, &r);
 	kwi_facts_clear(&f);
-	sqlite3_finalize(st);
 	OPENSSL_free(der);
-	free(attrs);
 	return rc;
 }
 

@@ -2,7 +2,7 @@
 #ifndef KEYWARD_VERSION_H
 #define KEYWARD_VERSION_H
 
-#include "internal.h"
+#include "store/store_certs.h"
 
 typedef struct {
 	X509 *cert;           /* NULL while pending: an external CA has the CSR */
@@ -77,12 +77,8 @@ typedef struct {
 
 kw_rc kwi_facts_make(X509 *x, kwi_facts *f) KW_MUST_USE;
 void kwi_facts_clear(kwi_facts *f);
-/* Binds the four texts to parameters first .. first+3 (f outlives the step). */
-void kwi_facts_bind(sqlite3_stmt *st, int first, const kwi_facts *f);
-/* A text facts column as a JSON string / a JSON facts column (sans) parsed;
- * NULL when the column is NULL. */
-json_t *kwi_facts_text(sqlite3_stmt *st, int col);
-json_t *kwi_facts_json(sqlite3_stmt *st, int col);
+/* Lends f's four texts to r's facts (f outlives r). */
+void kwi_facts_lend(const kwi_facts *f, kwi_version_row *r);
 /* Records the facts of every version with a certificate and none recorded
  * (schema migration 5 -> 6; inside the caller's transaction). */
 kw_rc kwi_facts_backfill(kw_store *s) KW_MUST_USE;

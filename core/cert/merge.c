@@ -192,9 +192,9 @@ static kw_rc compare_request(merge_job *j)
 
 static kw_rc activate(kw_store *s, const merge_job *j, const unsigned char *chain, size_t chain_len)
 {
-	sqlite3_stmt *st = NULL;
 	unsigned char *der = NULL;
 	kwi_facts f;
+	int activated = 0;
 	int n = i2d_X509(j->leaf, &der);
 	if (n <= 0)
 		return KW_FAIL(KW_ERR_INTERNAL, "cannot encode the certificate");
@@ -203,34 +203,27 @@ static kw_rc activate(kw_store *s, const merge_job *j, const unsigned char *chai
 		OPENSSL_free(der);
 		return rc;
 	}
-	rc = kwi_store_prepare(
-	    s,
-	    "UPDATE versions SET status = 'active', cert_der = ?1, chain_der = ?2, serial = ?3,"
-	    " not_before = ?4, not_after = ?5, thumbprint_sha1 = ?6, thumbprint_sha256 = ?7,"
-	    " subject_dn = ?10, issuer_dn = ?11, sans = ?12, spki_sha256 = ?13"
-	    " WHERE cert_id = ?8 AND version = ?9 AND status = 'pending'",
-	    &st);
-	if (rc == KW_OK) {
-		kwi_facts_bind(st, 10, &f);
-		sqlite3_bind_blob(st, 1, der, n, SQLITE_STATIC);
-		if (chain_len)
-			sqlite3_bind_blob(st, 2, chain, (int)chain_len, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, j->v.serial, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)j->v.not_before);
-		sqlite3_bind_int64(st, 5, (sqlite3_int64)j->v.not_after);
-		sqlite3_bind_text(st, 6, j->v.sha1, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 7, j->v.sha256, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 8, j->p.cert_id);
-		sqlite3_bind_int(st, 9, j->p.version);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording the merged certificate");
-		else if (sqlite3_changes(s->db) != 1)
-			rc = KW_FAIL_HINT_ON(
-			    KW_ERR_STATE, KW_HINT_CERT_VERSIONS, j->name,
-			    "certificate '%s' version %d stopped being pending while it was merged",
-			    j->name, j->p.version);
-	}
-	sqlite3_finalize(st);
+	kwi_version_row r = {
+	    .cert_id = j->p.cert_id,
+	    .version = j->p.version,
+	    .cert_der = der,
+	    .cert_len = (size_t)n,
+	    .chain_der = chain,
+	    .chain_len = chain_len,
+	    .serial = j->v.serial,
+	    .has_validity = 1,
+	    .not_before = j->v.not_before,
+	    .not_after = j->v.not_after,
+	    .thumbprint_sha1 = j->v.sha1,
+	    .thumbprint_sha256 = j->v.sha256,
+	};
+	kwi_facts_lend(&f, &r);
+	rc = kwi_store_version_activate(s, &r, &activated);
+	if (rc == KW_OK && !activated)
+		rc = KW_FAIL_HINT_ON(
+		    KW_ERR_STATE, KW_HINT_CERT_VERSIONS, j->name,
+		    "certificate '%s' version %d stopped being pending while it was merged",
+		    j->name, j->p.version);
 	kwi_facts_clear(&f);
 	OPENSSL_free(der);
 	return rc;
@@ -247,15 +240,7 @@ static kw_rc record(kw_store *s, const merge_job *j, int previous, time_t now)
 	if (rc == KW_OK)
 		rc = activate(s, j, chain, chain_len);
 	if (rc == KW_OK)
-		rc = KWI_STORE_EXEC(s, "making the merged version current",
-		                    "UPDATE versions SET status = 'superseded' WHERE cert_id = ?1"
-		                    " AND status = 'active' AND version <> ?2",
-		                    j->p.cert_id, j->p.version);
-	if (rc == KW_OK)
-		rc = KWI_STORE_EXEC(
-		    s, "making the merged version current",
-		    "UPDATE certs SET current_version = ?2, updated_at = ?3 WHERE id = ?1",
-		    j->p.cert_id, j->p.version, (int64_t)now);
+		rc = kwi_store_version_make_current(s, j->p.cert_id, j->p.version, now);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "cert.merged", j->name, j->p.version,
 		                      json_pack("{s:o,s:s,s:s,s:o,s:i}", "previous_version",

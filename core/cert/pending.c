@@ -13,30 +13,17 @@ void kwi_pending_clear(kwi_pending *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static unsigned char *blob_dup(sqlite3_stmt *st, int col, size_t *len)
+/* The pending version's key and CSR, taken from v. */
+static kw_rc pending_take(const char *name, kwi_version_row *v, kwi_pending *p)
 {
-	*len = (size_t)sqlite3_column_bytes(st, col);
-	unsigned char *p = malloc(*len ? *len : 1);
-	if (p && *len)
-		memcpy(p, sqlite3_column_blob(st, col), *len);
-	return p;
-}
-
-static kw_rc pending_row(sqlite3_stmt *st, const char *name, kwi_pending *p)
-{
-	p->cert_id = sqlite3_column_int64(st, 0);
-	p->current = sqlite3_column_int(st, 1);
-	if (sqlite3_column_int(st, 2))
-		return KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_RECOVER, name,
-		                       "certificate '%s' is deleted", name);
-	if (sqlite3_column_type(st, 3) == SQLITE_NULL)
-		return KW_OK; /* nothing pending */
-	p->version = sqlite3_column_int(st, 3);
-	p->backend_id = sqlite3_column_int64(st, 4);
-	p->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 5));
-	p->ref.data = blob_dup(st, 6, &p->ref.len);
-	p->csr_der = blob_dup(st, 7, &p->csr_len);
-	if (p->ref.data == NULL || p->csr_der == NULL)
+	p->backend_id = v->backend_id;
+	p->type = v->type;
+	p->ref = v->ref;
+	p->csr_der = (unsigned char *)v->csr_der;
+	p->csr_len = v->csr_len;
+	v->ref = (kw_keyref){0};
+	v->csr_der = NULL;
+	if (p->csr_der == NULL && (p->csr_der = malloc(1)) == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (p->type == 0 || p->csr_len == 0)
 		return KW_FAIL(KW_ERR_STORE, "certificate '%s' version %d is unreadable", name,
@@ -46,26 +33,31 @@ static kw_rc pending_row(sqlite3_stmt *st, const char *name, kwi_pending *p)
 
 kw_rc kwi_pending_load(kw_store *s, const char *name, kwi_pending *p)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_cert_row c;
+	kwi_version_row v = {0};
+	int found = 0;
 	memset(p, 0, sizeof(*p));
-	KW_GUARD(kwi_store_prepare(
-	    s,
-	    "SELECT c.id, c.current_version, c.deleted_at IS NOT NULL, v.version, v.backend_id,"
-	    " v.key_type, v.key_ref, v.csr_der FROM certs c LEFT JOIN versions v"
-	    " ON v.cert_id = c.id AND v.status = 'pending' WHERE c.name = ?"
-	    " ORDER BY v.version DESC LIMIT 1",
-	    &st));
-	sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_STATIC);
+	KW_GUARD(kwi_store_cert_get(s, name, 0, &c, &found));
 	kw_rc rc = KW_OK;
-	int r = sqlite3_step(st);
-	if (r == SQLITE_DONE)
+	if (!found)
 		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
 		                  name ? name : "");
-	else if (r != SQLITE_ROW)
-		rc = KWI_DB_FAIL(s, "reading a certificate");
-	else
-		rc = pending_row(st, name, p);
-	sqlite3_finalize(st);
+	else if (c.deleted)
+		rc = KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_RECOVER, name,
+		                     "certificate '%s' is deleted", name);
+	p->cert_id = c.id;
+	p->current = c.current_version;
+	/* the version read next is still pending unless it changed meanwhile:
+	 * then there is nothing pending to act on */
+	if (rc == KW_OK && c.pending_version &&
+	    (rc = kwi_store_version_get(s, name, c.pending_version, KWI_LOAD_DER, NULL, &v,
+	                                &found)) == KW_OK &&
+	    found && v.status == KWI_VERSION_PENDING) {
+		p->version = v.version;
+		rc = pending_take(name, &v, p);
+	}
+	kwi_version_row_clear(&v);
+	kwi_cert_row_clear(&c);
 	if (rc != KW_OK)
 		kwi_pending_clear(p);
 	return rc;
@@ -113,19 +105,11 @@ kw_rc kwi_pending_notify(kw_store *s, const char *name, int version)
 /* Whether another version (of any certificate) still uses the pending key. */
 static kw_rc key_shared(kw_store *s, const kwi_pending *p, int *shared)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT COUNT(*) FROM versions WHERE backend_id = ? AND"
-	                           " key_ref = ? AND NOT (cert_id = ? AND version = ?)",
-	                           &st));
-	sqlite3_bind_int64(st, 1, p->backend_id);
-	sqlite3_bind_blob(st, 2, p->ref.data, (int)p->ref.len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, p->cert_id);
-	sqlite3_bind_int(st, 4, p->version);
-	int r = sqlite3_step(st);
-	*shared = r == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
-	sqlite3_finalize(st);
-	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "looking for the key's other versions");
+	kwi_version_row v = {.cert_id = p->cert_id,
+	                     .version = p->version,
+	                     .backend_id = p->backend_id,
+	                     .ref = p->ref};
+	return kwi_store_version_key_shared(s, &v, shared);
 }
 
 static kw_rc key_destroy(kw_store *s, const kwi_pending *p)
@@ -147,19 +131,12 @@ static kw_rc cancel_record(kw_store *s, const char *name, const kwi_pending *p, 
 {
 	int whole = p->current == p->version;
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = whole ? KWI_STORE_EXEC(s, "removing the certificate",
-	                                  "DELETE FROM certs WHERE id = ?1", p->cert_id)
-	                 : KWI_STORE_EXEC(s, "removing the pending version",
-	                                  "DELETE FROM versions WHERE cert_id = ?1 AND version = ?2"
-	                                  " AND status = 'pending'",
-	                                  p->cert_id, p->version);
-	if (rc == KW_OK && sqlite3_changes(s->db) != 1)
+	int removed = 0;
+	kw_rc rc = whole ? kwi_store_cert_remove(s, p->cert_id, &removed)
+	                 : kwi_store_version_remove(s, p->cert_id, p->version, 1, &removed);
+	if (rc == KW_OK && !removed)
 		rc = KW_FAIL(KW_ERR_STATE, "certificate '%s' changed while it was cancelled; retry",
 		             name);
-	if (rc == KW_OK && !whole)
-		rc = KWI_STORE_EXEC(s, "forgetting the pending version's notices",
-		                    "DELETE FROM notices WHERE cert_id = ?1 AND version = ?2",
-		                    p->cert_id, p->version);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "cert.pending_cancelled", name, p->version,
 		                      json_pack("{s:b,s:b}", "key_destroyed", destroyed,

@@ -8,6 +8,7 @@
 #include <keyward/key.h>
 
 #include "device/conn.h"
+#include "store/store_certs.h"
 
 struct kw_key {
 	atomic_int refs;
@@ -22,25 +23,11 @@ struct kw_key {
 	size_t *chain_off, *chain_sz;
 };
 
-#define KEY_COLUMNS                                                                                \
-	"SELECT c.enabled, v.version, v.status, v.key_type, v.key_ref, v.cert_der, v.chain_der,"   \
-	" b.name, b.kind, b.config FROM certs c JOIN versions v ON v.cert_id = c.id"               \
-	" JOIN backends b ON b.id = v.backend_id WHERE c.name = ?1 AND c.deleted_at IS NULL"       \
-	" AND v.version ="                                                                         \
-	" CASE WHEN ?2 > 0 THEN ?2 ELSE c.current_version END"
-
-static unsigned char *dup_blob(sqlite3_stmt *st, int col, size_t *len)
-{
-	*len = (size_t)sqlite3_column_bytes(st, col);
-	unsigned char *p = malloc(*len ? *len : 1);
-	if (p && *len)
-		memcpy(p, sqlite3_column_blob(st, col), *len);
-	return p;
-}
-
 /* Splits the concatenated chain into certificates (offsets and sizes). */
 static kw_rc chain_index(kw_key *k)
 {
+	if (k->chain == NULL)
+		return KW_OK; /* no chain */
 	const unsigned char *p = k->chain, *end = k->chain + k->chain_len;
 	while (p < end) {
 		const unsigned char *start = p;
@@ -80,52 +67,52 @@ static kw_rc spki_from_cert(kw_key *k)
 	return k->spki ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
-static kw_rc row_read(const char *store_dir, sqlite3_stmt *st, kw_key *k)
+/* Takes the version's key reference, certificate and chain. */
+static kw_rc row_read(const char *store_dir, const kwi_cert_row *c, kwi_version_row *v, kw_key *k)
 {
-	if (!sqlite3_column_int(st, 0))
+	if (!c->enabled)
 		return KW_FAIL_HINT_ON(KW_ERR_STATE, KW_HINT_CERT_ENABLE, k->name,
 		                       "certificate '%s' is disabled", k->name);
-	k->version = sqlite3_column_int(st, 1);
-	k->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 3));
-	if (sqlite3_column_type(st, 5) == SQLITE_NULL)
+	k->version = v->version;
+	k->type = v->type;
+	if (!v->has_cert)
 		return KW_FAIL(KW_ERR_STATE,
 		               "certificate '%s' version %d is %s: it has no certificate", k->name,
-		               k->version, (const char *)sqlite3_column_text(st, 2));
-	k->ref.data = dup_blob(st, 4, &k->ref.len);
-	k->cert = dup_blob(st, 5, &k->cert_len);
-	k->chain = dup_blob(st, 6, &k->chain_len);
-	if (k->ref.data == NULL || k->cert == NULL || k->chain == NULL || k->type == 0)
+		               k->version, kwi_version_status_name(v->status));
+	k->ref = v->ref;
+	k->cert = (unsigned char *)v->cert_der;
+	k->cert_len = v->cert_len;
+	k->chain = (unsigned char *)v->chain_der;
+	k->chain_len = v->chain_len;
+	v->ref = (kw_keyref){0};
+	v->cert_der = v->chain_der = NULL;
+	if (k->type == 0)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	KW_GUARD(spki_from_cert(k));
 	KW_GUARD(chain_index(k));
-	return kwi_conn_get(store_dir, (const char *)sqlite3_column_text(st, 7),
-	                    (const char *)sqlite3_column_text(st, 8),
-	                    (const char *)sqlite3_column_text(st, 9), &k->conn);
+	return kwi_conn_get(store_dir, v->backend, v->backend_kind, v->backend_config, &k->conn);
 }
 
 static kw_rc key_load(const char *store_dir, int version, kw_key *k)
 {
 	kw_store *s = NULL;
-	sqlite3_stmt *st = NULL;
+	kwi_cert_row c;
+	kwi_version_row v;
+	int found = 0;
 	KW_GUARD(kwi_store_open_reader(store_dir, &s));
-	kw_rc rc = kwi_store_prepare(s, KEY_COLUMNS, &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_text(st, 1, k->name, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 2, version);
-		int r = sqlite3_step(st);
-		if (r == SQLITE_ROW)
-			rc = row_read(store_dir, st, k);
-		else if (r == SQLITE_DONE && version > 0)
-			rc = KW_FAIL(KW_ERR_NOT_FOUND,
-			             "certificate '%s' has no version %d (store %s)", k->name,
-			             version, store_dir);
-		else if (r == SQLITE_DONE)
-			rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' in store %s",
-			             k->name, store_dir);
-		else
-			rc = KWI_DB_FAIL(s, "reading a certificate");
-	}
-	sqlite3_finalize(st);
+	kw_rc rc = version > 0
+	               ? kwi_store_version_get(s, k->name, version, KWI_LOAD_DER, &c, &v, &found)
+	               : kwi_store_version_current(s, k->name, KWI_LOAD_DER, &c, &v, &found);
+	if (rc == KW_OK && found)
+		rc = row_read(store_dir, &c, &v, k);
+	else if (rc == KW_OK && version > 0)
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "certificate '%s' has no version %d (store %s)",
+		             k->name, version, store_dir);
+	else if (rc == KW_OK)
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "unknown certificate '%s' in store %s", k->name,
+		             store_dir);
+	kwi_version_row_clear(&v);
+	kwi_cert_row_clear(&c);
 	kw_store_close(s);
 	return rc;
 }

@@ -184,30 +184,24 @@ void kwi_template_clear(kwi_cert_template *t)
 /* see internal.h */
 kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out)
 {
-	sqlite3_stmt *st = NULL;
-	json_t *raw = NULL;
+	kwi_cert_row c;
+	int found = 0;
 	*out = NULL;
-	KW_GUARD(kwi_store_prepare(
-	    s, "SELECT policy FROM certs WHERE name = ? AND deleted_at IS NULL", &st));
-	sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_STATIC);
+	KW_GUARD(kwi_store_cert_get(s, name, KWI_LOAD_POLICY, &c, &found));
 	kw_rc rc = KW_OK;
-	int r = sqlite3_step(st);
-	if (r == SQLITE_DONE)
+	if (!found || c.deleted)
 		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
 		                  name ? name : "");
-	else if (r != SQLITE_ROW)
-		rc = KWI_DB_FAIL(s, "reading a certificate's policy");
-	else if ((raw = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL)) == NULL)
+	else if (c.policy == NULL)
 		rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy", name);
-	sqlite3_finalize(st);
-	if (rc == KW_OK && kwi_policy_validate(raw, out) != KW_OK) {
+	if (rc == KW_OK && kwi_policy_validate(c.policy, out) != KW_OK) {
 		char msg[768];
 		snprintf(msg, sizeof(msg), "%s", kw_error_message());
 		kw_error_clear();
 		rc = KW_FAIL(KW_ERR_STORE,
 		             "certificate '%s' has an invalid policy in the store: %s", name, msg);
 	}
-	json_decref(raw);
+	kwi_cert_row_clear(&c);
 	return rc;
 }
 
@@ -242,32 +236,18 @@ static json_t *changed_sections(const json_t *old, const json_t *new)
 
 static kw_rc store_policy(kw_store *s, const char *name, const json_t *old, const json_t *p)
 {
-	sqlite3_stmt *st = NULL;
 	time_t now;
+	int changed = 0;
 	KW_GUARD(kwi_now(&now));
-	char *text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	kw_rc rc = kwi_store_begin(s);
-	if (rc == KW_OK)
-		rc = kwi_store_prepare(s,
-		                       "UPDATE certs SET policy = ?, updated_at = ?"
-		                       " WHERE name = ? AND deleted_at IS NULL",
-		                       &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-		sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording the policy");
-		else if (sqlite3_changes(s->db) != 1)
-			rc = KW_FAIL(KW_ERR_NOT_FOUND, "certificate '%s' vanished", name);
-		sqlite3_finalize(st);
-	}
+	if (rc != KW_OK)
+		return rc;
+	rc = kwi_store_cert_policy_set(s, name, p, now, &changed);
+	if (rc == KW_OK && !changed)
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "certificate '%s' vanished", name);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "policy.set", name, 0,
 		                      json_pack("{s:o}", "changed", changed_sections(old, p)));
-	free(text);
 	if (rc == KW_OK)
 		return kwi_store_commit(s);
 	kwi_store_rollback(s);
