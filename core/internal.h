@@ -24,6 +24,7 @@ struct kw_store {
 	char *db_path;
 	char actor[128]; /* who makes changes, for the event log ("cli" by default) */
 	json_t *http01;  /* ACME http-01 settings of this handle ({listen|webroot}) or NULL */
+	struct kwi_devices *devices; /* a run's open devices (device.c) or NULL */
 };
 
 /* ---- store/store.c ---- */
@@ -106,17 +107,40 @@ kw_rc kwi_time_parse(const char *s, time_t *out) KW_MUST_USE;
 kw_rc kwi_backend_only(kw_store *s, const char *what, char **out) KW_MUST_USE;
 
 /* ---- device/device.c: a backend opened from its stored configuration ---- */
+typedef struct kwi_run_device kwi_run_device;
 typedef struct {
 	int64_t id;
 	char *name;
 	char *kind;
 	const kw_backend_ops *ops;
 	void *ctx;
+	kwi_run_device *run; /* the run's connection this borrows, or NULL: its own */
 } kwi_device;
 
+/* Outside a run: opens a connection of its own, which close closes. In a run:
+ * borrows the run's connection to that backend (opened on first use), which
+ * close only gives back. */
 kw_rc kwi_device_open(kw_store *s, const char *name, kwi_device *out) KW_MUST_USE;
 kw_rc kwi_device_open_id(kw_store *s, int64_t id, kwi_device *out) KW_MUST_USE;
 void kwi_device_close(kwi_device *d);
+
+/* A run (renew --due; the agent's connections later): from kwi_devices_begin
+ * to kwi_devices_end every open on this store handle shares one connection
+ * per backend, keyed by backend id, so a run of N certificates logs in to a
+ * token once, not N times (plus once per prune). A failed open is not kept:
+ * the next use tries again. Runs nest (the outermost end closes). The handle
+ * is single-threaded, like its database connection. */
+kw_rc kwi_devices_begin(kw_store *s) KW_MUST_USE;
+void kwi_devices_end(kw_store *s);
+/* Drops the run's connections (closed now, or when the last borrower lets
+ * go); the next open reconnects. Called after a step failed (a device that
+ * went away must not fail every certificate after it) and before running an
+ * outside command (a TPM simulator serves one connection at a time: a hook
+ * that uses the same TPM would wait for ours). No run: nothing. */
+void kwi_devices_reset(kw_store *s);
+/* Backend connections this process opened (ops->open that succeeded): what
+ * tests count. */
+unsigned long kwi_device_opens(void);
 
 /* ---- device/calls.c: every backend operation core makes ----
  * Each is the backend table's operation of the same name (backends/backend.h),

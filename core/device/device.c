@@ -1,8 +1,24 @@
 /* see internal.h: a backend opened from the configuration kept in the store */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+static atomic_ulong opens; /* backend connections opened by this process */
+
+/* One backend's connection, kept open for a run (kwi_devices_begin). */
+struct kwi_run_device {
+	kwi_device dev; /* owned here */
+	int users;      /* kwi_device handles borrowing it now */
+	int stale;      /* reset while in use: closed when the last user lets go */
+};
+
+struct kwi_devices {
+	int depth; /* nested begins: the outermost end closes */
+	kwi_run_device **v;
+	size_t n;
+};
 
 static const char *jstr(const json_t *o, const char *k)
 {
@@ -38,9 +54,106 @@ static kw_rc device_open_row(kw_store *s, sqlite3_stmt *st, kwi_device *d)
 	    .pin_source = jstr(cfg, "pin_source"),
 	};
 	rc = d->ops->open(&c, &d->ctx);
+	if (rc == KW_OK)
+		atomic_fetch_add(&opens, 1);
 out:
 	json_decref(cfg);
 	return rc;
+}
+
+/* ---- a run's devices ---- */
+
+static void run_device_free(kwi_run_device *e)
+{
+	if (e == NULL)
+		return;
+	kwi_device_close(&e->dev);
+	free(e);
+}
+
+/* The run's connection to backend id, or NULL (stale ones have left the set). */
+static kwi_run_device *run_find(const struct kwi_devices *set, int64_t id)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i]->dev.id == id)
+			return set->v[i];
+	return NULL;
+}
+
+/* *out borrows the run's connection to the backend of row st, opened now
+ * when the run has none (a failed open is not kept: the next use tries
+ * again and fails clearly again). */
+static kw_rc run_borrow(kw_store *s, sqlite3_stmt *st, kwi_device *out)
+{
+	struct kwi_devices *set = s->devices;
+	kwi_run_device *e = run_find(set, sqlite3_column_int64(st, 0));
+	if (e == NULL) {
+		kwi_run_device **v = realloc(set->v, (set->n + 1) * sizeof(*v));
+		if (v == NULL)
+			return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		set->v = v;
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		kw_rc rc = device_open_row(s, st, &e->dev);
+		if (rc != KW_OK) {
+			run_device_free(e);
+			return rc;
+		}
+		set->v[set->n++] = e;
+	}
+	*out = e->dev;
+	out->run = e;
+	e->users++;
+	return KW_OK;
+}
+
+/* A borrower lets go; a stale connection goes with its last user. */
+static void run_release(kwi_run_device *e)
+{
+	if (--e->users == 0 && e->stale)
+		run_device_free(e);
+}
+
+/* Closes the connections nobody uses now, marks the others stale; either
+ * way the next open gets a fresh connection. */
+static void run_drop(struct kwi_devices *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->v[i]->users == 0)
+			run_device_free(set->v[i]);
+		else
+			set->v[i]->stale = 1;
+	}
+	set->n = 0;
+}
+
+kw_rc kwi_devices_begin(kw_store *s)
+{
+	if (s->devices == NULL && (s->devices = calloc(1, sizeof(*s->devices))) == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	s->devices->depth++;
+	return KW_OK;
+}
+
+void kwi_devices_end(kw_store *s)
+{
+	if (s == NULL || s->devices == NULL || --s->devices->depth > 0)
+		return;
+	run_drop(s->devices);
+	free(s->devices->v);
+	free(s->devices);
+	s->devices = NULL;
+}
+
+void kwi_devices_reset(kw_store *s)
+{
+	if (s->devices)
+		run_drop(s->devices);
+}
+
+unsigned long kwi_device_opens(void)
+{
+	return atomic_load(&opens);
 }
 
 static kw_rc device_open_where(kw_store *s, const char *sql, const char *name, int64_t id,
@@ -55,7 +168,9 @@ static kw_rc device_open_where(kw_store *s, const char *sql, const char *name, i
 		sqlite3_bind_int64(st, 1, id);
 	int r = sqlite3_step(st);
 	kw_rc rc = KW_OK;
-	if (r == SQLITE_ROW)
+	if (r == SQLITE_ROW && s->devices)
+		rc = run_borrow(s, st, out);
+	else if (r == SQLITE_ROW)
 		rc = device_open_row(s, st, out);
 	else if (r == SQLITE_DONE && name)
 		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_BACKEND_LIST, "unknown backend '%s'",
@@ -87,6 +202,11 @@ void kwi_device_close(kwi_device *d)
 {
 	if (d == NULL)
 		return;
+	if (d->run) {
+		run_release(d->run);
+		memset(d, 0, sizeof(*d));
+		return;
+	}
 	if (d->ctx && d->ops && d->ops->close)
 		d->ops->close(d->ctx);
 	free(d->name);
