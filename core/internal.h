@@ -84,6 +84,7 @@ kw_rc kwi_cert_export(kw_store *s, const char *name, int version, int with_chain
 kw_rc kwi_cert_key_ref(kw_store *s, const char *name, const char *format, char **out) KW_MUST_USE;
 kw_rc kwi_cert_list_deleted(kw_store *s, json_t **out) KW_MUST_USE;
 kw_rc kwi_cert_purge(kw_store *s, const char *name) KW_MUST_USE;
+kw_rc kwi_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version) KW_MUST_USE;
 kw_rc kwi_cert_show(kw_store *s, const char *name, int version, json_t **out) KW_MUST_USE;
 kw_rc kwi_issuer_show(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 kw_rc kwi_policy_validate(const json_t *in, json_t **out) KW_MUST_USE;

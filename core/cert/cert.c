@@ -312,7 +312,7 @@ static kw_rc refuse_deleted(kw_store *s, const char *name)
 	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a certificate");
 }
 
-kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
+static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
 {
 	kw_rc rc = KW_OK;
 	current_row c;
@@ -371,10 +371,10 @@ out:
 	kw_keyref_clear(&ref);
 	kwi_device_close(&dev);
 	current_clear(&c);
-	/* After the device is closed (a TPM simulator takes one connection). The
-	 * renewal stands: what follows (prune, deploy, notify) records its own
-	 * failures as events. A pending version changes nothing yet: the
-	 * contacts are told that a CSR waits for them. */
+	/* After the device is given back (a TPM simulator takes one connection:
+	 * prune shares the run's, hooks reset it first). The renewal stands: what follows (prune,
+	 * deploy, notify) records its own failures as events. A pending version changes nothing
+	 * yet: the contacts are told that a CSR waits for them. */
 	if (rc == KW_OK && pending && kwi_pending_notify(s, name, version) != KW_OK)
 		kw_error_clear();
 	else if (rc == KW_OK && !pending && kwi_after_renewal(s, name, version, NULL) != KW_OK)
@@ -386,6 +386,22 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
 {
 	kw_error_clear();
 	return kwi_cert_create(s, req);
+}
+
+/* see internal.h */
+kw_rc kwi_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
+{
+	/* a run of one (or a step of renew --due's): issue and prune share a connection */
+	KW_GUARD(kwi_devices_begin(s));
+	kw_rc rc = cert_renew(s, name, key, new_version);
+	kwi_devices_end(s);
+	return rc;
+}
+
+kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
+{
+	kw_error_clear();
+	return kwi_cert_renew(s, name, key, new_version);
 }
 
 /* see keyward/keyward.h: the immediate form of soft delete + purge (cert/versions.c) */

@@ -122,6 +122,7 @@ static kw_rc run_hook(kwi_deploy_job *d, int i)
 	                 .env = d->env.vars,
 	                 .timeout_ms = 1000 * kwi_setting_seconds(d->s, KWI_SETTING_HOOK_TIMEOUT,
 	                                                          KWI_DEFAULT_HOOK_TIMEOUT)};
+	kwi_devices_reset(d->s); /* the hook may use the same TPM */
 	KW_GUARD(kwi_process_run(&p, &r));
 	kwi_process_describe(&p, &r, status, sizeof(status));
 	int ok = kwi_process_ok(&r);

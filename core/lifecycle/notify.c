@@ -139,6 +139,8 @@ static kw_rc send_all(kw_store *s, const kwi_channel_row *channels, size_t n_cha
 		const json_t *config = channels[i].config;
 		int skipped = 0;
 		kw_error_clear();
+		if (strcmp(kind, "webhook") != 0) /* a program runs: it may use the same TPM */
+			kwi_devices_reset(s);
 		kw_rc sent = config ? kwi_channel_send(kind, config, n, &skipped)
 		                    : KW_FAIL(KW_ERR_STORE, "unreadable channel configuration");
 		if (sent == KW_OK && skipped)

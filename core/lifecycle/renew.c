@@ -43,6 +43,7 @@ kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **rep
 		goto out;
 	/* pruning destroys keys: a device that refuses is retried next time */
 	if (kwi_versions_prune(s, cert) != KW_OK) {
+		kwi_devices_reset(s);
 		json_object_set_new(r, "prune_error", json_string(kw_error_message()));
 		kw_error_clear();
 		if ((rc = kwi_event_record(
@@ -378,13 +379,32 @@ static void warnings_since(kw_store *s, const char *cert, sqlite3_int64 seq, jso
 	json_decref(w);
 }
 
+/* A step that failed on connections from earlier in the run (none opened
+ * since opens) may have met one the device dropped meanwhile (swtpm
+ * restarted: its handles are gone; a token re-plugged): 1 after dropping the
+ * run's connections, so the caller tries once more on fresh ones. A failed
+ * renewal or purge changed nothing, so the retry is what the next run would
+ * do; a fault that stays fails the retry with its own message. */
+static int stale_suspect(kw_store *s, kw_rc rc, unsigned long opens)
+{
+	if ((rc != KW_ERR_UNAVAILABLE && rc != KW_ERR_BACKEND && rc != KW_ERR_NOT_FOUND) ||
+	    kwi_device_opens() != opens)
+		return 0;
+	kwi_devices_reset(s);
+	kw_error_clear();
+	return 1;
+}
+
 static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, run_err *err)
 {
 	int version = 0, fresh = wants_new_key(c);
 	sqlite3_int64 seq = 0;
 	if (last_seq(s, &seq) != KW_OK)
 		kw_error_clear();
-	kw_rc rc = kw_cert_renew(s, c->name, KW_RENEW_POLICY, &version);
+	unsigned long opens = kwi_device_opens();
+	kw_rc rc = kwi_cert_renew(s, c->name, KW_RENEW_POLICY, &version);
+	if (stale_suspect(s, rc, opens))
+		rc = kwi_cert_renew(s, c->name, KW_RENEW_POLICY, &version);
 	json_t *made = NULL;
 	if (rc == KW_OK && kwi_cert_show(s, c->name, version, &made) != KW_OK)
 		kw_error_clear();
@@ -403,6 +423,7 @@ static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, r
 	snprintf(error, sizeof(error), "%s",
 	         kw_error_message()[0] ? kw_error_message() : kw_rc_name(rc));
 	kw_error_clear();
+	kwi_devices_reset(s); /* the next certificate reconnects */
 	time_t next = now + backoff(c->failures + 1);
 	/* an ACME server that asked us to come back later (Retry-After) */
 	if (kwi_acme_retry_at() > next)
@@ -505,13 +526,16 @@ static void purge_expired(kw_store *s, time_t now, const kw_renew_options *o, js
 		json_t *res = json_pack("{s:s,s:O,s:O}", "name", name, "deleted",
 		                        json_object_get(d, "deleted"), "purge_after",
 		                        json_object_get(d, "purge_after"));
+		unsigned long opens = kwi_device_opens();
 		if (o->dry_run)
 			json_object_set_new(res, "action", json_string("would-purge"));
-		else if (kwi_cert_purge(s, name) == KW_OK)
+		else if ((rc = kwi_cert_purge(s, name)) == KW_OK ||
+		         (stale_suspect(s, rc, opens) && kwi_cert_purge(s, name) == KW_OK))
 			json_object_set_new(res, "action", json_string("purged"));
 		else {
 			json_object_set_new(res, "action", json_string("failed"));
 			json_object_set_new(res, "error", json_string(kw_error_message()));
+			kwi_devices_reset(s);
 		}
 		kw_error_clear();
 		if (o->progress)
@@ -564,6 +588,12 @@ kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report)
 	int slept = jitter(o->jitter_seconds);
 	KW_GUARD(kwi_now(&now));
 	KW_GUARD(due_load(s, &certs, &n));
+	/* every step below opens each backend once: its first use */
+	kw_rc rc = kwi_devices_begin(s);
+	if (rc != KW_OK) {
+		due_free(certs, n);
+		return rc;
+	}
 	json_t *results = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *res = consider(s, &certs[i], now, o->dry_run, &err);
@@ -573,6 +603,7 @@ kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report)
 	}
 	due_free(certs, n);
 	purge_expired(s, now, o, results, &err);
+	kwi_devices_end(s);
 	*report = json_pack("{s:b,s:i,s:o}", "dry_run", o->dry_run, "jitter_ms", slept, "results",
 	                    results);
 	set_time(*report, "now", now);
