@@ -578,6 +578,90 @@ Test(renew, soft_deleted_certificates_are_purged_after_the_retention, .fini = tp
 	free(dir);
 }
 
+/* ---- one connection per backend ---- */
+
+Test(renew, a_run_opens_each_backend_once_however_many_certificates, .fini = tpm_up_again)
+{
+	static const char *const hsm[] = {"h1", "h2", "h3", "h4"}, *const tpm[] = {"t1", "t2"};
+	char *dir;
+	kw_store *s = store_new(&dir);
+	at(T0_EPOCH);
+	int per_key = kwt_p11_object_count();
+	for (size_t i = 0; i < 4; i++)
+		create(dir, hsm[i], "hsm", 90);
+	per_key = (kwt_p11_object_count() - per_key) / 4;
+	for (size_t i = 0; i < 2; i++)
+		create(dir, tpm[i], "tpm", 90);
+	create(dir, "gone", "hsm", 90);
+	/* every step that touches a device: issue, prune (history_limit 1
+	 * destroys the old key), purge */
+	policy_patch(s, "h1", "{\"history_limit\": 1}");
+	policy_patch(s, "t1", "{\"history_limit\": 1}");
+	cr_assert_eq(kw_setting_set(s, "retention_days", "30"), KW_OK);
+	cr_assert_eq(kw_cert_soft_delete(s, "gone"), KW_OK);
+	int objects = kwt_p11_object_count();
+	at(T0_EPOCH + 61 * DAY);
+	unsigned long opens = kwi_device_opens();
+	json_t *rep = run(s);
+	unsigned long used = kwi_device_opens() - opens;
+	cr_assert_eq(json_integer_value(json_object_get(rep, "renewed")), 6);
+	cr_assert_str_eq(action_of(rep, "gone"), "purged");
+	json_decref(rep);
+	cr_assert_eq(events_of(s, "h1", "cert.pruned"), 1);
+	cr_assert_eq(events_of(s, "t1", "cert.pruned"), 1);
+	/* four new keys; h1's old key and gone's destroyed */
+	cr_assert_eq(kwt_p11_object_count(), objects + 2 * per_key, "%d objects, %d before",
+	             kwt_p11_object_count(), objects);
+	cr_assert_eq(used, 2, "renew --due over 6 certificates on 2 backends opened them %lu times",
+	             used);
+	/* a single renewal is a run of its own: issue and prune share one open */
+	opens = kwi_device_opens();
+	cr_assert_eq(kw_cert_renew(s, "h1", KW_RENEW_POLICY, NULL), KW_OK, "%s",
+	             kw_error_message());
+	cr_assert_eq(kwi_device_opens() - opens, 1);
+	cr_assert_eq(events_of(s, "h1", "cert.pruned"), 2);
+	kw_store_close(s);
+	free(dir);
+}
+
+/* After t1, the swtpm restarts: the run's connection to it is dead. */
+static void restart_tpm_after_t1(const json_t *result, void *arg)
+{
+	collect(result, arg);
+	if (strcmp(json_string_value(json_object_get(result, "name")), "t1") == 0) {
+		tpm_stop();
+		tpm_up_again();
+	}
+}
+
+Test(renew, a_device_that_restarts_mid_run_is_reopened_for_the_next_certificate,
+     .fini = tpm_up_again)
+{
+	static const char *const names[] = {"t1", "t2", "t3"};
+	char *dir;
+	kw_store *s = store_new(&dir);
+	at(T0_EPOCH);
+	for (size_t i = 0; i < 3; i++)
+		create(dir, names[i], "tpm", 90);
+	at(T0_EPOCH + 61 * DAY);
+	json_t *seen = json_array(), *rep = NULL;
+	kw_renew_options o = {.progress = restart_tpm_after_t1, .arg = seen};
+	unsigned long opens = kwi_device_opens();
+	cr_assert_eq(kw_renew_due(s, &o, &rep), KW_OK, "%s", kw_error_message());
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_str_eq(
+		    action_of(rep, names[i]), "renewed", "%s: %s", names[i],
+		    json_string_value(json_object_get(result_of(rep, names[i]), "error")));
+	cr_assert_eq(kwi_device_opens() - opens, 2, "opened the TPM %lu times",
+	             kwi_device_opens() - opens);
+	json_decref(rep);
+	json_decref(seen);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(current_of(s, names[i]), 2);
+	kw_store_close(s);
+	free(dir);
+}
+
 /* ---- options ---- */
 
 static double mono(void)
