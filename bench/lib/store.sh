@@ -59,8 +59,8 @@ renew_store() {
 		"$KW" --store "$S" backend add hsm pkcs11 --module "$P11_MODULE" --token renew \
 			--pin-source "file:$PIN_FILE" >/dev/null &&
 		"$KW" --store "$S" cert create seed --backend hsm --subject CN=seed >/dev/null &&
-		"$BUILD/bench/kwbench-store" --store "$S" --seed seed --count "$count" --prefix r \
-			--days 30 --spread 0
+		"${STORE_GEN:-$BUILD/bench/kwbench-store}" --store "$S" --seed seed --count "$count" \
+			--prefix r --days 30 --spread 0
 }
 
 # renew_time DIR COUNT LABEL: times renew --due 29 days later, adds the row
@@ -81,10 +81,42 @@ print(sum(1 for r in items if isinstance(r, dict) and r.get("action") == "renewe
 	per=$(awk -v s="$secs" -v n="$renewed" 'BEGIN { if (n > 0) printf "%.0f", s * 1000 / n; else print "n/a" }')
 	row 5 "\`renew --due\`: $label, exit $rc, $renewed renewed" "$secs s ($per ms each)" "" "" \
 		"all $count renewed" "$([ "$renewed" = "$count" ] && [ $rc = 0 ] && echo met || echo '**missed**')"
+	[ "$renewed" = "$count" ] && [ $rc = 0 ] && echo "$secs" >>"$S.secs"
+}
+
+# renew_compare: --compare's rounds; each runs this build and the other one
+# on stores of their own (old first in odd rounds, this one first in even
+# ones), then the medians and their ratio.
+renew_compare() {
+	local i b label
+	for ((i = 1; i <= RENEW_ROUNDS; i++)); do
+		for b in $([ $((i % 2)) = 1 ] && echo "old new" || echo "new old"); do
+			if [ $b = old ]; then
+				label="$RENEW_COUNT due SoftHSM-key certificates, a new key each, round $i, \`$COMPARE\`"
+				KW="$COMPARE/cli/keyward" STORE_GEN="$COMPARE/bench/kwbench-store" \
+					renew_store "$W/renew-$b-$i" "$RENEW_COUNT" || return 1
+				KW="$COMPARE/cli/keyward" renew_time "$W/renew-$b-$i" "$RENEW_COUNT" "$label"
+			else
+				label="$RENEW_COUNT due SoftHSM-key certificates, a new key each, round $i, this build"
+				renew_store "$W/renew-$b-$i" "$RENEW_COUNT" || return 1
+				renew_time "$W/renew-$b-$i" "$RENEW_COUNT" "$label"
+			fi
+			cat "$W/renew-$b-$i.secs" >>"$W/renew-$b.secs" 2>/dev/null
+		done
+	done
+	local old new ratio
+	old=$(median <"$W/renew-old.secs" 2>/dev/null) new=$(median <"$W/renew-new.secs" 2>/dev/null)
+	ratio=$(awk -v o="$old" -v n="$new" 'BEGIN { if (o ~ /^[0-9.]+$/ && n + 0 > 0) printf "%.2f", o / n; else print "failed" }')
+	row 5 "\`renew --due\` of $RENEW_COUNT, medians of $RENEW_ROUNDS rounds: this build / \`$COMPARE\`" \
+		"$new s" "$old s" "$ratio× faster" ">= 3×" "$(verdict "$ratio" 3)"
 }
 
 bench_renew() {
 	echo "bench: 5. renewal throughput: $RENEW_COUNT SoftHSM-key certificates" >&2
+	if [ -n "$COMPARE" ]; then
+		renew_compare
+		return
+	fi
 	renew_store "$W/renew" "$RENEW_COUNT" || return 1
 	renew_time "$W/renew" "$RENEW_COUNT" "$RENEW_COUNT due SoftHSM-key certificates on one token, a new key each"
 }
