@@ -372,9 +372,10 @@ out:
 	kwi_device_close(&dev);
 	current_clear(&c);
 	/* After the device is given back (a TPM simulator takes one connection:
-	 * prune shares the run's, hooks reset it first). The renewal stands: what follows (prune,
-	 * deploy, notify) records its own failures as events. A pending version changes nothing
-	 * yet: the contacts are told that a CSR waits for them. */
+	 * prune borrows the run's again, hooks drop it first). The renewal
+	 * stands: what follows (prune, deploy, notify) records its own failures
+	 * as events. A pending version changes nothing yet: the contacts are
+	 * told that a CSR waits for them. */
 	if (rc == KW_OK && pending && kwi_pending_notify(s, name, version) != KW_OK)
 		kw_error_clear();
 	else if (rc == KW_OK && !pending && kwi_after_renewal(s, name, version, NULL) != KW_OK)

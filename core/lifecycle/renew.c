@@ -379,16 +379,17 @@ static void warnings_since(kw_store *s, const char *cert, sqlite3_int64 seq, jso
 	json_decref(w);
 }
 
-/* A step that failed on connections from earlier in the run (none opened
- * since opens) may have met one the device dropped meanwhile (swtpm
- * restarted: its handles are gone; a token re-plugged): 1 after dropping the
- * run's connections, so the caller tries once more on fresh ones. A failed
- * renewal or purge changed nothing, so the retry is what the next run would
- * do; a fault that stays fails the retry with its own message. */
+/* A step the device failed (its own code recorded) on connections from
+ * earlier in the run (none opened since opens) may have met one the device
+ * dropped meanwhile (swtpm restarted: its handles are gone; a token
+ * re-plugged): 1 after dropping the run's connections, so the caller tries
+ * once more on fresh ones. A failed renewal or purge changed nothing, so the
+ * retry is what the next run would do; a fault that stays fails the retry
+ * with its own message. Not for what others refused (an ACME server). */
 static int stale_suspect(kw_store *s, kw_rc rc, unsigned long opens)
 {
 	if ((rc != KW_ERR_UNAVAILABLE && rc != KW_ERR_BACKEND && rc != KW_ERR_NOT_FOUND) ||
-	    kwi_device_opens() != opens)
+	    kw_error_device_code() == 0 || kwi_device_opens() != opens)
 		return 0;
 	kwi_devices_reset(s);
 	kw_error_clear();
