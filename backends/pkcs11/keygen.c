@@ -222,6 +222,8 @@ kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_ke
 		goto out;
 	memcpy(out->data, g.id, sizeof(g.id));
 	out->len = sizeof(g.id);
+	/* what follows (public key, certificate, attributes) finds it without a search */
+	kw_p11_keycache_put(p, g.id, sizeof(g.id), priv, spec->ck_type, 0);
 out:
 	/* Leave nothing half-made behind: whatever carries our fresh CKA_ID goes. */
 	if (rc != KW_OK && attempted) {

@@ -85,14 +85,37 @@ kw_rc kwb_p11_find(kwb_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, siz
 	return KW_OK;
 }
 
+int kwb_p11_key_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt)
+{
+	unsigned char id[KWB_P11_CACHE_ID_MAX];
+	CK_OBJECT_CLASS cls = 0;
+	CK_KEY_TYPE t = 0;
+	CK_ATTRIBUTE a[] = {
+	    {CKA_ID, id, sizeof(id)},
+	    {CKA_CLASS, &cls, sizeof(cls)},
+	    {CKA_KEY_TYPE, &t, sizeof(t)},
+	};
+
+	if (ref->len > sizeof(id) || p->fn->C_GetAttributeValue(p->session, h, a, 3) != CKR_OK)
+		return 0;
+	return a[0].ulValueLen == ref->len && memcmp(id, ref->data, ref->len) == 0 &&
+	       a[1].ulValueLen == sizeof(cls) && cls == CKO_PRIVATE_KEY &&
+	       a[2].ulValueLen == sizeof(t) && t == kt;
+}
+
 kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_keyref *ref, const char *op, CK_OBJECT_HANDLE *h)
 {
 	CK_OBJECT_HANDLE found[2];
 	CK_ULONG n = 0;
+	CK_KEY_TYPE kt = 0;
 	char hex[72];
 
 	KW_GUARD(ctx_check(p, op));
 	KW_GUARD(kwb_p11_ref_check(ref, op));
+	if (kwb_p11_keycache_get(p, ref->data, ref->len, h, &kt) &&
+	    kwb_p11_key_still(p, ref, *h, kt))
+		return KW_OK;
+	kwb_p11_keycache_drop(p, ref->data, ref->len);
 	KW_GUARD(kwb_p11_find(p, CKO_PRIVATE_KEY, ref->data, ref->len, found, 2, &n));
 	if (n == 0)
 		return KW_FAIL(KW_ERR_NOT_FOUND,
@@ -105,6 +128,8 @@ kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_keyref *ref, const char *op, CK_
 		               "the duplicates (e.g. with pkcs11-tool --delete-object)",
 		               op, kwb_p11_id_hex(ref, hex, sizeof(hex)), p->token);
 	*h = found[0];
+	if (kwb_p11_attr_ulong(p, *h, CKA_KEY_TYPE, &kt) == CKR_OK)
+		kwb_p11_keycache_put(p, ref->data, ref->len, *h, kt, 1);
 	return KW_OK;
 }
 
@@ -202,6 +227,7 @@ kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref)
 	if (found != KW_OK && found != KW_ERR_NOT_FOUND)
 		return found;
 	CK_RV rv = kwb_p11_destroy_id(p, ref->data, ref->len, &destroyed);
+	kwb_p11_keycache_drop(p, ref->data, ref->len);
 	if (rv != CKR_OK)
 		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "destroying key %s on token '%s' failed after %d object(s): %s; "

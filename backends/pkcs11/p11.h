@@ -62,15 +62,16 @@ void kwb_p11_pool_free(kwb_p11 *p);
  * context: CKA_ID -> (private key handle, CKA_KEY_TYPE), so a signature does
  * not search the token (SoftHSM re-reads its object files on each search).
  * At most 64 keys (least recently used evicted); IDs longer than
- * KWB_P11_CACHE_ID_MAX are never cached. A hit is only a hint: the signer
- * checks the handle still names that key (sign.c). */
+ * KWB_P11_CACHE_ID_MAX are never cached. A hit is only a hint: every user
+ * checks the handle still names that key (kwb_p11_key_still). Filled by the
+ * searches of kwb_p11_find_private and by key generation (the new handle). */
 #define KWB_P11_CACHE_ID_MAX 64
 /* 1 and the entry on a hit, 0 on a miss. */
 int kwb_p11_keycache_get(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
                          CK_KEY_TYPE *kt);
-/* Records what a search found (and counts the search). */
+/* Records a key's handle (counted as a search when searched is 1). */
 void kwb_p11_keycache_put(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
-                          CK_KEY_TYPE kt);
+                          CK_KEY_TYPE kt, int searched);
 /* Forgets the entry for this CKA_ID, if any. */
 void kwb_p11_keycache_drop(kwb_p11 *p, const unsigned char *id, size_t len);
 /* How many signing key searches went to the token so far (tests). */
@@ -115,8 +116,15 @@ const char *kwb_p11_id_hex(const kw_keyref *ref, char *buf, size_t size);
 kw_rc kwb_p11_find(kwb_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
                    CK_OBJECT_HANDLE *h, CK_ULONG max, CK_ULONG *n);
 
-/* The private key with this CKA_ID; records KW_ERR_NOT_FOUND naming op. */
+/* The private key with this CKA_ID; records KW_ERR_NOT_FOUND naming op.
+ * From the key cache when its handle still names the key, else searched
+ * (and cached): SoftHSM re-reads every object file of the token per search. */
 kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_keyref *ref, const char *op, CK_OBJECT_HANDLE *h);
+
+/* 1 when handle h still names this key: a private key with this CKA_ID and
+ * key type (a token may give a destroyed key's handle number to a new
+ * object). One C_GetAttributeValue. */
+int kwb_p11_key_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt);
 
 /* Reads one attribute into a malloc'd buffer (C_GetAttributeValue twice).
  * Returns the CK_RV; records nothing. */

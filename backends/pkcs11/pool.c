@@ -125,12 +125,12 @@ int kwb_p11_keycache_get(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJ
 }
 
 void kwb_p11_keycache_put(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
-                          CK_KEY_TYPE kt)
+                          CK_KEY_TYPE kt, int searched)
 {
 	if (len == 0 || len > KWB_P11_CACHE_ID_MAX)
 		return;
 	pthread_mutex_lock(&p->pool->lock);
-	p->pool->searches++;
+	p->pool->searches += searched != 0;
 	keycache_entry *e = cache_slot(p->pool, id, len);
 	for (size_t i = 0; e == NULL && i < KEYCACHE_MAX; i++)
 		if (p->pool->keys[i].id_len == 0)

@@ -195,48 +195,28 @@ static CK_RV sign_dispatch(kwb_p11 *p, CK_OBJECT_HANDLE h, const kw_sign_params 
 	}
 }
 
-/* Searches the token for the private key and caches what it found. */
+/* Searches the token for the private key (kwb_p11_find_private caches what
+ * it found). The cache is checked before every signature, not only after an
+ * error: a token may give a destroyed key's handle number to a new object,
+ * and C_Sign with that other private key would succeed, so an error-only
+ * check would let a signature by the wrong key out. The check is one
+ * C_GetAttributeValue; SoftHSM re-checks that one object's file for it (one
+ * open and lock, as C_SignInit does), where the search it replaces re-reads
+ * every object file of the token. On SoftHSM P-256 it costs about a third of
+ * the signing rate; RSA signatures do not notice it. */
 static kw_rc key_search(kwb_p11 *p, const kw_keyref *ref, const char *hex, CK_OBJECT_HANDLE *h,
                         CK_KEY_TYPE *kt)
 {
 	kwb_p11_keycache_drop(p, ref->data, ref->len);
 	KW_GUARD(kwb_p11_find_private(p, ref, "signing", h));
+	if (kwb_p11_keycache_get(p, ref->data, ref->len, h, kt))
+		return KW_OK;
 	CK_RV rv = kwb_p11_attr_ulong(p, *h, CKA_KEY_TYPE, kt);
 	if (rv != CKR_OK)
 		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "signing: cannot read CKA_KEY_TYPE of key %s on token '%s': %s",
 		                   hex, p->token, kwb_p11_rv_name(rv));
-	kwb_p11_keycache_put(p, ref->data, ref->len, *h, *kt);
 	return KW_OK;
-}
-
-/*
- * 1 when the cached handle h still names this key: a private key with this
- * CKA_ID and key type. Checked before every signature from the cache, not
- * only after an error: a token may give a destroyed key's handle number to a
- * new object, and C_Sign with that other private key would succeed, so an
- * error-only check would let a signature by the wrong key out. It is one
- * C_GetAttributeValue; SoftHSM re-checks that one object's file for it (one
- * open and lock, as C_SignInit does), where the search it replaces re-reads
- * every object file of the token. On SoftHSM P-256 it costs about a third of
- * the signing rate; RSA signatures do not notice it.
- */
-static int key_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt)
-{
-	unsigned char id[KWB_P11_CACHE_ID_MAX];
-	CK_OBJECT_CLASS cls = 0;
-	CK_KEY_TYPE t = 0;
-	CK_ATTRIBUTE a[] = {
-	    {CKA_ID, id, sizeof(id)},
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_KEY_TYPE, &t, sizeof(t)},
-	};
-
-	if (p->fn->C_GetAttributeValue(p->session, h, a, 3) != CKR_OK)
-		return 0;
-	return a[0].ulValueLen == ref->len && memcmp(id, ref->data, ref->len) == 0 &&
-	       a[1].ulValueLen == sizeof(cls) && cls == CKO_PRIVATE_KEY &&
-	       a[2].ulValueLen == sizeof(t) && t == kt;
 }
 
 /* The key's handle and type: from the cache when still valid, else searched.
@@ -244,7 +224,8 @@ static int key_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_KE
 static kw_rc key_get(kwb_p11 *p, const kw_keyref *ref, const char *hex, CK_OBJECT_HANDLE *h,
                      CK_KEY_TYPE *kt, int *cached)
 {
-	*cached = kwb_p11_keycache_get(p, ref->data, ref->len, h, kt) && key_still(p, ref, *h, *kt);
+	*cached = kwb_p11_keycache_get(p, ref->data, ref->len, h, kt) &&
+	          kwb_p11_key_still(p, ref, *h, *kt);
 	if (*cached)
 		return KW_OK;
 	return key_search(p, ref, hex, h, kt);
