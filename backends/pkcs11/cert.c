@@ -60,7 +60,8 @@ kw_rc kwb_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *d
 	if (x == NULL)
 		return KW_FAIL(KW_ERR_PARSE, "not a DER certificate");
 	kw_rc rc = kwb_p11_find_private(p, ref, "storing the certificate", &key);
-	if (rc == KW_OK)
+	int fresh = kwb_p11_is_fresh(p, ref) && !p->fresh_has_cert;
+	if (rc == KW_OK && !fresh)
 		rc = kwb_p11_find(p, CKO_CERTIFICATE, ref->data, ref->len, old, 8, &n_old);
 	if (rc != KW_OK)
 		goto out;
@@ -77,6 +78,8 @@ kw_rc kwb_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *d
 	}
 	for (CK_ULONG i = 0; i < n_old; i++)
 		(void)p->fn->C_DestroyObject(p->session, old[i]);
+	if (kwb_p11_is_fresh(p, ref))
+		p->fresh_has_cert = 1;
 out:
 	X509_free(x);
 	return rc;

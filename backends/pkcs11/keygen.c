@@ -224,6 +224,10 @@ kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_ke
 	out->len = sizeof(g.id);
 	/* what follows (public key, certificate, attributes) finds it without a search */
 	kw_p11_keycache_put(p, g.id, sizeof(g.id), priv, spec->ck_type, 0);
+	memcpy(p->fresh_id, g.id, sizeof(g.id));
+	p->fresh_len = sizeof(g.id);
+	p->fresh_pub = pub;
+	p->fresh_has_cert = 0;
 out:
 	/* Leave nothing half-made behind: whatever carries our fresh CKA_ID goes. */
 	if (rc != KW_OK && attempted) {

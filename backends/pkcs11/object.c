@@ -228,6 +228,8 @@ kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref)
 		return found;
 	CK_RV rv = kwb_p11_destroy_id(p, ref->data, ref->len, &destroyed);
 	kwb_p11_keycache_drop(p, ref->data, ref->len);
+	if (kwb_p11_is_fresh(p, ref))
+		p->fresh_len = 0;
 	if (rv != CKR_OK)
 		return KW_FAIL_DEV(kwb_p11_rv_code(rv), rv,
 		                   "destroying key %s on token '%s' failed after %d object(s): %s; "

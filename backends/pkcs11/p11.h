@@ -22,6 +22,8 @@
 
 /* CK_TOKEN_INFO.label is 32 bytes, space padded, not NUL terminated. */
 #define KWB_P11_LABEL_MAX 32
+/* the longest CKA_ID the key cache and the fresh key keep */
+#define KWB_P11_CACHE_ID_MAX 64
 
 /* Spare sessions for signing, so threads do not queue on one session. */
 typedef struct kwb_p11_pool kwb_p11_pool;
@@ -36,6 +38,14 @@ typedef struct kwb_p11 {
 	char module[256];                  /* module name or path, for messages */
 	char token[KWB_P11_LABEL_MAX + 1]; /* token label, trailing spaces removed */
 	kwb_p11_pool *pool;                /* shared by copies made for pooled signing */
+	/* The key this connection generated last, which no one else knows yet:
+	 * its public object, and whether we stored a certificate for it (if not,
+	 * there is no old one to search for and replace). SoftHSM re-reads every
+	 * object file of the token per search. */
+	unsigned char fresh_id[KWB_P11_CACHE_ID_MAX];
+	size_t fresh_len;
+	CK_OBJECT_HANDLE fresh_pub;
+	int fresh_has_cert;
 } kwb_p11;
 
 /* ---- cert.c: the certificate on the token, URIs ---- */
@@ -65,13 +75,14 @@ void kwb_p11_pool_free(kwb_p11 *p);
  * KWB_P11_CACHE_ID_MAX are never cached. A hit is only a hint: every user
  * checks the handle still names that key (kwb_p11_key_still). Filled by the
  * searches of kwb_p11_find_private and by key generation (the new handle). */
-#define KWB_P11_CACHE_ID_MAX 64
 /* 1 and the entry on a hit, 0 on a miss. */
 int kwb_p11_keycache_get(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
                          CK_KEY_TYPE *kt);
 /* Records a key's handle (counted as a search when searched is 1). */
 void kwb_p11_keycache_put(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
                           CK_KEY_TYPE kt, int searched);
+/* 1 when ref is the key this connection generated last (p->fresh_id). */
+int kwb_p11_is_fresh(const kwb_p11 *p, const kw_keyref *ref);
 /* Forgets the entry for this CKA_ID, if any. */
 void kwb_p11_keycache_drop(kwb_p11 *p, const unsigned char *id, size_t len);
 /* How many signing key searches went to the token so far (tests). */

@@ -197,6 +197,19 @@ static kw_rc spki_der(EVP_PKEY *pkey, unsigned char **der, size_t *der_len)
 	return KW_OK;
 }
 
+/* 1 when handle h is still this key's public object (CKA_ID, CKA_CLASS). */
+static int public_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h)
+{
+	unsigned char id[KWB_P11_CACHE_ID_MAX];
+	CK_OBJECT_CLASS cls = 0;
+	CK_ATTRIBUTE a[] = {{CKA_ID, id, sizeof(id)}, {CKA_CLASS, &cls, sizeof(cls)}};
+
+	if (ref->len > sizeof(id) || p->fn->C_GetAttributeValue(p->session, h, a, 2) != CKR_OK)
+		return 0;
+	return a[0].ulValueLen == ref->len && memcmp(id, ref->data, ref->len) == 0 &&
+	       a[1].ulValueLen == sizeof(cls) && cls == CKO_PUBLIC_KEY;
+}
+
 kw_rc kwb_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
 {
 	kw_rc rc = KW_OK;
@@ -216,7 +229,10 @@ kw_rc kwb_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, s
 	if (rv != CKR_OK)
 		return attr_fail(p, rv, "CKA_KEY_TYPE");
 	/* The public object when there is one, else the private key's public part. */
-	KW_GUARD(kwb_p11_find(p, CKO_PUBLIC_KEY, ref->data, ref->len, &src, 1, &n));
+	if (kwb_p11_is_fresh(p, ref) && public_still(p, ref, p->fresh_pub))
+		src = p->fresh_pub, n = 1;
+	else
+		KW_GUARD(kwb_p11_find(p, CKO_PUBLIC_KEY, ref->data, ref->len, &src, 1, &n));
 	if (n == 0)
 		src = priv;
 	if (kt == CKK_EC)
