@@ -139,7 +139,7 @@ void kwi_devices_end(kw_store *s);
  * outside command (a TPM simulator serves one connection at a time: a hook
  * that uses the same TPM would wait for ours). No run: nothing. */
 void kwi_devices_reset(kw_store *s);
-/* Backend connections this process opened (ops->open that succeeded): what
+/* Backend connections this process opened (backend opens that succeeded): what
  * tests count. */
 unsigned long kwi_device_opens(void);
 

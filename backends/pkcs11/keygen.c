@@ -223,7 +223,7 @@ kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_ke
 	memcpy(out->data, g.id, sizeof(g.id));
 	out->len = sizeof(g.id);
 	/* what follows (public key, certificate, attributes) finds it without a search */
-	kw_p11_keycache_put(p, g.id, sizeof(g.id), priv, spec->ck_type, 0);
+	kwb_p11_keycache_put(p, g.id, sizeof(g.id), priv, spec->ck_type, 0);
 	memcpy(p->fresh_id, g.id, sizeof(g.id));
 	p->fresh_len = sizeof(g.id);
 	p->fresh_pub = pub;
