@@ -12,7 +12,7 @@
  * policy (subject, SAN, validity), its own X.509 certificate self-signed by
  * that key in the device, its own version row and "cert.created" event, all
  * written by libkeyward's own code (kwi_policy_from_request, kwi_issue,
- * kwi_cert_insert, kwi_version_insert, kwi_event_append).
+ * kwi_store_cert_insert, kwi_version_insert, kwi_event_append).
  *
  * Why internals: the public API makes a certificate only with a new key
  * (kw_cert_create), an imported key (kw_cert_import) or an adopted one
@@ -94,7 +94,7 @@ static kw_rc one(gen *g, const char *prefix, long i, time_t base, int days, int 
 	if (rc == KW_OK)
 		rc = kwi_issue(g->s, &g->dev, &g->ref, g->type, policy, NULL, now, &v);
 	if (rc == KW_OK)
-		rc = kwi_cert_insert(g->s, name, policy, now, &id);
+		rc = kwi_store_cert_insert(g->s, name, policy, now, &id);
 	if (rc == KW_OK)
 		rc = kwi_version_insert(g->s, id, 1, g->dev.id, &g->ref, g->type, &v, now);
 	if (rc == KW_OK)

@@ -90,11 +90,6 @@ kw_rc kwi_issuer_show(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 kw_rc kwi_policy_validate(const json_t *in, json_t **out) KW_MUST_USE;
 time_t kwi_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after);
 
-/* ---- cert/cert.c ---- */
-/* Inserts a certificate row (current version 1) in the caller's transaction. */
-kw_rc kwi_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
-                      int64_t *cert_id) KW_MUST_USE;
-
 /* ---- common/clock.c ---- */
 /* Now, or KEYWARD_NOW (RFC 3339) when set. */
 kw_rc kwi_now(time_t *out) KW_MUST_USE;

@@ -27,42 +27,13 @@ static kw_rc check_name(const char *name)
 
 static kw_rc cert_exists(kw_store *s, const char *name, int *exists)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(
-	    kwi_store_prepare(s, "SELECT deleted_at IS NOT NULL FROM certs WHERE name = ?", &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
+	kwi_cert_row c;
+	int found = 0;
+	KW_GUARD(kwi_store_cert_get(s, name, 0, &c, &found));
 	/* 2: a soft-deleted certificate still holds the name */
-	*exists = r == SQLITE_ROW ? 1 + sqlite3_column_int(st, 0) : 0;
-	sqlite3_finalize(st);
-	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "looking up a certificate");
+	*exists = found ? 1 + c.deleted : 0;
+	kwi_cert_row_clear(&c);
 	return KW_OK;
-}
-
-kw_rc kwi_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
-                      int64_t *cert_id)
-{
-	sqlite3_stmt *st = NULL;
-	char *text = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	kw_rc rc = kwi_store_prepare(s,
-	                             "INSERT INTO certs (name, policy, current_version, created_at,"
-	                             " updated_at) VALUES (?, ?, 1, ?, ?)",
-	                             &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording the certificate");
-		*cert_id = sqlite3_last_insert_rowid(s->db);
-	}
-	sqlite3_finalize(st);
-	free(text);
-	return rc;
 }
 
 static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int64_t backend_id,
@@ -70,7 +41,7 @@ static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int
 {
 	int64_t cert_id = 0;
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = kwi_cert_insert(s, name, policy, now, &cert_id);
+	kw_rc rc = kwi_store_cert_insert(s, name, policy, now, &cert_id);
 	if (rc == KW_OK)
 		rc = kwi_version_insert(s, cert_id, 1, backend_id, ref, type, v, now);
 	if (rc == KW_OK && v->cert)
@@ -165,77 +136,55 @@ static void current_clear(current_row *c)
 	memset(c, 0, sizeof(*c));
 }
 
+static kw_rc copy_ref(const kw_keyref *from, kw_keyref *to)
+{
+	to->data = malloc(from->len ? from->len : 1);
+	if (to->data == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	memcpy(to->data, from->data, from->len);
+	to->len = from->len;
+	return KW_OK;
+}
+
 static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_cert_row cr;
+	kwi_version_row v;
+	int found = 0;
 	memset(c, 0, sizeof(*c));
-	KW_GUARD(kwi_store_prepare(
-	    s,
-	    "SELECT c.id, c.policy, v.version, v.backend_id, v.key_type, v.key_ref, b.name,"
-	    " v.cert_der"
-	    " FROM certs c JOIN versions v ON v.cert_id = c.id"
-	    " AND v.version = c.current_version JOIN backends b ON b.id = v.backend_id"
-	    " WHERE c.name = ?",
-	    &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	KW_GUARD(
+	    kwi_store_version_current(s, name, KWI_LOAD_POLICY | KWI_LOAD_DER, &cr, &v, &found));
 	kw_rc rc = KW_OK;
-	int r = sqlite3_step(st);
-	if (r == SQLITE_DONE)
+	if (!found)
 		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
 		                  name);
-	else if (r != SQLITE_ROW)
-		rc = KWI_DB_FAIL(s, "reading a certificate");
 	else {
-		c->cert_id = sqlite3_column_int64(st, 0);
-		c->policy = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-		c->version = sqlite3_column_int(st, 2);
-		c->backend_id = sqlite3_column_int64(st, 3);
-		c->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 4));
-		c->ref.len = (size_t)sqlite3_column_bytes(st, 5);
-		c->ref.data = malloc(c->ref.len ? c->ref.len : 1);
-		if (c->ref.data)
-			memcpy(c->ref.data, sqlite3_column_blob(st, 5), c->ref.len);
-		snprintf(c->backend, sizeof(c->backend), "%s",
-		         (const char *)sqlite3_column_text(st, 6));
-		const unsigned char *der = sqlite3_column_blob(st, 7);
+		c->cert_id = cr.id;
+		c->policy = json_incref(cr.policy);
+		c->version = v.version;
+		c->backend_id = v.backend_id;
+		c->type = v.type;
+		rc = copy_ref(&v.ref, &c->ref);
+		snprintf(c->backend, sizeof(c->backend), "%s", v.backend ? v.backend : "");
+		const unsigned char *der = v.cert_der;
 		if (der)
-			c->cert = d2i_X509(NULL, &der, sqlite3_column_bytes(st, 7));
-		if (c->policy == NULL || c->type == 0 || c->ref.data == NULL)
+			c->cert = d2i_X509(NULL, &der, (long)v.cert_len);
+		if (rc == KW_OK && (c->policy == NULL || c->type == 0))
 			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",
 			             name);
 	}
-	sqlite3_finalize(st);
+	kwi_cert_row_clear(&cr);
+	kwi_version_row_clear(&v);
 	if (rc != KW_OK)
 		current_clear(c);
 	return rc;
-}
-
-static kw_rc set_current(kw_store *s, int64_t cert_id, int version, time_t now)
-{
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(
-	    s, "UPDATE certs SET current_version = ?, updated_at = ? WHERE id = ?", &st));
-	sqlite3_bind_int(st, 1, version);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-	sqlite3_bind_int64(st, 3, cert_id);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return KWI_DB_FAIL(s, "moving the current version");
-	if (sqlite3_changes(s->db) != 1)
-		return KW_FAIL(KW_ERR_STORE, "the certificate vanished while it was changed");
-	return KW_OK;
 }
 
 /* The new version becomes current; the old one is superseded. */
 static kw_rc promote(kw_store *s, const char *name, const current_row *c, int next, int new_key,
                      const kwi_issued *v, time_t now)
 {
-	KW_GUARD(KWI_STORE_EXEC(s, "superseding the old version",
-	                        "UPDATE versions SET status = 'superseded' WHERE cert_id = ?1"
-	                        " AND status = 'active' AND version <> ?2",
-	                        c->cert_id, next));
-	KW_GUARD(set_current(s, c->cert_id, next, now));
+	KW_GUARD(kwi_store_version_make_current(s, c->cert_id, next, now));
 	return kwi_event_append(s, "cert.renewed", name, next,
 	                        json_pack("{s:i,s:b,s:s,s:s}", "previous_version", c->version,
 	                                  "new_key", new_key, "thumbprint_sha256", v->sha256,
@@ -247,21 +196,11 @@ static kw_rc record_renewal(kw_store *s, const char *name, const current_row *c,
                             int *new_version)
 {
 	KW_GUARD(kwi_store_begin(s));
-	sqlite3_stmt *st = NULL;
 	/* again inside the transaction: another keyward may have made one since */
 	kw_rc rc = kwi_pending_refuse(s, name);
 	int next = 0;
 	if (rc == KW_OK)
-		rc = kwi_store_prepare(s, "SELECT MAX(version) FROM versions WHERE cert_id = ?",
-		                       &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_int64(st, 1, c->cert_id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			next = sqlite3_column_int(st, 0) + 1;
-		else
-			rc = KWI_DB_FAIL(s, "numbering the new version");
-		sqlite3_finalize(st);
-	}
+		rc = kwi_store_version_next(s, c->cert_id, &next);
 	if (rc == KW_OK)
 		rc = kwi_version_insert(s, c->cert_id, next, backend_id, ref, c->type, v, now);
 	if (rc == KW_OK && v->cert == NULL) /* the current version serves until the merge */
@@ -278,16 +217,6 @@ static kw_rc record_renewal(kw_store *s, const char *name, const current_row *c,
 	return kwi_store_commit(s);
 }
 
-static kw_rc copy_ref(const kw_keyref *from, kw_keyref *to)
-{
-	to->data = malloc(from->len ? from->len : 1);
-	if (to->data == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	memcpy(to->data, from->data, from->len);
-	to->len = from->len;
-	return KW_OK;
-}
-
 static int want_new_key(const current_row *c, kw_renew_key key)
 {
 	if (key == KW_RENEW_NEW_KEY)
@@ -300,16 +229,15 @@ static int want_new_key(const current_row *c, kw_renew_key key)
 /* A soft-deleted certificate is unknown until it is recovered. */
 static kw_rc refuse_deleted(kw_store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(
-	    s, "SELECT 1 FROM certs WHERE name = ? AND deleted_at IS NOT NULL", &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r == SQLITE_ROW)
+	kwi_cert_row c;
+	int found = 0;
+	KW_GUARD(kwi_store_cert_get(s, name, 0, &c, &found));
+	int deleted = found && c.deleted;
+	kwi_cert_row_clear(&c);
+	if (deleted)
 		return KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_RECOVER, name,
 		                       "certificate '%s' is deleted", name);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a certificate");
+	return KW_OK;
 }
 
 static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
@@ -321,7 +249,6 @@ static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, int *ne
 	kwi_issued v = {0};
 	time_t now;
 	int version = 0, fresh, pending = 0;
-	kw_error_clear();
 	KW_GUARD(kwi_now(&now));
 	KW_GUARD(refuse_deleted(s, name));
 	KW_GUARD(kwi_pending_refuse(s, name));

@@ -117,7 +117,7 @@ static kw_rc record(kw_store *s, const char *event, const char *name, const json
 	kw_rc rc;
 
 	KW_GUARD(kwi_store_begin(s));
-	rc = kwi_cert_insert(s, name, policy, now, &cert_id);
+	rc = kwi_store_cert_insert(s, name, policy, now, &cert_id);
 	if (rc == KW_OK)
 		rc = kwi_version_insert(s, cert_id, 1, backend_id, ref, type, v, now);
 	if (rc == KW_OK)

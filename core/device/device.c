@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "store/store_certs.h"
 
 static atomic_ulong opens; /* backend connections opened by this process */
 
@@ -25,14 +26,13 @@ static const char *jstr(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-static kw_rc device_open_row(kw_store *s, sqlite3_stmt *st, kwi_device *d)
+static kw_rc device_open_row(kw_store *s, const kwi_backend_row *b, kwi_device *d)
 {
 	kw_rc rc = KW_OK;
-	json_error_t jerr;
-	d->id = sqlite3_column_int64(st, 0);
-	d->name = strdup((const char *)sqlite3_column_text(st, 1));
-	d->kind = strdup((const char *)sqlite3_column_text(st, 2));
-	json_t *cfg = json_loads((const char *)sqlite3_column_text(st, 3), 0, &jerr);
+	const json_t *cfg = b->config;
+	d->id = b->id;
+	d->name = strdup(b->name);
+	d->kind = strdup(b->kind);
 	if (d->name == NULL || d->kind == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (cfg == NULL)
@@ -57,7 +57,6 @@ static kw_rc device_open_row(kw_store *s, sqlite3_stmt *st, kwi_device *d)
 	if (rc == KW_OK)
 		atomic_fetch_add(&opens, 1);
 out:
-	json_decref(cfg);
 	return rc;
 }
 
@@ -83,10 +82,10 @@ static kwi_run_device *run_find(const struct kwi_devices *set, int64_t id)
 /* *out borrows the run's connection to the backend of row st, opened now
  * when the run has none (a failed open is not kept: the next use tries
  * again and fails clearly again). */
-static kw_rc run_borrow(kw_store *s, sqlite3_stmt *st, kwi_device *out)
+static kw_rc run_borrow(kw_store *s, const kwi_backend_row *b, kwi_device *out)
 {
 	struct kwi_devices *set = s->devices;
-	kwi_run_device *e = run_find(set, sqlite3_column_int64(st, 0));
+	kwi_run_device *e = run_find(set, b->id);
 	if (e == NULL) {
 		kwi_run_device **v = realloc(set->v, (set->n + 1) * sizeof(*v));
 		if (v == NULL)
@@ -94,7 +93,7 @@ static kw_rc run_borrow(kw_store *s, sqlite3_stmt *st, kwi_device *out)
 		set->v = v;
 		if ((e = calloc(1, sizeof(*e))) == NULL)
 			return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-		kw_rc rc = device_open_row(s, st, &e->dev);
+		kw_rc rc = device_open_row(s, b, &e->dev);
 		if (rc != KW_OK) {
 			run_device_free(e);
 			return rc;
@@ -156,31 +155,24 @@ unsigned long kwi_device_opens(void)
 	return atomic_load(&opens);
 }
 
-static kw_rc device_open_where(kw_store *s, const char *sql, const char *name, int64_t id,
-                               kwi_device *out)
+static kw_rc device_open_where(kw_store *s, const char *name, int64_t id, kwi_device *out)
 {
-	sqlite3_stmt *st = NULL;
+	kwi_backend_row b;
+	int found = 0;
 	memset(out, 0, sizeof(*out));
-	KW_GUARD(kwi_store_prepare(s, sql, &st));
-	if (name)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_int64(st, 1, id);
-	int r = sqlite3_step(st);
+	KW_GUARD(kwi_store_backend_get(s, name, id, &b, &found));
 	kw_rc rc = KW_OK;
-	if (r == SQLITE_ROW && s->devices)
-		rc = run_borrow(s, st, out);
-	else if (r == SQLITE_ROW)
-		rc = device_open_row(s, st, out);
-	else if (r == SQLITE_DONE && name)
+	if (found && s->devices)
+		rc = run_borrow(s, &b, out);
+	else if (found)
+		rc = device_open_row(s, &b, out);
+	else if (name)
 		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_BACKEND_LIST, "unknown backend '%s'",
 		                  name);
-	else if (r == SQLITE_DONE)
+	else
 		rc = KW_FAIL(KW_ERR_STORE, "store %s references a missing backend (id %lld)",
 		             s->dir, (long long)id);
-	else
-		rc = KWI_DB_FAIL(s, "reading a backend");
-	sqlite3_finalize(st);
+	kwi_backend_row_clear(&b);
 	if (rc != KW_OK)
 		kwi_device_close(out);
 	return rc;
@@ -188,14 +180,12 @@ static kw_rc device_open_where(kw_store *s, const char *sql, const char *name, i
 
 kw_rc kwi_device_open(kw_store *s, const char *name, kwi_device *out)
 {
-	return device_open_where(s, "SELECT id, name, kind, config FROM backends WHERE name = ?",
-	                         name, 0, out);
+	return device_open_where(s, name, 0, out);
 }
 
 kw_rc kwi_device_open_id(kw_store *s, int64_t id, kwi_device *out)
 {
-	return device_open_where(s, "SELECT id, name, kind, config FROM backends WHERE id = ?",
-	                         NULL, id, out);
+	return device_open_where(s, NULL, id, out);
 }
 
 void kwi_device_close(kwi_device *d)

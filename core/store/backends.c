@@ -33,6 +33,39 @@ kw_rc kwi_store_backend_exists(kw_store *s, const char *name, int *exists)
 	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "looking up a backend");
 }
 
+kw_rc kwi_store_backend_get(kw_store *s, const char *name, int64_t id, kwi_backend_row *out,
+                            int *found)
+{
+	sqlite3_stmt *st = NULL;
+	memset(out, 0, sizeof(*out));
+	*found = 0;
+	KW_GUARD(
+	    kwi_store_prepare(s,
+	                      name ? "SELECT id, name, kind, config FROM backends WHERE name = ?"
+	                           : "SELECT id, name, kind, config FROM backends WHERE id = ?",
+	                      &st));
+	if (name)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, id);
+	kw_rc rc = KW_OK;
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		*found = 1;
+		out->id = sqlite3_column_int64(st, 0);
+		out->name = kwi_col_dup(st, 1);
+		out->kind = kwi_col_dup(st, 2);
+		out->config = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+		if (out->name == NULL || out->kind == NULL)
+			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	} else if (r != SQLITE_DONE)
+		rc = KWI_DB_FAIL(s, "reading a backend");
+	sqlite3_finalize(st);
+	if (rc != KW_OK)
+		kwi_backend_row_clear(out);
+	return rc;
+}
+
 kw_rc kwi_store_backend_insert(kw_store *s, const kwi_backend_row *r)
 {
 	sqlite3_stmt *st = NULL;

@@ -110,6 +110,42 @@ kw_rc kwi_store_version_activate(kw_store *s, const kwi_version_row *r, int *act
 	return step_done(s, st, "recording the merged certificate", activated);
 }
 
+kw_rc kwi_store_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
+                            int64_t *cert_id)
+{
+	sqlite3_stmt *st = NULL;
+	char *text = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	kw_rc rc = kwi_store_prepare(s,
+	                             "INSERT INTO certs (name, policy, current_version, created_at,"
+	                             " updated_at) VALUES (?, ?, 1, ?, ?)",
+	                             &st);
+	if (rc == KW_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+		rc = step_done(s, st, "recording the certificate", NULL);
+		*cert_id = sqlite3_last_insert_rowid(s->db);
+	}
+	free(text);
+	return rc;
+}
+
+kw_rc kwi_store_version_next(kw_store *s, int64_t cert_id, int *next)
+{
+	sqlite3_stmt *st = NULL;
+	*next = 0;
+	KW_GUARD(kwi_store_prepare(s, "SELECT MAX(version) FROM versions WHERE cert_id = ?", &st));
+	sqlite3_bind_int64(st, 1, cert_id);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		*next = sqlite3_column_int(st, 0) + 1;
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "numbering the new version");
+}
+
 kw_rc kwi_store_version_make_current(kw_store *s, int64_t cert_id, int version, time_t now)
 {
 	KW_GUARD(KWI_STORE_EXEC(s, "superseding the current version",
@@ -120,10 +156,13 @@ kw_rc kwi_store_version_make_current(kw_store *s, int64_t cert_id, int version, 
 	                        "UPDATE versions SET status = 'active' WHERE cert_id = ?1"
 	                        " AND version = ?2",
 	                        cert_id, version));
-	return KWI_STORE_EXEC(
-	    s, "moving the current version",
-	    "UPDATE certs SET current_version = ?2, updated_at = ?3 WHERE id = ?1", cert_id,
-	    version, (int64_t)now);
+	KW_GUARD(
+	    KWI_STORE_EXEC(s, "moving the current version",
+	                   "UPDATE certs SET current_version = ?2, updated_at = ?3 WHERE id = ?1",
+	                   cert_id, version, (int64_t)now));
+	if (sqlite3_changes(s->db) != 1)
+		return KW_FAIL(KW_ERR_STORE, "the certificate vanished while it was changed");
+	return KW_OK;
 }
 
 kw_rc kwi_store_version_key_attrs_set(kw_store *s, int64_t cert_id, int version,

@@ -127,6 +127,11 @@ kw_rc kwi_store_version_insert(kw_store *s, const kwi_version_row *r) KW_MUST_US
  * certificate, chain, serial, validity, thumbprints and facts; *activated 0:
  * it was not pending (nothing changed). */
 kw_rc kwi_store_version_activate(kw_store *s, const kwi_version_row *r, int *activated) KW_MUST_USE;
+/* Inserts a certificate row called name (current version 1) and gives its id. */
+kw_rc kwi_store_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
+                            int64_t *cert_id) KW_MUST_USE;
+/* The number certificate cert_id's next version gets (one more than its highest). */
+kw_rc kwi_store_version_next(kw_store *s, int64_t cert_id, int *next) KW_MUST_USE;
 /* Version becomes certificate cert_id's current one: active, the other
  * active versions superseded, certs.current_version moved (updated at now). */
 kw_rc kwi_store_version_make_current(kw_store *s, int64_t cert_id, int version,
@@ -175,6 +180,9 @@ typedef struct {
 void kwi_backend_row_clear(kwi_backend_row *r);
 void kwi_backend_rows_free(kwi_backend_row *rows, size_t n);
 kw_rc kwi_store_backend_exists(kw_store *s, const char *name, int *exists) KW_MUST_USE;
+/* The backend called name, or (name NULL) the one with this id; *found 0: none. */
+kw_rc kwi_store_backend_get(kw_store *s, const char *name, int64_t id, kwi_backend_row *out,
+                            int *found) KW_MUST_USE;
 /* Inserts r (lent: name, kind, config kept as sorted compact JSON text, created_at). */
 kw_rc kwi_store_backend_insert(kw_store *s, const kwi_backend_row *r) KW_MUST_USE;
 /* Every backend by name. Free with kwi_backend_rows_free. */
