@@ -135,7 +135,7 @@ static int create(kw_store *s, const char *backend, const char *prefix, long cou
 		snprintf(subject, sizeof(subject), "CN=%s.bench.example", name);
 		kw_cert_request req = {
 		    .name = name, .backend = backend, .subject = subject, .days = days};
-		if (kw_cert_create(s, &req) != KW_OK)
+		if (kw_cert_create(s, &req, NULL) != KW_OK)
 			return -1;
 	}
 	return 0;

@@ -17,7 +17,7 @@ int cert_renew(int argc, char **argv)
 	};
 	const char *listen = NULL, *webroot = NULL;
 	kw_renew_key key = KW_RENEW_POLICY;
-	int c, seen = 0, version = 0;
+	int c, seen = 0;
 	kw_store *s = NULL;
 	optind = 1;
 	while ((c = cli_getopt(argc, argv, "cert renew", "", opts)) != -1) {
@@ -37,37 +37,22 @@ int cert_renew(int argc, char **argv)
 	int ex = cli_store_open(&s);
 	if (ex)
 		return ex;
-	json_t *before = NULL, *after = NULL;
-	kw_rc set = kw_store_set_http01(s, listen, webroot);
-	if (set != KW_OK) {
-		kw_store_close(s);
-		return cli_fail(set);
-	}
-	/* what the key was, to say whether the renewal kept it; kw_cert_renew
-	 * gives the error if the certificate cannot be renewed */
-	if (kw_cert_show(s, argv[optind], 0, &before) != KW_OK)
-		before = NULL;
-	kw_rc rc = kw_cert_renew(s, argv[optind], key, &version);
+	kw_rc rc = kw_store_set_http01(s, listen, webroot);
+	kw_version_info made;
 	if (rc == KW_OK)
-		rc = kw_cert_show(s, argv[optind], version, &after);
+		rc = kw_cert_renew(s, argv[optind], key, &made);
 	kw_store_close(s);
-	if (rc != KW_OK) {
-		json_decref(before);
+	if (rc != KW_OK)
 		return cli_fail(rc);
-	}
-	/* the key is the same when the SPKI-bound attribute evidence names the same key */
-	const char *k0 = json_string_value(json_object_get(before, "public_key_sha256"));
-	const char *k1 = json_string_value(json_object_get(after, "public_key_sha256"));
-	const char *same = k0 && k1 && strcmp(k0, k1) == 0 ? "same key" : "new key";
-	if (strcmp(json_string_value(json_object_get(after, "status")), "pending") == 0)
+	const char *same = made.new_key ? "new key" : "same key";
+	if (made.pending)
 		printf("renewing %s: version %d is pending (%s), its CSR waiting for your CA: "
-		       "keyward cert csr %s, then keyward cert merge %s FILE; version %lld serves "
+		       "keyward cert csr %s, then keyward cert merge %s FILE; version %d serves "
 		       "until then\n",
-		       argv[optind], version, same, argv[optind], argv[optind],
-		       (long long)json_integer_value(json_object_get(before, "version")));
+		       argv[optind], made.version, same, argv[optind], argv[optind],
+		       made.previous_version);
 	else
-		printf("renewed %s: version %d is current (%s)\n", argv[optind], version, same);
-	json_decref(before);
-	json_decref(after);
+		printf("renewed %s: version %d is current (%s)\n", argv[optind], made.version,
+		       same);
 	return 0;
 }

@@ -13,37 +13,24 @@
 /* ACME: how this run answers http-01 challenges (kept in the policy) */
 static const char *http01_listen, *http01_webroot;
 
-static int print_created(kw_store *s, const char *name)
+static int print_created(const char *name, const kw_version_info *m)
 {
-	json_t *j = NULL;
-	kw_rc rc = kw_cert_show(s, name, 0, &j);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	if (strcmp(json_string_value(json_object_get(j, "status")), "pending") == 0) {
+	const char *exportable = m->exportable ? "NO" : "yes";
+	if (m->pending) {
 		/* issuer unknown: the CA has the next move */
-		printf("created %s version 1, pending: %s key in backend %s, not exportable: %s\n"
+		printf("created %s version %d, pending: %s key in backend %s, not exportable: %s\n"
 		       "  subject %s; its CSR waits for your CA: keyward cert csr %s, then keyward "
 		       "cert merge %s FILE\n",
-		       name, json_string_value(json_object_get(json_object_get(j, "key"), "type")),
-		       json_string_value(json_object_get(j, "backend")),
-		       json_is_false(json_object_get(json_object_get(j, "key"), "exportable"))
-		           ? "yes"
-		           : "NO",
-		       json_string_value(json_object_get(j, "subject")), name, name);
-		json_decref(j);
+		       name, m->version, kw_key_type_name(m->key_type), m->backend, exportable,
+		       m->subject, name, name);
 		return 0;
 	}
-	printf("created %s version %lld: %s key in backend %s, not exportable: %s\n"
+	char expires[32];
+	cli_time_format(m->not_after, expires, sizeof(expires));
+	printf("created %s version %d: %s key in backend %s, not exportable: %s\n"
 	       "  subject %s, expires %s\n  sha256 %s\n",
-	       name, (long long)json_integer_value(json_object_get(j, "version")),
-	       json_string_value(json_object_get(json_object_get(j, "key"), "type")),
-	       json_string_value(json_object_get(j, "backend")),
-	       json_is_false(json_object_get(json_object_get(j, "key"), "exportable")) ? "yes"
-	                                                                               : "NO",
-	       json_string_value(json_object_get(j, "subject")),
-	       json_string_value(json_object_get(j, "not_after")),
-	       json_string_value(json_object_get(j, "thumbprint_sha256")));
-	json_decref(j);
+	       name, m->version, kw_key_type_name(m->key_type), m->backend, exportable, m->subject,
+	       expires, m->thumbprint_sha256);
 	return 0;
 }
 
@@ -55,9 +42,10 @@ static int create(kw_cert_request *req, const json_t *policy)
 		return ex;
 	req->policy = policy;
 	kw_rc rc = kw_store_set_http01(s, http01_listen, http01_webroot);
+	kw_version_info made;
 	if (rc == KW_OK)
-		rc = kw_cert_create(s, req);
-	ex = rc == KW_OK ? print_created(s, req->name) : cli_fail(rc);
+		rc = kw_cert_create(s, req, &made);
+	ex = rc == KW_OK ? print_created(req->name, &made) : cli_fail(rc);
 	kw_store_close(s);
 	return ex;
 }

@@ -3,6 +3,7 @@
 #define KEYWARD_CLI_H
 
 #include <getopt.h>
+#include <time.h>
 
 #include <keyward/keyward.h>
 
@@ -118,5 +119,8 @@ int cert_deploy(int argc, char **argv);
 
 /* cmd_doctor.c: keyward doctor [--repair] [--json] */
 int cmd_doctor(int argc, char **argv);
+
+/* t as RFC 3339 UTC ("2026-11-27T05:13:00Z"), as --json prints times. */
+void cli_time_format(time_t t, char *buf, size_t len);
 
 #endif

@@ -336,3 +336,11 @@ int cli_read_input(const char *path, size_t max, const char *what, unsigned char
 	*data = NULL;
 	return 1;
 }
+
+/* see cli.h */
+void cli_time_format(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+}

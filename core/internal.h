@@ -78,13 +78,14 @@ kw_issuer_kind kwi_issuer_parse(const char *text, const char **name);
  * Each kw_X in the public headers clears the error record and calls kwi_X; core calls
  * kwi_X, so an error a caller already holds is never wiped on the way. */
 kw_rc kwi_backend_list(kw_store *s, json_t **out) KW_MUST_USE;
-kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req) KW_MUST_USE;
+kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *made) KW_MUST_USE;
 kw_rc kwi_cert_export(kw_store *s, const char *name, int version, int with_chain,
                       char **pem) KW_MUST_USE;
 kw_rc kwi_cert_key_ref(kw_store *s, const char *name, const char *format, char **out) KW_MUST_USE;
 kw_rc kwi_cert_list_deleted(kw_store *s, json_t **out) KW_MUST_USE;
 kw_rc kwi_cert_purge(kw_store *s, const char *name) KW_MUST_USE;
-kw_rc kwi_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version) KW_MUST_USE;
+kw_rc kwi_cert_renew(kw_store *s, const char *name, kw_renew_key key,
+                     kw_version_info *made) KW_MUST_USE;
 kw_rc kwi_cert_show(kw_store *s, const char *name, int version, json_t **out) KW_MUST_USE;
 kw_rc kwi_issuer_show(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 kw_rc kwi_policy_validate(const json_t *in, json_t **out) KW_MUST_USE;

@@ -74,7 +74,7 @@ void kws_cert_create(kws_req *r)
 		return;
 	}
 	kw_cert_request req = {.name = r->segs[1], .policy = policy};
-	kw_rc rc = kw_cert_create(r->store, &req);
+	kw_rc rc = kw_cert_create(r->store, &req, NULL);
 	if (rc != KW_OK)
 		kws_reply_rc(r, rc);
 	else
@@ -97,11 +97,11 @@ void kws_cert_renew(kws_req *r)
 		kws_reply_error(r, 400, "BadParameter", "key: \"new\" or \"reuse\"");
 		return;
 	}
-	int version = 0;
-	kw_rc rc = kw_cert_renew(r->store, r->segs[1], mode, &version);
+	kw_version_info made;
+	kw_rc rc = kw_cert_renew(r->store, r->segs[1], mode, &made);
 	json_t *cur = NULL;
 	if (rc == KW_OK)
-		rc = kw_cert_show(r->store, r->segs[1], version, &cur);
+		rc = kw_cert_show(r->store, r->segs[1], made.version, &cur);
 	if (rc != KW_OK)
 		kws_reply_rc(r, rc);
 	else

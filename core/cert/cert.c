@@ -60,7 +60,36 @@ static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int
 	return rc;
 }
 
-kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req)
+/* What a create or renewal made, from what it issued. */
+static void info_fill(kw_version_info *out, int version, int previous, int new_key,
+                      kw_key_type type, const kwi_device *dev, const kwi_issued *v)
+{
+	if (out == NULL)
+		return;
+	memset(out, 0, sizeof(*out));
+	out->version = version;
+	out->pending = v->cert == NULL;
+	out->previous_version = previous;
+	out->new_key = new_key;
+	out->key_type = type;
+	out->exportable = v->attrs.exportable;
+	snprintf(out->backend, sizeof(out->backend), "%s", dev->name);
+	const X509_NAME *subject = v->cert  ? X509_get_subject_name(v->cert)
+	                           : v->csr ? X509_REQ_get_subject_name(v->csr)
+	                                    : NULL;
+	json_t *dn = subject ? kwi_name_json(subject) : NULL;
+	snprintf(out->subject, sizeof(out->subject), "%s",
+	         json_string_value(dn) ? json_string_value(dn) : "");
+	json_decref(dn);
+	if (v->cert) {
+		out->not_before = v->not_before;
+		out->not_after = v->not_after;
+		snprintf(out->serial, sizeof(out->serial), "%s", v->serial);
+		snprintf(out->thumbprint_sha256, sizeof(out->thumbprint_sha256), "%s", v->sha256);
+	}
+}
+
+kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *made)
 {
 	kw_rc rc = KW_OK;
 	json_t *policy = NULL;
@@ -106,8 +135,10 @@ kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req)
 		rc = record_new(s, req->name, policy, dev.id, &ref, type, &v, now);
 	if (rc != KW_OK)
 		kwi_device_key_discard(&dev, &ref);
-	else
+	else {
 		kwi_cert_mirror(&dev, &ref, v.cert);
+		info_fill(made, 1, 0, 1, type, &dev, &v);
+	}
 out:
 	kwi_issued_clear(&v);
 	kw_keyref_clear(&ref);
@@ -240,7 +271,7 @@ static kw_rc refuse_deleted(kw_store *s, const char *name)
 	return KW_OK;
 }
 
-static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
+static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, kw_version_info *made)
 {
 	kw_rc rc = KW_OK;
 	current_row c;
@@ -291,8 +322,8 @@ static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, int *ne
 	if (rc == KW_OK)
 		kwi_cert_mirror(&dev, &ref, v.cert);
 	pending = rc == KW_OK && v.cert == NULL;
-	if (rc == KW_OK && new_version)
-		*new_version = version;
+	if (rc == KW_OK)
+		info_fill(made, version, c.version, fresh, type, &dev, &v);
 out:
 	kwi_issued_clear(&v);
 	kw_keyref_clear(&ref);
@@ -310,26 +341,26 @@ out:
 	return rc;
 }
 
-kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req)
+kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *made)
 {
 	kw_error_clear();
-	return kwi_cert_create(s, req);
+	return kwi_cert_create(s, req, made);
 }
 
 /* see internal.h */
-kw_rc kwi_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
+kw_rc kwi_cert_renew(kw_store *s, const char *name, kw_renew_key key, kw_version_info *made)
 {
 	/* a run of one (or a step of renew --due's): issue and prune share a connection */
 	KW_GUARD(kwi_devices_begin(s));
-	kw_rc rc = cert_renew(s, name, key, new_version);
+	kw_rc rc = cert_renew(s, name, key, made);
 	kwi_devices_end(s);
 	return rc;
 }
 
-kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version)
+kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, kw_version_info *made)
 {
 	kw_error_clear();
-	return kwi_cert_renew(s, name, key, new_version);
+	return kwi_cert_renew(s, name, key, made);
 }
 
 /* see keyward/keyward.h: the immediate form of soft delete + purge (cert/versions.c) */

@@ -398,25 +398,20 @@ static int stale_suspect(kw_store *s, kw_rc rc, unsigned long opens)
 
 static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, run_err *err)
 {
-	int version = 0, fresh = wants_new_key(c);
+	kw_version_info made;
 	sqlite3_int64 seq = 0;
 	if (last_seq(s, &seq) != KW_OK)
 		kw_error_clear();
 	unsigned long opens = kwi_device_opens();
-	kw_rc rc = kwi_cert_renew(s, c->name, KW_RENEW_POLICY, &version);
+	kw_rc rc = kwi_cert_renew(s, c->name, KW_RENEW_POLICY, &made);
 	if (stale_suspect(s, rc, opens))
-		rc = kwi_cert_renew(s, c->name, KW_RENEW_POLICY, &version);
-	json_t *made = NULL;
-	if (rc == KW_OK && kwi_cert_show(s, c->name, version, &made) != KW_OK)
-		kw_error_clear();
-	const char *status = json_string_value(json_object_get(made, "status"));
-	/* issuer unknown: a CSR waits for the admin, who has been told */
-	int pending = status && strcmp(status, "pending") == 0;
-	json_decref(made);
+		rc = kwi_cert_renew(s, c->name, KW_RENEW_POLICY, &made);
 	if (rc == KW_OK) {
-		json_object_set_new(res, "action", json_string(pending ? "pending" : "renewed"));
-		json_object_set_new(res, "new_version", json_integer(version));
-		json_object_set_new(res, "new_key", json_boolean(fresh));
+		/* issuer unknown: a CSR waits for the admin, who has been told */
+		json_object_set_new(res, "action",
+		                    json_string(made.pending ? "pending" : "renewed"));
+		json_object_set_new(res, "new_version", json_integer(made.version));
+		json_object_set_new(res, "new_key", json_boolean(made.new_key));
 		warnings_since(s, c->name, seq, res);
 		return;
 	}

@@ -39,7 +39,7 @@ static kw_rc create_server(kw_store *s, const kw_mgmt_init_request *req)
 	    .days = req->server_days,
 	    .issuer = "ca:" KW_MGMT_CA_NAME,
 	};
-	return kwi_cert_create(s, &srv);
+	return kwi_cert_create(s, &srv, NULL);
 }
 
 /* The CA goes again when the server certificate cannot be made; the first
@@ -98,7 +98,7 @@ kw_rc kwi_mgmt_init(kw_store *s, const kw_mgmt_init_request *req, json_t **out)
 	    .has_pathlen = 1,
 	    .pathlen = 0,
 	};
-	KW_GUARD(kwi_cert_create(s, &ca));
+	KW_GUARD(kwi_cert_create(s, &ca, NULL));
 	kw_rc rc = create_server(s, req);
 	if (rc != KW_OK)
 		return undo_ca(s, rc);

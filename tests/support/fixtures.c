@@ -84,7 +84,7 @@ void kwt_fixture_store(kwt_store_fixture *f, const char *name, const char *subje
 	                     .pin_source = "env:KW_TEST_P11_PIN"};
 	cr_assert_eq(kw_backend_add(f->s, &b), KW_OK, "%s", kw_error_message());
 	kw_cert_request req = {.name = name, .backend = "hsm", .subject = subject};
-	cr_assert_eq(kw_cert_create(f->s, &req), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kw_cert_create(f->s, &req, NULL), KW_OK, "%s", kw_error_message());
 }
 
 void kwt_fixture_close(kwt_store_fixture *f)

@@ -9,11 +9,13 @@
 #define KEYWARD_KEYWARD_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include <keyward/error.h>
 #include <keyward/secret.h>
+#include <keyward/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,11 +79,28 @@ typedef struct {
 	    *policy; /* a policy to start from (may be NULL); fields set above override it */
 } kw_cert_request;
 
+/* What kw_cert_create and kw_cert_renew made: the new version's facts, so a
+ * caller need not read back what was just written. */
+typedef struct {
+	int version;
+	int pending;          /* waits for kw_cert_merge: a CSR, no certificate yet */
+	int previous_version; /* the current version before a renewal; 0 for a create */
+	int new_key;          /* a key generated for this version (always for a create) */
+	kw_key_type key_type;
+	int exportable; /* as the device reports it (a key keyward made: 0) */
+	char backend[64];
+	char subject[512];            /* RFC 2253 (of the certificate, or of the CSR) */
+	time_t not_before, not_after; /* 0 while pending */
+	char serial[80];              /* lowercase hex; "" while pending */
+	char thumbprint_sha256[65];   /* lowercase hex; "" while pending */
+} kw_version_info;
+
 /* Creates a certificate: a new key in the backend, a certificate signed in
  * hardware, version 1 current. Validates everything before touching the device.
  * With issuer "unknown", version 1 is pending instead: no certificate, a CSR
- * signed in hardware for an external CA (kw_cert_csr, then kw_cert_merge). */
-kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req) KW_MUST_USE;
+ * signed in hardware for an external CA (kw_cert_csr, then kw_cert_merge).
+ * made (may be NULL): the version's facts. */
+kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *made) KW_MUST_USE;
 
 /* JSON array of the current versions of all certificates (see kw_cert_show). */
 kw_rc kw_cert_list(kw_store *s, json_t **out) KW_MUST_USE;
@@ -106,11 +125,12 @@ typedef enum {
 } kw_renew_key;
 
 /* Adds a version (new or reused key) and makes it current atomically.
- * *new_version receives its number when not NULL. With issuer "unknown" the
+ * made (may be NULL) receives the new version's facts. With issuer "unknown" the
  * new version is pending (a CSR for an external CA; the contacts are told)
  * and the current one serves until kw_cert_merge. Refused while a version is
  * pending: one CSR at a time. */
-kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, int *new_version) KW_MUST_USE;
+kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key,
+                    kw_version_info *made) KW_MUST_USE;
 
 /*
  * Brings back the certificate an external CA issued for the pending version.

@@ -35,10 +35,14 @@ static void at_day(int days)
 
 static int renew(kw_store *s, const char *name, kw_renew_key key)
 {
-	int v = 0;
+	kw_version_info v;
 	cr_assert_eq(kw_cert_renew(s, name, key, &v), KW_OK, "renew %s: %s", name,
 	             kw_error_message());
-	return v;
+	if (key == KW_RENEW_REUSE_KEY)
+		cr_assert_eq(v.new_key, 0, "renew %s reported a new key for --reuse-key", name);
+	if (key == KW_RENEW_NEW_KEY)
+		cr_assert_eq(v.new_key, 1, "renew %s reported no new key for --new-key", name);
+	return v.version;
 }
 
 static json_t *show(kw_store *s, const char *name, int version)
@@ -95,6 +99,92 @@ static void p11_delete_private(const char *id)
 	                    kwt_env("KW_TEST_P11_MODULE"), kwt_env("KW_TEST_P11_TOKEN"),
 	                    kwt_env("KW_TEST_P11_PIN"), id),
 	             0);
+}
+
+/* ---- what create and renew report ---- */
+
+/* The facts kw_cert_create / kw_cert_renew hand back are what cert show reads
+ * from the store afterwards. */
+static void assert_made_is_shown(kw_store *s, const char *name, const kw_version_info *m)
+{
+	json_t *j = show(s, name, m->version);
+	json_t *key = json_object_get(j, "key");
+	cr_assert_eq(json_integer_value(json_object_get(j, "version")), m->version);
+	cr_assert_eq(m->pending,
+	             strcmp(json_string_value(json_object_get(j, "status")), "pending") == 0);
+	cr_assert_eq(m->key_type,
+	             kw_key_type_from_name(json_string_value(json_object_get(key, "type"))));
+	cr_assert_eq(m->exportable, json_is_true(json_object_get(key, "exportable")));
+	cr_assert_str_eq(m->backend, json_string_value(json_object_get(j, "backend")));
+	cr_assert_str_eq(m->subject, json_string_value(json_object_get(j, "subject")));
+	const char *sha = json_string_value(json_object_get(j, "thumbprint_sha256"));
+	cr_assert_str_eq(m->thumbprint_sha256, sha ? sha : "");
+	const char *serial = json_string_value(json_object_get(j, "serial"));
+	cr_assert_str_eq(m->serial, serial ? serial : "");
+	char buf[32] = "";
+	if (m->not_after) {
+		struct tm tm;
+		gmtime_r(&m->not_after, &tm);
+		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		cr_assert_str_eq(buf, json_string_value(json_object_get(j, "not_after")));
+	} else
+		cr_assert(!json_is_string(json_object_get(j, "not_after")));
+	json_decref(j);
+}
+
+Test(lifecycle, create_and_renew_report_the_version_they_made)
+{
+	char *dir;
+	kw_store *s = kwt_store_open_new(&dir);
+	at(T0);
+	kw_version_info m;
+	memset(&m, 0x5a, sizeof(m));
+	kw_cert_request req = {
+	    .name = "made", .backend = "tpm", .subject = "CN=made.example", .days = 90};
+	cr_assert_eq(kw_cert_create(s, &req, &m), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(m.version, 1);
+	cr_assert_eq(m.previous_version, 0);
+	cr_assert_eq(m.new_key, 1);
+	cr_assert_eq(m.pending, 0);
+	cr_assert_eq(m.exportable, 0);
+	cr_assert_str_eq(m.subject, "CN=made.example");
+	cr_assert_eq(m.not_after - m.not_before, 90 * 86400);
+	assert_made_is_shown(s, "made", &m);
+
+	at_day(10);
+	char before[65];
+	snprintf(before, sizeof(before), "%s", m.thumbprint_sha256);
+	cr_assert_eq(kw_cert_renew(s, "made", KW_RENEW_REUSE_KEY, &m), KW_OK, "%s",
+	             kw_error_message());
+	cr_assert_eq(m.version, 2);
+	cr_assert_eq(m.previous_version, 1);
+	cr_assert_eq(m.new_key, 0);
+	cr_assert_str_neq(m.thumbprint_sha256, before);
+	assert_made_is_shown(s, "made", &m);
+	cr_assert_eq(kw_cert_renew(s, "made", KW_RENEW_NEW_KEY, &m), KW_OK, "%s",
+	             kw_error_message());
+	cr_assert_eq(m.version, 3);
+	cr_assert_eq(m.previous_version, 2);
+	cr_assert_eq(m.new_key, 1);
+	assert_made_is_shown(s, "made", &m);
+
+	/* an external CA issues: the version waits, with a CSR and no certificate */
+	kw_cert_request ext = {
+	    .name = "ext", .backend = "hsm", .subject = "CN=ext.example", .issuer = "unknown"};
+	cr_assert_eq(kw_cert_create(s, &ext, &m), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(m.version, 1);
+	cr_assert_eq(m.pending, 1);
+	cr_assert_str_eq(m.thumbprint_sha256, "");
+	cr_assert_eq(m.not_after, 0);
+	cr_assert_str_eq(m.subject, "CN=ext.example");
+	assert_made_is_shown(s, "ext", &m);
+
+	/* a refusal leaves made as it was */
+	memset(&m, 0x5a, sizeof(m));
+	cr_assert_eq(kw_cert_renew(s, "nope", KW_RENEW_POLICY, &m), KW_ERR_NOT_FOUND);
+	cr_assert_eq(m.version, 0x5a5a5a5a);
+	kw_store_close(s);
+	free(dir);
 }
 
 /* ---- versions ---- */
@@ -390,7 +480,7 @@ Test(lifecycle, soft_delete_hides_then_recover_brings_back)
 	cr_assert_eq(kw_key_open(dir, "soft", 0, &k), KW_ERR_NOT_FOUND);
 	cr_assert(strstr(kw_error_message(), "unknown certificate") != NULL, "%s",
 	          kw_error_message());
-	int v = 0;
+	kw_version_info v;
 	cr_assert_eq(kw_cert_renew(s, "soft", KW_RENEW_NEW_KEY, &v), KW_ERR_NOT_FOUND);
 	cr_assert_str_eq(kw_error_message(), "certificate 'soft' is deleted");
 	cr_assert_eq(kw_error_hint(), KW_HINT_CERT_RECOVER);

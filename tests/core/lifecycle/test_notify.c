@@ -319,10 +319,12 @@ Test(notify, one_notice_per_version_and_threshold)
 	cr_assert_eq(count_sent(&f), 1, "the same threshold was sent twice");
 	cr_assert_eq(kwi_notify(f.s, "near-expiry", "web01", 1, "7d", NULL), KW_OK);
 	cr_assert_eq(count_sent(&f), 2, "a new threshold was not sent");
-	int v = 0;
+	kw_version_info v;
 	cr_assert_eq(kw_cert_renew(f.s, "web01", KW_RENEW_REUSE_KEY, &v), KW_OK, "%s",
 	             kw_error_message());
-	cr_assert_eq(v, 2);
+	cr_assert_eq(v.version, 2);
+	cr_assert_eq(v.previous_version, 1);
+	cr_assert_eq(v.new_key, 0, "a reused key was reported as new");
 	int n = count_sent(&f); /* the renewal itself may have sent "renewed" */
 	cr_assert_eq(kwi_notify(f.s, "near-expiry", "web01", 2, "30d", NULL), KW_OK);
 	cr_assert_eq(count_sent(&f), n + 1, "a new version was not sent");
