@@ -115,12 +115,13 @@ typedef struct kw_backend_ops {
 	/* Connects to the device (and logs in). Fails with KW_ERR_UNAVAILABLE when
 	 * it cannot be reached, KW_ERR_NOT_FOUND for a missing token, KW_ERR_AUTH for a
 	 * wrong PIN. */
-	kw_rc (*open)(const kw_backend_config *cfg, void **ctx);
+	kw_rc (*open)(const kw_backend_config *cfg, void **ctx) KW_MUST_USE;
 	void (*close)(void *ctx);
 
 	/* Generates a non-exportable signing key on the device. label is a hint
 	 * (PKCS#11 CKA_LABEL). */
-	kw_rc (*key_generate)(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
+	kw_rc (*key_generate)(void *ctx, kw_key_type type, const char *label,
+	                      kw_keyref *out) KW_MUST_USE;
 
 	/* Imports an existing private key into the device as a non-exportable
 	 * signing key (TPM: TPM2_Import under the SRK, with an outer wrapper; PKCS#11:
@@ -130,35 +131,38 @@ typedef struct kw_backend_ops {
 	 * on free) right after. The only interface that carries private key material in: it never
 	 * goes out. NULL: unsupported. */
 	kw_rc (*key_import)(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-	                    kw_keyref *out);
+	                    kw_keyref *out) KW_MUST_USE;
 
 	/* DER SubjectPublicKeyInfo of the key, read from the device (malloc'd).
 	 * KW_ERR_NOT_FOUND when the key is gone. */
-	kw_rc (*key_public)(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
+	kw_rc (*key_public)(void *ctx, const kw_keyref *ref, unsigned char **der,
+	                    size_t *der_len) KW_MUST_USE;
 
 	/* Signs a digest computed in software. *sig_len is the buffer size on
 	 * entry and the signature length on return. */
 	kw_rc (*key_sign)(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
 	                  const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
-	                  size_t *sig_len);
+	                  size_t *sig_len) KW_MUST_USE;
 
 	/* Reads the key's custody attributes back from the device. */
-	kw_rc (*key_attrs)(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
+	kw_rc (*key_attrs)(void *ctx, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;
 
 	/* A reference to the key in a format other tools read (malloc'd text):
 	 * tpm2 "tss2" (a "TSS2 PRIVATE KEY" PEM: the wrapped blob and its parent,
 	 * as tpm2-openssl and tpm2-tools read it); pkcs11 "pkcs11-uri" (RFC 7512).
 	 * KW_ERR_UNSUPPORTED for a format the backend does not have. */
-	kw_rc (*key_ref_export)(void *ctx, const kw_keyref *ref, const char *format, char **out);
+	kw_rc (*key_ref_export)(void *ctx, const kw_keyref *ref, const char *format,
+	                        char **out) KW_MUST_USE;
 
 	/* Stores the key's certificate on the device, replacing an older one of
 	 * the same key (PKCS#11: a CKO_CERTIFICATE with the key's CKA_ID, so
 	 * other PKCS#11 software finds it). NULL: the device keeps none. */
-	kw_rc (*cert_store)(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len);
+	kw_rc (*cert_store)(void *ctx, const kw_keyref *ref, const unsigned char *der,
+	                    size_t len) KW_MUST_USE;
 
 	/* Destroys the key on the device (TPM: nothing lives on the device; the
 	 * caller drops the wrapped blob). KW_ERR_NOT_FOUND when already gone. */
-	kw_rc (*key_destroy)(void *ctx, const kw_keyref *ref);
+	kw_rc (*key_destroy)(void *ctx, const kw_keyref *ref) KW_MUST_USE;
 
 	/* Names a key other software made on the device, without touching it
 	 * (cert adopt). pkcs11: spec is an RFC 7512 URI (id= and/or object=) that
@@ -168,7 +172,7 @@ typedef struct kw_backend_ops {
 	 * the reference is its blob. *cert_der (malloc'd, may be NULL): the certificate the
 	 * device keeps for that key. NULL: unsupported. */
 	kw_rc (*key_resolve)(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
-	                     size_t *cert_len);
+	                     size_t *cert_len) KW_MUST_USE;
 
 	/* Has the device attest to the key (TPM: TPM2_Certify by a transient
 	 * attestation key in the endorsement hierarchy, checked in software)
@@ -176,7 +180,7 @@ typedef struct kw_backend_ops {
 	 * {"certify": {...}}. KW_ERR_UNSUPPORTED when no attestation key is
 	 * available. NULL: unsupported. */
 	kw_rc (*key_certify)(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
-	                     size_t nonce_len, json_t **evidence);
+	                     size_t nonce_len, json_t **evidence) KW_MUST_USE;
 
 	/* Lists the keys keyward made on the device, whether the store knows
 	 * them or not (keyward doctor). pkcs11: every object labelled
@@ -184,7 +188,7 @@ typedef struct kw_backend_ops {
 	 * other software made never appear. *out is malloc'd (free with
 	 * kw_device_keys_free). NULL: the device holds no objects of keyward's
 	 * own (tpm2: keys are wrapped blobs kept in the store). */
-	kw_rc (*key_list)(void *ctx, kw_device_key **out, size_t *n);
+	kw_rc (*key_list)(void *ctx, kw_device_key **out, size_t *n) KW_MUST_USE;
 } kw_backend_ops;
 
 void kw_device_keys_free(kw_device_key *keys, size_t n);

@@ -49,18 +49,20 @@ typedef struct kwb_p11 {
 } kwb_p11;
 
 /* ---- cert.c: the certificate on the token, URIs ---- */
-kw_rc kwb_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len);
-kw_rc kwb_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
+kw_rc kwb_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der,
+                         size_t len) KW_MUST_USE;
+kw_rc kwb_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format,
+                             char **out) KW_MUST_USE;
 
 /* ---- adopt.c: a key other software made (see backend.h key_resolve) ---- */
 kw_rc kwb_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
-                          size_t *cert_len);
+                          size_t *cert_len) KW_MUST_USE;
 
 /* ---- pool.c: signing sessions ---- */
 
-kw_rc kwb_p11_pool_new(kwb_p11 *p);
+kw_rc kwb_p11_pool_new(kwb_p11 *p) KW_MUST_USE;
 /* A session for one signature: an idle one, or a new one. */
-kw_rc kwb_p11_session_take(kwb_p11 *p, CK_SESSION_HANDLE *s);
+kw_rc kwb_p11_session_take(kwb_p11 *p, CK_SESSION_HANDLE *s) KW_MUST_USE;
 /* Gives it back; a session the token broke (broken != 0) is closed instead. */
 void kwb_p11_session_give(kwb_p11 *p, CK_SESSION_HANDLE s, int broken);
 /* How many sessions the pool has opened so far (diagnostics and tests). */
@@ -92,11 +94,11 @@ size_t kwb_p11_keycache_searches(const kwb_p11 *p);
 
 /* Loads (and initialises) the module: a path when spec contains '/', else a
  * p11-kit registered module name. Sets p->fn, p->initialized, p->module. */
-kw_rc kwb_p11_module_load(kwb_p11 *p, const char *spec);
+kw_rc kwb_p11_module_load(kwb_p11 *p, const char *spec) KW_MUST_USE;
 
 /* Finds the one initialised token matching spec (label or "pkcs11:" URI).
  * Sets p->slot and p->token. */
-kw_rc kwb_p11_token_select(kwb_p11 *p, const char *spec);
+kw_rc kwb_p11_token_select(kwb_p11 *p, const char *spec) KW_MUST_USE;
 
 /* Finalises and releases the module; NULL-safe on p->fn. */
 void kwb_p11_module_unload(kwb_p11 *p);
@@ -111,12 +113,12 @@ void kwb_p11_str_trim(char *dst, const unsigned char *src, size_t n);
 const char *kwb_p11_rv_name(CK_RV rv);
 
 /* The kw_rc a CK_RV usually maps to (callers may pick a more precise one). */
-kw_rc kwb_p11_rv_code(CK_RV rv);
+kw_rc kwb_p11_rv_code(CK_RV rv) KW_MUST_USE;
 
 /* ---- object.c: finding objects and reading attributes ---- */
 
 /* Checks a key reference has a usable CKA_ID; records KW_ERR_USAGE if not. */
-kw_rc kwb_p11_ref_check(const kw_keyref *ref, const char *op);
+kw_rc kwb_p11_ref_check(const kw_keyref *ref, const char *op) KW_MUST_USE;
 
 /* Lower-case hex of the first bytes of a CKA_ID, for messages ("..." if cut). */
 const char *kwb_p11_id_hex(const kw_keyref *ref, char *buf, size_t size);
@@ -125,12 +127,13 @@ const char *kwb_p11_id_hex(const kw_keyref *ref, char *buf, size_t size);
  * Up to max handles; *n receives how many were found (0 is not an error). */
 #define KWB_P11_ANY_CLASS ((CK_OBJECT_CLASS)-1)
 kw_rc kwb_p11_find(kwb_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
-                   CK_OBJECT_HANDLE *h, CK_ULONG max, CK_ULONG *n);
+                   CK_OBJECT_HANDLE *h, CK_ULONG max, CK_ULONG *n) KW_MUST_USE;
 
 /* The private key with this CKA_ID; records KW_ERR_NOT_FOUND naming op.
  * From the key cache when its handle still names the key, else searched
  * (and cached): SoftHSM re-reads every object file of the token per search. */
-kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_keyref *ref, const char *op, CK_OBJECT_HANDLE *h);
+kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_keyref *ref, const char *op,
+                           CK_OBJECT_HANDLE *h) KW_MUST_USE;
 
 /* 1 when handle h still names this key: a private key with this CKA_ID and
  * key type (a token may give a destroyed key's handle number to a new
@@ -172,22 +175,24 @@ enum {
 
 /* Reads the custody attributes of a private key object; records the error. */
 kw_rc kwb_p11_custody_read(kwb_p11 *p, CK_OBJECT_HANDLE h, const char *op,
-                           int vals[KWB_P11_CUSTODY_N]);
+                           int vals[KWB_P11_CUSTODY_N]) KW_MUST_USE;
 
-kw_rc kwb_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
+kw_rc kwb_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;
 
 /* ---- keygen.c / public.c / sign.c / object.c: the remaining operations ---- */
 
-kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
-kw_rc kwb_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
+kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label,
+                           kw_keyref *out) KW_MUST_USE;
+kw_rc kwb_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der,
+                         size_t *der_len) KW_MUST_USE;
 kw_rc kwb_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *params,
                        const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
-                       size_t *sig_len);
-kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref);
+                       size_t *sig_len) KW_MUST_USE;
+kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref) KW_MUST_USE;
 /* list.c: the keys keyward made on the token (see backend.h key_list) */
-kw_rc kwb_p11_key_list(void *ctx, kw_device_key **out, size_t *n);
+kw_rc kwb_p11_key_list(void *ctx, kw_device_key **out, size_t *n) KW_MUST_USE;
 /* import.c */
 kw_rc kwb_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                         kw_keyref *out);
+                         kw_keyref *out) KW_MUST_USE;
 
 #endif

@@ -59,34 +59,35 @@ typedef struct {
 
 /* The signing key for blob, loaded (or reused from the cache). Also sets
  * c->signer_pkey, its public key for checking signatures. */
-kw_rc kwb_tpm2_signer_get(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, ESYS_TR *out);
+kw_rc kwb_tpm2_signer_get(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, ESYS_TR *out) KW_MUST_USE;
 /* Flushes the cached signing key, if any, and frees its public key. */
 void kwb_tpm2_signer_drop(kwb_tpm2_ctx *c);
 
 /* ---- tss2.c: "TSS2 PRIVATE KEY" files ---- */
-kw_rc kwb_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out);
+kw_rc kwb_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format,
+                              char **out) KW_MUST_USE;
 /* cert adopt: spec is the path of a TSS2 PRIVATE KEY file (see backend.h). */
 kw_rc kwb_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
-                           size_t *cert_len);
+                           size_t *cert_len) KW_MUST_USE;
 
 /* ---- tpm2.c: the function table and open/close ---- */
-kw_rc kwb_tpm2_open(const kw_backend_config *cfg, void **ctx);
+kw_rc kwb_tpm2_open(const kw_backend_config *cfg, void **ctx) KW_MUST_USE;
 void kwb_tpm2_close(void *ctx);
 /* The configured TCTI string, or "(default)", for messages. */
 const char *kwb_tpm2_tcti_name(const kwb_tpm2_ctx *c);
 /* KW_ERR_UNAVAILABLE once the connection was lost (ESYS cannot recover). */
-kw_rc kwb_tpm2_ready(const kwb_tpm2_ctx *c);
+kw_rc kwb_tpm2_ready(const kwb_tpm2_ctx *c) KW_MUST_USE;
 
 /* ---- error.c ---- */
 /* Classifies a TSS2_RC: KW_ERR_AUTH, KW_ERR_UNAVAILABLE or KW_ERR_BACKEND. */
-kw_rc kwb_tpm2_rc_code(TSS2_RC rc);
+kw_rc kwb_tpm2_rc_code(TSS2_RC rc) KW_MUST_USE;
 /* The TPM response code without the handle/parameter/session number. */
 TSS2_RC kwb_tpm2_rc_base(TSS2_RC rc);
 /* Records a TPM failure of operation op with the decoded rc; advice is used
  * for device errors (connection and auth errors get their own). A connection
  * error marks the context lost. */
 kw_rc kwb_tpm2_fail_at(kwb_tpm2_ctx *c, TSS2_RC rc, const char *op, const char *advice,
-                       const char *file, int line);
+                       const char *file, int line) KW_MUST_USE;
 #define KWB_TPM2_FAIL(c, rc, op, advice)                                                           \
 	kwb_tpm2_fail_at((c), (rc), (op), (advice), __FILE__, __LINE__)
 
@@ -103,7 +104,7 @@ void kwb_tpm2_sigpipe_restore(kwb_tpm2_sigpipe *g);
 
 /* ---- srk.c ---- */
 /* The storage parent, set up on first use and kept for the context's life. */
-kw_rc kwb_tpm2_srk_get(kwb_tpm2_ctx *c, ESYS_TR *srk);
+kw_rc kwb_tpm2_srk_get(kwb_tpm2_ctx *c, ESYS_TR *srk) KW_MUST_USE;
 /* Flushes a transient SRK (errors ignored: the TPM may be gone). */
 void kwb_tpm2_srk_release(kwb_tpm2_ctx *c);
 /* "0x81000001" or "transient-primary"; NULL before first use. */
@@ -121,20 +122,21 @@ int kwb_tpm2_flush_leftovers(kwb_tpm2_ctx *c);
 int kwb_tpm2_make_room(kwb_tpm2_ctx *c, TSS2_RC trc);
 
 /* ---- blob.c ---- */
-kw_rc kwb_tpm2_blob_parse(const kw_keyref *ref, kwb_tpm2_blob *out);
-kw_rc kwb_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out);
+kw_rc kwb_tpm2_blob_parse(const kw_keyref *ref, kwb_tpm2_blob *out) KW_MUST_USE;
+kw_rc kwb_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+                           kw_keyref *out) KW_MUST_USE;
 /* The keyward key type of a public area; 0 when it is none of ours. */
 kw_key_type kwb_tpm2_public_key_type(const TPMT_PUBLIC *pub);
 
 /* ---- load.c ---- */
 /* Loads the blob under the SRK; with read_public also TPM2_ReadPublic. */
 kw_rc kwb_tpm2_key_load(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, int read_public,
-                        kwb_tpm2_loaded *out);
+                        kwb_tpm2_loaded *out) KW_MUST_USE;
 /* Flushes and frees; safe on KWB_TPM2_LOADED_INIT and after a failed load. */
 void kwb_tpm2_key_unload(kwb_tpm2_ctx *c, kwb_tpm2_loaded *k);
 
 /* ---- pubkey.c ---- */
-kw_rc kwb_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out);
+kw_rc kwb_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out) KW_MUST_USE;
 
 /* ---- verify.c ---- */
 /* The largest signature we make: RSA-4096. */
@@ -144,27 +146,28 @@ kw_rc kwb_tpm2_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out);
  * whose salt is not the digest length gives KW_ERR_UNSUPPORTED; any other
  * mismatch KW_ERR_BACKEND. */
 kw_rc kwb_tpm2_sig_check(EVP_PKEY *pkey, const kw_sign_params *p, const unsigned char *dgst,
-                         size_t dgst_len, const unsigned char *sig, size_t sig_len);
+                         size_t dgst_len, const unsigned char *sig, size_t sig_len) KW_MUST_USE;
 
 /* Lowercase hex of n bytes (malloc'd; NULL when out of memory): attrs.c. */
 char *kwb_tpm2_hex(const unsigned char *b, size_t n);
 
 /* ---- the operations (keygen.c, pubkey.c, sign.c, attrs.c) ---- */
-kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out);
-kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref);
+kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label,
+                            kw_keyref *out) KW_MUST_USE;
+kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref) KW_MUST_USE;
 /* import.c */
 kw_rc kwb_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                          kw_keyref *out);
+                          kw_keyref *out) KW_MUST_USE;
 /* key_import's two halves, apart so that a test can tamper between them.
  * First the key's public area and its sensitive area wrapped for the SRK
  * (kwb_tpm2_wrap_outer; dup is guarded memory the caller provides), */
 kw_rc kwb_tpm2_import_wrap(kwb_tpm2_ctx *c, EVP_PKEY *key, kw_key_type type, TPM2B_PUBLIC *pub,
-                           TPM2B_PRIVATE *dup, TPM2B_ENCRYPTED_SECRET *seed);
+                           TPM2B_PRIVATE *dup, TPM2B_ENCRYPTED_SECRET *seed) KW_MUST_USE;
 /* then TPM2_Import under the SRK, proved by loading the result. A duplicate
  * the TPM finds altered (TPM_RC_INTEGRITY) gives KW_ERR_BACKEND, the TPM's
  * code as the device code. */
 kw_rc kwb_tpm2_import_wrapped(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
-                              const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out);
+                              const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out) KW_MUST_USE;
 
 /* ---- wrap.c: the outer wrapper for TPM2_Import (TPM 2.0 Part 1, duplication) ---- */
 /* Wraps sens, the sensitive area of the object whose public area is pub, so
@@ -177,14 +180,15 @@ kw_rc kwb_tpm2_import_wrapped(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TP
  * kind of parent. */
 kw_rc kwb_tpm2_wrap_outer(const TPMT_PUBLIC *parent, const TPM2B_PUBLIC *pub,
                           const TPM2B_SENSITIVE *sens, TPM2B_PRIVATE *dup,
-                          TPM2B_ENCRYPTED_SECRET *seed);
-kw_rc kwb_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len);
+                          TPM2B_ENCRYPTED_SECRET *seed) KW_MUST_USE;
+kw_rc kwb_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der,
+                          size_t *der_len) KW_MUST_USE;
 kw_rc kwb_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
                         const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
-                        size_t *sig_len);
-kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out);
+                        size_t *sig_len) KW_MUST_USE;
+kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;
 /* certify.c */
 kw_rc kwb_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
-                           size_t nonce_len, json_t **evidence);
+                           size_t nonce_len, json_t **evidence) KW_MUST_USE;
 
 #endif

@@ -711,7 +711,7 @@ Test(pkcs11, eight_threads_sign_at_once_on_a_pool_of_sessions)
 	size_t opened = kwb_p11_pool_opened(ctx);
 	cr_assert(opened > 1 && opened <= 8, "%zu signing sessions for 8 threads", opened);
 	EVP_PKEY_free(pk);
-	(void)kwb_p11_ops.key_destroy(ctx, &ref);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
 	kw_keyref_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }
