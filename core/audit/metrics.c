@@ -6,6 +6,7 @@
 
 #include "lifecycle/lifecycle_internal.h"
 #include "cert/issue.h"
+#include "store/store_renewal.h"
 
 typedef struct {
 	char *labels; /* name="...",subject="...",backend="...",issuer="..." */
@@ -38,55 +39,69 @@ static void label(FILE *f, const char *key, const char *value, int first)
 	fputc('"', f);
 }
 
-/* The subject as cert show prints it (RFC 2253): the certificate's, or
- * the CSR's while version 1 is pending. */
-static char *subject_text(sqlite3_stmt *st, int col, int csr_col, int facts_col)
+/* The subject as cert show prints it (RFC 2253): the one recorded with the
+ * version (cert/facts.c), else the certificate's, or the CSR's while
+ * version 1 is pending. */
+static char *subject_text(const kwi_metrics_row *r)
 {
-	const unsigned char *p = sqlite3_column_blob(st, col),
-	                    *q = sqlite3_column_blob(st, csr_col);
-	/* the subject recorded with the version (cert/facts.c), else decoded */
-	json_t *known = p ? kwi_facts_text(st, facts_col) : NULL;
-	X509 *x = !known && p ? d2i_X509(NULL, &p, sqlite3_column_bytes(st, col)) : NULL;
-	X509_REQ *req =
-	    !known && !x && q ? d2i_X509_REQ(NULL, &q, sqlite3_column_bytes(st, csr_col)) : NULL;
-	json_t *name = known ? known
-	               : x   ? kwi_name_json(X509_get_subject_name(x))
+	const unsigned char *p = r->cert_der, *q = r->csr_der;
+	X509 *x = !r->subject_dn && p ? d2i_X509(NULL, &p, (long)r->cert_len) : NULL;
+	X509_REQ *req = !r->subject_dn && !x && q ? d2i_X509_REQ(NULL, &q, (long)r->csr_len) : NULL;
+	json_t *name = x     ? kwi_name_json(X509_get_subject_name(x))
 	               : req ? kwi_name_json(X509_REQ_get_subject_name(req))
 	                     : NULL;
-	char *out = strdup(json_string_value(name) ? json_string_value(name) : "");
+	const char *text = r->subject_dn ? r->subject_dn : json_string_value(name);
+	char *out = strdup(text ? text : "");
 	json_decref(name);
 	X509_REQ_free(req);
 	X509_free(x);
 	return out;
 }
 
-static kw_rc series_read(sqlite3_stmt *st, series *m)
+typedef struct {
+	series *m;
+	size_t n, cap;
+} series_list;
+
+static kw_rc series_add(const kwi_metrics_row *r, void *arg)
 {
-	char *subject = subject_text(st, 3, 11, 13), *buf = NULL;
+	series_list *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		series *p = realloc(l->m, cap * sizeof(*p));
+		if (p == NULL)
+			return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		l->m = p;
+		l->cap = cap;
+	}
+	series *m = &l->m[l->n];
+	memset(m, 0, sizeof(*m));
+	char *subject = subject_text(r), *buf = NULL;
 	size_t len = 0;
 	FILE *f = subject ? open_memstream(&buf, &len) : NULL;
 	if (f == NULL) {
 		free(subject);
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	}
-	label(f, "name", (const char *)sqlite3_column_text(st, 0), 1);
+	label(f, "name", r->name, 1);
 	label(f, "subject", subject, 0);
-	label(f, "backend", (const char *)sqlite3_column_text(st, 1), 0);
-	label(f, "issuer", (const char *)sqlite3_column_text(st, 2), 0);
+	label(f, "backend", r->backend, 0);
+	label(f, "issuer", r->issuer, 0);
 	fclose(f);
 	free(subject);
+	l->n++;
 	m->labels = buf;
-	m->has_cert = sqlite3_column_type(st, 3) != SQLITE_NULL;
-	m->not_before = (time_t)sqlite3_column_int64(st, 4);
-	m->not_after = (time_t)sqlite3_column_int64(st, 5);
-	m->exportable = sqlite3_column_int(st, 6) != 0;
-	m->enabled = sqlite3_column_int(st, 7) != 0;
-	m->failures = sqlite3_column_int(st, 9);
-	m->has_success = sqlite3_column_type(st, 10) != SQLITE_NULL;
-	m->last_success = (time_t)sqlite3_column_int64(st, 10);
-	m->pending = sqlite3_column_type(st, 12) != SQLITE_NULL;
-	m->pending_since = (time_t)sqlite3_column_int64(st, 12);
-	json_t *policy = json_loads((const char *)sqlite3_column_text(st, 8), 0, NULL);
+	m->has_cert = r->has_cert;
+	m->not_before = r->not_before;
+	m->not_after = r->not_after;
+	m->exportable = r->exportable;
+	m->enabled = r->enabled;
+	m->failures = r->failures;
+	m->has_success = r->has_success;
+	m->last_success = r->last_success;
+	m->pending = r->pending;
+	m->pending_since = r->pending_since;
+	json_t *policy = r->policy ? json_loads(r->policy, 0, NULL) : NULL;
 	if (m->has_cert && policy)
 		m->due = kwi_policy_renew_at(policy, m->not_before, m->not_after);
 	json_decref(policy);
@@ -102,41 +117,15 @@ static void series_free(series *m, size_t n)
 
 static kw_rc series_load(kw_store *s, series **out, size_t *n)
 {
-	sqlite3_stmt *st = NULL;
-	*out = NULL;
-	*n = 0;
-	KW_GUARD(kwi_store_prepare(
-	    s,
-	    "SELECT c.name, b.name, v.issuer, v.cert_der, v.not_before, v.not_after,"
-	    " v.exportable, c.enabled, c.policy, COALESCE(r.failures, 0), r.last_success,"
-	    " v.csr_der, (SELECT MIN(p.created_at) FROM versions p WHERE p.cert_id = c.id"
-	    " AND p.status = 'pending'), v.subject_dn"
-	    " FROM certs c JOIN versions v ON v.cert_id = c.id AND v.version = c.current_version"
-	    " JOIN backends b ON b.id = v.backend_id"
-	    " LEFT JOIN renewal_state r ON r.cert_id = c.id"
-	    " WHERE c.deleted_at IS NULL ORDER BY c.name",
-	    &st));
-	kw_rc rc = KW_OK;
-	int r;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		series *p = realloc(*out, (*n + 1) * sizeof(*p));
-		if (p == NULL) {
-			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
-			break;
-		}
-		*out = p;
-		memset(&p[*n], 0, sizeof(p[*n]));
-		if ((rc = series_read(st, &p[(*n)++])) != KW_OK)
-			break;
-	}
-	if (rc == KW_OK && r != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "reading certificates for metrics");
-	sqlite3_finalize(st);
+	series_list l = {0};
+	kw_rc rc = kwi_store_metrics_each(s, series_add, &l);
 	if (rc != KW_OK) {
-		series_free(*out, *n);
-		*out = NULL;
-		*n = 0;
+		series_free(l.m, l.n);
+		l.m = NULL;
+		l.n = 0;
 	}
+	*out = l.m;
+	*n = l.n;
 	return rc;
 }
 

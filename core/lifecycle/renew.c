@@ -9,28 +9,13 @@
 #include "issuers/acme/acme_issuer.h"
 #include "lifecycle/lifecycle_internal.h"
 #include "cert/issue.h"
+#include "store/store_lifecycle.h"
+#include "store/store_renewal.h"
 
 #define BACKOFF_BASE 300   /* 5 min after the first failure, doubling */
 #define BACKOFF_MAX  86400 /* never more than a day between attempts */
 
 /* ---- after a renewal ---- */
-
-static kw_rc state_reset(kw_store *s, const char *cert, time_t now)
-{
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(
-	    s,
-	    "INSERT INTO renewal_state (cert_id, failures, next_attempt, last_attempt,"
-	    " last_success, last_error) SELECT id, 0, NULL, ?2, ?2, NULL FROM certs"
-	    " WHERE name = ?1 ON CONFLICT (cert_id) DO UPDATE SET failures = 0,"
-	    " next_attempt = NULL, last_attempt = ?2, last_success = ?2, last_error = NULL",
-	    &st));
-	sqlite3_bind_text(st, 1, cert, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "recording the renewal");
-}
 
 kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **report)
 {
@@ -38,7 +23,7 @@ kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **rep
 	time_t now;
 	kw_rc rc = kwi_now(&now);
 	if (rc == KW_OK)
-		rc = state_reset(s, cert, now);
+		rc = kwi_store_renewal_succeeded(s, cert, now);
 	if (rc != KW_OK)
 		goto out;
 	/* pruning destroys keys: a device that refuses is retried next time */
@@ -93,83 +78,22 @@ static void run_fail(run_err *e, kw_rc rc)
 	kw_error_clear();
 }
 
-typedef struct {
-	char *name;
-	int64_t id;
-	int enabled;
-	int version;
-	int has_cert;
-	time_t not_before, not_after;
-	json_t *policy;
-	int failures;
-	time_t next_attempt; /* 0: none */
-	char *last_error;
-	int pending; /* a version waiting for its certificate; 0: none */
-} due_cert;
-
-static void due_free(due_cert *c, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(c[i].name);
-		free(c[i].last_error);
-		json_decref(c[i].policy);
-	}
-	free(c);
-}
+typedef kwi_renewal_due_row due_cert;
 
 static kw_rc due_load(kw_store *s, due_cert **out, size_t *n)
 {
-	sqlite3_stmt *st = NULL;
-	*out = NULL;
-	*n = 0;
-	KW_GUARD(kwi_store_prepare(
-	    s,
-	    "SELECT c.name, c.id, c.enabled, c.current_version, v.cert_der IS NOT NULL,"
-	    " v.not_before, v.not_after, c.policy, COALESCE(r.failures, 0),"
-	    " COALESCE(r.next_attempt, 0), r.last_error, (SELECT MAX(p.version) FROM versions p"
-	    " WHERE p.cert_id = c.id AND p.status = 'pending') FROM certs c"
-	    " JOIN versions v ON v.cert_id = c.id AND v.version = c.current_version"
-	    " LEFT JOIN renewal_state r ON r.cert_id = c.id"
-	    " WHERE c.deleted_at IS NULL ORDER BY c.name",
-	    &st));
-	kw_rc rc = KW_OK;
-	int r;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		due_cert *p = realloc(*out, (*n + 1) * sizeof(*p));
-		if (p == NULL) {
-			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
-			break;
+	KW_GUARD(kwi_store_renewal_due_list(s, out, n));
+	for (size_t i = 0; i < *n; i++)
+		if ((*out)[i].policy == NULL) {
+			kw_rc rc =
+			    KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",
+			            (*out)[i].name);
+			kwi_renewal_due_rows_free(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return rc;
 		}
-		*out = p;
-		due_cert *c = &p[(*n)++];
-		memset(c, 0, sizeof(*c));
-		c->name = kwi_col_dup(st, 0);
-		c->id = sqlite3_column_int64(st, 1);
-		c->enabled = sqlite3_column_int(st, 2);
-		c->version = sqlite3_column_int(st, 3);
-		c->has_cert = sqlite3_column_int(st, 4);
-		c->not_before = (time_t)sqlite3_column_int64(st, 5);
-		c->not_after = (time_t)sqlite3_column_int64(st, 6);
-		c->policy = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
-		c->failures = sqlite3_column_int(st, 8);
-		c->next_attempt = (time_t)sqlite3_column_int64(st, 9);
-		c->last_error = kwi_col_dup(st, 10);
-		c->pending = sqlite3_column_int(st, 11);
-		if (c->name == NULL || c->policy == NULL) {
-			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable record",
-			             c->name ? c->name : "?");
-			break;
-		}
-	}
-	if (rc == KW_OK && r != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "listing certificates");
-	sqlite3_finalize(st);
-	if (rc != KW_OK) {
-		due_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
-	return rc;
+	return KW_OK;
 }
 
 static void set_time(json_t *o, const char *key, time_t t)
@@ -181,36 +105,25 @@ static void set_time(json_t *o, const char *key, time_t t)
 
 /* ---- notices ---- */
 
-/* 1 when the notice was sent already (or the query fails: do not spam). */
+/* 1 when the notice was sent already (or the store fails: do not spam). */
 static int notice_sent(kw_store *s, const due_cert *c, const char *kind, const char *threshold)
 {
-	sqlite3_stmt *st = NULL;
-	if (kwi_store_prepare(s,
-	                      "SELECT 1 FROM notices WHERE cert_id = ? AND version = ?"
-	                      " AND kind = ? AND threshold = ?",
-	                      &st) != KW_OK) {
+	kwi_notice_row n = {
+	    .cert_id = c->id, .version = c->version, .kind = kind, .threshold = threshold};
+	int sent = 1;
+	if (kwi_store_notice_sent(s, &n, &sent) != KW_OK) {
 		kw_error_clear();
 		return 1;
 	}
-	sqlite3_bind_int64(st, 1, c->id);
-	sqlite3_bind_int(st, 2, c->version);
-	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, threshold, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r != SQLITE_DONE;
+	return sent;
 }
 
 static int have_channels(kw_store *s)
 {
-	sqlite3_stmt *st = NULL;
-	if (kwi_store_prepare(s, "SELECT 1 FROM channels LIMIT 1", &st) != KW_OK) {
+	int any = 0;
+	if (kwi_store_channel_any(s, &any) != KW_OK)
 		kw_error_clear();
-		return 0;
-	}
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_ROW;
+	return any;
 }
 
 /* Appends {kind, threshold} for every notice due on the current version. */
@@ -302,25 +215,10 @@ static time_t backoff(int failures)
 static kw_rc failure_record(kw_store *s, const due_cert *c, const char *error, time_t now,
                             time_t next)
 {
-	sqlite3_stmt *st = NULL;
 	char when[32];
 	kwi_time_format(next, when, sizeof(when));
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = kwi_store_prepare(
-	    s,
-	    "INSERT INTO renewal_state (cert_id, failures, next_attempt, last_attempt,"
-	    " last_error) VALUES (?1, 1, ?2, ?3, ?4) ON CONFLICT (cert_id) DO UPDATE SET"
-	    " failures = failures + 1, next_attempt = ?2, last_attempt = ?3, last_error = ?4",
-	    &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_int64(st, 1, c->id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)next);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
-		sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "recording a failed renewal");
-		sqlite3_finalize(st);
-	}
+	kw_rc rc = kwi_store_renewal_failed(s, c->id, error, now, next);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "renew.failed", c->name, c->version,
 		                      json_pack("{s:s,s:i,s:s}", "error", error, "failures",
@@ -337,43 +235,32 @@ static int wants_new_key(const due_cert *c)
 	return !json_is_true(json_object_get(json_object_get(c->policy, "key"), "reuse_key"));
 }
 
-static kw_rc last_seq(kw_store *s, sqlite3_int64 *seq)
+static kw_rc last_seq(kw_store *s, int64_t *seq)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s, "SELECT COALESCE(MAX(seq), 0) FROM events", &st));
-	int r = sqlite3_step(st);
-	*seq = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	return r == SQLITE_ROW ? KW_OK : KWI_DB_FAIL(s, "reading the event log");
+	char hash[65];
+	int found = 0;
+	return kwi_store_event_last_get(s, seq, hash, &found);
+}
+
+static int warning_add(void *ctx, const kwi_event_row *e)
+{
+	json_t *d = e->details ? json_loads(e->details, 0, NULL) : NULL;
+	const char *err = json_string_value(json_object_get(d, "error"));
+	char *text = NULL;
+	if (asprintf(&text, "%s%s%s", e->type, err ? ": " : "", err ? err : "") > 0)
+		json_array_append_new((json_t *)ctx, json_string(text));
+	free(text);
+	json_decref(d);
+	return 0;
 }
 
 /* What went wrong after the renewal itself (deploy, prune, notify), as the
  * events recorded since seq say. */
-static void warnings_since(kw_store *s, const char *cert, sqlite3_int64 seq, json_t *result)
+static void warnings_since(kw_store *s, const char *cert, int64_t seq, json_t *result)
 {
-	sqlite3_stmt *st = NULL;
-	if (kwi_store_prepare(s,
-	                      "SELECT type, details FROM events WHERE seq > ? AND"
-	                      " (cert = ? OR cert IS NULL) AND type LIKE '%.failed'"
-	                      " ORDER BY seq",
-	                      &st) != KW_OK) {
-		kw_error_clear();
-		return;
-	}
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_text(st, 2, cert, -1, SQLITE_STATIC);
 	json_t *w = json_array();
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *d = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-		const char *err = json_string_value(json_object_get(d, "error"));
-		char *text = NULL;
-		if (asprintf(&text, "%s%s%s", (const char *)sqlite3_column_text(st, 0),
-		             err ? ": " : "", err ? err : "") > 0)
-			json_array_append_new(w, json_string(text));
-		free(text);
-		json_decref(d);
-	}
-	sqlite3_finalize(st);
+	if (kwi_store_event_failed_each(s, cert, seq, warning_add, w) != KW_OK)
+		kw_error_clear();
 	if (json_array_size(w))
 		json_object_set(result, "warnings", w);
 	json_decref(w);
@@ -399,7 +286,7 @@ static int stale_suspect(kw_store *s, kw_rc rc, unsigned long opens)
 static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, run_err *err)
 {
 	kw_version_info made;
-	sqlite3_int64 seq = 0;
+	int64_t seq = 0;
 	if (last_seq(s, &seq) != KW_OK)
 		kw_error_clear();
 	unsigned long opens = kwi_device_opens();
@@ -470,12 +357,12 @@ static json_t *consider(kw_store *s, const due_cert *c, time_t now, int dry_run,
 		int sent = notices_send(s, c, now, dry_run, res, err);
 		json_object_set_new(res, "action",
 		                    json_string(sent && !dry_run ? "notified" : "not-due"));
-	} else if (c->pending) {
+	} else if (c->pending_version) {
 		/* one CSR at a time: the admin has it (and was told once) */
 		json_object_set_new(res, "action", json_string("skipped"));
 		json_object_set_new(res, "reason", json_string("pending"));
-		json_object_set_new(res, "pending_version", json_integer(c->pending));
-		kw_rc rc = dry_run ? KW_OK : kwi_pending_notify(s, c->name, c->pending);
+		json_object_set_new(res, "pending_version", json_integer(c->pending_version));
+		kw_rc rc = dry_run ? KW_OK : kwi_pending_notify(s, c->name, c->pending_version);
 		if (rc != KW_OK)
 			run_fail(err, rc);
 		notices_send(s, c, now, dry_run, res, err);
@@ -587,7 +474,7 @@ kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report)
 	/* every step below opens each backend once: its first use */
 	kw_rc rc = kwi_devices_begin(s);
 	if (rc != KW_OK) {
-		due_free(certs, n);
+		kwi_renewal_due_rows_free(certs, n);
 		return rc;
 	}
 	json_t *results = json_array();
@@ -597,7 +484,7 @@ kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report)
 			o->progress(res, o->arg);
 		json_array_append_new(results, res);
 	}
-	due_free(certs, n);
+	kwi_renewal_due_rows_free(certs, n);
 	purge_expired(s, now, o, results, &err);
 	kwi_devices_end(s);
 	*report = json_pack("{s:b,s:i,s:o}", "dry_run", o->dry_run, "jitter_ms", slept, "results",

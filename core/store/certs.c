@@ -423,17 +423,3 @@ kw_rc kwi_store_cert_exists(kw_store *s, const char *name, int *exists)
 	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK
 	                                           : KWI_DB_FAIL(s, "looking up a certificate");
 }
-
-/* ---- kept for core/audit/metrics.c ---- */
-
-json_t *kwi_facts_text(sqlite3_stmt *st, int col)
-{
-	const char *t = (const char *)sqlite3_column_text(st, col);
-	return t ? json_stringn(t, (size_t)sqlite3_column_bytes(st, col)) : NULL;
-}
-
-json_t *kwi_facts_json(sqlite3_stmt *st, int col)
-{
-	const char *t = (const char *)sqlite3_column_text(st, col);
-	return t ? json_loads(t, JSON_ALLOW_NUL, NULL) : NULL;
-}

@@ -47,16 +47,10 @@ kw_rc kwi_store_event_add(kw_store *s, const kwi_event_row *r)
 	return step == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "appending to the event log");
 }
 
-kw_rc kwi_store_event_each(kw_store *s, const char *cert,
-                           int (*fn)(void *ctx, const kwi_event_row *r), void *ctx)
+/* Calls fn with every row of st (bound, stepped here, finalized by the caller). */
+static kw_rc events_read(kw_store *s, sqlite3_stmt *st,
+                         int (*fn)(void *ctx, const kwi_event_row *r), void *ctx)
 {
-	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT seq, at, type, cert, version, actor, details, prev_hash,"
-	                           " hash FROM events WHERE ?1 IS NULL OR cert = ?1 ORDER BY seq",
-	                           &st));
-	if (cert)
-		sqlite3_bind_text(st, 1, cert, -1, SQLITE_STATIC);
 	int r;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		kwi_event_row e = {
@@ -71,13 +65,43 @@ kw_rc kwi_store_event_each(kw_store *s, const char *cert,
 		    .prev_hash = (const char *)sqlite3_column_text(st, 7),
 		    .hash = (const char *)sqlite3_column_text(st, 8),
 		};
-		if (fn(ctx, &e) != 0) {
-			r = SQLITE_DONE;
-			break;
-		}
+		if (fn(ctx, &e) != 0)
+			return KW_OK;
 	}
-	sqlite3_finalize(st);
 	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "reading the event log");
+}
+
+#define EVENT_COLUMNS "seq, at, type, cert, version, actor, details, prev_hash, hash"
+
+kw_rc kwi_store_event_each(kw_store *s, const char *cert,
+                           int (*fn)(void *ctx, const kwi_event_row *r), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s,
+	                           "SELECT " EVENT_COLUMNS " FROM events"
+	                           " WHERE ?1 IS NULL OR cert = ?1 ORDER BY seq",
+	                           &st));
+	if (cert)
+		sqlite3_bind_text(st, 1, cert, -1, SQLITE_STATIC);
+	kw_rc rc = events_read(s, st, fn, ctx);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+kw_rc kwi_store_event_failed_each(kw_store *s, const char *cert, int64_t after,
+                                  int (*fn)(void *ctx, const kwi_event_row *r), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s,
+	                           "SELECT " EVENT_COLUMNS " FROM events WHERE seq > ?1 AND"
+	                           " (cert = ?2 OR cert IS NULL) AND type LIKE '%.failed'"
+	                           " ORDER BY seq",
+	                           &st));
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_text(st, 2, cert, -1, SQLITE_STATIC);
+	kw_rc rc = events_read(s, st, fn, ctx);
+	sqlite3_finalize(st);
+	return rc;
 }
 
 kw_rc kwi_store_event_head_put(kw_store *s, const char *head)

@@ -123,6 +123,18 @@ kw_rc kwi_store_channel_list(kw_store *s, kwi_channel_row **rows, size_t *n)
 	return rc;
 }
 
+kw_rc kwi_store_channel_any(kw_store *s, int *any)
+{
+	sqlite3_stmt *st = NULL;
+	*any = 0;
+	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM channels LIMIT 1", &st));
+	int step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	*any = step == SQLITE_ROW;
+	return step == SQLITE_ROW || step == SQLITE_DONE ? KW_OK
+	                                                 : KWI_DB_FAIL(s, "listing channels");
+}
+
 /* ---- contacts ---- */
 
 void kwi_contact_row_clear(kwi_contact_row *r)
@@ -309,6 +321,25 @@ kw_rc kwi_store_notice_add(kw_store *s, const kwi_notice_row *r, int *fresh)
 		*fresh = sqlite3_changes(s->db) > 0;
 	sqlite3_finalize(st);
 	return rc;
+}
+
+kw_rc kwi_store_notice_sent(kw_store *s, const kwi_notice_row *r, int *sent)
+{
+	sqlite3_stmt *st = NULL;
+	*sent = 0;
+	KW_GUARD(kwi_store_prepare(s,
+	                           "SELECT 1 FROM notices WHERE cert_id = ? AND version = ?"
+	                           " AND kind = ? AND threshold = ?",
+	                           &st));
+	sqlite3_bind_int64(st, 1, r->cert_id);
+	sqlite3_bind_int(st, 2, r->version);
+	sqlite3_bind_text(st, 3, r->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, r->threshold, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	*sent = step == SQLITE_ROW;
+	return step == SQLITE_ROW || step == SQLITE_DONE ? KW_OK
+	                                                 : KWI_DB_FAIL(s, "looking up a notice");
 }
 
 /* ---- deploy ---- */

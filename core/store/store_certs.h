@@ -161,12 +161,6 @@ kw_rc kwi_store_cert_policy_set(kw_store *s, const char *name, const json_t *pol
  * contacts; *removed 0: there was no such row. */
 kw_rc kwi_store_cert_remove(kw_store *s, int64_t id, int *removed) KW_MUST_USE;
 
-/* Kept for core/audit/metrics.c (still on its own SQL): a text facts column
- * as a JSON string / a JSON facts column (sans) parsed; NULL when the column
- * is NULL. */
-json_t *kwi_facts_text(sqlite3_stmt *st, int col);
-json_t *kwi_facts_json(sqlite3_stmt *st, int col);
-
 /* ---- store/backends.c: the backends table ---- */
 typedef struct {
 	int64_t id;

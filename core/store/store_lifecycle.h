@@ -38,6 +38,8 @@ kw_rc kwi_store_channel_add(kw_store *s, const kwi_channel_row *r, int *exists) 
 kw_rc kwi_store_channel_remove(kw_store *s, const char *name, int *removed) KW_MUST_USE;
 /* Every channel by name. Free with kwi_channel_rows_free. */
 kw_rc kwi_store_channel_list(kw_store *s, kwi_channel_row **rows, size_t *n) KW_MUST_USE;
+/* *any 1: at least one channel is configured. */
+kw_rc kwi_store_channel_any(kw_store *s, int *any) KW_MUST_USE;
 
 /* ---- store/lifecycle.c: contacts (table contacts) ---- */
 typedef struct {
@@ -84,6 +86,8 @@ kw_rc kwi_store_notice_cert_find(kw_store *s, const char *name, int64_t *id,
 /* Records r (lent) unless that (cert, version, kind, threshold) was; *fresh
  * 1: it is new. */
 kw_rc kwi_store_notice_add(kw_store *s, const kwi_notice_row *r, int *fresh) KW_MUST_USE;
+/* *sent 1: r's (cert, version, kind, threshold) was recorded (sent_at unused). */
+kw_rc kwi_store_notice_sent(kw_store *s, const kwi_notice_row *r, int *sent) KW_MUST_USE;
 
 /* ---- store/lifecycle.c: what a deploy starts from ---- */
 typedef struct {
@@ -126,6 +130,12 @@ kw_rc kwi_store_event_add(kw_store *s, const kwi_event_row *r) KW_MUST_USE;
  * for the call. fn returns 0 to go on, anything else to stop (then KW_OK). */
 kw_rc kwi_store_event_each(kw_store *s, const char *cert,
                            int (*fn)(void *ctx, const kwi_event_row *r), void *ctx) KW_MUST_USE;
+/* The same for the records after seq after (about cert, or about no
+ * certificate) whose type ends in ".failed": what went wrong around a
+ * renewal (deploy, prune, notify). */
+kw_rc kwi_store_event_failed_each(kw_store *s, const char *cert, int64_t after,
+                                  int (*fn)(void *ctx, const kwi_event_row *r),
+                                  void *ctx) KW_MUST_USE;
 /* The head the log keeps beside it ("SEQ:HASH"), written in the caller's transaction. */
 kw_rc kwi_store_event_head_put(kw_store *s, const char *head) KW_MUST_USE;
 /* *head malloc'd; NULL with *found 0 when none is kept. */
