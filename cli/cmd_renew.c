@@ -1,14 +1,24 @@
 /* keyward renew --due: the renewal engine a timer runs */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <keyward/lifecycle.h>
 
 #include "cli.h"
 
-static const char *str(const json_t *j, const char *k)
+/* "2030-01-01T00:00:00Z" (or "-" for none) into buf (>= 21 bytes). */
+static const char *when(time_t t, char *buf, size_t len)
 {
-	const char *s = json_string_value(json_object_get(j, k));
+	struct tm tm;
+	if (t == 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+static const char *text(const char *s)
+{
 	return s ? s : "-";
 }
 
@@ -18,65 +28,75 @@ static void print_notices(const json_t *res, const char *key, const char *verb)
 	size_t i;
 	json_t *n;
 	json_array_foreach(json_object_get(res, key), i, n)
-	    printf("; %s %s (%s)", verb, str(n, "kind"), str(n, "threshold"));
+	    printf("; %s %s (%s)", verb, text(json_string_value(json_object_get(n, "kind"))),
+	           text(json_string_value(json_object_get(n, "threshold"))));
 }
 
-static void print_skipped(const json_t *res)
+static void print_skipped(const kw_renew_result *r)
 {
-	if (strcmp(str(res, "reason"), "pending") == 0) {
-		printf("%s: skipped: version %lld is pending, its CSR waiting for a certificate "
+	char t[32];
+	switch (r->reason) {
+	case KW_RENEW_REASON_PENDING:
+		printf("%s: skipped: version %d is pending, its CSR waiting for a certificate "
 		       "(keyward cert merge %s FILE)",
-		       str(res, "name"),
-		       (long long)json_integer_value(json_object_get(res, "pending_version")),
-		       str(res, "name"));
-		return;
+		       r->name, r->pending_version, r->name);
+		break;
+	case KW_RENEW_REASON_BACKOFF:
+		printf("%s: skipped: %d failed attempt(s), next attempt %s (last error: %s)",
+		       r->name, r->failures, when(r->next_attempt, t, sizeof(t)), text(r->error));
+		break;
+	case KW_RENEW_REASON_DISABLED:
+	case KW_RENEW_REASON_NO_CERTIFICATE:
+	case KW_RENEW_REASON_NONE:
+		printf("%s: skipped (%s)", r->name, text(kw_renew_reason_name(r->reason)));
+		break;
 	}
-	if (strcmp(str(res, "reason"), "backoff") != 0) {
-		printf("%s: skipped (%s)", str(res, "name"), str(res, "reason"));
-		return;
-	}
-	printf("%s: skipped: %lld failed attempt(s), next attempt %s (last error: %s)",
-	       str(res, "name"), (long long)json_integer_value(json_object_get(res, "failures")),
-	       str(res, "next_attempt"), str(res, "error"));
 }
 
-static void progress(const json_t *res, void *arg)
+static void progress(const kw_renew_result *r, void *arg)
 {
-	const char *action = str(res, "action"), *name = str(res, "name");
-	const int new_key = json_is_true(json_object_get(res, "new_key"));
+	const char *name = r->name;
+	char t1[32], t2[32];
 	size_t i;
 	json_t *w;
 	(void)arg;
-	if (strcmp(action, "renewed") == 0)
-		printf("%s: renewed \u2192 version %lld (%s)", name,
-		       (long long)json_integer_value(json_object_get(res, "new_version")),
-		       new_key ? "new key" : "same key");
-	else if (strcmp(action, "pending") == 0)
-		printf("%s: renewal pending \u2192 version %lld (%s) waits for its certificate "
+	switch (r->action) {
+	case KW_RENEW_RENEWED:
+		printf("%s: renewed \u2192 version %d (%s)", name, r->new_version,
+		       r->new_key ? "new key" : "same key");
+		break;
+	case KW_RENEW_PENDING:
+		printf("%s: renewal pending \u2192 version %d (%s) waits for its certificate "
 		       "(keyward cert csr %s, then keyward cert merge %s FILE)",
-		       name, (long long)json_integer_value(json_object_get(res, "new_version")),
-		       new_key ? "new key" : "same key", name, name);
-	else if (strcmp(action, "would-renew") == 0)
-		printf("%s: would renew (due since %s) with %s", name, str(res, "due"),
-		       new_key ? "a new key" : "the same key");
-	else if (strcmp(action, "not-due") == 0 || strcmp(action, "notified") == 0)
-		printf("%s: not due (renews at %s)", name, str(res, "due"));
-	else if (strcmp(action, "skipped") == 0)
-		print_skipped(res);
-	else if (strcmp(action, "failed") == 0 && json_object_get(res, "next_attempt"))
-		printf("%s: FAILED: %s (next attempt %s)", name, str(res, "error"),
-		       str(res, "next_attempt"));
-	else if (strcmp(action, "failed") == 0)
-		printf("%s: FAILED to purge: %s", name, str(res, "error"));
-	else if (strcmp(action, "purged") == 0 || strcmp(action, "would-purge") == 0)
+		       name, r->new_version, r->new_key ? "new key" : "same key", name, name);
+		break;
+	case KW_RENEW_WOULD_RENEW:
+		printf("%s: would renew (due since %s) with %s", name, when(r->due, t1, sizeof(t1)),
+		       r->new_key ? "a new key" : "the same key");
+		break;
+	case KW_RENEW_NOT_DUE:
+	case KW_RENEW_NOTIFIED:
+		printf("%s: not due (renews at %s)", name, when(r->due, t1, sizeof(t1)));
+		break;
+	case KW_RENEW_SKIPPED: print_skipped(r); break;
+	case KW_RENEW_FAILED:
+		if (r->deleted)
+			printf("%s: FAILED to purge: %s", name, text(r->error));
+		else
+			printf("%s: FAILED: %s (next attempt %s)", name, text(r->error),
+			       when(r->next_attempt, t1, sizeof(t1)));
+		break;
+	case KW_RENEW_PURGED:
+	case KW_RENEW_WOULD_PURGE:
 		printf("%s: %s (deleted %s, retention ended %s)", name,
-		       action[0] == 'p' ? "purged" : "would purge", str(res, "deleted"),
-		       str(res, "purge_after"));
-	else
-		printf("%s: %s", name, action);
-	print_notices(res, "notified", "notified");
-	print_notices(res, "would_notify", "would notify");
-	json_array_foreach(json_object_get(res, "warnings"), i, w)
+		       r->action == KW_RENEW_PURGED ? "purged" : "would purge",
+		       when(r->deleted, t1, sizeof(t1)), when(r->purge_after, t2, sizeof(t2)));
+		break;
+	default: printf("%s: %s", name, kw_renew_action_name(r->action)); break;
+	}
+	print_notices(r->json, "notified", "notified");
+	print_notices(r->json, "would_notify", "would notify");
+	json_array_foreach(json_object_get(r->json, "warnings"), i, w)
 	    printf("; warning: %s", json_string_value(w));
 	printf("\n");
 	fflush(stdout);

@@ -37,6 +37,30 @@ kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report) KW_MUST_USE;
  * recorded, not returned; *report (may be NULL) receives what happened. */
 kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **report) KW_MUST_USE;
 
+/* ---- lifecycle/renew_result.c ----
+ * One certificate's result while renew --due decides it: the typed result
+ * and the parts that stay JSON (lists only shown), which
+ * kwi_renew_outcome_finish turns into the report's document (r.json). */
+#define KWI_RENEW_ACTIONS (KW_RENEW_WOULD_PURGE + 1)
+typedef struct {
+	kw_renew_result r; /* r.name is lent; r.error points at error or is lent */
+	json_t *ari;       /* "ari" / "ari_error" (kwi_ari_renew_at) or nothing */
+	json_t *notices;   /* "notified" / "would_notify" or nothing */
+	json_t *warnings;  /* "warnings" or nothing */
+	json_t *json;      /* after _finish */
+	char error[1024];
+} kwi_renew_outcome;
+
+kw_rc kwi_renew_outcome_init(kwi_renew_outcome *o, const char *name, int version) KW_MUST_USE;
+void kwi_renew_outcome_clear(kwi_renew_outcome *o);
+/* r.error becomes a copy of error. */
+void kwi_renew_outcome_error(kwi_renew_outcome *o, const char *error);
+/* Builds o->json (and r.json) from the fields as they are. */
+kw_rc kwi_renew_outcome_finish(kwi_renew_outcome *o) KW_MUST_USE;
+/* The report's counts ("renewed", "failed", ... "would_purge") from counts
+ * indexed by action. */
+kw_rc kwi_renew_counts_put(json_t *report, const size_t counts[KWI_RENEW_ACTIONS]) KW_MUST_USE;
+
 /* ---- cert/versions.c ---- */
 /* Removes versions beyond history_limit (oldest superseded first), destroying
  * keys no remaining version uses. */

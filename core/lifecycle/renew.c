@@ -283,7 +283,8 @@ static int stale_suspect(kw_store *s, kw_rc rc, unsigned long opens)
 	return 1;
 }
 
-static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, run_err *err)
+static void renew_one(kw_store *s, const due_cert *c, time_t now, kwi_renew_outcome *o,
+                      run_err *err)
 {
 	kw_version_info made;
 	int64_t seq = 0;
@@ -295,30 +296,26 @@ static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, r
 		rc = kwi_cert_renew(s, c->name, KW_RENEW_POLICY, &made);
 	if (rc == KW_OK) {
 		/* issuer unknown: a CSR waits for the admin, who has been told */
-		json_object_set_new(res, "action",
-		                    json_string(made.pending ? "pending" : "renewed"));
-		json_object_set_new(res, "new_version", json_integer(made.version));
-		json_object_set_new(res, "new_key", json_boolean(made.new_key));
-		warnings_since(s, c->name, seq, res);
+		o->r.action = made.pending ? KW_RENEW_PENDING : KW_RENEW_RENEWED;
+		o->r.new_version = made.version;
+		o->r.new_key = made.new_key;
+		warnings_since(s, c->name, seq, o->warnings);
 		return;
 	}
-	char error[1024];
-	snprintf(error, sizeof(error), "%s",
-	         kw_error_message()[0] ? kw_error_message() : kw_rc_name(rc));
+	kwi_renew_outcome_error(o, kw_error_message()[0] ? kw_error_message() : kw_rc_name(rc));
 	kw_error_clear();
 	kwi_devices_reset(s); /* the next certificate reconnects */
 	time_t next = now + backoff(c->failures + 1);
 	/* an ACME server that asked us to come back later (Retry-After) */
 	if (kwi_acme_retry_at() > next)
 		next = kwi_acme_retry_at();
-	json_object_set_new(res, "action", json_string("failed"));
-	json_object_set_new(res, "error", json_string(error));
-	json_object_set_new(res, "failures", json_integer(c->failures + 1));
-	set_time(res, "next_attempt", next);
-	rc = failure_record(s, c, error, now, next);
+	o->r.action = KW_RENEW_FAILED;
+	o->r.failures = c->failures + 1;
+	o->r.next_attempt = next;
+	rc = failure_record(s, c, o->error, now, next);
 	if (rc == KW_OK) {
 		json_t *details =
-		    json_pack("{s:s,s:i}", "error", error, "failures", c->failures + 1);
+		    json_pack("{s:s,s:i}", "error", o->error, "failures", c->failures + 1);
 		set_time(details, "next_attempt", next);
 		rc = kwi_notify(s, "renewal-failed", c->name, c->version, NULL, details);
 		json_decref(details);
@@ -327,19 +324,19 @@ static void renew_one(kw_store *s, const due_cert *c, time_t now, json_t *res, r
 		run_fail(err, rc);
 }
 
-static json_t *consider(kw_store *s, const due_cert *c, time_t now, int dry_run, run_err *err)
+/* Decides what to do with c and does it; o->r.action says what happened. */
+static void consider(kw_store *s, const due_cert *c, time_t now, int dry_run, kwi_renew_outcome *o,
+                     run_err *err)
 {
-	json_t *res = json_pack("{s:s,s:i}", "name", c->name, "version", c->version);
+	kw_renew_result *r = &o->r;
+	r->action = KW_RENEW_SKIPPED;
 	if (!c->enabled) {
-		json_object_set_new(res, "action", json_string("skipped"));
-		json_object_set_new(res, "reason", json_string("disabled"));
-		return res;
+		r->reason = KW_RENEW_REASON_DISABLED;
+		return;
 	}
 	if (!c->has_cert) {
-		json_object_set_new(res, "action", json_string("skipped"));
-		json_object_set_new(res, "reason",
-		                    json_string("pending: the current version has no certificate"));
-		return res;
+		r->reason = KW_RENEW_REASON_NO_CERTIFICATE;
+		return;
 	}
 	time_t due = kwi_policy_renew_at(c->policy, c->not_before, c->not_after);
 	const char *issuer =
@@ -347,83 +344,111 @@ static json_t *consider(kw_store *s, const due_cert *c, time_t now, int dry_run,
 	const char *acme = NULL;
 	if (issuer && kwi_issuer_parse(issuer, &acme) == KW_ISSUER_ACME) {
 		/* the CA may ask for an earlier renewal (RFC 9773) */
-		time_t ari = kwi_ari_renew_at(s, acme, c->id, c->version, now, dry_run, res);
+		time_t ari = kwi_ari_renew_at(s, acme, c->id, c->version, now, dry_run, o->ari);
 		if (ari && ari < due)
 			due = ari;
 	}
-	set_time(res, "due", due);
-	set_time(res, "not_after", c->not_after);
+	r->due = due;
+	r->not_after = c->not_after;
 	if (now < due) {
-		int sent = notices_send(s, c, now, dry_run, res, err);
-		json_object_set_new(res, "action",
-		                    json_string(sent && !dry_run ? "notified" : "not-due"));
-	} else if (c->pending_version) {
+		int sent = notices_send(s, c, now, dry_run, o->notices, err);
+		r->action = sent && !dry_run ? KW_RENEW_NOTIFIED : KW_RENEW_NOT_DUE;
+		return;
+	}
+	if (c->pending_version) {
 		/* one CSR at a time: the admin has it (and was told once) */
-		json_object_set_new(res, "action", json_string("skipped"));
-		json_object_set_new(res, "reason", json_string("pending"));
-		json_object_set_new(res, "pending_version", json_integer(c->pending_version));
+		r->reason = KW_RENEW_REASON_PENDING;
+		r->pending_version = c->pending_version;
 		kw_rc rc = dry_run ? KW_OK : kwi_pending_notify(s, c->name, c->pending_version);
 		if (rc != KW_OK)
 			run_fail(err, rc);
-		notices_send(s, c, now, dry_run, res, err);
 	} else if (c->failures > 0 && c->next_attempt > now) {
-		json_object_set_new(res, "action", json_string("skipped"));
-		json_object_set_new(res, "reason", json_string("backoff"));
-		json_object_set_new(res, "failures", json_integer(c->failures));
-		set_time(res, "next_attempt", c->next_attempt);
-		if (c->last_error)
-			json_object_set_new(res, "error", json_string(c->last_error));
-		notices_send(s, c, now, dry_run, res, err);
+		r->reason = KW_RENEW_REASON_BACKOFF;
+		r->failures = c->failures;
+		r->next_attempt = c->next_attempt;
+		r->error = c->last_error;
 	} else if (dry_run) {
-		json_object_set_new(res, "action", json_string("would-renew"));
-		json_object_set_new(res, "new_key", json_boolean(wants_new_key(c)));
-		notices_send(s, c, now, dry_run, res, err);
+		r->action = KW_RENEW_WOULD_RENEW;
+		r->new_key = wants_new_key(c);
 	} else {
-		renew_one(s, c, now, res, err);
-		if (strcmp(json_string_value(json_object_get(res, "action")), "failed") == 0)
-			notices_send(s, c, now, dry_run, res, err);
+		renew_one(s, c, now, o, err);
+		if (r->action != KW_RENEW_FAILED)
+			return;
 	}
-	return res;
+	notices_send(s, c, now, dry_run, o->notices, err);
+}
+
+/* The run: what each result goes to. */
+typedef struct {
+	const kw_renew_options *opts;
+	json_t *results;
+	size_t counts[KWI_RENEW_ACTIONS];
+	run_err err;
+} run;
+
+/* Hands a decided result to the progress callback and the report. */
+static void run_add(run *u, kwi_renew_outcome *o)
+{
+	kw_rc rc = kwi_renew_outcome_finish(o);
+	if (rc != KW_OK) {
+		run_fail(&u->err, rc);
+		return;
+	}
+	u->counts[o->r.action]++;
+	if (u->opts->progress)
+		u->opts->progress(&o->r, u->opts->arg);
+	if (json_array_append(u->results, o->json) != 0)
+		run_fail(&u->err, KW_FAIL(KW_ERR_NOMEM, "out of memory"));
+}
+
+/* One soft-deleted certificate d past its retention (purge_after). */
+static void purge_one(kw_store *s, const char *name, time_t deleted, time_t after, run *u)
+{
+	kwi_renew_outcome o;
+	kw_rc rc = kwi_renew_outcome_init(&o, name, 0);
+	if (rc != KW_OK) {
+		run_fail(&u->err, rc);
+		return;
+	}
+	o.r.deleted = deleted;
+	o.r.purge_after = after;
+	unsigned long opens = kwi_device_opens();
+	if (u->opts->dry_run)
+		o.r.action = KW_RENEW_WOULD_PURGE;
+	else if ((rc = kwi_cert_purge(s, name)) == KW_OK ||
+	         (stale_suspect(s, rc, opens) && kwi_cert_purge(s, name) == KW_OK))
+		o.r.action = KW_RENEW_PURGED;
+	else {
+		o.r.action = KW_RENEW_FAILED;
+		kwi_renew_outcome_error(&o, kw_error_message());
+		kwi_devices_reset(s);
+	}
+	kw_error_clear();
+	run_add(u, &o);
+	kwi_renew_outcome_clear(&o);
 }
 
 /* Soft-deleted certificates past the retention period go for good. */
-static void purge_expired(kw_store *s, time_t now, const kw_renew_options *o, json_t *results,
-                          run_err *err)
+static void purge_expired(kw_store *s, time_t now, run *u)
 {
 	json_t *deleted = NULL;
 	size_t i;
 	json_t *d;
 	kw_rc rc = kwi_cert_list_deleted(s, &deleted);
 	if (rc != KW_OK) {
-		run_fail(err, rc);
+		run_fail(&u->err, rc);
 		return;
 	}
 	json_array_foreach(deleted, i, d)
 	{
-		time_t after = 0;
-		const char *name = json_string_value(json_object_get(d, "name"));
+		time_t when = 0, after = 0;
 		if (kwi_time_parse(json_string_value(json_object_get(d, "purge_after")), &after) !=
+		        KW_OK ||
+		    kwi_time_parse(json_string_value(json_object_get(d, "deleted")), &when) !=
 		        KW_OK ||
 		    now < after)
 			continue;
-		json_t *res = json_pack("{s:s,s:O,s:O}", "name", name, "deleted",
-		                        json_object_get(d, "deleted"), "purge_after",
-		                        json_object_get(d, "purge_after"));
-		unsigned long opens = kwi_device_opens();
-		if (o->dry_run)
-			json_object_set_new(res, "action", json_string("would-purge"));
-		else if ((rc = kwi_cert_purge(s, name)) == KW_OK ||
-		         (stale_suspect(s, rc, opens) && kwi_cert_purge(s, name) == KW_OK))
-			json_object_set_new(res, "action", json_string("purged"));
-		else {
-			json_object_set_new(res, "action", json_string("failed"));
-			json_object_set_new(res, "error", json_string(kw_error_message()));
-			kwi_devices_reset(s);
-		}
-		kw_error_clear();
-		if (o->progress)
-			o->progress(res, o->arg);
-		json_array_append_new(results, res);
+		purge_one(s, json_string_value(json_object_get(d, "name")), when, after, u);
 	}
 	json_decref(deleted);
 }
@@ -439,28 +464,12 @@ static int jitter(int seconds)
 	return (int)ms;
 }
 
-static void count(json_t *report, const json_t *results)
-{
-	static const char *const keys[][2] = {
-	    {"renewed", "renewed"},        {"failed", "failed"},   {"purged", "purged"},
-	    {"pending", "pending"},        {"skipped", "skipped"}, {"would-renew", "would_renew"},
-	    {"would-purge", "would_purge"}};
-	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-		size_t i, n = 0;
-		json_t *r;
-		json_array_foreach(results, i, r) n +=
-		    strcmp(json_string_value(json_object_get(r, "action")), keys[k][0]) == 0;
-		json_object_set_new(report, keys[k][1], json_integer((json_int_t)n));
-	}
-}
-
 kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report)
 {
 	kw_renew_options none = {0};
 	due_cert *certs = NULL;
 	size_t n = 0;
 	time_t now;
-	run_err err = {KW_OK, ""};
 	kw_error_clear();
 	*report = NULL;
 	if (o == NULL)
@@ -477,26 +486,33 @@ kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report)
 		kwi_renewal_due_rows_free(certs, n);
 		return rc;
 	}
-	json_t *results = json_array();
+	run u = {.opts = o, .results = json_array(), .err = {KW_OK, ""}};
 	for (size_t i = 0; i < n; i++) {
-		json_t *res = consider(s, &certs[i], now, o->dry_run, &err);
-		if (o->progress)
-			o->progress(res, o->arg);
-		json_array_append_new(results, res);
+		kwi_renew_outcome res;
+		if ((rc = kwi_renew_outcome_init(&res, certs[i].name, certs[i].version)) != KW_OK) {
+			run_fail(&u.err, rc);
+			break;
+		}
+		consider(s, &certs[i], now, o->dry_run, &res, &u.err);
+		run_add(&u, &res);
+		kwi_renew_outcome_clear(&res);
 	}
 	kwi_renewal_due_rows_free(certs, n);
-	purge_expired(s, now, o, results, &err);
+	purge_expired(s, now, &u);
 	kwi_devices_end(s);
 	*report = json_pack("{s:b,s:i,s:o}", "dry_run", o->dry_run, "jitter_ms", slept, "results",
-	                    results);
-	set_time(*report, "now", now);
-	count(*report, results);
+	                    u.results);
+	if (*report) {
+		set_time(*report, "now", now);
+		if ((rc = kwi_renew_counts_put(*report, u.counts)) != KW_OK)
+			run_fail(&u.err, rc);
+	}
 	/* a store that fails is everyone's failure, not one certificate's */
-	if (err.rc != KW_OK) {
+	if (u.err.rc != KW_OK) {
 		json_decref(*report);
 		*report = NULL;
 		kw_error_clear();
-		return KW_FAIL(err.rc, "%s", err.msg);
+		return KW_FAIL(u.err.rc, "%s", u.err.msg);
 	}
 	return *report ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }

@@ -10,6 +10,7 @@
 #define KEYWARD_LIFECYCLE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -99,16 +100,67 @@ kw_rc kw_setting_set(kw_store *s, const char *key, const char *value) KW_MUST_US
 
 /* ---- renewal engine (core/renew.c) ---- */
 
+/* What renew --due did with one certificate (the JSON "action"). */
+typedef enum {
+	KW_RENEW_RENEWED,     /* a new version is current */
+	KW_RENEW_PENDING,     /* issuer unknown: new_version waits for kw_cert_merge */
+	KW_RENEW_NOT_DUE,     /* nothing to do yet */
+	KW_RENEW_NOTIFIED,    /* not due, and due notices were sent */
+	KW_RENEW_FAILED,      /* the renewal (or a purge) failed: error */
+	KW_RENEW_SKIPPED,     /* not tried: reason */
+	KW_RENEW_WOULD_RENEW, /* dry run: due */
+	KW_RENEW_PURGED,      /* soft-deleted past the retention: gone for good */
+	KW_RENEW_WOULD_PURGE  /* dry run: would be purged */
+} kw_renew_action;
+
+/* "renewed", "pending", "not-due", "notified", "failed", "skipped",
+ * "would-renew", "purged", "would-purge" ("?" for anything else). */
+const char *kw_renew_action_name(kw_renew_action a);
+
+/* Why a certificate was skipped (the JSON "reason"). */
+typedef enum {
+	KW_RENEW_REASON_NONE = 0,
+	KW_RENEW_REASON_DISABLED,       /* kw_cert_set_enabled false */
+	KW_RENEW_REASON_NO_CERTIFICATE, /* the current version has no certificate yet */
+	KW_RENEW_REASON_PENDING,        /* a renewal's CSR waits: pending_version */
+	KW_RENEW_REASON_BACKOFF         /* failed lately: next_attempt, error */
+} kw_renew_reason;
+
+/* "disabled", "pending: the current version has no certificate", "pending",
+ * "backoff"; NULL for KW_RENEW_REASON_NONE. */
+const char *kw_renew_reason_name(kw_renew_reason r);
+
+/* One certificate's result; every pointer is valid for the progress call
+ * only. Times are Unix times, 0 where the result has none. */
+typedef struct {
+	const char *name;
+	kw_renew_action action;
+	kw_renew_reason reason; /* skipped: why; else NONE */
+	int version;            /* the current version considered; 0: a purge */
+	int new_version;        /* renewed, pending: the version made */
+	int new_key;            /* renewed, pending, would-renew: a new key (else the same) */
+	int pending_version;    /* skipped (pending): the version whose CSR waits */
+	int failures;           /* failed, skipped (backoff): consecutive failures */
+	time_t due;             /* when the policy (or the CA, ARI) has it renewed */
+	time_t not_after;       /* the current version's end */
+	time_t next_attempt;    /* failed (a renewal), skipped (backoff) */
+	time_t deleted;         /* purged, would-purge, failed (a purge): when deleted */
+	time_t purge_after;     /* ... and when its retention ended */
+	const char *error;      /* failed: what failed; backoff: the last error; NULL: none */
+	/* the whole result as the report holds it (what --json prints): the
+	 * fields above by their JSON names (times in RFC 3339) and the lists:
+	 * "notified" / "would_notify" [{kind, threshold}], "warnings" [text]
+	 * (after a renewal: deploy, prune or notify failed), "ari" / "ari_error"
+	 * (an ACME issuer's renewal information) */
+	const json_t *json;
+} kw_renew_result;
+
 typedef struct {
 	int dry_run;        /* report what would happen, change nothing */
 	int jitter_seconds; /* sleep a random 0..N s before starting (fleets) */
-	/* one call per certificate considered (a result object: name, action
-	 * "renewed" | "pending" | "not-due" | "failed" | "skipped" |
-	 * "would-renew" | "notified" | "purged", version, due (RFC 3339), error,
-	 * next_attempt; "pending": issuer unknown, new_version waits for
-	 * kw_cert_merge and the contacts were told; "skipped" with reason
-	 * "pending": a version still waits, pending_version) */
-	void (*progress)(const json_t *result, void *arg);
+	/* one call per certificate considered, and per soft-deleted one past
+	 * its retention, in the report's order */
+	void (*progress)(const kw_renew_result *result, void *arg);
 	void *arg;
 } kw_renew_options;
 

@@ -60,9 +60,62 @@ static void policy_patch(kw_store *s, const char *name, const char *patch)
 	kwt_policy_patch(s, name, patch);
 }
 
-static void collect(const json_t *result, void *arg)
+/* A time field of a result: the JSON string is the typed time, formatted;
+ * absent exactly when the time is 0. */
+static void time_matches(const kw_renew_result *r, const char *key, time_t t)
 {
-	json_array_append((json_t *)arg, (json_t *)result);
+	const char *j = json_string_value(json_object_get(r->json, key));
+	if (t == 0) {
+		cr_assert_null(j, "%s: %s is %s in JSON, 0 typed", r->name, key, j);
+		return;
+	}
+	char buf[32];
+	fmt(t, buf, sizeof(buf));
+	cr_assert_not_null(j, "%s: %s typed, absent in JSON", r->name, key);
+	cr_assert_str_eq(j, buf, "%s: %s", r->name, key);
+}
+
+static void int_matches(const kw_renew_result *r, const char *key, int v)
+{
+	json_t *j = json_object_get(r->json, key);
+	cr_assert_eq(j ? (int)json_integer_value(j) : 0, v, "%s: %s", r->name, key);
+}
+
+/* The typed result says what its JSON document says, field by field. */
+static void typed_matches_json(const kw_renew_result *r)
+{
+	const json_t *j = r->json;
+	cr_assert_not_null(j);
+	cr_assert_str_eq(r->name, json_string_value(json_object_get(j, "name")));
+	cr_assert_str_eq(kw_renew_action_name(r->action),
+	                 json_string_value(json_object_get(j, "action")), "%s", r->name);
+	const char *reason = json_string_value(json_object_get(j, "reason"));
+	if (reason)
+		cr_assert_str_eq(kw_renew_reason_name(r->reason), reason, "%s", r->name);
+	else
+		cr_assert_eq(r->reason, KW_RENEW_REASON_NONE, "%s", r->name);
+	int_matches(r, "version", r->version);
+	int_matches(r, "new_version", r->new_version);
+	int_matches(r, "pending_version", r->pending_version);
+	int_matches(r, "failures", r->failures);
+	cr_assert_eq(json_is_true(json_object_get(j, "new_key")), r->new_key != 0, "%s", r->name);
+	time_matches(r, "due", r->due);
+	time_matches(r, "not_after", r->not_after);
+	time_matches(r, "next_attempt", r->next_attempt);
+	time_matches(r, "deleted", r->deleted);
+	time_matches(r, "purge_after", r->purge_after);
+	const char *error = json_string_value(json_object_get(j, "error"));
+	if (error)
+		cr_assert_str_eq(r->error, error, "%s", r->name);
+	else
+		cr_assert_null(r->error, "%s", r->name);
+}
+
+/* Every progress call is checked: its typed fields against its document. */
+static void collect(const kw_renew_result *result, void *arg)
+{
+	typed_matches_json(result);
+	json_array_append((json_t *)arg, (json_t *)result->json);
 }
 
 /* Runs the engine; the report, with the progress calls checked against it. */
@@ -495,6 +548,112 @@ Test(renew, disabled_certificates_are_skipped, .fini = tpm_up_again)
 	free(dir);
 }
 
+/* What progress saw of one certificate, typed (the pointers are the call's only). */
+typedef struct {
+	char name[32];
+	kw_renew_action action;
+	kw_renew_reason reason;
+	int version, new_version, new_key, failures;
+	time_t due, not_after, next_attempt;
+	int has_error;
+} seen_result;
+
+typedef struct {
+	seen_result r[8];
+	size_t n;
+	json_t *docs;
+} seen_results;
+
+static void keep_typed(const kw_renew_result *r, void *arg)
+{
+	seen_results *k = arg;
+	collect(r, k->docs);
+	cr_assert_lt(k->n, 8);
+	seen_result *t = &k->r[k->n++];
+	snprintf(t->name, sizeof(t->name), "%s", r->name);
+	t->action = r->action;
+	t->reason = r->reason;
+	t->version = r->version;
+	t->new_version = r->new_version;
+	t->new_key = r->new_key;
+	t->failures = r->failures;
+	t->due = r->due;
+	t->not_after = r->not_after;
+	t->next_attempt = r->next_attempt;
+	t->has_error = r->error != NULL;
+}
+
+static const seen_result *seen_of(const seen_results *k, const char *name)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (strcmp(k->r[i].name, name) == 0)
+			return &k->r[i];
+	cr_assert_fail("progress never saw %s", name);
+	return NULL;
+}
+
+Test(renew, progress_gets_the_typed_result_that_the_report_holds, .fini = tpm_up_again)
+{
+	char *dir;
+	kw_store *s = store_new(&dir);
+	at(T0_EPOCH);
+	create(dir, "a-fails", "tpm", 90);
+	create(dir, "b-renews", "hsm", 90);
+	create(dir, "c-later", "hsm", 365);
+	create(dir, "d-off", "hsm", 90);
+	cr_assert_eq(kw_cert_set_enabled(s, "d-off", 0), KW_OK);
+	time_t t1 = T0_EPOCH + 61 * DAY;
+	at(t1);
+	tpm_stop();
+	seen_results k = {.docs = json_array()};
+	json_t *rep = NULL;
+	kw_renew_options o = {.progress = keep_typed, .arg = &k};
+	cr_assert_eq(kw_renew_due(s, &o, &rep), KW_OK, "%s", kw_error_message());
+	cr_assert(json_equal(k.docs, json_object_get(rep, "results")));
+	cr_assert_eq(k.n, 4);
+
+	const seen_result *f = seen_of(&k, "a-fails");
+	cr_assert_eq(f->action, KW_RENEW_FAILED);
+	cr_assert_eq(f->reason, KW_RENEW_REASON_NONE);
+	cr_assert_eq(f->version, 1);
+	cr_assert_eq(f->failures, 1);
+	cr_assert_eq(f->next_attempt, t1 + 300);
+	cr_assert_eq(f->due, T0_EPOCH + 60 * DAY);
+	cr_assert(f->has_error);
+	cr_assert_str_eq(action_of(rep, "a-fails"), "failed");
+
+	const seen_result *r = seen_of(&k, "b-renews");
+	cr_assert_eq(r->action, KW_RENEW_RENEWED);
+	cr_assert_eq(r->new_version, 2);
+	cr_assert(r->new_key);
+	cr_assert_not(r->has_error);
+	cr_assert_eq(r->next_attempt, 0);
+	cr_assert_str_eq(action_of(rep, "b-renews"), "renewed");
+
+	const seen_result *l = seen_of(&k, "c-later");
+	cr_assert_eq(l->action, KW_RENEW_NOT_DUE);
+	cr_assert_eq(l->new_version, 0);
+	cr_assert_eq(l->not_after, T0_EPOCH + 365 * DAY);
+	cr_assert_gt(l->due, t1);
+	cr_assert_str_eq(action_of(rep, "c-later"), "not-due");
+
+	const seen_result *d = seen_of(&k, "d-off");
+	cr_assert_eq(d->action, KW_RENEW_SKIPPED);
+	cr_assert_eq(d->reason, KW_RENEW_REASON_DISABLED);
+	cr_assert_eq(d->due, 0);
+	cr_assert_eq(d->not_after, 0);
+	cr_assert_str_eq(field(rep, "d-off", "reason"), "disabled");
+
+	/* the counts come from the same actions */
+	cr_assert_eq(json_integer_value(json_object_get(rep, "failed")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(rep, "renewed")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(rep, "skipped")), 1);
+	json_decref(rep);
+	json_decref(k.docs);
+	kw_store_close(s);
+	free(dir);
+}
+
 Test(renew, dry_run_changes_nothing_at_all, .fini = tpm_up_again)
 {
 	char *dir;
@@ -625,10 +784,10 @@ Test(renew, a_run_opens_each_backend_once_however_many_certificates, .fini = tpm
 }
 
 /* After t1, the swtpm restarts: the run's connection to it is dead. */
-static void restart_tpm_after_t1(const json_t *result, void *arg)
+static void restart_tpm_after_t1(const kw_renew_result *result, void *arg)
 {
 	collect(result, arg);
-	if (strcmp(json_string_value(json_object_get(result, "name")), "t1") == 0) {
+	if (strcmp(result->name, "t1") == 0) {
 		tpm_stop();
 		tpm_up_again();
 	}
