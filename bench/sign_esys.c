@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include "internal.h"
+#include "store/sql.h"
 #include "sign.h"
 #include "tpm2/tpm2_internal.h"
 

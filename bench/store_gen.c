@@ -29,6 +29,7 @@
 #include <keyward/lifecycle.h>
 
 #include "internal.h"
+#include "store/sql.h"
 #include "cert/issue.h"
 
 #define BATCH 1000

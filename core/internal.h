@@ -8,7 +8,6 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <sqlite3.h>
 
 #include <keyward/issuer.h>
 #include <keyward/keyward.h>
@@ -19,7 +18,7 @@
 #define KWI_SOFTWARE_PROPQ KW_SOFTWARE_PROPQ
 
 struct kw_store {
-	sqlite3 *db;
+	struct sqlite3 *db; /* only core/store/ touches it (store/sql.h) */
 	char *dir;
 	char *db_path;
 	char actor[128]; /* who makes changes, for the event log ("cli" by default) */
@@ -35,20 +34,6 @@ kw_rc kwi_store_open_reader(const char *dir, kw_store **out) KW_MUST_USE;
 kw_rc kwi_store_begin(kw_store *s) KW_MUST_USE;
 kw_rc kwi_store_commit(kw_store *s) KW_MUST_USE;
 void kwi_store_rollback(kw_store *s);
-/* Records an SQLite failure with context; returns KW_ERR_STORE. */
-kw_rc kwi_store_fail(kw_store *s, const char *file, int line, const char *what);
-#define KWI_DB_FAIL(s, what) kwi_store_fail((s), __FILE__, __LINE__, (what))
-kw_rc kwi_store_prepare(kw_store *s, const char *sql, sqlite3_stmt **st) KW_MUST_USE;
-/* Runs one statement that returns no rows with the n integers of v bound to
- * ?1..?n; what names the change in the error. KWI_STORE_EXEC(s, what, sql,
- * a, b, ...) lists the integers in place. */
-kw_rc kwi_store_exec_ints(kw_store *s, const char *what, const char *sql, const int64_t *v,
-                          size_t n) KW_MUST_USE;
-#define KWI_STORE_EXEC(s, what, sql, ...)                                                          \
-	kwi_store_exec_ints((s), (what), (sql), (const int64_t[]){__VA_ARGS__},                    \
-	                    sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
-/* A text column's copy (malloc'd; NULL for NULL or out of memory). */
-char *kwi_col_dup(sqlite3_stmt *st, int col);
 
 /* ---- audit/events.c: the append-only, BLAKE2b-chained event log ---- */
 /* Appends an event inside the caller's transaction. details (may be NULL) is

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sql.h"
 #include "store/store_issuers.h"
 
 void kwi_name_list_clear(kwi_name_list *l)

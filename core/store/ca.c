@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sql.h"
 #include "store/store_issuers.h"
 
 /* A blob copied into a row's const field. */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sql.h"
 #include "store/store_lifecycle.h"
 
 kw_rc kwi_store_event_last_get(kw_store *s, int64_t *seq, char hash[65], int *found)

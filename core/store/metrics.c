@@ -1,4 +1,5 @@
 /* see store/store_renewal.h: the metrics series */
+#include "store/sql.h"
 #include "store/store_renewal.h"
 
 /* A blob column (NULL: the column is NULL). */

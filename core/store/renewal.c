@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sql.h"
 #include "store/store_lifecycle.h"
 #include "store/store_renewal.h"
 

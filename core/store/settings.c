@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sql.h"
 #include "lifecycle/lifecycle_internal.h"
 #include "lifecycle/notify_internal.h"
 

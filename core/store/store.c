@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/sql.h"
 #include "internal.h"
 #include "cert/issue.h"
 #include "store/store_issuers.h"

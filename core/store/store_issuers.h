@@ -22,7 +22,6 @@ void kwi_name_list_clear(kwi_name_list *l);
 
 /* For core/store/ only: a blob column's copy (malloc'd; *out NULL for SQL
  * NULL, a byte allocated for an empty blob). */
-kw_rc kwi_col_blob_dup(sqlite3_stmt *st, int col, unsigned char **out, size_t *len) KW_MUST_USE;
 
 /* ---- store/acme.c: ACME issuers (table issuers) and renewal information ---- */
 typedef struct {

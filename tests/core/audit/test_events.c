@@ -7,6 +7,7 @@
 #include <keyward/lifecycle.h>
 
 #include "internal.h"
+#include "store/sql.h"
 #include "kwtest.h"
 
 static kw_store *store_with_events(char **dir, int n)

@@ -19,6 +19,7 @@
 
 #include "fixtures.h"
 #include "kwtest.h"
+#include "store/sql.h"
 #include "lifecycle/lifecycle_internal.h"
 
 typedef kwt_store_fixture fixture;

@@ -18,6 +18,7 @@
 
 #include "fixtures.h"
 #include "kwtest.h"
+#include "store/sql.h"
 #include "lifecycle/lifecycle_internal.h"
 
 #define NOW      "2030-01-01T00:00:00Z"

@@ -9,6 +9,7 @@
 #include <keyward/lifecycle.h>
 
 #include "internal.h"
+#include "store/sql.h"
 #include "fixtures.h"
 #include "kwtest.h"
 

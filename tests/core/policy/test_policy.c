@@ -8,6 +8,7 @@
 #include <keyward/lifecycle.h>
 
 #include "internal.h"
+#include "store/sql.h"
 #include "kwtest.h"
 
 #define DAY 86400

@@ -8,6 +8,7 @@
 #include <keyward/key.h>
 
 #include "internal.h"
+#include "store/sql.h"
 #include "kwtest.h"
 
 static char *store_path(void)
