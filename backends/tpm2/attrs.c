@@ -62,7 +62,6 @@ kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 {
 	kw_rc rc = KW_OK;
 	kwb_tpm2_ctx *c = ctx;
-	kwb_tpm2_blob blob;
 	kwb_tpm2_loaded key = KWB_TPM2_LOADED_INIT;
 	TPMA_OBJECT a;
 
@@ -71,10 +70,7 @@ kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 	out->exportable = 1;
 	out->generated_on_device = 0;
 	out->evidence = NULL;
-	rc = kwb_tpm2_blob_parse(ref, &blob);
-	if (rc != KW_OK)
-		goto out;
-	rc = kwb_tpm2_key_load(c, &blob, 1, &key);
+	rc = kwb_tpm2_key_load_ref(c, ref, &key);
 	if (rc != KW_OK)
 		goto out;
 	/* the TPM's own view of the loaded object, not the blob's claim */

@@ -191,7 +191,6 @@ kw_rc kwb_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char 
 {
 	kw_rc rc = KW_OK;
 	kwb_tpm2_ctx *c = ctx;
-	kwb_tpm2_blob blob;
 	kwb_tpm2_loaded key = KWB_TPM2_LOADED_INIT;
 	ESYS_TR ak = ESYS_TR_NONE;
 	TPM2B_PUBLIC *ak_pub = NULL;
@@ -210,9 +209,7 @@ kw_rc kwb_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char 
 	qual.size = (UINT16)nonce_len;
 	if (nonce_len > 0)
 		memcpy(qual.buffer, nonce, nonce_len);
-	rc = kwb_tpm2_blob_parse(ref, &blob);
-	if (rc == KW_OK)
-		rc = kwb_tpm2_key_load(c, &blob, 1, &key);
+	rc = kwb_tpm2_key_load_ref(c, ref, &key);
 	if (rc == KW_OK)
 		rc = ak_create(c, &ak, &ak_pub);
 	if (rc != KW_OK)

@@ -52,28 +52,16 @@ static kw_rc public_build(EVP_PKEY *key, kw_key_type type, TPM2B_PUBLIC *t)
 {
 	TPMT_PUBLIC *p = &t->publicArea;
 
-	memset(t, 0, sizeof(*t));
-	p->nameAlg = TPM2_ALG_SHA256;
-	p->objectAttributes = IMPORTED_KEY_ATTRS;
 	/* authPolicy stays empty: the object can never be duplicated */
+	KW_GUARD(kwb_tpm2_key_template(type, IMPORTED_KEY_ATTRS, t));
 	if (!kw_key_type_is_rsa(type)) {
 		size_t n = type == KW_KEY_EC_P256 ? 32 : 48;
-		p->type = TPM2_ALG_ECC;
-		p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-		p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-		p->parameters.eccDetail.curveID =
-		    type == KW_KEY_EC_P256 ? TPM2_ECC_NIST_P256 : TPM2_ECC_NIST_P384;
-		p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
 		p->unique.ecc.x.size = p->unique.ecc.y.size = (UINT16)n;
 		KW_GUARD(bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, p->unique.ecc.x.buffer, n));
 		return bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, p->unique.ecc.y.buffer, n);
 	}
 	BIGNUM *e = NULL;
-	size_t bits = type == KW_KEY_RSA_2048 ? 2048 : type == KW_KEY_RSA_3072 ? 3072 : 4096;
-	p->type = TPM2_ALG_RSA;
-	p->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-	p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
-	p->parameters.rsaDetail.keyBits = (UINT16)bits;
+	size_t bits = p->parameters.rsaDetail.keyBits;
 	if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1 || BN_num_bits(e) > 32) {
 		BN_free(e);
 		return KW_FAIL(KW_ERR_UNSUPPORTED,

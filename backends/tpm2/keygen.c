@@ -14,13 +14,14 @@
 	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |        \
 	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
 
-static kw_rc key_template(kw_key_type type, TPM2B_PUBLIC *t)
+/* see tpm2_internal.h */
+kw_rc kwb_tpm2_key_template(kw_key_type type, TPMA_OBJECT attrs, TPM2B_PUBLIC *t)
 {
 	TPMT_PUBLIC *p = &t->publicArea;
 
 	memset(t, 0, sizeof(*t));
 	p->nameAlg = TPM2_ALG_SHA256;
-	p->objectAttributes = SIGNING_KEY_ATTRS;
+	p->objectAttributes = attrs;
 	switch (type) {
 	case KW_KEY_EC_P256:
 	case KW_KEY_EC_P384:
@@ -122,7 +123,7 @@ kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_k
 		return KW_FAIL(KW_ERR_USAGE, "tpm2 key_generate: no context or output given");
 	out->data = NULL;
 	out->len = 0;
-	KW_GUARD(key_template(type, &t));
+	KW_GUARD(kwb_tpm2_key_template(type, SIGNING_KEY_ATTRS, &t));
 	KW_GUARD(kwb_tpm2_ready(c));
 	KW_GUARD(params_test(c, type, &t));
 	return key_create(c, type, &t, out);

@@ -136,3 +136,11 @@ void kwb_tpm2_signer_drop(kwb_tpm2_ctx *c)
 	c->signer = ESYS_TR_NONE;
 	c->signer_priv.size = 0;
 }
+
+/* see tpm2_internal.h */
+kw_rc kwb_tpm2_key_load_ref(kwb_tpm2_ctx *c, const kw_keyref *ref, kwb_tpm2_loaded *out)
+{
+	kwb_tpm2_blob blob;
+	KW_GUARD(kwb_tpm2_blob_parse(ref, &blob));
+	return kwb_tpm2_key_load(c, &blob, 1, out);
+}

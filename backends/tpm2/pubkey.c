@@ -116,7 +116,6 @@ kw_rc kwb_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, 
 {
 	kw_rc rc = KW_OK;
 	kwb_tpm2_ctx *c = ctx;
-	kwb_tpm2_blob blob;
 	kwb_tpm2_loaded key = KWB_TPM2_LOADED_INIT;
 	EVP_PKEY *pkey = NULL;
 
@@ -124,11 +123,8 @@ kw_rc kwb_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, 
 		return KW_FAIL(KW_ERR_USAGE, "tpm2 key_public: no context or output given");
 	*der = NULL;
 	*der_len = 0;
-	rc = kwb_tpm2_blob_parse(ref, &blob);
-	if (rc != KW_OK)
-		goto out;
 	/* Loading proves the TPM accepts the blob; ReadPublic gives its own view. */
-	rc = kwb_tpm2_key_load(c, &blob, 1, &key);
+	rc = kwb_tpm2_key_load_ref(c, ref, &key);
 	if (rc != KW_OK)
 		goto out;
 	rc = kwb_tpm2_public_to_pkey(&key.pub->publicArea, &pkey);

@@ -128,10 +128,18 @@ kw_rc kwb_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
 /* The keyward key type of a public area; 0 when it is none of ours. */
 kw_key_type kwb_tpm2_public_key_type(const TPMT_PUBLIC *pub);
 
+/* ---- keygen.c ---- */
+/* A key's public template: SHA-256 names, attrs, the type's curve or RSA size
+ * (exponent 65537), no scheme (the signature picks it), empty authPolicy. */
+kw_rc kwb_tpm2_key_template(kw_key_type type, TPMA_OBJECT attrs, TPM2B_PUBLIC *t) KW_MUST_USE;
+
 /* ---- load.c ---- */
 /* Loads the blob under the SRK; with read_public also TPM2_ReadPublic. */
 kw_rc kwb_tpm2_key_load(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, int read_public,
                         kwb_tpm2_loaded *out) KW_MUST_USE;
+/* kwb_tpm2_blob_parse of ref, then kwb_tpm2_key_load with TPM2_ReadPublic. */
+kw_rc kwb_tpm2_key_load_ref(kwb_tpm2_ctx *c, const kw_keyref *ref,
+                            kwb_tpm2_loaded *out) KW_MUST_USE;
 /* Flushes and frees; safe on KWB_TPM2_LOADED_INIT and after a failed load. */
 void kwb_tpm2_key_unload(kwb_tpm2_ctx *c, kwb_tpm2_loaded *k);
 

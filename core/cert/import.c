@@ -133,6 +133,18 @@ static kw_rc record(kw_store *s, const char *event, const char *name, const json
 	return rc;
 }
 
+/* What import and adopt hold while they work, let go on every path. */
+static void work_clear(kwi_import_input *in, kwi_issued *v, kw_keyref *ref, kwi_device *dev,
+                       json_t *policy, json_t *dropped)
+{
+	kwi_import_input_clear(in);
+	kwi_issued_clear(v);
+	kw_keyref_clear(ref);
+	kwi_device_close(dev);
+	json_decref(policy);
+	json_decref(dropped);
+}
+
 /* The key goes into the device and its software copy away at once. */
 static kw_rc key_place(kwi_device *dev, kwi_import_input *in, const char *name, kw_keyref *ref)
 {
@@ -202,12 +214,7 @@ kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **ou
 	if (out && rc == KW_OK)
 		*out = result_json(req, &v, in.type);
 out:
-	kwi_import_input_clear(&in);
-	kwi_issued_clear(&v);
-	kw_keyref_clear(&ref);
-	kwi_device_close(&dev);
-	json_decref(policy);
-	json_decref(dropped);
+	work_clear(&in, &v, &ref, &dev, policy, dropped);
 	return rc;
 }
 
@@ -376,11 +383,6 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 		                 "certificate_source", req->cert_path ? "file" : "device");
 out:
 	free(token_der);
-	kwi_import_input_clear(&in);
-	kwi_issued_clear(&v);
-	kw_keyref_clear(&ref);
-	kwi_device_close(&dev);
-	json_decref(policy);
-	json_decref(dropped);
+	work_clear(&in, &v, &ref, &dev, policy, dropped);
 	return rc;
 }

@@ -33,9 +33,7 @@ void kwi_channel_row_clear(kwi_channel_row *r)
 {
 	if (r == NULL)
 		return;
-	free((char *)r->name);
-	free((char *)r->kind);
-	json_decref(r->config);
+	kwi_row_named_clear(&r->name, &r->kind, &r->config);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -516,3 +516,13 @@ kw_rc kwi_col_blob_dup(sqlite3_stmt *st, int col, unsigned char **out, size_t *l
 	*len = n;
 	return KW_OK;
 }
+
+/* see store/sql.h */
+void kwi_row_named_clear(const char **name, const char **kind, json_t **config)
+{
+	free((char *)*name);
+	free((char *)*kind);
+	json_decref(*config);
+	*name = *kind = NULL;
+	*config = NULL;
+}
