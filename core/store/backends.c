@@ -7,10 +7,8 @@
 
 void kwi_backend_row_clear(kwi_backend_row *r)
 {
-	if (r == NULL)
-		return;
-	kwi_row_named_clear(&r->name, &r->kind, &r->config);
-	memset(r, 0, sizeof(*r));
+	if (r)
+		kwi_row_named_clear(r, sizeof(*r), &r->name, &r->kind, &r->config);
 }
 
 void kwi_backend_rows_free(kwi_backend_row *rows, size_t n)

@@ -31,10 +31,8 @@ void *kwi_row_next(void **rows, size_t n, size_t *cap, size_t size)
 
 void kwi_channel_row_clear(kwi_channel_row *r)
 {
-	if (r == NULL)
-		return;
-	kwi_row_named_clear(&r->name, &r->kind, &r->config);
-	memset(r, 0, sizeof(*r));
+	if (r)
+		kwi_row_named_clear(r, sizeof(*r), &r->name, &r->kind, &r->config);
 }
 
 void kwi_channel_rows_free(kwi_channel_row *rows, size_t n)

@@ -518,11 +518,11 @@ kw_rc kwi_col_blob_dup(sqlite3_stmt *st, int col, unsigned char **out, size_t *l
 }
 
 /* see store/sql.h */
-void kwi_row_named_clear(const char **name, const char **kind, json_t **config)
+void kwi_row_named_clear(void *row, size_t size, const char **name, const char **kind,
+                         json_t **config)
 {
 	free((char *)*name);
 	free((char *)*kind);
 	json_decref(*config);
-	*name = *kind = NULL;
-	*config = NULL;
+	memset(row, 0, size);
 }
