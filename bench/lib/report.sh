@@ -52,7 +52,7 @@ pkg_version() {
 }
 
 machine_details() {
-	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); keyward $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); keyward ${KW_REVISION:-?} (built at the start of the run)"
 	echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); nproc $(nproc)"
 	echo "- kernel: $(uname -srm)"
 	echo "- load average at start: $LOAD_START (the machine is shared: compare ratios, not absolute numbers)"

@@ -92,7 +92,7 @@ renew_compare() {
 	for ((i = 1; i <= RENEW_ROUNDS; i++)); do
 		for b in $([ $((i % 2)) = 1 ] && echo "old new" || echo "new old"); do
 			if [ $b = old ]; then
-				label="$RENEW_COUNT due SoftHSM-key certificates, a new key each, round $i, \`$COMPARE\`"
+				label="$RENEW_COUNT due SoftHSM-key certificates, a new key each, round $i, \`$COMPARE_LABEL\`"
 				KW="$COMPARE/cli/keyward" STORE_GEN="$COMPARE/bench/kwbench-store" \
 					renew_store "$W/renew-$b-$i" "$RENEW_COUNT" || return 1
 				KW="$COMPARE/cli/keyward" renew_time "$W/renew-$b-$i" "$RENEW_COUNT" "$label"
@@ -107,7 +107,7 @@ renew_compare() {
 	local old new ratio
 	old=$(median <"$W/renew-old.secs" 2>/dev/null) new=$(median <"$W/renew-new.secs" 2>/dev/null)
 	ratio=$(awk -v o="$old" -v n="$new" 'BEGIN { if (o ~ /^[0-9.]+$/ && n + 0 > 0) printf "%.2f", o / n; else print "failed" }')
-	row 5 "\`renew --due\` of $RENEW_COUNT, medians of $RENEW_ROUNDS rounds: this build / \`$COMPARE\`" \
+	row 5 "\`renew --due\` of $RENEW_COUNT, medians of $RENEW_ROUNDS rounds: this build / \`$COMPARE_LABEL\`" \
 		"$new s" "$old s" "$ratio× faster" ">= 3×" "$(verdict "$ratio" 3)"
 }
 
