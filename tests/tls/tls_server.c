@@ -401,6 +401,8 @@ char *tls_logs(const tls_server *s)
 
 /* haproxy's master CLI: the answer to one command (malloc'd; NULL if none).
  * The end of our input tells the master to answer and close. */
+/* A master that closes the socket early (still starting, under load) must
+ * not kill the test with SIGPIPE: send, not write. */
 static char *master_cli(const tls_server *s, const char *cmd)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -409,8 +411,8 @@ static char *master_cli(const tls_server *s, const char *cmd)
 	struct timeval tv = {5, 0};
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
 	    connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    write(fd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd) || write(fd, "\n", 1) != 1 ||
-	    shutdown(fd, SHUT_WR) != 0) {
+	    send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) != (ssize_t)strlen(cmd) ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1 || shutdown(fd, SHUT_WR) != 0) {
 		if (fd >= 0)
 			close(fd);
 		return NULL;
