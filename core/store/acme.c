@@ -48,13 +48,10 @@ static int issuer_read(sqlite3_stmt *st, kwi_acme_issuer_row *r)
 	r->backend_id = sqlite3_column_int64(st, 3);
 	r->backend = kwi_col_dup(st, 4);
 	r->type = kw_key_type_from_name((const char *)sqlite3_column_text(st, 5));
-	r->ref.len = (size_t)sqlite3_column_bytes(st, 6);
-	r->ref.data = malloc(r->ref.len ? r->ref.len : 1);
-	if (r->ref.data && r->ref.len)
-		memcpy(r->ref.data, sqlite3_column_blob(st, 6), r->ref.len);
+	int ok = kwi_col_blob_dup(st, 6, &r->ref.data, &r->ref.len) == KW_OK && r->ref.data;
 	r->account_url = kwi_col_dup(st, 7);
 	r->created_at = (time_t)sqlite3_column_int64(st, 8);
-	return r->ref.data != NULL;
+	return ok;
 }
 
 kw_rc kwi_store_acme_issuer_get(kw_store *s, const char *name, kwi_acme_issuer_row *out, int *found)

@@ -5,15 +5,6 @@
 #include "store/sql.h"
 #include "store/store_issuers.h"
 
-/* A blob copied into a row's const field. */
-static kw_rc blob_into(sqlite3_stmt *st, int col, const unsigned char **out, size_t *len)
-{
-	unsigned char *p = NULL;
-	kw_rc rc = kwi_col_blob_dup(st, col, &p, len);
-	*out = p;
-	return rc;
-}
-
 /* ---- a CA certificate's current version ---- */
 
 void kwi_ca_current_row_clear(kwi_ca_current_row *r)
@@ -38,8 +29,8 @@ static kw_rc current_read(sqlite3_stmt *st, kwi_ca_current_row *r)
 	r->version = sqlite3_column_int(st, 9);
 	if (r->status == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	KW_GUARD(blob_into(st, 3, &r->cert_der, &r->cert_len));
-	KW_GUARD(blob_into(st, 4, &r->chain_der, &r->chain_len));
+	KW_GUARD(kwi_col_blob_dup_const(st, 3, &r->cert_der, &r->cert_len));
+	KW_GUARD(kwi_col_blob_dup_const(st, 4, &r->chain_der, &r->chain_len));
 	return kwi_col_blob_dup(st, 7, &r->ref.data, &r->ref.len);
 }
 
@@ -122,7 +113,7 @@ kw_rc kwi_store_ca_revocable_get(kw_store *s, const char *name, kwi_ca_revocable
 		    (out->serial == NULL && sqlite3_column_type(st, 1) != SQLITE_NULL))
 			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 		if (rc == KW_OK)
-			rc = blob_into(st, 3, &out->cert_der, &out->cert_len);
+			rc = kwi_col_blob_dup_const(st, 3, &out->cert_der, &out->cert_len);
 	} else if (r != SQLITE_DONE)
 		rc = KWI_DB_FAIL(s, "reading a certificate");
 	sqlite3_finalize(st);

@@ -121,10 +121,7 @@ static int text(sqlite3_stmt *st, int col, const char **out)
 
 static int blob(sqlite3_stmt *st, int col, const unsigned char **out, size_t *len)
 {
-	unsigned char *p = NULL;
-	kw_rc rc = kwi_col_blob_dup(st, col, &p, len);
-	*out = p;
-	return rc == KW_OK;
+	return kwi_col_blob_dup_const(st, col, out, len) == KW_OK;
 }
 
 static kw_rc cert_read(sqlite3_stmt *st, unsigned flags, kwi_cert_row *c)

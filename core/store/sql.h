@@ -27,5 +27,8 @@ char *kwi_col_dup(sqlite3_stmt *st, int col);
 void kwi_row_named_clear(void *row, size_t size, const char **name, const char **kind,
                          json_t **config);
 kw_rc kwi_col_blob_dup(sqlite3_stmt *st, int col, unsigned char **out, size_t *len) KW_MUST_USE;
+/* The same into a row's const field (the row owns it all the same). */
+kw_rc kwi_col_blob_dup_const(sqlite3_stmt *st, int col, const unsigned char **out,
+                             size_t *len) KW_MUST_USE;
 
 #endif

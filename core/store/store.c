@@ -518,6 +518,15 @@ kw_rc kwi_col_blob_dup(sqlite3_stmt *st, int col, unsigned char **out, size_t *l
 }
 
 /* see store/sql.h */
+kw_rc kwi_col_blob_dup_const(sqlite3_stmt *st, int col, const unsigned char **out, size_t *len)
+{
+	unsigned char *p = NULL;
+	kw_rc rc = kwi_col_blob_dup(st, col, &p, len);
+	*out = p;
+	return rc;
+}
+
+/* see store/sql.h */
 void kwi_row_named_clear(void *row, size_t size, const char **name, const char **kind,
                          json_t **config)
 {
