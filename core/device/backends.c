@@ -111,10 +111,10 @@ kw_rc kwi_backend_list(kw_store *s, json_t **out)
 		rows[i].config = NULL; /* taken */
 		json_object_set_new(j, "name", json_string(rows[i].name));
 		json_object_set_new(j, "kind", json_string(rows[i].kind));
-		json_object_set_new(j, "certificates", json_integer(rows[i].certificates));
+		json_object_set_new(j, "certificates", json_integer(rows[i].uses));
 		json_array_append_new(*out, j);
 	}
-	kwi_backend_rows_free(rows, n);
+	kwi_named_rows_free(rows, n);
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 

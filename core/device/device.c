@@ -172,7 +172,7 @@ static kw_rc device_open_where(kw_store *s, const char *name, int64_t id, kwi_de
 	else
 		rc = KW_FAIL(KW_ERR_STORE, "store %s references a missing backend (id %lld)",
 		             s->dir, (long long)id);
-	kwi_backend_row_clear(&b);
+	kwi_named_row_clear(&b);
 	if (rc != KW_OK)
 		kwi_device_close(out);
 	return rc;

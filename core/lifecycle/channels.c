@@ -178,7 +178,7 @@ kw_rc kw_channel_list(kw_store *s, json_t **out)
 		                      json_pack("{s:s,s:s,s:o,s:s}", "name", rows[i].name, "kind",
 		                                rows[i].kind, "config", cfg, "created", at));
 	}
-	kwi_channel_rows_free(rows, n);
+	kwi_named_rows_free(rows, n);
 	if (arr == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	*out = arr;

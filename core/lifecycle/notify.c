@@ -203,7 +203,7 @@ kw_rc kwi_notify(kw_store *s, const char *kind, const char *cert, int version,
 		goto out;
 	rc = send_all(s, channels, n_channels, cert, version, &n);
 out:
-	kwi_channel_rows_free(channels, n_channels);
+	kwi_named_rows_free(channels, n_channels);
 	json_decref(n.doc);
 	json_decref(n.contacts);
 	if (rc == KW_OK)

@@ -5,19 +5,6 @@
 #include "store/sql.h"
 #include "store/store_certs.h"
 
-void kwi_backend_row_clear(kwi_backend_row *r)
-{
-	if (r)
-		kwi_row_named_clear(r, sizeof(*r), &r->name, &r->kind, &r->config);
-}
-
-void kwi_backend_rows_free(kwi_backend_row *rows, size_t n)
-{
-	for (size_t i = 0; rows && i < n; i++)
-		kwi_backend_row_clear(&rows[i]);
-	free(rows);
-}
-
 kw_rc kwi_store_backend_exists(kw_store *s, const char *name, int *exists)
 {
 	sqlite3_stmt *st = NULL;
@@ -59,7 +46,7 @@ kw_rc kwi_store_backend_get(kw_store *s, const char *name, int64_t id, kwi_backe
 		rc = KWI_DB_FAIL(s, "reading a backend");
 	sqlite3_finalize(st);
 	if (rc != KW_OK)
-		kwi_backend_row_clear(out);
+		kwi_named_row_clear(out);
 	return rc;
 }
 
@@ -117,7 +104,7 @@ kw_rc kwi_store_backend_list(kw_store *s, kwi_backend_row **rows, size_t *n)
 		b->kind = kwi_col_dup(st, 2);
 		b->config = cfg ? json_loads(cfg, 0, NULL) : NULL;
 		b->created_at = (time_t)sqlite3_column_int64(st, 4);
-		b->certificates = sqlite3_column_int(st, 5);
+		b->uses = sqlite3_column_int(st, 5);
 		if (b->name == NULL || b->kind == NULL)
 			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	}
@@ -125,7 +112,7 @@ kw_rc kwi_store_backend_list(kw_store *s, kwi_backend_row **rows, size_t *n)
 		rc = KWI_DB_FAIL(s, "listing backends");
 	sqlite3_finalize(st);
 	if (rc != KW_OK) {
-		kwi_backend_rows_free(*rows, *n);
+		kwi_named_rows_free(*rows, *n);
 		*rows = NULL;
 		*n = 0;
 	}

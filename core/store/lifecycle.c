@@ -29,19 +29,6 @@ void *kwi_row_next(void **rows, size_t n, size_t *cap, size_t size)
 
 /* ---- channels ---- */
 
-void kwi_channel_row_clear(kwi_channel_row *r)
-{
-	if (r)
-		kwi_row_named_clear(r, sizeof(*r), &r->name, &r->kind, &r->config);
-}
-
-void kwi_channel_rows_free(kwi_channel_row *rows, size_t n)
-{
-	for (size_t i = 0; rows && i < n; i++)
-		kwi_channel_row_clear(&rows[i]);
-	free(rows);
-}
-
 kw_rc kwi_store_channel_add(kw_store *s, const kwi_channel_row *r, int *exists)
 {
 	sqlite3_stmt *st = NULL;
@@ -113,7 +100,7 @@ kw_rc kwi_store_channel_list(kw_store *s, kwi_channel_row **rows, size_t *n)
 		rc = KWI_DB_FAIL(s, "listing channels");
 	sqlite3_finalize(st);
 	if (rc != KW_OK) {
-		kwi_channel_rows_free(*rows, *n);
+		kwi_named_rows_free(*rows, *n);
 		*rows = NULL;
 		*n = 0;
 	}

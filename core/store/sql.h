@@ -22,10 +22,6 @@ kw_rc kwi_store_exec_ints(kw_store *s, const char *what, const char *sql, const 
 	                    sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 /* A text column's copy (malloc'd; NULL for NULL or out of memory). */
 char *kwi_col_dup(sqlite3_stmt *st, int col);
-/* Frees what a row of a named, configured thing (a backend, a channel) owns
- * (its name, kind and config, which point into row) and zeroes the row. */
-void kwi_row_named_clear(void *row, size_t size, const char **name, const char **kind,
-                         json_t **config);
 kw_rc kwi_col_blob_dup(sqlite3_stmt *st, int col, unsigned char **out, size_t *len) KW_MUST_USE;
 /* The same into a row's const field (the row owns it all the same). */
 kw_rc kwi_col_blob_dup_const(sqlite3_stmt *st, int col, const unsigned char **out,

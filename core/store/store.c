@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "store/sql.h"
+#include "store/store_named.h"
 #include "internal.h"
 #include "cert/issue.h"
 #include "store/store_issuers.h"
@@ -526,12 +527,20 @@ kw_rc kwi_col_blob_dup_const(sqlite3_stmt *st, int col, const unsigned char **ou
 	return rc;
 }
 
-/* see store/sql.h */
-void kwi_row_named_clear(void *row, size_t size, const char **name, const char **kind,
-                         json_t **config)
+/* see store/store_named.h */
+void kwi_named_row_clear(kwi_named_row *r)
 {
-	free((char *)*name);
-	free((char *)*kind);
-	json_decref(*config);
-	memset(row, 0, size);
+	if (r == NULL)
+		return;
+	free((char *)r->name);
+	free((char *)r->kind);
+	json_decref(r->config);
+	memset(r, 0, sizeof(*r));
+}
+
+void kwi_named_rows_free(kwi_named_row *rows, size_t n)
+{
+	for (size_t i = 0; rows && i < n; i++)
+		kwi_named_row_clear(&rows[i]);
+	free(rows);
 }

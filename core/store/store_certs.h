@@ -12,6 +12,7 @@
 #define KEYWARD_CORE_STORE_CERTS_H
 
 #include "internal.h"
+#include "store/store_named.h"
 
 /* ---- store/certs.c: certificates (table certs) and versions ---- */
 typedef struct {
@@ -162,24 +163,16 @@ kw_rc kwi_store_cert_policy_set(kw_store *s, const char *name, const json_t *pol
 kw_rc kwi_store_cert_remove(kw_store *s, int64_t id, int *removed) KW_MUST_USE;
 
 /* ---- store/backends.c: the backends table ---- */
-typedef struct {
-	int64_t id;
-	const char *name;
-	const char *kind;
-	json_t *config; /* tcti, module, token, pin_source; list: NULL when unreadable */
-	time_t created_at;
-	int certificates; /* list: how many certificates have a version on it */
-} kwi_backend_row;
+/* config: tcti, module, token, pin_source; uses: certificates on it (list). */
+typedef kwi_named_row kwi_backend_row;
 
-void kwi_backend_row_clear(kwi_backend_row *r);
-void kwi_backend_rows_free(kwi_backend_row *rows, size_t n);
 kw_rc kwi_store_backend_exists(kw_store *s, const char *name, int *exists) KW_MUST_USE;
 /* The backend called name, or (name NULL) the one with this id; *found 0: none. */
 kw_rc kwi_store_backend_get(kw_store *s, const char *name, int64_t id, kwi_backend_row *out,
                             int *found) KW_MUST_USE;
 /* Inserts r (lent: name, kind, config kept as sorted compact JSON text, created_at). */
 kw_rc kwi_store_backend_insert(kw_store *s, const kwi_backend_row *r) KW_MUST_USE;
-/* Every backend by name. Free with kwi_backend_rows_free. */
+/* Every backend by name. Free with kwi_named_rows_free. */
 kw_rc kwi_store_backend_list(kw_store *s, kwi_backend_row **rows, size_t *n) KW_MUST_USE;
 
 #endif

@@ -13,6 +13,7 @@
 #define KEYWARD_CORE_STORE_LIFECYCLE_H
 
 #include "internal.h"
+#include "store/store_named.h"
 
 /* For core/store/ only: room for row n in *rows (size bytes each, *cap of
  * them, grown as needed), zeroed. NULL when out of memory (*rows unchanged). */
@@ -22,21 +23,15 @@ void *kwi_row_next(void **rows, size_t n, size_t *cap, size_t size);
 int kwi_store_in_transaction(kw_store *s);
 
 /* ---- store/lifecycle.c: notification channels (table channels) ---- */
-typedef struct {
-	const char *name;
-	const char *kind; /* sendmail, webhook, command */
-	json_t *config;   /* the channel's settings document; NULL when it does not parse */
-	time_t created_at;
-} kwi_channel_row;
+/* kind: sendmail, webhook, command; config: the channel's settings. */
+typedef kwi_named_row kwi_channel_row;
 
-void kwi_channel_row_clear(kwi_channel_row *r);
-void kwi_channel_rows_free(kwi_channel_row *rows, size_t n);
 /* Inserts r (lent; config stored as compact sorted JSON); *exists 1: a
  * channel of that name is there already (nothing added). */
 kw_rc kwi_store_channel_add(kw_store *s, const kwi_channel_row *r, int *exists) KW_MUST_USE;
 /* *removed 0: no channel of that name. */
 kw_rc kwi_store_channel_remove(kw_store *s, const char *name, int *removed) KW_MUST_USE;
-/* Every channel by name. Free with kwi_channel_rows_free. */
+/* Every channel by name. Free with kwi_named_rows_free. */
 kw_rc kwi_store_channel_list(kw_store *s, kwi_channel_row **rows, size_t *n) KW_MUST_USE;
 /* *any 1: at least one channel is configured. */
 kw_rc kwi_store_channel_any(kw_store *s, int *any) KW_MUST_USE;
