@@ -16,6 +16,8 @@ static const CK_ATTRIBUTE_TYPE custody_types[KWB_P11_CUSTODY_N] = {
     [KWB_P11_LOCAL] = CKA_LOCAL,
     [KWB_P11_TOKEN] = CKA_TOKEN,
     [KWB_P11_PRIVATE] = CKA_PRIVATE,
+    [KWB_P11_MODIFIABLE] = CKA_MODIFIABLE,
+    [KWB_P11_COPYABLE] = CKA_COPYABLE,
 };
 
 static const char *const custody_names[KWB_P11_CUSTODY_N] = {
@@ -26,6 +28,8 @@ static const char *const custody_names[KWB_P11_CUSTODY_N] = {
     [KWB_P11_LOCAL] = "CKA_LOCAL",
     [KWB_P11_TOKEN] = "CKA_TOKEN",
     [KWB_P11_PRIVATE] = "CKA_PRIVATE",
+    [KWB_P11_MODIFIABLE] = "CKA_MODIFIABLE",
+    [KWB_P11_COPYABLE] = "CKA_COPYABLE",
 };
 
 kw_rc kwb_p11_custody_read(kwb_p11 *p, CK_OBJECT_HANDLE h, const char *op,
@@ -38,6 +42,13 @@ kw_rc kwb_p11_custody_read(kwb_p11 *p, CK_OBJECT_HANDLE h, const char *op,
 		                   "%s: cannot read the key's attributes from token '%s': %s", op,
 		                   p->token, kwb_p11_rv_name(rv));
 	return KW_OK;
+}
+
+void kwb_p11_lock_attrs(CK_ATTRIBUTE *t, CK_ULONG *n, CK_BBOOL *no, int priv)
+{
+	t[(*n)++] = (CK_ATTRIBUTE){CKA_MODIFIABLE, no, sizeof(*no)};
+	if (priv)
+		t[(*n)++] = (CK_ATTRIBUTE){CKA_COPYABLE, no, sizeof(*no)};
 }
 
 static json_t *bool_json(int v)

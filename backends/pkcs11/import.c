@@ -221,11 +221,18 @@ kw_rc kwb_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char 
 	common_build(&r, label);
 	if ((rc = components_add(&r, key, type)) != KW_OK)
 		goto out;
+	kwb_p11_lock_attrs(r.pub, &r.npub, &r.no, 0); /* last: see p11.h */
+	kwb_p11_lock_attrs(r.priv, &r.npriv, &r.no, 1);
 	attempted = 1;
 	/* the public object first: its RSA template points into parts too */
 	CK_RV rv = p->fn->C_CreateObject(p->session, r.pub, r.npub, &hpub);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID) /* a token without CKA_COPYABLE: see p11.h */
+		rv = p->fn->C_CreateObject(p->session, r.pub, r.npub - KWB_P11_LOCK_ATTRS_PUB, &hpub);
 	if (rv == CKR_OK)
 		rv = p->fn->C_CreateObject(p->session, r.priv, r.npriv, &hpriv);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID)
+		rv = p->fn->C_CreateObject(p->session, r.priv, r.npriv - KWB_P11_LOCK_ATTRS_PRIV,
+		                           &hpriv);
 	sodium_memzero(r.parts, r.parts_cap); /* the token holds it now (or refused it) */
 	if (rv != CKR_OK) {
 		rc = create_fail(p, rv);

@@ -110,6 +110,8 @@ static void templates_build(gen_request *g, const char *label)
 		add(g->pub, &g->npub, CKA_MODULUS_BITS, &g->bits, sizeof(g->bits));
 		add(g->pub, &g->npub, CKA_PUBLIC_EXPONENT, g->exponent, sizeof(g->exponent));
 	}
+	kwb_p11_lock_attrs(g->pub, &g->npub, &g->no, 0); /* last: see p11.h */
+	kwb_p11_lock_attrs(g->priv, &g->npriv, &g->no, 1);
 }
 
 static kw_rc request_init(gen_request *g, const key_spec *spec, const char *label)
@@ -213,6 +215,10 @@ kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_ke
 	attempted = 1;
 	CK_RV rv = p->fn->C_GenerateKeyPair(p->session, &mech, g.pub, g.npub, g.priv, g.npriv, &pub,
 	                                    &priv);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID) /* a token without CKA_COPYABLE */
+		rv = p->fn->C_GenerateKeyPair(p->session, &mech, g.pub,
+		                              g.npub - KWB_P11_LOCK_ATTRS_PUB, g.priv,
+		                              g.npriv - KWB_P11_LOCK_ATTRS_PRIV, &pub, &priv);
 	if (rv != CKR_OK) {
 		rc = generate_fail(p, rv, tname);
 		goto out;

@@ -170,12 +170,23 @@ enum {
 	KWB_P11_LOCAL,
 	KWB_P11_TOKEN,
 	KWB_P11_PRIVATE,
+	KWB_P11_MODIFIABLE,
+	KWB_P11_COPYABLE,
 	KWB_P11_CUSTODY_N
 };
 
 /* Reads the custody attributes of a private key object; records the error. */
 kw_rc kwb_p11_custody_read(kwb_p11 *p, CK_OBJECT_HANDLE h, const char *op,
                            int vals[KWB_P11_CUSTODY_N]) KW_MUST_USE;
+/* Appends CKA_MODIFIABLE=FALSE and CKA_COPYABLE=FALSE (priv) or
+ * CKA_MODIFIABLE=FALSE (pub) to a key template: nobody renames a keyward key
+ * (CKA_ID) or copies it with other attributes. A token that does not know
+ * them (CKR_ATTRIBUTE_TYPE_INVALID) gets the template without them
+ * (KWB_P11_LOCK_ATTRS fewer, at the end), and cert verify shows what it kept.
+ * no is a CK_BBOOL holding CK_FALSE that outlives the template. */
+#define KWB_P11_LOCK_ATTRS_PRIV 2
+#define KWB_P11_LOCK_ATTRS_PUB 1
+void kwb_p11_lock_attrs(CK_ATTRIBUTE *t, CK_ULONG *n, CK_BBOOL *no, int priv);
 
 kw_rc kwb_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;
 

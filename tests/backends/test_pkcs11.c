@@ -73,6 +73,27 @@ static void device_check(const kw_keyref *ref, kw_key_type type)
 	cr_assert_eq(v[7], CK_TRUE, "CKA_SIGN");
 	cr_assert_str_eq(label, KEY_LABEL);
 
+	/* Nobody renames or copies a keyward key: the attack was pkcs11-tool
+	 * --set-id giving the key another CKA_ID. */
+	CK_BBOOL mod = CK_TRUE, copy = CK_TRUE;
+	CK_ATTRIBUTE lock[] = {{CKA_MODIFIABLE, &mod, 1}, {CKA_COPYABLE, &copy, 1}};
+	cr_assert_eq(t.fn->C_GetAttributeValue(t.s, h[0], lock, 2), CKR_OK);
+	cr_assert_eq(mod, CK_FALSE, "CKA_MODIFIABLE");
+	cr_assert_eq(copy, CK_FALSE, "CKA_COPYABLE");
+	unsigned char other_id[] = {0xde, 0xad};
+	CK_ATTRIBUTE rename = {CKA_ID, other_id, sizeof(other_id)};
+	cr_assert_neq(t.fn->C_SetAttributeValue(t.s, h[0], &rename, 1), CKR_OK,
+	              "the token let the private key's CKA_ID be changed");
+	CK_OBJECT_HANDLE copied = CK_INVALID_HANDLE;
+	cr_assert_neq(t.fn->C_CopyObject(t.s, h[0], &rename, 1, &copied), CKR_OK,
+	              "the token let the private key be copied under another CKA_ID");
+	cr_assert_eq(kwt_tok_find(&t, ref, &priv_cls, h, 4), 1, "the key kept its CKA_ID");
+	CK_OBJECT_HANDLE pubh[2];
+	cr_assert_eq(kwt_tok_find(&t, ref, &pub_cls, pubh, 2), 1);
+	mod = CK_TRUE;
+	cr_assert_eq(t.fn->C_GetAttributeValue(t.s, pubh[0], lock, 1), CKR_OK);
+	cr_assert_eq(mod, CK_FALSE, "public key CKA_MODIFIABLE");
+
 	CK_ATTRIBUTE secret = {kw_key_type_is_rsa(type) ? CKA_PRIVATE_EXPONENT : CKA_VALUE, NULL,
 	                       0};
 	CK_RV rv = t.fn->C_GetAttributeValue(t.s, h[0], &secret, 1);
@@ -228,6 +249,8 @@ static void attrs_check(void *ctx, const kw_keyref *ref)
 	                 kwt_env("KW_TEST_P11_TOKEN"));
 	cr_assert_str_eq(json_string_value(json_object_get(a.evidence, "CKA_ID")), hex);
 	cr_assert(json_is_false(json_object_get(a.evidence, "CKA_EXTRACTABLE")));
+	cr_assert(json_is_false(json_object_get(a.evidence, "CKA_MODIFIABLE")));
+	cr_assert(json_is_false(json_object_get(a.evidence, "CKA_COPYABLE")));
 	static const char *const yes[] = {"CKA_SENSITIVE",
 	                                  "CKA_NEVER_EXTRACTABLE",
 	                                  "CKA_ALWAYS_SENSITIVE",
