@@ -6,17 +6,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/process.h"
+#include "keyward/import.h"
 
 #define TAIL_BYTES   4096 /* stderr kept while the command runs */
 #define TAIL_LINES   5    /* lines of it reported */
 #define POLL_SLICE   50   /* ms between checks for the child's exit */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* The core limit main() had, given back to the commands keyward runs. */
+static struct rlimit core_before;
+static int core_saved;
+
+int kw_process_protect(void)
+{
+	if (!core_saved && getrlimit(RLIMIT_CORE, &core_before) == 0)
+		core_saved = 1;
+	/* the soft limit only: the hard one stays, for the commands we run */
+	struct rlimit none = {0, core_saved ? core_before.rlim_max : 0};
+	int ok = setrlimit(RLIMIT_CORE, &none) == 0;
+	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && ok;
+}
 
 static long long now_ms(void)
 {
@@ -118,6 +135,8 @@ static void child_exec(const kwi_process *p, int in, int devnull, int err)
 	sigaction(SIGPIPE, &dfl, NULL);
 	sigaction(SIGCHLD, &dfl, NULL);
 	setpgid(0, 0);
+	if (core_saved) /* raising the soft limit back up to the hard one: allowed */
+		setrlimit(RLIMIT_CORE, &core_before);
 	if (dup2(in >= 0 ? in : devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(err, 2) < 0)
 		_exit(127);
 	closefrom(3);

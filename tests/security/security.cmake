@@ -16,3 +16,11 @@ add_dependencies(test_secrets keyward-provider)
 set_property(TEST test_secrets APPEND PROPERTY ENVIRONMENT
   "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>")
 set_property(TEST test_secrets APPEND PROPERTY LABELS security)
+
+# A process holding a secret leaves no core (issue 14, item 7): p11-barrier.so
+# (tests/backends/pkcs11_parallel.cmake) holds an import inside C_CreateObject.
+kw_add_test(test_core_dump ${CMAKE_CURRENT_SOURCE_DIR}/security/test_core_dump.c DEVICES --p11)
+add_dependencies(test_core_dump p11-barrier)
+set_property(TEST test_core_dump APPEND PROPERTY ENVIRONMENT
+  "KW_TEST_P11_BARRIER=$<TARGET_FILE:p11-barrier>")
+set_property(TEST test_core_dump APPEND PROPERTY LABELS security)

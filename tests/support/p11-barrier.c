@@ -12,15 +12,21 @@
  * together, whatever the timing. A caller that signs alone waits out the
  * timeout once and leaves the maximum at 1.
  *
+ * With KWB_P11_BARRIER_HOLD_CREATE=PATH in the environment, C_CreateObject
+ * of a private key creates PATH and then never returns (the caller is killed
+ * there): a process caught while it holds an imported key.
+ *
  * It also keeps the flags C_Initialize was given (-1: no arguments), so a
  * test can check the module was told it may be called from several threads
  * (CKF_OS_LOCKING_OK).
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -106,6 +112,22 @@ static CK_RV barrier_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR data, CK_ULONG len, C
 	return rv;
 }
 
+static CK_RV barrier_CreateObject(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                                  CK_OBJECT_HANDLE_PTR h)
+{
+	const char *hold = getenv("KWB_P11_BARRIER_HOLD_CREATE");
+	for (CK_ULONG i = 0; hold && i < n; i++)
+		if (t[i].type == CKA_CLASS && t[i].ulValueLen == sizeof(CK_OBJECT_CLASS) &&
+		    *(CK_OBJECT_CLASS *)t[i].pValue == CKO_PRIVATE_KEY) {
+			int fd = open(hold, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+			if (fd >= 0)
+				close(fd);
+			for (;;)
+				pause();
+		}
+	return real->C_CreateObject(s, t, n, h);
+}
+
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
 	CK_RV rv = CKR_OK;
@@ -125,6 +147,7 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 			mine.C_GetFunctionList = C_GetFunctionList;
 			mine.C_Initialize = barrier_Initialize;
 			mine.C_Sign = barrier_Sign;
+			mine.C_CreateObject = barrier_CreateObject;
 		}
 	}
 	pthread_mutex_unlock(&lock);

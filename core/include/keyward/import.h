@@ -61,6 +61,14 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
  * returns 0 when it is too late (OpenSSL already allocated), 1 when set. */
 int kw_openssl_wipe_on_free(void);
 
+/* Keeps this process's memory out of core dumps and debuggers: no core file
+ * (RLIMIT_CORE 0) and not dumpable (PR_SET_DUMPABLE 0: no core, no ptrace
+ * attach by the same user, /proc/PID/mem closed to others). Call in main()
+ * before reading any secret (PIN, password, imported key). The commands
+ * keyward runs (hooks, channel commands) get the core limit back. Returns 0
+ * when either setting failed, 1 when both hold. */
+int kw_process_protect(void);
+
 #ifdef __cplusplus
 }
 #endif
