@@ -234,29 +234,6 @@ void cli_print_json(json_t *j)
 	free(s);
 }
 
-/* Devices, FIFOs and sockets (/dev/stdout, a pipe) are written through:
- * replacing them with a file would break the system (think /dev/null). */
-static int write_through(const char *path, const char *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	size_t done = 0;
-	while (fd >= 0 && done < len) {
-		ssize_t n = write(fd, data + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	int err = errno;
-	if (fd >= 0)
-		close(fd);
-	if (done == len)
-		return 0;
-	fprintf(stderr, "keyward: cannot write %s: %s\n", path, strerror(err));
-	return 1;
-}
-
 /* A regular file is replaced atomically: temp file, fsync, rename. */
 static int replace_file(const char *path, const char *data, size_t len, int mode)
 {
@@ -288,20 +265,26 @@ int cli_write_file(const char *path, const char *data, size_t len, int mode)
 		fwrite(data, 1, len, stdout);
 		return 0;
 	}
-	/* follow a symlink to what it names, so the link itself survives */
-	char *real = realpath(path, NULL);
-	const char *target = real ? real : path;
-	int rc;
-	if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
-		if (S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "keyward: cannot write %s: it is a directory\n", path);
-			rc = 1;
-		} else
-			rc = write_through(target, data, len);
-	} else
-		rc = replace_file(target, data, len, mode);
-	free(real);
-	return rc;
+	/* Issue 14: root writing --out or --textfile into a directory another
+	 * user can write must not be led elsewhere by a planted link, nor made
+	 * to feed a planted FIFO. The rename below replaces a link itself. */
+	if (lstat(path, &st) == 0) {
+		const char *what = S_ISLNK(st.st_mode)   ? "a symbolic link (keyward does not write "
+		                                           "through links: give the file's own path)"
+		                   : S_ISDIR(st.st_mode) ? "a directory"
+		                   : !S_ISREG(st.st_mode)
+		                       ? "not a regular file (a device, FIFO or socket: use --out - "
+		                         "and redirect)"
+		                       : NULL;
+		if (what) {
+			fprintf(stderr, "keyward: cannot write %s: it is %s\n", path, what);
+			return 1;
+		}
+	} else if (errno != ENOENT) {
+		fprintf(stderr, "keyward: cannot write %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	return replace_file(path, data, len, mode);
 }
 
 int cli_parse_int(const char *what, const char *text, int min, int max, int *out)

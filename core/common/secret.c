@@ -1,6 +1,7 @@
 /* see keyward/secret.h */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,36 @@ void kw_secret_free(kw_secret *s)
 	sodium_free(s);
 }
 
+/* Who can swap the file for another: the directory it is in, when anyone
+ * may write there, and any directory above that anyone may write without
+ * the sticky bit (they can rename what is below). */
+static kw_rc dir_check(const char *path)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (int first = 1;; first = 0) {
+		char *slash = strrchr(dir, '/');
+		if (slash == NULL)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+		struct stat st;
+		if (stat(dir, &st) != 0)
+			return KW_FAIL(KW_ERR_IO, "cannot stat %s (pin file %s): %s", dir, path,
+			               strerror(errno));
+		if ((st.st_mode & S_IWOTH) && (first || !(st.st_mode & S_ISVTX)))
+			return KW_FAIL(KW_ERR_PERM,
+			               "pin file %s is in %s, which anyone may write (mode %04o): "
+			               "another user could put their own file there; keep it in "
+			               "a directory only its owner writes",
+			               path, dir, (unsigned)(st.st_mode & 07777));
+		if (slash == NULL || strcmp(dir, "/") == 0)
+			return KW_OK;
+	}
+}
+
 static kw_rc file_check(const char *path, int fd)
 {
 	struct stat st;
@@ -86,6 +117,12 @@ static kw_rc file_check(const char *path, int fd)
 		return KW_FAIL(KW_ERR_IO, "cannot stat pin file %s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return KW_FAIL(KW_ERR_USAGE, "pin file %s is not a regular file", path);
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return KW_FAIL(KW_ERR_PERM,
+		               "pin file %s belongs to uid %lu, neither root nor uid %lu who "
+		               "runs keyward; run: chown %lu %s",
+		               path, (unsigned long)st.st_uid, (unsigned long)geteuid(),
+		               (unsigned long)geteuid(), path);
 	if (st.st_mode & (S_IRWXG | S_IRWXO))
 		return KW_FAIL(KW_ERR_PERM,
 		               "pin file %s is accessible by group or others (mode %04o); "
@@ -105,6 +142,8 @@ static kw_rc from_file(const char *path, kw_secret **out)
 		return KW_FAIL(errno == ENOENT ? KW_ERR_NOT_FOUND : KW_ERR_IO,
 		               "cannot open pin file %s: %s", path, strerror(errno));
 	rc = file_check(path, fd);
+	if (rc == KW_OK)
+		rc = dir_check(path);
 	if (rc != KW_OK)
 		goto out;
 	rc = kw_secret_new(SECRET_SOURCE_MAX, &s);

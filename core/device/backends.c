@@ -1,7 +1,10 @@
 /* see keyward/keyward.h: configuring backends */
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/store_certs.h"
 
@@ -70,11 +73,48 @@ static kw_rc probe(const kw_backend_spec *b)
 	return KW_OK;
 }
 
-kw_rc kw_backend_add(kw_store *s, const kw_backend_spec *b)
+static kw_rc backend_add(kw_store *s, const kw_backend_spec *b);
+
+/* file:PATH as an absolute path: a relative one would name another file
+ * (or none) when keyward runs from another directory. *abs is malloc'd or
+ * NULL (nothing to change). */
+static kw_rc pin_source_absolute(const char *source, char **abs)
+{
+	char cwd[4096];
+	*abs = NULL;
+	if (source == NULL || strncmp(source, "file:", 5) != 0 || source[5] == '/' ||
+	    source[5] == '\0')
+		return KW_OK;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return KW_FAIL(KW_ERR_IO, "pin source %s: cannot tell the current directory: %s",
+		               source, strerror(errno));
+	const char *rel = source + 5;
+	while (strncmp(rel, "./", 2) == 0)
+		rel += 2;
+	if (asprintf(abs, "file:%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", rel) < 0) {
+		*abs = NULL;
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	return KW_OK;
+}
+
+kw_rc kw_backend_add(kw_store *s, const kw_backend_spec *given)
+{
+	char *pin_abs = NULL;
+	kw_error_clear();
+	KW_GUARD(pin_source_absolute(given->pin_source, &pin_abs));
+	kw_backend_spec spec = *given;
+	if (pin_abs)
+		spec.pin_source = pin_abs;
+	kw_rc rc = backend_add(s, &spec);
+	free(pin_abs);
+	return rc;
+}
+
+static kw_rc backend_add(kw_store *s, const kw_backend_spec *b)
 {
 	time_t now;
 	int exists = 0;
-	kw_error_clear();
 	KW_GUARD(check_spec(b));
 	KW_GUARD(kwi_now(&now));
 	KW_GUARD(kwi_store_backend_exists(s, b->name, &exists));

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <pwd.h>
 
 #include "store/sql.h"
 #include "store/store_named.h"
@@ -249,12 +250,35 @@ kw_rc kw_store_default_dir(char **out)
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
-static kw_rc check_mode(const char *path, int want_dir)
+/* A store someone else owns is refused: its owner could plant hooks that
+ * this user would run (root, typically) or read what this user writes. A
+ * reader (the provider in a TLS server's workers) only reads, and reads the
+ * store of the user who manages it. */
+static kw_rc check_owner(const char *path, const struct stat *st, int want_dir)
+{
+	uid_t me = geteuid();
+	if (st->st_uid == me)
+		return KW_OK;
+	struct passwd *pw = getpwuid(me);
+	char user[64];
+	if (pw && pw->pw_name)
+		snprintf(user, sizeof(user), "%s", pw->pw_name);
+	else
+		snprintf(user, sizeof(user), "%lu", (unsigned long)me);
+	return KW_FAIL(KW_ERR_PERM,
+	               "%s %s belongs to uid %lu, not to %s who runs keyward; run: chown -R %s %s",
+	               want_dir ? "store directory" : "store database", path,
+	               (unsigned long)st->st_uid, user, user, path);
+}
+
+static kw_rc check_mode(const char *path, int want_dir, int owner)
 {
 	struct stat st;
 	if (stat(path, &st) != 0)
 		return KW_FAIL(errno == ENOENT ? KW_ERR_NOT_FOUND : KW_ERR_IO, "%s: %s", path,
 		               strerror(errno));
+	if (owner)
+		KW_GUARD(check_owner(path, &st, want_dir));
 	if (want_dir && !S_ISDIR(st.st_mode))
 		return KW_FAIL(KW_ERR_STORE, "store %s is not a directory", path);
 	if (!want_dir && !S_ISREG(st.st_mode))
@@ -265,6 +289,18 @@ static kw_rc check_mode(const char *path, int want_dir)
 		    "%s %s is accessible by group or others (mode %04o); run: chmod %s %s",
 		    want_dir ? "store directory" : "store database", path,
 		    (unsigned)(st.st_mode & 07777), want_dir ? "700" : "600", path);
+	return KW_OK;
+}
+
+/* The store directory without symbolic links (SQLite opens the database
+ * with SQLITE_OPEN_NOFOLLOW, which refuses a link anywhere in the path: a
+ * store under a linked /var/lib must still open). */
+static kw_rc store_real(const char *dir, char **out)
+{
+	*out = realpath(dir, NULL);
+	if (*out == NULL)
+		return KW_FAIL(errno == ENOMEM ? KW_ERR_NOMEM : KW_ERR_IO, "store %s: %s", dir,
+		               strerror(errno));
 	return KW_OK;
 }
 
@@ -370,13 +406,18 @@ kw_rc kw_store_init(const char *dir, int *created)
 {
 	kw_rc rc = KW_OK;
 	kw_store *s = NULL;
+	int made_dir = 0;
+	char *real = NULL;
 	kw_error_clear();
 	*created = 0;
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+	if (mkdir(dir, 0700) == 0)
+		made_dir = 1;
+	else if (errno != EEXIST)
 		return KW_FAIL(KW_ERR_IO, "cannot create store directory %s: %s", dir,
 		               strerror(errno));
-	KW_GUARD(check_mode(dir, 1));
-	KW_GUARD(store_new(dir, &s));
+	if ((rc = check_mode(dir, 1, 1)) != KW_OK || (rc = store_real(dir, &real)) != KW_OK ||
+	    (rc = store_new(real, &s)) != KW_OK)
+		goto out;
 	struct stat st;
 	if (stat(s->db_path, &st) != 0) {
 		/* Create the file 0600 ourselves: SQLite would honour the umask. */
@@ -389,7 +430,7 @@ kw_rc kw_store_init(const char *dir, int *created)
 		close(fd);
 		*created = 1;
 	}
-	rc = check_mode(s->db_path, 0);
+	rc = check_mode(s->db_path, 0, 1);
 	if (rc != KW_OK)
 		goto out;
 	rc = db_connect(s, SQLITE_OPEN_READWRITE);
@@ -397,7 +438,18 @@ kw_rc kw_store_init(const char *dir, int *created)
 		goto out;
 	rc = migrate(s, *created);
 out:
+	/* a failed init leaves nothing it made behind (a 0-byte database would
+	 * block the next init) */
+	if (rc != KW_OK && *created && s) {
+		sqlite3_close_v2(s->db);
+		s->db = NULL;
+		unlink(s->db_path);
+		*created = 0;
+	}
+	if (rc != KW_OK && made_dir)
+		rmdir(dir);
 	kw_store_close(s);
+	free(real);
 	return rc;
 }
 
@@ -428,16 +480,20 @@ static kw_rc store_open(const char *dir, int readonly, kw_store **out)
 {
 	kw_rc rc = KW_OK;
 	kw_store *s = NULL;
+	char *real = NULL;
 	*out = NULL;
-	rc = check_mode(dir, 1);
+	rc = check_mode(dir, 1, !readonly);
 	if (rc == KW_ERR_NOT_FOUND) {
 		kw_error_clear();
 		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_STORE_INIT, "no keyward store at %s",
 		                    dir);
 	}
 	KW_GUARD(rc);
-	KW_GUARD(store_new(dir, &s));
-	rc = check_mode(s->db_path, 0);
+	KW_GUARD(store_real(dir, &real));
+	rc = store_new(real, &s);
+	free(real);
+	KW_GUARD(rc);
+	rc = check_mode(s->db_path, 0, !readonly);
 	if (rc == KW_ERR_NOT_FOUND) {
 		kw_error_clear();
 		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_STORE_INIT,

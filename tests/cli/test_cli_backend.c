@@ -330,3 +330,35 @@ Test(backend, an_unreachable_tpm2_abrmd_gives_one_error_line)
 	kwt_result_free(&r);
 	free(store);
 }
+
+/* Issue 14, item 6: a relative file: pin source is stored as an absolute
+ * path, so the backend works from any directory. */
+Test(backend, relative_pin_file_is_stored_absolute_and_works_elsewhere)
+{
+	kwt_result r;
+	char *store = kwt_store_new(0, 0);
+	char *dir = kwt_tmpdir("relpin");
+	char *pin = kwt_read_file(kwt_env("KW_TEST_P11_PIN_FILE"), NULL);
+	cr_assert_not_null(pin);
+	free(kwt_write_file(dir, "user.pin", pin, strlen(pin), 0600));
+	char want[4200], *cwd = getcwd(NULL, 0);
+	snprintf(want, sizeof(want), "file:%s/user.pin", dir);
+	cr_assert_eq(chdir(dir), 0);
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("backend", "add", "hsm", "pkcs11", "--module",
+	                kwt_env("KW_TEST_P11_MODULE"), "--token", kwt_env("KW_TEST_P11_TOKEN"),
+	                "--pin-source", "file:./user.pin"));
+	kwt_result_free(&r);
+	cr_assert_eq(chdir("/"), 0);
+	json_t *list = cli_list(store, "backend list");
+	cr_assert_str_eq(cli_js(cli_find_named(list, "hsm"), "pin_source"), want);
+	json_decref(list);
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("cert", "create", "c", "--backend", "hsm", "--subject", "CN=c"));
+	kwt_result_free(&r);
+	cr_assert_eq(chdir(cwd), 0);
+	free(cwd);
+	free(pin);
+	free(dir);
+	free(store);
+}

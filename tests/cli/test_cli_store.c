@@ -268,6 +268,79 @@ Test(store, store_open_to_others_is_refused_with_chmod_advice)
 	free(store);
 }
 
+/* Issue 14, item 6: a store owned by someone else could carry their hooks,
+ * which root would run. Refused, with the chown that fixes it, the store as
+ * it was. */
+Test(store, store_owned_by_another_user_is_refused_with_chown_advice)
+{
+	kwt_result r;
+	char *store = kwt_store_new(0, 1);
+	char *db = path_in(store, "keyward.db");
+	cli_create(store, CLI_NOW, "c", "hsm", "ec-p256", "CN=c", 30, NULL);
+	const char *const cmds[][8] = {
+	    {"cert", "list", NULL},
+	    {"cert", "renew", "c", NULL},
+	    {"init", NULL},
+	};
+	const char *const paths[] = {store, db};
+	for (size_t p = 0; p < 2; p++) {
+		cr_assert_eq(chown(paths[p], 65534, 65534), 0);
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+			cli_refused(store, NULL, 1, "chown -R root", cmds[i], &r);
+			cli_assert_err_has(&r, paths[p], cli_args_str(cmds[i]));
+			cli_assert_err_has(&r, "uid 65534", cli_args_str(cmds[i]));
+			kwt_result_free(&r);
+		}
+		cr_assert_eq(chown(paths[p], 0, 0), 0);
+	}
+	json_decref(cli_show(store, "c", 0));
+	free(db);
+	free(store);
+}
+
+/* A store below a symbolic link (a linked /var/lib) opens; a failed init
+ * leaves no database file behind that would block the next one. */
+Test(store, store_below_a_linked_directory_works_and_failed_init_leaves_nothing)
+{
+	kwt_result r;
+	char *dir = kwt_tmpdir("linked");
+	char *real = path_in(dir, "real");
+	char *link = path_in(dir, "link");
+	char *store = path_in(dir, "link/store");
+	cr_assert_eq(mkdir(real, 0700), 0);
+	cr_assert_eq(symlink(real, link), 0);
+	cli_ok(&r, NULL, store, CLI_ARGS("init"));
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "list", "--json"));
+	cr_assert_str_eq(cli_trim(r.out), "[]");
+	kwt_result_free(&r);
+	char *db = path_in(store, "keyward.db");
+	assert_mode(db, 0, 0600);
+
+	/* SQLite cannot make its WAL file here: init fails after creating the db */
+	char *bad = path_in(dir, "bad");
+	char *bad_db = path_in(dir, "bad/keyward.db");
+	char *wal = path_in(dir, "bad/keyward.db-wal");
+	cr_assert_eq(mkdir(bad, 0700), 0);
+	cr_assert_eq(mkdir(wal, 0700), 0);
+	cli_runv(&r, NULL, bad, CLI_ARGS("init"));
+	cli_assert_error(&r, 1, "init where the WAL cannot be made");
+	kwt_result_free(&r);
+	assert_absent(bad_db);
+	cr_assert_eq(rmdir(wal), 0);
+	cli_ok(&r, NULL, bad, CLI_ARGS("init"));
+	kwt_result_free(&r);
+	assert_mode(bad_db, 0, 0600);
+	free(bad);
+	free(bad_db);
+	free(wal);
+	free(db);
+	free(store);
+	free(link);
+	free(real);
+	free(dir);
+}
+
 /* ---- global options ---- */
 
 Test(store, store_is_chosen_by_option_then_environment)

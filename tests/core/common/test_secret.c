@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -131,4 +132,49 @@ Test(secret, a_directory_is_not_a_pin_file)
 	cr_assert_neq(kw_secret_from_source(src, &s), KW_OK);
 	cr_assert_null(s);
 	free(src);
+}
+
+/* Issue 14, item 6: a pin file someone else owns, or one that sits where
+ * anyone may put a file, is someone else's PIN choice: refused. */
+Test(secret, refuses_a_pin_file_owned_by_another_user)
+{
+	char *path = pin_file("1234\n", 0600);
+	cr_assert_eq(chown(path, 65534, 65534), 0);
+	char *src = source(strdup(path));
+	kw_secret *s = NULL;
+	kw_error_clear();
+	cr_assert_eq(kw_secret_from_source(src, &s), KW_ERR_PERM);
+	cr_assert_null(s);
+	cr_assert(strstr(kw_error_message(), "uid 65534") && strstr(kw_error_message(), "chown"),
+	          "%s", kw_error_message());
+	/* root's own file is fine for any user that can read it */
+	cr_assert_eq(chown(path, 0, 0), 0);
+	kw_error_clear();
+	cr_assert_eq(kw_secret_from_source(src, &s), KW_OK, "%s", kw_error_message());
+	kw_secret_free(s);
+	free(src);
+	free(path);
+}
+
+Test(secret, refuses_a_pin_file_in_a_directory_anyone_may_write)
+{
+	char *path = pin_file("1234\n", 0600);
+	char *dir = strdup(path);
+	*strrchr(dir, '/') = '\0';
+	char *src = source(path);
+	kw_secret *s = NULL;
+	const mode_t modes[] = {01777, 0777};
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(chmod(dir, modes[i]), 0);
+		kw_error_clear();
+		cr_assert_eq(kw_secret_from_source(src, &s), KW_ERR_PERM, "mode %o", modes[i]);
+		cr_assert_null(s);
+		cr_assert(strstr(kw_error_message(), "anyone may write"), "%s", kw_error_message());
+	}
+	cr_assert_eq(chmod(dir, 0700), 0);
+	kw_error_clear();
+	cr_assert_eq(kw_secret_from_source(src, &s), KW_OK, "%s", kw_error_message());
+	kw_secret_free(s);
+	free(src);
+	free(dir);
 }
