@@ -84,9 +84,18 @@ int cmd_audit(int argc, char **argv)
 	int ok = json_is_true(json_object_get(report, "ok"));
 	if (as_json)
 		cli_print_json(report);
-	else if (ok)
-		printf("event log intact: %lld records\n",
-		       (long long)json_integer_value(json_object_get(report, "records")));
+	else if (ok) {
+		const json_t *through = json_object_get(report, "anchored_through");
+		long long n = (long long)json_integer_value(json_object_get(report, "records"));
+		printf("event log intact: %lld records", n);
+		if (json_is_integer(through) && json_integer_value(through) == n)
+			printf(", anchored outside the database\n");
+		else if (json_is_integer(through))
+			printf(", anchored outside the database through record %lld\n",
+			       (long long)json_integer_value(through));
+		else
+			printf(" (no anchor yet: the next event writes one)\n");
+	}
 	if (!ok)
 		fprintf(stderr, "keyward: event log broken at record %lld: %s\n",
 		        (long long)json_integer_value(json_object_get(report, "first_broken_seq")),

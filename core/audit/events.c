@@ -14,9 +14,15 @@
 /*
  * Each record's hash covers the previous record's hash and every field of
  * its own, so editing, deleting or reordering any record breaks the chain
- * from there on; the head (last seq and hash) kept in settings catches a cut
- * tail. Anyone who can write the database can rebuild the whole chain: this
- * makes tampering evident to `audit verify`, it does not make it impossible.
+ * from there on. The chain is unkeyed: whoever can write the database could
+ * rebuild it, cut its tail or empty it. What they cannot rebuild is the
+ * anchor kept outside the database (store/events.c: STORE/audit.anchor,
+ * the last record's seq and hash, rewritten after each commit): the record
+ * it names must be in the chain with that hash. A crash between the commit
+ * and the anchor leaves the anchor one transaction behind, which verify
+ * accepts (the records after it are reported as not yet anchored). Whoever
+ * can write the store directory (its owner, root) can rewrite both: see
+ * SECURITY.md.
  */
 static kw_rc record_hash(const char *prev, int64_t seq, int64_t at, const char *type,
                          const char *cert, int version, const char *actor, const char *details,
@@ -193,7 +199,9 @@ static json_t *check_head(kw_store *s, int64_t last, const char *hash)
 typedef struct {
 	char prev[2 * HASH_LEN + 1];
 	int64_t n;
-	json_t *report; /* set at the first broken record */
+	json_t *report;  /* set at the first broken record */
+	int64_t anchor;  /* the anchored seq (0: none) */
+	char at_anchor[2 * HASH_LEN + 1]; /* the chain's hash there */
 } walk;
 
 static int verify_one(void *ctx, const kwi_event_row *e)
@@ -203,25 +211,64 @@ static int verify_one(void *ctx, const kwi_event_row *e)
 		return 1;
 	snprintf(w->prev, sizeof(w->prev), "%s", e->hash);
 	w->n++;
+	if (w->n == w->anchor)
+		snprintf(w->at_anchor, sizeof(w->at_anchor), "%s", e->hash);
 	return 0;
+}
+
+/* The chain against the anchor outside the database; NULL when it holds. */
+static json_t *check_anchor(kw_store *s, const walk *w, int found, int marked, const char *hash)
+{
+	char why[512];
+	char *path = kwi_store_anchor_path(s);
+	json_t *res = NULL;
+	if (!found && marked) {
+		snprintf(why, sizeof(why),
+		         "the anchor %s is gone while the database says it was written",
+		         path ? path : "audit.anchor");
+		res = broken(w->n > 0 ? w->n : 1, why);
+	} else if (found && w->anchor > w->n) {
+		snprintf(why, sizeof(why),
+		         "records missing at the end (truncated): the anchor %s names record %lld, the log "
+		         "ends at %lld",
+		         path ? path : "audit.anchor", (long long)w->anchor, (long long)w->n);
+		res = broken(w->n + 1, why);
+	} else if (found && strcmp(w->at_anchor, hash) != 0) {
+		snprintf(why, sizeof(why),
+		         "the log up to record %lld was rewritten: its hash is not the one the "
+		         "anchor %s keeps",
+		         (long long)w->anchor, path ? path : "audit.anchor");
+		res = broken(w->anchor, why);
+	}
+	free(path);
+	return res;
 }
 
 kw_rc kw_audit_verify(kw_store *s, json_t **report)
 {
 	walk w = {.prev = GENESIS};
+	char anchor_hash[2 * HASH_LEN + 1];
+	int found = 0, marked = 0;
 	kw_error_clear();
 	*report = NULL;
+	KW_GUARD(kwi_store_anchor_get(s, &w.anchor, anchor_hash, &found, &marked));
 	kw_rc rc = kwi_store_event_each(s, NULL, verify_one, &w);
 	if (rc != KW_OK) {
 		json_decref(w.report);
 		return rc;
 	}
 	*report = w.report;
+	/* a chain that holds may still have been rebuilt, cut or emptied */
+	if (*report == NULL)
+		*report = check_anchor(s, &w, found, marked, anchor_hash);
 	if (*report == NULL)
 		*report = check_head(s, w.n, w.prev);
-	if (*report == NULL)
+	if (*report == NULL) {
 		*report = json_pack("{s:b,s:I}", "ok", 1, "records", (json_int_t)w.n);
-	else
+		if (*report)
+			json_object_set_new(*report, "anchored_through",
+			                    found ? json_integer(w.anchor) : json_null());
+	} else
 		json_object_set_new(*report, "records_checked", json_integer(w.n));
 	return *report ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }

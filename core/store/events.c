@@ -1,7 +1,10 @@
 /* see store/store_lifecycle.h: the event log's rows (the chain is audit/events.c's) */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/sql.h"
 #include "store/store_lifecycle.h"
@@ -113,7 +116,106 @@ kw_rc kwi_store_event_head_put(kw_store *s, const char *head)
 	sqlite3_bind_text(st, 1, head, -1, SQLITE_STATIC);
 	int r = sqlite3_step(st);
 	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? KW_OK : KWI_DB_FAIL(s, "recording the event log head");
+	if (r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "recording the event log head");
+	/* from now on the anchor file must exist (kwi_store_anchor_get: marked) */
+	KW_GUARD(kwi_store_prepare(
+	    s, "INSERT OR IGNORE INTO settings (key, value) VALUES ('audit_anchor', 'file')", &st));
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "recording the event log head");
+	/* "SEQ:HASH" -> "SEQ HASH" */
+	snprintf(s->anchor_due, sizeof(s->anchor_due), "%s", head);
+	char *colon = strchr(s->anchor_due, ':');
+	if (colon)
+		*colon = ' ';
+	return sqlite3_get_autocommit(s->db) ? kwi_store_anchor_flush(s) : KW_OK;
+}
+
+#define ANCHOR_FILE  "audit.anchor"
+#define ANCHOR_MAGIC "keyward audit anchor v1\n"
+
+char *kwi_store_anchor_path(const kw_store *s)
+{
+	char *p = NULL;
+	return asprintf(&p, "%s/" ANCHOR_FILE, s->dir) < 0 ? NULL : p;
+}
+
+kw_rc kwi_store_anchor_flush(kw_store *s)
+{
+	if (s->anchor_due[0] == '\0')
+		return KW_OK;
+	char *path = kwi_store_anchor_path(s), *tmp = NULL;
+	if (path == NULL || asprintf(&tmp, "%s.tmp", path) < 0) {
+		free(path);
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	char text[256];
+	int n = snprintf(text, sizeof(text), ANCHOR_MAGIC "%s\n", s->anchor_due);
+	kw_rc rc = KW_OK;
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int ok = fd >= 0 && write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+	int err = errno;
+	if (fd >= 0 && close(fd) != 0 && ok) {
+		ok = 0;
+		err = errno;
+	}
+	if (ok && rename(tmp, path) != 0) {
+		ok = 0;
+		err = errno;
+	}
+	if (!ok) {
+		unlink(tmp);
+		rc = KW_FAIL(KW_ERR_IO,
+		             "the change is in the store, but its event log anchor %s could not "
+		             "be written: %s",
+		             path, strerror(err));
+	} else
+		s->anchor_due[0] = '\0';
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+kw_rc kwi_store_anchor_get(kw_store *s, int64_t *seq, char hash[65], int *found, int *marked)
+{
+	*found = *marked = 0;
+	*seq = 0;
+	hash[0] = '\0';
+	sqlite3_stmt *st = NULL;
+	KW_GUARD(kwi_store_prepare(s, "SELECT 1 FROM settings WHERE key = 'audit_anchor'", &st));
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return KWI_DB_FAIL(s, "reading the event log anchor setting");
+	*marked = r == SQLITE_ROW;
+	char *path = kwi_store_anchor_path(s);
+	if (path == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	kw_rc rc = KW_OK;
+	char text[256] = {0};
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno != ENOENT)
+		rc = KW_FAIL(KW_ERR_IO, "cannot read the event log anchor %s: %s", path,
+		             strerror(errno));
+	if (fd >= 0) {
+		ssize_t got = read(fd, text, sizeof(text) - 1);
+		close(fd);
+		long long q = 0;
+		size_t m = strlen(ANCHOR_MAGIC);
+		if (got <= (ssize_t)m || strncmp(text, ANCHOR_MAGIC, m) != 0 ||
+		    sscanf(text + m, "%lld %64[0-9a-f]", &q, hash) != 2 || strlen(hash) != 64 ||
+		    q < 1)
+			rc = KW_FAIL(KW_ERR_STORE, "the event log anchor %s is not readable", path);
+		else {
+			*seq = q;
+			*found = 1;
+		}
+	}
+	free(path);
+	return rc;
 }
 
 kw_rc kwi_store_event_head_get(kw_store *s, char **head, int *found)

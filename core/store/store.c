@@ -9,6 +9,7 @@
 
 #include "store/sql.h"
 #include "store/store_named.h"
+#include "store/store_lifecycle.h"
 #include "internal.h"
 #include "cert/issue.h"
 #include "store/store_issuers.h"
@@ -215,11 +216,13 @@ kw_rc kwi_store_commit(kw_store *s)
 		kwi_store_rollback(s);
 		return rc;
 	}
-	return KW_OK;
+	return kwi_store_anchor_flush(s);
 }
 
 void kwi_store_rollback(kw_store *s)
 {
+	if (s)
+		s->anchor_due[0] = '\0';
 	if (s && s->db && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }

@@ -135,6 +135,19 @@ kw_rc kwi_store_event_failed_each(kw_store *s, const char *cert, int64_t after,
 kw_rc kwi_store_event_head_put(kw_store *s, const char *head) KW_MUST_USE;
 /* *head malloc'd; NULL with *found 0 when none is kept. */
 kw_rc kwi_store_event_head_get(kw_store *s, char **head, int *found) KW_MUST_USE;
+/* The event log's anchor outside the database: the file STORE/audit.anchor
+ * ("keyward audit anchor v1", then "SEQ HASH"), replaced (temp file, fsync,
+ * rename) after every commit that appended events, so that someone who can
+ * write keyward.db but not the store directory cannot cut, drop or rebuild
+ * the chain unseen. kwi_store_event_head_put schedules it (written at once
+ * outside a transaction); a rollback drops it. *found 0: no anchor file.
+ * *marked 1: the database says one was written (settings audit_anchor). */
+kw_rc kwi_store_anchor_get(kw_store *s, int64_t *seq, char hash[65], int *found,
+                           int *marked) KW_MUST_USE;
+/* Writes the scheduled anchor now (kwi_store_commit calls it). */
+kw_rc kwi_store_anchor_flush(kw_store *s) KW_MUST_USE;
+/* The anchor file's path (malloc'd), for messages. */
+char *kwi_store_anchor_path(const kw_store *s);
 
 /* ---- store/doctor.c: the queries keyward doctor runs ----
  * The lists keep what SQLite could read: a row it fails on ends the list

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <sodium.h>
+#include <unistd.h>
 
 #include <keyward/lifecycle.h>
 
@@ -173,4 +175,151 @@ Test(events, changes_through_the_cli_are_logged_and_verify_exits_by_state)
 	cr_assert(strstr(r.err, "keyward: event log broken at record 2") == r.err, "%s", r.err);
 	kwt_result_free(&r);
 	free(store);
+}
+
+/* ---- the anchor outside the database (issue 14, item 8) ----
+ * The attacker below writes keyward.db and nothing else: the three attacks
+ * that made `audit verify` say "intact" before the anchor existed. */
+
+/* Rebuilds the whole chain from record 1 the way keyward hashes it (the
+ * format is in audit/events.c: unkeyed, so anyone can). */
+static void rebuild_chain(kw_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+	cr_assert_eq(sqlite3_prepare_v2(s->db,
+	                                "SELECT seq, at, type, COALESCE(cert, ''), "
+	                                "COALESCE(version, 0), actor, details FROM events "
+	                                "ORDER BY seq",
+	                                -1, &st, NULL),
+	             SQLITE_OK);
+	cr_assert_eq(sodium_init() >= 0, 1);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		long long seq = sqlite3_column_int64(st, 0), at = sqlite3_column_int64(st, 1);
+		const char *type = (const char *)sqlite3_column_text(st, 2);
+		const char *cert = (const char *)sqlite3_column_text(st, 3);
+		int version = sqlite3_column_int(st, 4);
+		const char *actor = (const char *)sqlite3_column_text(st, 5);
+		const char *details = (const char *)sqlite3_column_text(st, 6);
+		char *text = NULL, hex[65], *q = NULL;
+		unsigned char h[32];
+		int n = asprintf(&text, "keyward-event-v1\n%s\n%lld\n%lld\n%zu:%s\n%zu:%s\n%d\n%zu:%s\n%zu:%s",
+		                 prev, seq, at, strlen(type), type, strlen(cert), cert, version,
+		                 strlen(actor), actor, strlen(details), details);
+		cr_assert(n > 0);
+		crypto_generichash(h, sizeof(h), (unsigned char *)text, (size_t)n, NULL, 0);
+		for (int i = 0; i < 32; i++)
+			sprintf(hex + 2 * i, "%02x", h[i]);
+		cr_assert(asprintf(&q, "UPDATE events SET prev_hash = '%s', hash = '%s' WHERE seq = %lld",
+		                   prev, hex, seq) > 0);
+		sql(s, q);
+		snprintf(prev, sizeof(prev), "%s", hex);
+		free(q);
+		free(text);
+	}
+	sqlite3_finalize(st);
+	char *q = NULL;
+	cr_assert(asprintf(&q,
+	                   "UPDATE settings SET value = (SELECT seq || ':' || hash FROM events "
+	                   "ORDER BY seq DESC LIMIT 1) WHERE key = 'event_head'") > 0);
+	sql(s, q);
+	free(q);
+}
+
+Test(events, a_rebuilt_chain_after_an_edit_is_caught_by_the_anchor)
+{
+	char *dir;
+	kw_store *s = store_with_events(&dir, 5);
+	sql(s, "UPDATE events SET details = '{\"n\":33}' WHERE seq = 3");
+	rebuild_chain(s);
+	expect_broken(s, 5, "rewritten");
+	kw_store_close(s);
+	free(dir);
+}
+
+Test(events, a_cut_tail_with_the_head_moved_back_is_caught_by_the_anchor)
+{
+	char *dir;
+	kw_store *s = store_with_events(&dir, 5);
+	sql(s, "DELETE FROM events WHERE seq = 5");
+	sql(s, "UPDATE settings SET value = (SELECT seq || ':' || hash FROM events WHERE seq = 4) "
+	       "WHERE key = 'event_head'");
+	expect_broken(s, 5, "truncated");
+	kw_store_close(s);
+	free(dir);
+}
+
+Test(events, an_emptied_log_is_caught_by_the_anchor)
+{
+	char *dir;
+	kw_store *s = store_with_events(&dir, 4);
+	sql(s, "DELETE FROM events; DELETE FROM settings WHERE key IN ('event_head', "
+	       "'audit_anchor')");
+	expect_broken(s, 1, "truncated");
+	kw_store_close(s);
+	free(dir);
+}
+
+Test(events, a_removed_anchor_is_caught_while_the_database_expects_one)
+{
+	char *dir, *path = NULL;
+	kw_store *s = store_with_events(&dir, 2);
+	cr_assert(asprintf(&path, "%s/audit.anchor", dir) > 0);
+	cr_assert_eq(unlink(path), 0);
+	expect_broken(s, 2, "anchor");
+	free(path);
+	kw_store_close(s);
+	free(dir);
+}
+
+/* A crash between the commit and the anchor leaves it one step behind: the
+ * chain up to it must match, the rest is reported as not yet anchored. */
+Test(events, an_anchor_one_commit_behind_is_accepted_and_the_next_event_catches_up)
+{
+	char *dir, *path = NULL;
+	kw_store *s = store_with_events(&dir, 3);
+	cr_assert(asprintf(&path, "%s/audit.anchor", dir) > 0);
+	char *hash2 = kwt_sh_out("sqlite3 '%s/keyward.db' 'SELECT hash FROM events WHERE seq = 2' "
+	                         "| tr -d '\\n'",
+	                         dir);
+	char text[200];
+	snprintf(text, sizeof(text), "keyward audit anchor v1\n2 %s\n", hash2);
+	free(kwt_write_file(dir, "audit.anchor", text, strlen(text), 0600));
+	json_t *r = verify(s);
+	cr_assert(json_is_true(json_object_get(r, "ok")));
+	cr_assert_eq(json_integer_value(json_object_get(r, "anchored_through")), 2);
+	json_decref(r);
+	cr_assert_eq(kwi_event_record(s, "test.event", NULL, 0, NULL), KW_OK);
+	r = verify(s);
+	cr_assert_eq(json_integer_value(json_object_get(r, "anchored_through")), 4);
+	json_decref(r);
+	char *now = kwt_read_file(path, NULL);
+	cr_assert(now && strncmp(now, "keyward audit anchor v1\n4 ", 26) == 0, "%s", now);
+	free(now);
+	free(hash2);
+	free(path);
+	kw_store_close(s);
+	free(dir);
+}
+
+/* A store from before the anchor (no file, no marker) verifies as before
+ * and gets its anchor with the next event. */
+Test(events, a_store_without_an_anchor_yet_verifies_and_gets_one)
+{
+	char *dir, *path = NULL;
+	kw_store *s = store_with_events(&dir, 2);
+	cr_assert(asprintf(&path, "%s/audit.anchor", dir) > 0);
+	cr_assert_eq(unlink(path), 0);
+	sql(s, "DELETE FROM settings WHERE key = 'audit_anchor'");
+	json_t *r = verify(s);
+	cr_assert(json_is_true(json_object_get(r, "ok")));
+	cr_assert(json_is_null(json_object_get(r, "anchored_through")));
+	json_decref(r);
+	cr_assert_eq(kwi_event_record(s, "test.event", NULL, 0, NULL), KW_OK);
+	r = verify(s);
+	cr_assert_eq(json_integer_value(json_object_get(r, "anchored_through")), 3);
+	json_decref(r);
+	free(path);
+	kw_store_close(s);
+	free(dir);
 }
