@@ -79,6 +79,11 @@ static kw_rc row_read(const char *store_dir, const kwi_cert_row *c, kwi_version_
 		return KW_FAIL(KW_ERR_STATE,
 		               "certificate '%s' version %d is %s: it has no certificate", k->name,
 		               k->version, kwi_version_status_name(v->status));
+	/* only a version that was ever in service signs (issue 14: a row set to
+	 * failed, or to a status this build does not know, still signed) */
+	if (v->status != KWI_VERSION_ACTIVE && v->status != KWI_VERSION_SUPERSEDED)
+		return KW_FAIL(KW_ERR_STATE, "certificate '%s' version %d is %s: it does not sign",
+		               k->name, k->version, kwi_version_status_name(v->status));
 	k->ref = v->ref;
 	k->cert = (unsigned char *)v->cert_der;
 	k->cert_len = v->cert_len;
@@ -139,26 +144,41 @@ static kw_rc key_check(kw_key *k)
 	return KW_OK;
 }
 
-kw_rc kw_key_open(const char *store_dir, const char *name, int version, kw_key **out)
+/* One attempt: the row, then the device's key checked against it. */
+static kw_rc key_open_once(const char *store_dir, const char *name, int version, kw_key **out)
 {
-	kw_rc rc = KW_OK;
-	*out = NULL;
-	kw_error_clear();
-	if (store_dir == NULL || store_dir[0] == '\0')
-		return KW_FAIL(KW_ERR_USAGE,
-		               "no keyward store configured (set the provider's store "
-		               "parameter or KEYWARD_STORE)");
 	kw_key *k = calloc(1, sizeof(*k));
 	if (k == NULL || (k->name = strdup(name)) == NULL) {
 		free(k);
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	}
 	atomic_init(&k->refs, 1);
-	if ((rc = key_load(store_dir, version, k)) == KW_OK && (rc = key_check(k)) == KW_OK) {
+	kw_rc rc = key_load(store_dir, version, k);
+	if (rc == KW_OK)
+		rc = key_check(k);
+	if (rc == KW_OK)
 		*out = k;
-		return KW_OK;
+	else
+		kw_key_free(k);
+	return rc;
+}
+
+kw_rc kw_key_open(const char *store_dir, const char *name, int version, kw_key **out)
+{
+	*out = NULL;
+	kw_error_clear();
+	if (store_dir == NULL || store_dir[0] == '\0')
+		return KW_FAIL(KW_ERR_USAGE,
+		               "no keyward store configured (set the provider's store "
+		               "parameter or KEYWARD_STORE)");
+	kw_rc rc = key_open_once(store_dir, name, version, out);
+	/* The current version's key can be gone because a renewal made another
+	 * version current and pruned this one between our read of the row and
+	 * the device check: read "current" again (a few times at most). */
+	for (int again = 0; again < 3 && rc == KW_ERR_NOT_FOUND && version == 0; again++) {
+		kw_error_clear();
+		rc = key_open_once(store_dir, name, 0, out);
 	}
-	kw_key_free(k);
 	return rc;
 }
 

@@ -185,6 +185,48 @@ Test(key, a_destroyed_key_fails_to_open)
 	free(store);
 }
 
+/* Issue 14, item 2: a row edited so that web's version points at other's key
+ * (same device, same type) must not sign for web; a version set to failed,
+ * or to a status this build does not know, signs nothing. */
+Test(key, a_swapped_key_or_a_failed_version_does_not_open)
+{
+	char *store = store_with("web", "hsm", "ec-p256");
+	kwt_result r;
+	kwt_kw(&r, store, "cert", "create", "other", "--backend", "hsm", "--subject", "CN=other",
+	       NULL);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	kwt_result_free(&r);
+	kw_key *k = NULL;
+	cr_assert_eq(kwt_sh("sqlite3 '%s/keyward.db' \"UPDATE versions SET key_ref = (SELECT "
+	                    "v.key_ref FROM versions v JOIN certs c ON c.id = v.cert_id WHERE "
+	                    "c.name = 'other') WHERE cert_id = (SELECT id FROM certs WHERE name = "
+	                    "'web')\"",
+	                    store),
+	             0);
+	kw_error_clear();
+	cr_assert_eq(kw_key_open(store, "web", 0, &k), KW_ERR_STATE, "%s", kw_error_message());
+	cr_assert(strstr(kw_error_message(), "does not match"), "%s", kw_error_message());
+	cr_assert_null(k);
+
+	/* other's own key still opens; set to failed, it does not */
+	cr_assert_eq(kw_key_open(store, "other", 0, &k), KW_OK, "%s", kw_error_message());
+	kw_key_free(k);
+	k = NULL;
+	const char *const statuses[] = {"failed", "pending"};
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(kwt_sh("sqlite3 '%s/keyward.db' \"UPDATE versions SET status = '%s' "
+		                    "WHERE cert_id = (SELECT id FROM certs WHERE name = 'other')\"",
+		                    store, statuses[i]),
+		             0);
+		kw_error_clear();
+		cr_assert_eq(kw_key_open(store, "other", 1, &k), KW_ERR_STATE, "%s: %s", statuses[i],
+		             kw_error_message());
+		cr_assert(strstr(kw_error_message(), statuses[i]), "%s", kw_error_message());
+		cr_assert_null(k);
+	}
+	free(store);
+}
+
 Test(key, reconnects_after_the_tpm_comes_back)
 {
 	char *store = store_with("web", "tpm", "ec-p256");
