@@ -1,6 +1,7 @@
 /* see store/store_lifecycle.h: the event log's rows (the chain is audit/events.c's) */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,39 +143,84 @@ char *kwi_store_anchor_path(const kw_store *s)
 	return asprintf(&p, "%s/" ANCHOR_FILE, s->dir) < 0 ? NULL : p;
 }
 
+/* Reads the anchor file: 1 and its seq and hash, 0 when there is none,
+ * -1 when it cannot be read (errno) or does not parse (errno 0). */
+static int anchor_read(const char *path, long long *seq, char hash[65])
+{
+	char text[256] = {0};
+	size_t m = strlen(ANCHOR_MAGIC);
+	*seq = 0;
+	hash[0] = '\0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	ssize_t got = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	errno = 0;
+	if (got <= (ssize_t)m || strncmp(text, ANCHOR_MAGIC, m) != 0 ||
+	    sscanf(text + m, "%lld %64[0-9a-f]", seq, hash) != 2 || strlen(hash) != 64 ||
+	    *seq < 1)
+		return -1;
+	return 1;
+}
+
+/* Under the anchor's lock (processes commit in turn but anchor after the
+ * commit, so they may arrive out of order): only a newer head replaces it. */
+static int anchor_replace(const char *path, const char *due, int *err)
+{
+	char *tmp = NULL, *lock = NULL, text[256], hash[65];
+	long long have = 0;
+	int ok = 0, n = snprintf(text, sizeof(text), ANCHOR_MAGIC "%s\n", due);
+	*err = ENOMEM;
+	if (asprintf(&tmp, "%s.%ld.tmp", path, (long)getpid()) < 0)
+		tmp = NULL;
+	if (asprintf(&lock, "%s.lock", path) < 0)
+		lock = NULL;
+	int lfd = tmp && lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+	if (tmp && lock && lfd < 0)
+		*err = errno;
+	if (lfd >= 0 && flock(lfd, LOCK_EX) != 0)
+		*err = errno;
+	else if (lfd >= 0 && anchor_read(path, &have, hash) == 1 && have >= strtoll(due, NULL, 10))
+		ok = 1; /* someone anchored a later head already */
+	else if (lfd >= 0) {
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		ok = fd >= 0 && write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+		*err = errno;
+		if (fd >= 0 && close(fd) != 0 && ok) {
+			ok = 0;
+			*err = errno;
+		}
+		if (ok && rename(tmp, path) != 0) {
+			ok = 0;
+			*err = errno;
+		}
+		if (!ok)
+			unlink(tmp);
+	}
+	if (lfd >= 0)
+		close(lfd); /* and the lock with it */
+	free(tmp);
+	free(lock);
+	return ok;
+}
+
 kw_rc kwi_store_anchor_flush(kw_store *s)
 {
 	if (s->anchor_due[0] == '\0')
 		return KW_OK;
-	char *path = kwi_store_anchor_path(s), *tmp = NULL;
-	if (path == NULL || asprintf(&tmp, "%s.tmp", path) < 0) {
-		free(path);
+	char *path = kwi_store_anchor_path(s);
+	if (path == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	}
-	char text[256];
-	int n = snprintf(text, sizeof(text), ANCHOR_MAGIC "%s\n", s->anchor_due);
+	int err = 0;
 	kw_rc rc = KW_OK;
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int ok = fd >= 0 && write(fd, text, (size_t)n) == n && fsync(fd) == 0;
-	int err = errno;
-	if (fd >= 0 && close(fd) != 0 && ok) {
-		ok = 0;
-		err = errno;
-	}
-	if (ok && rename(tmp, path) != 0) {
-		ok = 0;
-		err = errno;
-	}
-	if (!ok) {
-		unlink(tmp);
+	if (anchor_replace(path, s->anchor_due, &err))
+		s->anchor_due[0] = '\0';
+	else
 		rc = KW_FAIL(KW_ERR_IO,
 		             "the change is in the store, but its event log anchor %s could not "
 		             "be written: %s",
 		             path, strerror(err));
-	} else
-		s->anchor_due[0] = '\0';
-	free(tmp);
 	free(path);
 	return rc;
 }
@@ -195,25 +241,15 @@ kw_rc kwi_store_anchor_get(kw_store *s, int64_t *seq, char hash[65], int *found,
 	if (path == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	kw_rc rc = KW_OK;
-	char text[256] = {0};
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno != ENOENT)
+	long long q = 0;
+	int got = anchor_read(path, &q, hash);
+	if (got < 0 && errno != 0)
 		rc = KW_FAIL(KW_ERR_IO, "cannot read the event log anchor %s: %s", path,
 		             strerror(errno));
-	if (fd >= 0) {
-		ssize_t got = read(fd, text, sizeof(text) - 1);
-		close(fd);
-		long long q = 0;
-		size_t m = strlen(ANCHOR_MAGIC);
-		if (got <= (ssize_t)m || strncmp(text, ANCHOR_MAGIC, m) != 0 ||
-		    sscanf(text + m, "%lld %64[0-9a-f]", &q, hash) != 2 || strlen(hash) != 64 ||
-		    q < 1)
-			rc = KW_FAIL(KW_ERR_STORE, "the event log anchor %s is not readable", path);
-		else {
-			*seq = q;
-			*found = 1;
-		}
-	}
+	else if (got < 0)
+		rc = KW_FAIL(KW_ERR_STORE, "the event log anchor %s is not readable", path);
+	*seq = q;
+	*found = got == 1;
 	free(path);
 	return rc;
 }
