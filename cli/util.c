@@ -269,13 +269,14 @@ int cli_write_file(const char *path, const char *data, size_t len, int mode)
 	 * user can write must not be led elsewhere by a planted link, nor made
 	 * to feed a planted FIFO. The rename below replaces a link itself. */
 	if (lstat(path, &st) == 0) {
-		const char *what = S_ISLNK(st.st_mode)   ? "a symbolic link (keyward does not write "
-		                                           "through links: give the file's own path)"
-		                   : S_ISDIR(st.st_mode) ? "a directory"
-		                   : !S_ISREG(st.st_mode)
-		                       ? "not a regular file (a device, FIFO or socket: use --out - "
-		                         "and redirect)"
-		                       : NULL;
+		const char *what =
+		    S_ISLNK(st.st_mode)   ? "a symbolic link (keyward does not write "
+		                            "through links: give the file's own path)"
+		    : S_ISDIR(st.st_mode) ? "a directory"
+		    : !S_ISREG(st.st_mode)
+		        ? "not a regular file (a device, FIFO or socket: use --out - "
+		          "and redirect)"
+		        : NULL;
 		if (what) {
 			fprintf(stderr, "keyward: cannot write %s: it is %s\n", path, what);
 			return 1;

@@ -24,7 +24,7 @@ struct kw_store {
 	char actor[128]; /* who makes changes, for the event log ("cli" by default) */
 	json_t *http01;  /* ACME http-01 settings of this handle ({listen|webroot}) or NULL */
 	struct kwi_devices *devices; /* a run's open devices (device.c) or NULL */
-	char anchor_due[128]; /* "SEQ HASH": the event log head to anchor at commit */
+	char anchor_due[128];        /* "SEQ HASH": the event log head to anchor at commit */
 };
 
 /* ---- store/store.c ---- */

@@ -227,7 +227,8 @@ kw_rc kwb_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char 
 	/* the public object first: its RSA template points into parts too */
 	CK_RV rv = p->fn->C_CreateObject(p->session, r.pub, r.npub, &hpub);
 	if (rv == CKR_ATTRIBUTE_TYPE_INVALID) /* a token without CKA_COPYABLE: see p11.h */
-		rv = p->fn->C_CreateObject(p->session, r.pub, r.npub - KWB_P11_LOCK_ATTRS_PUB, &hpub);
+		rv = p->fn->C_CreateObject(p->session, r.pub, r.npub - KWB_P11_LOCK_ATTRS_PUB,
+		                           &hpub);
 	if (rv == CKR_OK)
 		rv = p->fn->C_CreateObject(p->session, r.priv, r.npriv, &hpriv);
 	if (rv == CKR_ATTRIBUTE_TYPE_INVALID)

@@ -185,7 +185,7 @@ kw_rc kwb_p11_custody_read(kwb_p11 *p, CK_OBJECT_HANDLE h, const char *op,
  * (KWB_P11_LOCK_ATTRS fewer, at the end), and cert verify shows what it kept.
  * no is a CK_BBOOL holding CK_FALSE that outlives the template. */
 #define KWB_P11_LOCK_ATTRS_PRIV 2
-#define KWB_P11_LOCK_ATTRS_PUB 1
+#define KWB_P11_LOCK_ATTRS_PUB  1
 void kwb_p11_lock_attrs(CK_ATTRIBUTE *t, CK_ULONG *n, CK_BBOOL *no, int priv);
 
 kw_rc kwb_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;

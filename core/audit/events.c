@@ -199,8 +199,8 @@ static json_t *check_head(kw_store *s, int64_t last, const char *hash)
 typedef struct {
 	char prev[2 * HASH_LEN + 1];
 	int64_t n;
-	json_t *report;  /* set at the first broken record */
-	int64_t anchor;  /* the anchored seq (0: none) */
+	json_t *report;                   /* set at the first broken record */
+	int64_t anchor;                   /* the anchored seq (0: none) */
 	char at_anchor[2 * HASH_LEN + 1]; /* the chain's hash there */
 } walk;
 
@@ -229,7 +229,8 @@ static json_t *check_anchor(kw_store *s, const walk *w, int found, int marked, c
 		res = broken(w->n > 0 ? w->n : 1, why);
 	} else if (found && w->anchor > w->n) {
 		snprintf(why, sizeof(why),
-		         "records missing at the end (truncated): the anchor %s names record %lld, the log "
+		         "records missing at the end (truncated): the anchor %s names record %lld, "
+		         "the log "
 		         "ends at %lld",
 		         path ? path : "audit.anchor", (long long)w->anchor, (long long)w->n);
 		res = broken(w->n + 1, why);

@@ -158,8 +158,7 @@ static int anchor_read(const char *path, long long *seq, char hash[65])
 	close(fd);
 	errno = 0;
 	if (got <= (ssize_t)m || strncmp(text, ANCHOR_MAGIC, m) != 0 ||
-	    sscanf(text + m, "%lld %64[0-9a-f]", seq, hash) != 2 || strlen(hash) != 64 ||
-	    *seq < 1)
+	    sscanf(text + m, "%lld %64[0-9a-f]", seq, hash) != 2 || strlen(hash) != 64 || *seq < 1)
 		return -1;
 	return 1;
 }

@@ -167,8 +167,8 @@ Test(core_dump, killed_import_leaves_no_core_with_the_key, .fini = core_pattern_
 		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
 		char *data = e->d_name[0] == '.' ? NULL : kwt_read_file(path, &n);
 		for (size_t i = 0; data && n >= sizeof(scalar) && i <= n - sizeof(scalar); i++)
-			cr_assert_neq(memcmp(data + i, scalar, sizeof(scalar)), 0, "%s holds the key",
-			              path);
+			cr_assert_neq(memcmp(data + i, scalar, sizeof(scalar)), 0,
+			              "%s holds the key", path);
 		free(data);
 	}
 	closedir(d);

@@ -203,15 +203,17 @@ static void rebuild_chain(kw_store *s)
 		const char *details = (const char *)sqlite3_column_text(st, 6);
 		char *text = NULL, hex[65], *q = NULL;
 		unsigned char h[32];
-		int n = asprintf(&text, "keyward-event-v1\n%s\n%lld\n%lld\n%zu:%s\n%zu:%s\n%d\n%zu:%s\n%zu:%s",
-		                 prev, seq, at, strlen(type), type, strlen(cert), cert, version,
-		                 strlen(actor), actor, strlen(details), details);
+		int n = asprintf(
+		    &text, "keyward-event-v1\n%s\n%lld\n%lld\n%zu:%s\n%zu:%s\n%d\n%zu:%s\n%zu:%s",
+		    prev, seq, at, strlen(type), type, strlen(cert), cert, version, strlen(actor),
+		    actor, strlen(details), details);
 		cr_assert(n > 0);
 		crypto_generichash(h, sizeof(h), (unsigned char *)text, (size_t)n, NULL, 0);
 		for (int i = 0; i < 32; i++)
 			sprintf(hex + 2 * i, "%02x", h[i]);
-		cr_assert(asprintf(&q, "UPDATE events SET prev_hash = '%s', hash = '%s' WHERE seq = %lld",
-		                   prev, hex, seq) > 0);
+		cr_assert(
+		    asprintf(&q, "UPDATE events SET prev_hash = '%s', hash = '%s' WHERE seq = %lld",
+		             prev, hex, seq) > 0);
 		sql(s, q);
 		snprintf(prev, sizeof(prev), "%s", hex);
 		free(q);
@@ -219,9 +221,8 @@ static void rebuild_chain(kw_store *s)
 	}
 	sqlite3_finalize(st);
 	char *q = NULL;
-	cr_assert(asprintf(&q,
-	                   "UPDATE settings SET value = (SELECT seq || ':' || hash FROM events "
-	                   "ORDER BY seq DESC LIMIT 1) WHERE key = 'event_head'") > 0);
+	cr_assert(asprintf(&q, "UPDATE settings SET value = (SELECT seq || ':' || hash FROM events "
+	                       "ORDER BY seq DESC LIMIT 1) WHERE key = 'event_head'") > 0);
 	sql(s, q);
 	free(q);
 }

@@ -219,8 +219,8 @@ Test(key, a_swapped_key_or_a_failed_version_does_not_open)
 		                    store, statuses[i]),
 		             0);
 		kw_error_clear();
-		cr_assert_eq(kw_key_open(store, "other", 1, &k), KW_ERR_STATE, "%s: %s", statuses[i],
-		             kw_error_message());
+		cr_assert_eq(kw_key_open(store, "other", 1, &k), KW_ERR_STATE, "%s: %s",
+		             statuses[i], kw_error_message());
 		cr_assert(strstr(kw_error_message(), statuses[i]), "%s", kw_error_message());
 		cr_assert_null(k);
 	}
