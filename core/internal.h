@@ -25,6 +25,8 @@ struct kw_store {
 	json_t *http01;  /* ACME http-01 settings of this handle ({listen|webroot}) or NULL */
 	struct kwi_devices *devices; /* a run's open devices (device.c) or NULL */
 	char anchor_due[128];        /* "SEQ HASH": the event log head to anchor at commit */
+	int lock_fd;                 /* STORE/keyward.lock (store/lock.c), -1: not open */
+	enum { KWI_LOCK_NONE, KWI_LOCK_SHARED, KWI_LOCK_ALONE } lock_mode;
 };
 
 /* ---- store/store.c ---- */
@@ -98,6 +100,7 @@ typedef struct {
 	const kw_backend_ops *ops;
 	void *ctx;
 	kwi_run_device *run; /* the run's connection this borrows, or NULL: its own */
+	kw_store *store;     /* the store it was opened from (key making locks it) */
 } kwi_device;
 
 /* Outside a run: opens a connection of its own, which close closes. In a run:

@@ -40,6 +40,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
 	server *sv = arg;
 	kws_request_handle(req, sv->store, sv->cfg);
+	kw_store_idle(sv->store); /* a request that made a key is over */
 }
 
 static void on_signal(evutil_socket_t fd, short what, void *arg)

@@ -2,6 +2,7 @@
  * checks that the backend has the operation and names the backend when it
  * does not; the backend's own error record is left as it set it. */
 #include "internal.h"
+#include "store/store_lock.h"
 
 static kw_rc lacks(const kwi_device *d, const char *what)
 {
@@ -17,6 +18,7 @@ kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label
 {
 	if (d->ops->key_generate == NULL)
 		return lacks(d, "generate keys");
+	KW_GUARD(kwi_store_keys_busy(d->store));
 	return d->ops->key_generate(d->ctx, type, label, out);
 }
 
@@ -25,6 +27,7 @@ kw_rc kwi_device_key_import(kwi_device *d, EVP_PKEY *key, kw_key_type type, cons
 {
 	if (d->ops->key_import == NULL)
 		return lacks(d, "import keys");
+	KW_GUARD(kwi_store_keys_busy(d->store));
 	return d->ops->key_import(d->ctx, key, type, label, out);
 }
 
@@ -70,6 +73,7 @@ kw_rc kwi_device_key_destroy(kwi_device *d, const kw_keyref *ref)
 {
 	if (d->ops->key_destroy == NULL)
 		return KW_OK; /* nothing of the key lives on the device */
+	KW_GUARD(kwi_store_keys_busy(d->store));
 	return d->ops->key_destroy(d->ctx, ref);
 }
 

@@ -175,6 +175,8 @@ static kw_rc device_open_where(kw_store *s, const char *name, int64_t id, kwi_de
 	kwi_named_row_clear(&b);
 	if (rc != KW_OK)
 		kwi_device_close(out);
+	else
+		out->store = s;
 	return rc;
 }
 

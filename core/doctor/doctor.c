@@ -6,6 +6,11 @@
 
 #include "doctor/doctor_internal.h"
 #include "store/store_lifecycle.h"
+#include "store/store_lock.h"
+
+/* How long doctor --repair waits for commands that make keys (a renewal
+ * through ACME can take a while). */
+#define DOCTOR_WAIT_MS 60000
 
 kw_rc kwi_doctor_problem(kwi_doctor *d, const char *kind, int repaired, json_t *where,
                          const char *action, const char *fmt, ...)
@@ -141,6 +146,11 @@ kw_rc kw_doctor_run(kw_store *s, int repair, json_t **report)
 	json_t *r = json_object();
 	kwi_doctor d = {s, repair, json_array()};
 	kw_rc rc = r && d.problems ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	/* A key another command has just made is on the device before its row
+	 * is committed: repairing (destroying keys no row names) waits until no
+	 * other command makes or destroys keys, and keeps them out meanwhile. */
+	if (rc == KW_OK && repair)
+		rc = kwi_store_keys_alone(s, DOCTOR_WAIT_MS);
 	if (rc == KW_OK)
 		rc = integrity(&d, r);
 	/* A damaged database is not a guide to what the devices should hold:

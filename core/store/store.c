@@ -10,6 +10,7 @@
 #include "store/sql.h"
 #include "store/store_named.h"
 #include "store/store_lifecycle.h"
+#include "store/store_lock.h"
 #include "internal.h"
 #include "cert/issue.h"
 #include "store/store_issuers.h"
@@ -312,6 +313,7 @@ static kw_rc store_new(const char *dir, kw_store **out)
 	kw_store *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	s->lock_fd = -1;
 	s->dir = strdup(dir);
 	if (s->dir == NULL || asprintf(&s->db_path, "%s/%s", dir, STORE_DB_NAME) < 0) {
 		s->db_path = NULL;
@@ -535,6 +537,7 @@ void kw_store_close(kw_store *s)
 		return;
 	if (s->db)
 		sqlite3_close_v2(s->db);
+	kwi_store_locks_close(s);
 	free(s->dir);
 	free(s->db_path);
 	json_decref(s->http01);

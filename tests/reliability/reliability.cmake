@@ -18,7 +18,15 @@ kw_add_test(test_rel_faults ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_rel_fau
 kw_add_test(test_rel_concurrency ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_rel_concurrency.c
   DEVICES --abrmd --p11)
 
-foreach(t test_rel_crash test_rel_doctor test_rel_faults test_rel_concurrency)
+# key-making commands and doctor --repair, renew --due twice at once
+# (p11-barrier.so, tests/backends/pkcs11_parallel.cmake, holds a renewal)
+kw_add_test(test_rel_locks ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_rel_locks.c
+  DEVICES --tpm --p11)
+add_dependencies(test_rel_locks p11-barrier)
+set_property(TEST test_rel_locks APPEND PROPERTY ENVIRONMENT
+  "KW_TEST_P11_BARRIER=$<TARGET_FILE:p11-barrier>")
+
+foreach(t test_rel_crash test_rel_doctor test_rel_faults test_rel_concurrency test_rel_locks)
   add_dependencies(${t} keyward-provider kw-rel-sign keyward-cli)
   set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
     "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>"

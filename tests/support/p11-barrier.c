@@ -16,6 +16,10 @@
  * of a private key creates PATH and then never returns (the caller is killed
  * there): a process caught while it holds an imported key.
  *
+ * With KWB_P11_BARRIER_HOLD_GENERATE=PATH, a C_GenerateKeyPair that
+ * succeeded creates PATH and returns only once PATH is removed: a process
+ * caught with a new key on the token that its store does not name yet.
+ *
  * It also keeps the flags C_Initialize was given (-1: no arguments), so a
  * test can check the module was told it may be called from several threads
  * (CKF_OS_LOCKING_OK).
@@ -128,6 +132,22 @@ static CK_RV barrier_CreateObject(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_UL
 	return real->C_CreateObject(s, t, n, h);
 }
 
+static CK_RV barrier_GenerateKeyPair(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pub,
+                                     CK_ULONG npub, CK_ATTRIBUTE_PTR priv, CK_ULONG npriv,
+                                     CK_OBJECT_HANDLE_PTR hpub, CK_OBJECT_HANDLE_PTR hpriv)
+{
+	CK_RV rv = real->C_GenerateKeyPair(s, m, pub, npub, priv, npriv, hpub, hpriv);
+	const char *hold = getenv("KWB_P11_BARRIER_HOLD_GENERATE");
+	if (rv == CKR_OK && hold) {
+		int fd = open(hold, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		while (access(hold, F_OK) == 0)
+			usleep(20000);
+	}
+	return rv;
+}
+
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
 	CK_RV rv = CKR_OK;
@@ -148,6 +168,7 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 			mine.C_Initialize = barrier_Initialize;
 			mine.C_Sign = barrier_Sign;
 			mine.C_CreateObject = barrier_CreateObject;
+			mine.C_GenerateKeyPair = barrier_GenerateKeyPair;
 		}
 	}
 	pthread_mutex_unlock(&lock);

@@ -38,6 +38,10 @@ kw_rc kw_store_init(const char *dir, int *created) KW_MUST_USE;
  * newer than this build knows. Older schemas are migrated forward. */
 kw_rc kw_store_open(const char *dir, kw_store **out) KW_MUST_USE;
 void kw_store_close(kw_store *s);
+/* Between operations of a long-lived process (keyward serve): gives up the
+ * store's lock that a key-making operation took (doctor --repair waits for
+ * it), which otherwise lasts until kw_store_close. */
+void kw_store_idle(kw_store *s);
 
 /* The schema version this build writes. */
 int kw_store_schema_version(void);
