@@ -17,6 +17,17 @@
 /* see KW_SOFTWARE_PROPQ in backend.h */
 #define KWI_SOFTWARE_PROPQ KW_SOFTWARE_PROPQ
 
+/* The certificate policy as core reads it: policy/model.h. */
+typedef struct kwi_policy kwi_policy;
+
+/* How ACME http-01 challenges are answered: a responder of keyward's own
+ * (listen "ADDR:PORT") or files in a web server's webroot (an absolute
+ * directory); one of the two, both NULL when nothing was said. */
+typedef struct {
+	char *listen;
+	char *webroot;
+} kwi_http01_conf;
+
 struct kw_store {
 	struct sqlite3 *db; /* only core/store/ touches it (store/sql.h) */
 	char *dir;

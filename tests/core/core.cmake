@@ -12,5 +12,6 @@ kw_add_test(test_notify ${CMAKE_CURRENT_SOURCE_DIR}/core/lifecycle/test_notify.c
 kw_add_test(test_lifecycle ${CMAKE_CURRENT_SOURCE_DIR}/core/cert/test_lifecycle.c DEVICES --tpm --p11 INTERNAL)
 kw_add_test(test_renew ${CMAKE_CURRENT_SOURCE_DIR}/core/lifecycle/test_renew.c DEVICES --tpm --p11 INTERNAL)
 kw_add_test(test_policy ${CMAKE_CURRENT_SOURCE_DIR}/core/policy/test_policy.c INTERNAL)
+kw_add_test(test_model ${CMAKE_CURRENT_SOURCE_DIR}/core/policy/test_model.c INTERNAL)
 kw_add_test(test_chain ${CMAKE_CURRENT_SOURCE_DIR}/core/x509/test_chain.c INTERNAL)
 kw_add_test(test_issuers ${CMAKE_CURRENT_SOURCE_DIR}/core/issuers/test_issuers.c)

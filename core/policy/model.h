@@ -1,0 +1,125 @@
+/* libkeyward internals: the certificate policy as core reads it. The policy
+ * is JSON only where it enters and leaves (a policy file, an API body, the
+ * store's text, policy show): it is read once there into a kwi_policy and
+ * core reads the fields.
+ *
+ *   input    kwi_policy_validate: any document, validated (errors name the
+ *            field), defaults filled (keyward/lifecycle.h's kw_policy_validate)
+ *   store    kwi_policy_from_json / kwi_policy_from_text: a document the
+ *            validator made (what the store keeps), read as it is
+ *   output   kwi_policy_to_json: the normalised document, exactly as the
+ *            validator writes it (keys in its order)
+ */
+#ifndef KEYWARD_CORE_POLICY_MODEL_H
+#define KEYWARD_CORE_POLICY_MODEL_H
+
+#include <stdbool.h>
+
+#include "internal.h"
+
+/* A list of strings (each malloc'd). */
+typedef struct {
+	char **v;
+	size_t n;
+} kwi_strings;
+
+typedef enum { KWI_ACTION_RENEW = 1, KWI_ACTION_NOTIFY } kwi_action; /* auto_renew, notify */
+typedef enum { KWI_TRIGGER_PERCENT = 1, KWI_TRIGGER_DAYS_BEFORE } kwi_trigger_kind;
+
+/* lifetime_percentage: value % of the lifetime has passed; days_before_expiry:
+ * value days are left. */
+typedef struct {
+	kwi_trigger_kind kind;
+	int value;
+} kwi_trigger;
+
+typedef struct {
+	kwi_action action;
+	kwi_trigger trigger;
+} kwi_lifetime_action;
+
+/* deploy's files, in the order the policy lists them */
+enum {
+	KWI_DEPLOY_CERT,
+	KWI_DEPLOY_CHAIN,
+	KWI_DEPLOY_FULLCHAIN,
+	KWI_DEPLOY_KEY_REF,
+	KWI_DEPLOY_FILES
+};
+/* deploy's hooks, in the order they run */
+enum { KWI_HOOK_PRE, KWI_HOOK_DEPLOY, KWI_HOOK_POST, KWI_HOOKS };
+
+struct kwi_policy {
+	struct {
+		kw_key_type type; /* 0: absent, or a name this build does not know */
+		char *backend;    /* NULL: none (the policy cannot issue) */
+		bool reuse_key;
+	} key;
+	struct {
+		char *subject;         /* a DN; NULL: none (the policy cannot issue) */
+		bool has_sans;         /* sans is listed (empty or not) */
+		kwi_strings sans;      /* "DNS:x", "IP:y" */
+		kwi_strings ekus;      /* names (serverAuth) or dotted OIDs */
+		kwi_strings key_usage; /* digitalSignature, keyEncipherment, ... */
+		int validity_days;     /* 0: absent */
+		bool is_ca;            /* basicConstraints CA:TRUE */
+		int pathlen;           /* with is_ca: the path length constraint; -1: none */
+	} x509;
+	kwi_lifetime_action *actions; /* lifetime_actions, in order */
+	size_t n_actions;
+	struct {
+		kw_issuer_kind kind;    /* KW_ISSUER_INVALID: a name this build does not know */
+		char *name;             /* "self", "unknown", "ca:NAME", "acme:NAME" (never NULL) */
+		const char *named;      /* NAME inside name for ca:NAME and acme:NAME, else NULL */
+		kwi_http01_conf http01; /* acme: how to answer http-01; both NULL: not said */
+	} issuer;
+	struct {
+		char *file[KWI_DEPLOY_FILES]; /* absolute paths; NULL: not deployed */
+		char *owner, *group;          /* names or numbers; NULL: whoever runs keyward */
+		char *mode;                   /* octal text, "0640"; NULL: the defaults */
+		char *hook[KWI_HOOKS];        /* shell commands; NULL: none */
+	} deploy;
+	int history_limit; /* versions kept; 0: every one (absent) */
+};
+
+/* "lifetime_percentage", "days_before_expiry" (the trigger's key) */
+const char *kwi_trigger_name(kwi_trigger_kind k);
+/* "cert", "chain", "fullchain", "key_ref" (the policy's deploy keys) */
+extern const char *const kwi_deploy_file_names[KWI_DEPLOY_FILES];
+/* "pre", "deploy", "post" (deploy.hooks' keys) */
+extern const char *const kwi_hook_names[KWI_HOOKS];
+
+/* ---- policy/model.c ---- */
+/* Appends a copy of s. */
+kw_rc kwi_strings_add(kwi_strings *l, const char *s) KW_MUST_USE;
+/* 1 when l lists s. */
+int kwi_strings_has(const kwi_strings *l, const char *s);
+/* *out (freed first) becomes a copy of s (NULL: NULL). */
+kw_rc kwi_policy_strdup(const char *s, char **out) KW_MUST_USE;
+/* "an object", "a string", ... "null"; "nothing" for NULL: for messages. */
+const char *kwi_json_kind(const json_t *v);
+/* issuer.name, kind and named from name (kwi_issuer_parse). */
+kw_rc kwi_policy_issuer_set(kwi_policy *p, const char *name) KW_MUST_USE;
+
+/* A policy with nothing set: issuer self, pathlen -1 (not the default
+ * policy). NULL: out of memory (recorded). */
+kwi_policy *kwi_policy_new(void);
+void kwi_policy_free(kwi_policy *p);
+
+/* Reads a document the validator made (the store's). Each field is taken as
+ * it is: an absent (or null) one has the meaning the code gave its absence
+ * (issuer self, history_limit 0: keep every version), a key type or issuer
+ * the build does not know is kept as 0 / KW_ISSUER_INVALID for the reader
+ * to refuse, deploy's paths, owner and mode are left for deploy to check. A
+ * field of another JSON type, an action other than auto_renew or notify, or
+ * a trigger with neither of its two, is refused (KW_ERR_STORE, naming the
+ * field): that is no document keyward wrote. */
+kw_rc kwi_policy_from_json(const json_t *doc, kwi_policy **out) KW_MUST_USE;
+/* The same from JSON text; NULL when it does not read (not JSON, or refused
+ * above). Records nothing: the caller says what it was reading. */
+kwi_policy *kwi_policy_from_text(const char *text);
+/* The normalised document: exactly what kwi_policy_validate gives for the
+ * document p was checked from (the store keeps it, policy show prints it). */
+kw_rc kwi_policy_to_json(const kwi_policy *p, json_t **out) KW_MUST_USE;
+
+#endif
