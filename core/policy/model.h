@@ -3,8 +3,9 @@
  * store's text, policy show): it is read once there into a kwi_policy and
  * core reads the fields.
  *
- *   input    kwi_policy_validate: any document, validated (errors name the
- *            field), defaults filled (keyward/lifecycle.h's kw_policy_validate)
+ *   input    kwi_policy_check: any document, validated (errors name the
+ *            field), defaults filled; kwi_policy_validate is the same as the
+ *            normalised document (keyward/lifecycle.h's kw_policy_validate)
  *   store    kwi_policy_from_json / kwi_policy_from_text: a document the
  *            validator made (what the store keeps), read as it is
  *   output   kwi_policy_to_json: the normalised document, exactly as the
@@ -102,7 +103,7 @@ const char *kwi_json_kind(const json_t *v);
 kw_rc kwi_policy_issuer_set(kwi_policy *p, const char *name) KW_MUST_USE;
 
 /* A policy with nothing set: issuer self, pathlen -1 (not the default
- * policy). NULL: out of memory (recorded). */
+ * policy: kwi_policy_check of {} is). NULL: out of memory (recorded). */
 kwi_policy *kwi_policy_new(void);
 void kwi_policy_free(kwi_policy *p);
 
@@ -121,5 +122,11 @@ kwi_policy *kwi_policy_from_text(const char *text);
 /* The normalised document: exactly what kwi_policy_validate gives for the
  * document p was checked from (the store keeps it, policy show prints it). */
 kw_rc kwi_policy_to_json(const kwi_policy *p, json_t **out) KW_MUST_USE;
+
+/* ---- policy/policy.c: validation ---- */
+/* Validates a policy document (anything a user gave) and fills the
+ * defaults; the error names the field ("x509.validity_days: must be 1 to
+ * 36500, not 0"). */
+kw_rc kwi_policy_check(const json_t *in, kwi_policy **out) KW_MUST_USE;
 
 #endif

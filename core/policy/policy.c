@@ -1,6 +1,7 @@
-/* see keyward/lifecycle.h and internal.h: the certificate policy (Key Vault's
- * shape): validation and defaults, and the renewal time it sets (the request,
- * template and stored policy are in policy/request.c) */
+/* see keyward/lifecycle.h and policy/model.h: the certificate policy (Key
+ * Vault's shape) validated into the model, with its defaults, and the
+ * renewal time it sets (the model itself is in policy/model.c; the request,
+ * template and stored policy in policy/request.c) */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "issuers/acme/acme_issuer.h"
-#include "internal.h"
+#include "policy/model.h"
 #include <keyward/lifecycle.h>
 
 #define DAYS_DEFAULT    365
@@ -84,21 +85,6 @@ static const char *at_index(char buf[PATH_LEN], const char *base, size_t i)
 	return buf;
 }
 
-static const char *kind_of(const json_t *v)
-{
-	switch (v ? (int)json_typeof(v) : -1) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number with a fraction";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
-	}
-	return "nothing";
-}
-
 /* want: a json_type; JSON_TRUE stands for either boolean. */
 static kw_rc check_type(const json_t *v, int want, const char *path)
 {
@@ -110,7 +96,7 @@ static kw_rc check_type(const json_t *v, int want, const char *path)
 	                : want == JSON_STRING  ? "a string"
 	                : want == JSON_INTEGER ? "an integer"
 	                                       : "true or false";
-	return field_fail(KW_ERR_USAGE, path, "must be %s, not %s", w, kind_of(v));
+	return field_fail(KW_ERR_USAGE, path, "must be %s, not %s", w, kwi_json_kind(v));
 }
 
 /* *out: obj's member key (NULL when absent), of the wanted type. */
@@ -183,7 +169,7 @@ static int name_ok(const char *s)
 
 /* ---- the sections ---- */
 
-static kw_rc check_key(const json_t *in, json_t *out, kw_key_type *type)
+static kw_rc check_key(const json_t *in, kwi_policy *p)
 {
 	static const char *const fields[] = {"type", "backend", "reuse_key", NULL};
 	const json_t *t, *b, *r;
@@ -193,18 +179,16 @@ static kw_rc check_key(const json_t *in, json_t *out, kw_key_type *type)
 	KW_GUARD(member(in, "key", "backend", JSON_STRING, &b));
 	KW_GUARD(member(in, "key", "reuse_key", JSON_TRUE, &r));
 	const char *name = t ? json_string_value(t) : "ec-p256";
-	*type = kw_key_type_from_name(name);
-	if (*type == 0)
+	p->key.type = kw_key_type_from_name(name);
+	if (p->key.type == 0)
 		return field_fail(KW_ERR_USAGE, "key.type", "unknown key type '%s' (use %s)", name,
 		                  KEY_TYPES);
 	if (b && !name_ok(json_string_value(b)))
 		return field_fail(KW_ERR_USAGE, "key.backend",
 		                  "bad backend name '%s' (letters, digits, '.', '_', '-')",
 		                  json_string_value(b));
-	KW_GUARD(kwi_json_put(out, "type", json_string(kw_key_type_name(*type))));
-	if (b)
-		KW_GUARD(kwi_json_put(out, "backend", json_string(json_string_value(b))));
-	return kwi_json_put(out, "reuse_key", json_boolean(json_is_true(r)));
+	p->key.reuse_key = json_is_true(r);
+	return b ? kwi_policy_strdup(json_string_value(b), &p->key.backend) : KW_OK;
 }
 
 /* The first CN of a DN, or NULL. */
@@ -223,7 +207,7 @@ static char *first_cn(const X509_NAME *name)
 
 /* Without SANs, a CN that is a host name or an address becomes the one SAN:
  * clients ignore the CN. */
-static kw_rc sans_from_cn(const X509_NAME *name, json_t *sans)
+static kw_rc sans_from_cn(const X509_NAME *name, kwi_strings *sans)
 {
 	char *cn = first_cn(name);
 	if (cn == NULL)
@@ -236,21 +220,19 @@ static kw_rc sans_from_cn(const X509_NAME *name, json_t *sans)
 		snprintf(buf, sizeof(buf), "DNS:%s", cn);
 	ASN1_OCTET_STRING_free(ip);
 	free(cn);
-	return buf[0] ? kwi_json_append(sans, json_string(buf)) : KW_OK;
+	return buf[0] ? kwi_strings_add(sans, buf) : KW_OK;
 }
 
-static int listed(const json_t *arr, const char *s)
+/* Appends s to out unless it is there already (string_list calls that twice). */
+static kw_rc add_once(kwi_strings *out, const char *s)
 {
-	size_t i;
-	json_t *v;
-	json_array_foreach(arr, i, v) if (strcmp(json_string_value(v), s) == 0) return 1;
-	return 0;
+	return kwi_strings_has(out, s) ? KW_OK : kwi_strings_add(out, s);
 }
 
 /* Checks a list of strings; *item(value, path, out) checks and appends one. */
-static kw_rc string_list(const json_t *in, const char *path, int nonempty, json_t *out,
-                         kw_rc (*item)(const char *v, const char *path, json_t *out, void *arg),
-                         void *arg)
+static kw_rc
+string_list(const json_t *in, const char *path, int nonempty, kwi_strings *out,
+            kw_rc (*item)(const char *v, const char *path, kwi_strings *out, void *arg), void *arg)
 {
 	char p[PATH_LEN];
 	size_t i;
@@ -267,21 +249,21 @@ static kw_rc string_list(const json_t *in, const char *path, int nonempty, json_
 		KW_GUARD(check_type(v, JSON_STRING, at_index(p, path, i)));
 		const char *s = json_string_value(v);
 		KW_GUARD(item(s, p, out, arg));
-		if (json_array_size(out) != i + 1)
+		if (out->n != i + 1)
 			return field_fail(KW_ERR_USAGE, p, "'%s' is listed twice", s);
 	}
 	return KW_OK;
 }
 
-static kw_rc san_item(const char *v, const char *path, json_t *out, void *arg)
+static kw_rc san_item(const char *v, const char *path, kwi_strings *out, void *arg)
 {
 	GENERAL_NAMES *gens = arg;
 	if (kwi_san_parse(v, gens) != KW_OK)
 		return rewrap(path);
-	return listed(out, v) ? KW_OK : kwi_json_append(out, json_string(v));
+	return add_once(out, v);
 }
 
-static kw_rc eku_item(const char *v, const char *path, json_t *out, void *arg)
+static kw_rc eku_item(const char *v, const char *path, kwi_strings *out, void *arg)
 {
 	(void)arg;
 	const char *name = NULL;
@@ -302,10 +284,10 @@ static kw_rc eku_item(const char *v, const char *path, json_t *out, void *arg)
 			                  v);
 		name = v;
 	}
-	return listed(out, name) ? KW_OK : kwi_json_append(out, json_string(name));
+	return add_once(out, name);
 }
 
-static kw_rc ku_item(const char *v, const char *path, json_t *out, void *arg)
+static kw_rc ku_item(const char *v, const char *path, kwi_strings *out, void *arg)
 {
 	const kw_key_type *type = arg;
 	size_t i = 0;
@@ -320,25 +302,25 @@ static kw_rc ku_item(const char *v, const char *path, json_t *out, void *arg)
 	if (strcmp(v, "keyEncipherment") == 0 && !kw_key_type_is_rsa(*type))
 		return field_fail(KW_ERR_USAGE, path, "keyEncipherment needs an RSA key, not %s",
 		                  kw_key_type_name(*type));
-	return listed(out, v) ? KW_OK : kwi_json_append(out, json_string(v));
+	return add_once(out, v);
 }
 
-static kw_rc check_subject(const json_t *subject, const json_t *sans_in, json_t *out, json_t *sans)
+static kw_rc check_subject(const json_t *subject, const json_t *sans_in, kwi_policy *p)
 {
 	X509_NAME *name = NULL;
 	if (subject == NULL)
 		return KW_OK;
 	if (kwi_dn_parse(json_string_value(subject), &name) != KW_OK)
 		return rewrap("x509.subject");
-	kw_rc rc = kwi_json_put(out, "subject", json_string(json_string_value(subject)));
+	kw_rc rc = kwi_policy_strdup(json_string_value(subject), &p->x509.subject);
 	if (rc == KW_OK && sans_in == NULL)
-		rc = sans_from_cn(name, sans);
+		rc = sans_from_cn(name, &p->x509.sans);
 	X509_NAME_free(name);
 	return rc;
 }
 
 /* x509.ca: {} or {"pathlen": N}: a CA certificate (basicConstraints CA:TRUE). */
-static kw_rc check_ca(const json_t *in, json_t *out)
+static kw_rc check_ca(const json_t *in, kwi_policy *p)
 {
 	static const char *const fields[] = {"pathlen", NULL};
 	json_int_t pathlen = -1;
@@ -347,77 +329,67 @@ static kw_rc check_ca(const json_t *in, json_t *out)
 	KW_GUARD(check_type(in, JSON_OBJECT, "x509.ca"));
 	KW_GUARD(known_fields(in, "x509.ca", fields));
 	KW_GUARD(int_member(in, "x509.ca", "pathlen", 0, PATHLEN_MAX, &pathlen));
-	json_t *ca = json_object();
-	KW_GUARD(kwi_json_put(out, "ca", ca));
-	return pathlen >= 0 ? kwi_json_put(ca, "pathlen", json_integer(pathlen)) : KW_OK;
-}
-
-/* What a CA's certificate carries unless the policy says otherwise: no EKU,
- * keyCertSign | cRLSign | digitalSignature, ten years. */
-static kw_rc ca_defaults(const json_t *ku, json_t *ku_out, int days_given, json_int_t *days)
-{
-	static const char *const usages[] = {"keyCertSign", "cRLSign", "digitalSignature"};
-	if (!days_given)
-		*days = CA_DAYS_DEFAULT;
-	for (size_t i = 0; ku == NULL && i < sizeof(usages) / sizeof(usages[0]); i++)
-		KW_GUARD(kwi_json_append(ku_out, json_string(usages[i])));
+	p->x509.is_ca = true;
+	p->x509.pathlen = (int)pathlen;
 	return KW_OK;
 }
 
-static kw_rc check_x509(const json_t *in, kw_key_type type, json_t *out, json_int_t *days)
+/* What a certificate carries unless the policy says otherwise: a CA's no
+ * EKU, keyCertSign | cRLSign | digitalSignature, ten years; any other's
+ * serverAuth, digitalSignature (and keyEncipherment for RSA). */
+static kw_rc x509_defaults(const json_t *eku, const json_t *ku, const json_t *ca, int days_given,
+                           kwi_policy *p)
+{
+	static const char *const ca_usages[] = {"keyCertSign", "cRLSign", "digitalSignature"};
+	if (ca && !days_given)
+		p->x509.validity_days = CA_DAYS_DEFAULT;
+	for (size_t i = 0; ca && ku == NULL && i < sizeof(ca_usages) / sizeof(ca_usages[0]); i++)
+		KW_GUARD(kwi_strings_add(&p->x509.key_usage, ca_usages[i]));
+	if (ca)
+		return KW_OK;
+	if (eku == NULL)
+		KW_GUARD(kwi_strings_add(&p->x509.ekus, "serverAuth"));
+	if (ku == NULL)
+		KW_GUARD(kwi_strings_add(&p->x509.key_usage, "digitalSignature"));
+	if (ku == NULL && kw_key_type_is_rsa(p->key.type))
+		KW_GUARD(kwi_strings_add(&p->x509.key_usage, "keyEncipherment"));
+	return KW_OK;
+}
+
+static kw_rc check_x509(const json_t *in, kwi_policy *p)
 {
 	static const char *const fields[] = {"subject",       "sans", "ekus", "key_usage",
 	                                     "validity_days", "ca",   NULL};
 	const json_t *subject, *sans, *eku, *ku, *ca;
-	json_t *sans_out = json_array(), *eku_out = json_array(), *ku_out = json_array();
+	json_int_t days = DAYS_DEFAULT;
 	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
 	kw_rc rc = KW_OK;
-	*days = DAYS_DEFAULT;
-	if (!sans_out || !eku_out || !ku_out || !gens) {
-		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
-		goto out;
-	}
+	if (gens == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if ((rc = in ? check_type(in, JSON_OBJECT, "x509") : KW_OK) != KW_OK ||
 	    (rc = known_fields(in, "x509", fields)) != KW_OK ||
 	    (rc = member(in, "x509", "subject", JSON_STRING, &subject)) != KW_OK ||
 	    (rc = member(in, "x509", "sans", JSON_ARRAY, &sans)) != KW_OK ||
 	    (rc = member(in, "x509", "ekus", JSON_ARRAY, &eku)) != KW_OK ||
 	    (rc = member(in, "x509", "key_usage", JSON_ARRAY, &ku)) != KW_OK ||
-	    (rc = check_subject(subject, sans, out, sans_out)) != KW_OK ||
-	    (rc = string_list(sans, "x509.sans", 0, sans_out, san_item, gens)) != KW_OK ||
-	    (rc = string_list(eku, "x509.ekus", 1, eku_out, eku_item, NULL)) != KW_OK ||
-	    (rc = string_list(ku, "x509.key_usage", 1, ku_out, ku_item, &type)) != KW_OK ||
-	    (rc = int_member(in, "x509", "validity_days", 1, DAYS_MAX, days)) != KW_OK ||
+	    (rc = check_subject(subject, sans, p)) != KW_OK ||
+	    (rc = string_list(sans, "x509.sans", 0, &p->x509.sans, san_item, gens)) != KW_OK ||
+	    (rc = string_list(eku, "x509.ekus", 1, &p->x509.ekus, eku_item, NULL)) != KW_OK ||
+	    (rc = string_list(ku, "x509.key_usage", 1, &p->x509.key_usage, ku_item,
+	                      &p->key.type)) != KW_OK ||
+	    (rc = int_member(in, "x509", "validity_days", 1, DAYS_MAX, &days)) != KW_OK ||
 	    (rc = member(in, "x509", "ca", JSON_OBJECT, &ca)) != KW_OK ||
-	    (rc = check_ca(ca, out)) != KW_OK)
+	    (rc = check_ca(ca, p)) != KW_OK)
 		goto out;
-	if (ca && (rc = ca_defaults(ku, ku_out, json_object_get(in, "validity_days") != NULL,
-	                            days)) != KW_OK)
-		goto out;
-	if (eku == NULL && ca == NULL)
-		rc = kwi_json_append(eku_out, json_string("serverAuth"));
-	if (rc == KW_OK && ku == NULL && ca == NULL)
-		rc = kwi_json_append(ku_out, json_string("digitalSignature"));
-	if (rc == KW_OK && ku == NULL && ca == NULL && kw_key_type_is_rsa(type))
-		rc = kwi_json_append(ku_out, json_string("keyEncipherment"));
-	if (rc == KW_OK && (subject || sans)) {
-		rc = kwi_json_put(out, "sans", sans_out);
-		sans_out = NULL;
-	}
-	if (rc == KW_OK && (rc = kwi_json_put(out, "ekus", eku_out)) == KW_OK)
-		rc = kwi_json_put(out, "key_usage", ku_out);
-	eku_out = ku_out = NULL;
-	if (rc == KW_OK)
-		rc = kwi_json_put(out, "validity_days", json_integer(*days));
+	p->x509.validity_days = (int)days;
+	p->x509.has_sans = subject || sans;
+	rc = x509_defaults(eku, ku, ca, json_object_get(in, "validity_days") != NULL, p);
 out:
 	GENERAL_NAMES_free(gens);
-	json_decref(sans_out);
-	json_decref(eku_out);
-	json_decref(ku_out);
 	return rc;
 }
 
-static kw_rc check_trigger(const json_t *t, const char *base, json_int_t days, json_t *out)
+static kw_rc check_trigger(const json_t *t, const char *base, int days, kwi_trigger *out)
 {
 	static const char *const fields[] = {"lifetime_percentage", "days_before_expiry", NULL};
 	char p[PATH_LEN];
@@ -432,7 +404,9 @@ static kw_rc check_trigger(const json_t *t, const char *base, json_int_t days, j
 	json_int_t n = 0;
 	if (pct) {
 		KW_GUARD(int_member(t, base, "lifetime_percentage", 1, 99, &n));
-		return kwi_json_put(out, "lifetime_percentage", json_integer(n));
+		out->kind = KWI_TRIGGER_PERCENT;
+		out->value = (int)n;
+		return KW_OK;
 	}
 	n = json_integer_value(dbe);
 	if (n >= 1 && n >= days)
@@ -440,17 +414,17 @@ static kw_rc check_trigger(const json_t *t, const char *base, json_int_t days, j
 		                  "must be less than x509.validity_days (%lld), not %lld",
 		                  (long long)days, (long long)n);
 	KW_GUARD(int_member(t, base, "days_before_expiry", 1, days - 1, &n));
-	return kwi_json_put(out, "days_before_expiry", json_integer(n));
+	out->kind = KWI_TRIGGER_DAYS_BEFORE;
+	out->value = (int)n;
+	return KW_OK;
 }
 
-static kw_rc check_action(const json_t *a, const char *base, json_int_t days, int *renew_at,
-                          int index, json_t *out)
+static kw_rc check_action(const json_t *a, const char *base, int days, int *renew_at, int index,
+                          kwi_lifetime_action *out)
 {
 	static const char *const fields[] = {"trigger", "action", NULL};
 	char p[PATH_LEN];
 	const json_t *trigger, *action;
-	json_t *t = json_object();
-	KW_GUARD(kwi_json_append(out, json_pack("{s:o}", "trigger", t)));
 	KW_GUARD(check_type(a, JSON_OBJECT, base));
 	KW_GUARD(known_fields(a, base, fields));
 	KW_GUARD(member(a, base, "trigger", JSON_OBJECT, &trigger));
@@ -460,7 +434,7 @@ static kw_rc check_action(const json_t *a, const char *base, json_int_t days, in
 	if (action == NULL)
 		return field_fail(KW_ERR_USAGE, at(p, base, "action"),
 		                  "required (auto_renew or notify)");
-	KW_GUARD(check_trigger(trigger, at(p, base, "trigger"), days, t));
+	KW_GUARD(check_trigger(trigger, at(p, base, "trigger"), days, &out->trigger));
 	const char *what = json_string_value(action);
 	at(p, base, "action");
 	if (strcmp(what, "auto_renew") == 0) {
@@ -470,15 +444,17 @@ static kw_rc check_action(const json_t *a, const char *base, json_int_t days, in
 			                  "(lifetime_actions[%d] is one)",
 			                  *renew_at);
 		*renew_at = index;
-	} else if (strcmp(what, "notify") != 0)
+		out->action = KWI_ACTION_RENEW;
+	} else if (strcmp(what, "notify") == 0)
+		out->action = KWI_ACTION_NOTIFY;
+	else
 		return field_fail(KW_ERR_USAGE, p, "must be auto_renew or notify, not '%s'", what);
-	return kwi_json_put(json_array_get(out, json_array_size(out) - 1), "action",
-	                    json_string(what));
+	return KW_OK;
 }
 
-static kw_rc check_actions(const json_t *in, json_int_t days, json_t *out)
+static kw_rc check_actions(const json_t *in, kwi_policy *p)
 {
-	char p[PATH_LEN];
+	char path[PATH_LEN];
 	size_t i;
 	json_t *a;
 	int renew_at = -1;
@@ -486,22 +462,28 @@ static kw_rc check_actions(const json_t *in, json_int_t days, json_t *out)
 	if (json_array_size(in) > LIST_MAX)
 		return field_fail(KW_ERR_USAGE, "lifetime_actions", "at most %d actions, not %zu",
 		                  LIST_MAX, json_array_size(in));
-	json_array_foreach(in, i, a) KW_GUARD(
-	    check_action(a, at_index(p, "lifetime_actions", i), days, &renew_at, (int)i, out));
+	if (json_array_size(in) &&
+	    (p->actions = calloc(json_array_size(in), sizeof(*p->actions))) == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	json_array_foreach(in, i, a)
+	{
+		KW_GUARD(check_action(a, at_index(path, "lifetime_actions", i),
+		                      p->x509.validity_days, &renew_at, (int)i, &p->actions[i]));
+		p->n_actions++;
+	}
 	return KW_OK;
 }
 
 /* issuer.http01: {"listen": "ADDR:PORT"} or {"webroot": "/DIR"}. */
-static kw_rc check_http01(const json_t *in, const char *name, json_t *out)
+static kw_rc check_http01(const json_t *in, kwi_policy *p)
 {
 	static const char *const fields[] = {"listen", "webroot", NULL};
 	const json_t *l, *w;
-	json_t *h = NULL;
 	if (in == NULL)
 		return KW_OK;
 	KW_GUARD(check_type(in, JSON_OBJECT, "issuer.http01"));
 	KW_GUARD(known_fields(in, "issuer.http01", fields));
-	if (kwi_issuer_parse(name, NULL) != KW_ISSUER_ACME)
+	if (p->issuer.kind != KW_ISSUER_ACME)
 		return field_fail(KW_ERR_USAGE, "issuer.http01",
 		                  "only an acme:NAME issuer answers "
 		                  "http-01 challenges");
@@ -509,16 +491,17 @@ static kw_rc check_http01(const json_t *in, const char *name, json_t *out)
 	KW_GUARD(member(in, "issuer.http01", "webroot", JSON_STRING, &w));
 	if (l == NULL && w == NULL)
 		return field_fail(KW_ERR_USAGE, "issuer.http01", "needs listen or webroot");
-	if (kwi_http01_settings(json_string_value(l), json_string_value(w), &h) != KW_OK) {
+	if (kwi_http01_check(json_string_value(l), json_string_value(w)) != KW_OK) {
 		char msg[512];
 		snprintf(msg, sizeof(msg), "%s", kw_error_message());
 		kw_error_clear();
 		return field_fail(KW_ERR_USAGE, "issuer.http01", "%s", msg);
 	}
-	return kwi_json_put(out, "http01", h);
+	KW_GUARD(kwi_policy_strdup(json_string_value(l), &p->issuer.http01.listen));
+	return kwi_policy_strdup(json_string_value(w), &p->issuer.http01.webroot);
 }
 
-static kw_rc check_issuer(const json_t *in, json_t *out)
+static kw_rc check_issuer(const json_t *in, kwi_policy *p)
 {
 	static const char *const fields[] = {"name", "http01", NULL};
 	const json_t *n;
@@ -529,8 +512,8 @@ static kw_rc check_issuer(const json_t *in, json_t *out)
 	if (kwi_issuer_parse(name, NULL) == KW_ISSUER_INVALID)
 		return field_fail(KW_ERR_USAGE, "issuer.name",
 		                  "must be self, unknown, ca:NAME or acme:NAME, not '%s'", name);
-	KW_GUARD(check_http01(json_object_get(in, "http01"), name, out));
-	return kwi_json_put(out, "name", json_string(name));
+	KW_GUARD(kwi_policy_issuer_set(p, name));
+	return check_http01(json_object_get(in, "http01"), p);
 }
 
 /* A user or group: a name as useradd takes it, or a number. */
@@ -550,7 +533,7 @@ static int owner_ok(const char *s)
 	return 1;
 }
 
-static kw_rc check_mode(const char *m, json_t *out)
+static kw_rc check_mode(const char *m, kwi_policy *p)
 {
 	size_t n = strlen(m);
 	char norm[8];
@@ -562,118 +545,124 @@ static kw_rc check_mode(const char *m, json_t *out)
 		return field_fail(KW_ERR_USAGE, "deploy.mode",
 		                  "\"%s\" lets anyone rewrite the deployed files", m);
 	snprintf(norm, sizeof(norm), "0%03lo", mode);
-	return kwi_json_put(out, "mode", json_string(norm));
+	return kwi_policy_strdup(norm, &p->deploy.mode);
 }
 
-static kw_rc check_hooks(const json_t *in, json_t *deploy)
+static kw_rc check_hooks(const json_t *in, kwi_policy *p)
 {
-	static const char *const fields[] = {"pre", "deploy", "post", NULL};
-	char p[PATH_LEN];
+	static const char *const fields[] = {"pre", "deploy", "post", NULL}; /* kwi_hook_names */
+	char path[PATH_LEN];
 	const json_t *v;
-	json_t *out = json_object();
-	KW_GUARD(kwi_json_put(deploy, "hooks", out));
 	KW_GUARD(check_type(in, JSON_OBJECT, "deploy.hooks"));
 	KW_GUARD(known_fields(in, "deploy.hooks", fields));
-	for (size_t i = 0; fields[i]; i++) {
-		KW_GUARD(member(in, "deploy.hooks", fields[i], JSON_STRING, &v));
+	for (size_t i = 0; i < KWI_HOOKS; i++) {
+		KW_GUARD(member(in, "deploy.hooks", kwi_hook_names[i], JSON_STRING, &v));
 		size_t n = v ? strlen(json_string_value(v)) : 0;
 		if (v && (n == 0 || n > HOOK_LEN_MAX))
-			return field_fail(KW_ERR_USAGE, at(p, "deploy.hooks", fields[i]),
+			return field_fail(KW_ERR_USAGE, at(path, "deploy.hooks", kwi_hook_names[i]),
 			                  "must be a shell command of 1 to %d characters",
 			                  HOOK_LEN_MAX);
 		if (v)
-			KW_GUARD(kwi_json_put(out, fields[i], json_string(json_string_value(v))));
+			KW_GUARD(kwi_policy_strdup(json_string_value(v), &p->deploy.hook[i]));
 	}
 	return KW_OK;
 }
 
-static kw_rc check_deploy(const json_t *in, json_t *out)
+static kw_rc check_deploy_file(const json_t *in, size_t i, kwi_policy *p)
+{
+	char path[PATH_LEN];
+	const json_t *v;
+	const char *key = kwi_deploy_file_names[i];
+	KW_GUARD(member(in, "deploy", key, JSON_STRING, &v));
+	if (v == NULL)
+		return KW_OK;
+	const char *file = json_string_value(v);
+	size_t n = strlen(file);
+	if (file[0] != '/' || n < 2 || file[n - 1] == '/' || n >= 4096)
+		return field_fail(KW_ERR_USAGE, at(path, "deploy", key),
+		                  "must be an absolute file path, not '%s'", file);
+	for (size_t j = 0; j < i; j++)
+		if (p->deploy.file[j] && strcmp(p->deploy.file[j], file) == 0)
+			return field_fail(KW_ERR_USAGE, at(path, "deploy", key),
+			                  "'%s' is also deploy.%s", file, kwi_deploy_file_names[j]);
+	return kwi_policy_strdup(file, &p->deploy.file[i]);
+}
+
+static kw_rc check_owner(const json_t *in, const char *key, const char *what, char **out)
+{
+	char path[PATH_LEN];
+	const json_t *v;
+	KW_GUARD(member(in, "deploy", key, JSON_STRING, &v));
+	if (v && !owner_ok(json_string_value(v)))
+		return field_fail(KW_ERR_USAGE, at(path, "deploy", key),
+		                  "must be a %s name or number, not '%s'", what,
+		                  json_string_value(v));
+	return v ? kwi_policy_strdup(json_string_value(v), out) : KW_OK;
+}
+
+/* An empty deploy (or empty hooks) is left out of the document. */
+static kw_rc check_deploy(const json_t *in, kwi_policy *p)
 {
 	static const char *const fields[] = {"cert",  "chain", "fullchain", "key_ref", "owner",
 	                                     "group", "mode",  "hooks",     NULL};
-	char p[PATH_LEN];
 	const json_t *v;
 	KW_GUARD(check_type(in, JSON_OBJECT, "deploy"));
 	KW_GUARD(known_fields(in, "deploy", fields));
-	for (size_t i = 0; i < 4; i++) {
-		KW_GUARD(member(in, "deploy", fields[i], JSON_STRING, &v));
-		if (v == NULL)
-			continue;
-		const char *path = json_string_value(v);
-		size_t n = strlen(path);
-		if (path[0] != '/' || n < 2 || path[n - 1] == '/' || n >= 4096)
-			return field_fail(KW_ERR_USAGE, at(p, "deploy", fields[i]),
-			                  "must be an absolute file path, not '%s'", path);
-		for (size_t j = 0; j < i; j++) {
-			const char *o = json_string_value(json_object_get(out, fields[j]));
-			if (o && strcmp(o, path) == 0)
-				return field_fail(KW_ERR_USAGE, at(p, "deploy", fields[i]),
-				                  "'%s' is also deploy.%s", path, fields[j]);
-		}
-		KW_GUARD(kwi_json_put(out, fields[i], json_string(path)));
-	}
-	for (size_t i = 4; i < 6; i++) {
-		KW_GUARD(member(in, "deploy", fields[i], JSON_STRING, &v));
-		if (v && !owner_ok(json_string_value(v)))
-			return field_fail(KW_ERR_USAGE, at(p, "deploy", fields[i]),
-			                  "must be a %s name or number, not '%s'",
-			                  i == 4 ? "user" : "group", json_string_value(v));
-		if (v)
-			KW_GUARD(kwi_json_put(out, fields[i], json_string(json_string_value(v))));
-	}
+	for (size_t i = 0; i < KWI_DEPLOY_FILES; i++)
+		KW_GUARD(check_deploy_file(in, i, p));
+	KW_GUARD(check_owner(in, "owner", "user", &p->deploy.owner));
+	KW_GUARD(check_owner(in, "group", "group", &p->deploy.group));
 	KW_GUARD(member(in, "deploy", "mode", JSON_STRING, &v));
 	if (v)
-		KW_GUARD(check_mode(json_string_value(v), out));
+		KW_GUARD(check_mode(json_string_value(v), p));
 	v = json_object_get(in, "hooks");
-	return v ? check_hooks(v, out) : KW_OK;
+	return v ? check_hooks(v, p) : KW_OK;
 }
 
 /* ---- the document ---- */
 
-static kw_rc validate(const json_t *in, json_t *p)
+static kw_rc check(const json_t *in, kwi_policy *p)
 {
 	static const char *const fields[] = {
 	    "key", "x509", "lifetime_actions", "issuer", "deploy", "history_limit", NULL};
-	json_t *key = json_object(), *x509 = json_object(), *actions = json_array(),
-	       *issuer = json_object();
-	json_int_t days, history = HISTORY_DEFAULT;
-	kw_key_type type;
-	KW_GUARD(kwi_json_put(p, "key", key));
-	KW_GUARD(kwi_json_put(p, "x509", x509));
-	KW_GUARD(kwi_json_put(p, "lifetime_actions", actions));
-	KW_GUARD(kwi_json_put(p, "issuer", issuer));
+	json_int_t history = HISTORY_DEFAULT;
 	KW_GUARD(check_type(in, JSON_OBJECT, "policy"));
 	KW_GUARD(known_fields(in, "", fields));
-	KW_GUARD(check_key(json_object_get(in, "key"), key, &type));
-	KW_GUARD(check_x509(json_object_get(in, "x509"), type, x509, &days));
-	KW_GUARD(check_actions(json_object_get(in, "lifetime_actions"), days, actions));
-	KW_GUARD(check_issuer(json_object_get(in, "issuer"), issuer));
+	KW_GUARD(check_key(json_object_get(in, "key"), p));
+	KW_GUARD(check_x509(json_object_get(in, "x509"), p));
+	KW_GUARD(check_actions(json_object_get(in, "lifetime_actions"), p));
+	KW_GUARD(check_issuer(json_object_get(in, "issuer"), p));
 	const json_t *deploy = json_object_get(in, "deploy");
-	if (deploy) {
-		json_t *d = json_object();
-		KW_GUARD(kwi_json_put(p, "deploy", d));
-		KW_GUARD(check_deploy(deploy, d));
-		/* empty hooks, then an empty deploy, are left out */
-		const json_t *hooks = json_object_get(d, "hooks");
-		if (hooks && json_object_size(hooks) == 0)
-			json_object_del(d, "hooks");
-		if (json_object_size(d) == 0)
-			json_object_del(p, "deploy");
-	}
+	if (deploy)
+		KW_GUARD(check_deploy(deploy, p));
 	KW_GUARD(int_member(in, "", "history_limit", 1, HISTORY_MAX, &history));
-	return kwi_json_put(p, "history_limit", json_integer(history));
+	p->history_limit = (int)history;
+	return KW_OK;
 }
 
-kw_rc kwi_policy_validate(const json_t *in, json_t **out)
+/* see policy/model.h */
+kw_rc kwi_policy_check(const json_t *in, kwi_policy **out)
 {
-	*out = json_object();
+	*out = kwi_policy_new();
 	if (*out == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	kw_rc rc = validate(in, *out);
+		return KW_ERR_NOMEM;
+	kw_rc rc = check(in, *out);
 	if (rc != KW_OK) {
-		json_decref(*out);
+		kwi_policy_free(*out);
 		*out = NULL;
 	}
+	return rc;
+}
+
+/* see internal.h */
+kw_rc kwi_policy_validate(const json_t *in, json_t **out)
+{
+	kwi_policy *p = NULL;
+	*out = NULL;
+	kw_rc rc = kwi_policy_check(in, &p);
+	if (rc == KW_OK)
+		rc = kwi_policy_to_json(p, out);
+	kwi_policy_free(p);
 	return rc;
 }
 

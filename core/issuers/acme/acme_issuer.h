@@ -90,8 +90,11 @@ kw_rc kwi_http01_start(const char *listen, const char *webroot, kwi_http01 **out
 kw_rc kwi_http01_add(kwi_http01 *h, const char *token, const char *key_authorization) KW_MUST_USE;
 /* Stops the responder and removes every file it wrote; NULL is a no-op. */
 void kwi_http01_stop(kwi_http01 *h);
-/* {"listen": ADDR:PORT} or {"webroot": DIR} checked (*out NULL when both
- * are NULL; both set is refused). */
+/* Checks listen "ADDR:PORT" or webroot DIR (absolute); both NULL pass, both
+ * set is refused. */
+kw_rc kwi_http01_check(const char *listen, const char *webroot) KW_MUST_USE;
+/* The same as {"listen": ADDR:PORT} or {"webroot": DIR} (an ACME issuer's
+ * stored default; *out NULL when both are NULL). */
 kw_rc kwi_http01_settings(const char *listen, const char *webroot, json_t **out) KW_MUST_USE;
 /* Checks "ADDR:PORT" ([v6]:port too). */
 kw_rc kwi_http01_listen_parse(const char *listen, char *addr, size_t addr_len,

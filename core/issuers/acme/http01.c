@@ -238,20 +238,26 @@ void kwi_http01_stop(kwi_http01 *h)
 	free(h);
 }
 
-kw_rc kwi_http01_settings(const char *listen, const char *webroot, json_t **out)
+kw_rc kwi_http01_check(const char *listen, const char *webroot)
 {
 	char addr[128];
 	unsigned short port;
-	*out = NULL;
 	if (listen && webroot)
 		return KW_FAIL(KW_ERR_USAGE, "give an http-01 listen address or webroot, not both");
-	if (listen == NULL && webroot == NULL)
-		return KW_OK;
 	if (listen)
 		KW_GUARD(kwi_http01_listen_parse(listen, addr, sizeof(addr), &port));
 	if (webroot && webroot[0] != '/')
 		return KW_FAIL(KW_ERR_USAGE, "http-01 webroot '%s' is not an absolute path",
 		               webroot);
+	return KW_OK;
+}
+
+kw_rc kwi_http01_settings(const char *listen, const char *webroot, json_t **out)
+{
+	*out = NULL;
+	KW_GUARD(kwi_http01_check(listen, webroot));
+	if (listen == NULL && webroot == NULL)
+		return KW_OK;
 	*out = json_pack("{s:s}", listen ? "listen" : "webroot", listen ? listen : webroot);
 	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }

@@ -97,6 +97,13 @@ Test(policy_model, the_default_policy_reads_and_writes_back_the_same)
 	cr_assert_null(p->deploy.mode);
 	cr_assert_eq(p->history_limit, 10);
 	assert_round_trip(d, p);
+	/* the validator's struct is the same one */
+	kwi_policy *checked = NULL;
+	json_t *empty = json_object();
+	cr_assert_eq(kwi_policy_check(empty, &checked), KW_OK, "%s", kw_error_message());
+	assert_round_trip(d, checked);
+	kwi_policy_free(checked);
+	json_decref(empty);
 	kwi_policy_free(p);
 	json_decref(d);
 }
