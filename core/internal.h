@@ -88,7 +88,6 @@ kw_rc kwi_cert_renew(kw_store *s, const char *name, kw_renew_key key,
 kw_rc kwi_cert_show(kw_store *s, const char *name, int version, json_t **out) KW_MUST_USE;
 kw_rc kwi_issuer_show(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 kw_rc kwi_policy_validate(const json_t *in, json_t **out) KW_MUST_USE;
-time_t kwi_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after);
 
 /* ---- common/clock.c ---- */
 /* Now, or KEYWARD_NOW (RFC 3339) when set. */
@@ -273,10 +272,6 @@ kw_rc kwi_policy_require_complete(const json_t *policy) KW_MUST_USE;
 /* The certificate's policy, validated and normalised (soft-deleted
  * certificates are not found). */
 kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
-/* When one lifetime_actions[].trigger fires for a version valid from
- * not_before to not_after (NULL trigger: 2/3 of the lifetime), clamped to it. */
-time_t kwi_policy_trigger_at(const json_t *trigger, time_t not_before, time_t not_after);
-
 /* Turns a policy into a template (subject, SANs); caller frees with kwi_template_clear. */
 kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t) KW_MUST_USE;
 void kwi_template_clear(kwi_cert_template *t);

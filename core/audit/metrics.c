@@ -6,6 +6,7 @@
 
 #include "lifecycle/lifecycle_internal.h"
 #include "cert/issue.h"
+#include "policy/model.h"
 #include "store/store_renewal.h"
 
 typedef struct {
@@ -101,10 +102,8 @@ static kw_rc series_add(const kwi_metrics_row *r, void *arg)
 	m->last_success = r->last_success;
 	m->pending = r->pending;
 	m->pending_since = r->pending_since;
-	json_t *policy = r->policy ? json_loads(r->policy, 0, NULL) : NULL;
-	if (m->has_cert && policy)
-		m->due = kwi_policy_renew_at(policy, m->not_before, m->not_after);
-	json_decref(policy);
+	if (m->has_cert && r->policy)
+		m->due = kwi_policy_renew_at(r->policy, m->not_before, m->not_after);
 	return KW_OK;
 }
 

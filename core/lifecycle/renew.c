@@ -9,6 +9,7 @@
 #include "issuers/acme/acme_issuer.h"
 #include "lifecycle/lifecycle_internal.h"
 #include "cert/issue.h"
+#include "policy/model.h"
 #include "store/store_lifecycle.h"
 #include "store/store_renewal.h"
 
@@ -134,25 +135,13 @@ static void notices_due(const due_cert *c, time_t now, json_t *out)
 		    out, json_pack("{s:s,s:s}", "kind", "expired", "threshold", "expired"));
 		return;
 	}
-	size_t i;
-	json_t *a;
-	json_array_foreach(json_object_get(c->policy, "lifetime_actions"), i, a)
-	{
-		const char *action = json_string_value(json_object_get(a, "action"));
-		const json_t *trig = json_object_get(a, "trigger");
-		json_t *pct = json_object_get(trig, "lifetime_percentage");
-		json_t *days = json_object_get(trig, "days_before_expiry");
+	for (size_t i = 0; i < c->policy->n_actions; i++) {
+		const kwi_trigger *trig = &c->policy->actions[i].trigger;
 		char threshold[64];
-		if (action == NULL || strcmp(action, "notify") != 0)
+		if (c->policy->actions[i].action != KWI_ACTION_NOTIFY)
 			continue;
-		if (json_is_integer(pct))
-			snprintf(threshold, sizeof(threshold), "lifetime_percentage=%lld",
-			         (long long)json_integer_value(pct));
-		else if (json_is_integer(days))
-			snprintf(threshold, sizeof(threshold), "days_before_expiry=%lld",
-			         (long long)json_integer_value(days));
-		else
-			continue;
+		snprintf(threshold, sizeof(threshold), "%s=%d", kwi_trigger_name(trig->kind),
+		         trig->value);
 		time_t at = kwi_policy_trigger_at(trig, c->not_before, c->not_after);
 		if (now >= at)
 			json_array_append_new(out, json_pack("{s:s,s:s}", "kind", "near-expiry",
@@ -232,7 +221,7 @@ static kw_rc failure_record(kw_store *s, const due_cert *c, const char *error, t
 
 static int wants_new_key(const due_cert *c)
 {
-	return !json_is_true(json_object_get(json_object_get(c->policy, "key"), "reuse_key"));
+	return !c->policy->key.reuse_key;
 }
 
 static kw_rc last_seq(kw_store *s, int64_t *seq)
@@ -339,10 +328,8 @@ static void consider(kw_store *s, const due_cert *c, time_t now, int dry_run, kw
 		return;
 	}
 	time_t due = kwi_policy_renew_at(c->policy, c->not_before, c->not_after);
-	const char *issuer =
-	    json_string_value(json_object_get(json_object_get(c->policy, "issuer"), "name"));
-	const char *acme = NULL;
-	if (issuer && kwi_issuer_parse(issuer, &acme) == KW_ISSUER_ACME) {
+	if (c->policy->issuer.kind == KW_ISSUER_ACME) {
+		const char *acme = c->policy->issuer.named;
 		/* the CA may ask for an earlier renewal (RFC 9773) */
 		time_t ari = kwi_ari_renew_at(s, acme, c->id, c->version, now, dry_run, o->ari);
 		if (ari && ari < due)

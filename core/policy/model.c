@@ -1,5 +1,5 @@
 /* see policy/model.h: the policy model, read from and written as the
- * normalised document */
+ * normalised document, and the renewal time it sets */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,7 +379,8 @@ static void actions_json(writer *w, const kwi_policy *p, json_t *list)
 	for (size_t i = 0; i < p->n_actions; i++) {
 		const kwi_lifetime_action *a = &p->actions[i];
 		json_t *o = json_object(), *t = put(w, o, "trigger", json_object());
-		put(w, t, trigger_names[a->trigger.kind], json_integer(a->trigger.value));
+		if (a->trigger.kind) /* never 0 in a checked or stored policy */
+			put(w, t, trigger_names[a->trigger.kind], json_integer(a->trigger.value));
 		put(w, o, "action", json_string(action_names[a->action]));
 		if (json_array_append_new(list, o) != 0)
 			w->ok = 0;
@@ -441,4 +442,38 @@ kw_rc kwi_policy_to_json(const kwi_policy *p, json_t **out)
 	}
 	*out = doc;
 	return KW_OK;
+}
+
+/* ---- renewal time ---- */
+
+/* see policy/model.h */
+time_t kwi_policy_trigger_at(const kwi_trigger *t, time_t not_before, time_t not_after)
+{
+	long long life = (long long)not_after - (long long)not_before, at;
+	if (t && t->kind == KWI_TRIGGER_PERCENT)
+		at = (long long)not_before + life * (long long)t->value / 100;
+	else if (t && t->kind == KWI_TRIGGER_DAYS_BEFORE)
+		at = (long long)not_after - (long long)t->value * 86400;
+	else
+		at = (long long)not_before + life * 2 / 3;
+	if (at < not_before)
+		at = not_before;
+	if (at > not_after)
+		at = not_after;
+	return (time_t)at;
+}
+
+time_t kwi_policy_renew_at(const kwi_policy *p, time_t not_before, time_t not_after)
+{
+	int found = 0;
+	time_t best = 0;
+	for (size_t i = 0; p && i < p->n_actions; i++) {
+		if (p->actions[i].action != KWI_ACTION_RENEW)
+			continue;
+		time_t t = kwi_policy_trigger_at(&p->actions[i].trigger, not_before, not_after);
+		if (!found || t < best)
+			best = t;
+		found = 1;
+	}
+	return found ? best : kwi_policy_trigger_at(NULL, not_before, not_after);
 }

@@ -28,7 +28,8 @@ typedef enum { KWI_ACTION_RENEW = 1, KWI_ACTION_NOTIFY } kwi_action; /* auto_ren
 typedef enum { KWI_TRIGGER_PERCENT = 1, KWI_TRIGGER_DAYS_BEFORE } kwi_trigger_kind;
 
 /* lifetime_percentage: value % of the lifetime has passed; days_before_expiry:
- * value days are left. */
+ * value days are left. Kind 0, only in what kw_policy_renew_at reads from a
+ * document that need not validate: no trigger, the default (2/3). */
 typedef struct {
 	kwi_trigger_kind kind;
 	int value;
@@ -122,6 +123,13 @@ kwi_policy *kwi_policy_from_text(const char *text);
 /* The normalised document: exactly what kwi_policy_validate gives for the
  * document p was checked from (the store keeps it, policy show prints it). */
 kw_rc kwi_policy_to_json(const kwi_policy *p, json_t **out) KW_MUST_USE;
+
+/* When trigger t fires for a version valid from not_before to not_after
+ * (NULL: at 2/3 of the lifetime), clamped to that validity. */
+time_t kwi_policy_trigger_at(const kwi_trigger *t, time_t not_before, time_t not_after);
+/* When p has the version renewed: its earliest auto_renew trigger, else
+ * (and for p NULL) at 2/3 of the lifetime. */
+time_t kwi_policy_renew_at(const kwi_policy *p, time_t not_before, time_t not_after);
 
 /* ---- policy/policy.c: validation ---- */
 /* Validates a policy document (anything a user gave) and fills the

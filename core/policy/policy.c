@@ -1,8 +1,9 @@
 /* see keyward/lifecycle.h and policy/model.h: the certificate policy (Key
- * Vault's shape) validated into the model, with its defaults, and the
- * renewal time it sets (the model itself is in policy/model.c; the request,
- * template and stored policy in policy/request.c) */
+ * Vault's shape) validated into the model, with its defaults (the model
+ * itself and the renewal time are in policy/model.c; the request, template
+ * and stored policy in policy/request.c) */
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -703,54 +704,44 @@ kw_rc kwi_policy_require_complete(const json_t *policy)
 	return KW_OK;
 }
 
-/* ---- renewal time ---- */
-
-/* see internal.h */
-time_t kwi_policy_trigger_at(const json_t *trigger, time_t not_before, time_t not_after)
-{
-	const json_t *pct = json_object_get(trigger, "lifetime_percentage");
-	const json_t *days = json_object_get(trigger, "days_before_expiry");
-	long long life = (long long)not_after - (long long)not_before, t;
-	if (json_is_integer(pct))
-		t = (long long)not_before + life * (long long)json_integer_value(pct) / 100;
-	else if (json_is_integer(days))
-		t = (long long)not_after - (long long)json_integer_value(days) * 86400;
-	else
-		t = (long long)not_before + life * 2 / 3;
-	if (t < not_before)
-		t = not_before;
-	if (t > not_after)
-		t = not_after;
-	return (time_t)t;
-}
-
-time_t kwi_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after)
-{
-	size_t i;
-	json_t *a;
-	int found = 0;
-	time_t best = 0;
-	json_array_foreach(json_object_get(policy, "lifetime_actions"), i, a)
-	{
-		const char *what = json_string_value(json_object_get(a, "action"));
-		if (what == NULL || strcmp(what, "auto_renew") != 0)
-			continue;
-		time_t t =
-		    kwi_policy_trigger_at(json_object_get(a, "trigger"), not_before, not_after);
-		if (!found || t < best)
-			best = t;
-		found = 1;
-	}
-	return found ? best : kwi_policy_trigger_at(NULL, not_before, not_after);
-}
-
 kw_rc kw_policy_validate(const json_t *in, json_t **out)
 {
 	kw_error_clear();
 	return kwi_policy_validate(in, out);
 }
 
+/* An integer trigger value as the model holds it (beyond an int, the time
+ * is clamped to the validity anyway). */
+static int trigger_value(const json_t *v)
+{
+	json_int_t n = json_integer_value(v);
+	return n < INT_MIN ? INT_MIN : n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* The edge of the renewal time. Any document, validated or not, is read the
+ * way renewals always read one: its auto_renew actions, each trigger by the
+ * first of its two integers, none of them: at the default (2/3). */
 time_t kw_policy_renew_at(const json_t *policy, time_t not_before, time_t not_after)
 {
-	return kwi_policy_renew_at(policy, not_before, not_after);
+	const json_t *list = json_object_get(policy, "lifetime_actions"), *a;
+	size_t i, n = json_array_size(list);
+	kwi_policy p = {.actions = n ? calloc(n, sizeof(*p.actions)) : NULL};
+	json_array_foreach(list, i, a)
+	{
+		const char *what = json_string_value(json_object_get(a, "action"));
+		const json_t *t = json_object_get(a, "trigger");
+		const json_t *pct = json_object_get(t, "lifetime_percentage");
+		const json_t *days = json_object_get(t, "days_before_expiry");
+		if (p.actions == NULL || what == NULL || strcmp(what, "auto_renew") != 0)
+			continue;
+		kwi_lifetime_action *x = &p.actions[p.n_actions++];
+		x->action = KWI_ACTION_RENEW;
+		if (json_is_integer(pct))
+			x->trigger = (kwi_trigger){KWI_TRIGGER_PERCENT, trigger_value(pct)};
+		else if (json_is_integer(days))
+			x->trigger = (kwi_trigger){KWI_TRIGGER_DAYS_BEFORE, trigger_value(days)};
+	}
+	time_t at = kwi_policy_renew_at(&p, not_before, not_after);
+	free(p.actions);
+	return at;
 }

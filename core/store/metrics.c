@@ -1,4 +1,5 @@
 /* see store/store_renewal.h: the metrics series */
+#include "policy/model.h"
 #include "store/sql.h"
 #include "store/store_renewal.h"
 
@@ -40,7 +41,6 @@ kw_rc kwi_store_metrics_each(kw_store *s, kw_rc (*fn)(const kwi_metrics_row *r, 
 		    .not_after = (time_t)sqlite3_column_int64(st, 5),
 		    .exportable = sqlite3_column_int(st, 6) != 0,
 		    .enabled = sqlite3_column_int(st, 7) != 0,
-		    .policy = (const char *)sqlite3_column_text(st, 8),
 		    .failures = sqlite3_column_int(st, 9),
 		    .has_success = sqlite3_column_type(st, 10) != SQLITE_NULL,
 		    .last_success = (time_t)sqlite3_column_int64(st, 10),
@@ -50,7 +50,10 @@ kw_rc kwi_store_metrics_each(kw_store *s, kw_rc (*fn)(const kwi_metrics_row *r, 
 		};
 		m.cert_der = blob(st, 13, &m.cert_len);
 		m.csr_der = blob(st, 14, &m.csr_len);
+		kwi_policy *policy = kwi_policy_from_text((const char *)sqlite3_column_text(st, 8));
+		m.policy = policy;
 		rc = fn(&m, arg);
+		kwi_policy_free(policy);
 	}
 	if (rc == KW_OK && r != SQLITE_DONE)
 		rc = KWI_DB_FAIL(s, "reading certificates for metrics");

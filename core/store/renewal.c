@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/model.h"
 #include "store/sql.h"
 #include "store/store_lifecycle.h"
 #include "store/store_renewal.h"
@@ -12,7 +13,7 @@ void kwi_renewal_due_row_clear(kwi_renewal_due_row *r)
 		return;
 	free((char *)r->name);
 	free((char *)r->last_error);
-	json_decref(r->policy);
+	kwi_policy_free(r->policy);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -33,7 +34,7 @@ static kw_rc due_read(sqlite3_stmt *st, kwi_renewal_due_row *c)
 	c->has_cert = sqlite3_column_int(st, 4);
 	c->not_before = (time_t)sqlite3_column_int64(st, 5);
 	c->not_after = (time_t)sqlite3_column_int64(st, 6);
-	c->policy = policy ? json_loads(policy, 0, NULL) : NULL;
+	c->policy = kwi_policy_from_text(policy);
 	c->failures = sqlite3_column_int(st, 8);
 	c->next_attempt = (time_t)sqlite3_column_int64(st, 9);
 	c->last_error = kwi_col_dup(st, 10);

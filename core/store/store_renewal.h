@@ -20,7 +20,7 @@ typedef struct {
 	int version; /* the current version */
 	int has_cert;
 	time_t not_before, not_after;
-	json_t *policy;         /* NULL: the policy does not parse */
+	kwi_policy *policy;     /* NULL: the policy does not read (kwi_policy_from_text) */
 	int failures;           /* consecutive failed attempts */
 	time_t next_attempt;    /* 0: none */
 	const char *last_error; /* NULL: none */
@@ -45,7 +45,7 @@ typedef struct {
 	int has_cert;
 	time_t not_before, not_after;
 	int exportable, enabled;
-	const char *policy; /* the policy document, JSON text */
+	const kwi_policy *policy; /* NULL: the policy does not read (kwi_policy_from_text) */
 	int failures;
 	int has_success;
 	time_t last_success;

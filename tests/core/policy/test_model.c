@@ -1,5 +1,5 @@
 /* The policy model: read from the normalised document, written back as
- * exactly that document. */
+ * exactly that document, and the renewal time it sets. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +9,8 @@
 
 #include "policy/model.h"
 #include "kwtest.h"
+
+#define DAY 86400
 
 static json_t *js(const char *text)
 {
@@ -277,4 +279,103 @@ Test(policy_model, a_document_keyward_never_wrote_is_refused)
 	cr_assert_null(kwi_policy_from_text("{\"deploy\": 1}"));
 	cr_assert_str_eq(kw_error_message(), "held");
 	kw_error_clear();
+}
+
+/* ---- when to renew: the same times the JSON reading gave ---- */
+
+/* renew_at of the model and of the public entry point (the document). */
+static time_t renew_at(const char *text, time_t nb, time_t na)
+{
+	json_t *doc = normalised(text);
+	kwi_policy *p = from_json(doc);
+	time_t t = kwi_policy_renew_at(p, nb, na);
+	cr_assert_eq(kw_policy_renew_at(doc, nb, na), t);
+	kwi_policy_free(p);
+	json_decref(doc);
+	return t;
+}
+
+Test(policy_model, renews_at_a_lifetime_percentage)
+{
+	time_t nb = 1893456000, na = nb + 90 * DAY;
+	cr_assert_eq(renew_at("{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\":"
+	                      " 80}, \"action\": \"auto_renew\"}]}",
+	                      nb, na),
+	             nb + 72 * DAY);
+	/* an odd lifetime: integer seconds, rounded down */
+	kwi_trigger t = {KWI_TRIGGER_PERCENT, 33};
+	cr_assert_eq(kwi_policy_trigger_at(&t, 10, 110), 43);
+	t.value = 1;
+	cr_assert_eq(kwi_policy_trigger_at(&t, 0, 199), 1);
+}
+
+Test(policy_model, renews_days_before_expiry)
+{
+	time_t nb = 1893456000, na = nb + 90 * DAY;
+	const char *text = "{\"lifetime_actions\": [{\"trigger\": {\"days_before_expiry\": 30},"
+	                   " \"action\": \"auto_renew\"}]}";
+	cr_assert_eq(renew_at(text, nb, na), na - 30 * DAY);
+	/* longer than this version's life: as soon as it exists */
+	cr_assert_eq(renew_at(text, nb, nb + 10 * DAY), nb);
+}
+
+Test(policy_model, renews_at_two_thirds_without_an_auto_renew_action)
+{
+	time_t nb = 1893456000, na = nb + 300 * DAY;
+	cr_assert_eq(renew_at("{}", nb, na), nb + 200 * DAY);
+	cr_assert_eq(renew_at("{\"lifetime_actions\": [{\"trigger\": {\"days_before_expiry\":"
+	                      " 200}, \"action\": \"notify\"}]}",
+	                      nb, na),
+	             nb + 200 * DAY, "a notice is not a renewal");
+	cr_assert_eq(kwi_policy_renew_at(NULL, 0, 100), 66);
+	cr_assert_eq(kwi_policy_trigger_at(NULL, 0, 100), 66);
+}
+
+Test(policy_model, the_earliest_auto_renew_wins)
+{
+	/* two auto_renew actions are not valid, but the store's reader takes them */
+	time_t nb = 1893456000, na = nb + 100 * DAY;
+	json_t *doc = js("{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": 90},"
+	                 " \"action\": \"auto_renew\"}, {\"trigger\": {\"days_before_expiry\": 50},"
+	                 " \"action\": \"auto_renew\"}]}");
+	kwi_policy *p = from_json(doc);
+	cr_assert_eq(kwi_policy_renew_at(p, nb, na), na - 50 * DAY);
+	cr_assert_eq(kw_policy_renew_at(doc, nb, na), na - 50 * DAY);
+	kwi_policy_free(p);
+	json_decref(doc);
+}
+
+Test(policy_model, the_public_entry_point_reads_any_document_as_renewals_always_did)
+{
+	time_t nb = 1893456000, na = nb + 100 * DAY;
+	const struct {
+		const char *doc;
+		time_t at;
+	} cases[] = {
+	    /* a document that does not validate (or read from the store) still renews */
+	    {"{\"key\": 5, \"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": 50},"
+	     " \"action\": \"auto_renew\"}]}",
+	     nb + 50 * DAY},
+	    /* a trigger without either integer: the default */
+	    {"{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": \"x\"},"
+	     " \"action\": \"auto_renew\"}]}",
+	     nb + 100 * DAY * 2 / 3},
+	    /* the first integer of the two */
+	    {"{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": \"x\","
+	     " \"days_before_expiry\": 10}, \"action\": \"auto_renew\"}]}",
+	     na - 10 * DAY},
+	    /* only auto_renew renews */
+	    {"{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": 10},"
+	     " \"action\": \"email\"}]}",
+	     nb + 100 * DAY * 2 / 3},
+	    {"{\"lifetime_actions\": 3}", nb + 100 * DAY * 2 / 3},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *doc = js(cases[i].doc);
+		kw_error_clear();
+		cr_assert_eq(kw_policy_renew_at(doc, nb, na), cases[i].at, "%s", cases[i].doc);
+		cr_assert_eq(kw_error_code(), KW_OK, "the entry point keeps no error state");
+		json_decref(doc);
+	}
+	cr_assert_eq(kw_policy_renew_at(NULL, nb, na), nb + 100 * DAY * 2 / 3);
 }

@@ -8,6 +8,7 @@
 #include <keyward/lifecycle.h>
 
 #include "internal.h"
+#include "policy/model.h"
 #include "store/sql.h"
 #include "kwtest.h"
 
@@ -566,9 +567,8 @@ Test(policy, renews_at_the_auto_renew_trigger)
 	json_decref(p);
 	/* an odd lifetime: integer seconds, rounded down */
 	cr_assert_eq(kwi_policy_trigger_at(NULL, 0, 100), 66);
-	json_t *t = js("{\"lifetime_percentage\": 33}");
-	cr_assert_eq(kwi_policy_trigger_at(t, 10, 110), 43);
-	json_decref(t);
+	kwi_trigger t = {KWI_TRIGGER_PERCENT, 33};
+	cr_assert_eq(kwi_policy_trigger_at(&t, 10, 110), 43);
 }
 
 /* ---- the policy in the store ---- */
