@@ -26,11 +26,10 @@
 #include "common/process.h"
 #include "store/store_lifecycle.h"
 
-static const char *const target_kinds[] = {"cert", "chain", "fullchain", "key_ref"};
 static const char *const target_env[] = {"KEYWARD_CERT_PATH", "KEYWARD_CHAIN_PATH",
                                          "KEYWARD_FULLCHAIN_PATH", "KEYWARD_KEY_REF_PATH"};
 
-/* The current version and its policy's deploy object. */
+/* The current version and its policy (the deploy section). */
 static kw_rc load_cert(kwi_deploy_job *d)
 {
 	kwi_deploy_cert_row row;
@@ -50,39 +49,32 @@ static kw_rc load_cert(kwi_deploy_job *d)
 		if (row.policy == NULL)
 			rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy",
 			             d->name);
-		d->cfg = json_incref(json_object_get(row.policy, "deploy"));
+		d->policy = row.policy; /* taken from the row */
+		row.policy = NULL;
 	}
 	kwi_deploy_cert_row_clear(&row);
 	return rc;
 }
 
+/* The store's copy was checked when it was set; what is checked again here
+ * guards against one changed behind keyward's back. */
 static kw_rc read_config(kwi_deploy_job *d)
 {
-	if (d->cfg != NULL && !json_is_object(d->cfg) && !json_is_null(d->cfg))
-		return KW_FAIL(KW_ERR_PARSE, "certificate '%s': policy deploy: must be an object",
-		               d->name);
 	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++) {
-		json_t *p = json_object_get(d->cfg, target_kinds[i]);
-		if (p == NULL || json_is_null(p))
+		const char *path = d->policy->deploy.file[i];
+		if (path == NULL)
 			continue;
-		if (!json_is_string(p) || json_string_value(p)[0] != '/')
+		if (path[0] != '/')
 			return KW_FAIL(
 			    KW_ERR_PARSE,
 			    "certificate '%s': policy deploy.%s: must be an absolute path", d->name,
-			    target_kinds[i]);
-		d->t[i].kind = target_kinds[i];
-		d->t[i].path = json_string_value(p);
+			    kwi_deploy_file_names[i]);
+		d->t[i].kind = kwi_deploy_file_names[i];
+		d->t[i].path = path;
 		d->n_targets++;
 	}
-	json_t *hooks = json_object_get(d->cfg, "hooks");
-	const char *names[] = {"pre", "deploy", "post"};
-	for (size_t i = 0; i < 3; i++) {
-		json_t *h = json_object_get(hooks, names[i]);
-		if (h != NULL && !json_is_null(h) && !json_is_string(h))
-			return KW_FAIL(KW_ERR_PARSE,
-			               "certificate '%s': policy deploy.hooks.%s: must be a string",
-			               d->name, names[i]);
-		const char *cmd = json_string_value(h);
+	for (size_t i = 0; i < KWI_HOOKS; i++) {
+		const char *cmd = d->policy->deploy.hook[i];
 		d->hooks[i] = cmd && cmd[0] ? cmd : NULL;
 		d->n_hooks += d->hooks[i] != NULL;
 	}

@@ -9,8 +9,9 @@
 
 #include "internal.h"
 #include "common/process.h"
+#include "policy/model.h"
 
-#define KWI_DEPLOY_TARGETS 4 /* cert, chain, fullchain, key_ref */
+#define KWI_DEPLOY_TARGETS KWI_DEPLOY_FILES /* cert, chain, fullchain, key_ref */
 
 typedef struct {
 	const char *kind; /* NULL: not configured */
@@ -26,7 +27,7 @@ typedef struct {
 	const char *name;
 	int version;
 	char sha256[65];
-	json_t *cfg; /* the policy's deploy object (may be NULL) */
+	kwi_policy *policy; /* the certificate's policy: what its deploy section says */
 	kwi_deploy_target t[KWI_DEPLOY_TARGETS];
 	size_t n_targets, n_hooks;
 	const char *hooks[3]; /* pre, deploy, post (NULL: none) */

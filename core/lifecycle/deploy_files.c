@@ -59,13 +59,11 @@ static kw_rc resolve_group(kwi_deploy_job *d, const char *group)
 	return KW_OK;
 }
 
-static kw_rc parse_mode(kwi_deploy_job *d, const json_t *m)
+static kw_rc parse_mode(kwi_deploy_job *d, const char *text)
 {
-	const char *text = json_string_value(m);
 	char *end = NULL;
-	long v = text ? strtol(text, &end, 8) : -1;
-	if (text == NULL || text[0] == '\0' || *end != '\0' || strlen(text) > 4 || v < 0 ||
-	    v > 0777)
+	long v = strtol(text, &end, 8);
+	if (text[0] == '\0' || *end != '\0' || strlen(text) > 4 || v < 0 || v > 0777)
 		return KW_FAIL(KW_ERR_PARSE,
 		               "certificate '%s': policy deploy.mode: must be an octal string such "
 		               "as \"0640\" (at most 0777)",
@@ -76,28 +74,18 @@ static kw_rc parse_mode(kwi_deploy_job *d, const json_t *m)
 
 kw_rc kwi_deploy_owner(kwi_deploy_job *d)
 {
-	const json_t *owner = json_object_get(d->cfg, "owner");
-	const json_t *group = json_object_get(d->cfg, "group");
-	const json_t *mode = json_object_get(d->cfg, "mode");
+	const char *owner = d->policy->deploy.owner;
+	const char *group = d->policy->deploy.group;
+	const char *mode = d->policy->deploy.mode;
 	/* defaults: whoever runs keyward (root under the systemd timer) */
 	d->uid = geteuid();
 	d->gid = getegid();
 	d->mode = -1;
-	if (owner && !json_is_null(owner)) {
-		if (!json_is_string(owner))
-			return KW_FAIL(KW_ERR_PARSE,
-			               "certificate '%s': policy deploy.owner: must be a string",
-			               d->name);
-		KW_GUARD(resolve_user(d, json_string_value(owner)));
-	}
-	if (group && !json_is_null(group)) {
-		if (!json_is_string(group))
-			return KW_FAIL(KW_ERR_PARSE,
-			               "certificate '%s': policy deploy.group: must be a string",
-			               d->name);
-		KW_GUARD(resolve_group(d, json_string_value(group)));
-	}
-	if (mode && !json_is_null(mode))
+	if (owner)
+		KW_GUARD(resolve_user(d, owner));
+	if (group)
+		KW_GUARD(resolve_group(d, group));
+	if (mode)
 		KW_GUARD(parse_mode(d, mode));
 	return KW_OK;
 }
@@ -247,7 +235,7 @@ void kwi_deploy_job_clear(kwi_deploy_job *d)
 		free(d->t[i].data);
 	}
 	kwi_env_clear(&d->env);
-	json_decref(d->cfg);
+	kwi_policy_free(d->policy);
 	json_decref(d->report);
 	free(d->failed_stderr);
 }

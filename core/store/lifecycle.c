@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/model.h"
 #include "store/sql.h"
 #include "store/store_issuers.h"
 #include "store/store_lifecycle.h"
@@ -332,7 +333,7 @@ void kwi_deploy_cert_row_clear(kwi_deploy_cert_row *r)
 {
 	if (r == NULL)
 		return;
-	json_decref(r->policy);
+	kwi_policy_free(r->policy);
 	free((char *)r->sha256);
 	memset(r, 0, sizeof(*r));
 }
@@ -356,7 +357,7 @@ kw_rc kwi_store_deploy_cert_get(kw_store *s, const char *name, kwi_deploy_cert_r
 		*found = 1;
 		out->has_current = sqlite3_column_type(st, 0) != SQLITE_NULL;
 		out->version = sqlite3_column_int(st, 0);
-		out->policy = policy ? json_loads(policy, 0, NULL) : NULL;
+		out->policy = kwi_policy_from_text(policy);
 		out->sha256 = kwi_col_dup(st, 2);
 		if (out->sha256 == NULL && sqlite3_column_type(st, 2) != SQLITE_NULL)
 			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");

@@ -88,7 +88,7 @@ kw_rc kwi_store_notice_sent(kw_store *s, const kwi_notice_row *r, int *sent) KW_
 typedef struct {
 	int has_current;    /* 0: the certificate has no current version */
 	int version;        /* the current version */
-	json_t *policy;     /* NULL: the policy does not parse */
+	kwi_policy *policy; /* NULL: the policy does not read (kwi_policy_from_text) */
 	const char *sha256; /* the current version's thumbprint; NULL: none */
 } kwi_deploy_cert_row;
 
