@@ -75,7 +75,7 @@ static int seed_load(gen *g, const char *name)
 static kw_rc one(gen *g, const char *prefix, long i, time_t base, int days, int spread)
 {
 	char name[64], subject[160], san[128];
-	json_t *policy = NULL;
+	kwi_policy *policy = NULL;
 	kwi_issued v = {0};
 	int64_t id = 0;
 	time_t now = base - (spread > 0 ? (time_t)(i % spread) * 86400 : 0);
@@ -104,7 +104,7 @@ static kw_rc one(gen *g, const char *prefix, long i, time_t base, int days, int 
 		                                kw_key_type_name(g->type), "thumbprint_sha256",
 		                                v.sha256, "serial", v.serial, "issuer", v.issuer));
 	kwi_issued_clear(&v);
-	json_decref(policy);
+	kwi_policy_free(policy);
 	return rc;
 }
 

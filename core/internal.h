@@ -32,8 +32,8 @@ struct kw_store {
 	struct sqlite3 *db; /* only core/store/ touches it (store/sql.h) */
 	char *dir;
 	char *db_path;
-	char actor[128]; /* who makes changes, for the event log ("cli" by default) */
-	json_t *http01;  /* ACME http-01 settings of this handle ({listen|webroot}) or NULL */
+	char actor[128];        /* who makes changes, for the event log ("cli" by default) */
+	kwi_http01_conf http01; /* ACME http-01 settings of this handle (kw_store_set_http01) */
 	struct kwi_devices *devices; /* a run's open devices (device.c) or NULL */
 	char anchor_due[128];        /* "SEQ HASH": the event log head to anchor at commit */
 	int lock_fd;                 /* STORE/keyward.lock (store/lock.c), -1: not open */
@@ -63,7 +63,7 @@ kw_rc kwi_event_record(kw_store *s, const char *type, const char *cert, int vers
 /* A policy whose issuer is acme:NAME: NAME exists and the policy, this
  * handle (kw_store_set_http01, then copied into the policy) or the issuer
  * says how to answer http-01. Other issuers pass. */
-kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy) KW_MUST_USE;
+kw_rc kwi_issuer_policy_check(kw_store *s, kwi_policy *policy) KW_MUST_USE;
 
 /* ---- issuers/issuers.c: the table of issuer kinds ---- */
 /* The most characters of a NAME in "ca:NAME" / "acme:NAME". */
@@ -258,22 +258,12 @@ kw_rc kwi_chain_order(X509 *leaf, STACK_OF(X509) * certs, STACK_OF(X509) * *chai
  * NULL and 0 for an empty chain). */
 kw_rc kwi_chain_der(STACK_OF(X509) * chain, unsigned char **out, size_t *len) KW_MUST_USE;
 
-/* ---- policy/policy.c (the document itself: keyward/lifecycle.h) ---- */
+/* ---- policy/policy.c (the document itself: keyward/lifecycle.h; the model
+ * core reads, its checks and its template: policy/model.h) ---- */
 /* json_object_set_new / json_array_append_new that report running out of memory. */
 kw_rc kwi_json_put(json_t *o, const char *k, json_t *v) KW_MUST_USE;
 kw_rc kwi_json_append(json_t *a, json_t *v) KW_MUST_USE;
-/* Builds the policy document for a create request (validated, complete). */
-kw_rc kwi_policy_from_request(const kw_cert_request *req, json_t **out) KW_MUST_USE;
-/* The same from base (a policy document, may be NULL): the request's fields
- * that are set override base's (backend, subject, sans, key type, days, issuer). */
-kw_rc kwi_policy_merge(const json_t *base, const kw_cert_request *req, json_t **out) KW_MUST_USE;
-/* A validated policy has what issuing needs: x509.subject and key.backend. */
-kw_rc kwi_policy_require_complete(const json_t *policy) KW_MUST_USE;
-/* The certificate's policy, validated and normalised (soft-deleted
- * certificates are not found). */
-kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
-/* Turns a policy into a template (subject, SANs); caller frees with kwi_template_clear. */
-kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t) KW_MUST_USE;
+/* Frees what a template (kwi_policy_template) holds. */
 void kwi_template_clear(kwi_cert_template *t);
 
 #endif

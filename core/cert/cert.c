@@ -5,6 +5,7 @@
 
 #include "lifecycle/lifecycle_internal.h"
 #include "cert/issue.h"
+#include "policy/model.h"
 
 #define NAME_MAX_LEN 64
 
@@ -36,7 +37,7 @@ static kw_rc cert_exists(kw_store *s, const char *name, int *exists)
 	return KW_OK;
 }
 
-static kw_rc record_new(kw_store *s, const char *name, const json_t *policy, int64_t backend_id,
+static kw_rc record_new(kw_store *s, const char *name, const kwi_policy *policy, int64_t backend_id,
                         const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
 {
 	int64_t cert_id = 0;
@@ -92,7 +93,7 @@ static void info_fill(kw_version_info *out, int version, int previous, int new_k
 kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *made)
 {
 	kw_rc rc = KW_OK;
-	json_t *policy = NULL;
+	kwi_policy *policy = NULL;
 	kwi_device dev = {0};
 	kw_keyref ref = {0};
 	kwi_issued v = {0};
@@ -102,9 +103,8 @@ kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *
 	if ((req->backend == NULL || req->backend[0] == '\0') && req->policy == NULL)
 		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND, "no backend given");
 	KW_GUARD(kwi_policy_from_request(req, &policy));
-	const json_t *key = json_object_get(policy, "key");
-	kw_key_type type = kw_key_type_from_name(json_string_value(json_object_get(key, "type")));
-	const char *backend = json_string_value(json_object_get(key, "backend"));
+	kw_key_type type = policy->key.type;
+	const char *backend = policy->key.backend;
 	if (backend == NULL) {
 		rc = KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND,
 		                  "no backend given: the policy has no key.backend");
@@ -143,14 +143,14 @@ out:
 	kwi_issued_clear(&v);
 	kw_keyref_clear(&ref);
 	kwi_device_close(&dev);
-	json_decref(policy);
+	kwi_policy_free(policy);
 	return rc;
 }
 
 /* The current version of a certificate, as renew and delete need it. */
 typedef struct {
 	int64_t cert_id;
-	json_t *policy;
+	kwi_policy *policy;
 	int version;
 	int64_t backend_id;
 	kw_key_type type;
@@ -161,7 +161,7 @@ typedef struct {
 
 static void current_clear(current_row *c)
 {
-	json_decref(c->policy);
+	kwi_policy_free(c->policy);
 	kw_keyref_clear(&c->ref);
 	X509_free(c->cert);
 	memset(c, 0, sizeof(*c));
@@ -191,7 +191,8 @@ static kw_rc current_load(kw_store *s, const char *name, current_row *c)
 		                  name);
 	else {
 		c->cert_id = cr.id;
-		c->policy = json_incref(cr.policy);
+		c->policy = cr.policy; /* taken from the row */
+		cr.policy = NULL;
 		c->version = v.version;
 		c->backend_id = v.backend_id;
 		c->type = v.type;
@@ -254,7 +255,7 @@ static int want_new_key(const current_row *c, kw_renew_key key)
 		return 1;
 	if (key == KW_RENEW_REUSE_KEY)
 		return 0;
-	return !json_is_true(json_object_get(json_object_get(c->policy, "key"), "reuse_key"));
+	return !c->policy->key.reuse_key;
 }
 
 /* A soft-deleted certificate is unknown until it is recovered. */
@@ -285,9 +286,8 @@ static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, kw_vers
 	KW_GUARD(kwi_pending_refuse(s, name));
 	KW_GUARD(current_load(s, name, &c));
 	fresh = want_new_key(&c, key);
-	const json_t *pkey = json_object_get(c.policy, "key");
-	const char *backend = json_string_value(json_object_get(pkey, "backend"));
-	kw_key_type type = kw_key_type_from_name(json_string_value(json_object_get(pkey, "type")));
+	const char *backend = c.policy->key.backend;
+	kw_key_type type = c.policy->key.type;
 	if (type == 0)
 		type = c.type;
 	/* A policy that now asks for another key type or backend needs a new key. */

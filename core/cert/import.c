@@ -39,7 +39,7 @@ static int self_signed(X509 *x)
 
 /* The policy the certificate implies: subject, SANs, key type, lifetime. */
 static kw_rc policy_derive(const kw_cert_import_request *req, const kwi_import_input *in,
-                           json_t **out)
+                           kwi_policy **out)
 {
 	json_t *subject = kwi_name_json(X509_get_subject_name(in->leaf));
 	GENERAL_NAMES *gens = X509_get_ext_d2i(in->leaf, NID_subject_alt_name, NULL, NULL);
@@ -109,7 +109,7 @@ static kw_rc chain_build(const kwi_import_input *in, kwi_issued *v, json_t *drop
 	return rc;
 }
 
-static kw_rc record(kw_store *s, const char *event, const char *name, const json_t *policy,
+static kw_rc record(kw_store *s, const char *event, const char *name, const kwi_policy *policy,
                     int64_t backend_id, const kw_keyref *ref, kw_key_type type, const kwi_issued *v,
                     time_t now)
 {
@@ -135,13 +135,13 @@ static kw_rc record(kw_store *s, const char *event, const char *name, const json
 
 /* What import and adopt hold while they work, let go on every path. */
 static void work_clear(kwi_import_input *in, kwi_issued *v, kw_keyref *ref, kwi_device *dev,
-                       json_t *policy, json_t *dropped)
+                       kwi_policy *policy, json_t *dropped)
 {
 	kwi_import_input_clear(in);
 	kwi_issued_clear(v);
 	kw_keyref_clear(ref);
 	kwi_device_close(dev);
-	json_decref(policy);
+	kwi_policy_free(policy);
 	json_decref(dropped);
 }
 
@@ -171,7 +171,8 @@ kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **ou
 	kwi_device dev = {0};
 	kw_keyref ref = {0};
 	kwi_issued v = {0};
-	json_t *policy = NULL, *dropped = json_array();
+	kwi_policy *policy = NULL;
+	json_t *dropped = json_array();
 	time_t now;
 	kw_rc rc;
 
@@ -191,10 +192,7 @@ kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **ou
 	    (rc = kwi_issued_facts(in.leaf, &v)) != KW_OK ||
 	    (rc = chain_build(&in, &v, dropped)) != KW_OK)
 		goto out;
-	snprintf(v.issuer, sizeof(v.issuer), "%s",
-	         json_string_value(json_object_get(json_object_get(policy, "issuer"), "name"))
-	             ? json_string_value(json_object_get(json_object_get(policy, "issuer"), "name"))
-	             : "unknown");
+	snprintf(v.issuer, sizeof(v.issuer), "%s", policy->issuer.name);
 	if ((rc = kwi_device_open(s, req->backend, &dev)) != KW_OK ||
 	    (rc = key_place(&dev, &in, req->name, &ref)) != KW_OK)
 		goto out;
@@ -332,7 +330,8 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 	kwi_issued v = {0};
 	unsigned char *token_der = NULL;
 	size_t token_len = 0;
-	json_t *policy = NULL, *dropped = json_array();
+	kwi_policy *policy = NULL;
+	json_t *dropped = json_array();
 	time_t now;
 	kw_rc rc;
 
@@ -364,9 +363,7 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 	    (rc = kwi_issued_facts(in.leaf, &v)) != KW_OK ||
 	    (rc = chain_build(&in, &v, dropped)) != KW_OK)
 		goto out;
-	const char *iss =
-	    json_string_value(json_object_get(json_object_get(policy, "issuer"), "name"));
-	snprintf(v.issuer, sizeof(v.issuer), "%s", iss ? iss : "unknown");
+	snprintf(v.issuer, sizeof(v.issuer), "%s", policy->issuer.name);
 	if ((v.cert = X509_dup(in.leaf)) == NULL) {
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 		goto out;

@@ -52,11 +52,13 @@ kw_rc kwi_issued_facts(X509 *x, kwi_issued *out)
 
 /* ACME: a CSR signed by the key in its device, the certificate from the CA. */
 static kw_rc acme_issue(kw_store *s, const kwi_signer *k, const char *acme_name, EVP_PKEY *pub,
-                        const json_t *policy, kwi_cert_template *t, X509 *previous, kwi_issued *out)
+                        const kwi_policy *policy, kwi_cert_template *t, X509 *previous,
+                        kwi_issued *out)
 {
 	X509_REQ *csr = NULL;
-	const json_t *iss = json_object_get(policy, "issuer");
-	const json_t *http01 = s->http01 ? s->http01 : json_object_get(iss, "http01");
+	/* this handle's way (kw_store_set_http01), else the policy's */
+	const kwi_http01_conf *http01 =
+	    s->http01.listen || s->http01.webroot ? &s->http01 : &policy->issuer.http01;
 	kw_rc rc = kwi_x509_csr(k, pub, t, &csr);
 	if (rc == KW_OK)
 		rc = kwi_acme_issue(s, k->dev, acme_name, http01, csr, pub, previous, &out->cert,
@@ -68,18 +70,16 @@ static kw_rc acme_issue(kw_store *s, const kwi_signer *k, const char *acme_name,
 }
 
 kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type type,
-                const json_t *policy, X509 *previous, time_t now, kwi_issued *out)
+                const kwi_policy *policy, X509 *previous, time_t now, kwi_issued *out)
 {
 	kw_rc rc = KW_OK;
 	kwi_cert_template t;
 	EVP_PKEY *pub = NULL;
 	kwi_signer k = {dev, ref, type};
-	const char *issuer =
-	    json_string_value(json_object_get(json_object_get(policy, "issuer"), "name"));
 	memset(out, 0, sizeof(*out));
-	snprintf(out->issuer, sizeof(out->issuer), "%s", issuer ? issuer : "self");
-	const char *by = NULL;
-	kw_issuer_kind kind = kwi_issuer_parse(out->issuer, &by);
+	snprintf(out->issuer, sizeof(out->issuer), "%s", policy->issuer.name);
+	const char *by = policy->issuer.named;
+	kw_issuer_kind kind = policy->issuer.kind;
 	if (kind == KW_ISSUER_INVALID)
 		return KW_FAIL(KW_ERR_UNSUPPORTED, "issuer '%s' is not one keyward knows",
 		               out->issuer);

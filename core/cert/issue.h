@@ -2,6 +2,7 @@
 #ifndef KEYWARD_VERSION_H
 #define KEYWARD_VERSION_H
 
+#include "policy/model.h"
 #include "store/store_certs.h"
 
 typedef struct {
@@ -28,7 +29,7 @@ void kwi_issued_clear(kwi_issued *v);
  * hardware (out->chain: the chain the server sent). previous: the version
  * being renewed (NULL for a new certificate). */
 kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type type,
-                const json_t *policy, X509 *previous, time_t now, kwi_issued *out) KW_MUST_USE;
+                const kwi_policy *policy, X509 *previous, time_t now, kwi_issued *out) KW_MUST_USE;
 
 /* Fills thumbprints, serial and validity from x (not taken). */
 kw_rc kwi_issued_facts(X509 *x, kwi_issued *out) KW_MUST_USE;

@@ -303,7 +303,7 @@ kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 		rows_clear(&c, &v);
 		return rc;
 	}
-	const json_t *policy = c.policy;
+	const kwi_policy *policy = c.policy;
 	if (policy == NULL) {
 		rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy", name);
 		goto out;

@@ -5,6 +5,7 @@
 
 #include "lifecycle/lifecycle_internal.h"
 #include "lifecycle/notify_internal.h"
+#include "policy/model.h"
 #include "store/store_certs.h"
 
 enum { LIVE, DELETED, ANY };
@@ -15,12 +16,12 @@ typedef struct {
 	int enabled;
 	int deleted;
 	time_t deleted_at;
-	json_t *policy;
+	kwi_policy *policy;
 } cert_row;
 
 static void cert_row_clear(cert_row *c)
 {
-	json_decref(c->policy);
+	kwi_policy_free(c->policy);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -368,11 +369,11 @@ kw_rc kwi_versions_prune(kw_store *s, const char *name)
 	prune_set p = {0};
 	int destroyed = 0;
 	KW_GUARD(cert_find(s, name, ANY, &c));
-	json_int_t limit = json_integer_value(json_object_get(c.policy, "history_limit"));
+	int limit = c.policy->history_limit;
 	kw_rc rc = KW_OK;
 	if (limit <= 0) /* no limit: keep every version */
 		goto out;
-	if ((rc = prune_plan(s, &c, (int)limit, &p)) != KW_OK)
+	if ((rc = prune_plan(s, &c, limit, &p)) != KW_OK)
 		goto out;
 	size_t n_gone = 0;
 	for (size_t i = 0; i < p.n; i++)
@@ -382,7 +383,7 @@ kw_rc kwi_versions_prune(kw_store *s, const char *name)
 	/* Keys first: if a device fails nothing is forgotten, and the next prune
 	 * finishes the job (a key already gone counts as destroyed). */
 	if ((rc = prune_keys(s, &p, &destroyed)) == KW_OK)
-		rc = prune_record(s, name, &c, &p, (int)limit, destroyed);
+		rc = prune_record(s, name, &c, &p, limit, destroyed);
 out:
 	prune_set_clear(&p);
 	cert_row_clear(&c);

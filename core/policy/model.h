@@ -136,5 +136,20 @@ time_t kwi_policy_renew_at(const kwi_policy *p, time_t not_before, time_t not_af
  * defaults; the error names the field ("x509.validity_days: must be 1 to
  * 36500, not 0"). */
 kw_rc kwi_policy_check(const json_t *in, kwi_policy **out) KW_MUST_USE;
+/* A checked policy has what issuing needs: x509.subject and key.backend. */
+kw_rc kwi_policy_require_complete(const kwi_policy *p) KW_MUST_USE;
+
+/* ---- policy/request.c ---- */
+/* The policy of a create request (checked, complete). */
+kw_rc kwi_policy_from_request(const kw_cert_request *req, kwi_policy **out) KW_MUST_USE;
+/* The same from base (a policy document, may be NULL): the request's fields
+ * that are set override base's (backend, subject, sans, key type, days, issuer). */
+kw_rc kwi_policy_merge(const json_t *base, const kw_cert_request *req,
+                       kwi_policy **out) KW_MUST_USE;
+/* The live certificate's policy, checked again from the store's document
+ * (soft-deleted certificates are not found). */
+kw_rc kwi_policy_load(kw_store *s, const char *name, kwi_policy **out) KW_MUST_USE;
+/* The X.509 template p makes; free with kwi_template_clear. */
+kw_rc kwi_policy_template(const kwi_policy *p, time_t now, kwi_cert_template *t) KW_MUST_USE;
 
 #endif

@@ -692,13 +692,13 @@ kw_rc kw_policy_parse(const char *text, json_t **out)
 	return rc;
 }
 
-/* see internal.h */
-kw_rc kwi_policy_require_complete(const json_t *policy)
+/* see policy/model.h */
+kw_rc kwi_policy_require_complete(const kwi_policy *p)
 {
-	if (!json_is_string(json_object_get(json_object_get(policy, "x509"), "subject")))
+	if (p->x509.subject == NULL)
 		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_SUBJECT,
 		                    "x509.subject: required (a DN such as CN=web01)");
-	if (!json_is_string(json_object_get(json_object_get(policy, "key"), "backend")))
+	if (p->key.backend == NULL)
 		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND,
 		                    "key.backend: required (the backend new keys are made in)");
 	return KW_OK;

@@ -1,11 +1,13 @@
-/* see keyward/lifecycle.h and internal.h: the policy of a create request,
- * the X.509 template a policy makes, and the policy kept in the store */
+/* see keyward/lifecycle.h and policy/model.h: the policy of a create
+ * request, the X.509 template a policy makes, and the policy kept in the
+ * store */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/x509v3.h>
 
+#include "policy/model.h"
 #include "store/store_certs.h"
 #include <keyward/lifecycle.h>
 
@@ -76,8 +78,9 @@ static kw_rc overlay(json_t *p, const kw_cert_request *req)
 	return rc;
 }
 
-/* see internal.h */
-kw_rc kwi_policy_merge(const json_t *base, const kw_cert_request *req, json_t **out)
+/* see policy/model.h: the flags go into the document, which is checked as a
+ * whole (an error names the field a flag broke) */
+kw_rc kwi_policy_merge(const json_t *base, const kw_cert_request *req, kwi_policy **out)
 {
 	*out = NULL;
 	KW_GUARD(check_request(req));
@@ -86,58 +89,49 @@ kw_rc kwi_policy_merge(const json_t *base, const kw_cert_request *req, json_t **
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	kw_rc rc = json_is_object(p) ? overlay(p, req) : KW_OK;
 	if (rc == KW_OK)
-		rc = kwi_policy_validate(p, out);
+		rc = kwi_policy_check(p, out);
 	json_decref(p);
 	if (rc == KW_OK && (rc = kwi_policy_require_complete(*out)) != KW_OK) {
-		json_decref(*out);
+		kwi_policy_free(*out);
 		*out = NULL;
 	}
 	return rc;
 }
 
-kw_rc kwi_policy_from_request(const kw_cert_request *req, json_t **out)
+kw_rc kwi_policy_from_request(const kw_cert_request *req, kwi_policy **out)
 {
 	return kwi_policy_merge(req->policy, req, out);
 }
 
 /* ---- the X.509 template ---- */
 
-/* Joins a JSON array of strings with commas, after prefix. */
-static char *join(const char *prefix, const json_t *arr)
+/* Joins a list with commas, after prefix. */
+static char *join(const char *prefix, const kwi_strings *l)
 {
-	size_t n = strlen(prefix) + 1, i;
-	json_t *v;
-	json_array_foreach(arr, i, v) n +=
-	    strlen(json_string_value(v) ? json_string_value(v) : "") + 1;
+	size_t n = strlen(prefix) + 1;
+	for (size_t i = 0; i < l->n; i++)
+		n += strlen(l->v[i]) + 1;
 	char *s = calloc(1, n);
 	if (s == NULL)
 		return NULL;
 	strcpy(s, prefix);
-	json_array_foreach(arr, i, v)
-	{
+	for (size_t i = 0; i < l->n; i++) {
 		if (i > 0)
 			strcat(s, ",");
-		strcat(s, json_string_value(v) ? json_string_value(v) : "");
+		strcat(s, l->v[i]);
 	}
 	return s;
 }
 
-kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t)
+kw_rc kwi_policy_template(const kwi_policy *p, time_t now, kwi_cert_template *t)
 {
 	kw_rc rc = KW_OK;
 	X509_NAME *name = NULL;
 	memset(t, 0, sizeof(*t));
-	const json_t *x509 = json_object_get(policy, "x509");
-	const json_t *sans = json_object_get(x509, "sans");
-	json_int_t days = json_integer_value(json_object_get(x509, "validity_days"));
-	kw_key_type type = kw_key_type_from_name(
-	    json_string_value(json_object_get(json_object_get(policy, "key"), "type")));
-	const json_t *ca = json_object_get(x509, "ca");
-	if (type == 0 || days <= 0 ||
-	    (ca == NULL && json_array_size(json_object_get(x509, "ekus")) == 0) ||
-	    json_array_size(json_object_get(x509, "key_usage")) == 0)
+	if (p->key.type == 0 || p->x509.validity_days <= 0 ||
+	    (!p->x509.is_ca && p->x509.ekus.n == 0) || p->x509.key_usage.n == 0)
 		return KW_FAIL(KW_ERR_STORE, "certificate policy in the store is incomplete");
-	KW_GUARD(kwi_dn_parse(json_string_value(json_object_get(x509, "subject")), &name));
+	KW_GUARD(kwi_dn_parse(p->x509.subject, &name));
 	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
 	if (gens == NULL) {
 		X509_NAME_free(name);
@@ -145,23 +139,16 @@ kw_rc kwi_policy_template(const json_t *policy, time_t now, kwi_cert_template *t
 	}
 	t->subject = name;
 	t->sans = gens;
-	size_t i;
-	json_t *v;
-	json_array_foreach(sans, i, v)
-	{
-		if ((rc = kwi_san_parse(json_string_value(v) ? json_string_value(v) : "", gens)) !=
-		    KW_OK)
+	for (size_t i = 0; i < p->x509.sans.n; i++)
+		if ((rc = kwi_san_parse(p->x509.sans.v[i], gens)) != KW_OK)
 			goto out;
-	}
-	t->is_rsa = kw_key_type_is_rsa(type);
-	t->ca = ca != NULL;
-	t->pathlen = json_is_integer(json_object_get(ca, "pathlen"))
-	                 ? (int)json_integer_value(json_object_get(ca, "pathlen"))
-	                 : -1;
+	t->is_rsa = kw_key_type_is_rsa(p->key.type);
+	t->ca = p->x509.is_ca;
+	t->pathlen = p->x509.pathlen;
 	t->not_before = now;
-	t->not_after = now + (time_t)days * 86400;
-	t->key_usage = join("critical,", json_object_get(x509, "key_usage"));
-	t->ext_key_usage = join("", json_object_get(x509, "ekus"));
+	t->not_after = now + (time_t)p->x509.validity_days * 86400;
+	t->key_usage = join("critical,", &p->x509.key_usage);
+	t->ext_key_usage = join("", &p->x509.ekus);
 	if (t->key_usage == NULL || t->ext_key_usage == NULL)
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 out:
@@ -181,20 +168,20 @@ void kwi_template_clear(kwi_cert_template *t)
 
 /* ---- the policy in the store ---- */
 
-/* see internal.h */
-kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out)
+/* see policy/model.h */
+kw_rc kwi_policy_load(kw_store *s, const char *name, kwi_policy **out)
 {
 	kwi_cert_row c;
 	int found = 0;
 	*out = NULL;
-	KW_GUARD(kwi_store_cert_get(s, name, KWI_LOAD_POLICY, &c, &found));
+	KW_GUARD(kwi_store_cert_get(s, name, KWI_LOAD_POLICY_DOC, &c, &found));
 	kw_rc rc = KW_OK;
 	if (!found || c.deleted)
 		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
 		                  name ? name : "");
-	else if (c.policy == NULL)
+	else if (c.policy_doc == NULL)
 		rc = KW_FAIL(KW_ERR_STORE, "certificate '%s' has an unreadable policy", name);
-	if (rc == KW_OK && kwi_policy_validate(c.policy, out) != KW_OK) {
+	if (rc == KW_OK && kwi_policy_check(c.policy_doc, out) != KW_OK) {
 		char msg[768];
 		snprintf(msg, sizeof(msg), "%s", kw_error_message());
 		kw_error_clear();
@@ -207,8 +194,14 @@ kw_rc kwi_policy_load(kw_store *s, const char *name, json_t **out)
 
 kw_rc kw_policy_show(kw_store *s, const char *name, json_t **out)
 {
+	kwi_policy *p = NULL;
 	kw_error_clear();
-	return kwi_policy_load(s, name, out);
+	*out = NULL;
+	kw_rc rc = kwi_policy_load(s, name, &p);
+	if (rc == KW_OK)
+		rc = kwi_policy_to_json(p, out);
+	kwi_policy_free(p);
+	return rc;
 }
 
 static kw_rc backend_exists(kw_store *s, const char *name)
@@ -234,7 +227,8 @@ static json_t *changed_sections(const json_t *old, const json_t *new)
 	return list;
 }
 
-static kw_rc store_policy(kw_store *s, const char *name, const json_t *old, const json_t *p)
+static kw_rc store_policy(kw_store *s, const char *name, const json_t *old, const kwi_policy *p,
+                          const json_t *doc)
 {
 	time_t now;
 	int changed = 0;
@@ -247,7 +241,7 @@ static kw_rc store_policy(kw_store *s, const char *name, const json_t *old, cons
 		rc = KW_FAIL(KW_ERR_NOT_FOUND, "certificate '%s' vanished", name);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "policy.set", name, 0,
-		                      json_pack("{s:o}", "changed", changed_sections(old, p)));
+		                      json_pack("{s:o}", "changed", changed_sections(old, doc)));
 	if (rc == KW_OK)
 		return kwi_store_commit(s);
 	kwi_store_rollback(s);
@@ -256,21 +250,26 @@ static kw_rc store_policy(kw_store *s, const char *name, const json_t *old, cons
 
 kw_rc kw_policy_set(kw_store *s, const char *name, const json_t *policy)
 {
-	json_t *p = NULL, *old = NULL;
+	kwi_policy *p = NULL, *old = NULL;
+	json_t *doc = NULL, *old_doc = NULL;
 	kw_error_clear();
-	kw_rc rc = kwi_policy_validate(policy, &p);
+	kw_rc rc = kwi_policy_check(policy, &p);
 	if (rc == KW_OK)
 		rc = kwi_policy_require_complete(p);
 	if (rc == KW_OK)
 		rc = kwi_policy_load(s, name, &old);
 	if (rc == KW_OK)
-		rc = backend_exists(
-		    s, json_string_value(json_object_get(json_object_get(p, "key"), "backend")));
+		rc = backend_exists(s, p->key.backend);
 	if (rc == KW_OK)
 		rc = kwi_issuer_policy_check(s, p);
-	if (rc == KW_OK && !json_equal(old, p))
-		rc = store_policy(s, name, old, p);
-	json_decref(p);
-	json_decref(old);
+	/* the sections that changed, as the documents say */
+	if (rc == KW_OK && (rc = kwi_policy_to_json(p, &doc)) == KW_OK)
+		rc = kwi_policy_to_json(old, &old_doc);
+	if (rc == KW_OK && !json_equal(old_doc, doc))
+		rc = store_policy(s, name, old_doc, p, doc);
+	json_decref(doc);
+	json_decref(old_doc);
+	kwi_policy_free(p);
+	kwi_policy_free(old);
 	return rc;
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/model.h"
 #include "store/sql.h"
 #include "store/store_certs.h"
 #include "store/store_issuers.h"
@@ -27,7 +28,8 @@ void kwi_cert_row_clear(kwi_cert_row *r)
 	if (r == NULL)
 		return;
 	free((char *)r->name);
-	json_decref(r->policy);
+	kwi_policy_free(r->policy);
+	json_decref(r->policy_doc);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -134,8 +136,11 @@ static kw_rc cert_read(sqlite3_stmt *st, unsigned flags, kwi_cert_row *c)
 	c->created_at = (time_t)sqlite3_column_int64(st, 6);
 	c->updated_at = (time_t)sqlite3_column_int64(st, 7);
 	c->pending_version = sqlite3_column_int(st, 8);
-	if ((flags & KWI_LOAD_POLICY) && !is_null(st, 2))
-		c->policy = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+	const char *policy = (const char *)sqlite3_column_text(st, 2);
+	if (flags & KWI_LOAD_POLICY)
+		c->policy = kwi_policy_from_text(policy);
+	if ((flags & KWI_LOAD_POLICY_DOC) && policy)
+		c->policy_doc = json_loads(policy, 0, NULL);
 	return text(st, 1, &c->name) ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 

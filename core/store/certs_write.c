@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/model.h"
 #include "store/sql.h"
 #include "store/store_certs.h"
 #include "store/store_issuers.h"
@@ -111,13 +112,24 @@ kw_rc kwi_store_version_activate(kw_store *s, const kwi_version_row *r, int *act
 	return step_done(s, st, "recording the merged certificate", activated);
 }
 
-kw_rc kwi_store_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
+/* The text the store keeps for a policy: its normalised document, sorted and
+ * compact (malloc'd). */
+static kw_rc policy_text(const kwi_policy *p, char **out)
+{
+	json_t *doc = NULL;
+	*out = NULL;
+	KW_GUARD(kwi_policy_to_json(p, &doc));
+	*out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(doc);
+	return *out ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
+kw_rc kwi_store_cert_insert(kw_store *s, const char *name, const kwi_policy *policy, time_t now,
                             int64_t *cert_id)
 {
 	sqlite3_stmt *st = NULL;
-	char *text = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	char *text = NULL;
+	KW_GUARD(policy_text(policy, &text));
 	kw_rc rc = kwi_store_prepare(s,
 	                             "INSERT INTO certs (name, policy, current_version, created_at,"
 	                             " updated_at) VALUES (?, ?, 1, ?, ?)",
@@ -269,14 +281,13 @@ kw_rc kwi_store_cert_deleted_set(kw_store *s, int64_t id, const time_t *deleted_
 	                 NULL);
 }
 
-kw_rc kwi_store_cert_policy_set(kw_store *s, const char *name, const json_t *policy, time_t now,
+kw_rc kwi_store_cert_policy_set(kw_store *s, const char *name, const kwi_policy *policy, time_t now,
                                 int *changed)
 {
 	sqlite3_stmt *st = NULL;
+	char *t = NULL;
 	*changed = 0;
-	char *t = json_dumps(policy, JSON_COMPACT | JSON_SORT_KEYS);
-	if (t == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	KW_GUARD(policy_text(policy, &t));
 	kw_rc rc = kwi_store_prepare(s,
 	                             "UPDATE certs SET policy = ?, updated_at = ?"
 	                             " WHERE name = ? AND deleted_at IS NULL",

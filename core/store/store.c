@@ -540,7 +540,8 @@ void kw_store_close(kw_store *s)
 	kwi_store_locks_close(s);
 	free(s->dir);
 	free(s->db_path);
-	json_decref(s->http01);
+	free(s->http01.listen);
+	free(s->http01.webroot);
 	free(s);
 }
 

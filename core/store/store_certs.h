@@ -3,11 +3,13 @@
  * these functions and never see a statement.
  *
  * Rows follow store_issuers.h: a row a function fills owns its strings,
- * blobs and JSON (free them with the row's _clear, which accepts a zeroed
- * row and leaves one); a row a caller fills for an _insert / _set only lends
- * them. Getters say with *found whether the row exists; the caller words "not
- * found" (and its hint), the store words its own failures ("store: reading a
- * certificate failed: ..."). */
+ * blobs, JSON and policy (free them with the row's _clear, which accepts a
+ * zeroed row and leaves one); a row a caller fills for an _insert / _set
+ * only lends them. Getters say with *found whether the row exists; the
+ * caller words "not found" (and its hint), the store words its own failures
+ * ("store: reading a certificate failed: ..."). A policy is read where the
+ * row is (policy/model.h, kwi_policy_from_text) and written as its
+ * normalised document. */
 #ifndef KEYWARD_CORE_STORE_CERTS_H
 #define KEYWARD_CORE_STORE_CERTS_H
 
@@ -18,7 +20,9 @@
 typedef struct {
 	int64_t id;
 	const char *name;
-	json_t *policy; /* with KWI_LOAD_POLICY; NULL: not asked for, or unreadable */
+	kwi_policy *policy; /* with KWI_LOAD_POLICY; NULL: not asked for, or unreadable */
+	json_t *policy_doc; /* with KWI_LOAD_POLICY_DOC: the document as stored (policy show
+	                       checks it again); NULL: not asked for, or not JSON */
 	int enabled;
 	int current_version;
 	int deleted; /* soft-deleted at deleted_at */
@@ -77,12 +81,13 @@ void kwi_version_rows_free(kwi_version_row *rows, size_t n);
 
 /* What a loader fills beyond the scalar columns (which are always there). */
 enum {
-	KWI_LOAD_POLICY = 1 << 0, /* kwi_cert_row.policy, parsed */
+	KWI_LOAD_POLICY = 1 << 0, /* kwi_cert_row.policy, read (kwi_policy_from_text) */
 	KWI_LOAD_DER = 1 << 1,    /* cert_der, chain_der and csr_der */
 	/* cert_der and csr_der only for a version whose four facts are not all
 	 * recorded (a pending one included): what a listing decodes instead, so
 	 * that listing many certificates copies and decodes no DER */
 	KWI_LOAD_DER_FOR_FACTS = 1 << 2,
+	KWI_LOAD_POLICY_DOC = 1 << 3, /* kwi_cert_row.policy_doc */
 };
 
 /* The live (not soft-deleted) certificate called name and its current
@@ -114,7 +119,8 @@ kw_rc kwi_store_version_keys(kw_store *s, int64_t cert_id, kwi_version_row **row
  * (backend_id, ref). */
 kw_rc kwi_store_version_key_shared(kw_store *s, const kwi_version_row *v, int *shared) KW_MUST_USE;
 
-/* The certificate called name, deleted or not (policy with KWI_LOAD_POLICY). */
+/* The certificate called name, deleted or not (policy with KWI_LOAD_POLICY,
+ * policy_doc with KWI_LOAD_POLICY_DOC). */
 kw_rc kwi_store_cert_get(kw_store *s, const char *name, unsigned flags, kwi_cert_row *out,
                          int *found) KW_MUST_USE;
 /* Whether a certificate (deleted or not) is called name. */
@@ -128,8 +134,9 @@ kw_rc kwi_store_version_insert(kw_store *s, const kwi_version_row *r) KW_MUST_US
  * certificate, chain, serial, validity, thumbprints and facts; *activated 0:
  * it was not pending (nothing changed). */
 kw_rc kwi_store_version_activate(kw_store *s, const kwi_version_row *r, int *activated) KW_MUST_USE;
-/* Inserts a certificate row called name (current version 1) and gives its id. */
-kw_rc kwi_store_cert_insert(kw_store *s, const char *name, const json_t *policy, time_t now,
+/* Inserts a certificate row called name (current version 1, policy kept as
+ * for kwi_store_cert_policy_set) and gives its id. */
+kw_rc kwi_store_cert_insert(kw_store *s, const char *name, const kwi_policy *policy, time_t now,
                             int64_t *cert_id) KW_MUST_USE;
 /* The number certificate cert_id's next version gets (one more than its highest). */
 kw_rc kwi_store_version_next(kw_store *s, int64_t cert_id, int *next) KW_MUST_USE;
@@ -154,9 +161,9 @@ kw_rc kwi_store_cert_enabled_set(kw_store *s, int64_t id, int enabled, time_t no
 /* Soft deletion: deleted_at NULL: not deleted; updated_at NULL: left as it is. */
 kw_rc kwi_store_cert_deleted_set(kw_store *s, int64_t id, const time_t *deleted_at,
                                  const time_t *updated_at) KW_MUST_USE;
-/* The live certificate name's policy (kept as sorted, compact JSON text);
- * *changed 0: no live certificate has that name. */
-kw_rc kwi_store_cert_policy_set(kw_store *s, const char *name, const json_t *policy, time_t now,
+/* The live certificate name's policy (kept as its normalised document,
+ * sorted, compact JSON text); *changed 0: no live certificate has that name. */
+kw_rc kwi_store_cert_policy_set(kw_store *s, const char *name, const kwi_policy *policy, time_t now,
                                 int *changed) KW_MUST_USE;
 /* Deletes the certificate with its versions, renewal state, notices and
  * contacts; *removed 0: there was no such row. */

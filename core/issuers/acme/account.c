@@ -9,6 +9,7 @@
 
 #include "issuers/acme/acme_issuer.h"
 #include "lifecycle/notify_internal.h"
+#include "policy/model.h"
 
 #define ISSUER_NAME_MAX 64
 
@@ -214,20 +215,22 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 	return rc;
 }
 
-kw_rc kwi_issuer_policy_check(kw_store *s, json_t *policy)
+kw_rc kwi_issuer_policy_check(kw_store *s, kwi_policy *policy)
 {
-	json_t *iss = json_object_get(policy, "issuer");
-	const char *name = json_string_value(json_object_get(iss, "name"));
-	const char *acme = NULL;
+	kwi_http01_conf *h = &policy->issuer.http01;
 	kwi_acme_issuer_row is;
-	if (kwi_issuer_parse(name, &acme) != KW_ISSUER_ACME)
+	if (policy->issuer.kind != KW_ISSUER_ACME)
 		return KW_OK;
+	const char *acme = policy->issuer.named;
 	KW_GUARD(kwi_issuer_load(s, acme, &is));
 	int fallback = json_object_get(is.config, "http01") != NULL;
 	kwi_acme_issuer_row_clear(&is);
-	if (s->http01 && json_object_get(iss, "http01") == NULL)
-		return kwi_json_put(iss, "http01", json_deep_copy(s->http01));
-	if (json_object_get(iss, "http01") == NULL && !fallback)
+	int own = h->listen || h->webroot;
+	if (!own && (s->http01.listen || s->http01.webroot)) {
+		KW_GUARD(kwi_policy_strdup(s->http01.listen, &h->listen));
+		return kwi_policy_strdup(s->http01.webroot, &h->webroot);
+	}
+	if (!own && !fallback)
 		return KW_FAIL_HINT_ON(KW_ERR_USAGE, KW_HINT_GIVE_HTTP01, acme,
 		                       "no way to answer http-01 challenges: no listen address or "
 		                       "webroot was given, and issuer %s sets none",

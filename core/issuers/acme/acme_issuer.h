@@ -103,11 +103,11 @@ kw_rc kwi_http01_listen_parse(const char *listen, char *addr, size_t addr_len,
 /* ---- issuers/acme/order.c: orders ---- */
 /* Has ACME issuer name issue a certificate for csr (signed in hardware by the
  * key whose public half is pub, on dev): account key in its device (dev
- * reused when it lives there), http-01 as http01 says (NULL: the issuer's
- * default). *cert and *chain (DER back to back) on success. previous: the
- * certificate this one renews (NULL: none), named in the order ("replaces")
- * when the server offers renewal information. */
-kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_t *http01,
+ * reused when it lives there), http-01 as http01 says (NULL, or neither set:
+ * the issuer's default). *cert and *chain (DER back to back) on success.
+ * previous: the certificate this one renews (NULL: none), named in the order
+ * ("replaces") when the server offers renewal information. */
+kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const kwi_http01_conf *http01,
                      X509_REQ *csr, EVP_PKEY *pub, X509 *previous, X509 **cert,
                      unsigned char **chain, size_t *chain_len) KW_MUST_USE;
 

@@ -112,7 +112,7 @@ static const json_t *http01_of(const json_t *authz)
 
 typedef struct {
 	kwi_acme_client *c;
-	const json_t *http01; /* {listen} or {webroot} */
+	const char *listen, *webroot; /* how to answer http-01 (one of the two) */
 	kwi_http01 *responder;
 	const char *prefer; /* the preferred chain's top issuer CN, or NULL */
 } order_ctx;
@@ -126,9 +126,7 @@ static kw_rc answer(order_ctx *o, const json_t *ch)
 		return KW_FAIL(KW_ERR_PARSE, "the ACME server sent an http-01 challenge without "
 		                             "token or url");
 	if (o->responder == NULL)
-		KW_GUARD(kwi_http01_start(json_string_value(json_object_get(o->http01, "listen")),
-		                          json_string_value(json_object_get(o->http01, "webroot")),
-		                          &o->responder));
+		KW_GUARD(kwi_http01_start(o->listen, o->webroot, &o->responder));
 	snprintf(keyauth, sizeof(keyauth), "%s.%s", token, o->c->thumbprint);
 	KW_GUARD(kwi_http01_add(o->responder, token, keyauth));
 	json_t *empty = json_object();
@@ -342,7 +340,7 @@ static kw_rc client_for(kw_store *s, kwi_device *dev, const kwi_acme_issuer_row 
 	return c->kid ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
-kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_t *http01,
+kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const kwi_http01_conf *http01,
                      X509_REQ *csr, EVP_PKEY *pub, X509 *previous, X509 **cert,
                      unsigned char **chain, size_t *chain_len)
 {
@@ -356,8 +354,13 @@ kw_rc kwi_acme_issue(kw_store *s, kwi_device *dev, const char *name, const json_
 	kwi_acme_retry_set(0);
 	KW_GUARD(kwi_issuer_load(s, name, &is));
 	kw_rc rc = client_for(s, dev, &is, &own, &c);
-	order_ctx o = {&c, http01 ? http01 : json_object_get(is.config, "http01"), NULL,
-	               json_string_value(json_object_get(is.config, "preferred_chain"))};
+	/* the certificate's way, else the issuer's default */
+	const json_t *fallback = json_object_get(is.config, "http01");
+	int given = http01 && (http01->listen || http01->webroot);
+	order_ctx o = {
+	    &c, given ? http01->listen : json_string_value(json_object_get(fallback, "listen")),
+	    given ? http01->webroot : json_string_value(json_object_get(fallback, "webroot")), NULL,
+	    json_string_value(json_object_get(is.config, "preferred_chain"))};
 	/* RFC 9773 4.2: name the certificate this order replaces, to servers
 	 * that know about renewal information. */
 	if (rc == KW_OK && previous && kwi_acme_endpoint(&c, "renewalInfo"))

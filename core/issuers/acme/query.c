@@ -1,4 +1,5 @@
 /* ACME issuers: showing, listing and removing them. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <keyward/issuer.h>
@@ -132,10 +133,17 @@ kw_rc kw_issuer_remove(kw_store *s, const char *name, json_t **report)
 
 kw_rc kw_store_set_http01(kw_store *s, const char *listen, const char *webroot)
 {
-	json_t *h = NULL;
-	KW_GUARD(kwi_http01_settings(listen, webroot, &h));
-	json_decref(s->http01);
-	s->http01 = h;
+	KW_GUARD(kwi_http01_check(listen, webroot));
+	char *l = listen ? strdup(listen) : NULL, *w = webroot ? strdup(webroot) : NULL;
+	if ((listen && l == NULL) || (webroot && w == NULL)) {
+		free(l);
+		free(w);
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	free(s->http01.listen);
+	free(s->http01.webroot);
+	s->http01.listen = l;
+	s->http01.webroot = w;
 	return KW_OK;
 }
 

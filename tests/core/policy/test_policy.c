@@ -45,6 +45,24 @@ static json_t *valid(const char *text)
 	return out;
 }
 
+/* The model of a normalised document (as the store reads it); free it. */
+static kwi_policy *model(const json_t *doc)
+{
+	kwi_policy *p = NULL;
+	cr_assert_eq(kwi_policy_from_json(doc, &p), KW_OK, "%s", kw_error_message());
+	cr_assert_not_null(p);
+	return p;
+}
+
+/* kwi_policy_require_complete on a normalised document. */
+static kw_rc complete(const json_t *doc)
+{
+	kwi_policy *p = model(doc);
+	kw_rc rc = kwi_policy_require_complete(p);
+	kwi_policy_free(p);
+	return rc;
+}
+
 /* kw_policy_parse refuses text with code, and the message has needle. */
 static void refused(const char *text, kw_rc code, const char *needle)
 {
@@ -73,7 +91,7 @@ Test(policy, default_is_what_an_empty_policy_becomes)
 	cr_assert_eq(kw_policy_validate(d, &again), KW_OK, "%s", kw_error_message());
 	assert_json_eq(again, d, "the default validates to itself");
 	/* a default lacks what only the admin knows: issuing needs it */
-	cr_assert_eq(kwi_policy_require_complete(d), KW_ERR_USAGE);
+	cr_assert_eq(complete(d), KW_ERR_USAGE);
 	cr_assert(strstr(kw_error_message(), "x509.subject: required") != NULL, "%s",
 	          kw_error_message());
 	json_decref(again);
@@ -103,7 +121,7 @@ Test(policy, a_full_policy_round_trips)
 	char *text = json_dumps(p, JSON_INDENT(2));
 	cr_assert_eq(kw_policy_parse(text, &back), KW_OK, "%s", kw_error_message());
 	assert_json_eq(back, p, "dumped and parsed again");
-	cr_assert_eq(kwi_policy_require_complete(p), KW_OK);
+	cr_assert_eq(complete(p), KW_OK);
 	free(text);
 	json_decref(back);
 	json_decref(p);
@@ -401,11 +419,19 @@ Test(policy, malformed_json_is_a_parse_error_with_its_place)
 
 /* ---- the create request ---- */
 
+/* kwi_policy_merge, its policy as the normalised document. */
 static kw_rc merge(const char *base, const kw_cert_request *req, json_t **out)
 {
 	json_t *b = base ? js(base) : NULL;
+	kwi_policy *p = (kwi_policy *)1;
 	kw_error_clear();
-	kw_rc rc = kwi_policy_merge(b, req, out);
+	*out = NULL;
+	kw_rc rc = kwi_policy_merge(b, req, &p);
+	if (rc == KW_OK)
+		cr_assert_eq(kwi_policy_to_json(p, out), KW_OK);
+	else
+		cr_assert_null(p, "refused but handed out a policy");
+	kwi_policy_free(p);
 	json_decref(b);
 	return rc;
 }
@@ -429,10 +455,10 @@ Test(policy, flags_alone_make_the_policy_they_always_made)
 	json_decref(p);
 	json_decref(want);
 	/* kwi_policy_from_request is the same thing without a base */
-	cr_assert_eq(kwi_policy_from_request(&req, &p), KW_OK);
-	cr_assert_eq(
-	    json_integer_value(json_object_get(json_object_get(p, "x509"), "validity_days")), 30);
-	json_decref(p);
+	kwi_policy *m = NULL;
+	cr_assert_eq(kwi_policy_from_request(&req, &m), KW_OK);
+	cr_assert_eq(m->x509.validity_days, 30);
+	kwi_policy_free(m);
 }
 
 Test(policy, flags_keep_their_own_words)
@@ -519,7 +545,9 @@ Test(policy, the_template_carries_the_policy)
 {
 	json_t *p = valid(FULL);
 	kwi_cert_template t;
-	cr_assert_eq(kwi_policy_template(p, 1000, &t), KW_OK, "%s", kw_error_message());
+	kwi_policy *m = model(p);
+	cr_assert_eq(kwi_policy_template(m, 1000, &t), KW_OK, "%s", kw_error_message());
+	kwi_policy_free(m);
 	cr_assert_str_eq(t.ext_key_usage, "serverAuth,clientAuth,1.3.6.1.4.1.311.10.3.12");
 	cr_assert_str_eq(t.key_usage, "critical,digitalSignature,keyEncipherment");
 	cr_assert_eq(t.not_after - t.not_before, 90 * DAY);
