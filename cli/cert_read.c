@@ -84,8 +84,18 @@ int cert_list(int argc, char **argv)
 		    str(c, "backend"), str(json_object_get(c, "key"), "type"), str(c, "not_after"),
 		    str(c, "subject"));
 	}
+	/* a broken row is listed, named on stderr, and fails the command */
+	size_t i;
+	json_t *c;
+	json_array_foreach(list, i, c) if (json_object_get(c, "problem"))
+	{
+		fprintf(stderr, "keyward: certificate '%s' version %lld: %s\n", str(c, "name"),
+		        (long long)json_integer_value(json_object_get(c, "version")),
+		        str(c, "problem"));
+		ex = 1;
+	}
 	json_decref(list);
-	return 0;
+	return ex;
 }
 
 static void print_show(const json_t *j)
@@ -245,6 +255,13 @@ int cert_verify(int argc, char **argv)
 	int ex = json_command(argc, argv, "cert verify", "vj", get_verify, print_verify, &j);
 	if (ex == 0 && json_is_true(json_object_get(j, "exportable"))) {
 		fprintf(stderr, "keyward: the key of %s is exportable\n", str(j, "name"));
+		ex = 1;
+	}
+	if (ex == 0 && json_is_false(json_object_get(j, "certificate_matches_key"))) {
+		fprintf(stderr,
+		        "keyward: %s version %lld: the device's key is not the certificate's key\n",
+		        str(j, "name"),
+		        (long long)json_integer_value(json_object_get(j, "version")));
 		ex = 1;
 	}
 	json_decref(j);

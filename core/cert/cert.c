@@ -311,6 +311,8 @@ static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, kw_vers
 	char label[NAME_MAX_LEN + 16];
 	snprintf(label, sizeof(label), "keyward:%s", name);
 	rc = fresh ? kwi_device_key_generate(&dev, type, label, &ref) : copy_ref(&c.ref, &ref);
+	if (rc == KW_OK && !fresh)
+		rc = kwi_version_key_match(s, name, c.version, &dev, &ref, type, c.cert, NULL);
 	if (rc != KW_OK)
 		goto out;
 	c.type = type;

@@ -164,3 +164,30 @@ void kwi_cert_mirror(kwi_device *dev, const kw_keyref *ref, X509 *x)
 		kw_error_clear();
 	OPENSSL_free(der);
 }
+
+/* see cert/issue.h */
+kw_rc kwi_version_key_match(kw_store *s, const char *name, int version, kwi_device *dev,
+                            const kw_keyref *ref, kw_key_type type, X509 *cert, EVP_PKEY **pub)
+{
+	EVP_PKEY *have = NULL;
+	kwi_signer k = {dev, ref, type};
+	if (pub)
+		*pub = NULL;
+	KW_GUARD(kwi_signer_pubkey(&k, &have));
+	if (cert == NULL || EVP_PKEY_eq(X509_get0_pubkey(cert), have) == 1) {
+		if (pub)
+			*pub = have;
+		else
+			EVP_PKEY_free(have);
+		return KW_OK;
+	}
+	EVP_PKEY_free(have);
+	if (kwi_event_record(s, "cert.key_mismatch", name, version,
+	                     json_pack("{s:s}", "backend", dev->name)) != KW_OK)
+		kw_error_clear(); /* the refusal below is what counts */
+	return KW_FAIL(KW_ERR_STATE,
+	               "certificate '%s' version %d: the key in backend '%s' is not the "
+	               "certificate's key (its key reference was changed, or the key on the "
+	               "device replaced); nothing was signed with it",
+	               name, version, dev->name);
+}

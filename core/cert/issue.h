@@ -44,6 +44,16 @@ kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t back
  * device for other software (PKCS#11 tools find both by CKA_ID). */
 void kwi_cert_mirror(kwi_device *dev, const kw_keyref *ref, X509 *x);
 
+/* Before a version's key signs for the certificate again (cert csr, renew
+ * with the same key): the device's public key must be the one cert carries
+ * (issue 14: an edited key reference made CSRs and certificates for CN=tp on
+ * another certificate's key). A mismatch is recorded (event
+ * cert.key_mismatch) and refused. cert NULL (nothing issued yet): nothing to
+ * compare. *pub (may be NULL) gets the device's key. */
+kw_rc kwi_version_key_match(kw_store *s, const char *name, int version, kwi_device *dev,
+                            const kw_keyref *ref, kw_key_type type, X509 *cert,
+                            EVP_PKEY **pub) KW_MUST_USE;
+
 /* ---- cert/pending.c: a version waiting for its certificate (issuer "unknown") ---- */
 typedef struct {
 	int64_t cert_id;

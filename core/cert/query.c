@@ -173,7 +173,15 @@ typedef struct {
 static kw_rc list_one(const kwi_cert_row *c, const kwi_version_row *v, void *arg)
 {
 	list_job *j = arg;
-	if (json_array_append_new(j->list, row_json(j->s, c, v)) != 0)
+	/* issue 14: a certificate whose current version is gone was dropped
+	 * from the list without a word */
+	json_t *row =
+	    v->version != 0
+	        ? row_json(j->s, c, v)
+	        : json_pack("{s:o,s:i,s:s,s:s}", "name", text_json(c->name), "version",
+	                    c->current_version, "status", "missing", "problem",
+	                    "its current version is not in the store (see: keyward doctor)");
+	if (json_array_append_new(j->list, row) != 0)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	return KW_OK;
 }
@@ -291,6 +299,7 @@ kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 	kwi_cert_template t = {0};
 	EVP_PKEY *pub = NULL;
 	X509_REQ *req = NULL;
+	X509 *current = NULL;
 	BIO *b = NULL;
 	kw_key_type type;
 	time_t now;
@@ -298,7 +307,7 @@ kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 	kw_error_clear();
 	*pem = NULL;
 	KW_GUARD(kwi_now(&now));
-	KW_GUARD(select_version(s, name, 0, KWI_LOAD_POLICY, &c, &v));
+	KW_GUARD(select_version(s, name, 0, KWI_LOAD_POLICY | KWI_LOAD_DER, &c, &v));
 	if ((rc = pending_csr(s, name, &pending, pem)) != KW_OK || pending) {
 		rows_clear(&c, &v);
 		return rc;
@@ -312,7 +321,9 @@ kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 	    (rc = version_key(s, &v, &dev, &ref, &type)) != KW_OK)
 		goto out;
 	kwi_signer k = {&dev, &ref, type};
-	if ((rc = kwi_signer_pubkey(&k, &pub)) != KW_OK ||
+	current = der_cert(v.cert_der, v.cert_len);
+	if ((rc = kwi_version_key_match(s, name, v.version, &dev, &ref, type, current, &pub)) !=
+	        KW_OK ||
 	    (rc = kwi_x509_csr(&k, pub, &t, &req)) != KW_OK)
 		goto out;
 	b = BIO_new(BIO_s_mem());
@@ -323,6 +334,7 @@ kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 out:
 	BIO_free(b);
 	X509_REQ_free(req);
+	X509_free(current);
 	EVP_PKEY_free(pub);
 	kwi_template_clear(&t);
 	kw_keyref_clear(&ref);

@@ -76,6 +76,12 @@ void kwi_version_rows_free(kwi_version_row *rows, size_t n)
 	" v.key_ref, v.key_attrs, v.exportable, v.generated_on_device, v.issuer, v.cert_der,"      \
 	" v.chain_der, v.csr_der, v.serial, v.not_before, v.not_after, v.thumbprint_sha1,"         \
 	" v.thumbprint_sha256, v.subject_dn, v.issuer_dn, v.sans, v.spki_sha256, v.created_at"
+/* Every certificate with its current version's columns (NULL when it has
+ * none or the row is missing). */
+#define WITH_CURRENT                                                                               \
+	"SELECT " CERT_COLUMNS ", " VERSION_COLUMNS " FROM certs c LEFT JOIN versions v"           \
+	" ON v.cert_id = c.id AND v.version = c.current_version"                                   \
+	" LEFT JOIN backends b ON b.id = v.backend_id"
 #define JOINED                                                                                     \
 	"SELECT " CERT_COLUMNS ", " VERSION_COLUMNS " FROM certs c JOIN versions v"                \
 	" ON v.cert_id = c.id JOIN backends b ON b.id = v.backend_id"
@@ -285,9 +291,11 @@ static kw_rc each(kw_store *s, sqlite3_stmt *st, int b, unsigned flags, const ch
 kw_rc kwi_store_current_each(kw_store *s, unsigned flags, kwi_version_fn fn, void *arg)
 {
 	sqlite3_stmt *st = NULL;
+	/* a current version that is not there still lists its certificate (the
+	 * version row all zero): no certificate is dropped silently */
 	KW_GUARD(kwi_store_prepare(s,
-	                           JOINED " WHERE v.version = c.current_version"
-	                                  " AND c.deleted_at IS NULL ORDER BY c.name",
+	                           WITH_CURRENT " WHERE c.current_version IS NOT NULL"
+	                                        " AND c.deleted_at IS NULL ORDER BY c.name",
 	                           &st));
 	return each(s, st, CERT_N, flags, "listing certificates", fn, arg);
 }
@@ -295,13 +303,8 @@ kw_rc kwi_store_current_each(kw_store *s, unsigned flags, kwi_version_fn fn, voi
 kw_rc kwi_store_deleted_each(kw_store *s, unsigned flags, kwi_version_fn fn, void *arg)
 {
 	sqlite3_stmt *st = NULL;
-	KW_GUARD(kwi_store_prepare(s,
-	                           "SELECT " CERT_COLUMNS ", " VERSION_COLUMNS
-	                           " FROM certs c LEFT JOIN versions v ON v.cert_id = c.id"
-	                           " AND v.version = c.current_version"
-	                           " LEFT JOIN backends b ON b.id = v.backend_id"
-	                           " WHERE c.deleted_at IS NOT NULL ORDER BY c.name",
-	                           &st));
+	KW_GUARD(kwi_store_prepare(
+	    s, WITH_CURRENT " WHERE c.deleted_at IS NOT NULL ORDER BY c.name", &st));
 	return each(s, st, CERT_N, flags, "listing deleted certificates", fn, arg);
 }
 

@@ -102,7 +102,8 @@ kw_rc kwi_store_version_get(kw_store *s, const char *name, int n, unsigned flags
 /* Called for each row of an iteration; the rows are the store's, valid for
  * the call only. A result other than KW_OK stops the iteration with it. */
 typedef kw_rc (*kwi_version_fn)(const kwi_cert_row *cert, const kwi_version_row *ver, void *arg);
-/* Every live certificate's current version, by name. */
+/* Every live certificate that has a current version, by name, with it (a
+ * current version missing from the store: ver->version 0). */
 kw_rc kwi_store_current_each(kw_store *s, unsigned flags, kwi_version_fn fn, void *arg) KW_MUST_USE;
 /* Every soft-deleted certificate, by name, with its current version (when
  * it has none: ver->version 0, ver->backend NULL). */

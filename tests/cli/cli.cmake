@@ -7,6 +7,7 @@ kw_add_test(test_cli_backend ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_backend.c 
 kw_add_test(test_cli_cert_tpm ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_cert_tpm.c DEVICES --tpm)
 kw_add_test(test_cli_cert_p11 ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_cert_p11.c DEVICES --p11)
 kw_add_test(test_cli_errors ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_errors.c DEVICES --tpm --p11)
+kw_add_test(test_cli_wrong_key ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_wrong_key.c DEVICES --p11)
 kw_add_test(test_cli_keyref ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_keyref.c DEVICES --tpm --p11)
 kw_add_test(test_cli_notify ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_notify.c DEVICES --p11)
 kw_add_test(test_cli_lifecycle ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_lifecycle.c DEVICES --tpm --p11)
