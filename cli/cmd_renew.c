@@ -45,6 +45,9 @@ static void print_skipped(const kw_renew_result *r)
 		printf("%s: skipped: %d failed attempt(s), next attempt %s (last error: %s)",
 		       r->name, r->failures, when(r->next_attempt, t, sizeof(t)), text(r->error));
 		break;
+	case KW_RENEW_REASON_CONCURRENT:
+		printf("%s: skipped: another keyward run renews it, or just did", r->name);
+		break;
 	case KW_RENEW_REASON_DISABLED:
 	case KW_RENEW_REASON_NO_CERTIFICATE:
 	case KW_RENEW_REASON_NONE:

@@ -11,6 +11,7 @@
 #include "cert/issue.h"
 #include "policy/model.h"
 #include "store/store_lifecycle.h"
+#include "store/store_lock.h"
 #include "store/store_renewal.h"
 
 #define BACKOFF_BASE 300   /* 5 min after the first failure, doubling */
@@ -313,6 +314,25 @@ static void renew_one(kw_store *s, const due_cert *c, time_t now, kwi_renew_outc
 		run_fail(err, rc);
 }
 
+/* The right to renew c in this run (issue 14: two renew --due at once both
+ * renewed a certificate: two keys, deploys, notices, ACME orders). *mine 0:
+ * another run holds it now, or renewed c since this run read it. */
+static kw_rc lease_take(kw_store *s, const due_cert *c, int *mine)
+{
+	kwi_cert_row now;
+	int found = 0;
+	KW_GUARD(kwi_store_cert_lease(s, c->id, 0, mine));
+	if (!*mine)
+		return KW_OK;
+	kw_rc rc = kwi_store_cert_get(s, c->name, 0, &now, &found);
+	if (rc == KW_OK && (!found || now.current_version != c->version))
+		*mine = 0;
+	kwi_cert_row_clear(&now);
+	if (rc != KW_OK || !*mine)
+		kwi_store_cert_release(s, c->id);
+	return rc;
+}
+
 /* Decides what to do with c and does it; o->r.action says what happened. */
 static void consider(kw_store *s, const due_cert *c, time_t now, int dry_run, kwi_renew_outcome *o,
                      run_err *err)
@@ -358,9 +378,19 @@ static void consider(kw_store *s, const due_cert *c, time_t now, int dry_run, kw
 		r->action = KW_RENEW_WOULD_RENEW;
 		r->new_key = wants_new_key(c);
 	} else {
-		renew_one(s, c, now, o, err);
-		if (r->action != KW_RENEW_FAILED)
+		int mine = 0;
+		kw_rc rc = lease_take(s, c, &mine);
+		if (rc != KW_OK || !mine) {
+			if (rc != KW_OK)
+				run_fail(err, rc);
+			r->reason = KW_RENEW_REASON_CONCURRENT;
 			return;
+		}
+		renew_one(s, c, now, o, err);
+		if (r->action == KW_RENEW_FAILED)
+			notices_send(s, c, now, dry_run, o->notices, err);
+		kwi_store_cert_release(s, c->id);
+		return;
 	}
 	notices_send(s, c, now, dry_run, o->notices, err);
 }

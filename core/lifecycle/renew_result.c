@@ -28,6 +28,7 @@ const char *kw_renew_reason_name(kw_renew_reason r)
 		return "pending: the current version has no certificate";
 	case KW_RENEW_REASON_PENDING: return "pending";
 	case KW_RENEW_REASON_BACKOFF: return "backoff";
+	case KW_RENEW_REASON_CONCURRENT: return "concurrent";
 	}
 	return NULL;
 }

@@ -9,13 +9,19 @@
  */
 #include "rel_test.h"
 
-static char *barrier_store(void)
+/* A store whose backend bh reaches a token of this test's own (doctor
+ * --repair destroys keys no row of its store names: other tests' keys on a
+ * shared token would be fair game) through p11-barrier.so. */
+static char *barrier_store(int with_tpm)
 {
 	kwt_result r;
-	char src[4200];
+	char src[4200], label[64];
+	static int n;
+	snprintf(label, sizeof(label), "kw-locks-%d-%d", (int)getpid(), ++n);
+	rel_own_token(label);
 	cr_assert_eq(setenv("KWB_P11_BARRIER_REAL", kwt_env("KW_TEST_P11_MODULE"), 1), 0);
 	snprintf(src, sizeof(src), "file:%s", kwt_env("KW_TEST_P11_PIN_FILE"));
-	char *store = kwt_store_new(0, 0);
+	char *store = kwt_store_new(with_tpm, 0);
 	cli_ok(&r, NULL, store,
 	       CLI_ARGS("backend", "add", "bh", "pkcs11", "--module",
 	                kwt_env("KW_TEST_P11_BARRIER"), "--token", kwt_env("KW_TEST_P11_TOKEN"),
@@ -37,7 +43,7 @@ static void wait_for(const char *path, pid_t holder)
 Test(locks, doctor_repair_waits_for_a_key_in_flight_and_destroys_nothing, .timeout = 300)
 {
 	kwt_result r;
-	char *store = barrier_store();
+	char *store = barrier_store(0);
 	char *dir = kwt_tmpdir("locks");
 	char hold[4200], env_hold[4300], out[4200];
 	snprintf(hold, sizeof(hold), "%s/generated", dir);
@@ -67,5 +73,80 @@ Test(locks, doctor_repair_waits_for_a_key_in_flight_and_destroys_nothing, .timeo
 	kwt_result_free(&r);
 	free(rel_sign_all(store, "web", "after the renewal"));
 	free(dir);
+	free(store);
+}
+
+static char env_now[] = "KEYWARD_NOW=" CLI_NOW;
+static char env_later[] = "KEYWARD_NOW=" CLI_LATER;
+
+static int renewals(const char *store, const char *name)
+{
+	char q[256];
+	snprintf(q, sizeof(q),
+	         "SELECT COUNT(*) FROM events WHERE type = 'cert.renewed' AND cert = '%s'", name);
+	return cli_sql_count(store, q);
+}
+
+/* Two renew --due runs while one of them is inside the renewal of the
+ * token's certificate: the other skips it ("concurrent") and renews the rest. */
+Test(locks, a_certificate_in_renewal_is_skipped_by_a_second_run, .timeout = 300)
+{
+	kwt_result r;
+	char *store = barrier_store(0);
+	char *dir = kwt_tmpdir("due");
+	char hold[4200], env_hold[4300], out[4200];
+	snprintf(hold, sizeof(hold), "%s/generated", dir);
+	snprintf(env_hold, sizeof(env_hold), "KWB_P11_BARRIER_HOLD_GENERATE=%s", hold);
+	snprintf(out, sizeof(out), "%s/first.out", dir);
+	char *env0[] = {env_now, NULL};
+	cli_ok(&r, env0, store,
+	       CLI_ARGS("cert", "create", "web", "--backend", "bh", "--subject", "CN=web", "--days",
+	                "30"));
+	kwt_result_free(&r);
+
+	char *envv[] = {env_hold, env_later, NULL};
+	pid_t first = rel_spawn(rel_kw_argv(store, CLI_ARGS("renew", "--due")), envv, out, NULL);
+	wait_for(hold, first);
+	char *env1[] = {env_later, NULL};
+	cli_ok(&r, env1, store, CLI_ARGS("renew", "--due"));
+	cr_assert(strstr(r.out, "web: skipped: another keyward run renews it"), "%s", r.out);
+	kwt_result_free(&r);
+	cr_assert_eq(unlink(hold), 0);
+	cr_assert_eq(rel_wait(first), 0, "the first run failed");
+	cr_assert_eq(renewals(store, "web"), 1);
+	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM versions"), 2);
+	/* and a third run finds nothing due */
+	cli_ok(&r, env1, store, CLI_ARGS("renew", "--due"));
+	cr_assert_eq(renewals(store, "web"), 1, "%s", r.out);
+	kwt_result_free(&r);
+	free(dir);
+	free(store);
+}
+
+/* Both devices, no hold: two runs started together renew each due
+ * certificate exactly once, whoever wins. */
+Test(locks, two_runs_at_once_renew_each_certificate_once, .timeout = 600)
+{
+	kwt_result r;
+	char *store = barrier_store(1);
+	char *env0[] = {env_now, NULL};
+	cli_ok(&r, env0, store,
+	       CLI_ARGS("cert", "create", "t", "--backend", "tpm", "--subject", "CN=t", "--days",
+	                "30"));
+	kwt_result_free(&r);
+	cli_ok(&r, env0, store,
+	       CLI_ARGS("cert", "create", "h", "--backend", "bh", "--subject", "CN=h", "--days",
+	                "30"));
+	kwt_result_free(&r);
+	char *envv[] = {env_later, NULL};
+	pid_t a = rel_spawn(rel_kw_argv(store, CLI_ARGS("renew", "--due")), envv, NULL, NULL);
+	pid_t b = rel_spawn(rel_kw_argv(store, CLI_ARGS("renew", "--due")), envv, NULL, NULL);
+	cr_assert_eq(rel_wait(a), 0);
+	cr_assert_eq(rel_wait(b), 0);
+	cr_assert_eq(renewals(store, "t"), 1, "the TPM certificate");
+	cr_assert_eq(renewals(store, "h"), 1, "the token's certificate");
+	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM versions"), 4);
+	cli_ok(&r, NULL, store, CLI_ARGS("audit", "verify"));
+	kwt_result_free(&r);
 	free(store);
 }

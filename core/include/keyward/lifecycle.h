@@ -123,7 +123,8 @@ typedef enum {
 	KW_RENEW_REASON_DISABLED,       /* kw_cert_set_enabled false */
 	KW_RENEW_REASON_NO_CERTIFICATE, /* the current version has no certificate yet */
 	KW_RENEW_REASON_PENDING,        /* a renewal's CSR waits: pending_version */
-	KW_RENEW_REASON_BACKOFF         /* failed lately: next_attempt, error */
+	KW_RENEW_REASON_BACKOFF,        /* failed lately: next_attempt, error */
+	KW_RENEW_REASON_CONCURRENT      /* another run renews it, or just did */
 } kw_renew_reason;
 
 /* "disabled", "pending: the current version has no certificate", "pending",
