@@ -51,6 +51,27 @@ typedef struct {
 
 void kw_key_attrs_clear(kw_key_attrs *a);
 
+/*
+ * What key_destroy did to a key: what core may say about it (DESIGN.md,
+ * custody invariant 7: never "destroyed" where a copy can still be used).
+ */
+typedef enum {
+	/* The device destroyed the key (PKCS#11 C_DestroyObject): it cannot
+	 * sign again. Only a copy of the token itself (a backup of its files, a
+	 * cloned HSM) would still hold it. */
+	KW_KEY_DESTROYED = 1,
+	/* The device will never authorise the key again, whoever holds a copy
+	 * of it (TPM: the NV counter its authPolicy names has moved past the
+	 * value the policy requires, and the counter is gone; a copy of the
+	 * wrapped blob still loads but cannot sign). */
+	KW_KEY_REVOKED,
+	/* Nothing of the key lives on the device and nothing there changed:
+	 * only the caller's reference goes (TPM: the wrapped blob). Any copy of
+	 * the reference — a "TSS2 PRIVATE KEY" file from key_ref_export, a
+	 * backup of the store — still loads and signs on that device. */
+	KW_KEY_FORGOTTEN,
+} kw_key_end;
+
 /* A key keyward made, as found on the device (key_list). */
 typedef struct {
 	kw_keyref ref;
@@ -160,9 +181,12 @@ typedef struct kw_backend_ops {
 	kw_rc (*cert_store)(void *ctx, const kw_keyref *ref, const unsigned char *der,
 	                    size_t len) KW_MUST_USE;
 
-	/* Destroys the key on the device (TPM: nothing lives on the device; the
-	 * caller drops the wrapped blob). KW_ERR_NOT_FOUND when already gone. */
-	kw_rc (*key_destroy)(void *ctx, const kw_keyref *ref) KW_MUST_USE;
+	/* Ends the key as far as the device can (see kw_key_end): PKCS#11
+	 * destroys the object; a TPM key made revocable (key_generate_revocable)
+	 * is revoked; any other TPM key has nothing on the device to end. *end
+	 * (may be NULL) says which happened, also with KW_ERR_NOT_FOUND (already
+	 * gone: the end it had). The caller drops the reference afterwards. */
+	kw_rc (*key_destroy)(void *ctx, const kw_keyref *ref, kw_key_end *end) KW_MUST_USE;
 
 	/* Names a key other software made on the device, without touching it
 	 * (cert adopt). pkcs11: spec is an RFC 7512 URI (id= and/or object=) that

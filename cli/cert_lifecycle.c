@@ -120,9 +120,41 @@ static void print_purge_after(kw_store *s, const char *name)
 		json_array_foreach(list, i, d) if (strcmp(str(d, "name"), name) == 0) when =
 		    str(d, "purge_after");
 	printf("deleted %s: hidden until recovered (keyward cert recover %s); its keys are "
-	       "destroyed after %s\n",
+	       "purged after %s\n",
 	       name, name, when ? when : "the retention period");
 	json_decref(list);
+}
+
+/* "purged NAME: ..." with what each device did to the keys: the words a
+ * user can rely on (a key said destroyed can never sign again). */
+static void print_purged(const char *name, const kw_keys_gone *g)
+{
+	const char *sep = "";
+	printf("purged %s: ", name);
+	if (g->destroyed) {
+		printf("%d key%s destroyed in %s device%s", g->destroyed,
+		       g->destroyed == 1 ? "" : "s", g->destroyed == 1 ? "its" : "their",
+		       g->destroyed == 1 ? "" : "s");
+		sep = "; ";
+	}
+	if (g->revoked) {
+		printf("%s%d TPM key%s revoked: no copy of %s wrapped blob%s can sign again", sep,
+		       g->revoked, g->revoked == 1 ? "" : "s", g->revoked == 1 ? "its" : "their",
+		       g->revoked == 1 ? "" : "s");
+		sep = "; ";
+	}
+	if (g->forgotten) {
+		int one = g->forgotten == 1;
+		printf("%s%d TPM key%s forgotten: the store dropped %s wrapped blob%s and the TPM "
+		       "holds no copy, but any copy of %s (a cert key-ref --format tss2 file, a "
+		       "backup of the store) still loads and signs on that TPM",
+		       sep, g->forgotten, one ? "" : "s", one ? "its" : "their", one ? "" : "s",
+		       one ? "the blob" : "a blob");
+		sep = "; ";
+	}
+	if (!*sep)
+		printf("no key was left to end");
+	printf("\n");
 }
 
 int cert_lifecycle_delete(int argc, char **argv)
@@ -142,9 +174,10 @@ int cert_lifecycle_delete(int argc, char **argv)
 	if (ex)
 		return ex;
 	const char *name = argv[optind];
-	kw_rc rc = purge ? kw_cert_delete(s, name) : kw_cert_soft_delete(s, name);
+	kw_keys_gone gone = {0};
+	kw_rc rc = purge ? kw_cert_delete(s, name, &gone) : kw_cert_soft_delete(s, name);
 	if (rc == KW_OK && purge)
-		printf("purged %s: destroyed the keys of every version\n", name);
+		print_purged(name, &gone);
 	else if (rc == KW_OK)
 		print_purge_after(s, name);
 	kw_store_close(s);
@@ -189,15 +222,16 @@ int cert_purge(int argc, char **argv)
 		kw_store_close(s);
 		fprintf(stderr,
 		        "keyward: certificate '%s' is not deleted: delete it first (keyward cert "
-		        "delete %s) or add --force to destroy its keys now\n",
+		        "delete %s) or add --force to purge it now\n",
 		        name, name);
 		return 1;
 	}
-	kw_rc rc = kw_cert_purge(s, name);
+	kw_keys_gone gone = {0};
+	kw_rc rc = kw_cert_purge(s, name, &gone);
 	kw_store_close(s);
 	if (rc != KW_OK)
 		return cli_fail(rc);
-	printf("purged %s: destroyed the keys of every version\n", name);
+	print_purged(name, &gone);
 	return 0;
 }
 

@@ -90,11 +90,13 @@ static int pending_cancel(int argc, char **argv)
 	kw_store_close(s);
 	if (rc != KW_OK)
 		return cli_fail(rc);
-	printf("cancelled %s version %lld: %s", name,
-	       (long long)json_integer_value(json_object_get(r, "version")),
-	       json_is_true(json_object_get(r, "key_destroyed"))
-	           ? "its key was destroyed in the device"
-	           : "its key stays: another version uses it");
+	const char *key = json_string_value(json_object_get(r, "key"));
+	printf("cancelled %s version %lld: ", name,
+	       (long long)json_integer_value(json_object_get(r, "version")));
+	if (key && strcmp(key, "kept") == 0)
+		printf("its key stays: another version uses it");
+	else
+		printf("its key was %s", cli_key_end_text(key));
 	if (json_is_true(json_object_get(r, "certificate_removed")))
 		printf("; %s is gone: it never had a certificate", name);
 	printf("\n");
@@ -107,8 +109,10 @@ int cert_pending(int argc, char **argv)
 	static const cli_command table[] = {
 	    {"cancel", pending_cancel, "NAME",
 	     "Gives up the version waiting for its certificate: its key is destroyed in the\n"
-	     "device (unless another version uses it) and the version removed. A certificate\n"
-	     "that never had one (created with --issuer unknown) goes altogether."},
+	     "device (PKCS#11), revoked (a revocable TPM key) or, for other TPM keys, its\n"
+	     "wrapped blob dropped from the store (a copy of it still signs), unless another\n"
+	     "version uses it; the version is removed. A certificate that never had one\n"
+	     "(created with --issuer unknown) goes altogether."},
 	    {NULL, NULL, NULL, NULL},
 	};
 	return cli_dispatch("cert pending", table, argc, argv);

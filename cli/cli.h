@@ -120,6 +120,10 @@ int cert_deploy(int argc, char **argv);
 /* cmd_doctor.c: keyward doctor [--repair] [--json] */
 int cmd_doctor(int argc, char **argv);
 
+/* What became of one key, in words, from the name core reports for it
+ * ("destroyed", "revoked", "forgotten"; see kw_keys_gone): "its key was ...". */
+const char *cli_key_end_text(const char *end);
+
 /* t as RFC 3339 UTC ("2026-11-27T05:13:00Z"), as --json prints times. */
 void cli_time_format(time_t t, char *buf, size_t len);
 

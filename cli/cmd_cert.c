@@ -69,7 +69,8 @@ int cmd_cert(int argc, char **argv)
 	     "unspecified (default), keyCompromise, cACompromise, affiliationChanged, superseded,\n"
 	     "cessationOfOperation."},
 	    {"pending", cert_pending, "cancel NAME",
-	     "The version waiting for its certificate: cancel destroys its key and removes it."},
+	     "The version waiting for its certificate: cancel ends its key (as cert purge does)\n"
+	     "and removes it."},
 	    {"renew", cert_renew,
 	     "NAME [--new-key|--reuse-key] [--http01-listen ADDR:PORT | --http01-webroot DIR]",
 	     "Adds a version with a new certificate and makes it current in one step.\n"
@@ -83,7 +84,7 @@ int cmd_cert(int argc, char **argv)
 	    {"delete", cert_lifecycle_delete, "NAME [--purge]",
 	     "Deletes a certificate softly: hidden from list, show and the provider, its keys\n"
 	     "kept until it is purged (cert purge, or renew --due after retention_days; see\n"
-	     "keyward config). --purge destroys the keys of every version at once."},
+	     "keyward config). --purge purges it at once (see cert purge)."},
 	    {"versions", cert_versions, "NAME [--json]",
 	     "Lists every version, oldest first, marking the current one."},
 	    {"rollback", cert_rollback, "NAME VERSION",
@@ -94,7 +95,11 @@ int cmd_cert(int argc, char **argv)
 	     "renew --due skips it."},
 	    {"recover", cert_recover, "NAME", "Brings a deleted certificate back."},
 	    {"purge", cert_purge, "NAME [--force]",
-	     "Destroys the keys of every version of a deleted certificate and forgets it.\n"
+	     "Ends the key of every version of a deleted certificate and forgets it, and says\n"
+	     "what each device did: PKCS#11 keys are destroyed on the token; revocable TPM keys\n"
+	     "(cert create --revocable) are revoked, so no copy of their blob signs again;\n"
+	     "other TPM keys are only forgotten: the store drops their wrapped blobs, but a\n"
+	     "copy (a key-ref --format tss2 file, a store backup) still signs on that TPM.\n"
 	     "--force purges a certificate that is not deleted."},
 	    {"deleted", cert_deleted, "[--json]",
 	     "Lists deleted certificates and when renew --due purges them."},

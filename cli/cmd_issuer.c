@@ -156,12 +156,17 @@ static int issuer_remove(int argc, char **argv)
 	if (rc != KW_OK)
 		return cli_fail(rc);
 	const char *why = json_string_value(json_object_get(rep, "deactivate_error"));
+	const char *key = json_string_value(json_object_get(rep, "account_key"));
+	printf("removed issuer %s: ", argv[optind]);
 	if (why)
-		printf("removed issuer %s: account key destroyed; the CA was not told (%s)\n",
-		       argv[optind], why);
+		printf("the CA was not told (%s); ", why);
 	else
-		printf("removed issuer %s: account deactivated at the CA, account key destroyed\n",
-		       argv[optind]);
+		printf("account deactivated at the CA; ");
+	if (key && strcmp(key, "left") == 0)
+		printf("its account key is left on the device (%s)\n",
+		       json_string_value(json_object_get(rep, "account_key_error")));
+	else
+		printf("its account key was %s\n", cli_key_end_text(key));
 	json_decref(rep);
 	return 0;
 }
@@ -190,7 +195,8 @@ int cmd_issuer(int argc, char **argv)
 	     "Shows an issuer: directory, account URL, key, and the certificates it issues."},
 	    {"remove", issuer_remove, "NAME",
 	     "Removes an issuer that no certificate uses: its account is deactivated at the CA\n"
-	     "(if the CA can be reached) and its account key destroyed."},
+	     "(if the CA can be reached) and its account key destroyed (PKCS#11) or, in a TPM,\n"
+	     "its wrapped blob dropped from the store (says which)."},
 	    {NULL, NULL, NULL, NULL},
 	};
 	return cli_dispatch("issuer", table, argc, argv);

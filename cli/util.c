@@ -31,7 +31,7 @@ const char *cli_hint(char *buf, size_t len)
 		break;
 	case KW_HINT_CERT_RECOVER_PURGE:
 		snprintf(buf, len,
-		         " (recover it with: keyward cert recover %s, or destroy its keys with: "
+		         " (recover it with: keyward cert recover %s, or end its keys with: "
 		         "keyward cert purge %s)",
 		         a, a);
 		break;
@@ -327,4 +327,17 @@ void cli_time_format(time_t t, char *buf, size_t len)
 	struct tm tm;
 	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(buf, len, "%lld", (long long)t);
+}
+
+/* see cli.h: what may be said about a key is what its device did, no more
+ * (DESIGN.md, custody invariant 7) */
+const char *cli_key_end_text(const char *end)
+{
+	if (end && strcmp(end, "destroyed") == 0)
+		return "destroyed in the device";
+	if (end && strcmp(end, "revoked") == 0)
+		return "revoked in the TPM: no copy of its wrapped blob can sign again";
+	return "forgotten: the store dropped its TPM-wrapped blob and the TPM holds no copy, but "
+	       "any copy of the blob (a cert key-ref --format tss2 file, a backup of the store) "
+	       "still loads and signs on that TPM";
 }

@@ -82,7 +82,7 @@ kw_rc kwi_cert_export(kw_store *s, const char *name, int version, int with_chain
                       char **pem) KW_MUST_USE;
 kw_rc kwi_cert_key_ref(kw_store *s, const char *name, const char *format, char **out) KW_MUST_USE;
 kw_rc kwi_cert_list_deleted(kw_store *s, json_t **out) KW_MUST_USE;
-kw_rc kwi_cert_purge(kw_store *s, const char *name) KW_MUST_USE;
+kw_rc kwi_cert_purge(kw_store *s, const char *name, kw_keys_gone *gone) KW_MUST_USE;
 kw_rc kwi_cert_renew(kw_store *s, const char *name, kw_renew_key key,
                      kw_version_info *made) KW_MUST_USE;
 kw_rc kwi_cert_show(kw_store *s, const char *name, int version, json_t **out) KW_MUST_USE;
@@ -161,7 +161,15 @@ kw_rc kwi_device_key_ref_export(kwi_device *d, const kw_keyref *ref, const char 
                                 char **out) KW_MUST_USE;
 kw_rc kwi_device_cert_store(kwi_device *d, const kw_keyref *ref, const unsigned char *der,
                             size_t len) KW_MUST_USE;
-kw_rc kwi_device_key_destroy(kwi_device *d, const kw_keyref *ref) KW_MUST_USE;
+/* *end (may be NULL): what the device did (backend.h); a backend without
+ * key_destroy holds nothing of its keys: KW_KEY_FORGOTTEN. */
+kw_rc kwi_device_key_destroy(kwi_device *d, const kw_keyref *ref, kw_key_end *end) KW_MUST_USE;
+/* "destroyed", "revoked" or "forgotten": the word events use for an end. */
+const char *kwi_key_end_name(kw_key_end end);
+/* Counts end in g. */
+void kwi_keys_gone_add(kw_keys_gone *g, kw_key_end end);
+/* {"destroyed": n, "revoked": n, "forgotten": n} (NULL when out of memory). */
+json_t *kwi_keys_gone_json(const kw_keys_gone *g);
 /* Best effort: a key made for a change that did not happen. The error record
  * keeps the failure that led here. */
 void kwi_device_key_discard(kwi_device *d, const kw_keyref *ref);

@@ -43,12 +43,16 @@ void kws_deleted_purge(kws_req *r)
 		kws_reply_error(r, 404, "NotFound", "no deleted certificate '%s'", r->segs[1]);
 		return;
 	}
+	kw_keys_gone gone = {0};
 	if (rc == KW_OK)
-		rc = kw_cert_purge(r->store, r->segs[1]);
+		rc = kw_cert_purge(r->store, r->segs[1], &gone);
 	if (rc != KW_OK)
 		kws_reply_rc(r, rc);
-	else
-		kws_reply_json(r, 200, json_pack("{s:s,s:b}", "name", r->segs[1], "purged", 1));
+	else /* what became of the keys, as their devices said (kw_keys_gone) */
+		kws_reply_json(r, 200,
+		               json_pack("{s:s,s:b,s:{s:i,s:i,s:i}}", "name", r->segs[1], "purged",
+		                         1, "keys", "destroyed", gone.destroyed, "revoked",
+		                         gone.revoked, "forgotten", gone.forgotten));
 }
 
 void kws_contacts_list(kws_req *r)

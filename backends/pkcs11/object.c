@@ -213,12 +213,17 @@ CK_RV kwb_p11_destroy_id(kwb_p11 *p, const unsigned char *id, size_t id_len, int
 	return first;
 }
 
-kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref)
+kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end)
 {
 	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE h;
 	int destroyed = 0;
 	char hex[72];
+
+	/* C_DestroyObject: the token holds no copy afterwards (nor when the
+	 * key was gone already) */
+	if (end != NULL)
+		*end = KW_KEY_DESTROYED;
 
 	/* Every object of the key goes, even when its private half is already
 	 * gone (deleted by another tool); only when nothing is left is it

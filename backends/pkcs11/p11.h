@@ -199,7 +199,7 @@ kw_rc kwb_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der,
 kw_rc kwb_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *params,
                        const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                        size_t *sig_len) KW_MUST_USE;
-kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref) KW_MUST_USE;
+kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end) KW_MUST_USE;
 /* list.c: the keys keyward made on the token (see backend.h key_list) */
 kw_rc kwb_p11_key_list(void *ctx, kw_device_key **out, size_t *n) KW_MUST_USE;
 /* import.c */

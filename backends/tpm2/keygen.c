@@ -1,4 +1,4 @@
-/* see tpm2_internal.h: key generation (TPM2_Create under the SRK) and destroy */
+/* see tpm2_internal.h: key generation (TPM2_Create under the SRK) and what destroy can do */
 #include <string.h>
 
 #include <tss2/tss2_rc.h>
@@ -129,10 +129,15 @@ kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_k
 	return key_create(c, type, &t, out);
 }
 
-kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref)
+kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end)
 {
 	kwb_tpm2_blob blob;
 
-	(void)ctx; /* nothing lives on the TPM: the caller drops the wrapped blob */
+	/* Nothing of the key lives on the TPM, and no TPM command can make a
+	 * wrapped blob unloadable: the caller drops its copy, and any other
+	 * copy still loads under this TPM's SRK and signs. */
+	(void)ctx;
+	if (end != NULL)
+		*end = KW_KEY_FORGOTTEN;
 	return kwb_tpm2_blob_parse(ref, &blob);
 }

@@ -162,7 +162,7 @@ char *kwb_tpm2_hex(const unsigned char *b, size_t n);
 /* ---- the operations (keygen.c, pubkey.c, sign.c, attrs.c) ---- */
 kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label,
                             kw_keyref *out) KW_MUST_USE;
-kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref) KW_MUST_USE;
+kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end) KW_MUST_USE;
 /* import.c */
 kw_rc kwb_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
                           kw_keyref *out) KW_MUST_USE;

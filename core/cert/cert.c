@@ -366,8 +366,8 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key, kw_version_
 }
 
 /* see keyward/keyward.h: the immediate form of soft delete + purge (cert/versions.c) */
-kw_rc kw_cert_delete(kw_store *s, const char *name)
+kw_rc kw_cert_delete(kw_store *s, const char *name, kw_keys_gone *gone)
 {
 	kw_error_clear();
-	return kwi_cert_purge(s, name);
+	return kwi_cert_purge(s, name, gone);
 }

@@ -112,11 +112,11 @@ static kw_rc key_shared(kw_store *s, const kwi_pending *p, int *shared)
 	return kwi_store_version_key_shared(s, &v, shared);
 }
 
-static kw_rc key_destroy(kw_store *s, const kwi_pending *p)
+static kw_rc key_destroy(kw_store *s, const kwi_pending *p, kw_key_end *end)
 {
 	kwi_device dev = {0};
 	KW_GUARD(kwi_device_open_id(s, p->backend_id, &dev));
-	kw_rc rc = kwi_device_key_destroy(&dev, &p->ref);
+	kw_rc rc = kwi_device_key_destroy(&dev, &p->ref, end);
 	if (rc == KW_ERR_NOT_FOUND) { /* already gone: what we wanted */
 		kw_error_clear();
 		rc = KW_OK;
@@ -126,8 +126,9 @@ static kw_rc key_destroy(kw_store *s, const kwi_pending *p)
 }
 
 /* A certificate that never had one (its current version is the pending one)
- * goes altogether; otherwise only the pending version goes. */
-static kw_rc cancel_record(kw_store *s, const char *name, const kwi_pending *p, int destroyed)
+ * goes altogether; otherwise only the pending version goes. key: what became
+ * of its key ("kept" when another version uses it, else kwi_key_end_name). */
+static kw_rc cancel_record(kw_store *s, const char *name, const kwi_pending *p, const char *key)
 {
 	int whole = p->current == p->version;
 	KW_GUARD(kwi_store_begin(s));
@@ -139,7 +140,8 @@ static kw_rc cancel_record(kw_store *s, const char *name, const kwi_pending *p, 
 		             name);
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "cert.pending_cancelled", name, p->version,
-		                      json_pack("{s:b,s:b}", "key_destroyed", destroyed,
+		                      json_pack("{s:s,s:b,s:b}", "key", key, "key_destroyed",
+		                                strcmp(key, "destroyed") == 0,
 		                                "certificate_removed", whole));
 	if (rc != KW_OK) {
 		kwi_store_rollback(s);
@@ -152,6 +154,7 @@ kw_rc kw_cert_pending_cancel(kw_store *s, const char *name, json_t **report)
 {
 	kwi_pending p;
 	int shared = 0;
+	kw_key_end end = KW_KEY_FORGOTTEN;
 	kw_error_clear();
 	*report = NULL;
 	KW_GUARD(kwi_pending_load(s, name, &p));
@@ -160,15 +163,16 @@ kw_rc kw_cert_pending_cancel(kw_store *s, const char *name, json_t **report)
 		rc = KW_FAIL(KW_ERR_STATE,
 		             "certificate '%s' has no pending version: nothing to cancel", name);
 	/* The key first, as purge does: if the device fails nothing changes, and a
-	 * retry finishes the job (a key already gone counts as destroyed). */
+	 * retry finishes the job (a key already gone counts as done). */
 	if (rc == KW_OK && (rc = key_shared(s, &p, &shared)) == KW_OK && !shared)
-		rc = key_destroy(s, &p);
+		rc = key_destroy(s, &p, &end);
+	const char *key = shared ? "kept" : kwi_key_end_name(end);
 	if (rc == KW_OK)
-		rc = cancel_record(s, name, &p, !shared);
+		rc = cancel_record(s, name, &p, key);
 	if (rc == KW_OK) {
-		*report = json_pack("{s:s,s:i,s:b,s:b}", "name", name, "version", p.version,
-		                    "key_destroyed", !shared, "certificate_removed",
-		                    p.current == p.version);
+		*report = json_pack("{s:s,s:i,s:s,s:b,s:b}", "name", name, "version", p.version,
+		                    "key", key, "key_destroyed", strcmp(key, "destroyed") == 0,
+		                    "certificate_removed", p.current == p.version);
 		if (*report == NULL)
 			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	}

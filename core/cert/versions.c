@@ -309,12 +309,12 @@ static kw_rc prune_plan(kw_store *s, const cert_row *c, int limit, prune_set *p)
 	return rc;
 }
 
-/* Destroys the keys of pruned versions that no kept version uses. */
-static kw_rc prune_keys(kw_store *s, const prune_set *p, int *destroyed)
+/* Ends the keys of pruned versions that no kept version uses. */
+static kw_rc prune_keys(kw_store *s, const prune_set *p, kw_keys_gone *gone)
 {
 	kw_rc rc = KW_OK;
 	kwi_device dev = {0};
-	*destroyed = 0;
+	kw_key_end end;
 	for (size_t i = 0; rc == KW_OK && i < p->n; i++) {
 		int used = p->v[i].keep;
 		for (size_t j = 0; !used && j < p->n; j++)
@@ -326,36 +326,37 @@ static kw_rc prune_keys(kw_store *s, const prune_set *p, int *destroyed)
 			if ((rc = kwi_device_open_id(s, p->v[i].backend_id, &dev)) != KW_OK)
 				break;
 		}
-		rc = kwi_device_key_destroy(&dev, &p->v[i].ref);
+		rc = kwi_device_key_destroy(&dev, &p->v[i].ref, &end);
 		if (rc == KW_ERR_NOT_FOUND) { /* already gone: what we wanted */
 			kw_error_clear();
 			rc = KW_OK;
 		}
 		if (rc == KW_OK)
-			(*destroyed)++;
+			kwi_keys_gone_add(gone, end);
 	}
 	kwi_device_close(&dev);
 	return rc;
 }
 
 static kw_rc prune_record(kw_store *s, const char *name, const cert_row *c, const prune_set *p,
-                          int limit, int destroyed)
+                          int limit, const kw_keys_gone *gone)
 {
-	json_t *gone = json_array();
+	json_t *versions = json_array();
 	KW_GUARD(kwi_store_begin(s));
-	kw_rc rc = gone ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	kw_rc rc = versions ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; rc == KW_OK && i < p->n; i++) {
 		if (p->v[i].keep)
 			continue;
 		int removed = 0;
 		rc = kwi_store_version_remove(s, c->id, p->v[i].version, 0, &removed);
-		json_array_append_new(gone, json_integer(p->v[i].version));
+		json_array_append_new(versions, json_integer(p->v[i].version));
 	}
 	if (rc == KW_OK)
 		rc = kwi_event_append(s, "cert.pruned", name, c->current,
-		                      json_pack("{s:O,s:i,s:i}", "versions", gone, "history_limit",
-		                                limit, "keys_destroyed", destroyed));
-	json_decref(gone);
+		                      json_pack("{s:O,s:i,s:o*}", "versions", versions,
+		                                "history_limit", limit, "keys",
+		                                kwi_keys_gone_json(gone)));
+	json_decref(versions);
 	if (rc != KW_OK) {
 		kwi_store_rollback(s);
 		return rc;
@@ -367,7 +368,7 @@ kw_rc kwi_versions_prune(kw_store *s, const char *name)
 {
 	cert_row c;
 	prune_set p = {0};
-	int destroyed = 0;
+	kw_keys_gone gone = {0};
 	KW_GUARD(cert_find(s, name, ANY, &c));
 	int limit = c.policy->history_limit;
 	kw_rc rc = KW_OK;
@@ -380,10 +381,10 @@ kw_rc kwi_versions_prune(kw_store *s, const char *name)
 		n_gone += !p.v[i].keep;
 	if (n_gone == 0)
 		goto out;
-	/* Keys first: if a device fails nothing is forgotten, and the next prune
-	 * finishes the job (a key already gone counts as destroyed). */
-	if ((rc = prune_keys(s, &p, &destroyed)) == KW_OK)
-		rc = prune_record(s, name, &c, &p, limit, destroyed);
+	/* Keys first: if a device fails the store still has every version, and
+	 * the next prune finishes the job (a key already gone counts as done). */
+	if ((rc = prune_keys(s, &p, &gone)) == KW_OK)
+		rc = prune_record(s, name, &c, &p, limit, &gone);
 out:
 	prune_set_clear(&p);
 	cert_row_clear(&c);
@@ -451,12 +452,14 @@ kw_rc kw_cert_recover(kw_store *s, const char *name)
 	return rc;
 }
 
-/* Destroys the distinct keys of every version of the certificate, device by device. */
-static kw_rc destroy_all_keys(kw_store *s, int64_t cert_id)
+/* Ends the distinct keys of every version of the certificate, device by
+ * device, counting what each device did in gone. */
+static kw_rc destroy_all_keys(kw_store *s, int64_t cert_id, kw_keys_gone *gone)
 {
 	kwi_version_row *keys = NULL;
 	size_t n = 0;
 	kwi_device dev = {0};
+	kw_key_end end;
 	KW_GUARD(kwi_store_version_keys(s, cert_id, &keys, &n));
 	kw_rc rc = KW_OK;
 	for (size_t i = 0; rc == KW_OK && i < n; i++) {
@@ -466,20 +469,25 @@ static kw_rc destroy_all_keys(kw_store *s, int64_t cert_id)
 			if ((rc = kwi_device_open_id(s, bid, &dev)) != KW_OK)
 				break;
 		}
-		rc = kwi_device_key_destroy(&dev, &keys[i].ref);
+		rc = kwi_device_key_destroy(&dev, &keys[i].ref, &end);
 		if (rc == KW_ERR_NOT_FOUND) { /* already gone: what we wanted */
 			kw_error_clear();
 			rc = KW_OK;
 		}
+		if (rc == KW_OK)
+			kwi_keys_gone_add(gone, end);
 	}
 	kwi_version_rows_free(keys, n);
 	kwi_device_close(&dev);
 	return rc;
 }
 
-kw_rc kwi_cert_purge(kw_store *s, const char *name)
+kw_rc kwi_cert_purge(kw_store *s, const char *name, kw_keys_gone *gone)
 {
 	cert_row c;
+	kw_keys_gone done = {0};
+	if (gone != NULL)
+		*gone = done;
 	KW_GUARD(cert_find(s, name, ANY, &c));
 	/* A live certificate is hidden first (deleted_at, no event yet), so that a
 	 * kill while its keys are being destroyed leaves a deleted certificate
@@ -491,7 +499,7 @@ kw_rc kwi_cert_purge(kw_store *s, const char *name)
 	kw_rc rc = c.deleted ? KW_OK : kwi_now(&now);
 	if (rc == KW_OK && !c.deleted)
 		rc = kwi_store_cert_deleted_set(s, c.id, &now, NULL);
-	if (rc == KW_OK && (rc = destroy_all_keys(s, c.id)) != KW_OK && !c.deleted) {
+	if (rc == KW_OK && (rc = destroy_all_keys(s, c.id, &done)) != KW_OK && !c.deleted) {
 		/* the first error stays the one reported */
 		kw_rc shown = kwi_store_cert_deleted_set(s, c.id, NULL, NULL);
 		(void)shown;
@@ -504,10 +512,13 @@ kw_rc kwi_cert_purge(kw_store *s, const char *name)
 		rc = kwi_store_cert_remove(s, c.id, &removed);
 		if (rc == KW_OK)
 			rc = kwi_event_append(s, "cert.purged", name, 0,
-			                      json_pack("{s:i,s:b}", "current_version", c.current,
-			                                "was_deleted", c.deleted));
+			                      json_pack("{s:i,s:b,s:o*}", "current_version",
+			                                c.current, "was_deleted", c.deleted, "keys",
+			                                kwi_keys_gone_json(&done)));
 		rc = rc == KW_OK ? kwi_store_commit(s) : (kwi_store_rollback(s), rc);
 	}
+	if (rc == KW_OK && gone != NULL)
+		*gone = done;
 	cert_row_clear(&c);
 	return rc;
 }
@@ -553,8 +564,8 @@ kw_rc kw_cert_list_deleted(kw_store *s, json_t **out)
 	return kwi_cert_list_deleted(s, out);
 }
 
-kw_rc kw_cert_purge(kw_store *s, const char *name)
+kw_rc kw_cert_purge(kw_store *s, const char *name, kw_keys_gone *gone)
 {
 	kw_error_clear();
-	return kwi_cert_purge(s, name);
+	return kwi_cert_purge(s, name, gone);
 }

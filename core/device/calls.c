@@ -69,12 +69,42 @@ kw_rc kwi_device_cert_store(kwi_device *d, const kw_keyref *ref, const unsigned 
 	return d->ops->cert_store(d->ctx, ref, der, len);
 }
 
-kw_rc kwi_device_key_destroy(kwi_device *d, const kw_keyref *ref)
+kw_rc kwi_device_key_destroy(kwi_device *d, const kw_keyref *ref, kw_key_end *end)
 {
+	kw_key_end ignored;
+	if (end == NULL)
+		end = &ignored;
+	*end = KW_KEY_FORGOTTEN;
 	if (d->ops->key_destroy == NULL)
 		return KW_OK; /* nothing of the key lives on the device */
 	KW_GUARD(kwi_store_keys_busy(d->store));
-	return d->ops->key_destroy(d->ctx, ref);
+	return d->ops->key_destroy(d->ctx, ref, end);
+}
+
+const char *kwi_key_end_name(kw_key_end end)
+{
+	switch (end) {
+	case KW_KEY_DESTROYED: return "destroyed";
+	case KW_KEY_REVOKED: return "revoked";
+	case KW_KEY_FORGOTTEN: break;
+	}
+	return "forgotten";
+}
+
+void kwi_keys_gone_add(kw_keys_gone *g, kw_key_end end)
+{
+	switch (end) {
+	case KW_KEY_DESTROYED: g->destroyed++; return;
+	case KW_KEY_REVOKED: g->revoked++; return;
+	case KW_KEY_FORGOTTEN: break;
+	}
+	g->forgotten++; /* never claim more than was done */
+}
+
+json_t *kwi_keys_gone_json(const kw_keys_gone *g)
+{
+	return json_pack("{s:i,s:i,s:i}", "destroyed", g->destroyed, "revoked", g->revoked,
+	                 "forgotten", g->forgotten);
 }
 
 kw_rc kwi_device_key_resolve(kwi_device *d, const char *spec, kw_keyref *out,
@@ -109,6 +139,6 @@ kw_rc kwi_device_key_list(kwi_device *d, kw_device_key **out, size_t *n)
 
 void kwi_device_key_discard(kwi_device *d, const kw_keyref *ref)
 {
-	kw_rc ignored = kwi_device_key_destroy(d, ref);
+	kw_rc ignored = kwi_device_key_destroy(d, ref, NULL);
 	(void)ignored; /* the failure that led here is the one to report */
 }

@@ -96,7 +96,7 @@ static kw_rc orphan_destroy(kwi_doctor *d, kwi_device *dev, const kw_device_key 
 	KW_GUARD(kwi_store_begin(d->s));
 	kw_rc rc = kwi_store_doctor_key_used(d->s, &k->ref, &yes);
 	if (rc == KW_OK && !yes) {
-		kw_rc drc = kwi_device_key_destroy(dev, &k->ref);
+		kw_rc drc = kwi_device_key_destroy(dev, &k->ref, NULL);
 		if (drc == KW_OK || drc == KW_ERR_NOT_FOUND) {
 			kw_error_clear();
 			*done = 1;

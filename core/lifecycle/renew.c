@@ -432,8 +432,8 @@ static void purge_one(kw_store *s, const char *name, time_t deleted, time_t afte
 	unsigned long opens = kwi_device_opens();
 	if (u->opts->dry_run)
 		o.r.action = KW_RENEW_WOULD_PURGE;
-	else if ((rc = kwi_cert_purge(s, name)) == KW_OK ||
-	         (stale_suspect(s, rc, opens) && kwi_cert_purge(s, name) == KW_OK))
+	else if ((rc = kwi_cert_purge(s, name, NULL)) == KW_OK ||
+	         (stale_suspect(s, rc, opens) && kwi_cert_purge(s, name, NULL) == KW_OK))
 		o.r.action = KW_RENEW_PURGED;
 	else {
 		o.r.action = KW_RENEW_FAILED;

@@ -50,7 +50,7 @@ static kw_rc undo_ca(kw_store *s, kw_rc rc)
 	kw_hint hint = kw_error_hint();
 	snprintf(msg, sizeof(msg), "%s", kw_error_message());
 	snprintf(arg, sizeof(arg), "%s", kw_error_hint_arg());
-	if (kwi_cert_purge(s, KW_MGMT_CA_NAME) != KW_OK) { /* best effort */
+	if (kwi_cert_purge(s, KW_MGMT_CA_NAME, NULL) != KW_OK) { /* best effort */
 	}
 	kw_error_clear();
 	return KW_FAIL_HINT_ON(rc, hint, arg[0] ? arg : NULL, "%s", msg);

@@ -136,7 +136,7 @@ static void import_check(const kw_backend_ops *ops, kw_backend_config cfg, kw_ke
 	EVP_PKEY_free(dev_pub);
 	free(der);
 	sign_check(ops, ctx, &ref, key, type);
-	cr_assert_eq(ops->key_destroy(ctx, &ref), KW_OK);
+	cr_assert_eq(ops->key_destroy(ctx, &ref, NULL), KW_OK);
 	kw_key_attrs_clear(&a);
 	kw_keyref_clear(&ref);
 	EVP_PKEY_free(key);

@@ -280,7 +280,7 @@ static void gone_check(void *ctx, const kw_keyref *ref)
 	kw_error_clear();
 	cr_assert_eq(kwb_p11_ops.key_attrs(ctx, ref, &a), KW_ERR_NOT_FOUND);
 	kw_error_clear();
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, ref), KW_ERR_NOT_FOUND);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, ref, NULL), KW_ERR_NOT_FOUND);
 }
 
 static void key_lifecycle(kw_key_type type)
@@ -307,7 +307,7 @@ static void key_lifecycle(kw_key_type type)
 	device_check(&ref, type);
 	attrs_check(ctx, &ref);
 	kw_error_clear();
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "key_destroy: %s",
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "key_destroy: %s",
 	             kw_error_message());
 	gone_check(ctx, &ref);
 	cr_assert_eq(objects_count(NULL), before, "the token holds what it held before");
@@ -379,7 +379,7 @@ Test(pkcs11, rsa_public_key_is_read_from_private_object_when_public_is_gone)
 	unsigned char *der2 = public_der(ctx, &ref, &len2);
 	cr_assert_eq(len1, len2);
 	cr_assert_eq(memcmp(der1, der2, len1), 0, "same public key from the private object");
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
 	free(der1);
 	free(der2);
@@ -402,7 +402,7 @@ Test(pkcs11, ec_public_key_without_public_object_is_not_found)
 	             kw_error_message());
 	cr_assert_null(der);
 	cr_assert(strstr(kw_error_message(), "CKA_EC_POINT"), "%s", kw_error_message());
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
 	kw_keyref_clear(&ref);
 	kwb_p11_ops.close(ctx);
@@ -419,7 +419,7 @@ Test(pkcs11, opens_module_by_p11kit_name)
 
 	/* The key landed on the harness's token, seen through the module path. */
 	cr_assert_eq(objects_count(&ref), 2);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
 	kw_keyref_clear(&ref);
 	kwb_p11_ops.close(ctx);
@@ -472,7 +472,7 @@ Test(pkcs11, selects_token_by_rfc7512_uri)
 	                 kwt_env("KW_TEST_P11_TOKEN"));
 	kw_key_attrs_clear(&a);
 	cr_assert_eq(objects_count(&ref), 2, "the key is on the harness token");
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
 	kw_keyref_clear(&ref);
 	kwb_p11_ops.close(ctx);
@@ -586,7 +586,7 @@ Test(pkcs11, env_pin_source_logs_in)
 	/* Creating a CKA_PRIVATE object needs the login to have worked. */
 	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
 
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	kw_keyref_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }
@@ -672,7 +672,7 @@ Test(pkcs11, sign_rejects_small_buffer_wrong_scheme_and_digest_length)
 	kw_error_clear();
 	cr_assert_eq(kwb_p11_ops.key_sign(ctx, &ref, &ecdsa, dgst, 32, sig, &sig_len), KW_OK, "%s",
 	             kw_error_message());
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(NULL), before);
 	kw_keyref_clear(&ref);
 	kwb_p11_ops.close(ctx);
@@ -734,7 +734,7 @@ Test(pkcs11, eight_threads_sign_at_once_on_a_pool_of_sessions)
 	size_t opened = kwb_p11_pool_opened(ctx);
 	cr_assert(opened > 1 && opened <= 8, "%zu signing sessions for 8 threads", opened);
 	EVP_PKEY_free(pk);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	kw_keyref_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }

@@ -166,8 +166,8 @@ Test(pkcs11_keycache, the_token_is_searched_once_per_key_not_per_signature)
 		sign_by(ctx, &a, pa, pb);
 	}
 	cr_assert_eq(searches(ctx), before + 2, "two keys, %zu searches", searches(ctx) - before);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a), KW_OK);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a, NULL), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b, NULL), KW_OK);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
 	kw_keyref_clear(&a);
@@ -234,8 +234,8 @@ Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
 	}
 	/* B itself is untouched by A's wrong entries. */
 	sign_by(ctx, &b, pb, pa);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a), KW_OK);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a, NULL), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b, NULL), KW_OK);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
 	kw_keyref_clear(&a);
@@ -262,7 +262,7 @@ Test(pkcs11_keycache, more_keys_than_the_cache_holds, .timeout = 120)
 	sign_by(ctx, &k[0], pk[0], pk[N - 1]); /* least recent: evicted */
 	cr_assert_eq(searches(ctx), before + 1);
 	for (int i = 0; i < N; i++) {
-		cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &k[i]), KW_OK);
+		cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &k[i], NULL), KW_OK);
 		EVP_PKEY_free(pk[i]);
 		kw_keyref_clear(&k[i]);
 	}

@@ -413,7 +413,7 @@ static void key_round_trip(kw_key_type type)
 	}
 	attrs_are_device_bound(ctx, &ref, "transient-primary");
 	kw_error_clear();
-	cr_assert_eq(kwb_tpm2_ops.key_destroy(ctx, &ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_tpm2_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	kwb_tpm2_ops.close(ctx);
 	dev_prove_attrs(&ref);
 	EVP_PKEY_free(pk);
@@ -701,7 +701,7 @@ static void all_ops_fail(void *ctx, const kw_keyref *ref, kw_rc code, const char
 	cr_assert_null(a.evidence);
 	if (code == KW_ERR_PARSE) {
 		kw_error_clear();
-		rc = kwb_tpm2_ops.key_destroy(ctx, ref);
+		rc = kwb_tpm2_ops.key_destroy(ctx, ref, NULL);
 		cr_assert_eq(rc, KW_ERR_PARSE, "key_destroy(%s): rc %d", what, rc);
 	}
 }

@@ -109,7 +109,7 @@ Test(tpm2_sigcheck, every_rsa_signature_is_checked_with_the_cached_key, .timeout
 		cr_assert_eq(sign(c, &ref, s, pk), KW_OK, "%s", kw_error_message());
 		signer_is(c, pk);
 	}
-	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &ref), KW_OK);
+	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &ref, NULL), KW_OK);
 	EVP_PKEY_free(pk);
 	kw_keyref_clear(&ref);
 	kwb_tpm2_ops.close(c);
@@ -144,8 +144,8 @@ Test(tpm2_sigcheck, ecdsa_is_checked_once_per_loaded_key, .timeout = 180)
 	cr_assert_eq(sign(c, &b, KW_SIG_ECDSA, pb), KW_OK, "%s", kw_error_message());
 	EVP_PKEY_free(c->signer_pkey);
 	c->signer_pkey = real;
-	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &a), KW_OK);
-	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &b), KW_OK);
+	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &a, NULL), KW_OK);
+	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &b, NULL), KW_OK);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
 	kw_keyref_clear(&a);

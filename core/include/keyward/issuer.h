@@ -64,8 +64,10 @@ kw_rc kw_issuer_list(kw_store *s, json_t **out) KW_MUST_USE;
 
 /* Removes an issuer no certificate uses (deleted ones count until purged):
  * the CA is told the account is closed (deactivated), then the account key is
- * destroyed. A CA that cannot be reached does not stop it. *report: {issuer,
- * deactivated, deactivate_error}. */
+ * ended as far as its device can. A CA that cannot be reached does not stop
+ * it. *report: {issuer, deactivated, deactivate_error, account_key:
+ * "destroyed" | "revoked" | "forgotten" (see kw_keys_gone) | "left" (the
+ * device refused: account_key_error)}. */
 kw_rc kw_issuer_remove(kw_store *s, const char *name, json_t **report) KW_MUST_USE;
 
 /*

@@ -153,13 +153,28 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key,
 kw_rc kw_cert_merge(kw_store *s, const char *name, const char *source, const unsigned char *data,
                     size_t len, json_t **report) KW_MUST_USE;
 
-/* Gives up the pending version: its key is destroyed (unless another version
- * uses it) and the version removed; a certificate that never had one goes
- * altogether. *report: name, version, key_destroyed, certificate_removed. */
+/* Gives up the pending version: its key is ended as far as its device can
+ * (unless another version uses it) and the version removed; a certificate
+ * that never had one goes altogether. *report: name, version, key ("destroyed",
+ * "revoked", "forgotten": see kw_keys_gone; "kept": another version uses it),
+ * key_destroyed (key is "destroyed"), certificate_removed. */
 kw_rc kw_cert_pending_cancel(kw_store *s, const char *name, json_t **report) KW_MUST_USE;
 
-/* Destroys the hardware keys of every version, then removes the certificate. */
-kw_rc kw_cert_delete(kw_store *s, const char *name) KW_MUST_USE;
+/* What became of the keys a purge let go: one count per outcome, as each
+ * device reported it (what may be said about a key: DESIGN.md, invariant 7). */
+typedef struct {
+	int destroyed; /* destroyed on their device (PKCS#11): they cannot sign again */
+	int revoked;   /* revocable TPM keys: the TPM will never authorise them again,
+	                  whoever kept a copy of their wrapped blobs */
+	int forgotten; /* other TPM keys: the store dropped their wrapped blobs and the TPM
+	                  holds no copy, but any copy of a blob (a tss2 key-ref file, a
+	                  backup of the store) still loads and signs on that TPM */
+} kw_keys_gone;
+
+/* Ends the hardware key of every version as far as its device can (see
+ * kw_keys_gone), then removes the certificate. gone (may be NULL): what
+ * became of the keys. */
+kw_rc kw_cert_delete(kw_store *s, const char *name, kw_keys_gone *gone) KW_MUST_USE;
 
 /* A reference to the current key for other software (malloc'd text):
  *   "keyward"    (default) a PEM naming the certificate: follows renewals;

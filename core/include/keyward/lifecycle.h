@@ -85,8 +85,9 @@ kw_rc kw_cert_set_enabled(kw_store *s, const char *name, int enabled) KW_MUST_US
  * period, setting "retention_days", default 90). */
 kw_rc kw_cert_soft_delete(kw_store *s, const char *name) KW_MUST_USE;
 kw_rc kw_cert_recover(kw_store *s, const char *name) KW_MUST_USE;
-/* Destroys the keys of every version on their devices and forgets the certificate. */
-kw_rc kw_cert_purge(kw_store *s, const char *name) KW_MUST_USE;
+/* Ends the key of every version as far as its device can and forgets the
+ * certificate (see kw_cert_delete). gone (may be NULL): what became of the keys. */
+kw_rc kw_cert_purge(kw_store *s, const char *name, kw_keys_gone *gone) KW_MUST_USE;
 /* JSON array of deleted certificates: name, deleted, purge_after. */
 kw_rc kw_cert_list_deleted(kw_store *s, json_t **out) KW_MUST_USE;
 

@@ -118,9 +118,14 @@ kw_rc kw_issuer_remove(kw_store *s, const char *name, json_t **report)
 	if (rc == KW_OK)
 		rc = forget(s, &is, rep);
 	/* After the commit: a key left behind is waste, a record without its key
-	 * would be a broken issuer. */
-	if (rc == KW_OK && kwi_device_key_destroy(&dev, &is.ref) != KW_OK)
+	 * would be a broken issuer. The report says which it was. */
+	kw_key_end end = KW_KEY_FORGOTTEN;
+	if (rc == KW_OK && kwi_device_key_destroy(&dev, &is.ref, &end) != KW_OK) {
+		json_object_set_new(rep, "account_key", json_string("left"));
+		json_object_set_new(rep, "account_key_error", json_string(kw_error_message()));
 		kw_error_clear();
+	} else if (rc == KW_OK)
+		json_object_set_new(rep, "account_key", json_string(kwi_key_end_name(end)));
 	json_decref(u);
 	kwi_device_close(&dev);
 	kwi_acme_issuer_row_clear(&is);

@@ -530,8 +530,8 @@ Test(lifecycle, purge_destroys_the_keys_of_every_version)
 	cr_assert_eq(kwt_p11_object_count(), objects0 + 6);
 	cr_assert_eq(kw_cert_soft_delete(s, "h"), KW_OK);
 	cr_assert_eq(kw_cert_soft_delete(s, "t"), KW_OK);
-	cr_assert_eq(kw_cert_purge(s, "h"), KW_OK, "%s", kw_error_message());
-	cr_assert_eq(kw_cert_purge(s, "t"), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kw_cert_purge(s, "h", NULL), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kw_cert_purge(s, "t", NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(kwt_p11_object_count(), objects0, "purge left objects on the token");
 	/* the TPM's wrapped blobs lived only in the versions table */
 	cr_assert_eq(sql_int(s, "SELECT COUNT(*) FROM versions"), 0);
@@ -541,7 +541,7 @@ Test(lifecycle, purge_destroys_the_keys_of_every_version)
 	cr_assert_eq(kw_cert_list_deleted(s, &list), KW_OK);
 	cr_assert_eq(json_array_size(list), 0);
 	json_decref(list);
-	cr_assert_eq(kw_cert_purge(s, "t"), KW_ERR_NOT_FOUND);
+	cr_assert_eq(kw_cert_purge(s, "t", NULL), KW_ERR_NOT_FOUND);
 	/* the name is free again */
 	kwt_cert_create_now(dir, "t", "tpm", 90);
 	kw_store_close(s);
@@ -560,7 +560,7 @@ Test(lifecycle, purge_with_the_device_down_changes_nothing)
 	/* a PIN file that no longer holds the PIN: the token refuses */
 	char *pin = kwt_read_file(kwt_env("KW_TEST_P11_PIN_FILE"), NULL);
 	free(kwt_write_file(kwt_env("KW_TEST_TMP"), "user.pin", "999999\n", 7, 0600));
-	kw_rc rc = kw_cert_purge(s, "down");
+	kw_rc rc = kw_cert_purge(s, "down", NULL);
 	free(kwt_write_file(kwt_env("KW_TEST_TMP"), "user.pin", pin, strlen(pin), 0600));
 	cr_assert_eq(rc, KW_ERR_AUTH, "%s", kw_error_message());
 	char *after = kwt_store_dump(dir);

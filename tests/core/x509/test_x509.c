@@ -30,7 +30,8 @@ static void key_open(hw_key *k, kw_key_type type)
 
 static void key_close(hw_key *k)
 {
-	cr_assert_eq(kwb_p11_ops.key_destroy(k->dev.ctx, &k->ref), KW_OK, "%s", kw_error_message());
+	cr_assert_eq(kwb_p11_ops.key_destroy(k->dev.ctx, &k->ref, NULL), KW_OK, "%s",
+	             kw_error_message());
 	kwb_p11_ops.close(k->dev.ctx);
 	kw_keyref_clear(&k->ref);
 	EVP_PKEY_free(k->pub);
