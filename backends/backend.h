@@ -119,6 +119,9 @@ typedef struct {
 #define KW_CAP_CONF_TOKEN 0x20u
 /* Configured by a TCTI string (optional): kw_backend_config.tcti. */
 #define KW_CAP_CONF_TCTI 0x40u
+/* key_destroy always destroys the key on the device (KW_KEY_DESTROYED): every
+ * key it makes is as good as a revocable one. */
+#define KW_CAP_DESTROY_REAL 0x80u
 
 typedef struct kw_backend_ops {
 	const char *kind; /* "tpm2" or "pkcs11": the name in the store, never compared outside
@@ -143,6 +146,16 @@ typedef struct kw_backend_ops {
 	 * (PKCS#11 CKA_LABEL). */
 	kw_rc (*key_generate)(void *ctx, kw_key_type type, const char *label,
 	                      kw_keyref *out) KW_MUST_USE;
+
+	/* Generates a non-exportable signing key that key_destroy can revoke
+	 * for good, copies of its reference included (KW_KEY_REVOKED). tpm2: a
+	 * key whose authPolicy is TPM2_PolicyNV on an NV counter of its own
+	 * (userWithAuth clear: each signature runs the policy). Costs the device
+	 * a little of its NV space per key, given back when it is revoked. NULL:
+	 * unsupported (see KW_CAP_DESTROY_REAL for a device whose every key_destroy
+	 * is final). */
+	kw_rc (*key_generate_revocable)(void *ctx, kw_key_type type, const char *label,
+	                                kw_keyref *out) KW_MUST_USE;
 
 	/* Imports an existing private key into the device as a non-exportable
 	 * signing key (TPM: TPM2_Import under the SRK, with an outer wrapper; PKCS#11:

@@ -187,8 +187,9 @@ static kw_rc p11_open(const kw_backend_config *cfg, void **ctx)
 
 const kw_backend_ops kwb_p11_ops = {
     .kind = "pkcs11",
+    /* C_DestroyObject leaves the token no copy: KW_CAP_DESTROY_REAL */
     .caps = KW_CAP_PARALLEL_SIGN | KW_CAP_FORK_SAFE | KW_CAP_PSS_ANY_SALT | KW_CAP_RESOLVE_URI |
-            KW_CAP_CONF_TOKEN,
+            KW_CAP_CONF_TOKEN | KW_CAP_DESTROY_REAL,
     .open = p11_open,
     .close = p11_close,
     .key_generate = kwb_p11_key_generate,

@@ -58,6 +58,28 @@ static json_t *evidence_new(TPMA_OBJECT a, const char *parent, const TPM2B_NAME 
 	return j;
 }
 
+/* "revocable", and for a revocable key its counter as the TPM has it now:
+ * "revocation": {nv_index, required_value, live}. */
+static kw_rc revocation_add(kwb_tpm2_ctx *c, const kw_keyref *ref, json_t *evidence)
+{
+	kwb_tpm2_blob b;
+	char index[16];
+	int live = 0;
+	KW_GUARD(kwb_tpm2_blob_parse(ref, &b));
+	int revocable = kwb_tpm2_blob_revocable(&b);
+	if (json_object_set_new(evidence, "revocable", json_boolean(revocable)) != 0)
+		return KW_FAIL(KW_ERR_NOMEM, "tpm2 key_attrs: out of memory");
+	if (!revocable)
+		return KW_OK;
+	KW_GUARD(kwb_tpm2_nv_live(c, &b, &live));
+	snprintf(index, sizeof(index), "0x%08x", (unsigned)b.nv_index);
+	json_t *r = json_pack("{s:s,s:I,s:b}", "nv_index", index, "required_value",
+	                      (json_int_t)b.nv_value, "live", live);
+	if (r == NULL || json_object_set_new(evidence, "revocation", r) != 0)
+		return KW_FAIL(KW_ERR_NOMEM, "tpm2 key_attrs: out of memory");
+	return KW_OK;
+}
+
 kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 {
 	kw_rc rc = KW_OK;
@@ -97,6 +119,7 @@ kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
 		goto out;
 	}
 	out->generated_on_device = (a & TPMA_OBJECT_SENSITIVEDATAORIGIN) != 0;
+	rc = revocation_add(c, ref, out->evidence);
 out:
 	kwb_tpm2_key_unload(c, &key);
 	return rc;

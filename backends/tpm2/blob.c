@@ -1,4 +1,5 @@
-/* see tpm2_internal.h: the key reference (version byte, TPM2B_PUBLIC, TPM2B_PRIVATE) */
+/* see tpm2_internal.h: the key reference (version byte, TPM2B_PUBLIC, TPM2B_PRIVATE
+ * and, for a revocable key, its NV counter) */
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,36 @@ static kw_rc blob_check(const kwb_tpm2_blob *b)
 	if (b->priv.size == 0)
 		return KW_FAIL(KW_ERR_PARSE,
 		               "TPM key reference: the wrapped private part is empty");
+	if (!kwb_tpm2_blob_revocable(b))
+		return KW_OK;
+	/* what keygen makes: only the policy authorises it, SHA-256 policy */
+	if (b->nv_index < KWB_TPM2_NV_FIRST || b->nv_index > KWB_TPM2_NV_LAST)
+		return KW_FAIL(KW_ERR_PARSE,
+		               "TPM key reference: NV counter 0x%08x is outside keyward's range",
+		               b->nv_index);
+	if ((p->objectAttributes & TPMA_OBJECT_USERWITHAUTH) || p->nameAlg != TPM2_ALG_SHA256 ||
+	    p->authPolicy.size != 32)
+		return KW_FAIL(KW_ERR_PARSE,
+		               "TPM key reference: a revocable key must be authorised by its "
+		               "SHA-256 policy only");
+	return KW_OK;
+}
+
+int kwb_tpm2_blob_revocable(const kwb_tpm2_blob *b)
+{
+	return b->nv_index != 0;
+}
+
+/* The counter after the private part: u32 index, u64 value, big-endian. */
+static kw_rc counter_parse(const kw_keyref *ref, size_t *off, kwb_tpm2_blob *out)
+{
+	if (Tss2_MU_UINT32_Unmarshal(ref->data, ref->len, off, &out->nv_index) != TSS2_RC_SUCCESS ||
+	    Tss2_MU_UINT64_Unmarshal(ref->data, ref->len, off, &out->nv_value) != TSS2_RC_SUCCESS ||
+	    out->nv_index == 0)
+		return KW_FAIL(KW_ERR_PARSE,
+		               "TPM key reference: the revocable key's NV counter is truncated or "
+		               "malformed (%zu bytes)",
+		               ref->len);
 	return KW_OK;
 }
 
@@ -64,11 +95,13 @@ kw_rc kwb_tpm2_blob_parse(const kw_keyref *ref, kwb_tpm2_blob *out)
 	memset(out, 0, sizeof(*out));
 	if (ref->data == NULL || ref->len == 0)
 		return KW_FAIL(KW_ERR_PARSE, "TPM key reference is empty");
-	if (ref->data[0] != KWB_TPM2_BLOB_VERSION)
-		return KW_FAIL(
-		    KW_ERR_PARSE,
-		    "TPM key reference has format version %u; this keyward reads version %u",
-		    ref->data[0], KWB_TPM2_BLOB_VERSION);
+	if (ref->data[0] != KWB_TPM2_BLOB_VERSION &&
+	    ref->data[0] != KWB_TPM2_BLOB_VERSION_REVOCABLE)
+		return KW_FAIL(KW_ERR_PARSE,
+		               "TPM key reference has format version %u; this keyward reads "
+		               "versions %u and %u",
+		               ref->data[0], KWB_TPM2_BLOB_VERSION,
+		               KWB_TPM2_BLOB_VERSION_REVOCABLE);
 	pub_off = off;
 	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ref->data, ref->len, &off, &out->pub) !=
 	        TSS2_RC_SUCCESS ||
@@ -84,6 +117,8 @@ kw_rc kwb_tpm2_blob_parse(const kw_keyref *ref, kwb_tpm2_blob *out)
 		    "TPM key reference: the wrapped private part is truncated or malformed "
 		    "(%zu bytes)",
 		    ref->len);
+	if (ref->data[0] == KWB_TPM2_BLOB_VERSION_REVOCABLE)
+		KW_GUARD(counter_parse(ref, &off, out));
 	if (off != ref->len)
 		return KW_FAIL(KW_ERR_PARSE,
 		               "TPM key reference: %zu unexpected bytes after the key",
@@ -91,20 +126,37 @@ kw_rc kwb_tpm2_blob_parse(const kw_keyref *ref, kwb_tpm2_blob *out)
 	return blob_check(out);
 }
 
-kw_rc kwb_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out)
+static kw_rc encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, TPMI_RH_NV_INDEX nv_index,
+                    UINT64 nv_value, kw_keyref *out)
 {
-	size_t cap = 1 + sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE), off = 1;
+	size_t cap = 1 + sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE) + 12, off = 1;
 	unsigned char *buf = malloc(cap);
 
 	if (buf == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "TPM key reference: out of memory");
-	buf[0] = KWB_TPM2_BLOB_VERSION;
+	buf[0] = nv_index ? KWB_TPM2_BLOB_VERSION_REVOCABLE : KWB_TPM2_BLOB_VERSION;
 	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, cap, &off) != TSS2_RC_SUCCESS ||
-	    Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, cap, &off) != TSS2_RC_SUCCESS) {
+	    Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, cap, &off) != TSS2_RC_SUCCESS ||
+	    (nv_index && (Tss2_MU_UINT32_Marshal(nv_index, buf, cap, &off) != TSS2_RC_SUCCESS ||
+	                  Tss2_MU_UINT64_Marshal(nv_value, buf, cap, &off) != TSS2_RC_SUCCESS))) {
 		free(buf);
 		return KW_FAIL(KW_ERR_INTERNAL, "TPM key reference: cannot marshal the TPM's key");
 	}
 	out->data = buf;
 	out->len = off;
 	return KW_OK;
+}
+
+kw_rc kwb_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, kw_keyref *out)
+{
+	return encode(pub, priv, 0, 0, out);
+}
+
+kw_rc kwb_tpm2_blob_encode_revocable(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+                                     TPMI_RH_NV_INDEX nv_index, UINT64 nv_value, kw_keyref *out)
+{
+	if (nv_index == 0)
+		return KW_FAIL(KW_ERR_INTERNAL,
+		               "TPM key reference: a revocable key needs a counter");
+	return encode(pub, priv, nv_index, nv_value, out);
 }

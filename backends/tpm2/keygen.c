@@ -13,6 +13,12 @@
 #define SIGNING_KEY_ATTRS                                                                          \
 	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |        \
 	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA)
+/* A revocable key (revoke.c): the same without userWithAuth, so that only its
+ * policy (PolicyNV on its counter) authorises a signature. adminWithPolicy
+ * stays clear: TPM2_Certify (cert verify) still takes the empty password for
+ * the admin role, and fixedParent keeps TPM2_Duplicate impossible whatever
+ * the policy says. */
+#define REVOCABLE_KEY_ATTRS (SIGNING_KEY_ATTRS & ~TPMA_OBJECT_USERWITHAUTH)
 
 /* see tpm2_internal.h */
 kw_rc kwb_tpm2_key_template(kw_key_type type, TPMA_OBJECT attrs, TPM2B_PUBLIC *t)
@@ -80,7 +86,9 @@ static kw_rc params_test(kwb_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *
 	return KWB_TPM2_FAIL(c, trc, "checking the key parameters (TestParms)", NULL);
 }
 
-static kw_rc key_create(kwb_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t, kw_keyref *out)
+/* TPM2_Create under the SRK; the reference names counter ctr when given. */
+static kw_rc key_create(kwb_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t,
+                        const kwb_tpm2_counter *ctr, kw_keyref *out)
 {
 	const TPM2B_SENSITIVE_CREATE sens = {0};
 	const TPM2B_DATA outside = {0};
@@ -106,7 +114,8 @@ static kw_rc key_create(kwb_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t
 		         : KWB_TPM2_FAIL(c, trc, "generating the key (Create)", NULL);
 		goto out;
 	}
-	rc = kwb_tpm2_blob_encode(pub, priv, out);
+	rc = ctr ? kwb_tpm2_blob_encode_revocable(pub, priv, ctr->index, ctr->value, out)
+	         : kwb_tpm2_blob_encode(pub, priv, out);
 out:
 	Esys_Free(priv);
 	Esys_Free(pub);
@@ -126,18 +135,47 @@ kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_k
 	KW_GUARD(kwb_tpm2_key_template(type, SIGNING_KEY_ATTRS, &t));
 	KW_GUARD(kwb_tpm2_ready(c));
 	KW_GUARD(params_test(c, type, &t));
-	return key_create(c, type, &t, out);
+	return key_create(c, type, &t, NULL, out);
+}
+
+kw_rc kwb_tpm2_key_generate_revocable(void *ctx, kw_key_type type, const char *label,
+                                      kw_keyref *out)
+{
+	kwb_tpm2_ctx *c = ctx;
+	kwb_tpm2_counter ctr;
+	TPM2B_PUBLIC t;
+
+	(void)label;
+	if (c == NULL || out == NULL)
+		return KW_FAIL(KW_ERR_USAGE, "tpm2 key_generate: no context or output given");
+	out->data = NULL;
+	out->len = 0;
+	KW_GUARD(kwb_tpm2_key_template(type, REVOCABLE_KEY_ATTRS, &t));
+	KW_GUARD(kwb_tpm2_ready(c));
+	KW_GUARD(params_test(c, type, &t));
+	KW_GUARD(kwb_tpm2_nv_counter_new(c, &ctr));
+	kw_rc rc = kwb_tpm2_nv_policy(&ctr.name, ctr.value, &t.publicArea.authPolicy);
+	if (rc == KW_OK)
+		rc = key_create(c, type, &t, &ctr, out);
+	if (rc != KW_OK) /* no key: its counter goes too */
+		kwb_tpm2_nv_counter_drop(c, ctr.index);
+	return rc;
 }
 
 kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end)
 {
 	kwb_tpm2_blob blob;
 
-	/* Nothing of the key lives on the TPM, and no TPM command can make a
-	 * wrapped blob unloadable: the caller drops its copy, and any other
-	 * copy still loads under this TPM's SRK and signs. */
-	(void)ctx;
 	if (end != NULL)
 		*end = KW_KEY_FORGOTTEN;
-	return kwb_tpm2_blob_parse(ref, &blob);
+	KW_GUARD(kwb_tpm2_blob_parse(ref, &blob));
+	/* Nothing of a key lives on the TPM, and no TPM command can make a
+	 * wrapped blob unloadable: for an ordinary key the caller drops its
+	 * copy, and any other copy still loads under this TPM's SRK and signs.
+	 * A revocable key's counter moves on instead: no copy signs again. */
+	if (!kwb_tpm2_blob_revocable(&blob))
+		return KW_OK;
+	if (end != NULL)
+		*end = KW_KEY_REVOKED;
+	return kwb_tpm2_nv_revoke(ctx, &blob);
 }

@@ -129,6 +129,10 @@ void kwb_tpm2_signer_drop(kwb_tpm2_ctx *c)
 	EVP_PKEY_free(c->signer_pkey);
 	c->signer_pkey = NULL;
 	c->signer_checked = 0;
+	if (c->signer_nv != ESYS_TR_NONE) /* ESYS's record only: an NV index is not flushed */
+		(void)Esys_TR_Close(c->esys, &c->signer_nv);
+	c->signer_nv = ESYS_TR_NONE;
+	c->signer_nv_index = 0;
 	if (c->signer == ESYS_TR_NONE)
 		return;
 	if (!c->lost)

@@ -89,10 +89,18 @@ static kw_rc tpm_sign(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, const TPMT_SIG
 	ESYS_TR key = ESYS_TR_NONE;
 	TSS2_RC trc;
 
+	ESYS_TR auth = ESYS_TR_PASSWORD;
+
 	memcpy(digest.buffer, dgst, dgst_len);
 	KW_GUARD(kwb_tpm2_signer_get(c, blob, &key));
-	trc = Esys_Sign(c->esys, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &digest, scheme,
-	                &check, sig);
+	/* a revocable key: its policy (PolicyNV on its counter) in a session of
+	 * its own for this one signature */
+	if (kwb_tpm2_blob_revocable(blob))
+		KW_GUARD(kwb_tpm2_policy_session(c, blob, &auth));
+	trc =
+	    Esys_Sign(c->esys, key, auth, ESYS_TR_NONE, ESYS_TR_NONE, &digest, scheme, &check, sig);
+	if (auth != ESYS_TR_PASSWORD)
+		kwb_tpm2_policy_session_end(c, &auth, trc == TSS2_RC_SUCCESS);
 	if (trc == TSS2_RC_SUCCESS)
 		return KW_OK;
 	/* Whatever went wrong, do not trust the cached handle again. */

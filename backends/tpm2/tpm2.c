@@ -123,6 +123,7 @@ kw_rc kwb_tpm2_open(const kw_backend_config *cfg, void **ctx)
 	}
 	c->srk = ESYS_TR_NONE;
 	c->signer = ESYS_TR_NONE;
+	c->signer_nv = ESYS_TR_NONE;
 	if (cfg->tcti != NULL && (c->tcti_conf = strdup(cfg->tcti)) == NULL) {
 		rc = KW_FAIL(KW_ERR_NOMEM, "tpm2 open: out of memory");
 		goto out;
@@ -171,6 +172,25 @@ static kw_rc op_key_generate(void *ctx, kw_key_type type, const char *label, kw_
 	kwb_tpm2_sigpipe g;
 	kwb_tpm2_sigpipe_block(&g);
 	kw_rc rc = kwb_tpm2_key_generate(ctx, type, label, out);
+	kwb_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
+static kw_rc op_key_generate_revocable(void *ctx, kw_key_type type, const char *label,
+                                       kw_keyref *out)
+{
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_generate_revocable(ctx, type, label, out);
+	kwb_tpm2_sigpipe_restore(&g);
+	return rc;
+}
+
+static kw_rc op_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end)
+{
+	kwb_tpm2_sigpipe g;
+	kwb_tpm2_sigpipe_block(&g);
+	kw_rc rc = kwb_tpm2_key_destroy(ctx, ref, end);
 	kwb_tpm2_sigpipe_restore(&g);
 	return rc;
 }
@@ -266,6 +286,7 @@ const kw_backend_ops kwb_tpm2_ops = {
     .open = op_open,
     .close = op_close,
     .key_generate = op_key_generate,
+    .key_generate_revocable = op_key_generate_revocable,
     .key_import = op_key_import,
     .key_public = op_key_public,
     .key_sign = op_key_sign,
@@ -273,6 +294,5 @@ const kw_backend_ops kwb_tpm2_ops = {
     .key_ref_export = op_key_ref_export,
     .key_resolve = op_key_resolve,
     .key_certify = op_key_certify,
-    /* touches no device: nothing to guard */
-    .key_destroy = kwb_tpm2_key_destroy,
+    .key_destroy = op_key_destroy,
 };

@@ -7,8 +7,11 @@
  * key is loaded for one operation and flushed right after it on every path;
  * the SRK is the only object left loaded, and close() flushes it.
  *
- * Key reference format (version 1, see blob.c):
- *   u8 version = 1 | TPM2B_PUBLIC (TSS marshalling) | TPM2B_PRIVATE (TPM-wrapped)
+ * Key reference formats (see blob.c):
+ *   version 1: u8 1 | TPM2B_PUBLIC (TSS marshalling) | TPM2B_PRIVATE (TPM-wrapped)
+ *   version 2, a revocable key (revoke.c): u8 2 | TPM2B_PUBLIC | TPM2B_PRIVATE |
+ *              u32 NV index | u64 counter value (big-endian): the key's authPolicy
+ *              is TPM2_PolicyNV(index == value) and userWithAuth is clear.
  */
 #ifndef KWB_TPM2_INTERNAL_H
 #define KWB_TPM2_INTERNAL_H
@@ -21,8 +24,13 @@
 
 #include "backend.h"
 
-#define KWB_TPM2_BLOB_VERSION 1
-#define KWB_TPM2_SRK_HANDLE   0x81000001u
+#define KWB_TPM2_BLOB_VERSION           1
+#define KWB_TPM2_BLOB_VERSION_REVOCABLE 2
+#define KWB_TPM2_SRK_HANDLE             0x81000001u
+/* The NV indexes of revocable keys' counters: a block of the owner's range
+ * (TCG handle registry: 0x01800000-0x01BFFFFF, for the owner's own use). */
+#define KWB_TPM2_NV_FIRST 0x01815000u
+#define KWB_TPM2_NV_LAST  0x01815fffu
 
 typedef struct {
 	TSS2_TCTI_CONTEXT *tcti;
@@ -37,12 +45,17 @@ typedef struct {
 	TPM2B_PRIVATE signer_priv; /* identifies the cached key */
 	EVP_PKEY *signer_pkey;     /* its public key, built once when it is loaded */
 	int signer_checked;        /* a signature of it verified since it was loaded */
+	/* A revocable signer's NV counter, found once (TPM2_NV_ReadPublic). */
+	ESYS_TR signer_nv;                /* ESYS_TR_NONE when none */
+	TPMI_RH_NV_INDEX signer_nv_index; /* its handle */
 } kwb_tpm2_ctx;
 
 /* A key reference, parsed. */
 typedef struct {
 	TPM2B_PUBLIC pub;
 	TPM2B_PRIVATE priv;
+	TPMI_RH_NV_INDEX nv_index; /* a revocable key's counter; 0 for other keys */
+	UINT64 nv_value;           /* the value its policy requires */
 } kwb_tpm2_blob;
 
 /* A key loaded under the SRK for one operation. */
@@ -123,8 +136,49 @@ int kwb_tpm2_make_room(kwb_tpm2_ctx *c, TSS2_RC trc);
 
 /* ---- blob.c ---- */
 kw_rc kwb_tpm2_blob_parse(const kw_keyref *ref, kwb_tpm2_blob *out) KW_MUST_USE;
+/* A version 1 reference. */
 kw_rc kwb_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
                            kw_keyref *out) KW_MUST_USE;
+/* A version 2 reference: a revocable key bound to counter nv_index == nv_value. */
+kw_rc kwb_tpm2_blob_encode_revocable(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+                                     TPMI_RH_NV_INDEX nv_index, UINT64 nv_value,
+                                     kw_keyref *out) KW_MUST_USE;
+/* 1 for a revocable key's reference. */
+int kwb_tpm2_blob_revocable(const kwb_tpm2_blob *b);
+
+/* ---- revoke.c: revocable keys ----
+ * A revocable key has an NV counter of its own (owner range, see
+ * KWB_TPM2_NV_FIRST) and the authPolicy TPM2_PolicyNV(counter == the value
+ * it had when the key was made), with userWithAuth clear: each signature
+ * runs a policy session (StartAuthSession, PolicyNV, then Sign). Purging it
+ * increments the counter (no copy of the blob satisfies the policy again)
+ * and removes the index (a counter defined later at that handle starts
+ * above every value a counter had, so it cannot be brought back). */
+typedef struct {
+	TPMI_RH_NV_INDEX index;
+	UINT64 value;    /* its value after the first increment */
+	TPM2B_NAME name; /* as the TPM computes it (written) */
+} kwb_tpm2_counter;
+/* Defines, starts and reads a new counter (owner authorization); on failure
+ * nothing is left on the TPM. */
+kw_rc kwb_tpm2_nv_counter_new(kwb_tpm2_ctx *c, kwb_tpm2_counter *out) KW_MUST_USE;
+/* Removes a counter made for a key that was not made (errors ignored). */
+void kwb_tpm2_nv_counter_drop(kwb_tpm2_ctx *c, TPMI_RH_NV_INDEX index);
+/* The policy digest (SHA-256) of TPM2_PolicyNV(nv_name == value, offset 0). */
+kw_rc kwb_tpm2_nv_policy(const TPM2B_NAME *nv_name, UINT64 value, TPM2B_DIGEST *policy) KW_MUST_USE;
+/* A policy session that satisfies b's policy (its counter found once and kept
+ * in c->signer_nv), for one command: TPM2_Sign. KW_ERR_NOT_FOUND when the key
+ * is revoked. On failure no session is left. */
+kw_rc kwb_tpm2_policy_session(kwb_tpm2_ctx *c, const kwb_tpm2_blob *b,
+                              ESYS_TR *session) KW_MUST_USE;
+/* Frees the session: used (the command it authorised succeeded, so the TPM
+ * flushed it) or flushed here. */
+void kwb_tpm2_policy_session_end(kwb_tpm2_ctx *c, ESYS_TR *session, int used);
+/* Revokes b: increments its counter, then removes it. KW_ERR_NOT_FOUND when
+ * the counter is gone already (revoked). */
+kw_rc kwb_tpm2_nv_revoke(kwb_tpm2_ctx *c, const kwb_tpm2_blob *b) KW_MUST_USE;
+/* *live = 1 when b's counter exists and still holds the value b requires. */
+kw_rc kwb_tpm2_nv_live(kwb_tpm2_ctx *c, const kwb_tpm2_blob *b, int *live) KW_MUST_USE;
 /* The keyward key type of a public area; 0 when it is none of ours. */
 kw_key_type kwb_tpm2_public_key_type(const TPMT_PUBLIC *pub);
 
@@ -162,6 +216,10 @@ char *kwb_tpm2_hex(const unsigned char *b, size_t n);
 /* ---- the operations (keygen.c, pubkey.c, sign.c, attrs.c) ---- */
 kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label,
                             kw_keyref *out) KW_MUST_USE;
+/* A revocable key (revoke.c): a counter of its own, then TPM2_Create with
+ * userWithAuth clear and the counter's PolicyNV as authPolicy. */
+kw_rc kwb_tpm2_key_generate_revocable(void *ctx, kw_key_type type, const char *label,
+                                      kw_keyref *out) KW_MUST_USE;
 kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end) KW_MUST_USE;
 /* import.c */
 kw_rc kwb_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
