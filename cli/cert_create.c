@@ -87,6 +87,7 @@ int cert_create(int argc, char **argv)
 	    {"pathlen", required_argument, NULL, 'L'},
 	    {"http01-listen", required_argument, NULL, 'H'},
 	    {"http01-webroot", required_argument, NULL, 'W'},
+	    {"revocable", no_argument, NULL, 'R'},
 	    {0},
 	};
 	const char *sans[SAN_MAX], *policy_file = NULL;
@@ -101,6 +102,7 @@ int cert_create(int argc, char **argv)
 		case 'i': req.issuer = optarg; break;
 		case 'p': policy_file = optarg; break;
 		case 'C': req.ca = 1; break;
+		case 'R': req.revocable = 1; break;
 		case 'H': http01_listen = optarg; break;
 		case 'W': http01_webroot = optarg; break;
 		case 'L':

@@ -7,7 +7,7 @@ int cmd_cert(int argc, char **argv)
 	    {"create", cert_create,
 	     "NAME --backend B --subject DN [--san DNS:x|IP:y ...] [--key TYPE] [--days N] "
 	     "[--issuer self|unknown|ca:NAME|acme:NAME] [--http01-listen ADDR:PORT | "
-	     "--http01-webroot DIR] [--ca [--pathlen N]] [--policy FILE]",
+	     "--http01-webroot DIR] [--ca [--pathlen N]] [--revocable] [--policy FILE]",
 	     "Creates a key inside the backend's device and a certificate signed by it.\n"
 	     "DN: CN=web01,O=Example or /O=Example/CN=web01. Without --san, a CN that is a "
 	     "host name\nor IP address becomes the one SAN. TYPE: ec-p256 (default), ec-p384, "
@@ -26,7 +26,14 @@ int cmd_cert(int argc, char **argv)
 	     "challenges are answered by a responder of keyward's own on ADDR:PORT\n"
 	     "(--http01-listen 0.0.0.0:80) or as files under DIR/.well-known/acme-challenge/ for\n"
 	     "the web server already there (--http01-webroot); the choice stays in the policy\n"
-	     "(issuer.http01) for renewals. Without either, the issuer's default is used."},
+	     "(issuer.http01) for renewals. Without either, the issuer's default is used.\n"
+	     "--revocable (policy key.revocable): keys a purge can end for good, copies\n"
+	     "included. TPM: the key is bound to an NV counter of its own (TPM2_PolicyNV) that\n"
+	     "a purge moves on and removes, so no copy of its wrapped blob (a key-ref --format\n"
+	     "tss2 file, a store backup) signs again; each signature runs the policy (three\n"
+	     "TPM commands instead of one), the counter takes a little NV space until the\n"
+	     "purge, and defining it needs the owner hierarchy's empty auth value. Without it\n"
+	     "a purge only forgets a TPM key. PKCS#11 keys are destroyed on purge either way."},
 	    {"adopt", cert_adopt,
 	     "NAME --backend B (--key-uri pkcs11:... | --tss2 FILE) [--cert FILE] [--json]",
 	     "Brings a key other software made on the device under management without\n"

@@ -174,7 +174,8 @@ int cmd_policy(int argc, char **argv)
 	static const cli_command table[] = {
 	    {"default", policy_default, "[--json]",
 	     "Prints the default policy (JSON) to start one from. What a policy holds:\n"
-	     "  key       type ec-p256|ec-p384|rsa-2048|rsa-3072|rsa-4096, backend, reuse_key\n"
+	     "  key       type ec-p256|ec-p384|rsa-2048|rsa-3072|rsa-4096, backend, reuse_key,\n"
+	     "            revocable (true: keys a purge ends for good; see cert create --help)\n"
 	     "  x509      subject (DN), sans [\"DNS:x\", \"IP:y\"], ekus (serverAuth, "
 	     "clientAuth,\n"
 	     "            codeSigning, emailProtection, timeStamping, OCSPSigning or an OID),\n"

@@ -147,7 +147,10 @@ unsigned long kwi_device_opens(void);
  * empty list) succeed. */
 /* The backend's KW_CAP_* that hold whatever its configuration. */
 unsigned kwi_device_caps(const kwi_device *d);
-kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label,
+/* revocable: a key that kwi_device_key_destroy can end for good, copies of
+ * its reference included (key_generate_revocable, or key_generate on a
+ * device whose every destroy is final: KW_CAP_DESTROY_REAL). */
+kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label, int revocable,
                               kw_keyref *out) KW_MUST_USE;
 kw_rc kwi_device_key_import(kwi_device *d, EVP_PKEY *key, kw_key_type type, const char *label,
                             kw_keyref *out) KW_MUST_USE;

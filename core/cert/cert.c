@@ -105,6 +105,7 @@ kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *
 	KW_GUARD(kwi_policy_from_request(req, &policy));
 	kw_key_type type = policy->key.type;
 	const char *backend = policy->key.backend;
+	int revocable = policy->key.revocable;
 	if (backend == NULL) {
 		rc = KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND,
 		                  "no backend given: the policy has no key.backend");
@@ -128,7 +129,7 @@ kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *
 		goto out;
 	char label[NAME_MAX_LEN + 16];
 	snprintf(label, sizeof(label), "keyward:%s", req->name);
-	if ((rc = kwi_device_key_generate(&dev, type, label, &ref)) != KW_OK)
+	if ((rc = kwi_device_key_generate(&dev, type, label, revocable, &ref)) != KW_OK)
 		goto out;
 	rc = kwi_issue(s, &dev, &ref, type, policy, NULL, now, &v);
 	if (rc == KW_OK)
@@ -310,7 +311,10 @@ static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, kw_vers
 		goto out;
 	char label[NAME_MAX_LEN + 16];
 	snprintf(label, sizeof(label), "keyward:%s", name);
-	rc = fresh ? kwi_device_key_generate(&dev, type, label, &ref) : copy_ref(&c.ref, &ref);
+	/* a new key follows the policy as it is now (key.revocable too) */
+	int revocable = c.policy->key.revocable;
+	rc = fresh ? kwi_device_key_generate(&dev, type, label, revocable, &ref)
+	           : copy_ref(&c.ref, &ref);
 	if (rc == KW_OK && !fresh)
 		rc = kwi_version_key_match(s, name, c.version, &dev, &ref, type, c.cert, NULL);
 	if (rc != KW_OK)

@@ -14,8 +14,13 @@ unsigned kwi_device_caps(const kwi_device *d)
 	return kw_backend_caps(d->ops, NULL);
 }
 
-kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label, kw_keyref *out)
+kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label, int revocable,
+                              kw_keyref *out)
 {
+	if (revocable && d->ops->key_generate_revocable != NULL)
+		return d->ops->key_generate_revocable(d->ctx, type, label, out);
+	if (revocable && !(kwi_device_caps(d) & KW_CAP_DESTROY_REAL))
+		return lacks(d, "make keys that a purge can revoke (policy key.revocable)");
 	if (d->ops->key_generate == NULL)
 		return lacks(d, "generate keys");
 	KW_GUARD(kwi_store_keys_busy(d->store));

@@ -187,12 +187,14 @@ static kw_rc get_strings(const json_t *obj, const char *key, kwi_strings *out, b
 
 static kw_rc read_key(const json_t *doc, kwi_policy *p)
 {
-	const json_t *key, *t, *r;
+	const json_t *key, *t, *r, *rv;
 	KW_GUARD(get(doc, "", "key", JSON_OBJECT, &key));
 	KW_GUARD(get(key, "key", "type", JSON_STRING, &t));
 	KW_GUARD(get(key, "key", "reuse_key", JSON_TRUE, &r));
+	KW_GUARD(get(key, "key", "revocable", JSON_TRUE, &rv));
 	p->key.type = t ? kw_key_type_from_name(json_string_value(t)) : 0;
 	p->key.reuse_key = json_is_true(r);
+	p->key.revocable = json_is_true(rv);
 	return get_string(key, "key", "backend", &p->key.backend);
 }
 
@@ -354,6 +356,8 @@ static void key_json(writer *w, const kwi_policy *p, json_t *key)
 		put(w, key, "type", json_string(kw_key_type_name(p->key.type)));
 	if (p->key.backend)
 		put(w, key, "backend", json_string(p->key.backend));
+	if (p->key.revocable) /* absent means false: older policies stay as they were */
+		put(w, key, "revocable", json_true());
 	put(w, key, "reuse_key", json_boolean(p->key.reuse_key));
 }
 

@@ -56,6 +56,7 @@ struct kwi_policy {
 		kw_key_type type; /* 0: absent, or a name this build does not know */
 		char *backend;    /* NULL: none (the policy cannot issue) */
 		bool reuse_key;
+		bool revocable; /* a key a purge revokes for good (TPM: NV-bound) */
 	} key;
 	struct {
 		char *subject;         /* a DN; NULL: none (the policy cannot issue) */

@@ -172,13 +172,15 @@ static int name_ok(const char *s)
 
 static kw_rc check_key(const json_t *in, kwi_policy *p)
 {
-	static const char *const fields[] = {"type", "backend", "reuse_key", NULL};
-	const json_t *t, *b, *r;
+	static const char *const fields[] = {"type", "backend", "reuse_key", "revocable", NULL};
+	const json_t *t, *b, *r, *rv;
 	KW_GUARD(in ? check_type(in, JSON_OBJECT, "key") : KW_OK);
 	KW_GUARD(known_fields(in, "key", fields));
 	KW_GUARD(member(in, "key", "type", JSON_STRING, &t));
 	KW_GUARD(member(in, "key", "backend", JSON_STRING, &b));
 	KW_GUARD(member(in, "key", "reuse_key", JSON_TRUE, &r));
+	/* keys a purge can revoke for good (a TPM key bound to an NV counter) */
+	KW_GUARD(member(in, "key", "revocable", JSON_TRUE, &rv));
 	const char *name = t ? json_string_value(t) : "ec-p256";
 	p->key.type = kw_key_type_from_name(name);
 	if (p->key.type == 0)
@@ -189,6 +191,7 @@ static kw_rc check_key(const json_t *in, kwi_policy *p)
 		                  "bad backend name '%s' (letters, digits, '.', '_', '-')",
 		                  json_string_value(b));
 	p->key.reuse_key = json_is_true(r);
+	p->key.revocable = json_is_true(rv);
 	return b ? kwi_policy_strdup(json_string_value(b), &p->key.backend) : KW_OK;
 }
 

@@ -57,6 +57,8 @@ static kw_rc overlay(json_t *p, const kw_cert_request *req)
 		rc = kwi_json_put(key, "type", json_string(req->key_type));
 	if (rc == KW_OK && key && req->backend)
 		rc = kwi_json_put(key, "backend", json_string(req->backend));
+	if (rc == KW_OK && key && req->revocable)
+		rc = kwi_json_put(key, "revocable", json_true());
 	if (rc == KW_OK && x509 && req->subject)
 		rc = kwi_json_put(x509, "subject", json_string(req->subject));
 	if (rc == KW_OK && x509 && req->days)

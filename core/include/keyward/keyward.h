@@ -79,6 +79,8 @@ typedef struct {
 	int ca;               /* a CA certificate: basicConstraints CA:TRUE, keyCertSign|cRLSign */
 	int has_pathlen;      /* with ca: pathlen below is set */
 	int pathlen;          /* with ca: the path length constraint (0 to 16) */
+	int revocable;        /* policy key.revocable: keys a purge revokes for good, copies
+	                         included (TPM: bound to an NV counter; see kw_keys_gone) */
 	const json_t
 	    *policy; /* a policy to start from (may be NULL); fields set above override it */
 } kw_cert_request;

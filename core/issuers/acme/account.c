@@ -195,7 +195,7 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 		rc = kwi_device_open(s, backend, &dev);
 	char label[ISSUER_NAME_MAX + 24];
 	snprintf(label, sizeof(label), "keyward-acme:%s", sp->name);
-	if (rc == KW_OK && (rc = kwi_device_key_generate(&dev, type, label, &ref)) == KW_OK)
+	if (rc == KW_OK && (rc = kwi_device_key_generate(&dev, type, label, 0, &ref)) == KW_OK)
 		made = 1;
 	if (rc == KW_OK)
 		rc = kwi_acme_use_key(&c, &dev, &ref, type);

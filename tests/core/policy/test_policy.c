@@ -160,6 +160,21 @@ Test(policy, normalises_what_it_accepts)
 	json_decref(p);
 }
 
+/* key.revocable: kept when true; false is what its absence means, so a
+ * policy without it (every policy written before it existed) is unchanged. */
+Test(policy, revocable_is_kept_only_when_true)
+{
+	json_t *p = NULL;
+	cr_assert_eq(kw_policy_parse("{\"key\": {\"revocable\": true}}", &p), KW_OK, "%s",
+	             kw_error_message());
+	cr_assert(json_is_true(json_object_get(json_object_get(p, "key"), "revocable")));
+	json_decref(p);
+	cr_assert_eq(kw_policy_parse("{\"key\": {\"revocable\": false}}", &p), KW_OK, "%s",
+	             kw_error_message());
+	cr_assert_null(json_object_get(json_object_get(p, "key"), "revocable"));
+	json_decref(p);
+}
+
 /* ---- what validation refuses ---- */
 
 #define ACTION(trigger, action)                                                                    \
@@ -169,7 +184,7 @@ Test(policy, refuses_unknown_fields_at_every_level)
 {
 	refused("{\"colour\": 1}", KW_ERR_USAGE, "colour: unknown field (known: key, x509,");
 	refused("{\"key\": {\"colour\": 1}}", KW_ERR_USAGE,
-	        "key.colour: unknown field (known: type, backend, reuse_key)");
+	        "key.colour: unknown field (known: type, backend, reuse_key, revocable)");
 	refused("{\"x509\": {\"colour\": 1}}", KW_ERR_USAGE, "x509.colour: unknown field");
 	refused("{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": 50},"
 	        " \"action\": \"notify\", \"colour\": 1}]}",
@@ -303,6 +318,8 @@ Test(policy, refuses_wrong_json_types)
 	refused("{\"key\": \"ec-p256\"}", KW_ERR_USAGE, "key: must be an object, not a string");
 	refused("{\"key\": {\"reuse_key\": \"yes\"}}", KW_ERR_USAGE,
 	        "key.reuse_key: must be true or false, not a string");
+	refused("{\"key\": {\"revocable\": 1}}", KW_ERR_USAGE,
+	        "key.revocable: must be true or false, not an integer");
 	refused("{\"key\": {\"type\": null}}", KW_ERR_USAGE,
 	        "key.type: must be a string, not null");
 	refused("{\"x509\": {\"validity_days\": \"365\"}}", KW_ERR_USAGE,
