@@ -30,3 +30,6 @@ set_property(TEST test_cli_local_ca APPEND PROPERTY ENVIRONMENT
 kw_add_test(test_cli_import ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_import.c DEVICES --tpm --p11)
 # cert adopt: keys pkcs11-tool / tpm2-openssl made, taken under management untouched
 kw_add_test(test_cli_adopt ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_adopt.c DEVICES --tpm --p11)
+# cert purge / delete --purge: what each device did to a key (destroyed, revoked, forgotten),
+# tried afterwards with copies kept from before (TSS2 file, store copy) and tpm2-tools/tpm2-openssl
+kw_add_test(test_cli_purge ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_purge.c DEVICES --tpm --p11)
