@@ -108,3 +108,37 @@ while off + 8 <= len(data):
 print(n // 2)
 PY
 }
+
+# TPM commands per signature in a pcapng file, steady state: the commands
+# after the first TPM2_Sign up to and including the last one, divided by the
+# signatures among them; then the commands of the last signature's share by
+# name, e.g. "3.00 StartAuthSession+PolicyNV+Sign" ("failed" without 3 signatures).
+tpm_per_sign() {
+	python3 - "$1" <<'PY'
+import struct, sys
+names = {0x15D: "Sign", 0x176: "StartAuthSession", 0x149: "PolicyNV", 0x165: "FlushContext",
+         0x169: "NV_ReadPublic", 0x173: "ReadPublic", 0x157: "Load", 0x17A: "GetCapability",
+         0x14E: "NV_Read", 0x131: "CreatePrimary", 0x153: "Create", 0x178: "TestParms"}
+try:
+    data = open(sys.argv[1], "rb").read()
+except OSError:
+    print("failed"); sys.exit()
+seq, off = [], 0
+while off + 8 <= len(data):
+    t, size = struct.unpack_from("<II", data, off)
+    if size < 12 or off + size > len(data):
+        break
+    if t == 6:  # enhanced packet block: IPv4 (20) + TCP (20) + the TPM bytes
+        caplen = struct.unpack_from("<I", data, off + 20)[0]
+        pkt = data[off + 28:off + 28 + caplen]
+        # the pcap TCTI writes commands to port 2321 and responses from it
+        if len(pkt) >= 50 and struct.unpack_from(">H", pkt, 22)[0] == 2321:
+            seq.append(struct.unpack_from(">I", pkt, 46)[0])
+    off += size
+signs = [i for i, c in enumerate(seq) if c == 0x15D]
+if len(signs) < 3:
+    print("failed"); sys.exit()
+per = (signs[-1] - signs[0]) / (len(signs) - 1)
+print("%.2f %s" % (per, "+".join(names.get(c, hex(c)) for c in seq[signs[-2] + 1:signs[-1] + 1])))
+PY
+}

@@ -43,6 +43,53 @@ bench_sign() {
 		done; done; done
 	done
 	sign_rows
+	bench_sign_revocable
+}
+
+# bench 1b: a revocable TPM key (cert create --revocable: PolicyNV on an NV
+# counter of its own) against an ordinary one, both through keyward's
+# provider, 1 thread, side by side: signatures/s, and TPM commands per
+# signature from a pcap of one extra short run of each (tpm_per_sign).
+sign_rev_once() { # KEYTYPE ordinary|revocable [PCAP]
+	local name="tpm-$1" out rate
+	[ "$2" = revocable ] && name="tpm-$1-rev"
+	out=$(TCTI_PCAP_FILE=${3:-/dev/null} $SIGN --mode provider --key "keyward:$name" \
+		--cert "$W/$name.pem" --threads 1 --seconds "$SIGN_SECONDS" 2>>"$W/sign.err")
+	rate=${out#rate=}
+	rate=${rate%% *}
+	if [ -n "${3:-}" ]; then
+		return 0
+	elif [[ "$rate" =~ ^[0-9.]+$ ]]; then
+		echo "$rate" >>"$W/sig/rev-$1-$2"
+	else
+		echo "failed: keyward $name threads=1" >>"$W/sign.err"
+	fi
+}
+
+bench_sign_revocable() {
+	local r t k
+	echo "bench: 1b. revocable TPM keys ($RUNS runs of ${SIGN_SECONDS}s each)" >&2
+	for r in $(seq "$RUNS"); do
+		for t in ec-p256 rsa-2048; do for k in ordinary revocable; do
+			sign_rev_once "$t" "$k"
+		done; done
+	done
+	for t in ec-p256 rsa-2048; do
+		local c0 c1 n0 n1 o v
+		for k in ordinary revocable; do
+			rm -f "$W/sig/rev-$t-$k.pcap"
+			sign_rev_once "$t" "$k" "$W/sig/rev-$t-$k.pcap"
+		done
+		read -r n0 c0 <<<"$(tpm_per_sign "$W/sig/rev-$t-ordinary.pcap")"
+		read -r n1 c1 <<<"$(tpm_per_sign "$W/sig/rev-$t-revocable.pcap")"
+		row 1 "TPM commands per signature, $t, keyward: revocable key vs ordinary key" \
+			"$n1 (${c1:-?})" "ordinary $n0 (${c0:-?})" \
+			"$(awk -v a="$n1" -v b="$n0" 'BEGIN { if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/) print "n/a"; else printf "%+.2f", a - b }')" \
+			"n/a" "measured"
+		o=$(med "$W/sig/rev-$t-ordinary") v=$(med "$W/sig/rev-$t-revocable")
+		row 1 "sig/s TPM $t, 1 thread: revocable key vs ordinary key (both keyward)" \
+			"$(fmt "$v")" "ordinary $(fmt "$o")" "$(ratio "$v" "$o")" "n/a" "measured"
+	done
 }
 
 # the first error line a failing peer printed
