@@ -13,6 +13,11 @@
 
 #include "internal.h"
 
+#define TLS12_CIPHERS                                                                              \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
 static int open_conns;
 static int max_conns;
 static int conn_index = -1;
@@ -195,6 +200,13 @@ int kws_tls_new(kw_store *s, const char *cert_name, int max_connections, SSL_CTX
 	if (ctx == NULL)
 		return tls_fail("cannot make a TLS context for", cert_name);
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* TLS 1.2: forward-secret AEAD suites only (no CBC, no static RSA key
+	 * exchange); TLS 1.3 keeps OpenSSL's suites, all of them AEAD */
+	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+		SSL_CTX_free(ctx);
+		return tls_fail("cannot set the TLS 1.2 cipher suites for", cert_name);
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
 	/* every connection authenticates afresh: no resumption */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);

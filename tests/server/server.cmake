@@ -4,6 +4,7 @@
 # the server holds its key's connection while API calls use the TPM too).
 # Included from tests/CMakeLists.txt (CMAKE_CURRENT_SOURCE_DIR is tests/).
 set(KW_SERVER_TESTS test_server_auth test_server_api test_server_limits test_server_mgmt_cli
+  test_server_tls
   test_mgmt_core)
 foreach(t ${KW_SERVER_TESTS})
   kw_add_test(${t} ${CMAKE_CURRENT_SOURCE_DIR}/server/${t}.c DEVICES --p11)
