@@ -126,6 +126,35 @@ Test(mgmt_cli, pkcs12_holds_key_certificate_and_ca_under_the_password)
 	srv_teardown(&c);
 }
 
+/* The PKCS#12 file as openssl reads it: every bag under PBES2 (PBKDF2 with
+ * HMAC-SHA256, AES-256-CBC) and a SHA-256 MAC, each with 600,000 iterations,
+ * so that a stolen copy's password is costly to guess offline. */
+Test(mgmt_cli, pkcs12_is_encrypted_with_aes256_and_600000_pbkdf2_sha256_iterations)
+{
+	srv_ctx c;
+	srv_setup(&c, 0, 1, "hsm");
+	char *info = cli_out("openssl pkcs12 -in '%s/alice.p12' -passin 'pass:%s' -info -noout "
+	                     "2>&1",
+	                     c.dir, SRV_PASSWORD);
+	cr_assert(strstr(info, "MAC: sha256, Iteration 600000\n") != NULL,
+	          "alice.p12's MAC is not SHA-256 with 600000 iterations:\n%s", info);
+	const char *bag = "PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256";
+	char key[256], certs[256];
+	snprintf(key, sizeof(key), "Shrouded Keybag: %s", bag);
+	snprintf(certs, sizeof(certs), "PKCS7 Encrypted data: %s", bag);
+	cr_assert(strstr(info, key) != NULL, "alice.p12's key bag is not '%s':\n%s", key, info);
+	cr_assert(strstr(info, certs) != NULL, "alice.p12's certificates are not '%s':\n%s", certs,
+	          info);
+	/* and no bag with another count */
+	char *counts = cli_out("openssl pkcs12 -in '%s/alice.p12' -passin 'pass:%s' -info -noout "
+	                       "2>&1 | grep -o 'Iteration [0-9]*' | sort -u | tr '\\n' ';'",
+	                       c.dir, SRV_PASSWORD);
+	cr_assert_str_eq(counts, "Iteration 600000;", "alice.p12:\n%s", info);
+	free(counts);
+	free(info);
+	srv_teardown(&c);
+}
+
 Test(mgmt_cli, refusals_change_nothing)
 {
 	kwt_result r;
