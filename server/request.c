@@ -15,6 +15,9 @@
 #include "internal.h"
 
 #define PATH_LOG_MAX 512
+/* what a file path on the host reads as in a reply, and what ends one */
+#define HOST_PATH "<host path>"
+#define PATH_END  " \t'\"(),;:"
 
 static void send_body(kws_req *r, int status, const char *type, const char *data, size_t len)
 {
@@ -47,13 +50,44 @@ void kws_reply_json(kws_req *r, int status, json_t *doc)
 	free(text);
 }
 
+/* Does an absolute path start at p: a '/' after a separator, not a URL's
+ * "//", with a name after it? */
+static int path_starts(const char *msg, const char *p)
+{
+	return p[0] == '/' && p[1] != '/' && p[1] != '\0' && !strchr(PATH_END, p[1]) &&
+	       (p == msg || strchr(" \t'\"(=:,[", p[-1]));
+}
+
+/* Core's messages are worded for the admin at the host, and may name a file
+ * there (a pin file, a PKCS#11 module, a deploy target): a remote client
+ * learns what failed, not where the host keeps things. */
+static void redact_paths(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+	for (const char *p = in; *p && o + 1 < size;) {
+		if (!path_starts(in, p)) {
+			out[o++] = *p++;
+			continue;
+		}
+		size_t n = strlen(HOST_PATH);
+		if (o + n >= size)
+			break;
+		memcpy(out + o, HOST_PATH, n);
+		o += n;
+		while (*p && !strchr(PATH_END, *p))
+			p++;
+	}
+	out[o] = '\0';
+}
+
 void kws_reply_error(kws_req *r, int status, const char *code, const char *fmt, ...)
 {
-	char msg[1024];
+	char raw[1024], msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	redact_paths(raw, msg, sizeof(msg));
 	json_t *doc = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
 	char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 	json_decref(doc);

@@ -151,6 +151,8 @@ static void import_run(kws_req *r, const unsigned char *key, size_t len, int is_
 	    .pem_path = is_p12 ? NULL : kf.path,
 	    .pkcs12_path = is_p12 ? kf.path : NULL,
 	    .password_source = pw ? "env:" PW_VAR : NULL,
+	    /* the client sent bytes, not a file: messages name the field */
+	    .input_name = is_p12 ? "the request's pkcs12" : "the request's pem",
 	};
 	kw_rc rc = kw_cert_import(r->store, &req, &out);
 	password_env_clear(env);

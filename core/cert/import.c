@@ -186,8 +186,8 @@ kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **ou
 		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND, "no backend given");
 	const char *path = req->pem_path ? req->pem_path : req->pkcs12_path;
 	if ((rc = name_free(s, req->name)) != KW_OK || (rc = kwi_now(&now)) != KW_OK ||
-	    (rc = kwi_import_read(path, req->pkcs12_path != NULL, req->password_source, &in)) !=
-	        KW_OK ||
+	    (rc = kwi_import_read(path, req->input_name, req->pkcs12_path != NULL,
+	                          req->password_source, &in)) != KW_OK ||
 	    (rc = policy_derive(req, &in, &policy)) != KW_OK ||
 	    (rc = kwi_issued_facts(in.leaf, &v)) != KW_OK ||
 	    (rc = chain_build(&in, &v, dropped)) != KW_OK)

@@ -14,8 +14,9 @@
 
 #define INPUT_MAX (1024 * 1024)
 
-/* The file's bytes in guarded memory (the caller sodium_free's it). */
-static kw_rc file_read(const char *path, unsigned char **buf, size_t *len)
+/* The file's bytes in guarded memory (the caller sodium_free's it); messages
+ * call it name. */
+static kw_rc file_read(const char *path, const char *name, unsigned char **buf, size_t *len)
 {
 	struct stat st;
 	kw_rc rc = KW_OK;
@@ -24,17 +25,17 @@ static kw_rc file_read(const char *path, unsigned char **buf, size_t *len)
 
 	*buf = NULL;
 	if (fd < 0)
-		return KW_FAIL(KW_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+		return KW_FAIL(KW_ERR_IO, "cannot open %s: %s", name, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > INPUT_MAX) {
-		rc = KW_FAIL(KW_ERR_USAGE, "%s is not a regular file of at most 1 MiB", path);
+		rc = KW_FAIL(KW_ERR_USAGE, "%s is not a regular file of at most 1 MiB", name);
 		goto out;
 	}
 	if (st.st_size == 0) {
-		rc = KW_FAIL(KW_ERR_PARSE, "%s is empty", path);
+		rc = KW_FAIL(KW_ERR_PARSE, "%s is empty", name);
 		goto out;
 	}
 	if (sodium_init() < 0 || (*buf = sodium_malloc((size_t)st.st_size)) == NULL) {
-		rc = KW_FAIL(KW_ERR_NOMEM, "out of guarded memory reading %s", path);
+		rc = KW_FAIL(KW_ERR_NOMEM, "out of guarded memory reading %s", name);
 		goto out;
 	}
 	while (got < (size_t)st.st_size) {
@@ -42,7 +43,7 @@ static kw_rc file_read(const char *path, unsigned char **buf, size_t *len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			rc = KW_FAIL(KW_ERR_IO, "cannot read %s", path);
+			rc = KW_FAIL(KW_ERR_IO, "cannot read %s", name);
 			goto out;
 		}
 		got += (size_t)n;
@@ -249,7 +250,7 @@ static kw_rc leaf_find(const char *path, kwi_import_input *in)
 	               path);
 }
 
-kw_rc kwi_import_read(const char *path, int pkcs12, const char *password_source,
+kw_rc kwi_import_read(const char *path, const char *name, int pkcs12, const char *password_source,
                       kwi_import_input *out)
 {
 	unsigned char *buf = NULL;
@@ -260,9 +261,11 @@ kw_rc kwi_import_read(const char *path, int pkcs12, const char *password_source,
 	memset(out, 0, sizeof(*out));
 	if (password_source != NULL && (rc = kw_secret_from_source(password_source, &pw)) != KW_OK)
 		goto out;
-	if ((rc = file_read(path, &buf, &len)) != KW_OK)
+	if (name == NULL)
+		name = path;
+	if ((rc = file_read(path, name, &buf, &len)) != KW_OK)
 		goto out;
-	rc = kwi_import_parse(path, buf, len, pkcs12, pw, out);
+	rc = kwi_import_parse(name, buf, len, pkcs12, pw, out);
 out:
 	if (buf != NULL) {
 		sodium_memzero(buf, len);

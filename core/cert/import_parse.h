@@ -14,8 +14,9 @@ typedef struct {
 /* Reads path (PEM or, with pkcs12, PKCS#12) through guarded memory; the
  * password (when password_source is given) too. One clear error for a
  * missing key or certificate, a wrong password, a mismatch, a key type
- * keyward does not keep, and truncated or foreign input. */
-kw_rc kwi_import_read(const char *path, int pkcs12, const char *password_source,
+ * keyward does not keep, and truncated or foreign input; messages call the
+ * input name (NULL: path). */
+kw_rc kwi_import_read(const char *path, const char *name, int pkcs12, const char *password_source,
                       kwi_import_input *out) KW_MUST_USE;
 /* The parsing step of kwi_import_read, on bytes in memory (path names them in
  * messages; pw may be NULL). The fuzz target tests/fuzz/fuzz_import.c. */

@@ -357,3 +357,77 @@ Test(server_api, import_moves_existing_keys_into_the_token)
 	free(pem);
 	srv_teardown(&c);
 }
+
+/* The reply names nothing on the host: no /proc/self/fd/N the server handed
+ * core the request's bytes through, no scratch directory of this test. */
+static void assert_no_host_path(const srv_ctx *c, const srv_reply *r, const char *what)
+{
+	cr_assert(strstr(r->body, "/proc/") == NULL && strstr(r->body, "/fd/") == NULL,
+	          "%s: the reply names an internal path: %s", what, r->body);
+	cr_assert(strstr(r->body, c->dir) == NULL && strstr(r->body, "/tmp") == NULL,
+	          "%s: the reply names a path on the host: %s", what, r->body);
+}
+
+static void import_refused(srv_ctx *c, const char *body, const char *want)
+{
+	srv_reply r;
+	srv_curl(c, &r, "alice", "POST", "/certificates/junk/import", body);
+	srv_assert_status(&r, 400, want);
+	const char *msg =
+	    json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
+	cr_assert_str_eq(msg, want, "%s", r.body);
+	assert_no_host_path(c, &r, want);
+	srv_reply_free(&r);
+}
+
+Test(server_api, import_errors_name_the_request_field_not_an_internal_path)
+{
+	srv_ctx c;
+	srv_setup(&c, 0, 1, "hsm");
+	srv_start(&c);
+	/* "AAAA" is base64 for three zero bytes: no PKCS#12 */
+	import_refused(&c, "{\"backend\": \"hsm\", \"pkcs12\": \"AAAA\", \"password\": \"pw\"}",
+	               "the request's pkcs12 is not a PKCS#12 file (or it is truncated)");
+	import_refused(&c, "{\"backend\": \"hsm\", \"pem\": \"not PEM\"}",
+	               "the request's pem holds no readable private key (missing, truncated or "
+	               "not PEM); cert import needs the certificate and its key");
+	char *wrong = import_body(&c, "old", 1, "not-the-password");
+	import_refused(&c, wrong,
+	               "wrong password for the request's pkcs12 (its MAC does not verify)");
+	free(wrong);
+	srv_teardown(&c);
+}
+
+/* A message core words for the admin at the host may name a file there (here
+ * a backend's pin file): the API says what failed without the path. */
+Test(server_api, errors_name_no_file_on_the_host)
+{
+	srv_ctx c;
+	srv_reply r;
+	kwt_result k;
+	char src[4200];
+	srv_setup(&c, 0, 1, "hsm");
+	char *pin = kwt_write_file(c.dir, "hsm2.pin", kwt_env("KW_TEST_P11_PIN"),
+	                           strlen(kwt_env("KW_TEST_P11_PIN")), 0600);
+	snprintf(src, sizeof(src), "file:%s", pin);
+	cli_ok(&k, NULL, c.store,
+	       CLI_ARGS("backend", "add", "hsm2", "pkcs11", "--module",
+	                kwt_env("KW_TEST_P11_MODULE"), "--token", kwt_env("KW_TEST_P11_TOKEN"),
+	                "--pin-source", src));
+	kwt_result_free(&k);
+	cr_assert(unlink(pin) == 0);
+	srv_start(&c);
+	srv_curl(&c, &r, "alice", "POST", "/certificates/web09/create",
+	         "{\"policy\": {\"key\": {\"backend\": \"hsm2\"}, \"x509\": {\"subject\": "
+	         "\"CN=web09\"}}}");
+	cr_assert(r.status >= 400, "create on a backend without its pin file: HTTP %d", r.status);
+	srv_assert_status(&r, r.status, "create on a backend without its pin file");
+	const char *msg =
+	    json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
+	cr_assert(strstr(msg, "pin file") != NULL, "the message does not say what failed: %s",
+	          r.body);
+	assert_no_host_path(&c, &r, "create on a backend without its pin file");
+	srv_reply_free(&r);
+	free(pin);
+	srv_teardown(&c);
+}

@@ -21,6 +21,7 @@ typedef struct {
 	const char *pkcs12_path;     /* ... a PKCS#12 (PFX) file; exactly one of the two */
 	const char *password_source; /* file:PATH | env:VAR for an encrypted key; may be NULL */
 	int shred_input;             /* after success: overwrite the input, fsync, unlink */
+	const char *input_name;      /* how messages name the input; NULL: by its path */
 } kw_cert_import_request;
 
 /*
