@@ -35,6 +35,8 @@ static int serve_options(int argc, char **argv, kws_config *cfg, char *host, siz
 	    {"max-body", required_argument, NULL, 'b'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"max-connections", required_argument, NULL, 'm'},
+	    {"handshake-timeout", required_argument, NULL, 'h'},
+	    {"max-connections-per-address", required_argument, NULL, 'a'},
 	    {0},
 	};
 	int c, v, have_listen = 0;
@@ -60,6 +62,16 @@ static int serve_options(int argc, char **argv, kws_config *cfg, char *host, siz
 			                  &cfg->max_connections))
 				return 2;
 			break;
+		case 'h':
+			if (cli_parse_int("--handshake-timeout", optarg, 1, 3600,
+			                  &cfg->handshake_seconds))
+				return 2;
+			break;
+		case 'a':
+			if (cli_parse_int("--max-connections-per-address", optarg, 1, 10000,
+			                  &cfg->max_per_address))
+				return 2;
+			break;
 		default: return 2;
 		}
 	}
@@ -67,6 +79,8 @@ static int serve_options(int argc, char **argv, kws_config *cfg, char *host, siz
 		return cli_usage_error("serve: unexpected argument '%s'", argv[optind]);
 	if (!have_listen)
 		return cli_usage_error("serve: --listen ADDR:PORT is required");
+	if (cfg->max_per_address > cfg->max_connections)
+		cfg->max_per_address = cfg->max_connections;
 	return 0;
 }
 
@@ -80,6 +94,8 @@ int cmd_serve(int argc, char **argv)
 	    .max_body = KWS_DEFAULT_MAX_BODY,
 	    .timeout_seconds = KWS_DEFAULT_TIMEOUT,
 	    .max_connections = KWS_DEFAULT_MAX_CONNS,
+	    .handshake_seconds = KWS_DEFAULT_HANDSHAKE,
+	    .max_per_address = KWS_DEFAULT_MAX_PER_ADDR,
 	};
 	int ex = serve_options(argc, argv, &cfg, host, sizeof(host));
 	if (ex)

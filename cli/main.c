@@ -35,7 +35,8 @@ static const cli_command commands[] = {
     {"channel", cmd_channel, "add|list|remove ...",
      "how contacts are told: sendmail, webhook or command"},
     {"serve", cmd_serve,
-     "--listen ADDR:PORT [--tls-cert NAME] [--max-body BYTES] [--timeout S] [--max-connections N]",
+     "--listen ADDR:PORT [--tls-cert NAME] [--max-body BYTES] [--timeout S] "
+     "[--handshake-timeout S] [--max-connections N] [--max-connections-per-address N]",
      "the management API: HTTPS REST, clients with management certificates"},
     {"mgmt", cmd_mgmt, "init|issue|revoke|list ...",
      "management certificates: the API's CA and its clients (reader, admin)"},

@@ -5,8 +5,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/ssl.h>
 
@@ -21,15 +19,7 @@
 
 static void send_body(kws_req *r, int status, const char *type, const char *data, size_t len)
 {
-	struct evbuffer *b = evbuffer_new();
-	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-	evhttp_add_header(h, "Content-Type", type);
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	if (b)
-		evbuffer_add(b, data, len);
-	evhttp_send_reply(r->req, status, status < 400 ? "OK" : "Error", b);
-	if (b)
-		evbuffer_free(b);
+	kws_conn_reply(r->http->conn, status, type, data, len, status == 405 ? r->allow : NULL);
 	r->status = status;
 }
 
@@ -80,6 +70,14 @@ static void redact_paths(const char *in, char *out, size_t size)
 	out[o] = '\0';
 }
 
+char *kws_error_body(const char *code, const char *message)
+{
+	json_t *doc = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+	char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+	json_decref(doc);
+	return text;
+}
+
 void kws_reply_error(kws_req *r, int status, const char *code, const char *fmt, ...)
 {
 	char raw[1024], msg[1024];
@@ -88,9 +86,7 @@ void kws_reply_error(kws_req *r, int status, const char *code, const char *fmt, 
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	redact_paths(raw, msg, sizeof(msg));
-	json_t *doc = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
-	char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
-	json_decref(doc);
+	char *text = kws_error_body(code, msg);
 	const char *out = text ? text : "{\"error\":{\"code\":\"InternalError\",\"message\":\"\"}}";
 	send_body(r, status, "application/json", out, strlen(out));
 	free(text);
@@ -119,7 +115,7 @@ void kws_reply_rc(kws_req *r, kw_rc rc)
 
 int kws_body_object(kws_req *r, const char *const *known, int empty_ok)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	struct evbuffer *in = r->http->body;
 	size_t len = evbuffer_get_length(in);
 	json_error_t e;
 	if (len == 0 && empty_ok) {
@@ -160,24 +156,29 @@ const char *kws_query(kws_req *r, const char *key)
 	return r->has_query ? evhttp_find_header(&r->query, key) : NULL;
 }
 
-static const char *method_name(int m)
+/* The methods libevent names; any other is refused (501). */
+static int method_id(const char *m)
 {
-	switch (m) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	default: return "OTHER";
-	}
+	static const struct {
+		const char *name;
+		int id;
+	} known[] = {
+	    {"GET", EVHTTP_REQ_GET},         {"POST", EVHTTP_REQ_POST},
+	    {"PUT", EVHTTP_REQ_PUT},         {"DELETE", EVHTTP_REQ_DELETE},
+	    {"HEAD", EVHTTP_REQ_HEAD},       {"OPTIONS", EVHTTP_REQ_OPTIONS},
+	    {"PATCH", EVHTTP_REQ_PATCH},     {"TRACE", EVHTTP_REQ_TRACE},
+	    {"CONNECT", EVHTTP_REQ_CONNECT},
+	};
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(known[i].name, m) == 0)
+			return known[i].id;
+	return 0;
 }
 
 /* Who is calling: kw_mgmt_authorize on the certificate TLS verified. */
 static kw_rc authenticate(kws_req *r)
 {
-	struct evhttp_connection *c = evhttp_request_get_connection(r->req);
-	struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-	X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	X509 *peer = SSL_get0_peer_certificate(r->http->ssl);
 	unsigned char *der = NULL;
 	int n = peer ? i2d_X509(peer, &der) : 0;
 	kw_rc rc = kw_mgmt_authorize(r->store, der, n > 0 ? (size_t)n : 0, &r->caller);
@@ -199,17 +200,23 @@ static int seg_ok(const char *s)
 /* "/certificates/web01/versions" → segments; 0 after replying 400. */
 static int parse_target(kws_req *r)
 {
-	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
+	struct evhttp_uri *u = evhttp_uri_parse_with_flags(r->http->head->target, 0);
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
 	const char *q = u ? evhttp_uri_get_query(u) : NULL;
+	if (u == NULL) {
+		kws_reply_error(r, 400, "BadParameter", "malformed request target");
+		return 0;
+	}
 	if (q && evhttp_parse_query_str(q, &r->query) == 0)
 		r->has_query = 1;
 	else if (q) {
+		evhttp_uri_free(u);
 		kws_reply_error(r, 400, "BadParameter", "malformed query string");
 		return 0;
 	}
 	char *copy = strdup(path && path[0] ? path : "/");
 	char *save = NULL;
+	evhttp_uri_free(u);
 	for (char *t = copy ? strtok_r(copy, "/", &save) : NULL; t;
 	     t = strtok_r(NULL, "/", &save)) {
 		if (!seg_ok(t) || r->nsegs >= (int)(sizeof(r->segs) / sizeof(r->segs[0]))) {
@@ -229,9 +236,9 @@ static int parse_target(kws_req *r)
 	return 1;
 }
 
-static void log_path(struct evhttp_request *req, char out[PATH_LOG_MAX])
+static void log_path(const kws_http_request *hr, char out[PATH_LOG_MAX])
 {
-	const char *uri = evhttp_request_get_uri(req);
+	const char *uri = hr->head->target;
 	size_t i = 0;
 	for (; uri && uri[i] && i < PATH_LOG_MAX - 1; i++)
 		out[i] = uri[i] >= 0x20 && uri[i] < 0x7f ? uri[i] : '?';
@@ -241,19 +248,19 @@ static void log_path(struct evhttp_request *req, char out[PATH_LOG_MAX])
 static void record(kws_req *r, int authed)
 {
 	char path[PATH_LOG_MAX];
-	log_path(r->req, path);
-	kw_rc rc = kw_mgmt_log_request(r->store, method_name(r->method), path, r->status,
+	const char *method = r->http->head->method;
+	log_path(r->http, path);
+	kw_rc rc = kw_mgmt_log_request(r->store, method, path, r->status,
 	                               r->caller.sha256[0] ? r->caller.sha256 : NULL,
 	                               authed ? r->caller.name : NULL);
 	if (rc != KW_OK)
-		fprintf(stderr, "keyward: cannot log %s %s: %s\n", method_name(r->method), path,
+		fprintf(stderr, "keyward: cannot log %s %s: %s\n", method, path,
 		        kw_error_message());
 }
 
 /* Replies; returns whether the caller got in. */
 static int serve(kws_req *r)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	kw_rc rc = authenticate(r);
 	char actor[96];
 	snprintf(actor, sizeof(actor), "api:%s",
@@ -263,22 +270,22 @@ static int serve(kws_req *r)
 		kws_reply_error(r, 401, "Unauthorized", "%s", kw_error_message());
 		return 0;
 	}
-	if (evbuffer_get_length(in) > r->cfg->max_body)
-		kws_reply_error(r, 413, "PayloadTooLarge", "the body is larger than %zu bytes",
-		                r->cfg->max_body);
+	if (r->method == 0)
+		kws_reply_error(r, 501, "NotImplemented", "method %s is not supported",
+		                r->http->head->method);
 	else if (parse_target(r))
 		kws_route(r);
 	return 1;
 }
 
-void kws_request_handle(struct evhttp_request *req, kw_store *s, const kws_config *cfg)
+void kws_request_handle(const kws_http_request *hr, kw_store *s, const kws_config *cfg)
 {
 	kws_req r;
 	memset(&r, 0, sizeof(r));
-	r.req = req;
+	r.http = hr;
 	r.store = s;
 	r.cfg = cfg;
-	r.method = (int)evhttp_request_get_command(req);
+	r.method = method_id(hr->head->method);
 	int authed = serve(&r);
 	if (r.status == 0) /* a handler that forgot to reply */
 		kws_reply_error(&r, 500, "InternalError", "no reply");

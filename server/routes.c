@@ -58,15 +58,29 @@ static int protected_name(const kws_req *r)
 	                         strcmp(r->segs[1], KW_MGMT_SERVER_NAME) == 0);
 }
 
+static const char *method_text(int m)
+{
+	switch (m) {
+	case GET: return "GET";
+	case POST: return "POST";
+	case PUT: return "PUT";
+	default: return "DELETE";
+	}
+}
+
 void kws_route(kws_req *r)
 {
-	int path_known = 0;
+	static char allow[64];
+	allow[0] = '\0';
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!path_matches(&routes[i], r))
 			continue;
-		path_known = 1;
-		if (routes[i].method != r->method)
+		if (routes[i].method != r->method) {
+			size_t n = strlen(allow);
+			snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "",
+			         method_text(routes[i].method));
 			continue;
+		}
 		if (r->method != GET && strcmp(r->caller.role, "admin") != 0) {
 			kws_reply_error(r, 403, "Forbidden",
 			                "client '%s' has role %s: it may only read", r->caller.name,
@@ -84,8 +98,10 @@ void kws_route(kws_req *r)
 		routes[i].fn(r);
 		return;
 	}
-	if (path_known)
-		kws_reply_error(r, 405, "MethodNotAllowed", "method not allowed on this path");
+	r->allow = allow;
+	if (allow[0])
+		kws_reply_error(r, 405, "MethodNotAllowed", "method not allowed on this path (%s)",
+		                allow);
 	else
 		kws_reply_error(r, 404, "NotFound", "no such endpoint");
 }

@@ -62,7 +62,7 @@ static void wipe_string(json_t *v)
 
 static void wipe_request(kws_req *r)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	struct evbuffer *in = r->http->body;
 	size_t len = evbuffer_get_length(in);
 	unsigned char *p = len ? evbuffer_pullup(in, -1) : NULL;
 	if (p)

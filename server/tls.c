@@ -18,47 +18,15 @@
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-static int open_conns;
-static int max_conns;
-static int conn_index = -1;
-
-/* Called for every SSL object freed: a connection ends. */
-static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-	if (ptr != NULL)
-		open_conns--;
-}
-
-void kws_tls_track(SSL *ssl)
-{
-	if (SSL_set_ex_data(ssl, conn_index, &open_conns) == 1)
-		open_conns++;
-}
-
-/* A refused handshake is no request, but it is logged like one: method
- * "TLS", status 0, the reason as the path. */
-static kw_store *log_store;
-
-static void log_refusal(const char *reason, const char *sha256)
-{
-	char actor[96];
-	snprintf(actor, sizeof(actor), "api:%s", sha256 ? sha256 : "anonymous");
-	kw_store_set_actor(log_store, actor);
-	if (kw_mgmt_log_request(log_store, "TLS", reason, 0, sha256, NULL) != KW_OK)
-		fprintf(stderr, "keyward: cannot log a refused handshake: %s\n",
-		        kw_error_message());
-	kw_store_set_actor(log_store, "");
-}
-
-/* The chain does not lead to the management CA: refused, logged with the
- * presented certificate's thumbprint. */
+/* The chain does not lead to the management CA: the handshake fails, and
+ * the connection notes why, with the presented certificate's thumbprint. */
 static int verify(int ok, X509_STORE_CTX *x)
 {
 	unsigned char md[32];
 	unsigned int n = 0;
 	char hex[65], reason[160];
 	X509 *leaf = X509_STORE_CTX_get0_cert(x);
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
 	if (ok)
 		return 1;
 	if (leaf == NULL || X509_digest(leaf, EVP_sha256(), md, &n) != 1 || n != sizeof(md))
@@ -67,20 +35,21 @@ static int verify(int ok, X509_STORE_CTX *x)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	snprintf(reason, sizeof(reason), "client certificate refused: %s",
 	         X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
-	log_refusal(reason, n ? hex : NULL);
+	if (ssl)
+		kws_conn_tls_refusal(ssl, reason, n ? hex : NULL);
 	return 0;
 }
 
-/* Beyond the limit, the handshake is refused. */
-static int client_hello(SSL *ssl, int *alert, void *arg)
+void kws_tls_peer_sha256(SSL *ssl, char out[65])
 {
-	(void)arg, (void)ssl;
-	if (open_conns > max_conns) {
-		log_refusal("connection limit reached", NULL);
-		*alert = SSL_AD_HANDSHAKE_FAILURE;
-		return SSL_CLIENT_HELLO_ERROR;
-	}
-	return SSL_CLIENT_HELLO_SUCCESS;
+	unsigned char md[32];
+	unsigned int n = 0;
+	X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	out[0] = '\0';
+	if (peer == NULL || X509_digest(peer, EVP_sha256(), md, &n) != 1 || n != sizeof(md))
+		return;
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 static int tls_fail(const char *what, const char *name)
@@ -181,13 +150,9 @@ void kws_tls_free(SSL_CTX *ctx)
 	prov_keyward = prov_default = NULL;
 }
 
-int kws_tls_new(kw_store *s, const char *cert_name, int max_connections, SSL_CTX **out)
+int kws_tls_new(kw_store *s, const char *cert_name, SSL_CTX **out)
 {
 	*out = NULL;
-	log_store = s;
-	max_conns = max_connections;
-	if (conn_index < 0)
-		conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
 	json_t *shown = NULL;
 	if (kw_cert_show(s, cert_name, 0, &shown) != KW_OK) {
 		fprintf(stderr,
@@ -211,7 +176,6 @@ int kws_tls_new(kw_store *s, const char *cert_name, int max_connections, SSL_CTX
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(ctx, 0);
-	SSL_CTX_set_client_hello_cb(ctx, client_hello, NULL);
 	int ex = trust_mgmt_ca(ctx, s);
 	if (ex == 0)
 		ex = load_providers();

@@ -8,7 +8,9 @@
 #   refpem     the provider's reference-PEM decoders
 #   uri        the provider's keyward: store loader
 #   cli        the command line (every command's argument parsing)
-set(KW_FUZZ_TARGETS policy azure keyref names tpm2_blob certs import pin_source refpem uri cli)
+#   http_head  keyward serve's request heads (what a peer sends unauthenticated)
+set(KW_FUZZ_TARGETS policy azure keyref names tpm2_blob certs import pin_source refpem uri cli
+  http_head)
 set(KW_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 foreach(t ${KW_FUZZ_TARGETS})
   if(KEYWARD_FUZZ)
@@ -40,3 +42,7 @@ target_sources(fuzz_cli PRIVATE ${KW_FUZZ_CLI_SOURCES})
 target_include_directories(fuzz_cli PRIVATE ${PROJECT_SOURCE_DIR}/cli
   $<TARGET_PROPERTY:keyward-cli,INCLUDE_DIRECTORIES>)
 target_link_libraries(fuzz_cli PRIVATE $<TARGET_PROPERTY:keyward-cli,LINK_LIBRARIES>)
+
+# The server's request head parser, with the server's internal header.
+target_sources(fuzz_http_head PRIVATE ${PROJECT_SOURCE_DIR}/server/http_parse.c)
+target_include_directories(fuzz_http_head PRIVATE ${PROJECT_SOURCE_DIR})

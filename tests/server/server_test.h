@@ -13,7 +13,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "../cli/cli_test.h"
@@ -34,6 +37,7 @@ typedef struct {
 typedef struct {
 	int curl_exit;  /* 0: an HTTP reply came back */
 	int status;     /* HTTP status, 0 without a reply */
+	char *headers;  /* the reply's status line and header fields */
 	char *body;     /* the reply body */
 	json_t *json;   /* the body parsed, or NULL */
 	char *curl_err; /* curl's stderr */
@@ -41,6 +45,7 @@ typedef struct {
 
 static inline void srv_reply_free(srv_reply *r)
 {
+	free(r->headers);
 	free(r->body);
 	free(r->curl_err);
 	json_decref(r->json);
@@ -188,26 +193,32 @@ static inline void srv_stop(srv_ctx *c)
 
 /* curl METHOD https://127.0.0.1:PORT/path with a client certificate (NULL:
  * none; a path with '/' is used as is, PKCS#12 when it ends in .p12, else the
- * PEM form of <dir>/<cert>.p12 srv_issue wrote) and body (NULL: none). */
-static inline void srv_curl(srv_ctx *c, srv_reply *out, const char *cert, const char *method,
-                            const char *path, const char *body)
+ * PEM form of <dir>/<cert>.p12 srv_issue wrote), body (NULL: none) sent as
+ * content_type (NULL: no Content-Type). HEAD is curl -I. */
+static inline void srv_curl_as(srv_ctx *c, srv_reply *out, const char *cert, const char *method,
+                               const char *path, const char *body, const char *content_type)
 {
-	char url[512], certarg[4300], bodyarg[4300], outfile[4200];
+	char url[512], certarg[4300], bodyarg[4300], outfile[4200], hdrfile[4200], ctype[256];
 	kwt_result r;
 	const char *argv[32];
 	int n = 0;
 	memset(out, 0, sizeof(*out));
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", c->port, path);
 	snprintf(outfile, sizeof(outfile), "%s/reply.body", c->dir);
+	snprintf(hdrfile, sizeof(hdrfile), "%s/reply.headers", c->dir);
 	unlink(outfile);
+	unlink(hdrfile);
 	argv[n++] = "curl";
 	argv[n++] = "-sS";
 	argv[n++] = "--max-time";
 	argv[n++] = "60";
 	argv[n++] = "--cacert";
 	argv[n++] = c->ca;
-	argv[n++] = "-X";
-	argv[n++] = method;
+	argv[n++] = strcmp(method, "HEAD") == 0 ? "-I" : "-X";
+	if (strcmp(method, "HEAD") != 0)
+		argv[n++] = method;
+	argv[n++] = "-D";
+	argv[n++] = hdrfile;
 	argv[n++] = "-o";
 	argv[n++] = outfile;
 	argv[n++] = "-w";
@@ -222,11 +233,16 @@ static inline void srv_curl(srv_ctx *c, srv_reply *out, const char *cert, const 
 		argv[n++] = "--cert";
 		argv[n++] = certarg;
 	}
+	/* curl sends its own Content-Type with a body unless told none */
+	snprintf(ctype, sizeof(ctype), "Content-Type:%s%s", content_type ? " " : "",
+	         content_type ? content_type : "");
+	if (body || content_type) {
+		argv[n++] = "-H";
+		argv[n++] = ctype;
+	}
 	if (body) {
 		free(kwt_write_file(c->dir, "request.body", body, strlen(body), 0600));
 		snprintf(bodyarg, sizeof(bodyarg), "@%s/request.body", c->dir);
-		argv[n++] = "-H";
-		argv[n++] = "Content-Type: application/json";
 		argv[n++] = "--data-binary";
 		argv[n++] = bodyarg;
 	}
@@ -240,7 +256,34 @@ static inline void srv_curl(srv_ctx *c, srv_reply *out, const char *cert, const 
 	out->body = kwt_read_file(outfile, NULL);
 	if (out->body == NULL)
 		out->body = strdup("");
+	out->headers = kwt_read_file(hdrfile, NULL);
+	if (out->headers == NULL)
+		out->headers = strdup("");
 	out->json = json_loads(out->body, 0, NULL);
+}
+
+/* The same, the body (if any) sent as application/json. */
+static inline void srv_curl(srv_ctx *c, srv_reply *out, const char *cert, const char *method,
+                            const char *path, const char *body)
+{
+	srv_curl_as(c, out, cert, method, path, body, body ? "application/json" : NULL);
+}
+
+/* The value of header field name in a reply's headers (static buffer; "" when
+ * absent). */
+static inline const char *srv_header(const char *headers, const char *name)
+{
+	static char value[512];
+	size_t n = strlen(name);
+	value[0] = '\0';
+	for (const char *l = headers; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
+			const char *v = l + n + 1;
+			v += strspn(v, " \t");
+			snprintf(value, sizeof(value), "%.*s", (int)strcspn(v, "\r\n"), v);
+			break;
+		}
+	return value;
 }
 
 /* The reply is status with a JSON body; for errors, {"error": {"code", "message"}}. */
@@ -250,6 +293,9 @@ static inline void srv_assert_status(const srv_reply *r, int status, const char 
 	cr_assert_eq(r->status, status, "%s: HTTP %d, expected %d: %s", what, r->status, status,
 	             r->body);
 	if (status >= 400) {
+		const char *type = srv_header(r->headers, "Content-Type");
+		cr_assert_str_eq(type, "application/json", "%s: HTTP %d with Content-Type '%s': %s",
+		                 what, status, type, r->body);
 		json_t *e = json_object_get(r->json, "error");
 		cr_assert(json_is_string(json_object_get(e, "code")) &&
 		              json_is_string(json_object_get(e, "message")),
@@ -257,6 +303,89 @@ static inline void srv_assert_status(const srv_reply *r, int status, const char 
 		          r->body);
 	} else if (strcmp(what, "metrics") != 0)
 		cr_assert(r->json != NULL, "%s: body is not JSON: %s", what, r->body);
+}
+
+/* bytes sent as they are over TLS (openssl s_client; cert a client name for
+ * its PEM, or NULL), and what came back until the server closed (malloc'd). */
+static inline char *srv_raw(const srv_ctx *c, const char *cert, const char *bytes, size_t len)
+{
+	char certarg[4200] = "";
+	free(kwt_write_file(c->dir, "raw.in", bytes, len, 0600));
+	if (cert)
+		snprintf(certarg, sizeof(certarg), "-cert '%s/%s.pem'", c->dir, cert);
+	return kwt_sh_out("cd '%s' && timeout 60 openssl s_client -quiet -connect 127.0.0.1:%d "
+	                  "-CAfile ca.pem %s < raw.in 2>/dev/null",
+	                  c->dir, c->port, certarg);
+}
+
+/* A raw reply: status, the Content-Type and the body parsed. */
+static inline void srv_raw_assert_json_error(const char *reply, int status, const char *what)
+{
+	int got = 0;
+	const char *end = strstr(reply, "\r\n\r\n");
+	cr_assert(sscanf(reply, "HTTP/1.1 %d ", &got) == 1 && end != NULL, "%s: no HTTP reply: %s",
+	          what, reply);
+	cr_assert_eq(got, status, "%s: HTTP %d, expected %d: %s", what, got, status, reply);
+	char *head = strndup(reply, (size_t)(end - reply));
+	const char *type = srv_header(strchr(head, '\n') + 1, "Content-Type");
+	cr_assert_str_eq(type, "application/json", "%s: Content-Type '%s': %s", what, type, reply);
+	free(head);
+	json_t *j = json_loads(end + 4, 0, NULL);
+	json_t *e = json_object_get(j, "error");
+	cr_assert(json_is_string(json_object_get(e, "code")) &&
+	              json_is_string(json_object_get(e, "message")),
+	          "%s: error body is not {\"error\":{\"code\",\"message\"}}: %s", what, reply);
+	json_decref(j);
+}
+
+/* A TCP connection to the server from the loopback address from (its own
+ * peer address: 127.0.0.2 is not 127.0.0.1), sending nothing. */
+static inline int srv_tcp(const srv_ctx *c, const char *from)
+{
+	struct sockaddr_in a, to;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	cr_assert(inet_pton(AF_INET, from, &a.sin_addr) == 1);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind %s: %s", from,
+	          strerror(errno));
+	to = a;
+	to.sin_port = htons((uint16_t)c->port);
+	cr_assert(inet_pton(AF_INET, "127.0.0.1", &to.sin_addr) == 1);
+	cr_assert(connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0, "connect: %s",
+	          strerror(errno));
+	return fd;
+}
+
+/* Whether the server closed fd: a read returns 0 (FIN) or ECONNRESET (RST);
+ * 0 while nothing arrived. */
+static inline int srv_tcp_closed(int fd)
+{
+	char b[64];
+	struct pollfd p = {fd, POLLIN, 0};
+	if (poll(&p, 1, 0) != 1)
+		return 0;
+	ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/* Waits until want of the n sockets are closed by the server, or 20 s passed
+ * (the bound of a test that failed, not a measure of anything); returns how
+ * many are closed. closed[i] is set for each. */
+static inline int srv_tcp_wait_closed(const int *fds, int *closed, int n, int want)
+{
+	int count = 0;
+	for (int round = 0; round < 200 && count < want; round++) {
+		for (int i = 0; i < n; i++)
+			if (!closed[i] && srv_tcp_closed(fds[i])) {
+				closed[i] = 1;
+				count++;
+			}
+		if (count < want)
+			usleep(100 * 1000);
+	}
+	return count;
 }
 
 /* The TLS handshake was refused: no HTTP reply at all. */

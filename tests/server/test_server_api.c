@@ -431,3 +431,86 @@ Test(server_api, errors_name_no_file_on_the_host)
 	free(pin);
 	srv_teardown(&c);
 }
+
+/* Every reply is JSON in the API's error shape with Content-Type
+ * application/json, whatever refused the request: the routes (404, 405),
+ * the body's size (413; bad_requests_... sends one without Expect), methods the
+ * API does not have (405 with Allow; 501), and the HTTP framing itself. */
+Test(server_api, every_refusal_is_a_json_error)
+{
+	srv_ctx c;
+	srv_reply r;
+	srv_setup(&c, 0, 1, "hsm");
+	cli_create(c.store, NULL, "web01", "hsm", "ec-p256", "CN=web01", 30, NULL);
+	srv_start(&c);
+	char *before = srv_dump_no_events(&c);
+	const char *methods[] = {"PATCH", "OPTIONS", "TRACE"};
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		srv_curl(&c, &r, "alice", methods[i], "/certificates/web01", "{}");
+		srv_assert_status(&r, 405, methods[i]);
+		cr_assert_str_eq(srv_header(r.headers, "Allow"), "GET, DELETE", "%s: %s",
+		                 methods[i], r.headers);
+		srv_reply_free(&r);
+	}
+	/* HEAD: the same status and type, and no body (HTTP forbids one) */
+	srv_curl(&c, &r, "alice", "HEAD", "/certificates", NULL);
+	cr_assert_eq(r.curl_exit, 0, "HEAD: %s", r.curl_err);
+	cr_assert_eq(r.status, 405, "HEAD: %s", r.headers);
+	cr_assert_str_eq(srv_header(r.headers, "Content-Type"), "application/json", "HEAD: %s",
+	                 r.headers);
+	cr_assert(strstr(r.body, "<") == NULL, "HEAD: %s", r.body);
+	srv_reply_free(&r);
+	/* 10 MB: curl asks for "100 Continue" first and gets the 413 instead */
+	size_t big = 10 * 1024 * 1024;
+	char *huge = malloc(big + 1);
+	memset(huge, 'a', big);
+	huge[big] = '\0';
+	srv_curl(&c, &r, "alice", "POST", "/certificates/web02/create", huge);
+	srv_assert_status(&r, 413, "10 MB body");
+	srv_reply_free(&r);
+	free(huge);
+	/* the HTTP framing: a bare LF, a chunked body, HTTP/2 by mistake, a head
+	 * over 16 KiB, an unknown expectation, an unknown method */
+	static const struct {
+		const char *what;
+		const char *bytes;
+		int status;
+	} raw[] = {
+	    {"bare LF", "GET /certificates HTTP/1.1\nHost: x\n\n\r\n\r\n", 400},
+	    {"folded header", "GET /certificates HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n", 400},
+	    {"absolute target", "GET https://x/certificates HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+	    {"chunked",
+	     "POST /certificates/a/create HTTP/1.1\r\nHost: x\r\n"
+	     "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+	     501},
+	    {"two lengths",
+	     "POST /certificates/a/create HTTP/1.1\r\nHost: x\r\n"
+	     "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+	     400},
+	    {"HTTP/2.0", "GET /certificates HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+	    {"Expect", "GET /certificates HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", 417},
+	    {"unknown method",
+	     "BREW /certificates HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 501},
+	};
+	for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+		char *reply = srv_raw(&c, "alice", raw[i].bytes, strlen(raw[i].bytes));
+		srv_raw_assert_json_error(reply, raw[i].status, raw[i].what);
+		free(reply);
+	}
+	size_t hl = 17 * 1024;
+	char *head = malloc(hl + 64);
+	snprintf(head, 64, "GET /certificates HTTP/1.1\r\nX-Big: ");
+	size_t pre = strlen(head);
+	memset(head + pre, 'x', hl);
+	strcpy(head + pre + hl, "\r\n\r\n");
+	char *reply = srv_raw(&c, "alice", head, strlen(head));
+	srv_raw_assert_json_error(reply, 431, "17 KiB of headers");
+	free(reply);
+	free(head);
+	/* nothing changed */
+	char *after = srv_dump_no_events(&c);
+	cr_assert_str_eq(after, before, "a refused request changed the store");
+	free(before);
+	free(after);
+	srv_teardown(&c);
+}
