@@ -252,7 +252,7 @@ static void record(kws_req *r, int authed)
 	log_path(r->http, path);
 	kw_rc rc = kw_mgmt_log_request(r->store, method, path, r->status,
 	                               r->caller.sha256[0] ? r->caller.sha256 : NULL,
-	                               authed ? r->caller.name : NULL);
+	                               authed ? r->caller.name : NULL, r->http->peer);
 	if (rc != KW_OK)
 		fprintf(stderr, "keyward: cannot log %s %s: %s\n", method, path,
 		        kw_error_message());

@@ -190,11 +190,12 @@ kw_rc kw_mgmt_revoke(kw_store *s, const char *name)
 }
 
 kw_rc kw_mgmt_log_request(kw_store *s, const char *method, const char *path, int status,
-                          const char *sha256, const char *client)
+                          const char *sha256, const char *client, const char *peer)
 {
 	kw_error_clear();
-	json_t *d = json_pack("{s:s,s:s,s:i,s:s?,s:s?}", "method", method, "path", path, "status",
-	                      status, "thumbprint_sha256", sha256, "client", client);
+	json_t *d =
+	    json_pack("{s:s,s:s,s:i,s:s?,s:s?,s:s?}", "method", method, "path", path, "status",
+	              status, "thumbprint_sha256", sha256, "client", client, "peer", peer);
 	if (d == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	return kwi_event_record(s, "api.request", NULL, 0, d);

@@ -174,8 +174,11 @@ Test(mgmt_core, log_request_appends_to_the_event_log)
 	char *dir;
 	kw_store *s = mgmt_store(&dir);
 	kw_store_set_actor(s, "api:test");
-	cr_assert_eq(kw_mgmt_log_request(s, "GET", "/certificates", 200, "ab", "ops"), KW_OK);
-	cr_assert_eq(kw_mgmt_log_request(s, "GET", "/x", 401, NULL, NULL), KW_OK);
+	cr_assert_eq(
+	    kw_mgmt_log_request(s, "GET", "/certificates", 200, "ab", "ops", "10.0.0.7:4711"),
+	    KW_OK);
+	cr_assert_eq(kw_mgmt_log_request(s, "GET", "/x", 401, NULL, NULL, "[2001:db8::1]:443"),
+	             KW_OK);
 	json_t *ev = NULL;
 	cr_assert_eq(kw_events_list(s, NULL, &ev), KW_OK);
 	size_t n = json_array_size(ev);
@@ -185,7 +188,10 @@ Test(mgmt_core, log_request_appends_to_the_event_log)
 	json_t *d = json_object_get(a, "details");
 	cr_assert_str_eq(json_string_value(json_object_get(d, "thumbprint_sha256")), "ab");
 	cr_assert_eq(json_integer_value(json_object_get(d, "status")), 200);
+	cr_assert_str_eq(json_string_value(json_object_get(d, "peer")), "10.0.0.7:4711");
 	cr_assert(json_is_null(json_object_get(json_object_get(b, "details"), "client")));
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(b, "details"), "peer")),
+	                 "[2001:db8::1]:443");
 	json_decref(ev);
 	json_t *audit = NULL;
 	cr_assert_eq(kw_audit_verify(s, &audit), KW_OK);

@@ -343,3 +343,47 @@ Test(server_auth, every_request_is_logged_with_the_callers_thumbprint)
 	free(bob);
 	srv_teardown(&c);
 }
+
+/* curl from a loopback address of its own; "<http code> <local port>". */
+static char *curl_from(const srv_ctx *c, const char *from, const char *cert, const char *path)
+{
+	char certarg[4200] = "";
+	if (cert)
+		snprintf(certarg, sizeof(certarg), "--cert '%s.pem'", cert);
+	return cli_out("cd '%s' && curl -sS --max-time 60 --cacert ca.pem %s --interface %s "
+	               "-o /dev/null -w '%%{http_code} %%{local_port}' https://127.0.0.1:%d%s",
+	               c->dir, certarg, from, c->port, path);
+}
+
+/* The peer ("ip:port") of the api.request event whose path is path. */
+static char *peer_of(const srv_ctx *c, const char *path)
+{
+	return cli_out("sqlite3 '%s/keyward.db' \"SELECT json_extract(details, '$.peer') FROM "
+	               "events WHERE type = 'api.request' AND json_extract(details, '$.path') = "
+	               "'%s' ORDER BY seq DESC LIMIT 1\"",
+	               c->store, path);
+}
+
+Test(server_auth, every_request_event_carries_the_peer_address_and_port)
+{
+	srv_ctx c;
+	srv_setup(&c, 0, 1, "hsm");
+	srv_start(&c);
+	char want[64];
+	int port = 0;
+	char *out = curl_from(&c, "127.0.0.2", "bob", "/certificates?from=bob");
+	cr_assert(sscanf(out, "200 %d", &port) == 1, "bob from 127.0.0.2: %s", out);
+	free(out);
+	char *peer = peer_of(&c, "/certificates?from=bob");
+	snprintf(want, sizeof(want), "127.0.0.2:%d", port);
+	cr_assert_str_eq(peer, want, "bob's request logged from '%s'", peer);
+	free(peer);
+	out = curl_from(&c, "127.0.0.3", "alice", "/nosuch");
+	cr_assert(sscanf(out, "404 %d", &port) == 1, "alice from 127.0.0.3: %s", out);
+	free(out);
+	peer = peer_of(&c, "/nosuch");
+	snprintf(want, sizeof(want), "127.0.0.3:%d", port);
+	cr_assert_str_eq(peer, want, "alice's refused request logged from '%s'", peer);
+	free(peer);
+	srv_teardown(&c);
+}

@@ -97,9 +97,10 @@ kw_rc kw_mgmt_authorize(kw_store *s, const unsigned char *der, size_t len,
                         kw_mgmt_caller *caller) KW_MUST_USE;
 
 /* Appends the event "api.request" {method, path, status, thumbprint_sha256,
- * client} in a transaction of its own; sha256 NULL: no certificate. */
+ * client, peer} in a transaction of its own; sha256 NULL: no certificate;
+ * peer: the caller's "ip:port" ("[ip]:port" for IPv6). */
 kw_rc kw_mgmt_log_request(kw_store *s, const char *method, const char *path, int status,
-                          const char *sha256, const char *client) KW_MUST_USE;
+                          const char *sha256, const char *client, const char *peer) KW_MUST_USE;
 
 #ifdef __cplusplus
 }
