@@ -200,8 +200,7 @@ static void refuse(kws_conn *c, int status, const char *why, size_t drain)
 	kws_conn_reply(c, status, "application/json", body ? body : "", body ? strlen(body) : 0,
 	               NULL);
 	free(body);
-	kws_refusal_note(srv.store, c->peer, sha[0] ? sha : NULL, reason,
-	                 request[0] ? request : NULL);
+	kws_refusal_note(c->peer, sha[0] ? sha : NULL, reason, request[0] ? request : NULL);
 	if (!drain)
 		reading(c, 0);
 	deadline_in(c, srv.cfg->timeout_seconds);
@@ -333,7 +332,7 @@ static void handshake_failed(kws_conn *c, short what)
 		snprintf(reason, sizeof(reason), "TLS handshake failed");
 	while (bufferevent_get_openssl_error(c->bev))
 		;
-	kws_refusal_note(srv.store, c->peer, c->tls_sha256[0] ? c->tls_sha256 : NULL, reason, NULL);
+	kws_refusal_note(c->peer, c->tls_sha256[0] ? c->tls_sha256 : NULL, reason, NULL);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -367,7 +366,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	case C_HANDSHAKE:
 		snprintf(msg, sizeof(msg), "TLS handshake not done within %d s",
 		         srv.cfg->handshake_seconds);
-		kws_refusal_note(srv.store, c->peer, NULL, msg, NULL);
+		kws_refusal_note(c->peer, NULL, msg, NULL);
 		conn_free(c);
 		return;
 	case C_HEAD:
@@ -446,7 +445,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	kws_conn *c = why ? NULL : conn_new(fd, peer, addr);
 	if (c == NULL) {
 		evutil_closesocket(fd);
-		kws_refusal_note(srv.store, peer, NULL, why ? why : "out of memory", NULL);
+		kws_refusal_note(peer, NULL, why ? why : "out of memory", NULL);
 		return;
 	}
 	struct timeval wt = {srv.cfg->timeout_seconds, 0};

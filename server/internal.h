@@ -79,11 +79,25 @@ void kws_conn_reply(kws_conn *c, int status, const char *type, const char *body,
                     const char *allow);
 
 /* ---- refusals.c ---- */
-/* Notes that a peer was refused before it authenticated (peer "ip:port",
- * sha256 of the certificate it presented or NULL, reason one line, request
- * "METHOD /path" or NULL). */
-void kws_refusal_note(kw_store *s, const char *peer, const char *sha256, const char *reason,
+/* A peer that did not authenticate costs no write of its own: its refusal
+ * (no certificate or one refused, 401, a limit, a handshake or request not
+ * done in time, malformed HTTP) is counted in memory by (address,
+ * certificate presented, reason), and the counts go to the event log as one
+ * "api.refused" event (kw_mgmt_log_refusals) every KWS_REFUSALS_SECONDS, when
+ * KWS_REFUSALS_MAX kinds are counted, before GET /events and when the server
+ * stops. Authenticated requests are logged one by one (kw_mgmt_log_request). */
+#define KWS_REFUSALS_SECONDS 60
+#define KWS_REFUSALS_MAX     64
+
+int kws_refusals_start(struct event_base *base, kw_store *s);
+/* Counts a refusal: peer "ip:port", sha256 of the certificate presented or
+ * NULL, reason one line, request "METHOD /path" or NULL. */
+void kws_refusal_note(const char *peer, const char *sha256, const char *reason,
                       const char *request);
+/* Writes what is counted (nothing when nothing is). */
+void kws_refusals_flush(void);
+/* Flushes and stops. */
+void kws_refusals_stop(void);
 
 /* ---- request.c ---- */
 /* A request conn.c read whole. */
@@ -111,6 +125,7 @@ typedef struct {
 	json_t *body;      /* parsed JSON object, or NULL */
 	int status;        /* what was sent */
 	const char *allow; /* the methods the path has, for a 405 */
+	char refusal[200]; /* why an unauthenticated caller was refused */
 } kws_req;
 
 /* The JSON error body {"error": {"code": code, "message": message}}

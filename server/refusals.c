@@ -1,20 +1,143 @@
-/* see internal.h: peers refused before they authenticated */
+/* see internal.h: peers refused before they authenticated, counted in memory
+ * and written as summaries */
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
 
 #include <keyward/lifecycle.h>
 
 #include "internal.h"
 
-/* Logged like a request: method "TLS" (or the request's), status 0, the
- * reason as the path. */
-void kws_refusal_note(kw_store *s, const char *peer, const char *sha256, const char *reason,
-                      const char *request)
+typedef struct {
+	char address[KWS_PEER_MAX];
+	char sha256[65];
+	char reason[200];
+	char request[160];
+	long count;
+	time_t first, last;
+} refusal;
+
+static struct {
+	kw_store *store;
+	struct event *timer;
+	refusal rows[KWS_REFUSALS_MAX];
+	size_t n;
+	long dropped; /* counted while the table was full and could not be written */
+	time_t dropped_first, dropped_last;
+} tab;
+
+/* "ip" of "ip:port" or "[ip]:port". */
+static void address_of(const char *peer, char out[KWS_PEER_MAX])
 {
-	char actor[96], path[400];
-	snprintf(actor, sizeof(actor), "api:%s", sha256 ? sha256 : "anonymous");
-	snprintf(path, sizeof(path), "%s%s%s", reason, request ? ": " : "", request ? request : "");
-	kw_store_set_actor(s, actor);
-	if (kw_mgmt_log_request(s, "TLS", path, 0, sha256, NULL, peer) != KW_OK)
-		fprintf(stderr, "keyward: cannot log a refusal: %s\n", kw_error_message());
-	kw_store_set_actor(s, "");
+	const char *colon = strrchr(peer, ':');
+	size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+	if (peer[0] == '[' && n >= 2 && peer[n - 1] == ']') {
+		peer++;
+		n -= 2;
+	}
+	snprintf(out, KWS_PEER_MAX, "%.*s", (int)n, peer);
+}
+
+static void rows_to_log(kw_mgmt_refusal *out, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < tab.n; i++) {
+		const refusal *r = &tab.rows[i];
+		out[(*n)++] = (kw_mgmt_refusal){r->address, r->sha256[0] ? r->sha256 : NULL,
+		                                r->reason,  r->request[0] ? r->request : NULL,
+		                                r->count,   r->first,
+		                                r->last};
+	}
+	if (tab.dropped)
+		out[(*n)++] =
+		    (kw_mgmt_refusal){"(various)",
+		                      NULL,
+		                      "more kinds of refusal than the server counts between writes",
+		                      NULL,
+		                      tab.dropped,
+		                      tab.dropped_first,
+		                      tab.dropped_last};
+}
+
+void kws_refusals_flush(void)
+{
+	kw_mgmt_refusal rows[KWS_REFUSALS_MAX + 1];
+	size_t n = 0;
+	if (tab.store == NULL || (tab.n == 0 && tab.dropped == 0))
+		return;
+	rows_to_log(rows, &n);
+	kw_store_set_actor(tab.store, "api:anonymous");
+	kw_rc rc = kw_mgmt_log_refusals(tab.store, rows, n);
+	kw_store_set_actor(tab.store, "");
+	if (rc != KW_OK) { /* kept for the next try */
+		fprintf(stderr, "keyward: cannot log %zu refusals: %s\n", n, kw_error_message());
+		return;
+	}
+	tab.n = 0;
+	tab.dropped = 0;
+}
+
+static refusal *row_find(const char *address, const char *sha256, const char *reason)
+{
+	for (size_t i = 0; i < tab.n; i++) {
+		refusal *r = &tab.rows[i];
+		if (strcmp(r->address, address) == 0 && strcmp(r->sha256, sha256) == 0 &&
+		    strcmp(r->reason, reason) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+void kws_refusal_note(const char *peer, const char *sha256, const char *reason, const char *request)
+{
+	char address[KWS_PEER_MAX], why[200];
+	time_t now = time(NULL);
+	address_of(peer, address);
+	snprintf(why, sizeof(why), "%s", reason);
+	refusal *r = row_find(address, sha256 ? sha256 : "", why);
+	if (r == NULL && tab.n == KWS_REFUSALS_MAX)
+		kws_refusals_flush(); /* one write for a table full of peers */
+	if (r == NULL && tab.n == KWS_REFUSALS_MAX) {
+		tab.dropped_first = tab.dropped ? tab.dropped_first : now;
+		tab.dropped_last = now;
+		tab.dropped++;
+		return;
+	}
+	if (r == NULL) {
+		r = &tab.rows[tab.n++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->address, sizeof(r->address), "%s", address);
+		snprintf(r->sha256, sizeof(r->sha256), "%s", sha256 ? sha256 : "");
+		snprintf(r->reason, sizeof(r->reason), "%s", why);
+		r->first = now;
+	}
+	if (request)
+		snprintf(r->request, sizeof(r->request), "%s", request);
+	r->count++;
+	r->last = now;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	kws_refusals_flush();
+}
+
+int kws_refusals_start(struct event_base *base, kw_store *s)
+{
+	struct timeval every = {KWS_REFUSALS_SECONDS, 0};
+	memset(&tab, 0, sizeof(tab));
+	tab.store = s;
+	tab.timer = event_new(base, -1, EV_PERSIST, on_timer, NULL);
+	return tab.timer && event_add(tab.timer, &every) == 0 ? 0 : -1;
+}
+
+void kws_refusals_stop(void)
+{
+	kws_refusals_flush();
+	if (tab.timer)
+		event_free(tab.timer);
+	memset(&tab, 0, sizeof(tab));
 }

@@ -247,12 +247,18 @@ static void log_path(const kws_http_request *hr, char out[PATH_LOG_MAX])
 
 static void record(kws_req *r, int authed)
 {
-	char path[PATH_LOG_MAX];
+	char path[PATH_LOG_MAX], request[160];
 	const char *method = r->http->head->method;
 	log_path(r->http, path);
+	if (!authed) {
+		snprintf(request, sizeof(request), "%s %.140s", method, path);
+		kws_refusal_note(r->http->peer, r->caller.sha256[0] ? r->caller.sha256 : NULL,
+		                 r->refusal, request);
+		return;
+	}
 	kw_rc rc = kw_mgmt_log_request(r->store, method, path, r->status,
 	                               r->caller.sha256[0] ? r->caller.sha256 : NULL,
-	                               authed ? r->caller.name : NULL, r->http->peer);
+	                               r->caller.name, r->http->peer);
 	if (rc != KW_OK)
 		fprintf(stderr, "keyward: cannot log %s %s: %s\n", method, path,
 		        kw_error_message());
@@ -267,6 +273,7 @@ static int serve(kws_req *r)
 	         r->caller.sha256[0] ? r->caller.sha256 : "anonymous");
 	kw_store_set_actor(r->store, actor);
 	if (rc != KW_OK) {
+		snprintf(r->refusal, sizeof(r->refusal), "HTTP 401: %s", kw_error_message());
 		kws_reply_error(r, 401, "Unauthorized", "%s", kw_error_message());
 		return 0;
 	}

@@ -110,6 +110,7 @@ void kws_metrics(kws_req *r)
 void kws_events(kws_req *r)
 {
 	json_t *l = NULL;
+	kws_refusals_flush(); /* the list is up to date */
 	kw_rc rc = kw_events_list(r->store, kws_query(r, "certificate"), &l);
 	if (rc != KW_OK)
 		kws_reply_rc(r, rc);

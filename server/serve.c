@@ -40,8 +40,10 @@ static int run(struct event_base *base, server *sv)
 	struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
 	int ex = 1;
 	struct evconnlistener *l = kws_conn_listen(base, sv->ssl, sv->store, sv->cfg);
-	if (l && sigint && sigterm && event_add(sigint, NULL) == 0 &&
-	    event_add(sigterm, NULL) == 0) {
+	if (kws_refusals_start(base, sv->store) != 0)
+		fprintf(stderr, "keyward: cannot start counting refusals\n");
+	else if (l && sigint && sigterm && event_add(sigint, NULL) == 0 &&
+	         event_add(sigterm, NULL) == 0) {
 		printf("listening on %s:%d\n", sv->cfg->host, bound_port(l));
 		fflush(stdout);
 		ex = event_base_dispatch(base) < 0;
@@ -49,6 +51,7 @@ static int run(struct event_base *base, server *sv)
 	if (l)
 		evconnlistener_free(l);
 	kws_conn_close_all();
+	kws_refusals_stop();
 	if (sigint)
 		event_free(sigint);
 	if (sigterm)

@@ -201,6 +201,40 @@ kw_rc kw_mgmt_log_request(kw_store *s, const char *method, const char *path, int
 	return kwi_event_record(s, "api.request", NULL, 0, d);
 }
 
+static json_t *refusal_json(const kw_mgmt_refusal *r)
+{
+	char first[32], last[32];
+	kwi_time_format(r->first, first, sizeof(first));
+	kwi_time_format(r->last, last, sizeof(last));
+	return json_pack("{s:s,s:s?,s:s,s:s?,s:I,s:s,s:s}", "address", r->address,
+	                 "thumbprint_sha256", r->sha256, "reason", r->reason, "request", r->request,
+	                 "count", (json_int_t)r->count, "first", first, "last", last);
+}
+
+kw_rc kw_mgmt_log_refusals(kw_store *s, const kw_mgmt_refusal *rows, size_t n)
+{
+	json_int_t total = 0;
+	kw_error_clear();
+	json_t *list = json_array();
+	kw_rc rc = list ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; rc == KW_OK && i < n; i++) {
+		if (rows[i].address == NULL || rows[i].reason == NULL || rows[i].count < 1)
+			rc = KW_FAIL(KW_ERR_USAGE,
+			             "a refusal needs an address, a reason and a count");
+		else
+			rc = kwi_json_append(list, refusal_json(&rows[i]));
+		total += rc == KW_OK ? rows[i].count : 0;
+	}
+	json_t *d = rc == KW_OK ? json_pack("{s:I,s:o}", "total", total, "refusals", list) : NULL;
+	if (rc == KW_OK && d == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if (rc != KW_OK) {
+		json_decref(list);
+		return rc;
+	}
+	return kwi_event_record(s, "api.refused", NULL, 0, d);
+}
+
 kw_rc kw_mgmt_init(kw_store *s, const kw_mgmt_init_request *req, json_t **out)
 {
 	kw_error_clear();

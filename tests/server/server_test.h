@@ -412,6 +412,57 @@ static inline char *srv_last_event(const srv_ctx *c)
 	               c->store);
 }
 
+/* The entries of every api.refused event, in one array; *events: how many
+ * such events there are (NULL: not wanted). */
+static inline json_t *srv_refusals(const srv_ctx *c, int *events)
+{
+	char *out = cli_out("sqlite3 '%s/keyward.db' \"SELECT details FROM events WHERE type = "
+	                    "'api.refused' ORDER BY seq\"",
+	                    c->store);
+	json_t *all = json_array();
+	int n = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *d = json_loads(line, 0, NULL);
+		json_t *list = json_object_get(d, "refusals");
+		cr_assert(json_is_array(list), "api.refused without refusals: %s", line);
+		json_int_t total = 0;
+		for (size_t i = 0; i < json_array_size(list); i++) {
+			total +=
+			    json_integer_value(json_object_get(json_array_get(list, i), "count"));
+			json_array_append(all, json_array_get(list, i));
+		}
+		cr_assert_eq(json_integer_value(json_object_get(d, "total")), total,
+		             "api.refused total is not the sum of its counts: %s", line);
+		json_decref(d);
+		n++;
+	}
+	free(out);
+	if (events)
+		*events = n;
+	return all;
+}
+
+/* How many refusals of address the entries count, with certificate sha256
+ * (NULL: none presented; "*": any) and a reason containing why. */
+static inline long srv_refused(const json_t *all, const char *address, const char *sha256,
+                               const char *why)
+{
+	long n = 0;
+	for (size_t i = 0; i < json_array_size(all); i++) {
+		const json_t *e = json_array_get(all, i);
+		const char *a = json_string_value(json_object_get(e, "address"));
+		const char *t = json_string_value(json_object_get(e, "thumbprint_sha256"));
+		const char *r = json_string_value(json_object_get(e, "reason"));
+		int sha_ok = sha256 == NULL   ? t == NULL
+		             : *sha256 == '*' ? 1
+		                              : t && strcmp(t, sha256) == 0;
+		if (a && strcmp(a, address) == 0 && sha_ok && r && strstr(r, why))
+			n += (long)json_integer_value(json_object_get(e, "count"));
+	}
+	return n;
+}
+
 static inline void srv_teardown(srv_ctx *c)
 {
 	srv_stop(c);

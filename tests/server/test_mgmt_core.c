@@ -200,3 +200,41 @@ Test(mgmt_core, log_request_appends_to_the_event_log)
 	kw_store_close(s);
 	free(dir);
 }
+
+Test(mgmt_core, log_refusals_appends_one_summary)
+{
+	char *dir;
+	kw_store *s = mgmt_store(&dir);
+	json_t *ev = NULL;
+	cr_assert_eq(kw_events_list(s, NULL, &ev), KW_OK);
+	size_t before = json_array_size(ev);
+	json_decref(ev);
+	kw_mgmt_refusal rows[] = {
+	    {"192.0.2.7", NULL, "HTTP 401: no client certificate", "GET /certificates", 100,
+	     1893456000, 1893456005},
+	    {"2001:db8::1", "ab", "client certificate refused: unable to get local issuer", NULL, 3,
+	     1893456001, 1893456002},
+	};
+	cr_assert_eq(kw_mgmt_log_refusals(s, rows, 2), KW_OK);
+	/* an entry without an address or a count is refused, and nothing written */
+	kw_mgmt_refusal bad = {NULL, NULL, "x", NULL, 1, 0, 0};
+	cr_assert_eq(kw_mgmt_log_refusals(s, &bad, 1), KW_ERR_USAGE);
+	kw_mgmt_refusal none = {"192.0.2.8", NULL, "x", NULL, 0, 0, 0};
+	cr_assert_eq(kw_mgmt_log_refusals(s, &none, 1), KW_ERR_USAGE);
+	cr_assert_eq(kw_events_list(s, NULL, &ev), KW_OK);
+	cr_assert_eq(json_array_size(ev), before + 1, "not one event for two kinds of refusal");
+	json_t *e = json_array_get(ev, before);
+	cr_assert_str_eq(json_string_value(json_object_get(e, "type")), "api.refused");
+	json_t *d = json_object_get(e, "details");
+	cr_assert_eq(json_integer_value(json_object_get(d, "total")), 103);
+	json_t *first = json_array_get(json_object_get(d, "refusals"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(first, "address")), "192.0.2.7");
+	cr_assert_eq(json_integer_value(json_object_get(first, "count")), 100);
+	cr_assert_str_eq(json_string_value(json_object_get(first, "first")),
+	                 "2030-01-01T00:00:00Z");
+	cr_assert_str_eq(json_string_value(json_object_get(first, "request")), "GET /certificates");
+	cr_assert(json_is_null(json_object_get(first, "thumbprint_sha256")));
+	json_decref(ev);
+	kw_store_close(s);
+	free(dir);
+}

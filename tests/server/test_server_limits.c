@@ -78,13 +78,16 @@ Test(server_limits, connections_beyond_the_limit_are_refused)
 	cr_assert(strncmp(two, "0 ", 2) != 0 && strstr(two, " 000") != NULL,
 	          "two connections held, curl got: %s", two);
 	free(two);
-	cr_assert_eq(cli_sql_count(c.store, "SELECT count(*) FROM events WHERE type = "
-	                                    "'api.request' AND details LIKE '%connection limit%'"),
-	             1, "the refused connection is not logged once");
 	/* they closed: served again */
 	srv_curl(&c, &r, "alice", "GET", "/certificates", NULL);
 	srv_assert_status(&r, 200, "after the held connections closed");
 	srv_reply_free(&r);
+	srv_stop(&c);
+	json_t *refused = srv_refusals(&c, NULL);
+	cr_assert_eq(srv_refused(refused, "127.0.0.1", NULL, "connection limit reached (2)"), 1,
+	             "the refused connection is not logged once: %s",
+	             json_dumps(refused, JSON_COMPACT));
+	json_decref(refused);
 	srv_teardown(&c);
 }
 
@@ -153,6 +156,15 @@ Test(server_limits, idle_connections_from_one_address_do_not_lock_others_out)
 	close(other);
 	for (int i = 0; i < IDLE_SOCKETS; i++)
 		close(fds[i]);
+	/* who was refused, and how often: one summary */
+	srv_stop(&c);
+	int events = 0;
+	json_t *refused = srv_refusals(&c, &events);
+	cr_assert_eq(srv_refused(refused, "127.0.0.2", NULL, "per-address connection limit"),
+	             IDLE_SOCKETS - 16, "%s", json_dumps(refused, JSON_COMPACT));
+	/* one summary (two if the minute's write fell inside the test) */
+	cr_assert(events >= 1 && events <= 2, "%d api.refused events for one burst", events);
+	json_decref(refused);
 	srv_teardown(&c);
 }
 

@@ -20,6 +20,7 @@
 #define KEYWARD_MGMT_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -101,6 +102,23 @@ kw_rc kw_mgmt_authorize(kw_store *s, const unsigned char *der, size_t len,
  * peer: the caller's "ip:port" ("[ip]:port" for IPv6). */
 kw_rc kw_mgmt_log_request(kw_store *s, const char *method, const char *path, int status,
                           const char *sha256, const char *client, const char *peer) KW_MUST_USE;
+
+/* What the API server counted of one kind of refusal: a peer that did not
+ * authenticate (no client certificate, one refused, a limit, a handshake or
+ * request not done in time, malformed HTTP). */
+typedef struct {
+	const char *address; /* the peer's IP address */
+	const char *sha256;  /* the certificate it presented; NULL: none */
+	const char *reason;  /* why it was refused, one line */
+	const char *request; /* the last refused request, "METHOD /path"; NULL: none */
+	long count;          /* how many times */
+	time_t first, last;  /* when the first and the last happened */
+} kw_mgmt_refusal;
+
+/* Appends one event "api.refused" {total, refusals: [{address,
+ * thumbprint_sha256, reason, request, count, first, last}]} in a transaction
+ * of its own: refusals cost one write per summary, not one each. */
+kw_rc kw_mgmt_log_refusals(kw_store *s, const kw_mgmt_refusal *rows, size_t n) KW_MUST_USE;
 
 #ifdef __cplusplus
 }
