@@ -1,5 +1,6 @@
 /* see internal.h: the route table, after Key Vault's certificate API */
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -58,6 +59,41 @@ static int protected_name(const kws_req *r)
 	                         strcmp(r->segs[1], KW_MGMT_SERVER_NAME) == 0);
 }
 
+/* Is the media type application/json (parameters such as charset allowed)? */
+static int is_json(const char *type)
+{
+	static const char json[] = "application/json";
+	size_t n = sizeof(json) - 1;
+	type += strspn(type, " \t");
+	if (strncasecmp(type, json, n) != 0)
+		return 0;
+	type += n;
+	type += strspn(type, " \t");
+	return *type == '\0' || *type == ';';
+}
+
+/* A page in a browser that holds an admin's client certificate can make it
+ * send a POST cross-site without asking the server first (a form's
+ * text/plain, application/x-www-form-urlencoded or multipart/form-data, or
+ * fetch() without a body): a change must say application/json, which no
+ * browser sends cross-site without a CORS preflight the API never grants.
+ * PUT, PATCH and DELETE are preflighted anyway; they say it when they carry
+ * a body (or a type). */
+static int content_type_ok(kws_req *r)
+{
+	const char *type = evhttp_find_header(&r->http->head->headers, "Content-Type");
+	int body = evbuffer_get_length(r->http->body) > 0;
+	if (r->method == GET || (r->method != POST && !body && type == NULL))
+		return 1;
+	if (type && is_json(type))
+		return 1;
+	kws_reply_error(
+	    r, 415, "UnsupportedMediaType", "a %s%s needs Content-Type: application/json%s%.64s%s",
+	    r->http->head->method, body ? " with a body" : "",
+	    type ? " (not '" : ", and none was given", type ? type : "", type ? "')" : "");
+	return 0;
+}
+
 static const char *method_text(int m)
 {
 	switch (m) {
@@ -95,7 +131,8 @@ void kws_route(kws_req *r)
 			    r->segs[1]);
 			return;
 		}
-		routes[i].fn(r);
+		if (content_type_ok(r))
+			routes[i].fn(r);
 		return;
 	}
 	r->allow = allow;

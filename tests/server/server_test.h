@@ -262,11 +262,13 @@ static inline void srv_curl_as(srv_ctx *c, srv_reply *out, const char *cert, con
 	out->json = json_loads(out->body, 0, NULL);
 }
 
-/* The same, the body (if any) sent as application/json. */
+/* The same as a client of the API does it: with Content-Type
+ * application/json on a body and on every POST. */
 static inline void srv_curl(srv_ctx *c, srv_reply *out, const char *cert, const char *method,
                             const char *path, const char *body)
 {
-	srv_curl_as(c, out, cert, method, path, body, body ? "application/json" : NULL);
+	int json = body || strcmp(method, "POST") == 0;
+	srv_curl_as(c, out, cert, method, path, body, json ? "application/json" : NULL);
 }
 
 /* The value of header field name in a reply's headers (static buffer; "" when

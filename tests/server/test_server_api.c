@@ -514,3 +514,73 @@ Test(server_api, every_refusal_is_a_json_error)
 	free(after);
 	srv_teardown(&c);
 }
+
+/* A change sent as something other than application/json: status 415, the
+ * store and the token as they were. */
+static void refused_as(srv_ctx *c, const char *method, const char *path, const char *body,
+                       const char *type)
+{
+	srv_reply r;
+	char *before = srv_dump_no_events(c);
+	int objects = kwt_p11_object_count();
+	srv_curl_as(c, &r, "alice", method, path, body, type);
+	char what[256];
+	snprintf(what, sizeof(what), "%s %s as %s", method, path, type ? type : "(no type)");
+	srv_assert_status(&r, 415, what);
+	const char *msg =
+	    json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
+	cr_assert(strstr(msg, "application/json") != NULL, "%s: %s", what, r.body);
+	char *after = srv_dump_no_events(c);
+	cr_assert_str_eq(after, before, "%s changed the store", what);
+	cr_assert_eq(kwt_p11_object_count(), objects, "%s changed the token", what);
+	free(before);
+	free(after);
+	srv_reply_free(&r);
+}
+
+#define CREATE_WEB02                                                                               \
+	"{\"policy\": {\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\": \"CN=web02\"}}}"
+
+/* What a web page can make a browser that holds an admin's certificate send
+ * cross-site without a CORS preflight: a form (text/plain can carry a valid
+ * JSON body; urlencoded; multipart) or fetch() without a body or type. */
+Test(server_api, changes_need_content_type_json)
+{
+	srv_ctx c;
+	srv_reply r;
+	kwt_result k;
+	srv_setup(&c, 0, 1, "hsm");
+	cli_create(c.store, NULL, "web01", "hsm", "ec-p256", "CN=web01", 30, NULL);
+	cli_create(c.store, NULL, "old", "hsm", "ec-p256", "CN=old", 30, NULL);
+	cli_ok(&k, NULL, c.store, CLI_ARGS("cert", "delete", "old"));
+	kwt_result_free(&k);
+	srv_start(&c);
+	const char *create = "/certificates/web02/create";
+	refused_as(&c, "POST", create, CREATE_WEB02, "text/plain");
+	refused_as(&c, "POST", create, CREATE_WEB02, "application/x-www-form-urlencoded");
+	refused_as(&c, "POST", create, CREATE_WEB02, "multipart/form-data; boundary=x");
+	refused_as(&c, "POST", create, CREATE_WEB02, NULL);
+	refused_as(&c, "POST", create, CREATE_WEB02, "application/jsonx");
+	refused_as(&c, "POST", "/certificates/web01/renew", "{}", "text/plain");
+	refused_as(&c, "POST", "/deletedcertificates/old/recover", NULL, NULL);
+	refused_as(&c, "POST", "/deletedcertificates/old/recover", NULL, "text/plain");
+	refused_as(&c, "PUT", "/certificates/web01/policy", "{}", "text/plain");
+	refused_as(&c, "DELETE", "/certificates/web01", "{}", "text/plain");
+	/* reads need no type; JSON with a charset, in any case, is JSON */
+	srv_curl_as(&c, &r, "alice", "GET", "/certificates/web01", NULL, NULL);
+	srv_assert_status(&r, 200, "GET without a type");
+	srv_reply_free(&r);
+	srv_curl_as(&c, &r, "alice", "POST", create, CREATE_WEB02,
+	            "Application/JSON; charset=utf-8");
+	srv_assert_status(&r, 201, "create as Application/JSON; charset=utf-8");
+	srv_reply_free(&r);
+	srv_curl_as(&c, &r, "alice", "POST", "/deletedcertificates/old/recover", NULL,
+	            "application/json");
+	srv_assert_status(&r, 200, "recover as application/json");
+	srv_reply_free(&r);
+	/* DELETE without a body needs no type (browsers preflight it) */
+	srv_curl_as(&c, &r, "alice", "DELETE", "/certificates/web02", NULL, NULL);
+	srv_assert_status(&r, 200, "DELETE without a body");
+	srv_reply_free(&r);
+	srv_teardown(&c);
+}
