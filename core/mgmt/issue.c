@@ -19,11 +19,14 @@
 #define DAYS_MAX     3650
 #define NAME_MAX_LEN 64
 /* PBKDF2-HMAC-SHA256 iterations for the PKCS#12 file's key and certificate
- * bags, and the PKCS#12 KDF iterations of its SHA-256 MAC: OWASP's figure for
- * PBKDF2-SHA256 (2023). The file leaves the host, so a stolen copy is
- * attacked offline at the attacker's pace; each load (curl, a browser) pays
- * it once per use, a fraction of a second. */
-#define P12_ITER 600000
+ * bags: OWASP's figure for PBKDF2-SHA256 (2023). The file leaves the host,
+ * so a stolen copy is attacked offline at the attacker's pace; each load
+ * (curl, a browser) pays it once, a fraction of a second. The MAC's key comes
+ * from the PKCS#12 KDF, one SHA-256 block per iteration where PBKDF2-HMAC
+ * hashes two: twice the count makes a guess against the MAC cost as much as
+ * one against the key (OpenSSL 3.0 has no PBMAC1). */
+#define P12_ITER     600000
+#define P12_MAC_ITER (2 * P12_ITER)
 
 typedef struct {
 	EVP_PKEY *key; /* PKCS#12: the remote admin's key, made here in software */
@@ -190,7 +193,7 @@ static kw_rc p12_make(kw_store *s, issue_ctx *c, const char *name)
 	if (cas && sk_X509_push(cas, ca.cert) > 0)
 		p12 = PKCS12_create_ex(pw, name, c->key, c->cert, cas, NID_aes_256_cbc,
 		                       NID_aes_256_cbc, P12_ITER, -1, 0, NULL, NULL);
-	if (p12 && PKCS12_set_mac(p12, pw, -1, NULL, 0, P12_ITER, EVP_sha256()) != 1) {
+	if (p12 && PKCS12_set_mac(p12, pw, -1, NULL, 0, P12_MAC_ITER, EVP_sha256()) != 1) {
 		PKCS12_free(p12);
 		p12 = NULL;
 	}
