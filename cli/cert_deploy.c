@@ -45,7 +45,7 @@ int cert_deploy(int argc, char **argv)
 	else if (report && rc == KW_OK)
 		print_report(report);
 	if (rc == KW_OK && !as_json && json_object_size(report) == 0)
-		printf("%s: the policy has no deploy targets or hooks; nothing to do\n", name);
+		printf("%s: the policy names no deploy target; nothing to do\n", name);
 	json_decref(report);
 	return rc == KW_OK ? 0 : cli_fail(rc);
 }

@@ -79,6 +79,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_contact(int argc, char **argv);
 int cmd_channel(int argc, char **argv);
+int cmd_deploy_target(int argc, char **argv);
 /* the management API (cmd_serve.c) and its client certificates (cmd_mgmt.c) */
 int cmd_serve(int argc, char **argv);
 int cmd_mgmt(int argc, char **argv);

@@ -122,8 +122,9 @@ int cmd_cert(int argc, char **argv)
 	     "pkcs11-provider).\n"
 	     "tss2 and pkcs11-uri name the current key: renewing with a new key needs a new one."},
 	    {"deploy", cert_deploy, "NAME [--json]",
-	     "Writes the policy's deploy files (cert, chain, fullchain, key_ref) atomically "
-	     "and runs\nits hooks: pre, then the files, then deploy, then post. keyward renew "
+	     "Writes the files of the deploy target the policy names (cert, chain, fullchain,\n"
+	     "key_ref) atomically and runs its hooks: pre, then the files, then deploy, then\n"
+	     "post (see keyward deploy-target). keyward renew "
 	     "does this after\nevery renewal; run it by hand after changing the policy."},
 	    {NULL, NULL, NULL, NULL},
 	};

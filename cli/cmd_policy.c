@@ -192,8 +192,7 @@ int cmd_policy(int argc, char **argv)
 	     "(keyward CA NAME)\n"
 	     "            or \"acme:NAME\" (keyward issuer NAME), with \"http01\": {\"listen\":\n"
 	     "            \"ADDR:PORT\"} or {\"webroot\": \"/DIR\"} for ACME\n"
-	     "  deploy    cert, chain, fullchain, key_ref (absolute paths), owner, group,\n"
-	     "            mode (\"0640\"), hooks {pre, deploy, post} (shell commands)\n"
+	     "  deploy    target: the name of a deploy target (keyward deploy-target add)\n"
 	     "  history_limit  versions kept (1-1000, default 10)\n"
 	     "x509.subject and key.backend have no default: set them, or give cert create\n"
 	     "--subject and --backend."},

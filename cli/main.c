@@ -34,6 +34,8 @@ static const cli_command commands[] = {
     {"contact", cmd_contact, "add|list|remove ...", "who is told before certificates expire"},
     {"channel", cmd_channel, "add|list|remove ...",
      "how contacts are told: sendmail, webhook or command"},
+    {"deploy-target", cmd_deploy_target, "add|list|show|remove ...",
+     "where deploys write files and which commands they run (policies name one)"},
     {"serve", cmd_serve,
      "--listen ADDR:PORT [--tls-cert NAME] [--max-body BYTES] [--timeout S] "
      "[--handshake-timeout S] [--max-connections N] [--max-connections-per-address N]",
@@ -49,7 +51,7 @@ static void usage(FILE *f)
 	           "A hardware-backed key and certificate store: keys live in a TPM 2.0 or a\n"
 	           "PKCS#11 token and never leave it.\n\nCommands:\n");
 	for (const cli_command *c = commands; c->name; c++)
-		fprintf(f, "  %-8s %.*s\n", c->name, (int)strcspn(c->help, "\n"), c->help);
+		fprintf(f, "  %-13s %.*s\n", c->name, (int)strcspn(c->help, "\n"), c->help);
 	fprintf(f, "\nOptions:\n"
 	           "  --store DIR  the store (default: $KEYWARD_STORE, /var/lib/keyward for root,\n"
 	           "               else $XDG_DATA_HOME/keyward)\n"

@@ -92,6 +92,11 @@ const char *cli_hint(char *buf, size_t len)
 	case KW_HINT_MGMT_LIST: snprintf(buf, len, " (see: keyward mgmt list)"); break;
 	case KW_HINT_MGMT_ISSUE: snprintf(buf, len, " (keyward mgmt issue)"); break;
 	case KW_HINT_MGMT_INIT: snprintf(buf, len, " (run: keyward mgmt init --backend B)"); break;
+	case KW_HINT_DEPLOY_TARGET_LIST:
+		snprintf(buf, len,
+		         " (see: keyward deploy-target list; define one with keyward "
+		         "deploy-target add)");
+		break;
 	}
 	return buf;
 }

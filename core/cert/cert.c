@@ -111,7 +111,8 @@ kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *
 		                  "no backend given: the policy has no key.backend");
 		goto out;
 	}
-	if ((rc = kwi_issuer_policy_check(s, policy)) != KW_OK)
+	if ((rc = kwi_issuer_policy_check(s, policy)) != KW_OK ||
+	    (rc = kwi_deploy_target_policy_check(s, policy)) != KW_OK)
 		goto out;
 	if ((rc = kwi_now(&now)) != KW_OK || (rc = cert_exists(s, req->name, &exists)) != KW_OK)
 		goto out;

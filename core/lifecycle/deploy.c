@@ -29,7 +29,7 @@
 static const char *const target_env[] = {"KEYWARD_CERT_PATH", "KEYWARD_CHAIN_PATH",
                                          "KEYWARD_FULLCHAIN_PATH", "KEYWARD_KEY_REF_PATH"};
 
-/* The current version and its policy (the deploy section). */
+/* The current version and its policy (the deploy target it names). */
 static kw_rc load_cert(kwi_deploy_job *d)
 {
 	kwi_deploy_cert_row row;
@@ -56,29 +56,52 @@ static kw_rc load_cert(kwi_deploy_job *d)
 	return rc;
 }
 
-/* The store's copy was checked when it was set; what is checked again here
- * guards against one changed behind keyward's back. */
+/* The deploy target the policy names, as the store keeps it now: a target
+ * removed behind keyward's back (the store edited) fails the deploy. */
+static kw_rc load_target(kwi_deploy_job *d)
+{
+	kwi_deploy_target_row row;
+	int found = 0;
+	const char *target = d->policy->deploy.target;
+	snprintf(d->who, sizeof(d->who), "certificate '%s': deploy target '%s'", d->name, target);
+	KW_GUARD(kwi_store_deploy_target_get(d->s, target, &row, &found));
+	kw_rc rc = KW_OK;
+	if (!found)
+		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_DEPLOY_TARGET_LIST,
+		                  "%s does not exist: define it again or set a policy naming "
+		                  "another",
+		                  d->who);
+	else if (row.config == NULL)
+		rc = KW_FAIL(KW_ERR_STORE, "%s: its settings do not read", d->who);
+	else if ((rc = kwi_deploy_conf_from_json(row.config, &d->conf)) != KW_OK) {
+		kw_error_clear();
+		rc = KW_FAIL(KW_ERR_STORE, "%s: its settings do not read", d->who);
+	}
+	kwi_named_row_clear(&row);
+	return rc;
+}
+
+/* The store's copy was checked when the target was added; what is checked
+ * again here guards against one changed behind keyward's back. */
 static kw_rc read_config(kwi_deploy_job *d)
 {
 	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++) {
-		const char *path = d->policy->deploy.file[i];
+		const char *path = d->conf.file[i];
 		if (path == NULL)
 			continue;
 		if (path[0] != '/')
-			return KW_FAIL(
-			    KW_ERR_PARSE,
-			    "certificate '%s': policy deploy.%s: must be an absolute path", d->name,
-			    kwi_deploy_file_names[i]);
+			return KW_FAIL(KW_ERR_PARSE, "%s: %s: must be an absolute path", d->who,
+			               kwi_deploy_file_names[i]);
 		d->t[i].kind = kwi_deploy_file_names[i];
 		d->t[i].path = path;
 		d->n_targets++;
 	}
 	for (size_t i = 0; i < KWI_HOOKS; i++) {
-		const char *cmd = d->policy->deploy.hook[i];
+		const char *cmd = d->conf.hook[i];
 		d->hooks[i] = cmd && cmd[0] ? cmd : NULL;
 		d->n_hooks += d->hooks[i] != NULL;
 	}
-	return kwi_deploy_owner(d);
+	return kwi_deploy_ids(d->who, &d->conf, &d->uid, &d->gid, &d->mode);
 }
 
 static kw_rc build_env(kwi_deploy_job *d)
@@ -183,6 +206,15 @@ static kw_rc run(kwi_deploy_job *d)
 	return rc != KW_OK ? rc : post;
 }
 
+static kw_rc report_new(kwi_deploy_job *d)
+{
+	d->report = json_pack("{s:s,s:i,s:s,s:[],s:[]}", "name", d->name, "version", d->version,
+	                      "thumbprint_sha256", d->sha256, "files", "hooks");
+	if (d->report && d->policy->deploy.target)
+		json_object_set_new(d->report, "target", json_string(d->policy->deploy.target));
+	return d->report ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
 kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report)
 {
 	kwi_deploy_job d = {.s = s, .name = cert};
@@ -191,19 +223,17 @@ kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report)
 	if (kwi_store_in_transaction(s))
 		return KW_FAIL(KW_ERR_INTERNAL, "deploy of '%s' requested inside a transaction",
 		               cert);
-	if ((rc = load_cert(&d)) != KW_OK || (rc = read_config(&d)) != KW_OK)
+	if ((rc = load_cert(&d)) != KW_OK)
 		goto out;
-	if (d.n_targets == 0 && d.n_hooks == 0) {
+	if (d.policy->deploy.target == NULL) {
 		*report = json_object(); /* nothing to deploy */
 		goto out;
 	}
-	d.report = json_pack("{s:s,s:i,s:s,s:[],s:[]}", "name", cert, "version", d.version,
-	                     "thumbprint_sha256", d.sha256, "files", "hooks");
-	if (d.report == NULL) {
-		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if ((rc = report_new(&d)) != KW_OK)
 		goto out;
-	}
-	rc = run(&d);
+	/* from here on a failure is a deploy that failed: recorded as such */
+	if ((rc = load_target(&d)) == KW_OK && (rc = read_config(&d)) == KW_OK)
+		rc = run(&d);
 	record(&d, rc);
 	*report = json_incref(d.report);
 out:

@@ -27,7 +27,9 @@ typedef struct {
 	const char *name;
 	int version;
 	char sha256[65];
-	kwi_policy *policy; /* the certificate's policy: what its deploy section says */
+	kwi_policy *policy;   /* the certificate's policy: which deploy target it names */
+	kwi_deploy_conf conf; /* that target's settings, read from the store */
+	char who[200];        /* "certificate 'NAME': deploy target 'T'", for messages */
 	kwi_deploy_target t[KWI_DEPLOY_TARGETS];
 	size_t n_targets, n_hooks;
 	const char *hooks[3]; /* pre, deploy, post (NULL: none) */
@@ -41,8 +43,11 @@ typedef struct {
 	char *failed_stderr;
 } kwi_deploy_job;
 
-/* Resolves deploy.owner, deploy.group and deploy.mode (names or numbers). */
-kw_rc kwi_deploy_owner(kwi_deploy_job *d) KW_MUST_USE;
+/* Resolves c's owner, group (names or numbers, on this host) and mode;
+ * absent: keyward's own uid and gid, mode -1. who starts the messages
+ * ("deploy target 'web': group: no such group 'x' on this host"). */
+kw_rc kwi_deploy_ids(const char *who, const kwi_deploy_conf *c, uid_t *uid, gid_t *gid,
+                     int *mode) KW_MUST_USE;
 /* Gets the PEMs of every configured target from the store. */
 kw_rc kwi_deploy_files_prepare(kwi_deploy_job *d) KW_MUST_USE;
 /* Stages every file, then renames them all into place. */

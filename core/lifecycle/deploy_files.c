@@ -25,68 +25,62 @@ static long numeric_id(const char *text)
 	return text[0] && !errno && *end == '\0' && v >= 0 && v < 0x7fffffff ? v : -1;
 }
 
-static kw_rc resolve_user(kwi_deploy_job *d, const char *owner)
+static kw_rc resolve_user(const char *who, const char *owner, uid_t *uid)
 {
 	long id = numeric_id(owner);
 	if (id >= 0) {
-		d->uid = (uid_t)id;
+		*uid = (uid_t)id;
 		return KW_OK;
 	}
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 	if (getpwnam_r(owner, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-		return KW_FAIL(KW_ERR_NOT_FOUND,
-		               "certificate '%s': policy deploy.owner: no such user '%s'", d->name,
+		return KW_FAIL(KW_ERR_NOT_FOUND, "%s: owner: no such user '%s' on this host", who,
 		               owner);
-	d->uid = pw.pw_uid;
+	*uid = pw.pw_uid;
 	return KW_OK;
 }
 
-static kw_rc resolve_group(kwi_deploy_job *d, const char *group)
+static kw_rc resolve_group(const char *who, const char *group, gid_t *gid)
 {
 	long id = numeric_id(group);
 	if (id >= 0) {
-		d->gid = (gid_t)id;
+		*gid = (gid_t)id;
 		return KW_OK;
 	}
 	struct group gr, *res = NULL;
 	char buf[16384];
 	if (getgrnam_r(group, &gr, buf, sizeof(buf), &res) != 0 || res == NULL)
-		return KW_FAIL(KW_ERR_NOT_FOUND,
-		               "certificate '%s': policy deploy.group: no such group '%s'", d->name,
+		return KW_FAIL(KW_ERR_NOT_FOUND, "%s: group: no such group '%s' on this host", who,
 		               group);
-	d->gid = gr.gr_gid;
+	*gid = gr.gr_gid;
 	return KW_OK;
 }
 
-static kw_rc parse_mode(kwi_deploy_job *d, const char *text)
+static kw_rc parse_mode(const char *who, const char *text, int *mode)
 {
 	char *end = NULL;
 	long v = strtol(text, &end, 8);
 	if (text[0] == '\0' || *end != '\0' || strlen(text) > 4 || v < 0 || v > 0777)
 		return KW_FAIL(KW_ERR_PARSE,
-		               "certificate '%s': policy deploy.mode: must be an octal string such "
-		               "as \"0640\" (at most 0777)",
-		               d->name);
-	d->mode = (int)v;
+		               "%s: mode: must be an octal string such as \"0640\" (at most 0777)",
+		               who);
+	*mode = (int)v;
 	return KW_OK;
 }
 
-kw_rc kwi_deploy_owner(kwi_deploy_job *d)
+kw_rc kwi_deploy_ids(const char *who, const kwi_deploy_conf *c, uid_t *uid, gid_t *gid, int *mode)
 {
-	const char *owner = d->policy->deploy.owner;
-	const char *group = d->policy->deploy.group;
-	const char *mode = d->policy->deploy.mode;
 	/* defaults: whoever runs keyward (root under the systemd timer) */
-	d->uid = geteuid();
-	d->gid = getegid();
-	d->mode = -1;
-	if (owner)
-		KW_GUARD(resolve_user(d, owner));
-	if (group)
-		KW_GUARD(resolve_group(d, group));
-	if (mode)
-		KW_GUARD(parse_mode(d, mode));
+	*uid = geteuid();
+	*gid = getegid();
+	*mode = -1;
+	if (c->owner)
+		KW_GUARD(resolve_user(who, c->owner, uid));
+	if (c->group)
+		KW_GUARD(resolve_group(who, c->group, gid));
+	if (c->mode)
+		KW_GUARD(parse_mode(who, c->mode, mode));
 	return KW_OK;
 }
 
@@ -236,6 +230,7 @@ void kwi_deploy_job_clear(kwi_deploy_job *d)
 	}
 	kwi_env_clear(&d->env);
 	kwi_policy_free(d->policy);
+	kwi_deploy_conf_clear(&d->conf);
 	json_decref(d->report);
 	free(d->failed_stderr);
 }

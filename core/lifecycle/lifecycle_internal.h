@@ -22,13 +22,18 @@ kw_rc kwi_notify(kw_store *s, const char *kind, const char *cert, int version,
                  const char *threshold, const json_t *details) KW_MUST_USE;
 
 /* ---- lifecycle/deploy.c ----
- * Deploys the current version of cert if its policy has deploy targets (see
+ * Deploys the current version of cert if its policy names a deploy target (see
  * kw_cert_deploy); records "deploy.done" / "deploy.failed" events. Call it
  * outside any transaction (hooks run up to 60 s each, setting
  * "deploy_hook_timeout"). *report is set (caller frees) whenever the deploy
  * ran, also when it failed (then it says what was done and has "error");
  * NULL when it failed before starting (unknown certificate, bad policy). */
 kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report) KW_MUST_USE;
+
+/* ---- lifecycle/deploy_targets.c ----
+ * A policy may name only a deploy target that exists (cert create, policy
+ * set): KW_ERR_NOT_FOUND naming deploy.target otherwise. */
+kw_rc kwi_deploy_target_policy_check(kw_store *s, const kwi_policy *p) KW_MUST_USE;
 
 /* ---- lifecycle/renew.c ----
  * What follows every successful renewal (manual or by the engine): prune

@@ -101,14 +101,20 @@ void kwi_policy_free(kwi_policy *p)
 	free(p->issuer.name);
 	free(p->issuer.http01.listen);
 	free(p->issuer.http01.webroot);
-	for (size_t i = 0; i < KWI_DEPLOY_FILES; i++)
-		free(p->deploy.file[i]);
-	free(p->deploy.owner);
-	free(p->deploy.group);
-	free(p->deploy.mode);
-	for (size_t i = 0; i < KWI_HOOKS; i++)
-		free(p->deploy.hook[i]);
+	free(p->deploy.target);
 	free(p);
+}
+
+void kwi_deploy_conf_clear(kwi_deploy_conf *c)
+{
+	for (size_t i = 0; i < KWI_DEPLOY_FILES; i++)
+		free(c->file[i]);
+	free(c->owner);
+	free(c->group);
+	free(c->mode);
+	for (size_t i = 0; i < KWI_HOOKS; i++)
+		free(c->hook[i]);
+	memset(c, 0, sizeof(*c));
 }
 
 kw_rc kwi_policy_issuer_set(kwi_policy *p, const char *name)
@@ -269,20 +275,39 @@ static kw_rc read_issuer(const json_t *doc, kwi_policy *p)
 	return get_string(http01, "issuer.http01", "webroot", &p->issuer.http01.webroot);
 }
 
+/* Only the target's name: a stored policy's inline files or hooks (none
+ * since the store migrated them into deploy targets) are never read. */
 static kw_rc read_deploy(const json_t *doc, kwi_policy *p)
 {
-	const json_t *deploy, *hooks;
+	const json_t *deploy;
 	KW_GUARD(get(doc, "", "deploy", JSON_OBJECT, &deploy));
+	return get_string(deploy, "deploy", "target", &p->deploy.target);
+}
+
+static kw_rc read_deploy_conf(const json_t *doc, kwi_deploy_conf *c)
+{
+	const json_t *hooks;
 	for (size_t i = 0; i < KWI_DEPLOY_FILES; i++)
-		KW_GUARD(
-		    get_string(deploy, "deploy", kwi_deploy_file_names[i], &p->deploy.file[i]));
-	KW_GUARD(get_string(deploy, "deploy", "owner", &p->deploy.owner));
-	KW_GUARD(get_string(deploy, "deploy", "group", &p->deploy.group));
-	KW_GUARD(get_string(deploy, "deploy", "mode", &p->deploy.mode));
-	KW_GUARD(get(deploy, "deploy", "hooks", JSON_OBJECT, &hooks));
+		KW_GUARD(get_string(doc, "", kwi_deploy_file_names[i], &c->file[i]));
+	KW_GUARD(get_string(doc, "", "owner", &c->owner));
+	KW_GUARD(get_string(doc, "", "group", &c->group));
+	KW_GUARD(get_string(doc, "", "mode", &c->mode));
+	KW_GUARD(get(doc, "", "hooks", JSON_OBJECT, &hooks));
 	for (size_t i = 0; i < KWI_HOOKS; i++)
-		KW_GUARD(get_string(hooks, "deploy.hooks", kwi_hook_names[i], &p->deploy.hook[i]));
+		KW_GUARD(get_string(hooks, "hooks", kwi_hook_names[i], &c->hook[i]));
 	return KW_OK;
+}
+
+kw_rc kwi_deploy_conf_from_json(const json_t *doc, kwi_deploy_conf *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(doc))
+		return KW_FAIL(KW_ERR_STORE, "deploy target: must be an object, not %s",
+		               kwi_json_kind(doc));
+	kw_rc rc = read_deploy_conf(doc, out);
+	if (rc != KW_OK)
+		kwi_deploy_conf_clear(out);
+	return rc;
 }
 
 kw_rc kwi_policy_from_json(const json_t *doc, kwi_policy **out)
@@ -404,28 +429,12 @@ static void issuer_json(writer *w, const kwi_policy *p, json_t *issuer)
 	put(w, issuer, "name", json_string(p->issuer.name));
 }
 
-/* An empty deploy (and empty hooks) is left out, as the validator leaves it. */
+/* No target: no deploy section, as the validator leaves it. */
 static void deploy_json(writer *w, const kwi_policy *p, json_t *doc)
 {
-	json_t *d = json_object(), *hooks = json_object();
-	for (size_t i = 0; i < KWI_DEPLOY_FILES; i++)
-		if (p->deploy.file[i])
-			put(w, d, kwi_deploy_file_names[i], json_string(p->deploy.file[i]));
-	if (p->deploy.owner)
-		put(w, d, "owner", json_string(p->deploy.owner));
-	if (p->deploy.group)
-		put(w, d, "group", json_string(p->deploy.group));
-	if (p->deploy.mode)
-		put(w, d, "mode", json_string(p->deploy.mode));
-	for (size_t i = 0; i < KWI_HOOKS; i++)
-		if (p->deploy.hook[i])
-			put(w, hooks, kwi_hook_names[i], json_string(p->deploy.hook[i]));
-	if (json_object_size(hooks))
-		put(w, d, "hooks", json_incref(hooks));
-	if (json_object_size(d))
-		put(w, doc, "deploy", json_incref(d));
-	json_decref(hooks);
-	json_decref(d);
+	if (p->deploy.target)
+		put(w, put(w, doc, "deploy", json_object()), "target",
+		    json_string(p->deploy.target));
 }
 
 kw_rc kwi_policy_to_json(const kwi_policy *p, json_t **out)

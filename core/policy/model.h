@@ -51,6 +51,17 @@ enum {
 /* deploy's hooks, in the order they run */
 enum { KWI_HOOK_PRE, KWI_HOOK_DEPLOY, KWI_HOOK_POST, KWI_HOOKS };
 
+/* A deploy target: what a deploy writes and runs. Defined on the host with
+ * `keyward deploy-target add` (the store's deploy_targets table); a policy
+ * only names one, so whoever can set a policy (the management API) can
+ * neither define a command nor choose a file path. */
+typedef struct {
+	char *file[KWI_DEPLOY_FILES]; /* absolute paths; NULL: not deployed */
+	char *owner, *group;          /* names or numbers; NULL: whoever runs keyward */
+	char *mode;                   /* octal text, "0640"; NULL: the defaults */
+	char *hook[KWI_HOOKS];        /* shell commands; NULL: none */
+} kwi_deploy_conf;
+
 struct kwi_policy {
 	struct {
 		kw_key_type type; /* 0: absent, or a name this build does not know */
@@ -77,10 +88,7 @@ struct kwi_policy {
 		kwi_http01_conf http01; /* acme: how to answer http-01; both NULL: not said */
 	} issuer;
 	struct {
-		char *file[KWI_DEPLOY_FILES]; /* absolute paths; NULL: not deployed */
-		char *owner, *group;          /* names or numbers; NULL: whoever runs keyward */
-		char *mode;                   /* octal text, "0640"; NULL: the defaults */
-		char *hook[KWI_HOOKS];        /* shell commands; NULL: none */
+		char *target; /* a deploy target's name; NULL: nothing is deployed */
 	} deploy;
 	int history_limit; /* versions kept; 0: every one (absent) */
 };
@@ -132,13 +140,39 @@ time_t kwi_policy_trigger_at(const kwi_trigger *t, time_t not_before, time_t not
  * (and for p NULL) at 2/3 of the lifetime. */
 time_t kwi_policy_renew_at(const kwi_policy *p, time_t not_before, time_t not_after);
 
+/* Frees what c holds and zeroes it. */
+void kwi_deploy_conf_clear(kwi_deploy_conf *c);
+/* Reads a deploy target's stored settings as they are (each field a string
+ * or absent; hooks an object): deploy checks paths, owner and mode again.
+ * Another JSON type is refused (KW_ERR_STORE). */
+kw_rc kwi_deploy_conf_from_json(const json_t *doc, kwi_deploy_conf *out) KW_MUST_USE;
+
 /* ---- policy/policy.c: validation ---- */
 /* Validates a policy document (anything a user gave) and fills the
  * defaults; the error names the field ("x509.validity_days: must be 1 to
  * 36500, not 0"). */
 kw_rc kwi_policy_check(const json_t *in, kwi_policy **out) KW_MUST_USE;
+/* Validates a deploy target's settings (cert, chain, fullchain, key_ref:
+ * absolute paths, each a different file; owner, group: names or numbers;
+ * mode: octal, not writable by others; hooks {pre, deploy, post}: shell
+ * commands), the rules a policy's inline deploy section had. *out: the
+ * normalised document (new reference); conf (may be NULL): the same, typed.
+ * Errors name the field ("mode: must be an octal mode ..."). Whether the
+ * owner and group exist on this host is the caller's check. */
+kw_rc kwi_deploy_conf_check(const json_t *in, json_t **out, kwi_deploy_conf *conf) KW_MUST_USE;
+/* The name rule of deploy targets ("deploy target": 1 to 80 of [A-Za-z0-9._-],
+ * starting with a letter or digit). */
+kw_rc kwi_deploy_target_name_check(const char *name) KW_MUST_USE;
 /* A checked policy has what issuing needs: x509.subject and key.backend. */
 kw_rc kwi_policy_require_complete(const kwi_policy *p) KW_MUST_USE;
+
+/* ---- policy/deploy_migrate.c ---- */
+/* Schema 6 → 7, inside the migration's transaction: every certificate whose
+ * stored policy has an inline deploy section (files, owner, group, mode,
+ * hooks) gets a deploy target "cert-NAME" holding those settings, and its
+ * policy names that target instead; a section with neither files nor hooks
+ * deployed nothing and is dropped. What deploys is unchanged. */
+kw_rc kwi_policy_deploy_migrate(kw_store *s) KW_MUST_USE;
 
 /* ---- policy/request.c ---- */
 /* The policy of a create request (checked, complete). */

@@ -27,6 +27,7 @@
 #define PATH_LEN        160
 #define NAME_LEN_MAX    64
 #define HOOK_LEN_MAX    4096
+#define TARGET_NAME_MAX 80
 
 #define KEY_TYPES "ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096"
 
@@ -537,90 +538,172 @@ static int owner_ok(const char *s)
 	return 1;
 }
 
-static kw_rc check_mode(const char *m, kwi_policy *p)
+static kw_rc check_mode(const char *m, kwi_deploy_conf *c)
 {
 	size_t n = strlen(m);
 	char norm[8];
 	if (!(n == 3 || (n == 4 && m[0] == '0')) || strspn(m, "01234567") != n)
-		return field_fail(KW_ERR_USAGE, "deploy.mode",
+		return field_fail(KW_ERR_USAGE, "mode",
 		                  "must be an octal mode such as \"0640\", not \"%s\"", m);
 	long mode = strtol(m, NULL, 8);
 	if (mode & 02)
-		return field_fail(KW_ERR_USAGE, "deploy.mode",
+		return field_fail(KW_ERR_USAGE, "mode",
 		                  "\"%s\" lets anyone rewrite the deployed files", m);
 	snprintf(norm, sizeof(norm), "0%03lo", mode);
-	return kwi_policy_strdup(norm, &p->deploy.mode);
+	return kwi_policy_strdup(norm, &c->mode);
 }
 
-static kw_rc check_hooks(const json_t *in, kwi_policy *p)
+static kw_rc check_hooks(const json_t *in, kwi_deploy_conf *c)
 {
 	static const char *const fields[] = {"pre", "deploy", "post", NULL}; /* kwi_hook_names */
 	char path[PATH_LEN];
 	const json_t *v;
-	KW_GUARD(check_type(in, JSON_OBJECT, "deploy.hooks"));
-	KW_GUARD(known_fields(in, "deploy.hooks", fields));
+	KW_GUARD(check_type(in, JSON_OBJECT, "hooks"));
+	KW_GUARD(known_fields(in, "hooks", fields));
 	for (size_t i = 0; i < KWI_HOOKS; i++) {
-		KW_GUARD(member(in, "deploy.hooks", kwi_hook_names[i], JSON_STRING, &v));
+		KW_GUARD(member(in, "hooks", kwi_hook_names[i], JSON_STRING, &v));
 		size_t n = v ? strlen(json_string_value(v)) : 0;
 		if (v && (n == 0 || n > HOOK_LEN_MAX))
-			return field_fail(KW_ERR_USAGE, at(path, "deploy.hooks", kwi_hook_names[i]),
+			return field_fail(KW_ERR_USAGE, at(path, "hooks", kwi_hook_names[i]),
 			                  "must be a shell command of 1 to %d characters",
 			                  HOOK_LEN_MAX);
 		if (v)
-			KW_GUARD(kwi_policy_strdup(json_string_value(v), &p->deploy.hook[i]));
+			KW_GUARD(kwi_policy_strdup(json_string_value(v), &c->hook[i]));
 	}
 	return KW_OK;
 }
 
-static kw_rc check_deploy_file(const json_t *in, size_t i, kwi_policy *p)
+static kw_rc check_deploy_file(const json_t *in, size_t i, kwi_deploy_conf *c)
 {
-	char path[PATH_LEN];
 	const json_t *v;
 	const char *key = kwi_deploy_file_names[i];
-	KW_GUARD(member(in, "deploy", key, JSON_STRING, &v));
+	KW_GUARD(member(in, "", key, JSON_STRING, &v));
 	if (v == NULL)
 		return KW_OK;
 	const char *file = json_string_value(v);
 	size_t n = strlen(file);
 	if (file[0] != '/' || n < 2 || file[n - 1] == '/' || n >= 4096)
-		return field_fail(KW_ERR_USAGE, at(path, "deploy", key),
-		                  "must be an absolute file path, not '%s'", file);
+		return field_fail(KW_ERR_USAGE, key, "must be an absolute file path, not '%s'",
+		                  file);
 	for (size_t j = 0; j < i; j++)
-		if (p->deploy.file[j] && strcmp(p->deploy.file[j], file) == 0)
-			return field_fail(KW_ERR_USAGE, at(path, "deploy", key),
-			                  "'%s' is also deploy.%s", file, kwi_deploy_file_names[j]);
-	return kwi_policy_strdup(file, &p->deploy.file[i]);
+		if (c->file[j] && strcmp(c->file[j], file) == 0)
+			return field_fail(KW_ERR_USAGE, key, "'%s' is also %s", file,
+			                  kwi_deploy_file_names[j]);
+	return kwi_policy_strdup(file, &c->file[i]);
 }
 
 static kw_rc check_owner(const json_t *in, const char *key, const char *what, char **out)
 {
-	char path[PATH_LEN];
 	const json_t *v;
-	KW_GUARD(member(in, "deploy", key, JSON_STRING, &v));
+	KW_GUARD(member(in, "", key, JSON_STRING, &v));
 	if (v && !owner_ok(json_string_value(v)))
-		return field_fail(KW_ERR_USAGE, at(path, "deploy", key),
-		                  "must be a %s name or number, not '%s'", what,
+		return field_fail(KW_ERR_USAGE, key, "must be a %s name or number, not '%s'", what,
 		                  json_string_value(v));
 	return v ? kwi_policy_strdup(json_string_value(v), out) : KW_OK;
 }
 
-/* An empty deploy (or empty hooks) is left out of the document. */
-static kw_rc check_deploy(const json_t *in, kwi_policy *p)
+static kw_rc check_target_conf(const json_t *in, kwi_deploy_conf *c)
 {
 	static const char *const fields[] = {"cert",  "chain", "fullchain", "key_ref", "owner",
 	                                     "group", "mode",  "hooks",     NULL};
 	const json_t *v;
-	KW_GUARD(check_type(in, JSON_OBJECT, "deploy"));
-	KW_GUARD(known_fields(in, "deploy", fields));
+	KW_GUARD(check_type(in, JSON_OBJECT, "deploy target"));
+	KW_GUARD(known_fields(in, "", fields));
 	for (size_t i = 0; i < KWI_DEPLOY_FILES; i++)
-		KW_GUARD(check_deploy_file(in, i, p));
-	KW_GUARD(check_owner(in, "owner", "user", &p->deploy.owner));
-	KW_GUARD(check_owner(in, "group", "group", &p->deploy.group));
-	KW_GUARD(member(in, "deploy", "mode", JSON_STRING, &v));
+		KW_GUARD(check_deploy_file(in, i, c));
+	KW_GUARD(check_owner(in, "owner", "user", &c->owner));
+	KW_GUARD(check_owner(in, "group", "group", &c->group));
+	KW_GUARD(member(in, "", "mode", JSON_STRING, &v));
 	if (v)
-		KW_GUARD(check_mode(json_string_value(v), p));
+		KW_GUARD(check_mode(json_string_value(v), c));
 	v = json_object_get(in, "hooks");
-	return v ? check_hooks(v, p) : KW_OK;
+	KW_GUARD(v ? check_hooks(v, c) : KW_OK);
+	for (size_t i = 0; i < KWI_DEPLOY_FILES; i++)
+		if (c->file[i])
+			return KW_OK;
+	for (size_t i = 0; i < KWI_HOOKS; i++)
+		if (c->hook[i])
+			return KW_OK;
+	return KW_FAIL(KW_ERR_USAGE, "a deploy target needs a file (cert, chain, fullchain, "
+	                             "key_ref) or a hook (pre, deploy, post)");
+}
+
+/* The normalised document: files, owner, group, mode, then hooks. */
+static kw_rc target_json(const kwi_deploy_conf *c, json_t **out)
+{
+	json_t *d = json_object(), *hooks = json_object();
+	int ok = d && hooks;
+	for (size_t i = 0; ok && i < KWI_DEPLOY_FILES; i++)
+		if (c->file[i])
+			ok = json_object_set_new(d, kwi_deploy_file_names[i],
+			                         json_string(c->file[i])) == 0;
+	if (ok && c->owner)
+		ok = json_object_set_new(d, "owner", json_string(c->owner)) == 0;
+	if (ok && c->group)
+		ok = json_object_set_new(d, "group", json_string(c->group)) == 0;
+	if (ok && c->mode)
+		ok = json_object_set_new(d, "mode", json_string(c->mode)) == 0;
+	for (size_t i = 0; ok && i < KWI_HOOKS; i++)
+		if (c->hook[i])
+			ok = json_object_set_new(hooks, kwi_hook_names[i],
+			                         json_string(c->hook[i])) == 0;
+	if (ok && json_object_size(hooks))
+		ok = json_object_set(d, "hooks", hooks) == 0;
+	json_decref(hooks);
+	if (!ok) {
+		json_decref(d);
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	*out = d;
+	return KW_OK;
+}
+
+/* see policy/model.h */
+kw_rc kwi_deploy_conf_check(const json_t *in, json_t **out, kwi_deploy_conf *conf)
+{
+	kwi_deploy_conf c = {0};
+	*out = NULL;
+	kw_rc rc = check_target_conf(in, &c);
+	if (rc == KW_OK)
+		rc = target_json(&c, out);
+	if (rc == KW_OK && conf)
+		*conf = c;
+	else
+		kwi_deploy_conf_clear(&c);
+	return rc;
+}
+
+kw_rc kwi_deploy_target_name_check(const char *name)
+{
+	return kwi_name_check("deploy target", name, TARGET_NAME_MAX);
+}
+
+/* A policy names a deploy target and nothing else: the files and commands
+ * are the host's (keyward deploy-target add), never the policy writer's.
+ * An empty deploy is left out of the document. */
+static kw_rc check_deploy(const json_t *in, kwi_policy *p)
+{
+	static const char *const inline_fields[] = {"cert",  "chain", "fullchain", "key_ref",
+	                                            "owner", "group", "mode",      "hooks"};
+	const json_t *v;
+	KW_GUARD(check_type(in, JSON_OBJECT, "deploy"));
+	for (size_t i = 0; i < sizeof(inline_fields) / sizeof(inline_fields[0]); i++)
+		if (json_object_get(in, inline_fields[i]))
+			return field_fail(
+			    KW_ERR_USAGE, "deploy",
+			    "a policy cannot set %s: files and hooks belong to a "
+			    "deploy target defined on the host (keyward deploy-target "
+			    "add NAME ...); reference it as \"deploy\": {\"target\": "
+			    "\"NAME\"}",
+			    inline_fields[i]);
+	static const char *const fields[] = {"target", NULL};
+	KW_GUARD(known_fields(in, "deploy", fields));
+	KW_GUARD(member(in, "deploy", "target", JSON_STRING, &v));
+	if (v == NULL)
+		return KW_OK;
+	if (kwi_deploy_target_name_check(json_string_value(v)) != KW_OK)
+		return rewrap("deploy.target");
+	return kwi_policy_strdup(json_string_value(v), &p->deploy.target);
 }
 
 /* ---- the document ---- */

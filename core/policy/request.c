@@ -7,6 +7,7 @@
 
 #include <openssl/x509v3.h>
 
+#include "lifecycle/lifecycle_internal.h"
 #include "policy/model.h"
 #include "store/store_certs.h"
 #include <keyward/lifecycle.h>
@@ -264,6 +265,8 @@ kw_rc kw_policy_set(kw_store *s, const char *name, const json_t *policy)
 		rc = backend_exists(s, p->key.backend);
 	if (rc == KW_OK)
 		rc = kwi_issuer_policy_check(s, p);
+	if (rc == KW_OK)
+		rc = kwi_deploy_target_policy_check(s, p);
 	/* the sections that changed, as the documents say */
 	if (rc == KW_OK && (rc = kwi_policy_to_json(p, &doc)) == KW_OK)
 		rc = kwi_policy_to_json(old, &old_doc);

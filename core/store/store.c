@@ -13,6 +13,7 @@
 #include "store/store_lock.h"
 #include "internal.h"
 #include "cert/issue.h"
+#include "policy/model.h"
 #include "store/store_issuers.h"
 
 #define STORE_DB_NAME "keyward.db"
@@ -168,6 +169,15 @@ static const char *const migrations[] = {
     " WHEN NEW.cert_der IS NOT OLD.cert_der AND NEW.subject_dn IS OLD.subject_dn BEGIN"
     " UPDATE versions SET subject_dn = NULL, issuer_dn = NULL, sans = NULL,"
     " spki_sha256 = NULL WHERE id = NEW.id; END;",
+    /* 6 → 7: deploy targets, defined on the host (keyward deploy-target add): a policy
+     * names one and no longer holds files or hooks itself; policies that did are
+     * rewritten in C right after (kwi_policy_deploy_migrate) */
+    "CREATE TABLE deploy_targets ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('files')),"
+    "  config TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -344,6 +354,8 @@ static kw_rc after_migrations(kw_store *s, int from)
 {
 	if (from < 6) /* 5 → 6: the facts of the certificates already stored */
 		KW_GUARD(kwi_facts_backfill(s));
+	if (from < 7) /* 6 → 7: inline deploy sections become deploy targets */
+		KW_GUARD(kwi_policy_deploy_migrate(s));
 	return KW_OK;
 }
 

@@ -36,6 +36,42 @@ kw_rc kwi_store_channel_list(kw_store *s, kwi_channel_row **rows, size_t *n) KW_
 /* *any 1: at least one channel is configured. */
 kw_rc kwi_store_channel_any(kw_store *s, int *any) KW_MUST_USE;
 
+/* ---- store/deploy_targets.c: deploy targets (table deploy_targets) ---- */
+/* kind: files; config: the target's settings (policy/model.h's
+ * kwi_deploy_conf_check wrote them; kwi_deploy_conf_from_json reads them). */
+typedef kwi_named_row kwi_deploy_target_row;
+
+/* Inserts r (lent; config stored as compact sorted JSON); *exists 1: a
+ * target of that name is there already (nothing added). */
+kw_rc kwi_store_deploy_target_add(kw_store *s, const kwi_deploy_target_row *r,
+                                  int *exists) KW_MUST_USE;
+/* *removed 0: no target of that name. */
+kw_rc kwi_store_deploy_target_remove(kw_store *s, const char *name, int *removed) KW_MUST_USE;
+/* Every target by name. Free with kwi_named_rows_free. */
+kw_rc kwi_store_deploy_target_list(kw_store *s, kwi_deploy_target_row **rows,
+                                   size_t *n) KW_MUST_USE;
+/* The target called name (clear with kwi_named_row_clear); *found 0: none. */
+kw_rc kwi_store_deploy_target_get(kw_store *s, const char *name, kwi_deploy_target_row *out,
+                                  int *found) KW_MUST_USE;
+/* How many certificates (deleted ones too: they can be recovered) have a
+ * policy naming target name; *cert: the first of them by name (malloc'd),
+ * NULL when none. */
+kw_rc kwi_store_deploy_target_user(kw_store *s, const char *name, char **cert,
+                                   size_t *users) KW_MUST_USE;
+
+/* For the schema 6 → 7 migration only (policy/deploy_migrate.c): every
+ * certificate's policy as the text the store keeps, and that text replaced. */
+typedef struct {
+	int64_t id;
+	const char *name;
+	const char *policy;
+} kwi_legacy_policy_row;
+
+void kwi_legacy_policy_rows_free(kwi_legacy_policy_row *rows, size_t n);
+kw_rc kwi_store_legacy_policy_list(kw_store *s, kwi_legacy_policy_row **rows,
+                                   size_t *n) KW_MUST_USE;
+kw_rc kwi_store_legacy_policy_put(kw_store *s, int64_t id, const char *policy) KW_MUST_USE;
+
 /* ---- store/lifecycle.c: contacts (table contacts) ---- */
 typedef struct {
 	int64_t cert_id;  /* 0: store-wide */

@@ -80,6 +80,7 @@ typedef enum {
 	KW_HINT_MGMT_LIST,            /* see the management clients */
 	KW_HINT_MGMT_ISSUE,           /* issue a management client certificate */
 	KW_HINT_MGMT_INIT,            /* set up management in the store */
+	KW_HINT_DEPLOY_TARGET_LIST,   /* see which deploy targets exist */
 } kw_hint;
 
 /* Records an error unless one is already recorded; returns code. */

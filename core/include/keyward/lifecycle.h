@@ -35,9 +35,8 @@ void kw_store_set_actor(kw_store *s, const char *actor);
  *   "lifetime_actions": [{"trigger": {"lifetime_percentage": 80}, "action": "auto_renew"},
  *                        {"trigger": {"days_before_expiry": 30}, "action": "notify"}],
  *   "issuer": {"name": "self"},
- *   "deploy": {"cert": PATH, "chain": PATH, "fullchain": PATH, "key_ref": PATH,
- *              "owner": "root", "group": "ssl-cert", "mode": "0640",
- *              "hooks": {"pre": CMD, "deploy": CMD, "post": CMD}},
+ *   "deploy": {"target": NAME},   (a deploy target, kw_deploy_target_add: files
+ *                                  and hooks are never in a policy)
  *   "history_limit": 10
  * }
  * Validation errors name the field path ("x509.validity_days: must be 1 to 36500").
@@ -175,11 +174,29 @@ kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report) KW_M
 /* ---- deployment (core/deploy.c) ---- */
 
 /* Writes the deploy files of the current version atomically and runs the
- * pre/deploy/post hooks; *report says what was written and how hooks ended.
- * A failing hook gives KW_ERR_STATE naming the hook (and is recorded as an
- * event); a hook never changes the store. Without deploy targets: KW_OK and
- * an empty report. */
+ * pre/deploy/post hooks of the deploy target its policy names; *report says
+ * what was written and how hooks ended. A failing hook gives KW_ERR_STATE
+ * naming the hook, a target that no longer exists KW_ERR_NOT_FOUND (both
+ * recorded as a deploy.failed event); a hook never changes the store.
+ * Without a deploy target: KW_OK and an empty report. */
 kw_rc kw_cert_deploy(kw_store *s, const char *name, json_t **report) KW_MUST_USE;
+
+/* ---- deploy targets (core/lifecycle/deploy_targets.c) ----
+ * Where a deploy writes and what it runs are defined on the host, by name;
+ * a policy (and so the management API) can only name a target. config:
+ * {"cert", "chain", "fullchain", "key_ref": absolute paths, "owner",
+ * "group": names or numbers that exist on this host, "mode": "0640",
+ * "hooks": {"pre", "deploy", "post": shell commands}}; at least one file or
+ * hook. Event deploy_target.added (with the settings). */
+kw_rc kw_deploy_target_add(kw_store *s, const char *name, const json_t *config) KW_MUST_USE;
+/* Refused (KW_ERR_STATE) while a certificate's policy names it, deleted
+ * certificates included. Event deploy_target.removed. */
+kw_rc kw_deploy_target_remove(kw_store *s, const char *name) KW_MUST_USE;
+/* JSON array by name: {name, kind ("files"), config, created}. */
+kw_rc kw_deploy_target_list(kw_store *s, json_t **out) KW_MUST_USE;
+/* One of them, the same object with "used_by": how many certificates'
+ * policies name it, and "first_user": the first of them by name (or null). */
+kw_rc kw_deploy_target_show(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 
 /* ---- contacts and notification channels (core/notify.c) ---- */
 
