@@ -40,7 +40,22 @@ static void teardown(fixture *f)
 	kwt_fixture_close(f);
 }
 
-/* Puts deploy (JSON text, %s = the out dir) into web01's policy. */
+/* Runs sql with text bound to ?1. */
+static void sql_text(fixture *f, const char *sql, const char *text)
+{
+	sqlite3_stmt *st = NULL;
+	cr_assert_eq(sqlite3_prepare_v2(f->s->db, sql, -1, &st, NULL), SQLITE_OK, "%s",
+	             sqlite3_errmsg(f->s->db));
+	if (text)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	cr_assert_eq(sqlite3_step(st), SQLITE_DONE, "%s", sqlite3_errmsg(f->s->db));
+	sqlite3_finalize(st);
+}
+
+/* Makes deploy (JSON text, %s = the out dir) the settings of deploy target
+ * web01-files, and web01's policy name it. Written into the store directly,
+ * so that deploy's own checks of what it reads are what is tested
+ * (deploy-target add refuses much of this). */
 static void set_deploy(fixture *f, const char *fmt)
 {
 	/* every %s becomes the out dir (by hand: fmt is not a literal) */
@@ -60,26 +75,16 @@ static void set_deploy(fixture *f, const char *fmt)
 	json_error_t e;
 	json_t *deploy = json_loads(text, 0, &e);
 	cr_assert(deploy != NULL, "bad test JSON %s: %s", text, e.text);
-	sqlite3_stmt *st = NULL;
-	cr_assert_eq(sqlite3_prepare_v2(f->s->db, "SELECT policy FROM certs WHERE name = 'web01'",
-	                                -1, &st, NULL),
-	             SQLITE_OK);
-	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-	json_t *policy = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-	sqlite3_finalize(st);
-	cr_assert(policy != NULL);
-	json_object_set_new(policy, "deploy", deploy);
-	char *ptext = json_dumps(policy, JSON_COMPACT);
-	cr_assert_eq(sqlite3_prepare_v2(f->s->db,
-	                                "UPDATE certs SET policy = ? WHERE name = 'web01'", -1, &st,
-	                                NULL),
-	             SQLITE_OK);
-	sqlite3_bind_text(st, 1, ptext, -1, SQLITE_STATIC);
-	cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_finalize(st);
-	free(ptext);
+	json_decref(deploy);
+	sql_text(f,
+	         "INSERT OR REPLACE INTO deploy_targets (name, kind, config, created_at)"
+	         " VALUES ('web01-files', 'files', ?1, 0)",
+	         text);
+	sql_text(f,
+	         "UPDATE certs SET policy = json_set(policy, '$.deploy',"
+	         " json('{\"target\":\"web01-files\"}')) WHERE name = 'web01'",
+	         NULL);
 	free(text);
-	json_decref(policy);
 }
 
 static char *out_path(fixture *f, const char *name)
@@ -218,13 +223,19 @@ Test(deploy, an_unknown_owner_or_a_bad_mode_is_refused_before_anything_runs)
 	set_deploy(&f, "{\"cert\": \"%s/c.pem\", \"owner\": \"no-such-user-kw\", "
 	               "\"hooks\": {\"pre\": \"touch %s/pre-ran\"}}");
 	cr_assert_eq(kw_cert_deploy(f.s, "web01", &report), KW_ERR_NOT_FOUND);
-	cr_assert(strstr(kw_error_message(), "deploy.owner") != NULL, "%s", kw_error_message());
+	cr_assert(strstr(kw_error_message(), "deploy target 'web01-files': owner") != NULL, "%s",
+	          kw_error_message());
+	json_decref(report);
 	set_deploy(&f, "{\"cert\": \"%s/c.pem\", \"mode\": \"0999\"}");
 	cr_assert_eq(kw_cert_deploy(f.s, "web01", &report), KW_ERR_PARSE);
-	cr_assert(strstr(kw_error_message(), "deploy.mode") != NULL, "%s", kw_error_message());
+	cr_assert(strstr(kw_error_message(), "deploy target 'web01-files': mode") != NULL, "%s",
+	          kw_error_message());
+	json_decref(report);
 	set_deploy(&f, "{\"cert\": \"relative/c.pem\"}");
 	cr_assert_eq(kw_cert_deploy(f.s, "web01", &report), KW_ERR_PARSE);
-	cr_assert(strstr(kw_error_message(), "deploy.cert") != NULL, "%s", kw_error_message());
+	cr_assert(strstr(kw_error_message(), "deploy target 'web01-files': cert") != NULL, "%s",
+	          kw_error_message());
+	json_decref(report);
 	char *ls = listing(&f);
 	cr_assert_str_eq(ls, "", "something was written or run: %s", ls);
 	free(ls);
@@ -439,6 +450,35 @@ Test(deploy, without_targets_or_hooks_nothing_happens)
 	json_decref(report);
 	json_decref(before);
 	json_decref(after);
+	teardown(&f);
+}
+
+/* A target removed behind keyward's back (the store edited: deploy-target
+ * remove refuses while a policy names it) is a clear failure, recorded. */
+Test(deploy, a_target_gone_from_the_store_fails_the_deploy_and_is_recorded)
+{
+	fixture f;
+	setup(&f);
+	set_deploy(&f, "{\"cert\": \"%s/cert.pem\", \"hooks\": {\"pre\": \"touch %s/pre-ran\"}}");
+	cr_assert_eq(kw_deploy_target_remove(f.s, "web01-files"), KW_ERR_STATE);
+	cr_assert(strstr(kw_error_message(), "named by the policy of certificate 'web01'") != NULL,
+	          "%s", kw_error_message());
+	sql_text(&f, "DELETE FROM deploy_targets WHERE name = 'web01-files'", NULL);
+	json_t *report = NULL;
+	cr_assert_eq(kw_cert_deploy(f.s, "web01", &report), KW_ERR_NOT_FOUND);
+	cr_assert(strstr(kw_error_message(),
+	                 "certificate 'web01': deploy target 'web01-files' does not exist") != NULL,
+	          "%s", kw_error_message());
+	cr_assert_null(strchr(kw_error_message(), '\n'));
+	cr_assert_not_null(report);
+	cr_assert(json_is_false(json_object_get(report, "ok")));
+	json_t *ev = kwt_events_of(f.s, NULL, "deploy.failed");
+	cr_assert_eq(json_array_size(ev), 1);
+	json_decref(ev);
+	json_decref(report);
+	char *ls = listing(&f);
+	cr_assert_str_eq(ls, "", "something was written or run: %s", ls);
+	free(ls);
 	teardown(&f);
 }
 

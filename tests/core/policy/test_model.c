@@ -91,12 +91,7 @@ Test(policy_model, the_default_policy_reads_and_writes_back_the_same)
 	cr_assert_null(p->issuer.named);
 	cr_assert_null(p->issuer.http01.listen);
 	cr_assert_null(p->issuer.http01.webroot);
-	for (size_t i = 0; i < KWI_DEPLOY_FILES; i++)
-		cr_assert_null(p->deploy.file[i]);
-	for (size_t i = 0; i < KWI_HOOKS; i++)
-		cr_assert_null(p->deploy.hook[i]);
-	cr_assert_null(p->deploy.owner);
-	cr_assert_null(p->deploy.mode);
+	cr_assert_null(p->deploy.target);
 	cr_assert_eq(p->history_limit, 10);
 	assert_round_trip(d, p);
 	/* the validator's struct is the same one */
@@ -112,13 +107,9 @@ Test(policy_model, the_default_policy_reads_and_writes_back_the_same)
 
 /* Every field there is: a CA certificate (pathlen), its own SANs, an OID
  * EKU, RSA key usages, three lifetime actions, an ACME issuer with http-01,
- * every deploy file, owner, group, mode and hook. */
+ * a deploy target. */
 #define EVERY_FIELD                                                                                \
-	"{\"history_limit\": 3, \"deploy\": {\"hooks\": {\"post\": \"logger renewed\", \"pre\":"   \
-	" \"true\", \"deploy\": \"systemctl reload nginx\"}, \"mode\": \"640\", \"group\":"        \
-	" \"ssl-cert\", \"owner\": \"root\", \"key_ref\": \"/etc/ssl/web01.key\", \"fullchain\":"  \
-	" \"/etc/ssl/full.pem\", \"chain\": \"/etc/ssl/chain.pem\", \"cert\": "                    \
-	"\"/etc/ssl/web01.pem\"},"                                                                 \
+	"{\"history_limit\": 3, \"deploy\": {\"target\": \"web01-files\"},"                        \
 	" \"issuer\": {\"http01\": {\"listen\": \"127.0.0.1:5002\"}, \"name\": \"acme:le\"},"      \
 	" \"lifetime_actions\": [{\"action\": \"notify\", \"trigger\": {\"days_before_expiry\":"   \
 	" 30}}, {\"action\": \"auto_renew\", \"trigger\": {\"lifetime_percentage\": 75}},"         \
@@ -144,11 +135,8 @@ Test(policy_model, a_policy_with_every_field_reads_and_writes_back_the_same)
 	    "\"lifetime_actions\":[{\"trigger\":{\"days_before_expiry\":30},\"action\":\"notify\"},"
 	    "{\"trigger\":{\"lifetime_percentage\":75},\"action\":\"auto_renew\"},{\"trigger\":"
 	    "{\"days_before_expiry\":7},\"action\":\"notify\"}],\"issuer\":{\"http01\":{\"listen\":"
-	    "\"127.0.0.1:5002\"},\"name\":\"acme:le\"},\"deploy\":{\"cert\":\"/etc/ssl/web01.pem\","
-	    "\"chain\":\"/etc/ssl/chain.pem\",\"fullchain\":\"/etc/ssl/full.pem\",\"key_ref\":"
-	    "\"/etc/ssl/web01.key\",\"owner\":\"root\",\"group\":\"ssl-cert\",\"mode\":\"0640\","
-	    "\"hooks\":{\"pre\":\"true\",\"deploy\":\"systemctl reload nginx\",\"post\":"
-	    "\"logger renewed\"}},\"history_limit\":3}");
+	    "\"127.0.0.1:5002\"},\"name\":\"acme:le\"},\"deploy\":{\"target\":\"web01-files\"},"
+	    "\"history_limit\":3}");
 	free(text);
 	kwi_policy *p = from_json(doc);
 	cr_assert_eq(p->key.type, KW_KEY_RSA_3072);
@@ -177,30 +165,62 @@ Test(policy_model, a_policy_with_every_field_reads_and_writes_back_the_same)
 	cr_assert_str_eq(p->issuer.named, "le");
 	cr_assert_str_eq(p->issuer.http01.listen, "127.0.0.1:5002");
 	cr_assert_null(p->issuer.http01.webroot);
-	cr_assert_str_eq(p->deploy.file[KWI_DEPLOY_CERT], "/etc/ssl/web01.pem");
-	cr_assert_str_eq(p->deploy.file[KWI_DEPLOY_CHAIN], "/etc/ssl/chain.pem");
-	cr_assert_str_eq(p->deploy.file[KWI_DEPLOY_FULLCHAIN], "/etc/ssl/full.pem");
-	cr_assert_str_eq(p->deploy.file[KWI_DEPLOY_KEY_REF], "/etc/ssl/web01.key");
-	cr_assert_str_eq(p->deploy.owner, "root");
-	cr_assert_str_eq(p->deploy.group, "ssl-cert");
-	cr_assert_str_eq(p->deploy.mode, "0640");
-	cr_assert_str_eq(p->deploy.hook[KWI_HOOK_PRE], "true");
-	cr_assert_str_eq(p->deploy.hook[KWI_HOOK_DEPLOY], "systemctl reload nginx");
-	cr_assert_str_eq(p->deploy.hook[KWI_HOOK_POST], "logger renewed");
+	cr_assert_str_eq(p->deploy.target, "web01-files");
 	cr_assert_eq(p->history_limit, 3);
 	assert_round_trip(doc, p);
 	kwi_policy_free(p);
 	json_decref(doc);
 }
 
+/* Every deploy target setting (what a policy's deploy section held). */
+#define EVERY_TARGET_FIELD                                                                         \
+	"{\"hooks\": {\"post\": \"logger renewed\", \"pre\":"                                      \
+	" \"true\", \"deploy\": \"systemctl reload nginx\"}, \"mode\": \"640\", \"group\":"        \
+	" \"ssl-cert\", \"owner\": \"root\", \"key_ref\": \"/etc/ssl/web01.key\", \"fullchain\":"  \
+	" \"/etc/ssl/full.pem\", \"chain\": \"/etc/ssl/chain.pem\", \"cert\": "                    \
+	"\"/etc/ssl/web01.pem\"}"
+
+Test(policy_model, a_deploy_target_with_every_field_reads_and_writes_back_the_same)
+{
+	json_t *in = js(EVERY_TARGET_FIELD), *doc = NULL;
+	kwi_deploy_conf c = {0}, back = {0};
+	cr_assert_eq(kwi_deploy_conf_check(in, &doc, &c), KW_OK, "%s", kw_error_message());
+	char *text = text_of(doc);
+	cr_assert_str_eq(text, "{\"cert\":\"/etc/ssl/web01.pem\",\"chain\":\"/etc/ssl/chain.pem\","
+	                       "\"fullchain\":\"/etc/ssl/full.pem\",\"key_ref\":"
+	                       "\"/etc/ssl/web01.key\",\"owner\":\"root\",\"group\":\"ssl-cert\","
+	                       "\"mode\":\"0640\",\"hooks\":{\"pre\":\"true\",\"deploy\":"
+	                       "\"systemctl reload nginx\",\"post\":\"logger renewed\"}}");
+	free(text);
+	cr_assert_eq(kwi_deploy_conf_from_json(doc, &back), KW_OK, "%s", kw_error_message());
+	const kwi_deploy_conf *const both[] = {&c, &back};
+	for (size_t i = 0; i < 2; i++) {
+		const kwi_deploy_conf *p = both[i];
+		cr_assert_str_eq(p->file[KWI_DEPLOY_CERT], "/etc/ssl/web01.pem");
+		cr_assert_str_eq(p->file[KWI_DEPLOY_CHAIN], "/etc/ssl/chain.pem");
+		cr_assert_str_eq(p->file[KWI_DEPLOY_FULLCHAIN], "/etc/ssl/full.pem");
+		cr_assert_str_eq(p->file[KWI_DEPLOY_KEY_REF], "/etc/ssl/web01.key");
+		cr_assert_str_eq(p->owner, "root");
+		cr_assert_str_eq(p->group, "ssl-cert");
+		cr_assert_str_eq(p->mode, "0640");
+		cr_assert_str_eq(p->hook[KWI_HOOK_PRE], "true");
+		cr_assert_str_eq(p->hook[KWI_HOOK_DEPLOY], "systemctl reload nginx");
+		cr_assert_str_eq(p->hook[KWI_HOOK_POST], "logger renewed");
+	}
+	kwi_deploy_conf_clear(&c);
+	kwi_deploy_conf_clear(&back);
+	json_decref(doc);
+	json_decref(in);
+}
+
 Test(policy_model, what_the_validator_leaves_out_stays_out)
 {
-	/* webroot, no SANs at all (no subject), hooks without deploy files, a CA
+	/* webroot, no SANs at all (no subject), a deploy target, a CA
 	 * without pathlen (and with its defaults) */
 	const char *const texts[] = {
 	    "{\"issuer\": {\"name\": \"acme:le\", \"http01\": {\"webroot\": \"/srv/www\"}}}",
-	    "{\"deploy\": {\"hooks\": {\"deploy\": \"true\"}}, \"x509\": {\"ca\": {}}}",
-	    "{\"deploy\": {\"hooks\": {}}, \"x509\": {\"subject\": \"O=No Host\"}}",
+	    "{\"deploy\": {\"target\": \"web\"}, \"x509\": {\"ca\": {}}}",
+	    "{\"deploy\": {}, \"x509\": {\"subject\": \"O=No Host\"}}",
 	    "{\"x509\": {\"subject\": \"CN=web01\", \"sans\": []}}",
 	};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
@@ -225,14 +245,19 @@ Test(policy_model, a_document_from_an_older_keyward_reads_with_the_absent_meanin
 	kwi_policy_free(p);
 	json_decref(doc);
 	/* what the reader checks itself is kept as it is */
-	doc = js("{\"key\": {\"type\": \"dsa-1024\"}, \"issuer\": {\"name\": \"venafi:x\"},"
-	         " \"deploy\": {\"cert\": \"relative.pem\", \"mode\": \"0999\"}}");
+	doc = js("{\"key\": {\"type\": \"dsa-1024\"}, \"issuer\": {\"name\": \"venafi:x\"}}");
 	p = from_json(doc);
 	cr_assert_eq(p->key.type, 0);
 	cr_assert_eq(p->issuer.kind, KW_ISSUER_INVALID);
-	cr_assert_str_eq(p->deploy.file[KWI_DEPLOY_CERT], "relative.pem");
-	cr_assert_str_eq(p->deploy.mode, "0999");
 	kwi_policy_free(p);
+	json_decref(doc);
+	/* a target's stored settings: what deploy checks itself is kept as it is */
+	kwi_deploy_conf c;
+	doc = js("{\"cert\": \"relative.pem\", \"mode\": \"0999\"}");
+	cr_assert_eq(kwi_deploy_conf_from_json(doc, &c), KW_OK, "%s", kw_error_message());
+	cr_assert_str_eq(c.file[KWI_DEPLOY_CERT], "relative.pem");
+	cr_assert_str_eq(c.mode, "0999");
+	kwi_deploy_conf_clear(&c);
 	json_decref(doc);
 }
 
@@ -262,7 +287,7 @@ Test(policy_model, a_document_keyward_never_wrote_is_refused)
 	           "policy key.reuse_key: must be true or false, not a string");
 	unreadable("{\"x509\": {\"sans\": [\"DNS:a\", 7]}}",
 	           "policy x509.sans[1]: must be a string, not an integer");
-	unreadable("{\"deploy\": {\"owner\": 0}}", "policy deploy.owner: must be a string");
+	unreadable("{\"deploy\": {\"target\": 0}}", "policy deploy.target: must be a string");
 	unreadable("{\"deploy\": []}", "policy deploy: must be an object, not an array");
 	unreadable("{\"lifetime_actions\": [{\"action\": \"email\", \"trigger\":"
 	           " {\"days_before_expiry\": 3}}]}",

@@ -75,6 +75,32 @@ static void refused(const char *text, kw_rc code, const char *needle)
 	          kw_error_message(), needle);
 }
 
+/* A deploy target's settings (what policies held inline before deploy
+ * targets) validated: the normalised document. */
+static json_t *target_valid(const char *text)
+{
+	json_t *in = js(text), *out = NULL;
+	kw_rc rc = kwi_deploy_conf_check(in, &out, NULL);
+	cr_assert_eq(rc, KW_OK, "refused %s: %s", text, kw_error_message());
+	cr_assert(out != NULL);
+	json_decref(in);
+	return out;
+}
+
+/* The target's settings refused with code, and the message has needle. */
+static void target_refused(const char *text, kw_rc code, const char *needle)
+{
+	json_t *in = js(text), *out = (json_t *)1;
+	kw_error_clear();
+	kw_rc rc = kwi_deploy_conf_check(in, &out, NULL);
+	cr_assert_eq(rc, code, "%s: got %s (%s), want %s", text, kw_rc_name(rc), kw_error_message(),
+	             kw_rc_name(code));
+	cr_assert_null(out, "%s: refused but handed out settings", text);
+	cr_assert(strstr(kw_error_message(), needle) != NULL, "%s: message '%s' lacks '%s'", text,
+	          kw_error_message(), needle);
+	json_decref(in);
+}
+
 /* ---- defaults and normalisation ---- */
 
 Test(policy, default_is_what_an_empty_policy_becomes)
@@ -108,11 +134,52 @@ Test(policy, default_is_what_an_empty_policy_becomes)
 	" \"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": 80}, \"action\":"         \
 	" \"auto_renew\"}, {\"trigger\": {\"days_before_expiry\": 10}, \"action\": \"notify\"}],"  \
 	" \"issuer\": {\"name\": \"self\"},"                                                       \
-	" \"deploy\": {\"cert\": \"/etc/ssl/web01.pem\", \"chain\": \"/etc/ssl/chain.pem\","       \
+	" \"deploy\": {\"target\": \"web01-files\"},"                                              \
+	" \"history_limit\": 3}"
+
+/* What a policy's deploy section held before deploy targets: now a target's settings. */
+#define FULL_TARGET                                                                                \
+	"{\"cert\": \"/etc/ssl/web01.pem\", \"chain\": \"/etc/ssl/chain.pem\","                    \
 	" \"fullchain\": \"/etc/ssl/full.pem\", \"key_ref\": \"/etc/ssl/web01.key\", \"owner\":"   \
 	" \"root\", \"group\": \"ssl-cert\", \"mode\": \"0640\", \"hooks\": {\"pre\": \"true\","   \
-	" \"deploy\": \"systemctl reload nginx\", \"post\": \"logger renewed\"}},"                 \
-	" \"history_limit\": 3}"
+	" \"deploy\": \"systemctl reload nginx\", \"post\": \"logger renewed\"}}"
+
+Test(policy, a_full_deploy_target_round_trips)
+{
+	json_t *in = js(FULL_TARGET), *p = target_valid(FULL_TARGET);
+	assert_json_eq(p, in, "complete deploy target settings come back as they went in");
+	json_decref(p);
+	json_decref(in);
+}
+
+/* Issue 14, item 1: a policy (so the management API) names a target; files,
+ * owner, group, mode and commands are the host's, never a policy's. */
+Test(policy, refuses_inline_deploy_files_and_hooks_naming_the_fix)
+{
+	const char *const inline_deploy[] = {
+	    "{\"deploy\": {\"hooks\": {\"pre\": \"id > /tmp/x\"}}}",
+	    "{\"deploy\": {\"cert\": \"/etc/ssl/a.pem\"}}",
+	    "{\"deploy\": {\"key_ref\": \"/root/.ssh/authorized_keys\"}}",
+	    "{\"deploy\": {\"owner\": \"root\"}}",
+	    "{\"deploy\": {\"mode\": \"0640\"}}",
+	    "{\"deploy\": {\"target\": \"web\", \"hooks\": {\"post\": \"true\"}}}",
+	};
+	for (size_t i = 0; i < sizeof(inline_deploy) / sizeof(inline_deploy[0]); i++) {
+		refused(inline_deploy[i], KW_ERR_USAGE, "deploy: a policy cannot set");
+		refused(inline_deploy[i], KW_ERR_USAGE, "keyward deploy-target add");
+		cr_assert_null(strchr(kw_error_message(), '\n'), "one line: %s",
+		               kw_error_message());
+	}
+	refused("{\"deploy\": {\"target\": \"../x\"}}", KW_ERR_USAGE,
+	        "deploy.target: bad deploy target name");
+	refused("{\"deploy\": {\"target\": 1}}", KW_ERR_USAGE,
+	        "deploy.target: must be a string, not an integer");
+	refused("{\"deploy\": {\"colour\": 1}}", KW_ERR_USAGE, "deploy.colour: unknown field");
+	json_t *p = valid("{\"deploy\": {\"target\": \"web\"}}");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "deploy"), "target")),
+	                 "web");
+	json_decref(p);
+}
 
 Test(policy, a_full_policy_round_trips)
 {
@@ -132,16 +199,20 @@ Test(policy, normalises_what_it_accepts)
 {
 	json_t *p = valid("{\"key\": {\"type\": \"rsa-2048\"}, \"x509\": {\"subject\":"
 	                  " \"CN=api.example.com\", \"ekus\": [\"1.3.6.1.5.5.7.3.1\","
-	                  " \"1.3.6.1.5.5.7.3.9\"]}, \"deploy\": {\"mode\": \"640\","
-	                  " \"hooks\": {}}}");
+	                  " \"1.3.6.1.5.5.7.3.9\"]}, \"deploy\": {}}");
 	json_t *want = js("{\"key\": {\"type\": \"rsa-2048\", \"reuse_key\": false},"
 	                  " \"x509\": {\"subject\": \"CN=api.example.com\", \"sans\":"
 	                  " [\"DNS:api.example.com\"], \"ekus\": [\"serverAuth\", \"OCSPSigning\"],"
 	                  " \"key_usage\": [\"digitalSignature\", \"keyEncipherment\"],"
 	                  " \"validity_days\": 365}, \"lifetime_actions\": [], \"issuer\":"
-	                  " {\"name\": \"self\"}, \"deploy\": {\"mode\": \"0640\"},"
-	                  " \"history_limit\": 10}");
-	assert_json_eq(p, want, "OIDs named, RSA key usage, SAN from the CN, mode with its 0");
+	                  " {\"name\": \"self\"}, \"history_limit\": 10}");
+	assert_json_eq(p, want, "OIDs named, RSA key usage, SAN from the CN");
+	json_decref(p);
+	json_decref(want);
+	/* a deploy target's mode gets its 0, empty hooks disappear */
+	p = target_valid("{\"cert\": \"/a.pem\", \"mode\": \"640\", \"hooks\": {}}");
+	want = js("{\"cert\": \"/a.pem\", \"mode\": \"0640\"}");
+	assert_json_eq(p, want, "mode with its 0");
 	json_decref(p);
 	json_decref(want);
 	/* an IP address CN becomes an IP SAN; a CN that is no host name none */
@@ -193,9 +264,9 @@ Test(policy, refuses_unknown_fields_at_every_level)
 	        "lifetime_actions[0].trigger.colour: unknown field");
 	refused("{\"issuer\": {\"name\": \"self\", \"colour\": 1}}", KW_ERR_USAGE,
 	        "issuer.colour: unknown field");
-	refused("{\"deploy\": {\"colour\": 1}}", KW_ERR_USAGE, "deploy.colour: unknown field");
-	refused("{\"deploy\": {\"hooks\": {\"reload\": \"x\"}}}", KW_ERR_USAGE,
-	        "deploy.hooks.reload: unknown field (known: pre, deploy, post)");
+	target_refused("{\"colour\": 1}", KW_ERR_USAGE, "colour: unknown field");
+	target_refused("{\"hooks\": {\"reload\": \"x\"}}", KW_ERR_USAGE,
+	               "hooks.reload: unknown field (known: pre, deploy, post)");
 	/* Key Vault's spelling is not keyward's */
 	refused("{\"keyProperties\": {}}", KW_ERR_USAGE, "keyProperties: unknown field");
 }
@@ -341,12 +412,10 @@ Test(policy, refuses_wrong_json_types)
 	refused("{\"lifetime_actions\": [{\"trigger\": 80, \"action\": \"notify\"}]}", KW_ERR_USAGE,
 	        "lifetime_actions[0].trigger: must be an object, not an integer");
 	refused("{\"issuer\": \"self\"}", KW_ERR_USAGE, "issuer: must be an object");
-	refused("{\"deploy\": {\"mode\": 416}}", KW_ERR_USAGE,
-	        "deploy.mode: must be a string, not an integer");
-	refused("{\"deploy\": {\"owner\": 0}}", KW_ERR_USAGE,
-	        "deploy.owner: must be a string, not an integer");
-	refused("{\"deploy\": {\"hooks\": {\"post\": [\"a\"]}}}", KW_ERR_USAGE,
-	        "deploy.hooks.post: must be a string, not an array");
+	target_refused("{\"mode\": 416}", KW_ERR_USAGE, "mode: must be a string, not an integer");
+	target_refused("{\"owner\": 0}", KW_ERR_USAGE, "owner: must be a string, not an integer");
+	target_refused("{\"hooks\": {\"post\": [\"a\"]}}", KW_ERR_USAGE,
+	               "hooks.post: must be a string, not an array");
 	refused("{\"history_limit\": null}", KW_ERR_USAGE,
 	        "history_limit: must be an integer, not null");
 	refused("{\"history_limit\": true}", KW_ERR_USAGE,
@@ -388,30 +457,30 @@ Test(policy, refuses_bad_x509_values)
 
 Test(policy, refuses_bad_deploy_targets)
 {
-	refused("{\"deploy\": {\"cert\": \"certs/web.pem\"}}", KW_ERR_USAGE,
-	        "deploy.cert: must be an absolute file path, not 'certs/web.pem'");
-	refused("{\"deploy\": {\"key_ref\": \"/etc/ssl/\"}}", KW_ERR_USAGE,
-	        "deploy.key_ref: must be an absolute file path");
-	refused("{\"deploy\": {\"fullchain\": \"\"}}", KW_ERR_USAGE,
-	        "deploy.fullchain: must be an absolute file path");
-	refused("{\"deploy\": {\"cert\": \"/etc/a.pem\", \"fullchain\": \"/etc/a.pem\"}}",
-	        KW_ERR_USAGE, "deploy.fullchain: '/etc/a.pem' is also deploy.cert");
-	refused("{\"deploy\": {\"mode\": \"0648\"}}", KW_ERR_USAGE,
-	        "deploy.mode: must be an octal mode such as \"0640\", not \"0648\"");
-	refused("{\"deploy\": {\"mode\": \"rw-r-----\"}}", KW_ERR_USAGE, "deploy.mode: must be");
-	refused("{\"deploy\": {\"mode\": \"10640\"}}", KW_ERR_USAGE, "deploy.mode: must be");
-	refused("{\"deploy\": {\"mode\": \"0666\"}}", KW_ERR_USAGE,
-	        "deploy.mode: \"0666\" lets anyone rewrite");
-	refused("{\"deploy\": {\"owner\": \"web admin\"}}", KW_ERR_USAGE,
-	        "deploy.owner: must be a user name or number, not 'web admin'");
-	refused("{\"deploy\": {\"group\": \"-x\"}}", KW_ERR_USAGE,
-	        "deploy.group: must be a group name or number");
-	refused("{\"deploy\": {\"hooks\": {\"deploy\": \"\"}}}", KW_ERR_USAGE,
-	        "deploy.hooks.deploy: must be a shell command");
-	json_t *p = valid("{\"deploy\": {\"owner\": \"33\", \"group\": \"www-data\", \"mode\":"
-	                  " \"0444\"}}");
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "deploy"), "mode")),
-	                 "0444");
+	target_refused("{\"cert\": \"certs/web.pem\"}", KW_ERR_USAGE,
+	               "cert: must be an absolute file path, not 'certs/web.pem'");
+	target_refused("{\"key_ref\": \"/etc/ssl/\"}", KW_ERR_USAGE,
+	               "key_ref: must be an absolute file path");
+	target_refused("{\"fullchain\": \"\"}", KW_ERR_USAGE,
+	               "fullchain: must be an absolute file path");
+	target_refused("{\"cert\": \"/etc/a.pem\", \"fullchain\": \"/etc/a.pem\"}", KW_ERR_USAGE,
+	               "fullchain: '/etc/a.pem' is also cert");
+	target_refused("{\"mode\": \"0648\"}", KW_ERR_USAGE,
+	               "mode: must be an octal mode such as \"0640\", not \"0648\"");
+	target_refused("{\"mode\": \"rw-r-----\"}", KW_ERR_USAGE, "mode: must be");
+	target_refused("{\"mode\": \"10640\"}", KW_ERR_USAGE, "mode: must be");
+	target_refused("{\"mode\": \"0666\"}", KW_ERR_USAGE, "mode: \"0666\" lets anyone rewrite");
+	target_refused("{\"owner\": \"web admin\"}", KW_ERR_USAGE,
+	               "owner: must be a user name or number, not 'web admin'");
+	target_refused("{\"group\": \"-x\"}", KW_ERR_USAGE,
+	               "group: must be a group name or number");
+	target_refused("{\"hooks\": {\"deploy\": \"\"}}", KW_ERR_USAGE,
+	               "hooks.deploy: must be a shell command");
+	/* at least one file or hook: settings alone deploy nothing */
+	target_refused("{\"mode\": \"0640\"}", KW_ERR_USAGE, "needs a file");
+	json_t *p = target_valid("{\"cert\": \"/a.pem\", \"owner\": \"33\", \"group\":"
+	                         " \"www-data\", \"mode\": \"0444\"}");
+	cr_assert_str_eq(json_string_value(json_object_get(p, "mode")), "0444");
 	json_decref(p);
 }
 
@@ -698,10 +767,19 @@ Test(policy, show_normalises_an_older_stored_policy)
 	free(dir);
 }
 
+/* The deploy target FULL names, defined on the host. */
+static void add_full_target(kw_store *s)
+{
+	json_t *cfg = js("{\"cert\": \"/etc/ssl/web01.pem\", \"hooks\": {\"deploy\": \"true\"}}");
+	cr_assert_eq(kw_deploy_target_add(s, "web01-files", cfg), KW_OK, "%s", kw_error_message());
+	json_decref(cfg);
+}
+
 Test(policy, set_stores_the_normalised_policy_and_records_an_event)
 {
 	char *dir;
 	kw_store *s = store_with_cert(&dir);
+	add_full_target(s);
 	int before = events_of(s, NULL, NULL);
 	json_t *in = js(FULL), *p = NULL, *ev = NULL;
 	kw_store_set_actor(s, "test");
@@ -770,6 +848,14 @@ Test(policy, set_refuses_bad_policies_and_changes_nothing)
 	            "{\"x509\": {\"subject\": \"CN=a\"}, \"key\": {\"backend\":"
 	            " \"nope\"}}",
 	            KW_ERR_NOT_FOUND, "key.backend: unknown backend 'nope'");
+	/* a deploy target must exist on the host before a policy names it */
+	set_refused(s, "web01", FULL, KW_ERR_NOT_FOUND,
+	            "deploy.target: unknown deploy target 'web01-files'");
+	set_refused(s, "web01",
+	            "{\"x509\": {\"subject\": \"CN=a\"}, \"key\": {\"backend\": \"hsm\"},"
+	            " \"deploy\": {\"hooks\": {\"pre\": \"id > /tmp/x\"}}}",
+	            KW_ERR_USAGE, "deploy: a policy cannot set hooks");
+	add_full_target(s);
 	set_refused(s, "nope", FULL, KW_ERR_NOT_FOUND, "unknown certificate 'nope'");
 	set_refused(s, "gone", FULL, KW_ERR_NOT_FOUND, "unknown certificate 'gone'");
 	kw_store_close(s);
@@ -972,27 +1058,24 @@ Test(azure, refuses_what_makes_no_policy)
 	               "x509.subject: malformed subject");
 }
 
-/* A deploy with a single target and no hooks is a whole deploy, not nothing. */
-Test(policy, keeps_a_deploy_with_one_target_and_no_hooks)
+/* A deploy target with a single file and no hooks is a whole deploy, not nothing. */
+Test(policy, keeps_a_deploy_target_with_one_file_and_no_hooks)
 {
 	const char *one[] = {"cert", "chain", "fullchain", "key_ref"};
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
 		char text[128];
-		snprintf(text, sizeof(text), "{\"deploy\": {\"%s\": \"/srv/tls/x.pem\"}}", one[i]);
-		json_t *p = valid(text);
-		const json_t *d = json_object_get(p, "deploy");
-		cr_assert_not_null(d, "%s: deploy dropped", one[i]);
+		snprintf(text, sizeof(text), "{\"%s\": \"/srv/tls/x.pem\"}", one[i]);
+		json_t *d = target_valid(text);
 		cr_assert_str_eq(json_string_value(json_object_get(d, one[i])), "/srv/tls/x.pem");
 		cr_assert_null(json_object_get(d, "hooks"));
-		json_decref(p);
+		json_decref(d);
 	}
-	json_t *p = valid("{\"deploy\": {\"hooks\": {}}}");
+	json_t *p = valid("{\"deploy\": {}}");
 	cr_assert_null(json_object_get(p, "deploy"), "an empty deploy is left out");
 	json_decref(p);
-	p = valid("{\"deploy\": {\"mode\": \"0640\", \"hooks\": {}}}");
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "deploy"), "mode")),
-	                 "0640");
-	cr_assert_null(json_object_get(json_object_get(p, "deploy"), "hooks"));
+	p = target_valid("{\"cert\": \"/a.pem\", \"mode\": \"0640\", \"hooks\": {}}");
+	cr_assert_str_eq(json_string_value(json_object_get(p, "mode")), "0640");
+	cr_assert_null(json_object_get(p, "hooks"));
 	json_decref(p);
 }
 
