@@ -133,36 +133,45 @@ Test(cli_channel, bad_input_is_refused_with_one_line_and_no_change)
 	free(store);
 }
 
-/* Puts a deploy object into web01's policy (as `policy set` would). */
-static void set_deploy(const char *store, const char *json)
+/* Runs sql on the store's database (from a file: no shell quoting). */
+static void run_sql(const char *store, const char *sql)
 {
-	char *sql = NULL;
-	cr_assert(asprintf(&sql,
-	                   "UPDATE certs SET policy = json_set(policy, '$.deploy', json('%s'))"
-	                   " WHERE name = 'web01';\n",
-	                   json) > 0);
 	char *dir = kwt_tmpdir("sql");
-	char *file = kwt_write_file(dir, "deploy.sql", sql, strlen(sql), 0600);
+	char *file = kwt_write_file(dir, "run.sql", sql, strlen(sql), 0600);
 	cr_assert_eq(cli_status("sqlite3 '%s/keyward.db' < '%s'", store, file), 0);
-	cr_assert_eq(cli_sql_count(store, "SELECT count(*) FROM certs WHERE"
-	                                  " json_extract(policy, '$.deploy') IS NOT NULL"),
-	             1);
 	free(file);
 	free(dir);
-	free(sql);
+}
+
+/* Defines deploy target web01-files (keyward deploy-target add with args)
+ * and has web01's policy name it (as `policy set` would). */
+#define SET_DEPLOY(store, ...)                                                                     \
+	set_deploy((store), CLI_ARGS("deploy-target", "add", "web01-files", __VA_ARGS__))
+
+static void set_deploy(const char *store, const char *const *add)
+{
+	kwt_result r;
+	cli_ok(&r, NULL, store, add);
+	kwt_result_free(&r);
+	run_sql(store, "UPDATE certs SET policy = json_set(policy, '$.deploy',"
+	               " json('{\"target\": \"web01-files\"}')) WHERE name = 'web01';\n");
+	cr_assert_eq(cli_sql_count(store,
+	                           "SELECT count(*) FROM certs WHERE"
+	                           " json_extract(policy, '$.deploy.target') = 'web01-files'"),
+	             1);
 }
 
 Test(cli_deploy, writes_the_exported_files_and_runs_the_hooks)
 {
 	char *store = store_with_cert();
 	char *dir = kwt_tmpdir("deploy");
-	char json[4096];
-	snprintf(json, sizeof(json),
-	         "{\"cert\": \"%s/cert.pem\", \"fullchain\": \"%s/full.pem\", \"key_ref\": "
-	         "\"%s/key.pem\", \"mode\": \"0640\", \"hooks\": {\"deploy\": \"echo "
-	         "$KEYWARD_NAME:$KEYWARD_VERSION > %s/reloaded\"}}",
-	         dir, dir, dir, dir);
-	set_deploy(store, json);
+	char cert[4096], full[4096], key[4096], hook[4096];
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(full, sizeof(full), "%s/full.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(hook, sizeof(hook), "echo $KEYWARD_NAME:$KEYWARD_VERSION > %s/reloaded", dir);
+	SET_DEPLOY(store, "--cert", cert, "--fullchain", full, "--key-ref", key, "--mode", "0640",
+	           "--deploy", hook);
 	kwt_result r;
 	cli_ok(&r, NULL, store, CLI_ARGS("cert", "deploy", "web01"));
 	cr_assert(strstr(r.out, "cert.pem") && strstr(r.out, "deploy hook"), "%s", r.out);
@@ -199,12 +208,9 @@ Test(cli_deploy, failures_are_one_line_and_leave_the_store_alone)
 	CLI_REFUSED(store, 1, "unknown certificate", "cert", "deploy", "nosuch");
 	CLI_REFUSED(store, 2, "NAME", "cert", "deploy");
 	char *dir = kwt_tmpdir("deploy");
-	char json[4096];
-	snprintf(json, sizeof(json),
-	         "{\"cert\": \"%s/cert.pem\", \"hooks\": {\"post\": \"echo reload failed >&2; "
-	         "exit 4\"}}",
-	         dir);
-	set_deploy(store, json);
+	char cert[4096];
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	SET_DEPLOY(store, "--cert", cert, "--post", "echo reload failed >&2; exit 4");
 	char *before = cli_out("sqlite3 '%s/keyward.db' 'SELECT * FROM certs; SELECT * FROM "
 	                       "versions'",
 	                       store);
@@ -223,6 +229,171 @@ Test(cli_deploy, failures_are_one_line_and_leave_the_store_alone)
 	    cli_sql_count(store, "SELECT count(*) FROM events WHERE type = 'deploy.failed'"), 1);
 	free(before);
 	free(after);
+	free(dir);
+	free(store);
+}
+
+/* ---- deploy targets (issue 14, item 1) ---- */
+
+Test(cli_deploy_target, add_list_show_remove_and_their_events)
+{
+	char *store = store_with_cert();
+	kwt_result r;
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("deploy-target", "add", "web", "--cert", "/srv/tls/web.pem", "--key-ref",
+	                "/srv/tls/web.key", "--group", "0", "--mode", "640", "--pre", "true",
+	                "--deploy", "systemctl reload nginx"));
+	cr_assert(strstr(r.out, "added deploy target web") != NULL, "%s", r.out);
+	kwt_result_free(&r);
+	json_t *l = cli_json_of(store, CLI_ARGS("deploy-target", "list", "--json"));
+	cr_assert_eq(json_array_size(l), 1);
+	json_t *cfg = json_object_get(json_array_get(l, 0), "config");
+	cr_assert_str_eq(cli_js(cfg, "cert"), "/srv/tls/web.pem");
+	cr_assert_str_eq(cli_js(cfg, "key_ref"), "/srv/tls/web.key");
+	cr_assert_str_eq(cli_js(cfg, "mode"), "0640");
+	cr_assert_str_eq(cli_js(json_object_get(cfg, "hooks"), "deploy"), "systemctl reload nginx");
+	json_decref(l);
+	cli_ok(&r, NULL, store, CLI_ARGS("deploy-target", "list"));
+	cr_assert(strstr(r.out, "web") && strstr(r.out, "cert=/srv/tls/web.pem"), "%s", r.out);
+	kwt_result_free(&r);
+	/* named by a policy: show says so, remove refuses */
+	run_sql(store, "UPDATE certs SET policy = json_set(policy, '$.deploy',"
+	               " json('{\"target\": \"web\"}')) WHERE name = 'web01';\n");
+	json_t *one = cli_json_of(store, CLI_ARGS("deploy-target", "show", "web", "--json"));
+	cr_assert_eq(json_integer_value(json_object_get(one, "used_by")), 1);
+	cr_assert_str_eq(cli_js(one, "first_user"), "web01");
+	json_decref(one);
+	CLI_REFUSED(store, 1, "named by the policy of certificate 'web01'", "deploy-target",
+	            "remove", "web");
+	run_sql(store, "UPDATE certs SET policy = json_remove(policy, '$.deploy');\n");
+	cli_ok(&r, NULL, store, CLI_ARGS("deploy-target", "remove", "web"));
+	kwt_result_free(&r);
+	cr_assert_eq(cli_sql_count(store, "SELECT count(*) FROM deploy_targets"), 0);
+	cr_assert_eq(cli_sql_count(store, "SELECT count(*) FROM events WHERE type IN"
+	                                  " ('deploy_target.added', 'deploy_target.removed')"),
+	             2);
+	free(store);
+}
+
+Test(cli_deploy_target, bad_input_is_one_line_and_leaves_the_store_alone)
+{
+	char *store = store_with_cert();
+	kwt_result r;
+	cli_ok(&r, NULL, store, CLI_ARGS("deploy-target", "add", "web", "--cert", "/srv/a.pem"));
+	kwt_result_free(&r);
+	CLI_REFUSED(store, 1, "exists already", "deploy-target", "add", "web", "--cert", "/b.pem");
+	CLI_REFUSED(store, 2, "cert: must be an absolute file path", "deploy-target", "add", "x",
+	            "--cert", "relative.pem");
+	CLI_REFUSED(store, 2, "fullchain: '/a.pem' is also cert", "deploy-target", "add", "x",
+	            "--cert", "/a.pem", "--fullchain", "/a.pem");
+	CLI_REFUSED(store, 2, "mode: \"0666\" lets anyone rewrite", "deploy-target", "add", "x",
+	            "--cert", "/a.pem", "--mode", "0666");
+	CLI_REFUSED(store, 2, "mode: must be an octal mode", "deploy-target", "add", "x", "--cert",
+	            "/a.pem", "--mode", "u=rw");
+	CLI_REFUSED(store, 2, "owner: must be a user name or number", "deploy-target", "add", "x",
+	            "--cert", "/a.pem", "--owner", "web admin");
+	/* the host must be able to deploy it: owner and group exist here */
+	CLI_REFUSED(store, 1, "group: no such group 'no-such-group-kw' on this host",
+	            "deploy-target", "add", "x", "--cert", "/a.pem", "--group", "no-such-group-kw");
+	CLI_REFUSED(store, 1, "owner: no such user 'no-such-user-kw' on this host", "deploy-target",
+	            "add", "x", "--cert", "/a.pem", "--owner", "no-such-user-kw");
+	CLI_REFUSED(store, 2, "hooks.pre: must be a shell command", "deploy-target", "add", "x",
+	            "--pre", "");
+	CLI_REFUSED(store, 2, "needs a file", "deploy-target", "add", "x", "--mode", "0640");
+	CLI_REFUSED(store, 2, "bad deploy target name", "deploy-target", "add", "../x", "--cert",
+	            "/a.pem");
+	CLI_REFUSED(store, 2, "NAME", "deploy-target", "add");
+	CLI_REFUSED(store, 1, "unknown deploy target 'nosuch'", "deploy-target", "remove",
+	            "nosuch");
+	CLI_REFUSED(store, 1, "unknown deploy target 'nosuch'", "deploy-target", "show", "nosuch");
+	free(store);
+}
+
+/* policy set and cert create take a target that exists, never inline files
+ * or commands. */
+Test(cli_deploy_target, policies_name_a_target_and_cannot_hold_commands)
+{
+	char *store = store_with_cert();
+	char *dir = kwt_tmpdir("pol");
+	const char *good = "{\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\":"
+	                   " \"CN=web01.example\"}, \"deploy\": {\"target\": \"web\"}}";
+	const char *bad =
+	    "{\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\":"
+	    " \"CN=web01.example\"}, \"deploy\": {\"hooks\": {\"pre\": \"id > /tmp/x\"}}}";
+	char *good_f = kwt_write_file(dir, "good.json", good, strlen(good), 0600);
+	char *bad_f = kwt_write_file(dir, "bad.json", bad, strlen(bad), 0600);
+	CLI_REFUSED(store, 1, "deploy.target: unknown deploy target 'web'", "policy", "set",
+	            "web01", good_f);
+	CLI_REFUSED(store, 1, "deploy.target: unknown deploy target 'web'", "cert", "create", "w2",
+	            "--policy", good_f);
+	CLI_REFUSED(store, 2, "keyward deploy-target add", "policy", "set", "web01", bad_f);
+	CLI_REFUSED(store, 2, "a policy cannot set hooks", "cert", "create", "w2", "--policy",
+	            bad_f);
+	kwt_result r;
+	cli_ok(&r, NULL, store, CLI_ARGS("deploy-target", "add", "web", "--cert", "/srv/a.pem"));
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("policy", "set", "web01", good_f));
+	kwt_result_free(&r);
+	json_t *p = cli_json_of(store, CLI_ARGS("policy", "show", "web01"));
+	cr_assert_str_eq(cli_js(json_object_get(p, "deploy"), "target"), "web");
+	json_decref(p);
+	free(good_f);
+	free(bad_f);
+	free(dir);
+	free(store);
+}
+
+/* A store from before deploy targets (schema 6) whose policies hold inline
+ * deploy sections: each becomes a target cert-NAME and deploys as before. */
+Test(cli_deploy_target, an_old_store_with_inline_deploy_policies_migrates_to_targets)
+{
+	char *store = store_with_cert();
+	char *dir = kwt_tmpdir("mig");
+	kwt_result r;
+	cli_create(store, CLI_NOW, "web02", "hsm", "ec-p256", "CN=web02.example", 90, NULL);
+	char *sql = NULL;
+	cr_assert(
+	    asprintf(&sql,
+	             "DROP TABLE deploy_targets;"
+	             " UPDATE certs SET policy = json_set(policy, '$.deploy', json('{\"cert\":"
+	             " \"%s/cert.pem\", \"mode\": \"0600\", \"hooks\": {\"deploy\": \"echo"
+	             " $KEYWARD_NAME > %s/ran\"}}')) WHERE name = 'web01';"
+	             " UPDATE certs SET policy = json_set(policy, '$.deploy',"
+	             " json('{\"mode\": \"0640\"}')) WHERE name = 'web02';"
+	             " PRAGMA user_version = 6;\n",
+	             dir, dir) > 0);
+	run_sql(store, sql);
+	free(sql);
+	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), 6);
+	/* any command opens (and so migrates) the store */
+	json_t *p = cli_json_of(store, CLI_ARGS("policy", "show", "web01"));
+	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), 7);
+	json_t *want = json_pack("{s:s}", "target", "cert-web01");
+	cr_assert(json_equal(json_object_get(p, "deploy"), want),
+	          "web01's deploy is not the target");
+	json_decref(want);
+	json_decref(p);
+	json_t *t = cli_json_of(store, CLI_ARGS("deploy-target", "show", "cert-web01", "--json"));
+	json_t *cfg = json_object_get(t, "config");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/cert.pem", dir);
+	cr_assert_str_eq(cli_js(cfg, "cert"), path);
+	cr_assert_str_eq(cli_js(cfg, "mode"), "0600");
+	cr_assert_not_null(
+	    strstr(cli_js(json_object_get(cfg, "hooks"), "deploy"), "$KEYWARD_NAME"));
+	cr_assert_eq(json_integer_value(json_object_get(t, "used_by")), 1);
+	json_decref(t);
+	/* a section that deployed nothing is dropped, no target for it */
+	p = cli_json_of(store, CLI_ARGS("policy", "show", "web02"));
+	cr_assert_null(json_object_get(p, "deploy"));
+	json_decref(p);
+	cr_assert_eq(cli_sql_count(store, "SELECT count(*) FROM deploy_targets"), 1);
+	/* behaviour unchanged: the file is written with its mode, the hook runs */
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "deploy", "web01"));
+	kwt_result_free(&r);
+	char *got = cli_out("stat -c %%a '%s/cert.pem'; cat '%s/ran'", dir, dir);
+	cr_assert_str_eq(got, "600\nweb01");
+	free(got);
 	free(dir);
 	free(store);
 }

@@ -294,7 +294,7 @@ Test(cli_policy, create_refuses_a_bad_policy_before_touching_a_device)
 	               "{\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\": \"CN=n\"},"
 	               " \"issuer\": {\"name\": \"acme:corp-acme\"}}",
 	               none);
-	create_refused(store, 2, "deploy.cert: must be an absolute file path",
+	create_refused(store, 2, "deploy: a policy cannot set cert",
 	               "{\"key\": {\"backend\": \"tpm\"}, \"x509\": {\"subject\": \"CN=n\"},"
 	               " \"deploy\": {\"cert\": \"web.pem\"}}",
 	               none);
@@ -331,8 +331,8 @@ Test(cli_policy, create_refuses_a_bad_policy_before_touching_a_device)
 	" \"DNS:new.example\"], \"ekus\": [\"clientAuth\"], \"key_usage\":"                        \
 	" [\"digitalSignature\"], \"validity_days\": 10}, \"lifetime_actions\":"                   \
 	" [{\"trigger\": {\"days_before_expiry\": 3}, \"action\": \"auto_renew\"}],"               \
-	" \"issuer\": {\"name\": \"self\"}, \"deploy\": {\"cert\": \"/etc/ssl/web01.pem\","        \
-	" \"mode\": \"0644\", \"hooks\": {\"deploy\": \"true\"}}, \"history_limit\": 5}"
+	" \"issuer\": {\"name\": \"self\"}, \"deploy\": {\"target\": \"web01-files\"},"            \
+	" \"history_limit\": 5}"
 
 Test(cli_policy, set_then_show_and_the_next_renewal_follows_it)
 {
@@ -349,6 +349,10 @@ Test(cli_policy, set_then_show_and_the_next_renewal_follows_it)
 	kwt_result_free(&r);
 
 	char *file = policy_file("new.json", NEW_POLICY);
+	cli_ok(&r, NOW, store,
+	       CLI_ARGS("deploy-target", "add", "web01-files", "--cert", "/etc/ssl/web01.pem",
+	                "--mode", "0644", "--deploy", "true"));
+	kwt_result_free(&r);
 	cli_ok(&r, NOW, store, CLI_ARGS("policy", "set", "web01", file));
 	assert_has(r.out, "policy of web01 set");
 	kwt_result_free(&r);
@@ -421,8 +425,10 @@ Test(cli_policy, set_refuses_a_bad_policy_and_changes_nothing)
 	set_refused(store, 2, "x509.validity_days: must be an integer, not a string", "web01",
 	            "{\"key\": {\"backend\": \"hsm\"}, \"x509\": {\"subject\": \"CN=web01\","
 	            " \"validity_days\": \"90\"}}");
-	set_refused(store, 2, "deploy.mode: must be an octal mode", "web01",
+	set_refused(store, 2, "deploy: a policy cannot set mode", "web01",
 	            "{" GOOD_TAIL ", \"deploy\": {\"mode\": \"u=rw\"}}");
+	set_refused(store, 1, "deploy.target: unknown deploy target 'nope'", "web01",
+	            "{" GOOD_TAIL ", \"deploy\": {\"target\": \"nope\"}}");
 	set_refused(store, 1, "key.backend: unknown backend 'nope'", "web01",
 	            "{\"key\": {\"backend\": \"nope\"}, \"x509\": {\"subject\": \"CN=web01\"}}");
 	set_refused(store, 2, "x509.subject: required", "web01",

@@ -223,8 +223,11 @@ Test(secrets, hooks_and_command_channels_see_no_pin_in_argv_or_environment)
 	    cli_out("'%s' --store '%s' policy show web", kwt_env("KW_TEST_KEYWARD_BIN"), store);
 	json_t *p = cli_json(pol, "policy show");
 	char *web_pem = path_in(spies, "web.pem");
-	json_t *deploy = json_pack("{s:s, s:{s:s, s:s, s:s}}", "cert", web_pem, "hooks", "pre", spy,
-	                           "deploy", spy, "post", spy);
+	cli_ok(&r, env, store,
+	       CLI_ARGS("deploy-target", "add", "web-files", "--cert", web_pem, "--pre", spy,
+	                "--deploy", spy, "--post", spy));
+	kwt_result_free(&r);
+	json_t *deploy = json_pack("{s:s}", "target", "web-files");
 	cr_assert_not_null(deploy);
 	cr_assert_eq(json_object_set_new(p, "deploy", deploy), 0);
 	char *doc = json_dumps(p, 0);

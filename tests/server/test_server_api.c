@@ -437,6 +437,11 @@ Test(server_api, errors_name_no_file_on_the_host)
  * the body's size (413; bad_requests_... sends one without Expect), methods the
  * API does not have (405 with Allow; 501), and the HTTP framing itself. */
 Test(server_api, every_refusal_is_a_json_error)
+/* Issue 14, item 1: an admin of the API can name a deploy target the host
+ * defined, and renew (which runs its hooks), but can neither define a
+ * command nor a file path: inline deploy settings are refused, and there is
+ * no route for deploy targets or channels. */
+Test(server_api, an_admin_names_a_deploy_target_but_cannot_set_commands_or_paths)
 {
 	srv_ctx c;
 	srv_reply r;
@@ -582,5 +587,57 @@ Test(server_api, changes_need_content_type_json)
 	srv_curl_as(&c, &r, "alice", "DELETE", "/certificates/web02", NULL, NULL);
 	srv_assert_status(&r, 200, "DELETE without a body");
 	srv_reply_free(&r);
+	char *marker = srv_path(&c, "hook-ran", ""), hook[4200];
+	snprintf(hook, sizeof(hook), "echo $KEYWARD_NAME >> '%s'", marker);
+	kwt_result k;
+	cli_ok(&k, NULL, c.store, CLI_ARGS("deploy-target", "add", "web-files", "--deploy", hook));
+	kwt_result_free(&k);
+	srv_start(&c);
+	srv_curl(&c, &r, "alice", "GET", "/certificates/web01/policy", NULL);
+	srv_assert_status(&r, 200, "policy get");
+	json_t *p = json_deep_copy(r.json);
+	srv_reply_free(&r);
+	const char *const inline_deploy[] = {
+	    "{\"hooks\": {\"pre\": \"id > /tmp/x; head -1 /etc/shadow >> /tmp/x\"}}",
+	    "{\"key_ref\": \"/root/.ssh/authorized_keys\", \"owner\": \"root\", \"mode\": "
+	    "\"0644\"}",
+	    "{\"target\": \"web-files\", \"hooks\": {\"post\": \"true\"}}",
+	};
+	for (size_t i = 0; i < sizeof(inline_deploy) / sizeof(inline_deploy[0]); i++) {
+		json_object_set_new(p, "deploy", json_loads(inline_deploy[i], 0, NULL));
+		char *text = json_dumps(p, 0);
+		bad_request(&c, "PUT", "/certificates/web01/policy", text, 400,
+		            "keyward deploy-target add");
+		char body[8192];
+		snprintf(body, sizeof(body), "{\"policy\": %s}", text);
+		bad_request(&c, "POST", "/certificates/web02/create", body, 400,
+		            "a policy cannot set");
+		free(text);
+	}
+	/* a target the host has not defined */
+	json_object_set_new(p, "deploy", json_pack("{s:s}", "target", "nosuch"));
+	char *text = json_dumps(p, 0);
+	bad_request(&c, "PUT", "/certificates/web01/policy", text, 404, "unknown deploy target");
+	free(text);
+	/* no route defines a target or a channel */
+	bad_request(&c, "POST", "/deploy-targets", "{\"name\": \"x\"}", 404, NULL);
+	bad_request(&c, "POST", "/channels", "{\"name\": \"x\"}", 404, NULL);
+	bad_request(&c, "PUT", "/certificates/web01/deploy-target", "{}", 404, NULL);
+	/* naming the host's target is accepted; renewing runs its hook */
+	json_object_set_new(p, "deploy", json_pack("{s:s}", "target", "web-files"));
+	text = json_dumps(p, 0);
+	srv_curl(&c, &r, "alice", "PUT", "/certificates/web01/policy", text);
+	srv_assert_status(&r, 200, "policy naming a deploy target");
+	srv_reply_free(&r);
+	free(text);
+	srv_curl(&c, &r, "alice", "POST", "/certificates/web01/renew", "{}");
+	srv_assert_status(&r, 200, "renew");
+	srv_reply_free(&r);
+	char *ran = kwt_read_file(marker, NULL);
+	cr_assert_not_null(ran, "the deploy target's hook did not run on renewal");
+	cr_assert_str_eq(ran, "web01\n");
+	free(ran);
+	free(marker);
+	json_decref(p);
 	srv_teardown(&c);
 }

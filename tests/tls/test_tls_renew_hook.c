@@ -162,13 +162,12 @@ static void write_hook(const tls_server *s, const deployment *d)
 static void write_policy(const tls_server *s, deployment *d, const char *backend,
                          const char *key_type)
 {
-	json_t *p = json_pack(
-	    "{s:{s:s,s:s,s:b},s:{s:s,s:[s,s],s:i},s:[{s:{s:i},s:s}],s:{s:s,s:s,s:s,s:{s:s}}}",
-	    "key", "type", key_type, "backend", backend, "reuse_key", 0, "x509", "subject",
-	    "CN=localhost", "sans", "DNS:localhost", "IP:127.0.0.1", "validity_days", 1,
-	    "lifetime_actions", "trigger", "lifetime_percentage", TRIGGER, "action", "auto_renew",
-	    "deploy", "cert", d->cert, "fullchain", d->fullchain, "key_ref", d->key_ref, "hooks",
-	    "deploy", d->hook);
+	json_t *p =
+	    json_pack("{s:{s:s,s:s,s:b},s:{s:s,s:[s,s],s:i},s:[{s:{s:i},s:s}],s:{s:s}}", "key",
+	              "type", key_type, "backend", backend, "reuse_key", 0, "x509", "subject",
+	              "CN=localhost", "sans", "DNS:localhost", "IP:127.0.0.1", "validity_days", 1,
+	              "lifetime_actions", "trigger", "lifetime_percentage", TRIGGER, "action",
+	              "auto_renew", "deploy", "target", "web-files");
 	cr_assert_not_null(p);
 	char *text = json_dumps(p, JSON_INDENT(2));
 	d->policy = kwt_write_file(s->dir, "policy.json", text, strlen(text), 0600);
@@ -272,6 +271,13 @@ static void renew_due_reaches_nginx_through_hook(const char *backend, const char
 	char *created = rfc3339(t0), *expires = rfc3339(t0 + VALIDITY);
 	char *due = rfc3339(t0 + VALIDITY * TRIGGER / 100);
 	char *before_due = rfc3339(t0 + VALIDITY * TRIGGER / 100 - 60);
+	/* the files and the hook are the host's: a deploy target the policy names */
+	kw_at(&r, s, created,
+	      ARGS("deploy-target", "add", "web-files", "--cert", d.cert, "--fullchain",
+	           d.fullchain, "--key-ref", d.key_ref, "--deploy", d.hook));
+	cr_assert_eq(r.status, 0, "keyward deploy-target add failed (exit %d): %s", r.status,
+	             r.err);
+	kwt_result_free(&r);
 	kw_at(&r, s, created, ARGS("cert", "create", "web", "--policy", d.policy));
 	cr_assert_eq(r.status, 0, "keyward cert create --policy failed (exit %d): %s", r.status,
 	             r.err);

@@ -6,6 +6,8 @@
  * filled when it is opened; a version without them is decoded. The output is the same, byte for
  * byte, in every case.
  */
+#include <keyward/keyward.h>
+
 #include "../cli/cli_ca.h"
 
 #define FACTS_NULL "SELECT COUNT(*) FROM versions WHERE cert_der IS NOT NULL AND subject_dn IS NULL"
@@ -171,13 +173,14 @@ Test(facts, a_schema_5_store_is_filled_when_opened)
 {
 	char *store = store_populated();
 	outputs a = outputs_take(store);
-	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), 6);
+	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), kw_store_schema_version());
 	/* the store as keyward before schema 6 left it */
-	sql(store, "DROP TRIGGER versions_facts_stale; ALTER TABLE versions DROP COLUMN subject_dn;"
+	sql(store, "DROP TABLE deploy_targets; DROP TRIGGER versions_facts_stale; ALTER TABLE "
+	           "versions DROP COLUMN subject_dn;"
 	           " ALTER TABLE versions DROP COLUMN issuer_dn; ALTER TABLE versions DROP COLUMN"
 	           " sans; ALTER TABLE versions DROP COLUMN spki_sha256; PRAGMA user_version = 5;");
 	outputs b = outputs_take(store);
-	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), 6);
+	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), kw_store_schema_version());
 	cr_assert_eq(cli_sql_count(store, FACTS_NULL), 0, "the migration did not fill the facts");
 	cr_assert_eq(cli_sql_count(store, "SELECT COUNT(*) FROM sqlite_master WHERE name ="
 	                                  " 'versions_facts_stale'"),
