@@ -437,11 +437,6 @@ Test(server_api, errors_name_no_file_on_the_host)
  * the body's size (413; bad_requests_... sends one without Expect), methods the
  * API does not have (405 with Allow; 501), and the HTTP framing itself. */
 Test(server_api, every_refusal_is_a_json_error)
-/* Issue 14, item 1: an admin of the API can name a deploy target the host
- * defined, and renew (which runs its hooks), but can neither define a
- * command nor a file path: inline deploy settings are refused, and there is
- * no route for deploy targets or channels. */
-Test(server_api, an_admin_names_a_deploy_target_but_cannot_set_commands_or_paths)
 {
 	srv_ctx c;
 	srv_reply r;
@@ -587,6 +582,19 @@ Test(server_api, changes_need_content_type_json)
 	srv_curl_as(&c, &r, "alice", "DELETE", "/certificates/web02", NULL, NULL);
 	srv_assert_status(&r, 200, "DELETE without a body");
 	srv_reply_free(&r);
+	srv_teardown(&c);
+}
+
+/* Issue 14, item 1: an admin of the API can name a deploy target the host
+ * defined, and renew (which runs its hooks), but can neither define a
+ * command nor a file path: inline deploy settings are refused, and there is
+ * no route for deploy targets or channels. */
+Test(server_api, an_admin_names_a_deploy_target_but_cannot_set_commands_or_paths)
+{
+	srv_ctx c;
+	srv_reply r;
+	srv_setup(&c, 0, 1, "hsm");
+	cli_create(c.store, NULL, "web01", "hsm", "ec-p256", "CN=web01", 30, NULL);
 	char *marker = srv_path(&c, "hook-ran", ""), hook[4200];
 	snprintf(hook, sizeof(hook), "echo $KEYWARD_NAME >> '%s'", marker);
 	kwt_result k;
