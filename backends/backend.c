@@ -33,7 +33,7 @@ int kw_key_type_is_rsa(kw_key_type t)
 	return t == KW_KEY_RSA_2048 || t == KW_KEY_RSA_3072 || t == KW_KEY_RSA_4096;
 }
 
-void kw_keyref_clear(kw_keyref *ref)
+void kw_key_blob_clear(kw_key_blob *ref)
 {
 	if (ref == NULL)
 		return;
@@ -73,6 +73,6 @@ unsigned kw_backend_caps(const kw_backend_ops *ops, const kw_backend_config *cfg
 void kw_device_keys_free(kw_device_key *keys, size_t n)
 {
 	for (size_t i = 0; keys && i < n; i++)
-		kw_keyref_clear(&keys[i].ref);
+		kw_key_blob_clear(&keys[i].ref);
 	free(keys);
 }

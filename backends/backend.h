@@ -8,7 +8,7 @@
  *
  * Private key material never leaves through this interface: keys are
  * generated on the device (or imported into it once, key_import), the caller
- * gets an opaque key reference (TPM: the marshalled TPM2B_PUBLIC followed by
+ * gets an opaque key blob (TPM: the marshalled TPM2B_PUBLIC followed by
  * the TPM-wrapped TPM2B_PRIVATE; PKCS#11: CKA_ID),
  * the public key as DER SubjectPublicKeyInfo, and signatures over digests.
  */
@@ -34,13 +34,16 @@ extern "C" {
  * resolves them back to it. */
 #define KW_SOFTWARE_PROPQ "?provider=default"
 
-/* Opaque key reference; data is malloc'd and holds no secret. */
+/* The device's own identifier of a key, opaque to core: a TPM key's wrapped
+ * private blob (with its public area), a PKCS#11 key's CKA_ID. data is
+ * malloc'd and holds no secret. (A "key reference" is something else: what
+ * other software is given to find the key, `cert key-ref`.) */
 typedef struct {
 	unsigned char *data;
 	size_t len;
-} kw_keyref;
+} kw_key_blob;
 
-void kw_keyref_clear(kw_keyref *ref);
+void kw_key_blob_clear(kw_key_blob *ref);
 
 /* What the device says about a key, read back from it. */
 typedef struct {
@@ -74,7 +77,7 @@ typedef enum {
 
 /* A key keyward made, as found on the device (key_list). */
 typedef struct {
-	kw_keyref ref;
+	kw_key_blob ref;
 	char label[80]; /* its CKA_LABEL, e.g. "keyward:web01" (cut to fit) */
 } kw_device_key;
 
@@ -145,7 +148,7 @@ typedef struct kw_backend_ops {
 	/* Generates a non-exportable signing key on the device. label is a hint
 	 * (PKCS#11 CKA_LABEL). */
 	kw_rc (*key_generate)(void *ctx, kw_key_type type, const char *label,
-	                      kw_keyref *out) KW_MUST_USE;
+	                      kw_key_blob *out) KW_MUST_USE;
 
 	/* Generates a non-exportable signing key that key_destroy can revoke
 	 * for good, copies of its reference included (KW_KEY_REVOKED). tpm2: a
@@ -155,7 +158,7 @@ typedef struct kw_backend_ops {
 	 * unsupported (see KW_CAP_DESTROY_REAL for a device whose every key_destroy
 	 * is final). */
 	kw_rc (*key_generate_revocable)(void *ctx, kw_key_type type, const char *label,
-	                                kw_keyref *out) KW_MUST_USE;
+	                                kw_key_blob *out) KW_MUST_USE;
 
 	/* Imports an existing private key into the device as a non-exportable
 	 * signing key (TPM: TPM2_Import under the SRK, with an outer wrapper; PKCS#11:
@@ -165,41 +168,41 @@ typedef struct kw_backend_ops {
 	 * on free) right after. The only interface that carries private key material in: it never
 	 * goes out. NULL: unsupported. */
 	kw_rc (*key_import)(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-	                    kw_keyref *out) KW_MUST_USE;
+	                    kw_key_blob *out) KW_MUST_USE;
 
 	/* DER SubjectPublicKeyInfo of the key, read from the device (malloc'd).
 	 * KW_ERR_NOT_FOUND when the key is gone. */
-	kw_rc (*key_public)(void *ctx, const kw_keyref *ref, unsigned char **der,
+	kw_rc (*key_public)(void *ctx, const kw_key_blob *ref, unsigned char **der,
 	                    size_t *der_len) KW_MUST_USE;
 
 	/* Signs a digest computed in software. *sig_len is the buffer size on
 	 * entry and the signature length on return. */
-	kw_rc (*key_sign)(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
+	kw_rc (*key_sign)(void *ctx, const kw_key_blob *ref, const kw_sign_params *p,
 	                  const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
 	                  size_t *sig_len) KW_MUST_USE;
 
 	/* Reads the key's custody attributes back from the device. */
-	kw_rc (*key_attrs)(void *ctx, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;
+	kw_rc (*key_attrs)(void *ctx, const kw_key_blob *ref, kw_key_attrs *out) KW_MUST_USE;
 
 	/* A reference to the key in a format other tools read (malloc'd text):
 	 * tpm2 "tss2" (a "TSS2 PRIVATE KEY" PEM: the wrapped blob and its parent,
 	 * as tpm2-openssl and tpm2-tools read it); pkcs11 "pkcs11-uri" (RFC 7512).
 	 * KW_ERR_UNSUPPORTED for a format the backend does not have. */
-	kw_rc (*key_ref_export)(void *ctx, const kw_keyref *ref, const char *format,
+	kw_rc (*key_ref_export)(void *ctx, const kw_key_blob *ref, const char *format,
 	                        char **out) KW_MUST_USE;
 
-	/* Stores the key's certificate on the device, replacing an older one of
+	/* Attaches the key's certificate on the device, replacing an older one of
 	 * the same key (PKCS#11: a CKO_CERTIFICATE with the key's CKA_ID, so
 	 * other PKCS#11 software finds it). NULL: the device keeps none. */
-	kw_rc (*cert_store)(void *ctx, const kw_keyref *ref, const unsigned char *der,
-	                    size_t len) KW_MUST_USE;
+	kw_rc (*cert_attach)(void *ctx, const kw_key_blob *ref, const unsigned char *der,
+	                     size_t len) KW_MUST_USE;
 
 	/* Ends the key as far as the device can (see kw_key_end): PKCS#11
 	 * destroys the object; a TPM key made revocable (key_generate_revocable)
 	 * is revoked; any other TPM key has nothing on the device to end. *end
 	 * (may be NULL) says which happened, also with KW_ERR_NOT_FOUND (already
 	 * gone: the end it had). The caller drops the reference afterwards. */
-	kw_rc (*key_destroy)(void *ctx, const kw_keyref *ref, kw_key_end *end) KW_MUST_USE;
+	kw_rc (*key_destroy)(void *ctx, const kw_key_blob *ref, kw_key_end *end) KW_MUST_USE;
 
 	/* Names a key other software made on the device, without touching it
 	 * (cert adopt). pkcs11: spec is an RFC 7512 URI (id= and/or object=) that
@@ -208,15 +211,15 @@ typedef struct kw_backend_ops {
 	 * (parent 0x40000001 or 0x81000001) whose key must load under the SRK;
 	 * the reference is its blob. *cert_der (malloc'd, may be NULL): the certificate the
 	 * device keeps for that key. NULL: unsupported. */
-	kw_rc (*key_resolve)(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
-	                     size_t *cert_len) KW_MUST_USE;
+	kw_rc (*key_resolve)(void *ctx, const char *spec, kw_key_blob *out,
+	                     unsigned char **cert_der, size_t *cert_len) KW_MUST_USE;
 
 	/* Has the device attest to the key (TPM: TPM2_Certify by a transient
 	 * attestation key in the endorsement hierarchy, checked in software)
 	 * with nonce as qualifying data. *evidence (caller owns):
 	 * {"certify": {...}}. KW_ERR_UNSUPPORTED when no attestation key is
 	 * available. NULL: unsupported. */
-	kw_rc (*key_certify)(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
+	kw_rc (*key_certify)(void *ctx, const kw_key_blob *ref, const unsigned char *nonce,
 	                     size_t nonce_len, json_t **evidence) KW_MUST_USE;
 
 	/* Lists the keys keyward made on the device, whether the store knows

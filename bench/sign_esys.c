@@ -16,7 +16,7 @@
 typedef struct {
 	kw_store *store;
 	kwi_device dev;
-	kw_keyref ref;
+	kw_key_blob ref;
 	ESYS_TR key;
 	int rsa;
 	pthread_mutex_t lock;
@@ -65,7 +65,7 @@ static void esys_free(sign_path *p)
 {
 	esys_ctx *c = p->ctx;
 	kwi_device_close(&c->dev); /* flushes the loaded key and the SRK */
-	kw_keyref_clear(&c->ref);
+	kw_key_blob_clear(&c->ref);
 	kw_store_close(c->store);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

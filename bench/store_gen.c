@@ -37,7 +37,7 @@
 typedef struct {
 	kw_store *s;
 	kwi_device dev;
-	kw_keyref ref;
+	kw_key_blob ref;
 	kw_key_type type;
 	const char *backend;
 } gen;
@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "keyward: %s\n", kw_error_message());
 	kwi_device_close(&g.dev);
-	kw_keyref_clear(&g.ref);
+	kw_key_blob_clear(&g.ref);
 	kw_store_close(g.s);
 	return rc;
 }

@@ -142,7 +142,7 @@ unsigned long kwi_device_opens(void);
  * Each is the backend table's operation of the same name (backends/backend.h),
  * on d's connection; an operation the backend lacks fails KW_ERR_UNSUPPORTED
  * naming the backend, except where the table gives NULL a meaning:
- * cert_store (the device keeps no certificates), key_destroy (nothing of the
+ * cert_attach (the device keeps no certificates), key_destroy (nothing of the
  * key lives on the device) and key_list (no keys of ours on the device: an
  * empty list) succeed. */
 /* The backend's KW_CAP_* that hold whatever its configuration. */
@@ -151,22 +151,22 @@ unsigned kwi_device_caps(const kwi_device *d);
  * its reference included (key_generate_revocable, or key_generate on a
  * device whose every destroy is final: KW_CAP_DESTROY_REAL). */
 kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label, int revocable,
-                              kw_keyref *out) KW_MUST_USE;
+                              kw_key_blob *out) KW_MUST_USE;
 kw_rc kwi_device_key_import(kwi_device *d, EVP_PKEY *key, kw_key_type type, const char *label,
-                            kw_keyref *out) KW_MUST_USE;
-kw_rc kwi_device_key_public(kwi_device *d, const kw_keyref *ref, unsigned char **der,
+                            kw_key_blob *out) KW_MUST_USE;
+kw_rc kwi_device_key_public(kwi_device *d, const kw_key_blob *ref, unsigned char **der,
                             size_t *len) KW_MUST_USE;
-kw_rc kwi_device_key_sign(kwi_device *d, const kw_keyref *ref, const kw_sign_params *p,
+kw_rc kwi_device_key_sign(kwi_device *d, const kw_key_blob *ref, const kw_sign_params *p,
                           const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                           size_t *sig_len) KW_MUST_USE;
-kw_rc kwi_device_key_attrs(kwi_device *d, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;
-kw_rc kwi_device_key_ref_export(kwi_device *d, const kw_keyref *ref, const char *format,
+kw_rc kwi_device_key_attrs(kwi_device *d, const kw_key_blob *ref, kw_key_attrs *out) KW_MUST_USE;
+kw_rc kwi_device_key_ref_export(kwi_device *d, const kw_key_blob *ref, const char *format,
                                 char **out) KW_MUST_USE;
-kw_rc kwi_device_cert_store(kwi_device *d, const kw_keyref *ref, const unsigned char *der,
-                            size_t len) KW_MUST_USE;
+kw_rc kwi_device_cert_attach(kwi_device *d, const kw_key_blob *ref, const unsigned char *der,
+                             size_t len) KW_MUST_USE;
 /* *end (may be NULL): what the device did (backend.h); a backend without
  * key_destroy holds nothing of its keys: KW_KEY_FORGOTTEN. */
-kw_rc kwi_device_key_destroy(kwi_device *d, const kw_keyref *ref, kw_key_end *end) KW_MUST_USE;
+kw_rc kwi_device_key_destroy(kwi_device *d, const kw_key_blob *ref, kw_key_end *end) KW_MUST_USE;
 /* "destroyed", "revoked" or "forgotten": the word events use for an end. */
 const char *kwi_key_end_name(kw_key_end end);
 /* Counts end in g. */
@@ -175,19 +175,19 @@ void kwi_keys_gone_add(kw_keys_gone *g, kw_key_end end);
 json_t *kwi_keys_gone_json(const kw_keys_gone *g);
 /* Best effort: a key made for a change that did not happen. The error record
  * keeps the failure that led here. */
-void kwi_device_key_discard(kwi_device *d, const kw_keyref *ref);
-kw_rc kwi_device_key_resolve(kwi_device *d, const char *spec, kw_keyref *out,
+void kwi_device_key_discard(kwi_device *d, const kw_key_blob *ref);
+kw_rc kwi_device_key_resolve(kwi_device *d, const char *spec, kw_key_blob *out,
                              unsigned char **cert_der, size_t *cert_len) KW_MUST_USE;
 /* 1 when the device can attest to its keys (kwi_device_key_certify). */
 int kwi_device_can_certify(const kwi_device *d);
-kw_rc kwi_device_key_certify(kwi_device *d, const kw_keyref *ref, const unsigned char *nonce,
+kw_rc kwi_device_key_certify(kwi_device *d, const kw_key_blob *ref, const unsigned char *nonce,
                              size_t nonce_len, json_t **evidence) KW_MUST_USE;
 kw_rc kwi_device_key_list(kwi_device *d, kw_device_key **out, size_t *n) KW_MUST_USE;
 
 /* A hardware key that signs. */
 typedef struct {
 	kwi_device *dev;
-	const kw_keyref *ref;
+	const kw_key_blob *ref;
 	kw_key_type type;
 } kwi_signer;
 

@@ -69,8 +69,7 @@ void kws_cert_create(kws_req *r)
 		return;
 	json_t *policy = json_object_get(r->body, "policy");
 	if (!json_is_object(policy)) {
-		kws_reply_error(r, 400, "BadParameter",
-		                "policy: an object is required (see: keyward policy default)");
+		kws_reply_error(r, 400, "BadParameter", "policy: an object is required");
 		return;
 	}
 	kw_cert_request req = {.name = r->segs[1], .policy = policy};

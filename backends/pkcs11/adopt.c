@@ -70,7 +70,7 @@ static kw_rc find_one(kwb_p11 *p, P11KitUri *uri, const char *spec, CK_OBJECT_HA
 }
 
 /* The certificate object with the key's CKA_ID, when the token keeps one. */
-static void cert_read(kwb_p11 *p, const kw_keyref *ref, unsigned char **der, size_t *len)
+static void cert_read(kwb_p11 *p, const kw_key_blob *ref, unsigned char **der, size_t *len)
 {
 	CK_OBJECT_HANDLE h[2];
 	CK_ULONG n = 0;
@@ -83,7 +83,7 @@ static void cert_read(kwb_p11 *p, const kw_keyref *ref, unsigned char **der, siz
 	}
 }
 
-kw_rc kwb_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+kw_rc kwb_p11_key_resolve(void *ctx, const char *spec, kw_key_blob *out, unsigned char **cert_der,
                           size_t *cert_len)
 {
 	kwb_p11 *p = ctx;
@@ -92,7 +92,7 @@ kw_rc kwb_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned 
 	unsigned char *id = NULL;
 	size_t id_len = 0;
 
-	*out = (kw_keyref){0};
+	*out = (kw_key_blob){0};
 	*cert_der = NULL;
 	*cert_len = 0;
 	if (p == NULL || p->fn == NULL || !p->have_session)
@@ -119,12 +119,12 @@ kw_rc kwb_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned 
 	out->data = id;
 	out->len = id_len;
 	if ((rc = kwb_p11_ref_check(out, "adopting a key")) != KW_OK) {
-		kw_keyref_clear(out);
+		kw_key_blob_clear(out);
 		return rc;
 	}
 	CK_OBJECT_HANDLE check;
 	if ((rc = kwb_p11_find_private(p, out, "adopting a key", &check)) != KW_OK) {
-		kw_keyref_clear(out);
+		kw_key_blob_clear(out);
 		return rc;
 	}
 	cert_read(p, out, cert_der, cert_len);

@@ -68,8 +68,8 @@ static json_t *key_type_json(CK_KEY_TYPE kt)
 	return json_string(buf);
 }
 
-static kw_rc evidence_build(const kwb_p11 *p, const kw_keyref *ref, const int *vals, CK_KEY_TYPE kt,
-                            json_t **out)
+static kw_rc evidence_build(const kwb_p11 *p, const kw_key_blob *ref, const int *vals,
+                            CK_KEY_TYPE kt, json_t **out)
 {
 	kw_rc rc = KW_OK;
 	json_t *o = json_object();
@@ -98,7 +98,7 @@ out:
 	return rc;
 }
 
-kw_rc kwb_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
+kw_rc kwb_p11_key_attrs(void *ctx, const kw_key_blob *ref, kw_key_attrs *out)
 {
 	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE h;

@@ -23,7 +23,7 @@ static char *key_label(kwb_p11 *p, CK_OBJECT_HANDLE h)
 	return s;
 }
 
-static CK_RV cert_create(kwb_p11 *p, const kw_keyref *ref, const char *label, X509 *x,
+static CK_RV cert_create(kwb_p11 *p, const kw_key_blob *ref, const char *label, X509 *x,
                          const unsigned char *der, size_t len)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
@@ -49,7 +49,7 @@ static CK_RV cert_create(kwb_p11 *p, const kw_keyref *ref, const char *label, X5
 	return rv;
 }
 
-kw_rc kwb_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der, size_t len)
+kw_rc kwb_p11_cert_attach(void *ctx, const kw_key_blob *ref, const unsigned char *der, size_t len)
 {
 	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE key, old[8];
@@ -95,7 +95,7 @@ static kw_rc token_into(kwb_p11 *p, P11KitUri *uri)
 	return KW_OK;
 }
 
-kw_rc kwb_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
+kw_rc kwb_p11_key_ref_export(void *ctx, const kw_key_blob *ref, const char *format, char **out)
 {
 	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE key;

@@ -192,7 +192,7 @@ static kw_rc custody_check(kwb_p11 *p, CK_OBJECT_HANDLE h)
 }
 
 kw_rc kwb_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                         kw_keyref *out)
+                         kw_key_blob *out)
 {
 	kwb_p11 *p = ctx;
 	import_req r;
@@ -249,7 +249,7 @@ out:
 		(void)kwb_p11_destroy_id(p, r.id, sizeof(r.id), &n);
 	}
 	if (rc != KW_OK)
-		kw_keyref_clear(out);
+		kw_key_blob_clear(out);
 	if (r.parts != NULL)
 		sodium_memzero(r.parts, r.parts_cap);
 	sodium_free(r.parts);

@@ -185,7 +185,7 @@ static kw_rc custody_check(kwb_p11 *p, CK_OBJECT_HANDLE priv, const char *tname)
 	return KW_OK;
 }
 
-kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
+kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label, kw_key_blob *out)
 {
 	kw_rc rc = KW_OK;
 	kwb_p11 *p = ctx;
@@ -241,7 +241,7 @@ out:
 		(void)kwb_p11_destroy_id(p, g.id, sizeof(g.id), &n);
 	}
 	if (rc != KW_OK)
-		kw_keyref_clear(out);
+		kw_key_blob_clear(out);
 	free(g.ec_params);
 	return rc;
 }

@@ -8,8 +8,8 @@
 
 #include "p11.h"
 
-/* Longest CKA_ID we accept in a key reference (ours are 16 bytes). */
-#define KEYREF_MAX 255
+/* Longest CKA_ID we accept in a key blob (ours are 16 bytes). */
+#define KEY_BLOB_MAX 255
 /* Objects of one class sharing a CKA_ID that destroy removes in one pass. */
 #define DESTROY_MAX 16
 
@@ -20,19 +20,18 @@ static kw_rc ctx_check(const kwb_p11 *p, const char *op)
 	return KW_OK;
 }
 
-kw_rc kwb_p11_ref_check(const kw_keyref *ref, const char *op)
+kw_rc kwb_p11_ref_check(const kw_key_blob *ref, const char *op)
 {
 	if (ref == NULL || ref->data == NULL || ref->len == 0)
-		return KW_FAIL(KW_ERR_USAGE, "%s: empty PKCS#11 key reference", op);
-	if (ref->len > KEYREF_MAX)
-		return KW_FAIL(
-		    KW_ERR_USAGE,
-		    "%s: PKCS#11 key reference of %zu bytes is not a CKA_ID keyward made", op,
-		    ref->len);
+		return KW_FAIL(KW_ERR_USAGE, "%s: empty PKCS#11 key blob", op);
+	if (ref->len > KEY_BLOB_MAX)
+		return KW_FAIL(KW_ERR_USAGE,
+		               "%s: PKCS#11 key blob of %zu bytes is not a CKA_ID keyward made", op,
+		               ref->len);
 	return KW_OK;
 }
 
-const char *kwb_p11_id_hex(const kw_keyref *ref, char *buf, size_t size)
+const char *kwb_p11_id_hex(const kw_key_blob *ref, char *buf, size_t size)
 {
 	static const char digits[] = "0123456789abcdef";
 	size_t len = ref ? ref->len : 0;
@@ -85,7 +84,7 @@ kw_rc kwb_p11_find(kwb_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, siz
 	return KW_OK;
 }
 
-int kwb_p11_key_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt)
+int kwb_p11_key_still(kwb_p11 *p, const kw_key_blob *ref, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt)
 {
 	unsigned char id[KWB_P11_CACHE_ID_MAX];
 	CK_OBJECT_CLASS cls = 0;
@@ -103,7 +102,7 @@ int kwb_p11_key_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_K
 	       a[2].ulValueLen == sizeof(t) && t == kt;
 }
 
-kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_keyref *ref, const char *op, CK_OBJECT_HANDLE *h)
+kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_key_blob *ref, const char *op, CK_OBJECT_HANDLE *h)
 {
 	CK_OBJECT_HANDLE found[2];
 	CK_ULONG n = 0;
@@ -213,7 +212,7 @@ CK_RV kwb_p11_destroy_id(kwb_p11 *p, const unsigned char *id, size_t id_len, int
 	return first;
 }
 
-kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end)
+kw_rc kwb_p11_key_destroy(void *ctx, const kw_key_blob *ref, kw_key_end *end)
 {
 	kwb_p11 *p = ctx;
 	CK_OBJECT_HANDLE h;

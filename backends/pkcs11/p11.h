@@ -49,13 +49,13 @@ typedef struct kwb_p11 {
 } kwb_p11;
 
 /* ---- cert.c: the certificate on the token, URIs ---- */
-kw_rc kwb_p11_cert_store(void *ctx, const kw_keyref *ref, const unsigned char *der,
-                         size_t len) KW_MUST_USE;
-kw_rc kwb_p11_key_ref_export(void *ctx, const kw_keyref *ref, const char *format,
+kw_rc kwb_p11_cert_attach(void *ctx, const kw_key_blob *ref, const unsigned char *der,
+                          size_t len) KW_MUST_USE;
+kw_rc kwb_p11_key_ref_export(void *ctx, const kw_key_blob *ref, const char *format,
                              char **out) KW_MUST_USE;
 
 /* ---- adopt.c: a key other software made (see backend.h key_resolve) ---- */
-kw_rc kwb_p11_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+kw_rc kwb_p11_key_resolve(void *ctx, const char *spec, kw_key_blob *out, unsigned char **cert_der,
                           size_t *cert_len) KW_MUST_USE;
 
 /* ---- pool.c: signing sessions ---- */
@@ -84,7 +84,7 @@ int kwb_p11_keycache_get(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJ
 void kwb_p11_keycache_put(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
                           CK_KEY_TYPE kt, int searched);
 /* 1 when ref is the key this connection generated last (p->fresh_id). */
-int kwb_p11_is_fresh(const kwb_p11 *p, const kw_keyref *ref);
+int kwb_p11_is_fresh(const kwb_p11 *p, const kw_key_blob *ref);
 /* Forgets the entry for this CKA_ID, if any. */
 void kwb_p11_keycache_drop(kwb_p11 *p, const unsigned char *id, size_t len);
 /* How many signing key searches went to the token so far (tests). */
@@ -117,11 +117,11 @@ kw_rc kwb_p11_rv_code(CK_RV rv) KW_MUST_USE;
 
 /* ---- object.c: finding objects and reading attributes ---- */
 
-/* Checks a key reference has a usable CKA_ID; records KW_ERR_USAGE if not. */
-kw_rc kwb_p11_ref_check(const kw_keyref *ref, const char *op) KW_MUST_USE;
+/* Checks a key blob has a usable CKA_ID; records KW_ERR_USAGE if not. */
+kw_rc kwb_p11_ref_check(const kw_key_blob *ref, const char *op) KW_MUST_USE;
 
 /* Lower-case hex of the first bytes of a CKA_ID, for messages ("..." if cut). */
-const char *kwb_p11_id_hex(const kw_keyref *ref, char *buf, size_t size);
+const char *kwb_p11_id_hex(const kw_key_blob *ref, char *buf, size_t size);
 
 /* Objects with the given CKA_ID (and CKA_CLASS when cls != KWB_P11_ANY_CLASS).
  * Up to max handles; *n receives how many were found (0 is not an error). */
@@ -132,13 +132,13 @@ kw_rc kwb_p11_find(kwb_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, siz
 /* The private key with this CKA_ID; records KW_ERR_NOT_FOUND naming op.
  * From the key cache when its handle still names the key, else searched
  * (and cached): SoftHSM re-reads every object file of the token per search. */
-kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_keyref *ref, const char *op,
+kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_key_blob *ref, const char *op,
                            CK_OBJECT_HANDLE *h) KW_MUST_USE;
 
 /* 1 when handle h still names this key: a private key with this CKA_ID and
  * key type (a token may give a destroyed key's handle number to a new
  * object). One C_GetAttributeValue. */
-int kwb_p11_key_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt);
+int kwb_p11_key_still(kwb_p11 *p, const kw_key_blob *ref, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt);
 
 /* Reads one attribute into a malloc'd buffer (C_GetAttributeValue twice).
  * Returns the CK_RV; records nothing. */
@@ -188,22 +188,22 @@ kw_rc kwb_p11_custody_read(kwb_p11 *p, CK_OBJECT_HANDLE h, const char *op,
 #define KWB_P11_LOCK_ATTRS_PUB  1
 void kwb_p11_lock_attrs(CK_ATTRIBUTE *t, CK_ULONG *n, CK_BBOOL *no, int priv);
 
-kw_rc kwb_p11_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;
+kw_rc kwb_p11_key_attrs(void *ctx, const kw_key_blob *ref, kw_key_attrs *out) KW_MUST_USE;
 
 /* ---- keygen.c / public.c / sign.c / object.c: the remaining operations ---- */
 
 kw_rc kwb_p11_key_generate(void *ctx, kw_key_type type, const char *label,
-                           kw_keyref *out) KW_MUST_USE;
-kw_rc kwb_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der,
+                           kw_key_blob *out) KW_MUST_USE;
+kw_rc kwb_p11_key_public(void *ctx, const kw_key_blob *ref, unsigned char **der,
                          size_t *der_len) KW_MUST_USE;
-kw_rc kwb_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *params,
+kw_rc kwb_p11_key_sign(void *ctx, const kw_key_blob *ref, const kw_sign_params *params,
                        const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                        size_t *sig_len) KW_MUST_USE;
-kw_rc kwb_p11_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end) KW_MUST_USE;
+kw_rc kwb_p11_key_destroy(void *ctx, const kw_key_blob *ref, kw_key_end *end) KW_MUST_USE;
 /* list.c: the keys keyward made on the token (see backend.h key_list) */
 kw_rc kwb_p11_key_list(void *ctx, kw_device_key **out, size_t *n) KW_MUST_USE;
 /* import.c */
 kw_rc kwb_p11_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                         kw_keyref *out) KW_MUST_USE;
+                         kw_key_blob *out) KW_MUST_USE;
 
 #endif

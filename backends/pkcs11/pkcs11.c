@@ -199,7 +199,7 @@ const kw_backend_ops kwb_p11_ops = {
     .key_attrs = kwb_p11_key_attrs,
     .key_destroy = kwb_p11_key_destroy,
     .key_ref_export = kwb_p11_key_ref_export,
-    .cert_store = kwb_p11_cert_store,
+    .cert_attach = kwb_p11_cert_attach,
     .key_resolve = kwb_p11_key_resolve,
     .key_list = kwb_p11_key_list,
 };

@@ -146,7 +146,7 @@ void kwb_p11_keycache_put(kwb_p11 *p, const unsigned char *id, size_t len, CK_OB
 	pthread_mutex_unlock(&p->pool->lock);
 }
 
-int kwb_p11_is_fresh(const kwb_p11 *p, const kw_keyref *ref)
+int kwb_p11_is_fresh(const kwb_p11 *p, const kw_key_blob *ref)
 {
 	return p->fresh_len != 0 && ref->len == p->fresh_len &&
 	       memcmp(ref->data, p->fresh_id, ref->len) == 0;

@@ -198,7 +198,7 @@ static kw_rc spki_der(EVP_PKEY *pkey, unsigned char **der, size_t *der_len)
 }
 
 /* 1 when handle h is still this key's public object (CKA_ID, CKA_CLASS). */
-static int public_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h)
+static int public_still(kwb_p11 *p, const kw_key_blob *ref, CK_OBJECT_HANDLE h)
 {
 	unsigned char id[KWB_P11_CACHE_ID_MAX];
 	CK_OBJECT_CLASS cls = 0;
@@ -210,7 +210,7 @@ static int public_still(kwb_p11 *p, const kw_keyref *ref, CK_OBJECT_HANDLE h)
 	       a[1].ulValueLen == sizeof(cls) && cls == CKO_PUBLIC_KEY;
 }
 
-kw_rc kwb_p11_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
+kw_rc kwb_p11_key_public(void *ctx, const kw_key_blob *ref, unsigned char **der, size_t *der_len)
 {
 	kw_rc rc = KW_OK;
 	kwb_p11 *p = ctx;

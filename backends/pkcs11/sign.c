@@ -204,7 +204,7 @@ static CK_RV sign_dispatch(kwb_p11 *p, CK_OBJECT_HANDLE h, const kw_sign_params 
  * open and lock, as C_SignInit does), where the search it replaces re-reads
  * every object file of the token. On SoftHSM P-256 it costs about a third of
  * the signing rate; RSA signatures do not notice it. */
-static kw_rc key_search(kwb_p11 *p, const kw_keyref *ref, const char *hex, CK_OBJECT_HANDLE *h,
+static kw_rc key_search(kwb_p11 *p, const kw_key_blob *ref, const char *hex, CK_OBJECT_HANDLE *h,
                         CK_KEY_TYPE *kt)
 {
 	kwb_p11_keycache_drop(p, ref->data, ref->len);
@@ -221,7 +221,7 @@ static kw_rc key_search(kwb_p11 *p, const kw_keyref *ref, const char *hex, CK_OB
 
 /* The key's handle and type: from the cache when still valid, else searched.
  * *cached tells which. */
-static kw_rc key_get(kwb_p11 *p, const kw_keyref *ref, const char *hex, CK_OBJECT_HANDLE *h,
+static kw_rc key_get(kwb_p11 *p, const kw_key_blob *ref, const char *hex, CK_OBJECT_HANDLE *h,
                      CK_KEY_TYPE *kt, int *cached)
 {
 	*cached = kwb_p11_keycache_get(p, ref->data, ref->len, h, kt) &&
@@ -236,7 +236,7 @@ static int handle_gone(CK_RV rv)
 	return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID;
 }
 
-static kw_rc sign_on(kwb_p11 *p, const kw_keyref *ref, const kw_sign_params *sp,
+static kw_rc sign_on(kwb_p11 *p, const kw_key_blob *ref, const kw_sign_params *sp,
                      const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                      size_t *sig_len)
 {
@@ -275,7 +275,7 @@ static kw_rc sign_on(kwb_p11 *p, const kw_keyref *ref, const kw_sign_params *sp,
 	return KW_OK;
 }
 
-kw_rc kwb_p11_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *sp,
+kw_rc kwb_p11_key_sign(void *ctx, const kw_key_blob *ref, const kw_sign_params *sp,
                        const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                        size_t *sig_len)
 {

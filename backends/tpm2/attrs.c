@@ -60,7 +60,7 @@ static json_t *evidence_new(TPMA_OBJECT a, const char *parent, const TPM2B_NAME 
 
 /* "revocable", and for a revocable key its counter as the TPM has it now:
  * "revocation": {nv_index, required_value, live}. */
-static kw_rc revocation_add(kwb_tpm2_ctx *c, const kw_keyref *ref, json_t *evidence)
+static kw_rc revocation_add(kwb_tpm2_ctx *c, const kw_key_blob *ref, json_t *evidence)
 {
 	kwb_tpm2_blob b;
 	char index[16];
@@ -80,7 +80,7 @@ static kw_rc revocation_add(kwb_tpm2_ctx *c, const kw_keyref *ref, json_t *evide
 	return KW_OK;
 }
 
-kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
+kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_key_blob *ref, kw_key_attrs *out)
 {
 	kw_rc rc = KW_OK;
 	kwb_tpm2_ctx *c = ctx;

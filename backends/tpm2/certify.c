@@ -186,7 +186,7 @@ out:
 	return rc;
 }
 
-kw_rc kwb_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
+kw_rc kwb_tpm2_key_certify(void *ctx, const kw_key_blob *ref, const unsigned char *nonce,
                            size_t nonce_len, json_t **evidence)
 {
 	kw_rc rc = KW_OK;

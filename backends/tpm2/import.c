@@ -147,7 +147,7 @@ static kw_rc import_fail(kwb_tpm2_ctx *c, TSS2_RC trc)
 }
 
 kw_rc kwb_tpm2_import_wrapped(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
-                              const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out)
+                              const TPM2B_ENCRYPTED_SECRET *seed, kw_key_blob *out)
 {
 	const TPM2B_DATA no_inner_key = {0};
 	const TPMT_SYM_DEF_OBJECT no_inner = {.algorithm = TPM2_ALG_NULL};
@@ -175,12 +175,12 @@ kw_rc kwb_tpm2_import_wrapped(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TP
 		rc = kwb_tpm2_key_load(c, &blob, 0, &k);
 	kwb_tpm2_key_unload(c, &k);
 	if (rc != KW_OK)
-		kw_keyref_clear(out);
+		kw_key_blob_clear(out);
 	return rc;
 }
 
 kw_rc kwb_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                          kw_keyref *out)
+                          kw_key_blob *out)
 {
 	kwb_tpm2_ctx *c = ctx;
 	TPM2B_PUBLIC pub;

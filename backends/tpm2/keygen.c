@@ -88,7 +88,7 @@ static kw_rc params_test(kwb_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *
 
 /* TPM2_Create under the SRK; the reference names counter ctr when given. */
 static kw_rc key_create(kwb_tpm2_ctx *c, kw_key_type type, const TPM2B_PUBLIC *t,
-                        const kwb_tpm2_counter *ctr, kw_keyref *out)
+                        const kwb_tpm2_counter *ctr, kw_key_blob *out)
 {
 	const TPM2B_SENSITIVE_CREATE sens = {0};
 	const TPM2B_DATA outside = {0};
@@ -122,7 +122,7 @@ out:
 	return rc;
 }
 
-kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
+kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_key_blob *out)
 {
 	kwb_tpm2_ctx *c = ctx;
 	TPM2B_PUBLIC t;
@@ -139,7 +139,7 @@ kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label, kw_k
 }
 
 kw_rc kwb_tpm2_key_generate_revocable(void *ctx, kw_key_type type, const char *label,
-                                      kw_keyref *out)
+                                      kw_key_blob *out)
 {
 	kwb_tpm2_ctx *c = ctx;
 	kwb_tpm2_counter ctr;
@@ -162,7 +162,7 @@ kw_rc kwb_tpm2_key_generate_revocable(void *ctx, kw_key_type type, const char *l
 	return rc;
 }
 
-kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end)
+kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_key_blob *ref, kw_key_end *end)
 {
 	kwb_tpm2_blob blob;
 

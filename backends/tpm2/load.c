@@ -22,7 +22,7 @@ static kw_rc load_fail(kwb_tpm2_ctx *c, TSS2_RC trc)
 		    Tss2_RC_Decode(trc), kwb_tpm2_srk_describe(c));
 	return KWB_TPM2_FAIL(
 	    c, trc, "loading the key under the storage key (Load)",
-	    "the key reference may be damaged, or the TPM is out of object slots "
+	    "the key blob may be damaged, or the TPM is out of object slots "
 	    "(another client left objects loaded: flush them with tpm2_flushcontext -t)");
 }
 
@@ -142,7 +142,7 @@ void kwb_tpm2_signer_drop(kwb_tpm2_ctx *c)
 }
 
 /* see tpm2_internal.h */
-kw_rc kwb_tpm2_key_load_ref(kwb_tpm2_ctx *c, const kw_keyref *ref, kwb_tpm2_loaded *out)
+kw_rc kwb_tpm2_key_load_ref(kwb_tpm2_ctx *c, const kw_key_blob *ref, kwb_tpm2_loaded *out)
 {
 	kwb_tpm2_blob blob;
 	KW_GUARD(kwb_tpm2_blob_parse(ref, &blob));

@@ -112,7 +112,7 @@ static kw_rc pkey_der(EVP_PKEY *pkey, unsigned char **der, size_t *der_len)
 	return KW_OK;
 }
 
-kw_rc kwb_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
+kw_rc kwb_tpm2_key_public(void *ctx, const kw_key_blob *ref, unsigned char **der, size_t *der_len)
 {
 	kw_rc rc = KW_OK;
 	kwb_tpm2_ctx *c = ctx;

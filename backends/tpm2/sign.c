@@ -206,7 +206,7 @@ static kw_rc sign_args_check(const kwb_tpm2_ctx *c, const kw_sign_params *p,
 	return KW_OK;
 }
 
-kw_rc kwb_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
+kw_rc kwb_tpm2_key_sign(void *ctx, const kw_key_blob *ref, const kw_sign_params *p,
                         const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                         size_t *sig_len)
 {

@@ -167,7 +167,7 @@ static void op_close(void *ctx)
 	kwb_tpm2_sigpipe_restore(&g);
 }
 
-static kw_rc op_key_generate(void *ctx, kw_key_type type, const char *label, kw_keyref *out)
+static kw_rc op_key_generate(void *ctx, kw_key_type type, const char *label, kw_key_blob *out)
 {
 	kwb_tpm2_sigpipe g;
 	kwb_tpm2_sigpipe_block(&g);
@@ -177,7 +177,7 @@ static kw_rc op_key_generate(void *ctx, kw_key_type type, const char *label, kw_
 }
 
 static kw_rc op_key_generate_revocable(void *ctx, kw_key_type type, const char *label,
-                                       kw_keyref *out)
+                                       kw_key_blob *out)
 {
 	kwb_tpm2_sigpipe g;
 	kwb_tpm2_sigpipe_block(&g);
@@ -186,7 +186,7 @@ static kw_rc op_key_generate_revocable(void *ctx, kw_key_type type, const char *
 	return rc;
 }
 
-static kw_rc op_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end)
+static kw_rc op_key_destroy(void *ctx, const kw_key_blob *ref, kw_key_end *end)
 {
 	kwb_tpm2_sigpipe g;
 	kwb_tpm2_sigpipe_block(&g);
@@ -196,7 +196,7 @@ static kw_rc op_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end)
 }
 
 static kw_rc op_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                           kw_keyref *out)
+                           kw_key_blob *out)
 {
 	kwb_tpm2_sigpipe g;
 	kwb_tpm2_sigpipe_block(&g);
@@ -205,7 +205,7 @@ static kw_rc op_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const cha
 	return rc;
 }
 
-static kw_rc op_key_public(void *ctx, const kw_keyref *ref, unsigned char **der, size_t *der_len)
+static kw_rc op_key_public(void *ctx, const kw_key_blob *ref, unsigned char **der, size_t *der_len)
 {
 	kwb_tpm2_sigpipe g;
 	kwb_tpm2_sigpipe_block(&g);
@@ -214,7 +214,7 @@ static kw_rc op_key_public(void *ctx, const kw_keyref *ref, unsigned char **der,
 	return rc;
 }
 
-static kw_rc op_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
+static kw_rc op_key_sign(void *ctx, const kw_key_blob *ref, const kw_sign_params *p,
                          const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                          size_t *sig_len)
 {
@@ -225,7 +225,7 @@ static kw_rc op_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *
 	return rc;
 }
 
-static kw_rc op_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out)
+static kw_rc op_key_attrs(void *ctx, const kw_key_blob *ref, kw_key_attrs *out)
 {
 	kwb_tpm2_sigpipe g;
 	kwb_tpm2_sigpipe_block(&g);
@@ -249,7 +249,7 @@ static unsigned op_caps_config(const kw_backend_config *cfg)
 	return fork_safe(cfg) ? KW_CAP_FORK_SAFE : 0;
 }
 
-static kw_rc op_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
+static kw_rc op_key_ref_export(void *ctx, const kw_key_blob *ref, const char *format, char **out)
 {
 	kwb_tpm2_sigpipe g;
 	kwb_tpm2_sigpipe_block(&g);
@@ -258,7 +258,7 @@ static kw_rc op_key_ref_export(void *ctx, const kw_keyref *ref, const char *form
 	return rc;
 }
 
-static kw_rc op_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+static kw_rc op_key_resolve(void *ctx, const char *spec, kw_key_blob *out, unsigned char **cert_der,
                             size_t *cert_len)
 {
 	kwb_tpm2_sigpipe g;
@@ -268,7 +268,7 @@ static kw_rc op_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigne
 	return rc;
 }
 
-static kw_rc op_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
+static kw_rc op_key_certify(void *ctx, const kw_key_blob *ref, const unsigned char *nonce,
                             size_t nonce_len, json_t **evidence)
 {
 	kwb_tpm2_sigpipe g;

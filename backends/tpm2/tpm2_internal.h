@@ -50,7 +50,7 @@ typedef struct {
 	TPMI_RH_NV_INDEX signer_nv_index; /* its handle */
 } kwb_tpm2_ctx;
 
-/* A key reference, parsed. */
+/* A key blob, parsed. */
 typedef struct {
 	TPM2B_PUBLIC pub;
 	TPM2B_PRIVATE priv;
@@ -77,10 +77,10 @@ kw_rc kwb_tpm2_signer_get(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, ESYS_TR *o
 void kwb_tpm2_signer_drop(kwb_tpm2_ctx *c);
 
 /* ---- tss2.c: "TSS2 PRIVATE KEY" files ---- */
-kw_rc kwb_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format,
+kw_rc kwb_tpm2_key_ref_export(void *ctx, const kw_key_blob *ref, const char *format,
                               char **out) KW_MUST_USE;
 /* cert adopt: spec is the path of a TSS2 PRIVATE KEY file (see backend.h). */
-kw_rc kwb_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+kw_rc kwb_tpm2_key_resolve(void *ctx, const char *spec, kw_key_blob *out, unsigned char **cert_der,
                            size_t *cert_len) KW_MUST_USE;
 
 /* ---- tpm2.c: the function table and open/close ---- */
@@ -135,14 +135,14 @@ int kwb_tpm2_flush_leftovers(kwb_tpm2_ctx *c);
 int kwb_tpm2_make_room(kwb_tpm2_ctx *c, TSS2_RC trc);
 
 /* ---- blob.c ---- */
-kw_rc kwb_tpm2_blob_parse(const kw_keyref *ref, kwb_tpm2_blob *out) KW_MUST_USE;
+kw_rc kwb_tpm2_blob_parse(const kw_key_blob *ref, kwb_tpm2_blob *out) KW_MUST_USE;
 /* A version 1 reference. */
 kw_rc kwb_tpm2_blob_encode(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
-                           kw_keyref *out) KW_MUST_USE;
+                           kw_key_blob *out) KW_MUST_USE;
 /* A version 2 reference: a revocable key bound to counter nv_index == nv_value. */
 kw_rc kwb_tpm2_blob_encode_revocable(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
                                      TPMI_RH_NV_INDEX nv_index, UINT64 nv_value,
-                                     kw_keyref *out) KW_MUST_USE;
+                                     kw_key_blob *out) KW_MUST_USE;
 /* 1 for a revocable key's reference. */
 int kwb_tpm2_blob_revocable(const kwb_tpm2_blob *b);
 
@@ -192,7 +192,7 @@ kw_rc kwb_tpm2_key_template(kw_key_type type, TPMA_OBJECT attrs, TPM2B_PUBLIC *t
 kw_rc kwb_tpm2_key_load(kwb_tpm2_ctx *c, const kwb_tpm2_blob *blob, int read_public,
                         kwb_tpm2_loaded *out) KW_MUST_USE;
 /* kwb_tpm2_blob_parse of ref, then kwb_tpm2_key_load with TPM2_ReadPublic. */
-kw_rc kwb_tpm2_key_load_ref(kwb_tpm2_ctx *c, const kw_keyref *ref,
+kw_rc kwb_tpm2_key_load_ref(kwb_tpm2_ctx *c, const kw_key_blob *ref,
                             kwb_tpm2_loaded *out) KW_MUST_USE;
 /* Flushes and frees; safe on KWB_TPM2_LOADED_INIT and after a failed load. */
 void kwb_tpm2_key_unload(kwb_tpm2_ctx *c, kwb_tpm2_loaded *k);
@@ -215,15 +215,15 @@ char *kwb_tpm2_hex(const unsigned char *b, size_t n);
 
 /* ---- the operations (keygen.c, pubkey.c, sign.c, attrs.c) ---- */
 kw_rc kwb_tpm2_key_generate(void *ctx, kw_key_type type, const char *label,
-                            kw_keyref *out) KW_MUST_USE;
+                            kw_key_blob *out) KW_MUST_USE;
 /* A revocable key (revoke.c): a counter of its own, then TPM2_Create with
  * userWithAuth clear and the counter's PolicyNV as authPolicy. */
 kw_rc kwb_tpm2_key_generate_revocable(void *ctx, kw_key_type type, const char *label,
-                                      kw_keyref *out) KW_MUST_USE;
-kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_keyref *ref, kw_key_end *end) KW_MUST_USE;
+                                      kw_key_blob *out) KW_MUST_USE;
+kw_rc kwb_tpm2_key_destroy(void *ctx, const kw_key_blob *ref, kw_key_end *end) KW_MUST_USE;
 /* import.c */
 kw_rc kwb_tpm2_key_import(void *ctx, EVP_PKEY *key, kw_key_type type, const char *label,
-                          kw_keyref *out) KW_MUST_USE;
+                          kw_key_blob *out) KW_MUST_USE;
 /* key_import's two halves, apart so that a test can tamper between them.
  * First the key's public area and its sensitive area wrapped for the SRK
  * (kwb_tpm2_wrap_outer; dup is guarded memory the caller provides), */
@@ -233,7 +233,7 @@ kw_rc kwb_tpm2_import_wrap(kwb_tpm2_ctx *c, EVP_PKEY *key, kw_key_type type, TPM
  * the TPM finds altered (TPM_RC_INTEGRITY) gives KW_ERR_BACKEND, the TPM's
  * code as the device code. */
 kw_rc kwb_tpm2_import_wrapped(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
-                              const TPM2B_ENCRYPTED_SECRET *seed, kw_keyref *out) KW_MUST_USE;
+                              const TPM2B_ENCRYPTED_SECRET *seed, kw_key_blob *out) KW_MUST_USE;
 
 /* ---- wrap.c: the outer wrapper for TPM2_Import (TPM 2.0 Part 1, duplication) ---- */
 /* Wraps sens, the sensitive area of the object whose public area is pub, so
@@ -247,14 +247,14 @@ kw_rc kwb_tpm2_import_wrapped(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TP
 kw_rc kwb_tpm2_wrap_outer(const TPMT_PUBLIC *parent, const TPM2B_PUBLIC *pub,
                           const TPM2B_SENSITIVE *sens, TPM2B_PRIVATE *dup,
                           TPM2B_ENCRYPTED_SECRET *seed) KW_MUST_USE;
-kw_rc kwb_tpm2_key_public(void *ctx, const kw_keyref *ref, unsigned char **der,
+kw_rc kwb_tpm2_key_public(void *ctx, const kw_key_blob *ref, unsigned char **der,
                           size_t *der_len) KW_MUST_USE;
-kw_rc kwb_tpm2_key_sign(void *ctx, const kw_keyref *ref, const kw_sign_params *p,
+kw_rc kwb_tpm2_key_sign(void *ctx, const kw_key_blob *ref, const kw_sign_params *p,
                         const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                         size_t *sig_len) KW_MUST_USE;
-kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_keyref *ref, kw_key_attrs *out) KW_MUST_USE;
+kw_rc kwb_tpm2_key_attrs(void *ctx, const kw_key_blob *ref, kw_key_attrs *out) KW_MUST_USE;
 /* certify.c */
-kw_rc kwb_tpm2_key_certify(void *ctx, const kw_keyref *ref, const unsigned char *nonce,
+kw_rc kwb_tpm2_key_certify(void *ctx, const kw_key_blob *ref, const unsigned char *nonce,
                            size_t nonce_len, json_t **evidence) KW_MUST_USE;
 
 #endif

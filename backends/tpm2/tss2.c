@@ -81,7 +81,7 @@ out:
 	return rc;
 }
 
-kw_rc kwb_tpm2_key_ref_export(void *ctx, const kw_keyref *ref, const char *format, char **out)
+kw_rc kwb_tpm2_key_ref_export(void *ctx, const kw_key_blob *ref, const char *format, char **out)
 {
 	kwb_tpm2_ctx *c = ctx;
 	kwb_tpm2_blob blob;
@@ -175,7 +175,7 @@ static kw_rc tss2_blob(const char *path, const KW_TSS2_KEY *k, kwb_tpm2_blob *bl
 	return KW_OK;
 }
 
-kw_rc kwb_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned char **cert_der,
+kw_rc kwb_tpm2_key_resolve(void *ctx, const char *spec, kw_key_blob *out, unsigned char **cert_der,
                            size_t *cert_len)
 {
 	kwb_tpm2_ctx *c = ctx;
@@ -183,7 +183,7 @@ kw_rc kwb_tpm2_key_resolve(void *ctx, const char *spec, kw_keyref *out, unsigned
 	kwb_tpm2_blob blob;
 	kwb_tpm2_loaded loaded = KWB_TPM2_LOADED_INIT;
 
-	*out = (kw_keyref){0};
+	*out = (kw_key_blob){0};
 	*cert_der = NULL; /* the TPM keeps no certificates */
 	*cert_len = 0;
 	KW_GUARD(tss2_file_read(spec, &k));

@@ -38,7 +38,7 @@ static kw_rc cert_exists(kw_store *s, const char *name, int *exists)
 }
 
 static kw_rc record_new(kw_store *s, const char *name, const kwi_policy *policy, int64_t backend_id,
-                        const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
+                        const kw_key_blob *ref, kw_key_type type, const kwi_issued *v, time_t now)
 {
 	int64_t cert_id = 0;
 	KW_GUARD(kwi_store_begin(s));
@@ -95,7 +95,7 @@ kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *
 	kw_rc rc = KW_OK;
 	kwi_policy *policy = NULL;
 	kwi_device dev = {0};
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kwi_issued v = {0};
 	time_t now;
 	int exists = 0;
@@ -143,7 +143,7 @@ kw_rc kwi_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *
 	}
 out:
 	kwi_issued_clear(&v);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwi_device_close(&dev);
 	kwi_policy_free(policy);
 	return rc;
@@ -156,7 +156,7 @@ typedef struct {
 	int version;
 	int64_t backend_id;
 	kw_key_type type;
-	kw_keyref ref;
+	kw_key_blob ref;
 	char backend[80]; /* the current version's backend name */
 	X509 *cert;       /* the current certificate (NULL while none was issued) */
 } current_row;
@@ -164,12 +164,12 @@ typedef struct {
 static void current_clear(current_row *c)
 {
 	kwi_policy_free(c->policy);
-	kw_keyref_clear(&c->ref);
+	kw_key_blob_clear(&c->ref);
 	X509_free(c->cert);
 	memset(c, 0, sizeof(*c));
 }
 
-static kw_rc copy_ref(const kw_keyref *from, kw_keyref *to)
+static kw_rc copy_ref(const kw_key_blob *from, kw_key_blob *to)
 {
 	to->data = malloc(from->len ? from->len : 1);
 	if (to->data == NULL)
@@ -226,7 +226,7 @@ static kw_rc promote(kw_store *s, const char *name, const current_row *c, int ne
 }
 
 static kw_rc record_renewal(kw_store *s, const char *name, const current_row *c, int64_t backend_id,
-                            const kw_keyref *ref, int new_key, const kwi_issued *v, time_t now,
+                            const kw_key_blob *ref, int new_key, const kwi_issued *v, time_t now,
                             int *new_version)
 {
 	KW_GUARD(kwi_store_begin(s));
@@ -279,7 +279,7 @@ static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, kw_vers
 	kw_rc rc = KW_OK;
 	current_row c;
 	kwi_device dev = {0};
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kwi_issued v = {0};
 	time_t now;
 	int version = 0, fresh, pending = 0;
@@ -333,7 +333,7 @@ static kw_rc cert_renew(kw_store *s, const char *name, kw_renew_key key, kw_vers
 		info_fill(made, version, c.version, fresh, type, &dev, &v);
 out:
 	kwi_issued_clear(&v);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwi_device_close(&dev);
 	current_clear(&c);
 	/* After the device is given back (a TPM simulator takes one connection:

@@ -110,8 +110,8 @@ static kw_rc chain_build(const kwi_import_input *in, kwi_issued *v, json_t *drop
 }
 
 static kw_rc record(kw_store *s, const char *event, const char *name, const kwi_policy *policy,
-                    int64_t backend_id, const kw_keyref *ref, kw_key_type type, const kwi_issued *v,
-                    time_t now)
+                    int64_t backend_id, const kw_key_blob *ref, kw_key_type type,
+                    const kwi_issued *v, time_t now)
 {
 	int64_t cert_id = 0;
 	kw_rc rc;
@@ -134,19 +134,19 @@ static kw_rc record(kw_store *s, const char *event, const char *name, const kwi_
 }
 
 /* What import and adopt hold while they work, let go on every path. */
-static void work_clear(kwi_import_input *in, kwi_issued *v, kw_keyref *ref, kwi_device *dev,
+static void work_clear(kwi_import_input *in, kwi_issued *v, kw_key_blob *ref, kwi_device *dev,
                        kwi_policy *policy, json_t *dropped)
 {
 	kwi_import_input_clear(in);
 	kwi_issued_clear(v);
-	kw_keyref_clear(ref);
+	kw_key_blob_clear(ref);
 	kwi_device_close(dev);
 	kwi_policy_free(policy);
 	json_decref(dropped);
 }
 
 /* The key goes into the device and its software copy away at once. */
-static kw_rc key_place(kwi_device *dev, kwi_import_input *in, const char *name, kw_keyref *ref)
+static kw_rc key_place(kwi_device *dev, kwi_import_input *in, const char *name, kw_key_blob *ref)
 {
 	char label[96];
 
@@ -169,7 +169,7 @@ kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **ou
 {
 	kwi_import_input in = {0};
 	kwi_device dev = {0};
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kwi_issued v = {0};
 	kwi_policy *policy = NULL;
 	json_t *dropped = json_array();
@@ -243,7 +243,7 @@ static kw_rc cert_file_read(const char *path, kwi_import_input *in)
 }
 
 /* The key's public half and type, read from the device. */
-static kw_rc adopt_public(kwi_device *dev, const kw_keyref *ref, const char *what, EVP_PKEY **pub,
+static kw_rc adopt_public(kwi_device *dev, const kw_key_blob *ref, const char *what, EVP_PKEY **pub,
                           kw_key_type *type)
 {
 	unsigned char *der = NULL;
@@ -261,7 +261,7 @@ static kw_rc adopt_public(kwi_device *dev, const kw_keyref *ref, const char *wha
 }
 
 /* Everything checked before anything is recorded. */
-static kw_rc adopt_check(const kw_cert_adopt_request *req, kwi_device *dev, const kw_keyref *ref,
+static kw_rc adopt_check(const kw_cert_adopt_request *req, kwi_device *dev, const kw_key_blob *ref,
                          kwi_import_input *in, kwi_issued *v)
 {
 	EVP_PKEY *pub = NULL;
@@ -326,7 +326,7 @@ kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 {
 	kwi_import_input in = {0};
 	kwi_device dev = {0};
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kwi_issued v = {0};
 	unsigned char *token_der = NULL;
 	size_t token_len = 0;

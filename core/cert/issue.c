@@ -69,7 +69,7 @@ static kw_rc acme_issue(kw_store *s, const kwi_signer *k, const char *acme_name,
 	return rc;
 }
 
-kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type type,
+kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_key_blob *ref, kw_key_type type,
                 const kwi_policy *policy, X509 *previous, time_t now, kwi_issued *out)
 {
 	kw_rc rc = KW_OK;
@@ -108,7 +108,7 @@ out:
 }
 
 kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t backend_id,
-                         const kw_keyref *ref, kw_key_type type, const kwi_issued *v, time_t now)
+                         const kw_key_blob *ref, kw_key_type type, const kwi_issued *v, time_t now)
 {
 	kw_rc rc = KW_OK;
 	unsigned char *der = NULL;
@@ -156,18 +156,18 @@ kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t back
 	return rc;
 }
 
-void kwi_cert_mirror(kwi_device *dev, const kw_keyref *ref, X509 *x)
+void kwi_cert_mirror(kwi_device *dev, const kw_key_blob *ref, X509 *x)
 {
 	unsigned char *der = NULL;
 	int n = x ? i2d_X509(x, &der) : -1;
-	if (n > 0 && kwi_device_cert_store(dev, ref, der, (size_t)n) != KW_OK)
+	if (n > 0 && kwi_device_cert_attach(dev, ref, der, (size_t)n) != KW_OK)
 		kw_error_clear();
 	OPENSSL_free(der);
 }
 
 /* see cert/issue.h */
 kw_rc kwi_version_key_match(kw_store *s, const char *name, int version, kwi_device *dev,
-                            const kw_keyref *ref, kw_key_type type, X509 *cert, EVP_PKEY **pub)
+                            const kw_key_blob *ref, kw_key_type type, X509 *cert, EVP_PKEY **pub)
 {
 	EVP_PKEY *have = NULL;
 	kwi_signer k = {dev, ref, type};
@@ -185,9 +185,10 @@ kw_rc kwi_version_key_match(kw_store *s, const char *name, int version, kwi_devi
 	if (kwi_event_record(s, "cert.key_mismatch", name, version,
 	                     json_pack("{s:s}", "backend", dev->name)) != KW_OK)
 		kw_error_clear(); /* the refusal below is what counts */
-	return KW_FAIL(KW_ERR_STATE,
-	               "certificate '%s' version %d: the key in backend '%s' is not the "
-	               "certificate's key (its key reference was changed, or the key on the "
-	               "device replaced); nothing was signed with it",
-	               name, version, dev->name);
+	return KW_FAIL(
+	    KW_ERR_STATE,
+	    "certificate '%s' version %d: the key in backend '%s' is not the "
+	    "certificate's key (its key blob in the store was changed, or the key on the "
+	    "device replaced); nothing was signed with it",
+	    name, version, dev->name);
 }

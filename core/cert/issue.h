@@ -28,7 +28,7 @@ void kwi_issued_clear(kwi_issued *v);
  * chain); "acme:NAME" has ACME issuer NAME issue it for a CSR signed in
  * hardware (out->chain: the chain the server sent). previous: the version
  * being renewed (NULL for a new certificate). */
-kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_keyref *ref, kw_key_type type,
+kw_rc kwi_issue(kw_store *s, kwi_device *dev, const kw_key_blob *ref, kw_key_type type,
                 const kwi_policy *policy, X509 *previous, time_t now, kwi_issued *out) KW_MUST_USE;
 
 /* Fills thumbprints, serial and validity from x (not taken). */
@@ -37,21 +37,21 @@ kw_rc kwi_issued_facts(X509 *x, kwi_issued *out) KW_MUST_USE;
 /* Inserts a version row (inside the caller's transaction): active with its
  * certificate, or pending with its CSR when v->cert is NULL. */
 kw_rc kwi_version_insert(kw_store *s, int64_t cert_id, int version, int64_t backend_id,
-                         const kw_keyref *ref, kw_key_type type, const kwi_issued *v,
+                         const kw_key_blob *ref, kw_key_type type, const kwi_issued *v,
                          time_t now) KW_MUST_USE;
 
 /* Best effort, after the commit: the certificate next to its key on the
  * device for other software (PKCS#11 tools find both by CKA_ID). */
-void kwi_cert_mirror(kwi_device *dev, const kw_keyref *ref, X509 *x);
+void kwi_cert_mirror(kwi_device *dev, const kw_key_blob *ref, X509 *x);
 
 /* Before a version's key signs for the certificate again (cert csr, renew
  * with the same key): the device's public key must be the one cert carries
- * (issue 14: an edited key reference made CSRs and certificates for CN=tp on
+ * (issue 14: an edited key blob made CSRs and certificates for CN=tp on
  * another certificate's key). A mismatch is recorded (event
  * cert.key_mismatch) and refused. cert NULL (nothing issued yet): nothing to
  * compare. *pub (may be NULL) gets the device's key. */
 kw_rc kwi_version_key_match(kw_store *s, const char *name, int version, kwi_device *dev,
-                            const kw_keyref *ref, kw_key_type type, X509 *cert,
+                            const kw_key_blob *ref, kw_key_type type, X509 *cert,
                             EVP_PKEY **pub) KW_MUST_USE;
 
 /* ---- cert/pending.c: a version waiting for its certificate (issuer "unknown") ---- */
@@ -61,7 +61,7 @@ typedef struct {
 	int version; /* the pending version; 0: none */
 	int64_t backend_id;
 	kw_key_type type;
-	kw_keyref ref;
+	kw_key_blob ref;
 	unsigned char *csr_der;
 	size_t csr_len;
 } kwi_pending;

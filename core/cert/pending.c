@@ -8,7 +8,7 @@
 
 void kwi_pending_clear(kwi_pending *p)
 {
-	kw_keyref_clear(&p->ref);
+	kw_key_blob_clear(&p->ref);
 	free(p->csr_der);
 	memset(p, 0, sizeof(*p));
 }
@@ -21,7 +21,7 @@ static kw_rc pending_take(const char *name, kwi_version_row *v, kwi_pending *p)
 	p->ref = v->ref;
 	p->csr_der = (unsigned char *)v->csr_der;
 	p->csr_len = v->csr_len;
-	v->ref = (kw_keyref){0};
+	v->ref = (kw_key_blob){0};
 	v->csr_der = NULL;
 	if (p->csr_der == NULL && (p->csr_der = malloc(1)) == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");

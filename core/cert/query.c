@@ -259,13 +259,13 @@ out:
 	return rc;
 }
 
-/* Opens the version's device; ref takes the version's key reference. */
-static kw_rc version_key(kw_store *s, kwi_version_row *v, kwi_device *dev, kw_keyref *ref,
+/* Opens the version's device; ref takes the version's key blob. */
+static kw_rc version_key(kw_store *s, kwi_version_row *v, kwi_device *dev, kw_key_blob *ref,
                          kw_key_type *type)
 {
 	*type = v->type;
 	*ref = v->ref;
-	v->ref = (kw_keyref){0};
+	v->ref = (kw_key_blob){0};
 	return kwi_device_open_id(s, v->backend_id, dev);
 }
 
@@ -295,7 +295,7 @@ kw_rc kw_cert_csr(kw_store *s, const char *name, char **pem)
 	kwi_cert_row c;
 	kwi_version_row v;
 	kwi_device dev = {0};
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kwi_cert_template t = {0};
 	EVP_PKEY *pub = NULL;
 	X509_REQ *req = NULL;
@@ -337,7 +337,7 @@ out:
 	X509_free(current);
 	EVP_PKEY_free(pub);
 	kwi_template_clear(&t);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwi_device_close(&dev);
 	rows_clear(&c, &v);
 	return rc;
@@ -376,7 +376,7 @@ static kw_rc certify_store(kw_store *s, const kwi_cert_row *c, const kwi_version
 /* The device's TPM2_Certify of the key, stored with the version; unsupported
  * (no attestation key, or a device without attestation) is no error. */
 static kw_rc certify_json(kw_store *s, const kwi_cert_row *cr, const kwi_version_row *v,
-                          kwi_device *dev, const kw_keyref *ref, json_t **out)
+                          kwi_device *dev, const kw_key_blob *ref, json_t **out)
 {
 	unsigned char nonce[32];
 	json_t *ev = NULL;
@@ -414,7 +414,7 @@ kw_rc kw_cert_verify(kw_store *s, const char *name, int version, json_t **out)
 	kwi_cert_row c;
 	kwi_version_row v;
 	kwi_device dev = {0};
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_key_attrs attrs = {0};
 	EVP_PKEY *pub = NULL;
 	X509 *x = NULL;
@@ -449,7 +449,7 @@ out:
 	X509_free(x);
 	EVP_PKEY_free(pub);
 	kw_key_attrs_clear(&attrs);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwi_device_close(&dev);
 	rows_clear(&c, &v);
 	return rc;
@@ -480,7 +480,7 @@ kw_rc kwi_cert_key_ref(kw_store *s, const char *name, const char *format, char *
 	kwi_cert_row c;
 	kwi_version_row v;
 	kwi_device dev = {0};
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_key_type type;
 	*out = NULL;
 	if (format == NULL)
@@ -499,7 +499,7 @@ kw_rc kwi_cert_key_ref(kw_store *s, const char *name, const char *format, char *
 	else if ((rc = version_key(s, &v, &dev, &ref, &type)) == KW_OK) {
 		rc = kwi_device_key_ref_export(&dev, &ref, format, out);
 	}
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwi_device_close(&dev);
 	rows_clear(&c, &v);
 	return rc;

@@ -210,7 +210,7 @@ static void mirror_cert(kwi_device *dev, const version_row *v)
 {
 	unsigned char *der = NULL;
 	int n = i2d_X509(v->cert, &der);
-	if (n > 0 && kwi_device_cert_store(dev, &v->row.ref, der, (size_t)n) != KW_OK)
+	if (n > 0 && kwi_device_cert_attach(dev, &v->row.ref, der, (size_t)n) != KW_OK)
 		kw_error_clear();
 	OPENSSL_free(der);
 }
@@ -256,7 +256,7 @@ typedef struct {
 	int version;
 	int keep;
 	int64_t backend_id;
-	kw_keyref ref;
+	kw_key_blob ref;
 } prune_row;
 
 typedef struct {
@@ -267,7 +267,7 @@ typedef struct {
 static void prune_set_clear(prune_set *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		kw_keyref_clear(&p->v[i].ref);
+		kw_key_blob_clear(&p->v[i].ref);
 	free(p->v);
 	memset(p, 0, sizeof(*p));
 }
@@ -296,7 +296,7 @@ static kw_rc prune_plan(kw_store *s, const cert_row *c, int limit, prune_set *p)
 		row->version = v->version;
 		row->backend_id = v->backend_id;
 		row->ref = v->ref; /* taken */
-		v->ref = (kw_keyref){0};
+		v->ref = (kw_key_blob){0};
 		if (row->version == c->current || v->status == KWI_VERSION_ACTIVE ||
 		    v->status == KWI_VERSION_PENDING)
 			row->keep = 1;

@@ -15,7 +15,7 @@ unsigned kwi_device_caps(const kwi_device *d)
 }
 
 kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label, int revocable,
-                              kw_keyref *out)
+                              kw_key_blob *out)
 {
 	if (revocable && d->ops->key_generate_revocable != NULL)
 		return d->ops->key_generate_revocable(d->ctx, type, label, out);
@@ -28,7 +28,7 @@ kw_rc kwi_device_key_generate(kwi_device *d, kw_key_type type, const char *label
 }
 
 kw_rc kwi_device_key_import(kwi_device *d, EVP_PKEY *key, kw_key_type type, const char *label,
-                            kw_keyref *out)
+                            kw_key_blob *out)
 {
 	if (d->ops->key_import == NULL)
 		return lacks(d, "import keys");
@@ -36,14 +36,14 @@ kw_rc kwi_device_key_import(kwi_device *d, EVP_PKEY *key, kw_key_type type, cons
 	return d->ops->key_import(d->ctx, key, type, label, out);
 }
 
-kw_rc kwi_device_key_public(kwi_device *d, const kw_keyref *ref, unsigned char **der, size_t *len)
+kw_rc kwi_device_key_public(kwi_device *d, const kw_key_blob *ref, unsigned char **der, size_t *len)
 {
 	if (d->ops->key_public == NULL)
 		return lacks(d, "read public keys");
 	return d->ops->key_public(d->ctx, ref, der, len);
 }
 
-kw_rc kwi_device_key_sign(kwi_device *d, const kw_keyref *ref, const kw_sign_params *p,
+kw_rc kwi_device_key_sign(kwi_device *d, const kw_key_blob *ref, const kw_sign_params *p,
                           const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                           size_t *sig_len)
 {
@@ -52,29 +52,30 @@ kw_rc kwi_device_key_sign(kwi_device *d, const kw_keyref *ref, const kw_sign_par
 	return d->ops->key_sign(d->ctx, ref, p, dgst, dgst_len, sig, sig_len);
 }
 
-kw_rc kwi_device_key_attrs(kwi_device *d, const kw_keyref *ref, kw_key_attrs *out)
+kw_rc kwi_device_key_attrs(kwi_device *d, const kw_key_blob *ref, kw_key_attrs *out)
 {
 	if (d->ops->key_attrs == NULL)
 		return lacks(d, "read key attributes");
 	return d->ops->key_attrs(d->ctx, ref, out);
 }
 
-kw_rc kwi_device_key_ref_export(kwi_device *d, const kw_keyref *ref, const char *format, char **out)
+kw_rc kwi_device_key_ref_export(kwi_device *d, const kw_key_blob *ref, const char *format,
+                                char **out)
 {
 	if (d->ops->key_ref_export == NULL)
-		return lacks(d, "write key references for other software");
+		return lacks(d, "write key blobs for other software");
 	return d->ops->key_ref_export(d->ctx, ref, format, out);
 }
 
-kw_rc kwi_device_cert_store(kwi_device *d, const kw_keyref *ref, const unsigned char *der,
-                            size_t len)
+kw_rc kwi_device_cert_attach(kwi_device *d, const kw_key_blob *ref, const unsigned char *der,
+                             size_t len)
 {
-	if (d->ops->cert_store == NULL)
+	if (d->ops->cert_attach == NULL)
 		return KW_OK; /* the device keeps no certificates */
-	return d->ops->cert_store(d->ctx, ref, der, len);
+	return d->ops->cert_attach(d->ctx, ref, der, len);
 }
 
-kw_rc kwi_device_key_destroy(kwi_device *d, const kw_keyref *ref, kw_key_end *end)
+kw_rc kwi_device_key_destroy(kwi_device *d, const kw_key_blob *ref, kw_key_end *end)
 {
 	kw_key_end ignored;
 	if (end == NULL)
@@ -112,7 +113,7 @@ json_t *kwi_keys_gone_json(const kw_keys_gone *g)
 	                 "forgotten", g->forgotten);
 }
 
-kw_rc kwi_device_key_resolve(kwi_device *d, const char *spec, kw_keyref *out,
+kw_rc kwi_device_key_resolve(kwi_device *d, const char *spec, kw_key_blob *out,
                              unsigned char **cert_der, size_t *cert_len)
 {
 	if (d->ops->key_resolve == NULL)
@@ -125,7 +126,7 @@ int kwi_device_can_certify(const kwi_device *d)
 	return d->ops->key_certify != NULL;
 }
 
-kw_rc kwi_device_key_certify(kwi_device *d, const kw_keyref *ref, const unsigned char *nonce,
+kw_rc kwi_device_key_certify(kwi_device *d, const kw_key_blob *ref, const unsigned char *nonce,
                              size_t nonce_len, json_t **evidence)
 {
 	if (d->ops->key_certify == NULL)
@@ -142,7 +143,7 @@ kw_rc kwi_device_key_list(kwi_device *d, kw_device_key **out, size_t *n)
 	return d->ops->key_list(d->ctx, out, n);
 }
 
-void kwi_device_key_discard(kwi_device *d, const kw_keyref *ref)
+void kwi_device_key_discard(kwi_device *d, const kw_key_blob *ref)
 {
 	kw_rc ignored = kwi_device_key_destroy(d, ref, NULL);
 	(void)ignored; /* the failure that led here is the one to report */

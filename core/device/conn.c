@@ -277,7 +277,7 @@ static void reset(kwi_conn *c, void *failed)
 }
 
 typedef struct {
-	const kw_keyref *ref;
+	const kw_key_blob *ref;
 	const kw_sign_params *p;
 	const unsigned char *dgst;
 	size_t dgst_len;
@@ -349,13 +349,13 @@ static kw_rc with_device(kwi_conn *c, const conn_call *a)
 	return attempt(c, a, &used);
 }
 
-kw_rc kwi_conn_public(kwi_conn *c, const kw_keyref *ref, unsigned char **der, size_t *len)
+kw_rc kwi_conn_public(kwi_conn *c, const kw_key_blob *ref, unsigned char **der, size_t *len)
 {
 	conn_call a = {.ref = ref, .der = der, .der_len = len};
 	return with_device(c, &a);
 }
 
-kw_rc kwi_conn_sign(kwi_conn *c, const kw_keyref *ref, const kw_sign_params *p,
+kw_rc kwi_conn_sign(kwi_conn *c, const kw_key_blob *ref, const kw_sign_params *p,
                     const unsigned char *dgst, size_t dgst_len, unsigned char *sig, size_t *sig_len)
 {
 	conn_call a = {ref, p, dgst, dgst_len, sig, sig_len, NULL, NULL};
@@ -384,7 +384,7 @@ static int read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static void child_check(kwi_conn *c, const kw_keyref *ref, int fd)
+static void child_check(kwi_conn *c, const kw_key_blob *ref, int fd)
 {
 	child_report r = {0};
 	unsigned char *der = NULL;
@@ -399,7 +399,8 @@ static void child_check(kwi_conn *c, const kw_keyref *ref, int fd)
 	_exit(0);
 }
 
-kw_rc kwi_conn_public_isolated(kwi_conn *c, const kw_keyref *ref, unsigned char **der, size_t *len)
+kw_rc kwi_conn_public_isolated(kwi_conn *c, const kw_key_blob *ref, unsigned char **der,
+                               size_t *len)
 {
 	int p[2];
 	child_report r;

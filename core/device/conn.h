@@ -16,13 +16,13 @@ kw_rc kwi_conn_get(const char *store_dir, const char *name, const char *kind, co
                    kwi_conn **out) KW_MUST_USE;
 void kwi_conn_put(kwi_conn *c);
 
-kw_rc kwi_conn_public(kwi_conn *c, const kw_keyref *ref, unsigned char **der,
+kw_rc kwi_conn_public(kwi_conn *c, const kw_key_blob *ref, unsigned char **der,
                       size_t *len) KW_MUST_USE;
 /* kwi_conn_public, but for a backend that is not fork safe the device is
  * contacted from a short-lived child process, leaving this one untouched. */
-kw_rc kwi_conn_public_isolated(kwi_conn *c, const kw_keyref *ref, unsigned char **der,
+kw_rc kwi_conn_public_isolated(kwi_conn *c, const kw_key_blob *ref, unsigned char **der,
                                size_t *len) KW_MUST_USE;
-kw_rc kwi_conn_sign(kwi_conn *c, const kw_keyref *ref, const kw_sign_params *p,
+kw_rc kwi_conn_sign(kwi_conn *c, const kw_key_blob *ref, const kw_sign_params *p,
                     const unsigned char *dgst, size_t dgst_len, unsigned char *sig,
                     size_t *sig_len) KW_MUST_USE;
 /* The backend's kind, for messages only: decisions use kwi_conn_caps. */

@@ -15,7 +15,7 @@ struct kw_key {
 	char *name;
 	int version;
 	kw_key_type type;
-	kw_keyref ref;
+	kw_key_blob ref;
 	kwi_conn *conn;
 	unsigned char *spki, *cert, *chain; /* DER; chain: concatenated certificates */
 	size_t spki_len, cert_len, chain_len;
@@ -67,7 +67,7 @@ static kw_rc spki_from_cert(kw_key *k)
 	return k->spki ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
-/* Takes the version's key reference, certificate and chain. */
+/* Takes the version's key blob, certificate and chain. */
 static kw_rc row_read(const char *store_dir, const kwi_cert_row *c, kwi_version_row *v, kw_key *k)
 {
 	if (!c->enabled)
@@ -89,7 +89,7 @@ static kw_rc row_read(const char *store_dir, const kwi_cert_row *c, kwi_version_
 	k->cert_len = v->cert_len;
 	k->chain = (unsigned char *)v->chain_der;
 	k->chain_len = v->chain_len;
-	v->ref = (kw_keyref){0};
+	v->ref = (kw_key_blob){0};
 	v->cert_der = v->chain_der = NULL;
 	if (k->type == 0)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
@@ -194,7 +194,7 @@ void kw_key_free(kw_key *k)
 	if (k == NULL || atomic_fetch_sub(&k->refs, 1) > 1)
 		return;
 	kwi_conn_put(k->conn);
-	kw_keyref_clear(&k->ref);
+	kw_key_blob_clear(&k->ref);
 	free(k->name);
 	free(k->spki);
 	free(k->cert);

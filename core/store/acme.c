@@ -22,7 +22,7 @@ void kwi_acme_issuer_row_clear(kwi_acme_issuer_row *r)
 	free((char *)r->name);
 	json_decref(r->config);
 	free((char *)r->backend);
-	kw_keyref_clear(&r->ref);
+	kw_key_blob_clear(&r->ref);
 	free((char *)r->account_url);
 	memset(r, 0, sizeof(*r));
 }

@@ -14,7 +14,7 @@ void kwi_ca_current_row_clear(kwi_ca_current_row *r)
 	free((char *)r->status);
 	free((unsigned char *)r->cert_der);
 	free((unsigned char *)r->chain_der);
-	kw_keyref_clear(&r->ref);
+	kw_key_blob_clear(&r->ref);
 	memset(r, 0, sizeof(*r));
 }
 

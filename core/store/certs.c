@@ -40,7 +40,7 @@ void kwi_version_row_clear(kwi_version_row *r)
 	free((char *)r->backend);
 	free((char *)r->backend_kind);
 	free((char *)r->backend_config);
-	kw_keyref_clear(&r->ref);
+	kw_key_blob_clear(&r->ref);
 	json_decref(r->key_attrs);
 	free((char *)r->issuer);
 	free((unsigned char *)r->cert_der);
@@ -189,7 +189,7 @@ static kw_rc version_read(sqlite3_stmt *st, int b, unsigned flags, kwi_version_r
 	int ok = kwi_col_blob_dup(st, b + V_KEY_REF, &ref, &v->ref.len) == KW_OK;
 	v->ref.data = ref;
 	if (ok && ref == NULL && (v->ref.data = malloc(1)) == NULL)
-		ok = 0; /* a key reference is never NULL to its readers */
+		ok = 0; /* a key blob is never NULL to its readers */
 	ok = ok && text(st, b + V_BACKEND, &v->backend) && text(st, b + V_KIND, &v->backend_kind) &&
 	     text(st, b + V_CONFIG, &v->backend_config) && text(st, b + V_ISSUER, &v->issuer) &&
 	     text(st, b + V_SERIAL, &v->serial) && text(st, b + V_SHA1, &v->thumbprint_sha1) &&

@@ -150,7 +150,7 @@ void kwi_doctor_key_row_clear(kwi_doctor_key_row *r)
 	if (r == NULL)
 		return;
 	free((char *)r->name);
-	kw_keyref_clear(&r->ref);
+	kw_key_blob_clear(&r->ref);
 	free((unsigned char *)r->cert);
 	memset(r, 0, sizeof(*r));
 }
@@ -212,7 +212,7 @@ kw_rc kwi_store_doctor_key_list(kw_store *s, int64_t backend_id, kwi_doctor_key_
 	return rc;
 }
 
-kw_rc kwi_store_doctor_key_used(kw_store *s, const kw_keyref *ref, int *used)
+kw_rc kwi_store_doctor_key_used(kw_store *s, const kw_key_blob *ref, int *used)
 {
 	sqlite3_stmt *st = NULL;
 	KW_GUARD(kwi_store_prepare(s,

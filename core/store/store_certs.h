@@ -53,7 +53,7 @@ typedef struct {
 	const char *backend_kind;   /* its kind (read only) */
 	const char *backend_config; /* its settings, JSON text (read only) */
 	kw_key_type type;           /* 0: unreadable */
-	kw_keyref ref;
+	kw_key_blob ref;
 	json_t *key_attrs; /* the key's attributes as the device gave them; NULL: none */
 	int exportable;
 	int generated_on_device;

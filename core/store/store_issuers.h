@@ -32,7 +32,7 @@ typedef struct {
 	int64_t backend_id;
 	const char *backend; /* the backend's name (filled by get and list; _add ignores it) */
 	kw_key_type type;
-	kw_keyref ref;           /* the account key, in its device */
+	kw_key_blob ref;         /* the account key, in its device */
 	const char *account_url; /* NULL: no account */
 	time_t created_at;
 } kwi_acme_issuer_row;
@@ -89,7 +89,7 @@ typedef struct {
 	size_t chain_len;
 	int64_t backend_id;
 	kw_key_type type; /* 0: unreadable */
-	kw_keyref ref;
+	kw_key_blob ref;
 } kwi_ca_current_row;
 
 void kwi_ca_current_row_clear(kwi_ca_current_row *r);

@@ -225,7 +225,7 @@ typedef struct {
 	int64_t cert_id;
 	const char *name;
 	int version, current, deleted;
-	kw_keyref ref;
+	kw_key_blob ref;
 	const unsigned char *cert; /* NULL: no certificate */
 	size_t cert_len;
 } kwi_doctor_key_row;
@@ -236,7 +236,7 @@ void kwi_doctor_key_rows_free(kwi_doctor_key_row *rows, size_t n);
 kw_rc kwi_store_doctor_key_list(kw_store *s, int64_t backend_id, kwi_doctor_key_row **rows,
                                 size_t *n) KW_MUST_USE;
 /* Whether any version or issuer (of any backend) references ref. */
-kw_rc kwi_store_doctor_key_used(kw_store *s, const kw_keyref *ref, int *used) KW_MUST_USE;
+kw_rc kwi_store_doctor_key_used(kw_store *s, const kw_key_blob *ref, int *used) KW_MUST_USE;
 
 typedef struct {
 	int64_t id;

@@ -32,7 +32,7 @@ static EVP_PKEY *key_new(kw_key_type type)
 }
 
 /* The device signs; the imported key's public half verifies. */
-static void sign_check(const kw_backend_ops *ops, void *ctx, const kw_keyref *ref, EVP_PKEY *pub,
+static void sign_check(const kw_backend_ops *ops, void *ctx, const kw_key_blob *ref, EVP_PKEY *pub,
                        kw_key_type type)
 {
 	unsigned char dgst[32], sig[512];
@@ -56,7 +56,7 @@ static void sign_check(const kw_backend_ops *ops, void *ctx, const kw_keyref *re
 
 /* ---- PKCS#11: an independent client reads the object back ---- */
 
-static void p11_secret_unreadable(const kw_keyref *ref, kw_key_type type)
+static void p11_secret_unreadable(const kw_key_blob *ref, kw_key_type type)
 {
 	CK_FUNCTION_LIST *fn = p11_kit_module_load(kwt_env("KW_TEST_P11_MODULE"), 0);
 	CK_SLOT_ID slots[16];
@@ -104,7 +104,7 @@ static void p11_secret_unreadable(const kw_keyref *ref, kw_key_type type)
 static void import_check(const kw_backend_ops *ops, kw_backend_config cfg, kw_key_type type)
 {
 	void *ctx = NULL;
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_key_attrs a = {0};
 	EVP_PKEY *key = key_new(type);
 
@@ -138,7 +138,7 @@ static void import_check(const kw_backend_ops *ops, kw_backend_config cfg, kw_ke
 	sign_check(ops, ctx, &ref, key, type);
 	cr_assert_eq(ops->key_destroy(ctx, &ref, NULL), KW_OK);
 	kw_key_attrs_clear(&a);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	EVP_PKEY_free(key);
 	ops->close(ctx);
 }
@@ -172,7 +172,7 @@ Test(import, p11_rsa_2048)
 Test(import, p11_refused_key_leaves_no_object)
 {
 	void *ctx = NULL;
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_backend_config cfg = kwt_p11_config();
 	EVP_PKEY *key = key_new(KW_KEY_EC_P256);
 	int n0 = kwt_p11_object_count();

@@ -60,7 +60,7 @@ static kwb_tpm2_ctx *tpm_open(const char *tcti)
 }
 
 /* The TPM signs with the imported key; the software key verifies it. */
-static void signs_as(kwb_tpm2_ctx *c, const kw_keyref *ref, EVP_PKEY *key, kw_key_type type)
+static void signs_as(kwb_tpm2_ctx *c, const kw_key_blob *ref, EVP_PKEY *key, kw_key_type type)
 {
 	unsigned char dgst[32], sig[512];
 	size_t sig_len = sizeof(sig);
@@ -105,7 +105,7 @@ static void import_on_the_wire(kw_key_type type, const char *name)
 	TPM2B_PUBLIC pub;
 	TPM2B_ENCRYPTED_SECRET seed;
 	TPM2B_PRIVATE *dup = sodium_malloc(sizeof(*dup));
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	char *tcti = NULL, *path = capture_start(name, &tcti);
 
 	cr_assert(secret != NULL && dup != NULL);
@@ -132,7 +132,7 @@ static void import_on_the_wire(kw_key_type type, const char *name)
 	free(cap);
 	free(tcti);
 	free(path);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	EVP_PKEY_free(key);
 }
 
@@ -230,14 +230,14 @@ Test(import_wrap, cert_import_keeps_the_scalar_off_the_wire)
 static void refused(kwb_tpm2_ctx *c, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *dup,
                     const TPM2B_ENCRYPTED_SECRET *seed, const char *what)
 {
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_error_clear();
 	cr_assert_eq(kwb_tpm2_import_wrapped(c, pub, dup, seed, &ref), KW_ERR_BACKEND,
 	             "%s: imported anyway", what);
 	cr_assert_eq(kwb_tpm2_rc_base((TSS2_RC)kw_error_device_code()), TPM2_RC_INTEGRITY, "%s: %s",
 	             what, kw_error_message());
 	cr_assert_not_null(strstr(kw_error_message(), "TPM_RC_INTEGRITY"), "%s", what);
-	cr_assert_eq(ref.len, 0, "%s: a key reference came out", what);
+	cr_assert_eq(ref.len, 0, "%s: a key blob came out", what);
 }
 
 static void tamper_check(kw_key_type type, const char *want_srk)
@@ -246,7 +246,7 @@ static void tamper_check(kw_key_type type, const char *want_srk)
 	TPM2B_PUBLIC pub, bad_pub;
 	TPM2B_ENCRYPTED_SECRET seed;
 	TPM2B_PRIVATE *dup = sodium_malloc(sizeof(*dup)), *bad = sodium_malloc(sizeof(*dup));
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kwb_tpm2_ctx *c = tpm_open(NULL);
 
 	cr_assert(dup != NULL && bad != NULL);
@@ -275,7 +275,7 @@ static void tamper_check(kw_key_type type, const char *want_srk)
 	kwb_tpm2_ops.close(c);
 	sodium_free(dup);
 	sodium_free(bad);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	EVP_PKEY_free(key);
 }
 

@@ -29,7 +29,7 @@
 
 #define KEY_LABEL "kw-test-key"
 
-static CK_ULONG objects_count(const kw_keyref *ref)
+static CK_ULONG objects_count(const kw_key_blob *ref)
 {
 	kwt_tok t;
 	CK_OBJECT_HANDLE h[256];
@@ -41,7 +41,7 @@ static CK_ULONG objects_count(const kw_keyref *ref)
 }
 
 /* The private key must be on the token, non-extractable and its secret unreadable. */
-static void device_check(const kw_keyref *ref, kw_key_type type)
+static void device_check(const kw_key_blob *ref, kw_key_type type)
 {
 	kwt_tok t;
 	CK_OBJECT_HANDLE h[4];
@@ -132,9 +132,9 @@ static kw_rc open_expect_fail(const kw_backend_config *cfg)
 	return rc;
 }
 
-static kw_keyref key_make(void *ctx, kw_key_type type)
+static kw_key_blob key_make(void *ctx, kw_key_type type)
 {
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	struct timespec t0, t1;
 
 	kw_error_clear();
@@ -205,7 +205,7 @@ static int verify(EVP_PKEY *pk, const kw_sign_params *sp, const unsigned char *d
 	return r;
 }
 
-static void sign_check(void *ctx, const kw_keyref *ref, EVP_PKEY *pk, kw_sig_scheme scheme,
+static void sign_check(void *ctx, const kw_key_blob *ref, EVP_PKEY *pk, kw_sig_scheme scheme,
                        int md_nid, int saltlen)
 {
 	static const char msg[] = "keyward pkcs11 test message";
@@ -231,7 +231,7 @@ static void sign_check(void *ctx, const kw_keyref *ref, EVP_PKEY *pk, kw_sig_sch
 	              "a signature verifies against a different digest");
 }
 
-static void attrs_check(void *ctx, const kw_keyref *ref)
+static void attrs_check(void *ctx, const kw_key_blob *ref)
 {
 	kw_key_attrs a = {0};
 	char hex[33];
@@ -263,7 +263,7 @@ static void attrs_check(void *ctx, const kw_keyref *ref)
 }
 
 /* After destroy: nothing on the token, and every operation says NOT_FOUND. */
-static void gone_check(void *ctx, const kw_keyref *ref)
+static void gone_check(void *ctx, const kw_key_blob *ref)
 {
 	unsigned char *der = NULL, dgst[32] = {0}, sig[1024];
 	size_t der_len = 0, sig_len = sizeof(sig);
@@ -288,7 +288,7 @@ static void key_lifecycle(kw_key_type type)
 	kw_backend_config cfg = kwt_p11_config();
 	void *ctx = backend_open(&cfg);
 	CK_ULONG before = objects_count(NULL);
-	kw_keyref ref = key_make(ctx, type);
+	kw_key_blob ref = key_make(ctx, type);
 
 	cr_assert_eq(objects_count(&ref), 2, "a private and a public key object");
 	EVP_PKEY *pk = kwt_key_public(&kwb_p11_ops, ctx, &ref);
@@ -312,12 +312,12 @@ static void key_lifecycle(kw_key_type type)
 	gone_check(ctx, &ref);
 	cr_assert_eq(objects_count(NULL), before, "the token holds what it held before");
 	EVP_PKEY_free(pk);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }
 
 /* Deletes the public key object behind the backend's back. */
-static void public_object_delete(const kw_keyref *ref)
+static void public_object_delete(const kw_key_blob *ref)
 {
 	kwt_tok t;
 	CK_OBJECT_HANDLE h[4];
@@ -329,7 +329,7 @@ static void public_object_delete(const kw_keyref *ref)
 	kwt_tok_close(&t);
 }
 
-static unsigned char *public_der(void *ctx, const kw_keyref *ref, size_t *len)
+static unsigned char *public_der(void *ctx, const kw_key_blob *ref, size_t *len)
 {
 	unsigned char *der = NULL;
 
@@ -370,7 +370,7 @@ Test(pkcs11, rsa_public_key_is_read_from_private_object_when_public_is_gone)
 {
 	kw_backend_config cfg = kwt_p11_config();
 	void *ctx = backend_open(&cfg);
-	kw_keyref ref = key_make(ctx, KW_KEY_RSA_2048);
+	kw_key_blob ref = key_make(ctx, KW_KEY_RSA_2048);
 	size_t len1 = 0, len2 = 0;
 	unsigned char *der1 = public_der(ctx, &ref, &len1);
 
@@ -383,7 +383,7 @@ Test(pkcs11, rsa_public_key_is_read_from_private_object_when_public_is_gone)
 	cr_assert_eq(objects_count(&ref), 0);
 	free(der1);
 	free(der2);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }
 
@@ -391,7 +391,7 @@ Test(pkcs11, ec_public_key_without_public_object_is_not_found)
 {
 	kw_backend_config cfg = kwt_p11_config();
 	void *ctx = backend_open(&cfg);
-	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = key_make(ctx, KW_KEY_EC_P256);
 	unsigned char *der = NULL;
 	size_t len = 0;
 
@@ -404,7 +404,7 @@ Test(pkcs11, ec_public_key_without_public_object_is_not_found)
 	cr_assert(strstr(kw_error_message(), "CKA_EC_POINT"), "%s", kw_error_message());
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }
 
@@ -415,13 +415,13 @@ Test(pkcs11, opens_module_by_p11kit_name)
 	kw_backend_config cfg = kwt_p11_config();
 	cfg.module = "softhsm2";
 	void *ctx = backend_open(&cfg);
-	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = key_make(ctx, KW_KEY_EC_P256);
 
 	/* The key landed on the harness's token, seen through the module path. */
 	cr_assert_eq(objects_count(&ref), 2);
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }
 
@@ -464,7 +464,7 @@ Test(pkcs11, selects_token_by_rfc7512_uri)
 	snprintf(uri, sizeof(uri), "pkcs11:token=%s", kwt_env("KW_TEST_P11_TOKEN"));
 	cfg.token = uri;
 	void *ctx = backend_open(&cfg);
-	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = key_make(ctx, KW_KEY_EC_P256);
 	kw_key_attrs a = {0};
 
 	cr_assert_eq(kwb_p11_ops.key_attrs(ctx, &ref, &a), KW_OK, "%s", kw_error_message());
@@ -474,7 +474,7 @@ Test(pkcs11, selects_token_by_rfc7512_uri)
 	cr_assert_eq(objects_count(&ref), 2, "the key is on the harness token");
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(&ref), 0);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }
 
@@ -584,10 +584,10 @@ Test(pkcs11, env_pin_source_logs_in)
 	cfg.pin_source = "env:KW_TEST_P11_ENV_PIN";
 	void *ctx = backend_open(&cfg);
 	/* Creating a CKA_PRIVATE object needs the login to have worked. */
-	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = key_make(ctx, KW_KEY_EC_P256);
 
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }
 
@@ -610,7 +610,7 @@ Test(pkcs11, missing_key_id_is_not_found)
 	kw_backend_config cfg = kwt_p11_config();
 	void *ctx = backend_open(&cfg);
 	unsigned char id[16];
-	kw_keyref ref = {id, sizeof(id)};
+	kw_key_blob ref = {id, sizeof(id)};
 	CK_ULONG before = objects_count(NULL);
 
 	cr_assert_eq(RAND_bytes(id, sizeof(id)), 1);
@@ -625,7 +625,7 @@ Test(pkcs11, bad_arguments_are_usage_errors_and_leave_nothing)
 {
 	kw_backend_config cfg = kwt_p11_config();
 	void *ctx = backend_open(&cfg);
-	kw_keyref empty = {NULL, 0}, out = {0};
+	kw_key_blob empty = {NULL, 0}, out = {0};
 	unsigned char *der = NULL;
 	size_t der_len = 0;
 	CK_ULONG before = objects_count(NULL);
@@ -647,7 +647,7 @@ Test(pkcs11, sign_rejects_small_buffer_wrong_scheme_and_digest_length)
 	kw_backend_config cfg = kwt_p11_config();
 	void *ctx = backend_open(&cfg);
 	CK_ULONG before = objects_count(NULL);
-	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = key_make(ctx, KW_KEY_EC_P256);
 	unsigned char dgst[32] = {1}, sig[256];
 	size_t sig_len = 8;
 	kw_sign_params ecdsa = {KW_SIG_ECDSA, NID_sha256, -1};
@@ -674,7 +674,7 @@ Test(pkcs11, sign_rejects_small_buffer_wrong_scheme_and_digest_length)
 	             kw_error_message());
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(objects_count(NULL), before);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }
 
@@ -694,7 +694,7 @@ Test(pkcs11, ops_table_is_complete_and_close_null_is_noop)
  * signature is right. */
 typedef struct {
 	void *ctx;
-	const kw_keyref *ref;
+	const kw_key_blob *ref;
 	EVP_PKEY *pk;
 	int bad;
 } signer_job;
@@ -719,7 +719,7 @@ Test(pkcs11, eight_threads_sign_at_once_on_a_pool_of_sessions)
 {
 	kw_backend_config cfg = kwt_p11_config();
 	void *ctx = backend_open(&cfg);
-	kw_keyref ref = key_make(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = key_make(ctx, KW_KEY_EC_P256);
 	EVP_PKEY *pk = kwt_key_public(&kwb_p11_ops, ctx, &ref);
 	pthread_t t[8];
 	signer_job jobs[8];
@@ -735,6 +735,6 @@ Test(pkcs11, eight_threads_sign_at_once_on_a_pool_of_sessions)
 	cr_assert(opened > 1 && opened <= 8, "%zu signing sessions for 8 threads", opened);
 	EVP_PKEY_free(pk);
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_p11_ops.close(ctx);
 }

@@ -29,7 +29,7 @@ static const char msg[] = "keyward pkcs11 key cache test";
 /* ---- what another program does on the token (see p11tok.h) ---- */
 
 /* Destroys every object with this CKA_ID; returns how many went. */
-static CK_ULONG destroy_behind_back(const kw_keyref *ref)
+static CK_ULONG destroy_behind_back(const kw_key_blob *ref)
 {
 	kwt_tok t;
 	CK_OBJECT_HANDLE h[8];
@@ -44,7 +44,7 @@ static CK_ULONG destroy_behind_back(const kw_keyref *ref)
 
 /* Puts a software-made P-256 private key on the token under this CKA_ID, as
  * another program importing a key would; returns the key (public part used). */
-static EVP_PKEY *create_behind_back(const kw_keyref *ref)
+static EVP_PKEY *create_behind_back(const kw_key_blob *ref)
 {
 	static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
 	                                         0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -91,9 +91,9 @@ static void *backend_open(void)
 	return ctx;
 }
 
-static kw_keyref key_make(void *ctx)
+static kw_key_blob key_make(void *ctx)
 {
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 
 	kw_error_clear();
 	cr_assert_eq(kwb_p11_ops.key_generate(ctx, KW_KEY_EC_P256, "kw-cache-test", &ref), KW_OK,
@@ -102,7 +102,7 @@ static kw_keyref key_make(void *ctx)
 }
 
 /* Signs msg with ref: the kw_rc, the DER signature in sig, its length in *len. */
-static kw_rc sign(void *ctx, const kw_keyref *ref, unsigned char *sig, size_t *len)
+static kw_rc sign(void *ctx, const kw_key_blob *ref, unsigned char *sig, size_t *len)
 {
 	unsigned char dgst[32];
 	unsigned int dlen = 0;
@@ -127,7 +127,7 @@ static int verifies(EVP_PKEY *pk, const unsigned char *sig, size_t len)
 }
 
 /* A signature by ref that verifies under pk (and not under other, if given). */
-static void sign_by(void *ctx, const kw_keyref *ref, EVP_PKEY *pk, EVP_PKEY *other)
+static void sign_by(void *ctx, const kw_key_blob *ref, EVP_PKEY *pk, EVP_PKEY *other)
 {
 	unsigned char sig[256];
 	size_t len;
@@ -148,7 +148,7 @@ static size_t searches(void *ctx)
 Test(pkcs11_keycache, the_token_is_searched_once_per_key_not_per_signature)
 {
 	void *ctx = backend_open();
-	kw_keyref a = key_make(ctx), b = key_make(ctx);
+	kw_key_blob a = key_make(ctx), b = key_make(ctx);
 	EVP_PKEY *pa = kwt_key_public(&kwb_p11_ops, ctx, &a),
 	         *pb = kwt_key_public(&kwb_p11_ops, ctx, &b);
 	/* keys this context made are cached from their generation: forget
@@ -170,15 +170,15 @@ Test(pkcs11_keycache, the_token_is_searched_once_per_key_not_per_signature)
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b, NULL), KW_OK);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
-	kw_keyref_clear(&a);
-	kw_keyref_clear(&b);
+	kw_key_blob_clear(&a);
+	kw_key_blob_clear(&b);
 	kwb_p11_ops.close(ctx);
 }
 
 Test(pkcs11_keycache, key_destroyed_and_recreated_behind_keywards_back)
 {
 	void *ctx = backend_open();
-	kw_keyref a = key_make(ctx);
+	kw_key_blob a = key_make(ctx);
 	EVP_PKEY *pa = kwt_key_public(&kwb_p11_ops, ctx, &a);
 	unsigned char sig[256];
 	size_t len;
@@ -200,7 +200,7 @@ Test(pkcs11_keycache, key_destroyed_and_recreated_behind_keywards_back)
 	cr_assert_eq(sign(ctx, &a, sig, &len), KW_ERR_NOT_FOUND);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pn);
-	kw_keyref_clear(&a);
+	kw_key_blob_clear(&a);
 	kwb_p11_ops.close(ctx);
 }
 
@@ -211,7 +211,7 @@ Test(pkcs11_keycache, key_destroyed_and_recreated_behind_keywards_back)
 Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
 {
 	kwb_p11 *ctx = backend_open();
-	kw_keyref a = key_make(ctx), b = key_make(ctx);
+	kw_key_blob a = key_make(ctx), b = key_make(ctx);
 	EVP_PKEY *pa = kwt_key_public(&kwb_p11_ops, ctx, &a),
 	         *pb = kwt_key_public(&kwb_p11_ops, ctx, &b);
 	CK_OBJECT_HANDLE hb, ha_pub;
@@ -238,8 +238,8 @@ Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b, NULL), KW_OK);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
-	kw_keyref_clear(&a);
-	kw_keyref_clear(&b);
+	kw_key_blob_clear(&a);
+	kw_key_blob_clear(&b);
 	kwb_p11_ops.close(ctx);
 }
 
@@ -248,7 +248,7 @@ Test(pkcs11_keycache, more_keys_than_the_cache_holds, .timeout = 120)
 {
 	enum { N = 70 };
 	kwb_p11 *ctx = backend_open();
-	kw_keyref k[N];
+	kw_key_blob k[N];
 	EVP_PKEY *pk[N];
 
 	for (int i = 0; i < N; i++) {
@@ -264,7 +264,7 @@ Test(pkcs11_keycache, more_keys_than_the_cache_holds, .timeout = 120)
 	for (int i = 0; i < N; i++) {
 		cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &k[i], NULL), KW_OK);
 		EVP_PKEY_free(pk[i]);
-		kw_keyref_clear(&k[i]);
+		kw_key_blob_clear(&k[i]);
 	}
 	kwb_p11_ops.close(ctx);
 }

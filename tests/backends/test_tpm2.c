@@ -185,7 +185,7 @@ static void assert_no_object_left(void)
 }
 
 /* Splits a version-1 key reference the way the backend documents it. */
-static void blob_split(const kw_keyref *ref, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv)
+static void blob_split(const kw_key_blob *ref, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv)
 {
 	size_t off = 1;
 	memset(pub, 0, sizeof(*pub));
@@ -196,13 +196,13 @@ static void blob_split(const kw_keyref *ref, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *p
 	             TSS2_RC_SUCCESS);
 	cr_assert_eq(Tss2_MU_TPM2B_PRIVATE_Unmarshal(ref->data, ref->len, &off, priv),
 	             TSS2_RC_SUCCESS);
-	cr_assert_eq(off, ref->len, "trailing bytes in the key reference");
+	cr_assert_eq(off, ref->len, "trailing bytes in the key blob");
 	cr_assert(priv->size > 0);
 }
 
 /* Loads the stored blob with the test's own ESYS context and asserts what the
  * TPM itself says about it. The backend must be closed. */
-static void dev_prove_attrs(const kw_keyref *ref)
+static void dev_prove_attrs(const kw_key_blob *ref)
 {
 	TPM2B_PUBLIC pub, *read = NULL;
 	TPM2B_PRIVATE priv;
@@ -252,9 +252,9 @@ static void *tpm_open(void)
 	return ctx;
 }
 
-static kw_keyref generate(void *ctx, kw_key_type type)
+static kw_key_blob generate(void *ctx, kw_key_type type)
 {
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_error_clear();
 	kw_rc rc = kwb_tpm2_ops.key_generate(ctx, type, "test", &ref);
 	cr_assert_eq(rc, KW_OK, "key_generate %s: %s", kw_key_type_name(type), kw_error_message());
@@ -262,7 +262,7 @@ static kw_keyref generate(void *ctx, kw_key_type type)
 	return ref;
 }
 
-static EVP_PKEY *public_key(void *ctx, const kw_keyref *ref, unsigned char **der_out,
+static EVP_PKEY *public_key(void *ctx, const kw_key_blob *ref, unsigned char **der_out,
                             size_t *der_len_out)
 {
 	unsigned char *der = NULL;
@@ -332,7 +332,7 @@ static int ossl_verify(EVP_PKEY *pk, kw_sig_scheme scheme, int nid, int saltlen,
 	return ok;
 }
 
-static kw_rc sign(void *ctx, const kw_keyref *ref, kw_sig_scheme scheme, int nid, int saltlen,
+static kw_rc sign(void *ctx, const kw_key_blob *ref, kw_sig_scheme scheme, int nid, int saltlen,
                   const unsigned char *dgst, size_t dlen, unsigned char *sig, size_t *slen)
 {
 	kw_sign_params p = {scheme, nid, saltlen};
@@ -342,7 +342,7 @@ static kw_rc sign(void *ctx, const kw_keyref *ref, kw_sig_scheme scheme, int nid
 
 /* Signs a digest on the TPM; the signature verifies with OpenSSL against
  * key_public's key, and not over a digest with one bit flipped. */
-static void sign_verifies(void *ctx, const kw_keyref *ref, EVP_PKEY *pk, kw_sig_scheme scheme,
+static void sign_verifies(void *ctx, const kw_key_blob *ref, EVP_PKEY *pk, kw_sig_scheme scheme,
                           int nid)
 {
 	unsigned char dgst[64], sig[1024];
@@ -367,7 +367,7 @@ static void sign_verifies(void *ctx, const kw_keyref *ref, EVP_PKEY *pk, kw_sig_
 	              "a signature verified over a different digest");
 }
 
-static void attrs_are_device_bound(void *ctx, const kw_keyref *ref, const char *parent)
+static void attrs_are_device_bound(void *ctx, const kw_key_blob *ref, const char *parent)
 {
 	kw_key_attrs a = {0};
 	kw_error_clear();
@@ -399,7 +399,7 @@ static void attrs_are_device_bound(void *ctx, const kw_keyref *ref, const char *
 static void key_round_trip(kw_key_type type)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, type);
+	kw_key_blob ref = generate(ctx, type);
 	EVP_PKEY *pk = public_key(ctx, &ref, NULL, NULL);
 	check_key_shape(pk, type);
 	if (kw_key_type_is_rsa(type)) {
@@ -417,7 +417,7 @@ static void key_round_trip(kw_key_type type)
 	kwb_tpm2_ops.close(ctx);
 	dev_prove_attrs(&ref);
 	EVP_PKEY_free(pk);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }
 
 TestSuite(tpm2, .init = fresh_tpm, .timeout = 180);
@@ -449,7 +449,7 @@ Test(tpm2, rsa_3072_key_signs_pkcs1_and_pss_and_is_bound_to_the_tpm)
 Test(tpm2, rsa_4096_works_or_is_refused_as_unsupported)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_error_clear();
 	kw_rc rc = kwb_tpm2_ops.key_generate(ctx, KW_KEY_RSA_4096, "big", &ref);
 	if (rc == KW_OK) {
@@ -464,7 +464,7 @@ Test(tpm2, rsa_4096_works_or_is_refused_as_unsupported)
 		          "%s", kw_error_message());
 		cr_assert_null(ref.data);
 	}
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 }
@@ -474,7 +474,7 @@ Test(tpm2, ten_keys_in_one_context_leave_no_object_loaded)
 	static const kw_key_type types[] = {KW_KEY_EC_P256, KW_KEY_EC_P384, KW_KEY_EC_P256,
 	                                    KW_KEY_EC_P384, KW_KEY_RSA_2048};
 	void *ctx = tpm_open();
-	kw_keyref refs[10];
+	kw_key_blob refs[10];
 	EVP_PKEY *pks[10];
 	for (int i = 0; i < 10; i++) {
 		kw_key_type t = types[i % 5];
@@ -494,7 +494,7 @@ Test(tpm2, ten_keys_in_one_context_leave_no_object_loaded)
 	assert_no_object_left();
 	for (int i = 0; i < 10; i++) {
 		EVP_PKEY_free(pks[i]);
-		kw_keyref_clear(&refs[i]);
+		kw_key_blob_clear(&refs[i]);
 	}
 }
 
@@ -503,7 +503,7 @@ Test(tpm2, keys_survive_close_and_open)
 	unsigned char *der1 = NULL, *der2 = NULL;
 	size_t len1 = 0, len2 = 0;
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = generate(ctx, KW_KEY_EC_P256);
 	EVP_PKEY *pk1 = public_key(ctx, &ref, &der1, &len1);
 	kwb_tpm2_ops.close(ctx);
 
@@ -518,7 +518,7 @@ Test(tpm2, keys_survive_close_and_open)
 	EVP_PKEY_free(pk2);
 	free(der1);
 	free(der2);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }
 
 /* ------------------------------------------------------------------ */
@@ -529,7 +529,7 @@ Test(tpm2, persistent_srk_is_used_when_present, .fini = evict_srk_after)
 {
 	/* a key made under the transient primary ... */
 	void *ctx = tpm_open();
-	kw_keyref old = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob old = generate(ctx, KW_KEY_EC_P256);
 	EVP_PKEY *old_pk = public_key(ctx, &old, NULL, NULL);
 	kwb_tpm2_ops.close(ctx);
 
@@ -537,7 +537,7 @@ Test(tpm2, persistent_srk_is_used_when_present, .fini = evict_srk_after)
 	dev_persist_primary(&tmpl);
 
 	ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_RSA_2048);
+	kw_key_blob ref = generate(ctx, KW_KEY_RSA_2048);
 	EVP_PKEY *pk = public_key(ctx, &ref, NULL, NULL);
 	sign_verifies(ctx, &ref, pk, KW_SIG_RSA_PKCS1, NID_sha256);
 	attrs_are_device_bound(ctx, &ref, "0x81000001");
@@ -548,8 +548,8 @@ Test(tpm2, persistent_srk_is_used_when_present, .fini = evict_srk_after)
 	dev_prove_attrs(&ref);
 	EVP_PKEY_free(pk);
 	EVP_PKEY_free(old_pk);
-	kw_keyref_clear(&ref);
-	kw_keyref_clear(&old);
+	kw_key_blob_clear(&ref);
+	kw_key_blob_clear(&old);
 }
 
 Test(tpm2, persistent_signing_key_at_srk_handle_is_not_used_as_parent, .fini = evict_srk_after)
@@ -561,11 +561,11 @@ Test(tpm2, persistent_signing_key_at_srk_handle_is_not_used_as_parent, .fini = e
 	dev_persist_primary(&tmpl);
 
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = generate(ctx, KW_KEY_EC_P256);
 	attrs_are_device_bound(ctx, &ref, "transient-primary");
 	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }
 
 /* ------------------------------------------------------------------ */
@@ -636,7 +636,7 @@ Test(tpm2, stopped_swtpm_fails_sign_cleanly_and_a_new_open_signs_again, .fini = 
 	unsigned char dgst[32], sig[256];
 	size_t dlen = digest(NID_sha256, "before and after", dgst), slen = sizeof(sig);
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = generate(ctx, KW_KEY_EC_P256);
 	EVP_PKEY *pk = public_key(ctx, &ref, NULL, NULL);
 	cr_assert_eq(sign(ctx, &ref, KW_SIG_ECDSA, NID_sha256, -1, dgst, dlen, sig, &slen), KW_OK,
 	             "%s", kw_error_message());
@@ -673,15 +673,15 @@ Test(tpm2, stopped_swtpm_fails_sign_cleanly_and_a_new_open_signs_again, .fini = 
 	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	EVP_PKEY_free(pk);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }
 
 /* ------------------------------------------------------------------ */
-/* Malformed and foreign key references                                */
+/* Malformed and foreign key blobs                                */
 /* ------------------------------------------------------------------ */
 
 /* key_public, key_sign, key_attrs and key_destroy all give code for ref. */
-static void all_ops_fail(void *ctx, const kw_keyref *ref, kw_rc code, const char *what)
+static void all_ops_fail(void *ctx, const kw_key_blob *ref, kw_rc code, const char *what)
 {
 	unsigned char *der = NULL, dgst[32] = {1}, sig[512];
 	size_t der_len = 0, slen = sizeof(sig);
@@ -715,7 +715,7 @@ Test(tpm2, garbage_keyref_is_a_parse_error)
 	ff[0] = 1;
 	struct {
 		const char *what;
-		kw_keyref ref;
+		kw_key_blob ref;
 	} cases[] = {
 	    {"empty", {NULL, 0}},
 	    {"one zero byte", {zero, 1}},
@@ -736,17 +736,17 @@ Test(tpm2, garbage_keyref_is_a_parse_error)
 Test(tpm2, truncated_or_extended_keyref_is_a_parse_error)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = generate(ctx, KW_KEY_EC_P256);
 	char what[64];
 	for (size_t n = 0; n < ref.len; n++) {
-		kw_keyref cut = {ref.data, n};
+		kw_key_blob cut = {ref.data, n};
 		snprintf(what, sizeof(what), "first %zu of %zu bytes", n, ref.len);
 		all_ops_fail(ctx, &cut, KW_ERR_PARSE, what);
 	}
 	unsigned char *longer = malloc(ref.len + 1);
 	memcpy(longer, ref.data, ref.len);
 	longer[ref.len] = 0;
-	kw_keyref ext = {longer, ref.len + 1};
+	kw_key_blob ext = {longer, ref.len + 1};
 	all_ops_fail(ctx, &ext, KW_ERR_PARSE, "one trailing byte");
 	/* the original still works */
 	EVP_PKEY *pk = public_key(ctx, &ref, NULL, NULL);
@@ -755,14 +755,14 @@ Test(tpm2, truncated_or_extended_keyref_is_a_parse_error)
 	assert_no_object_left();
 	EVP_PKEY_free(pk);
 	free(longer);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }
 
 /* A well-formed blob the TPM refuses: the key is gone as far as we can tell. */
 Test(tpm2, tampered_blob_is_refused_by_the_tpm_as_not_found)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = generate(ctx, KW_KEY_EC_P256);
 	TPM2B_PUBLIC pub;
 	TPM2B_PRIVATE priv;
 	blob_split(&ref, &pub, &priv);
@@ -771,7 +771,7 @@ Test(tpm2, tampered_blob_is_refused_by_the_tpm_as_not_found)
 	unsigned char *bad = malloc(ref.len);
 	memcpy(bad, ref.data, ref.len);
 	bad[ref.len - priv.size / 2] ^= 0x40;
-	kw_keyref bad_priv = {bad, ref.len};
+	kw_key_blob bad_priv = {bad, ref.len};
 	all_ops_fail(ctx, &bad_priv, KW_ERR_NOT_FOUND, "tampered private part");
 	cr_assert(strstr(kw_error_message(), "TPM cannot load this key") != NULL, "%s",
 	          kw_error_message());
@@ -783,13 +783,13 @@ Test(tpm2, tampered_blob_is_refused_by_the_tpm_as_not_found)
 	size_t x_at = 1 + 2 + 2 + 2 + 4 + 2 + 2 + 2 + 2 + 2 + 2;
 	cr_assert_eq(bad[x_at - 2] * 256 + bad[x_at - 1], 32, "x coordinate size");
 	bad[x_at + 5] ^= 0x01;
-	kw_keyref bad_pub = {bad, ref.len};
+	kw_key_blob bad_pub = {bad, ref.len};
 	all_ops_fail(ctx, &bad_pub, KW_ERR_NOT_FOUND, "tampered public key");
 
 	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	free(bad);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }
 
 /* ------------------------------------------------------------------ */
@@ -801,8 +801,8 @@ Test(tpm2, sign_rejects_wrong_scheme_digest_length_and_small_buffer)
 	unsigned char dgst[64], sig[1024];
 	size_t dlen = digest(NID_sha256, "m", dgst), slen;
 	void *ctx = tpm_open();
-	kw_keyref ec = generate(ctx, KW_KEY_EC_P256);
-	kw_keyref rsa = generate(ctx, KW_KEY_RSA_2048);
+	kw_key_blob ec = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob rsa = generate(ctx, KW_KEY_RSA_2048);
 
 	slen = sizeof(sig);
 	cr_assert_eq(sign(ctx, &ec, KW_SIG_RSA_PKCS1, NID_sha256, -1, dgst, dlen, sig, &slen),
@@ -832,8 +832,8 @@ Test(tpm2, sign_rejects_wrong_scheme_digest_length_and_small_buffer)
 
 	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
-	kw_keyref_clear(&ec);
-	kw_keyref_clear(&rsa);
+	kw_key_blob_clear(&ec);
+	kw_key_blob_clear(&rsa);
 }
 
 /* TPM2_Sign has no salt length parameter: the TPM (libtpms in swtpm) salts
@@ -843,7 +843,7 @@ Test(tpm2, pss_salt_is_the_digest_length_and_other_lengths_are_unsupported)
 	unsigned char dgst[64], sig[512];
 	size_t dlen = digest(NID_sha256, "salt", dgst), slen = sizeof(sig);
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_RSA_2048);
+	kw_key_blob ref = generate(ctx, KW_KEY_RSA_2048);
 	EVP_PKEY *pk = public_key(ctx, &ref, NULL, NULL);
 
 	cr_assert_eq(sign(ctx, &ref, KW_SIG_RSA_PSS, NID_sha256, 32, dgst, dlen, sig, &slen), KW_OK,
@@ -871,7 +871,7 @@ Test(tpm2, pss_salt_is_the_digest_length_and_other_lengths_are_unsupported)
 	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 	EVP_PKEY_free(pk);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }
 
 /* ------------------------------------------------------------------ */
@@ -949,7 +949,7 @@ Test(tpm2, object_memory_is_recovered_by_flushing_our_idle_key)
 {
 	void *ctx = tpm_open();
 	kwb_tpm2_ctx *c = ctx;
-	kw_keyref a = generate(ctx, KW_KEY_EC_P256), b = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob a = generate(ctx, KW_KEY_EC_P256), b = generate(ctx, KW_KEY_EC_P256);
 	EVP_PKEY *pa = public_key(ctx, &a, NULL, NULL), *pb = public_key(ctx, &b, NULL, NULL);
 	sign_verifies(ctx, &a, pa, KW_SIG_ECDSA, NID_sha256);
 	cr_assert_neq(c->signer, ESYS_TR_NONE, "key a stays loaded for the next signature");
@@ -968,8 +968,8 @@ Test(tpm2, object_memory_is_recovered_by_flushing_our_idle_key)
 	sign_verifies(ctx, &b, pb, KW_SIG_ECDSA, NID_sha256);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
-	kw_keyref_clear(&a);
-	kw_keyref_clear(&b);
+	kw_key_blob_clear(&a);
+	kw_key_blob_clear(&b);
 	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 }
@@ -1016,7 +1016,7 @@ static int ak_verifies(EVP_PKEY *ak, const unsigned char *msg, size_t len, const
 Test(tpm2, certify_is_signed_by_an_attestation_key_over_the_keys_name_and_nonce)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = generate(ctx, KW_KEY_EC_P256);
 	kw_key_attrs a = {0};
 	cr_assert_eq(kwb_tpm2_ops.key_attrs(ctx, &ref, &a), KW_OK, "%s", kw_error_message());
 	const char *key_name = json_string_value(json_object_get(a.evidence, "name"));
@@ -1076,13 +1076,13 @@ Test(tpm2, certify_is_signed_by_an_attestation_key_over_the_keys_name_and_nonce)
 	free(akd);
 	json_decref(ev);
 	kw_key_attrs_clear(&a);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }
 
 Test(tpm2, certify_with_another_nonce_gives_another_attest)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_RSA_2048);
+	kw_key_blob ref = generate(ctx, KW_KEY_RSA_2048);
 	json_t *e1 = NULL, *e2 = NULL;
 	const unsigned char n1[] = "nonce-one", n2[] = "nonce-two";
 	cr_assert_eq(kwb_tpm2_ops.key_certify(ctx, &ref, n1, sizeof(n1) - 1, &e1), KW_OK, "%s",
@@ -1098,7 +1098,7 @@ Test(tpm2, certify_with_another_nonce_gives_another_attest)
 	                 json_string_value(json_object_get(c2, "certified_name")));
 	json_decref(e1);
 	json_decref(e2);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_tpm2_ops.close(ctx);
 	assert_no_object_left();
 }
@@ -1135,7 +1135,7 @@ Test(tpm2, certify_without_endorsement_access_is_unsupported, .fini = endorsemen
 {
 	endorsement_auth_set("", EH_AUTH);
 	void *ctx = tpm_open();
-	kw_keyref ref = generate(ctx, KW_KEY_EC_P256);
+	kw_key_blob ref = generate(ctx, KW_KEY_EC_P256);
 	json_t *ev = NULL;
 	unsigned char nonce[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	kw_error_clear();
@@ -1152,5 +1152,5 @@ Test(tpm2, certify_without_endorsement_access_is_unsupported, .fini = endorsemen
 	             kw_error_message());
 	json_decref(ev);
 	kwb_tpm2_ops.close(ctx);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }

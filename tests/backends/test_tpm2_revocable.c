@@ -189,31 +189,31 @@ static void *tpm_open(void)
 	return ctx;
 }
 
-static kw_keyref revocable(void *ctx)
+static kw_key_blob revocable(void *ctx)
 {
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_error_clear();
 	kw_rc rc = kwb_tpm2_ops.key_generate_revocable(ctx, KW_KEY_EC_P256, "test", &ref);
 	cr_assert_eq(rc, KW_OK, "key_generate_revocable: %s", kw_error_message());
 	return ref;
 }
 
-static kw_keyref ref_copy(const kw_keyref *ref)
+static kw_key_blob ref_copy(const kw_key_blob *ref)
 {
-	kw_keyref c = {malloc(ref->len), ref->len};
+	kw_key_blob c = {malloc(ref->len), ref->len};
 	cr_assert_not_null(c.data);
 	memcpy(c.data, ref->data, ref->len);
 	return c;
 }
 
-static kwb_tpm2_blob blob_of(const kw_keyref *ref)
+static kwb_tpm2_blob blob_of(const kw_key_blob *ref)
 {
 	kwb_tpm2_blob b;
 	cr_assert_eq(kwb_tpm2_blob_parse(ref, &b), KW_OK, "%s", kw_error_message());
 	return b;
 }
 
-static kw_rc sign(void *ctx, const kw_keyref *ref, EVP_PKEY *pub)
+static kw_rc sign(void *ctx, const kw_key_blob *ref, EVP_PKEY *pub)
 {
 	static const unsigned char msg[] = "keyward revocable key";
 	unsigned char dgst[32], sig[128];
@@ -233,7 +233,7 @@ static kw_rc sign(void *ctx, const kw_keyref *ref, EVP_PKEY *pub)
 	return rc;
 }
 
-static EVP_PKEY *public_key(void *ctx, const kw_keyref *ref)
+static EVP_PKEY *public_key(void *ctx, const kw_key_blob *ref)
 {
 	unsigned char *der = NULL;
 	size_t len = 0;
@@ -259,7 +259,7 @@ Test(tpm2_revocable, signs_only_through_its_counter_policy)
 {
 	assert_tpm_clean("before");
 	void *ctx = tpm_open();
-	kw_keyref ref = revocable(ctx);
+	kw_key_blob ref = revocable(ctx);
 	kwb_tpm2_blob b = blob_of(&ref);
 	cr_assert_eq(ref.data[0], KWB_TPM2_BLOB_VERSION_REVOCABLE);
 	cr_assert(b.nv_index >= KWB_TPM2_NV_FIRST && b.nv_index <= KWB_TPM2_NV_LAST, "0x%08x",
@@ -319,19 +319,19 @@ Test(tpm2_revocable, signs_only_through_its_counter_policy)
 	kwb_tpm2_ops.close(ctx);
 	assert_tpm_clean("after the purge");
 	EVP_PKEY_free(pub);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 }
 
 Test(tpm2_revocable, purge_ends_every_copy_of_the_blob)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = revocable(ctx), copy = ref_copy(&ref);
+	kw_key_blob ref = revocable(ctx), copy = ref_copy(&ref);
 	EVP_PKEY *pub = public_key(ctx, &ref);
 	cr_assert_eq(sign(ctx, &copy, pub), KW_OK, "%s", kw_error_message());
 	kw_key_end end = 0;
 	cr_assert_eq(kwb_tpm2_ops.key_destroy(ctx, &ref, &end), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(end, KW_KEY_REVOKED);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	/* the same connection (whose cached key is dropped) and a new one */
 	assert_revoked(sign(ctx, &copy, NULL), "sign after the purge");
 	kwb_tpm2_ops.close(ctx);
@@ -356,7 +356,7 @@ Test(tpm2_revocable, purge_ends_every_copy_of_the_blob)
 	             "PolicyNV on a counter that is gone");
 	assert_tpm_clean("after the test's own attempts");
 	EVP_PKEY_free(pub);
-	kw_keyref_clear(&copy);
+	kw_key_blob_clear(&copy);
 }
 
 /* Owner authorization (empty on most machines) can delete an index and
@@ -365,10 +365,10 @@ Test(tpm2_revocable, purge_ends_every_copy_of_the_blob)
 Test(tpm2_revocable, a_counter_defined_again_at_its_handle_does_not_bring_the_key_back)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = revocable(ctx), copy = ref_copy(&ref);
+	kw_key_blob ref = revocable(ctx), copy = ref_copy(&ref);
 	kwb_tpm2_blob b = blob_of(&ref);
 	cr_assert_eq(kwb_tpm2_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_tpm2_ops.close(ctx);
 
 	dev d;
@@ -418,7 +418,7 @@ Test(tpm2_revocable, a_counter_defined_again_at_its_handle_does_not_bring_the_ke
 	             TSS2_RC_SUCCESS);
 	dev_close(&d);
 	assert_tpm_clean("after");
-	kw_keyref_clear(&copy);
+	kw_key_blob_clear(&copy);
 }
 
 /* An index at the handle that is not the key's counter (another Name) is
@@ -426,10 +426,10 @@ Test(tpm2_revocable, a_counter_defined_again_at_its_handle_does_not_bring_the_ke
 Test(tpm2_revocable, an_index_that_is_not_the_keys_counter_is_never_touched)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = revocable(ctx), copy = ref_copy(&ref);
+	kw_key_blob ref = revocable(ctx), copy = ref_copy(&ref);
 	kwb_tpm2_blob b = blob_of(&ref);
 	cr_assert_eq(kwb_tpm2_ops.key_destroy(ctx, &ref, NULL), KW_OK, "%s", kw_error_message());
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_tpm2_ops.close(ctx);
 
 	dev d;
@@ -470,13 +470,13 @@ Test(tpm2_revocable, an_index_that_is_not_the_keys_counter_is_never_touched)
 	             TSS2_RC_SUCCESS);
 	dev_close(&d);
 	assert_tpm_clean("after");
-	kw_keyref_clear(&copy);
+	kw_key_blob_clear(&copy);
 }
 
 Test(tpm2_revocable, each_key_has_its_own_counter)
 {
 	void *ctx = tpm_open();
-	kw_keyref a = revocable(ctx), b = revocable(ctx);
+	kw_key_blob a = revocable(ctx), b = revocable(ctx);
 	cr_assert_neq(blob_of(&a).nv_index, blob_of(&b).nv_index);
 	EVP_PKEY *pa = public_key(ctx, &a), *pb = public_key(ctx, &b);
 	cr_assert_eq(sign(ctx, &a, pa), KW_OK, "%s", kw_error_message());
@@ -489,8 +489,8 @@ Test(tpm2_revocable, each_key_has_its_own_counter)
 	assert_tpm_clean("after both purges");
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
-	kw_keyref_clear(&a);
-	kw_keyref_clear(&b);
+	kw_key_blob_clear(&a);
+	kw_key_blob_clear(&b);
 }
 
 static void owner_auth_set(const char *from, const char *to)
@@ -513,7 +513,7 @@ Test(tpm2_revocable, without_owner_authorization_nothing_is_left_behind)
 {
 	owner_auth_set("", "owner-secret");
 	void *ctx = tpm_open();
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_error_clear();
 	kw_rc rc = kwb_tpm2_ops.key_generate_revocable(ctx, KW_KEY_EC_P256, "test", &ref);
 	kwb_tpm2_ops.close(ctx);
@@ -528,7 +528,7 @@ Test(tpm2_revocable, without_owner_authorization_nothing_is_left_behind)
 Test(tpm2_revocable, an_unsupported_key_type_leaves_no_counter)
 {
 	void *ctx = tpm_open();
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kw_error_clear();
 	kw_rc rc = kwb_tpm2_ops.key_generate_revocable(ctx, KW_KEY_RSA_4096, "test", &ref);
 	kwb_tpm2_ops.close(ctx);

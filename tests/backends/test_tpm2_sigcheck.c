@@ -26,9 +26,9 @@ static kwb_tpm2_ctx *tpm_open(void)
 	return ctx;
 }
 
-static kw_keyref generate(kwb_tpm2_ctx *c, kw_key_type type)
+static kw_key_blob generate(kwb_tpm2_ctx *c, kw_key_type type)
 {
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 
 	kw_error_clear();
 	cr_assert_eq(kwb_tpm2_ops.key_generate(c, type, "test", &ref), KW_OK, "key_generate: %s",
@@ -54,7 +54,7 @@ static int verifies(EVP_PKEY *pk, kw_sig_scheme scheme, const unsigned char *dgs
 }
 
 /* Signs a SHA-256 digest: the kw_rc; on success it verifies under pk. */
-static kw_rc sign(kwb_tpm2_ctx *c, const kw_keyref *ref, kw_sig_scheme scheme, EVP_PKEY *pk)
+static kw_rc sign(kwb_tpm2_ctx *c, const kw_key_blob *ref, kw_sig_scheme scheme, EVP_PKEY *pk)
 {
 	static const char msg[] = "keyward tpm2 signature check";
 	unsigned char dgst[32], sig[KWB_TPM2_SIG_MAX];
@@ -79,7 +79,7 @@ static void signer_is(kwb_tpm2_ctx *c, EVP_PKEY *pk)
 	cr_assert_eq(EVP_PKEY_eq(c->signer_pkey, pk), 1, "the cached public key is not the key's");
 }
 
-static void withheld(kwb_tpm2_ctx *c, const kw_keyref *ref, kw_sig_scheme scheme, EVP_PKEY *pk)
+static void withheld(kwb_tpm2_ctx *c, const kw_key_blob *ref, kw_sig_scheme scheme, EVP_PKEY *pk)
 {
 	cr_assert_eq(sign(c, ref, scheme, pk), KW_ERR_BACKEND, "%s", kw_error_message());
 	cr_assert(strstr(kw_error_message(), "withheld") != NULL, "%s", kw_error_message());
@@ -90,7 +90,7 @@ static void withheld(kwb_tpm2_ctx *c, const kw_keyref *ref, kw_sig_scheme scheme
 Test(tpm2_sigcheck, every_rsa_signature_is_checked_with_the_cached_key, .timeout = 180)
 {
 	kwb_tpm2_ctx *c = tpm_open();
-	kw_keyref ref = generate(c, KW_KEY_RSA_2048);
+	kw_key_blob ref = generate(c, KW_KEY_RSA_2048);
 	EVP_PKEY *pk = kwt_key_public(&kwb_tpm2_ops, c, &ref);
 
 	cr_assert_eq(sign(c, &ref, KW_SIG_RSA_PKCS1, pk), KW_OK, "%s", kw_error_message());
@@ -111,14 +111,14 @@ Test(tpm2_sigcheck, every_rsa_signature_is_checked_with_the_cached_key, .timeout
 	}
 	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &ref, NULL), KW_OK);
 	EVP_PKEY_free(pk);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwb_tpm2_ops.close(c);
 }
 
 Test(tpm2_sigcheck, ecdsa_is_checked_once_per_loaded_key, .timeout = 180)
 {
 	kwb_tpm2_ctx *c = tpm_open();
-	kw_keyref a = generate(c, KW_KEY_EC_P256), b = generate(c, KW_KEY_EC_P256);
+	kw_key_blob a = generate(c, KW_KEY_EC_P256), b = generate(c, KW_KEY_EC_P256);
 	EVP_PKEY *pa = kwt_key_public(&kwb_tpm2_ops, c, &a),
 	         *pb = kwt_key_public(&kwb_tpm2_ops, c, &b);
 
@@ -148,7 +148,7 @@ Test(tpm2_sigcheck, ecdsa_is_checked_once_per_loaded_key, .timeout = 180)
 	cr_assert_eq(kwb_tpm2_ops.key_destroy(c, &b, NULL), KW_OK);
 	EVP_PKEY_free(pa);
 	EVP_PKEY_free(pb);
-	kw_keyref_clear(&a);
-	kw_keyref_clear(&b);
+	kw_key_blob_clear(&a);
+	kw_key_blob_clear(&b);
 	kwb_tpm2_ops.close(c);
 }

@@ -193,7 +193,7 @@ static inline int cli_hexval(char c)
 }
 
 /*
- * The TPM's own view of a version's key: the key reference in the store is
+ * The TPM's own view of a version's key: the key blob in the store is
  * [format byte][TPM2B_PUBLIC][TPM2B_PRIVATE] (backends/tpm2/blob.c). tpm2-tools
  * recreate the SRK (TCG template, as keyward does), TPM2_Load the blob — the
  * TPM checks the wrapped private part belongs to this public area and this SRK
@@ -206,15 +206,15 @@ static inline char *cli_tpm_pubkey(const char *store, const char *name, int vers
 	                    "certs c ON c.id = v.cert_id WHERE c.name = '%s' AND v.version = %d\"",
 	                    store, name, version);
 	size_t n = strlen(hex) / 2;
-	cr_assert(n > 8, "no TPM key reference for %s version %d", name, version);
+	cr_assert(n > 8, "no TPM key blob for %s version %d", name, version);
 	unsigned char *b = malloc(n);
 	for (size_t i = 0; i < n; i++)
 		b[i] = (unsigned char)(cli_hexval(hex[2 * i]) << 4 | cli_hexval(hex[2 * i + 1]));
-	cr_assert_eq(b[0], 1, "TPM key reference format byte is %u", b[0]);
+	cr_assert_eq(b[0], 1, "TPM key blob format byte is %u", b[0]);
 	size_t pub_len = 2 + ((size_t)b[1] << 8 | b[2]);
-	cr_assert(1 + pub_len + 2 <= n, "TPM key reference too short");
+	cr_assert(1 + pub_len + 2 <= n, "TPM key blob too short");
 	size_t priv_len = 2 + ((size_t)b[1 + pub_len] << 8 | b[2 + pub_len]);
-	cr_assert_eq(1 + pub_len + priv_len, n, "TPM key reference has a bad length");
+	cr_assert_eq(1 + pub_len + priv_len, n, "TPM key blob has a bad length");
 	char *dir = kwt_tmpdir("tpmpub");
 	free(kwt_write_file(dir, "k.pub", b + 1, pub_len, 0600));
 	free(kwt_write_file(dir, "k.priv", b + 1 + pub_len, priv_len, 0600));

@@ -5,7 +5,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	kw_keyref ref = {(unsigned char *)data, size};
+	kw_key_blob ref = {(unsigned char *)data, size};
 	kwb_tpm2_blob blob;
 	/* refusing is a fine outcome: only a crash or an overread is not */
 	if (kwb_tpm2_blob_parse(&ref, &blob) != KW_OK)

@@ -237,7 +237,7 @@ kw_backend_config kwt_p11_config(void)
 	return c;
 }
 
-EVP_PKEY *kwt_key_public(const kw_backend_ops *ops, void *ctx, const kw_keyref *ref)
+EVP_PKEY *kwt_key_public(const kw_backend_ops *ops, void *ctx, const kw_key_blob *ref)
 {
 	unsigned char *der = NULL;
 	size_t der_len = 0;

@@ -72,7 +72,7 @@ kw_backend_config kwt_p11_config(void);
 
 /* The public key of ref as ops->key_public gives it: DER SubjectPublicKeyInfo
  * with no trailing bytes, parsed (the test fails otherwise; EVP_PKEY_free). */
-EVP_PKEY *kwt_key_public(const kw_backend_ops *ops, void *ctx, const kw_keyref *ref);
+EVP_PKEY *kwt_key_public(const kw_backend_ops *ops, void *ctx, const kw_key_blob *ref);
 
 /* Runs a shell command line, returns its exit status (like system()). */
 int kwt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -46,7 +46,7 @@ void kwt_tok_close(kwt_tok *t)
 	p11_kit_module_release(t->fn);
 }
 
-CK_ULONG kwt_tok_find(kwt_tok *t, const kw_keyref *ref, CK_OBJECT_CLASS *cls, CK_OBJECT_HANDLE *h,
+CK_ULONG kwt_tok_find(kwt_tok *t, const kw_key_blob *ref, CK_OBJECT_CLASS *cls, CK_OBJECT_HANDLE *h,
                       CK_ULONG max)
 {
 	CK_ATTRIBUTE tmpl[2];

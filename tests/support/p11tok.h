@@ -25,7 +25,7 @@ void kwt_tok_close(kwt_tok *t);
 
 /* Up to max objects with this CKA_ID (all objects when ref is NULL), of
  * class *cls when cls is not NULL, into h; returns how many. */
-CK_ULONG kwt_tok_find(kwt_tok *t, const kw_keyref *ref, CK_OBJECT_CLASS *cls, CK_OBJECT_HANDLE *h,
+CK_ULONG kwt_tok_find(kwt_tok *t, const kw_key_blob *ref, CK_OBJECT_CLASS *cls, CK_OBJECT_HANDLE *h,
                       CK_ULONG max);
 
 #endif

@@ -141,7 +141,7 @@ static kw_rc register_account(kwi_acme_client *c, const kw_issuer_spec *sp)
 }
 
 static kw_rc record(kw_store *s, const kw_issuer_spec *sp, json_t *cfg, int64_t backend_id,
-                    kw_key_type type, const kw_keyref *ref, const char *account)
+                    kw_key_type type, const kw_key_blob *ref, const char *account)
 {
 	time_t now;
 	kwi_acme_issuer_row row = {
@@ -170,7 +170,7 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 {
 	json_t *cfg = NULL;
 	kwi_device dev = {0};
-	kw_keyref ref = {0};
+	kw_key_blob ref = {0};
 	kwi_acme_client c = {0};
 	int made = 0;
 	kw_error_clear();
@@ -206,7 +206,7 @@ kw_rc kw_issuer_add(kw_store *s, const kw_issuer_spec *sp, json_t **report)
 	if (rc != KW_OK && made)
 		kwi_device_key_discard(&dev, &ref);
 	kwi_acme_close(&c);
-	kw_keyref_clear(&ref);
+	kw_key_blob_clear(&ref);
 	kwi_device_close(&dev);
 	json_decref(cfg);
 	free(only);

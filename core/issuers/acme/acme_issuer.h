@@ -61,7 +61,7 @@ typedef struct {
  * certificate; NULL: the system's). */
 kw_rc kwi_acme_open(kwi_acme_client *c, const char *directory, const char *ca_bundle) KW_MUST_USE;
 /* The account key, in its device, that signs every request from now on. */
-kw_rc kwi_acme_use_key(kwi_acme_client *c, kwi_device *dev, const kw_keyref *ref,
+kw_rc kwi_acme_use_key(kwi_acme_client *c, kwi_device *dev, const kw_key_blob *ref,
                        kw_key_type type) KW_MUST_USE;
 void kwi_acme_close(kwi_acme_client *c);
 /* A directory entry ("newOrder") or NULL. */

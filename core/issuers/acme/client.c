@@ -315,7 +315,8 @@ kw_rc kwi_acme_open(kwi_acme_client *c, const char *directory, const char *ca_bu
 	return rc;
 }
 
-kw_rc kwi_acme_use_key(kwi_acme_client *c, kwi_device *dev, const kw_keyref *ref, kw_key_type type)
+kw_rc kwi_acme_use_key(kwi_acme_client *c, kwi_device *dev, const kw_key_blob *ref,
+                       kw_key_type type)
 {
 	c->key = (kwi_signer){dev, ref, type};
 	KW_GUARD(kwi_signer_pubkey(&c->key, &c->pub));

@@ -14,7 +14,7 @@ typedef struct {
 	size_t chain_len;
 	int64_t backend_id;
 	kw_key_type type;
-	kw_keyref ref;
+	kw_key_blob ref;
 } kwi_ca;
 
 /* Loads CA name's current version; refuses an unknown, deleted, disabled,

@@ -10,7 +10,7 @@ void kwi_ca_clear(kwi_ca *ca)
 {
 	X509_free(ca->cert);
 	free(ca->chain);
-	kw_keyref_clear(&ca->ref);
+	kw_key_blob_clear(&ca->ref);
 	memset(ca, 0, sizeof(*ca));
 }
 
@@ -28,7 +28,7 @@ static kw_rc check_row(const kwi_ca_current_row *r, const char *name)
 	return KW_OK;
 }
 
-/* Takes the row's chain and key reference. */
+/* Takes the row's chain and key blob. */
 static kw_rc read_row(kwi_ca_current_row *r, const char *name, kwi_ca *ca)
 {
 	const unsigned char *p = r->cert_der;

@@ -9,7 +9,7 @@
 
 typedef struct {
 	kwi_device dev;
-	kw_keyref ref;
+	kw_key_blob ref;
 	kw_key_type type;
 	EVP_PKEY *pub;
 } hw_key;
@@ -33,7 +33,7 @@ static void key_close(hw_key *k)
 	cr_assert_eq(kwb_p11_ops.key_destroy(k->dev.ctx, &k->ref, NULL), KW_OK, "%s",
 	             kw_error_message());
 	kwb_p11_ops.close(k->dev.ctx);
-	kw_keyref_clear(&k->ref);
+	kw_key_blob_clear(&k->ref);
 	EVP_PKEY_free(k->pub);
 }
 
