@@ -347,6 +347,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (c->state == C_HANDSHAKE)
 		handshake_failed(c, what);
+	else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	         evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		/* the client is done sending: its last reply still goes out */
+		c->state = C_CLOSING;
+		reading(c, 0);
+		return;
+	}
 	conn_free(c);
 }
 
@@ -418,8 +425,11 @@ static kws_conn *conn_new(evutil_socket_t fd, const char *peer, const char *addr
 	c->ssl = SSL_new(srv.ssl);
 	c->deadline = evtimer_new(srv.base, on_deadline, c);
 	if (c->ssl && c->deadline && SSL_set_ex_data(c->ssl, srv.index, c) == 1)
-		c->bev = bufferevent_openssl_socket_new(
-		    srv.base, fd, c->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		/* deferred: a callback never runs inside a call of ours (a reply
+		 * written cannot free the connection under its writer) */
+		c->bev =
+		    bufferevent_openssl_socket_new(srv.base, fd, c->ssl, BUFFEREVENT_SSL_ACCEPTING,
+		                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (c->bev == NULL) {
 		SSL_free(c->ssl);
 		if (c->deadline)
