@@ -15,6 +15,7 @@ typedef struct {
 	char sha256[65];
 	char reason[200];
 	char request[160];
+	char peer[KWS_PEER_MAX]; /* the last one's */
 	long count;
 	time_t first, last;
 } refusal;
@@ -45,20 +46,28 @@ static void rows_to_log(kw_mgmt_refusal *out, size_t *n)
 	*n = 0;
 	for (size_t i = 0; i < tab.n; i++) {
 		const refusal *r = &tab.rows[i];
-		out[(*n)++] = (kw_mgmt_refusal){r->address, r->sha256[0] ? r->sha256 : NULL,
-		                                r->reason,  r->request[0] ? r->request : NULL,
-		                                r->count,   r->first,
-		                                r->last};
+		kw_mgmt_refusal row = {
+		    .address = r->address,
+		    .sha256 = r->sha256[0] ? r->sha256 : NULL,
+		    .reason = r->reason,
+		    .request = r->request[0] ? r->request : NULL,
+		    .peer = r->peer,
+		    .count = r->count,
+		    .first = r->first,
+		    .last = r->last,
+		};
+		out[(*n)++] = row;
 	}
-	if (tab.dropped)
-		out[(*n)++] =
-		    (kw_mgmt_refusal){"(various)",
-		                      NULL,
-		                      "more kinds of refusal than the server counts between writes",
-		                      NULL,
-		                      tab.dropped,
-		                      tab.dropped_first,
-		                      tab.dropped_last};
+	if (tab.dropped) {
+		kw_mgmt_refusal row = {
+		    .address = "(various)",
+		    .reason = "more kinds of refusal than the server counts between writes",
+		    .count = tab.dropped,
+		    .first = tab.dropped_first,
+		    .last = tab.dropped_last,
+		};
+		out[(*n)++] = row;
+	}
 }
 
 void kws_refusals_flush(void)
@@ -115,6 +124,7 @@ void kws_refusal_note(const char *peer, const char *sha256, const char *reason, 
 	}
 	if (request)
 		snprintf(r->request, sizeof(r->request), "%s", request);
+	snprintf(r->peer, sizeof(r->peer), "%s", peer);
 	r->count++;
 	r->last = now;
 }

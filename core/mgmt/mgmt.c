@@ -206,9 +206,10 @@ static json_t *refusal_json(const kw_mgmt_refusal *r)
 	char first[32], last[32];
 	kwi_time_format(r->first, first, sizeof(first));
 	kwi_time_format(r->last, last, sizeof(last));
-	return json_pack("{s:s,s:s?,s:s,s:s?,s:I,s:s,s:s}", "address", r->address,
+	return json_pack("{s:s,s:s?,s:s,s:s?,s:s?,s:I,s:s,s:s}", "address", r->address,
 	                 "thumbprint_sha256", r->sha256, "reason", r->reason, "request", r->request,
-	                 "count", (json_int_t)r->count, "first", first, "last", last);
+	                 "last_peer", r->peer, "count", (json_int_t)r->count, "first", first,
+	                 "last", last);
 }
 
 kw_rc kw_mgmt_log_refusals(kw_store *s, const kw_mgmt_refusal *rows, size_t n)

@@ -210,16 +210,25 @@ Test(mgmt_core, log_refusals_appends_one_summary)
 	size_t before = json_array_size(ev);
 	json_decref(ev);
 	kw_mgmt_refusal rows[] = {
-	    {"192.0.2.7", NULL, "HTTP 401: no client certificate", "GET /certificates", 100,
-	     1893456000, 1893456005},
-	    {"2001:db8::1", "ab", "client certificate refused: unable to get local issuer", NULL, 3,
-	     1893456001, 1893456002},
+	    {.address = "192.0.2.7",
+	     .reason = "HTTP 401: no client certificate",
+	     .request = "GET /certificates",
+	     .peer = "192.0.2.7:40000",
+	     .count = 100,
+	     .first = 1893456000,
+	     .last = 1893456005},
+	    {.address = "2001:db8::1",
+	     .sha256 = "ab",
+	     .reason = "client certificate refused: unable to get local issuer",
+	     .count = 3,
+	     .first = 1893456001,
+	     .last = 1893456002},
 	};
 	cr_assert_eq(kw_mgmt_log_refusals(s, rows, 2), KW_OK);
 	/* an entry without an address or a count is refused, and nothing written */
-	kw_mgmt_refusal bad = {NULL, NULL, "x", NULL, 1, 0, 0};
+	kw_mgmt_refusal bad = {.reason = "x", .count = 1};
 	cr_assert_eq(kw_mgmt_log_refusals(s, &bad, 1), KW_ERR_USAGE);
-	kw_mgmt_refusal none = {"192.0.2.8", NULL, "x", NULL, 0, 0, 0};
+	kw_mgmt_refusal none = {.address = "192.0.2.8", .reason = "x"};
 	cr_assert_eq(kw_mgmt_log_refusals(s, &none, 1), KW_ERR_USAGE);
 	cr_assert_eq(kw_events_list(s, NULL, &ev), KW_OK);
 	cr_assert_eq(json_array_size(ev), before + 1, "not one event for two kinds of refusal");
@@ -233,6 +242,7 @@ Test(mgmt_core, log_refusals_appends_one_summary)
 	cr_assert_str_eq(json_string_value(json_object_get(first, "first")),
 	                 "2030-01-01T00:00:00Z");
 	cr_assert_str_eq(json_string_value(json_object_get(first, "request")), "GET /certificates");
+	cr_assert_str_eq(json_string_value(json_object_get(first, "last_peer")), "192.0.2.7:40000");
 	cr_assert(json_is_null(json_object_get(first, "thumbprint_sha256")));
 	json_decref(ev);
 	kw_store_close(s);

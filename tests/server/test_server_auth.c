@@ -458,9 +458,12 @@ Test(server_auth, refusals_are_summarised_not_written_one_by_one)
 	/* what 127.0.0.2 asked for last */
 	for (size_t i = 0; i < json_array_size(refused); i++) {
 		json_t *e = json_array_get(refused, i);
-		if (strcmp(cli_js(e, "address"), "127.0.0.2") == 0)
+		if (strcmp(cli_js(e, "address"), "127.0.0.2") == 0) {
 			cr_assert_str_eq(cli_js(e, "request"), "GET /certificates?i=100", "%s",
 			                 text);
+			cr_assert(strncmp(cli_js(e, "last_peer"), "127.0.0.2:", 10) == 0, "%s",
+			          text);
+		}
 	}
 	free(text);
 	json_decref(refused);

@@ -111,12 +111,13 @@ typedef struct {
 	const char *sha256;  /* the certificate it presented; NULL: none */
 	const char *reason;  /* why it was refused, one line */
 	const char *request; /* the last refused request, "METHOD /path"; NULL: none */
+	const char *peer;    /* the last one's "ip:port"; NULL: not known */
 	long count;          /* how many times */
 	time_t first, last;  /* when the first and the last happened */
 } kw_mgmt_refusal;
 
 /* Appends one event "api.refused" {total, refusals: [{address,
- * thumbprint_sha256, reason, request, count, first, last}]} in a transaction
+ * thumbprint_sha256, reason, request, last_peer, count, first, last}]} in a transaction
  * of its own: refusals cost one write per summary, not one each. */
 kw_rc kw_mgmt_log_refusals(kw_store *s, const kw_mgmt_refusal *rows, size_t n) KW_MUST_USE;
 
