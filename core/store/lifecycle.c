@@ -32,80 +32,17 @@ void *kwi_row_next(void **rows, size_t n, size_t *cap, size_t size)
 
 kw_rc kwi_store_channel_add(kw_store *s, const kwi_channel_row *r, int *exists)
 {
-	sqlite3_stmt *st = NULL;
-	*exists = 0;
-	char *text = json_dumps(r->config, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text == NULL)
-		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	kw_rc rc = kwi_store_prepare(s,
-	                             "INSERT INTO channels (name, kind, config, created_at)"
-	                             " VALUES (?,?,?,?)",
-	                             &st);
-	if (rc == KW_OK) {
-		sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, r->kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)r->created_at);
-		int step = sqlite3_step(st);
-		if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
-			*exists = 1;
-		else if (step != SQLITE_DONE)
-			rc = KWI_DB_FAIL(s, "adding a channel");
-	}
-	sqlite3_finalize(st);
-	free(text);
-	return rc;
+	return kwi_store_named_add(s, "channels", "channel", r, exists);
 }
 
 kw_rc kwi_store_channel_remove(kw_store *s, const char *name, int *removed)
 {
-	sqlite3_stmt *st = NULL;
-	*removed = 0;
-	KW_GUARD(kwi_store_prepare(s, "DELETE FROM channels WHERE name = ?", &st));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	kw_rc rc = KW_OK;
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "removing a channel");
-	else
-		*removed = sqlite3_changes(s->db) > 0;
-	sqlite3_finalize(st);
-	return rc;
+	return kwi_store_named_remove(s, "channels", "channel", name, removed);
 }
 
 kw_rc kwi_store_channel_list(kw_store *s, kwi_channel_row **rows, size_t *n)
 {
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	int r = SQLITE_DONE;
-	*rows = NULL;
-	*n = 0;
-	KW_GUARD(kwi_store_prepare(
-	    s, "SELECT name, kind, config, created_at FROM channels ORDER BY name", &st));
-	kw_rc rc = KW_OK;
-	while (rc == KW_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		kwi_channel_row *c = kwi_row_next((void **)rows, *n, &cap, sizeof(**rows));
-		if (c == NULL) {
-			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
-			break;
-		}
-		(*n)++;
-		const char *cfg = (const char *)sqlite3_column_text(st, 2);
-		c->name = kwi_col_dup(st, 0);
-		c->kind = kwi_col_dup(st, 1);
-		c->config = cfg ? json_loads(cfg, 0, NULL) : NULL;
-		c->created_at = (time_t)sqlite3_column_int64(st, 3);
-		if (c->name == NULL || c->kind == NULL)
-			rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	}
-	if (rc == KW_OK && r != SQLITE_DONE)
-		rc = KWI_DB_FAIL(s, "listing channels");
-	sqlite3_finalize(st);
-	if (rc != KW_OK) {
-		kwi_named_rows_free(*rows, *n);
-		*rows = NULL;
-		*n = 0;
-	}
-	return rc;
+	return kwi_store_named_list(s, "channels", "channel", rows, n);
 }
 
 kw_rc kwi_store_channel_any(kw_store *s, int *any)

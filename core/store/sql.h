@@ -27,4 +27,16 @@ kw_rc kwi_col_blob_dup(sqlite3_stmt *st, int col, unsigned char **out, size_t *l
 kw_rc kwi_col_blob_dup_const(sqlite3_stmt *st, int col, const unsigned char **out,
                              size_t *len) KW_MUST_USE;
 
+#include "store/store_named.h"
+/* store/named.c: one table of such rows (table: "channels",
+ * "deploy_targets"; what: "channel", "deploy target" for messages). */
+kw_rc kwi_store_named_add(kw_store *s, const char *table, const char *what, const kwi_named_row *r,
+                          int *exists) KW_MUST_USE;
+kw_rc kwi_store_named_remove(kw_store *s, const char *table, const char *what, const char *name,
+                             int *removed) KW_MUST_USE;
+kw_rc kwi_store_named_list(kw_store *s, const char *table, const char *what, kwi_named_row **rows,
+                           size_t *n) KW_MUST_USE;
+kw_rc kwi_store_named_get(kw_store *s, const char *table, const char *what, const char *name,
+                          kwi_named_row *out, int *found) KW_MUST_USE;
+
 #endif
