@@ -29,6 +29,7 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
+#include "esys_dev.h"
 #include "kwtest.h"
 #include "tpm2/tpm2_internal.h"
 
@@ -45,24 +46,7 @@
 /* The test's own view of the TPM (independent of the backend's code)  */
 /* ------------------------------------------------------------------ */
 
-typedef struct {
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *esys;
-} dev;
-
-static void dev_open(dev *d)
-{
-	TSS2_RC rc = Tss2_TctiLdr_Initialize(kwt_env("KW_TEST_TCTI"), &d->tcti);
-	cr_assert_eq(rc, TSS2_RC_SUCCESS, "test TCTI: %s", Tss2_RC_Decode(rc));
-	rc = Esys_Initialize(&d->esys, d->tcti, NULL);
-	cr_assert_eq(rc, TSS2_RC_SUCCESS, "test ESYS: %s", Tss2_RC_Decode(rc));
-}
-
-static void dev_close(dev *d)
-{
-	Esys_Finalize(&d->esys);
-	Tss2_TctiLdr_Finalize(&d->tcti);
-}
+/* dev, dev_open, dev_close: support/esys_dev.h */
 
 static TPML_HANDLE dev_handles(dev *d, TPM2_HANDLE first)
 {

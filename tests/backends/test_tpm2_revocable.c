@@ -18,6 +18,7 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
+#include "esys_dev.h"
 #include "kwtest.h"
 #include "tpm2/tpm2_internal.h"
 
@@ -26,24 +27,7 @@
 
 /* ---- the test's own view of the TPM ---- */
 
-typedef struct {
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *esys;
-} dev;
-
-static void dev_open(dev *d)
-{
-	TSS2_RC rc = Tss2_TctiLdr_Initialize(kwt_env("KW_TEST_TCTI"), &d->tcti);
-	cr_assert_eq(rc, TSS2_RC_SUCCESS, "test TCTI: %s", Tss2_RC_Decode(rc));
-	rc = Esys_Initialize(&d->esys, d->tcti, NULL);
-	cr_assert_eq(rc, TSS2_RC_SUCCESS, "test ESYS: %s", Tss2_RC_Decode(rc));
-}
-
-static void dev_close(dev *d)
-{
-	Esys_Finalize(&d->esys);
-	Tss2_TctiLdr_Finalize(&d->tcti);
-}
+/* dev, dev_open, dev_close: support/esys_dev.h */
 
 /* How many handles of first's type, from first up to (not including) last,
  * the TPM lists (loaded sessions are listed from 0x02000000 whatever their

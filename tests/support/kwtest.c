@@ -323,3 +323,11 @@ int kwt_p11_object_count(void)
 	free(out);
 	return n;
 }
+
+json_t *kwt_json(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, 0, &e);
+	cr_assert(j != NULL, "test JSON: %s: %s", e.text, text);
+	return j;
+}

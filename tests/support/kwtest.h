@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <openssl/types.h>
 
 #include "backend.h"
@@ -91,5 +92,8 @@ char *kwt_store_dump(const char *store);
 
 /* Number of objects on this program's SoftHSM token (logged in as user). */
 int kwt_p11_object_count(void);
+
+/* text parsed as JSON (the test fails if it is not). */
+json_t *kwt_json(const char *text);
 
 #endif

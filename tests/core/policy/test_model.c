@@ -12,14 +12,6 @@
 
 #define DAY 86400
 
-static json_t *js(const char *text)
-{
-	json_error_t e;
-	json_t *j = json_loads(text, 0, &e);
-	cr_assert(j != NULL, "test JSON: %s: %s", e.text, text);
-	return j;
-}
-
 /* The document as it is printed: keys in their order, no sorting. */
 static char *text_of(const json_t *j)
 {
@@ -30,7 +22,7 @@ static char *text_of(const json_t *j)
 
 static json_t *normalised(const char *text)
 {
-	json_t *in = js(text), *out = NULL;
+	json_t *in = kwt_json(text), *out = NULL;
 	cr_assert_eq(kw_policy_validate(in, &out), KW_OK, "%s: %s", text, kw_error_message());
 	json_decref(in);
 	return out;
@@ -182,7 +174,7 @@ Test(policy_model, a_policy_with_every_field_reads_and_writes_back_the_same)
 
 Test(policy_model, a_deploy_target_with_every_field_reads_and_writes_back_the_same)
 {
-	json_t *in = js(EVERY_TARGET_FIELD), *doc = NULL;
+	json_t *in = kwt_json(EVERY_TARGET_FIELD), *doc = NULL;
 	kwi_deploy_conf c = {0}, back = {0};
 	cr_assert_eq(kwi_deploy_conf_check(in, &doc, &c), KW_OK, "%s", kw_error_message());
 	char *text = text_of(doc);
@@ -234,7 +226,7 @@ Test(policy_model, what_the_validator_leaves_out_stays_out)
 
 Test(policy_model, a_document_from_an_older_keyward_reads_with_the_absent_meanings)
 {
-	json_t *doc = js("{\"key\": {\"type\": \"ec-p384\"}}");
+	json_t *doc = kwt_json("{\"key\": {\"type\": \"ec-p384\"}}");
 	kwi_policy *p = from_json(doc);
 	cr_assert_eq(p->key.type, KW_KEY_EC_P384);
 	cr_assert_eq(p->issuer.kind, KW_ISSUER_SELF, "no issuer: self");
@@ -245,7 +237,7 @@ Test(policy_model, a_document_from_an_older_keyward_reads_with_the_absent_meanin
 	kwi_policy_free(p);
 	json_decref(doc);
 	/* what the reader checks itself is kept as it is */
-	doc = js("{\"key\": {\"type\": \"dsa-1024\"}, \"issuer\": {\"name\": \"venafi:x\"}}");
+	doc = kwt_json("{\"key\": {\"type\": \"dsa-1024\"}, \"issuer\": {\"name\": \"venafi:x\"}}");
 	p = from_json(doc);
 	cr_assert_eq(p->key.type, 0);
 	cr_assert_eq(p->issuer.kind, KW_ISSUER_INVALID);
@@ -253,7 +245,7 @@ Test(policy_model, a_document_from_an_older_keyward_reads_with_the_absent_meanin
 	json_decref(doc);
 	/* a target's stored settings: what deploy checks itself is kept as it is */
 	kwi_deploy_conf c;
-	doc = js("{\"cert\": \"relative.pem\", \"mode\": \"0999\"}");
+	doc = kwt_json("{\"cert\": \"relative.pem\", \"mode\": \"0999\"}");
 	cr_assert_eq(kwi_deploy_conf_from_json(doc, &c), KW_OK, "%s", kw_error_message());
 	cr_assert_str_eq(c.file[KWI_DEPLOY_CERT], "relative.pem");
 	cr_assert_str_eq(c.mode, "0999");
@@ -264,7 +256,7 @@ Test(policy_model, a_document_from_an_older_keyward_reads_with_the_absent_meanin
 /* from_json refuses doc with KW_ERR_STORE and a message that has needle. */
 static void unreadable(const char *text, const char *needle)
 {
-	json_t *doc = js(text);
+	json_t *doc = kwt_json(text);
 	kwi_policy *p = (kwi_policy *)1;
 	kw_error_clear();
 	cr_assert_eq(kwi_policy_from_json(doc, &p), KW_ERR_STORE, "%s", text);
@@ -360,9 +352,10 @@ Test(policy_model, the_earliest_auto_renew_wins)
 {
 	/* two auto_renew actions are not valid, but the store's reader takes them */
 	time_t nb = 1893456000, na = nb + 100 * DAY;
-	json_t *doc = js("{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": 90},"
-	                 " \"action\": \"auto_renew\"}, {\"trigger\": {\"days_before_expiry\": 50},"
-	                 " \"action\": \"auto_renew\"}]}");
+	json_t *doc =
+	    kwt_json("{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": 90},"
+	             " \"action\": \"auto_renew\"}, {\"trigger\": {\"days_before_expiry\": 50},"
+	             " \"action\": \"auto_renew\"}]}");
 	kwi_policy *p = from_json(doc);
 	cr_assert_eq(kwi_policy_renew_at(p, nb, na), na - 50 * DAY);
 	cr_assert_eq(kw_policy_renew_at(doc, nb, na), na - 50 * DAY);
@@ -396,7 +389,7 @@ Test(policy_model, the_public_entry_point_reads_any_document_as_renewals_always_
 	    {"{\"lifetime_actions\": 3}", nb + 100 * DAY * 2 / 3},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		json_t *doc = js(cases[i].doc);
+		json_t *doc = kwt_json(cases[i].doc);
 		kw_error_clear();
 		cr_assert_eq(kw_policy_renew_at(doc, nb, na), cases[i].at, "%s", cases[i].doc);
 		cr_assert_eq(kw_error_code(), KW_OK, "the entry point keeps no error state");

@@ -14,14 +14,6 @@
 
 #define DAY 86400
 
-static json_t *js(const char *text)
-{
-	json_error_t e;
-	json_t *j = json_loads(text, 0, &e);
-	cr_assert(j != NULL, "test JSON: %s: %s", e.text, text);
-	return j;
-}
-
 static char *dump(const json_t *j)
 {
 	return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -37,7 +29,7 @@ static void assert_json_eq(const json_t *got, const json_t *want, const char *wh
 
 static json_t *valid(const char *text)
 {
-	json_t *in = js(text), *out = NULL;
+	json_t *in = kwt_json(text), *out = NULL;
 	kw_rc rc = kw_policy_validate(in, &out);
 	cr_assert_eq(rc, KW_OK, "refused %s: %s", text, kw_error_message());
 	cr_assert(out != NULL);
@@ -79,7 +71,7 @@ static void refused(const char *text, kw_rc code, const char *needle)
  * targets) validated: the normalised document. */
 static json_t *target_valid(const char *text)
 {
-	json_t *in = js(text), *out = NULL;
+	json_t *in = kwt_json(text), *out = NULL;
 	kw_rc rc = kwi_deploy_conf_check(in, &out, NULL);
 	cr_assert_eq(rc, KW_OK, "refused %s: %s", text, kw_error_message());
 	cr_assert(out != NULL);
@@ -90,7 +82,7 @@ static json_t *target_valid(const char *text)
 /* The target's settings refused with code, and the message has needle. */
 static void target_refused(const char *text, kw_rc code, const char *needle)
 {
-	json_t *in = js(text), *out = (json_t *)1;
+	json_t *in = kwt_json(text), *out = (json_t *)1;
 	kw_error_clear();
 	kw_rc rc = kwi_deploy_conf_check(in, &out, NULL);
 	cr_assert_eq(rc, code, "%s: got %s (%s), want %s", text, kw_rc_name(rc), kw_error_message(),
@@ -107,11 +99,11 @@ Test(policy, default_is_what_an_empty_policy_becomes)
 {
 	json_t *d = kw_policy_default();
 	cr_assert_not_null(d);
-	json_t *want = js("{\"key\": {\"type\": \"ec-p256\", \"reuse_key\": false},"
-	                  " \"x509\": {\"ekus\": [\"serverAuth\"], \"key_usage\":"
-	                  " [\"digitalSignature\"], \"validity_days\": 365},"
-	                  " \"lifetime_actions\": [], \"issuer\": {\"name\": \"self\"},"
-	                  " \"history_limit\": 10}");
+	json_t *want = kwt_json("{\"key\": {\"type\": \"ec-p256\", \"reuse_key\": false},"
+	                        " \"x509\": {\"ekus\": [\"serverAuth\"], \"key_usage\":"
+	                        " [\"digitalSignature\"], \"validity_days\": 365},"
+	                        " \"lifetime_actions\": [], \"issuer\": {\"name\": \"self\"},"
+	                        " \"history_limit\": 10}");
 	assert_json_eq(d, want, "default policy");
 	json_t *again = NULL;
 	cr_assert_eq(kw_policy_validate(d, &again), KW_OK, "%s", kw_error_message());
@@ -146,7 +138,7 @@ Test(policy, default_is_what_an_empty_policy_becomes)
 
 Test(policy, a_full_deploy_target_round_trips)
 {
-	json_t *in = js(FULL_TARGET), *p = target_valid(FULL_TARGET);
+	json_t *in = kwt_json(FULL_TARGET), *p = target_valid(FULL_TARGET);
 	assert_json_eq(p, in, "complete deploy target settings come back as they went in");
 	json_decref(p);
 	json_decref(in);
@@ -183,7 +175,7 @@ Test(policy, refuses_inline_deploy_files_and_hooks_naming_the_fix)
 
 Test(policy, a_full_policy_round_trips)
 {
-	json_t *in = js(FULL), *p = valid(FULL), *back = NULL;
+	json_t *in = kwt_json(FULL), *p = valid(FULL), *back = NULL;
 	assert_json_eq(p, in, "a complete, normal policy comes back as it went in");
 	char *text = json_dumps(p, JSON_INDENT(2));
 	cr_assert_eq(kw_policy_parse(text, &back), KW_OK, "%s", kw_error_message());
@@ -200,18 +192,19 @@ Test(policy, normalises_what_it_accepts)
 	json_t *p = valid("{\"key\": {\"type\": \"rsa-2048\"}, \"x509\": {\"subject\":"
 	                  " \"CN=api.example.com\", \"ekus\": [\"1.3.6.1.5.5.7.3.1\","
 	                  " \"1.3.6.1.5.5.7.3.9\"]}, \"deploy\": {}}");
-	json_t *want = js("{\"key\": {\"type\": \"rsa-2048\", \"reuse_key\": false},"
-	                  " \"x509\": {\"subject\": \"CN=api.example.com\", \"sans\":"
-	                  " [\"DNS:api.example.com\"], \"ekus\": [\"serverAuth\", \"OCSPSigning\"],"
-	                  " \"key_usage\": [\"digitalSignature\", \"keyEncipherment\"],"
-	                  " \"validity_days\": 365}, \"lifetime_actions\": [], \"issuer\":"
-	                  " {\"name\": \"self\"}, \"history_limit\": 10}");
+	json_t *want =
+	    kwt_json("{\"key\": {\"type\": \"rsa-2048\", \"reuse_key\": false},"
+	             " \"x509\": {\"subject\": \"CN=api.example.com\", \"sans\":"
+	             " [\"DNS:api.example.com\"], \"ekus\": [\"serverAuth\", \"OCSPSigning\"],"
+	             " \"key_usage\": [\"digitalSignature\", \"keyEncipherment\"],"
+	             " \"validity_days\": 365}, \"lifetime_actions\": [], \"issuer\":"
+	             " {\"name\": \"self\"}, \"history_limit\": 10}");
 	assert_json_eq(p, want, "OIDs named, RSA key usage, SAN from the CN");
 	json_decref(p);
 	json_decref(want);
 	/* a deploy target's mode gets its 0, empty hooks disappear */
 	p = target_valid("{\"cert\": \"/a.pem\", \"mode\": \"640\", \"hooks\": {}}");
-	want = js("{\"cert\": \"/a.pem\", \"mode\": \"0640\"}");
+	want = kwt_json("{\"cert\": \"/a.pem\", \"mode\": \"0640\"}");
 	assert_json_eq(p, want, "mode with its 0");
 	json_decref(p);
 	json_decref(want);
@@ -508,7 +501,7 @@ Test(policy, malformed_json_is_a_parse_error_with_its_place)
 /* kwi_policy_merge, its policy as the normalised document. */
 static kw_rc merge(const char *base, const kw_cert_request *req, json_t **out)
 {
-	json_t *b = base ? js(base) : NULL;
+	json_t *b = base ? kwt_json(base) : NULL;
 	kwi_policy *p = (kwi_policy *)1;
 	kw_error_clear();
 	*out = NULL;
@@ -531,12 +524,13 @@ Test(policy, flags_alone_make_the_policy_they_always_made)
 	                       .days = 30};
 	json_t *p = NULL;
 	cr_assert_eq(merge(NULL, &req, &p), KW_OK, "%s", kw_error_message());
-	json_t *want = js("{\"key\": {\"type\": \"rsa-2048\", \"backend\": \"hsm\", \"reuse_key\":"
-	                  " false}, \"x509\": {\"subject\": \"CN=web01.example\", \"sans\":"
-	                  " [\"DNS:web01.example\"], \"ekus\": [\"serverAuth\"], \"key_usage\":"
-	                  " [\"digitalSignature\", \"keyEncipherment\"], \"validity_days\": 30},"
-	                  " \"lifetime_actions\": [], \"issuer\": {\"name\": \"self\"},"
-	                  " \"history_limit\": 10}");
+	json_t *want =
+	    kwt_json("{\"key\": {\"type\": \"rsa-2048\", \"backend\": \"hsm\", \"reuse_key\":"
+	             " false}, \"x509\": {\"subject\": \"CN=web01.example\", \"sans\":"
+	             " [\"DNS:web01.example\"], \"ekus\": [\"serverAuth\"], \"key_usage\":"
+	             " [\"digitalSignature\", \"keyEncipherment\"], \"validity_days\": 30},"
+	             " \"lifetime_actions\": [], \"issuer\": {\"name\": \"self\"},"
+	             " \"history_limit\": 10}");
 	assert_json_eq(p, want, "flags-only policy");
 	json_decref(p);
 	json_decref(want);
@@ -577,7 +571,7 @@ Test(policy, flags_override_the_policy)
 	const char *const sans[] = {"DNS:web02.example", "DNS:alt.example"};
 	json_t *p = NULL;
 	cr_assert_eq(merge(FULL, &req, &p), KW_OK, "%s", kw_error_message());
-	json_t *want = js(FULL);
+	json_t *want = kwt_json(FULL);
 	json_t *x509 = json_object_get(want, "x509");
 	json_object_set_new(json_object_get(want, "key"), "backend", json_string("tpm"));
 	json_object_set_new(x509, "subject", json_string("CN=web02.example"));
@@ -674,9 +668,10 @@ Test(policy, renews_at_the_auto_renew_trigger)
 	cr_assert_eq(kw_policy_renew_at(p, nb, na), na - 7 * DAY);
 	json_decref(p);
 	/* unvalidated documents: the earliest auto_renew wins */
-	p = js("{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": 90}, \"action\":"
-	       " \"auto_renew\"}, {\"trigger\": {\"days_before_expiry\": 50}, \"action\":"
-	       " \"auto_renew\"}]}");
+	p = kwt_json(
+	    "{\"lifetime_actions\": [{\"trigger\": {\"lifetime_percentage\": 90}, \"action\":"
+	    " \"auto_renew\"}, {\"trigger\": {\"days_before_expiry\": 50}, \"action\":"
+	    " \"auto_renew\"}]}");
 	cr_assert_eq(kw_policy_renew_at(p, nb, na), na - 50 * DAY);
 	json_decref(p);
 	/* an odd lifetime: integer seconds, rounded down */
@@ -770,7 +765,8 @@ Test(policy, show_normalises_an_older_stored_policy)
 /* The deploy target FULL names, defined on the host. */
 static void add_full_target(kw_store *s)
 {
-	json_t *cfg = js("{\"cert\": \"/etc/ssl/web01.pem\", \"hooks\": {\"deploy\": \"true\"}}");
+	json_t *cfg =
+	    kwt_json("{\"cert\": \"/etc/ssl/web01.pem\", \"hooks\": {\"deploy\": \"true\"}}");
 	cr_assert_eq(kw_deploy_target_add(s, "web01-files", cfg), KW_OK, "%s", kw_error_message());
 	json_decref(cfg);
 }
@@ -781,7 +777,7 @@ Test(policy, set_stores_the_normalised_policy_and_records_an_event)
 	kw_store *s = store_with_cert(&dir);
 	add_full_target(s);
 	int before = events_of(s, NULL, NULL);
-	json_t *in = js(FULL), *p = NULL, *ev = NULL;
+	json_t *in = kwt_json(FULL), *p = NULL, *ev = NULL;
 	kw_store_set_actor(s, "test");
 	cr_assert_eq(kw_policy_set(s, "web01", in), KW_OK, "%s", kw_error_message());
 	cr_assert_eq(kw_policy_show(s, "web01", &p), KW_OK);
@@ -818,7 +814,7 @@ static void set_refused(kw_store *s, const char *name, const char *text, kw_rc c
                         const char *needle)
 {
 	char *snap = snapshot(s);
-	json_t *p = js(text);
+	json_t *p = kwt_json(text);
 	kw_rc rc = kw_policy_set(s, name, p);
 	cr_assert_eq(rc, code, "%s: got %s (%s)", text, kw_rc_name(rc), kw_error_message());
 	cr_assert(strstr(kw_error_message(), needle) != NULL, "'%s' lacks '%s'", kw_error_message(),
@@ -878,7 +874,7 @@ static void imported(const char *text, const char *want_policy, const char *cons
 	json_t *p = NULL, *notes = NULL;
 	kw_rc rc = kw_policy_import_azure(text, &p, &notes);
 	cr_assert_eq(rc, KW_OK, "import refused: %s", kw_error_message());
-	json_t *want = js(want_policy);
+	json_t *want = kwt_json(want_policy);
 	assert_json_eq(p, want, "imported policy");
 	json_t *wn = json_array();
 	for (size_t i = 0; want_notes[i]; i++)
