@@ -60,7 +60,9 @@ int cmd_audit(int argc, char **argv)
 			printf("Usage: keyward audit verify [--json]\n\nChecks the event log's "
 			       "BLAKE2b "
 			       "chain and reports the first record that was edited, deleted or "
-			       "reordered.\nExits 1 when the chain is broken.\n");
+			       "reordered, and checks it against the anchor kept outside the "
+			       "database\n(a log rebuilt, cut or emptied there).\nExits 1 when the "
+			       "chain is broken.\n");
 			return 0;
 		}
 		return cli_usage_error(
