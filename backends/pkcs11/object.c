@@ -111,7 +111,7 @@ kw_rc kwb_p11_find_private(kwb_p11 *p, const kw_key_blob *ref, const char *op, C
 
 	KW_GUARD(ctx_check(p, op));
 	KW_GUARD(kwb_p11_ref_check(ref, op));
-	if (kwb_p11_keycache_get(p, ref->data, ref->len, h, &kt) &&
+	if (kwb_p11_keycache_get(p, ref->data, ref->len, h, &kt, NULL) &&
 	    kwb_p11_key_still(p, ref, *h, kt))
 		return KW_OK;
 	kwb_p11_keycache_drop(p, ref->data, ref->len);

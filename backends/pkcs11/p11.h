@@ -74,15 +74,22 @@ void kwb_p11_pool_free(kwb_p11 *p);
  * context: CKA_ID -> (private key handle, CKA_KEY_TYPE), so a signature does
  * not search the token (SoftHSM re-reads its object files on each search).
  * At most 64 keys (least recently used evicted); IDs longer than
- * KWB_P11_CACHE_ID_MAX are never cached. A hit is only a hint: every user
- * checks the handle still names that key (kwb_p11_key_still). Filled by the
- * searches of kwb_p11_find_private and by key generation (the new handle). */
-/* 1 and the entry on a hit, 0 on a miss. */
+ * KWB_P11_CACHE_ID_MAX are never cached. A hit is only a hint: a user checks
+ * the handle still names that key (kwb_p11_key_still) unless the entry was
+ * confirmed less than KWB_P11_RECHECK_MS ago (signing only; see sign.c).
+ * Filled by the searches of kwb_p11_find_private (confirmed) and by key
+ * generation (the new handle, not confirmed yet). */
+#define KWB_P11_RECHECK_MS 100u
+/* 1 and the entry on a hit, 0 on a miss; *recent (may be NULL) is 1 when the
+ * handle was confirmed less than KWB_P11_RECHECK_MS ago. */
 int kwb_p11_keycache_get(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
-                         CK_KEY_TYPE *kt);
-/* Records a key's handle (counted as a search when searched is 1). */
+                         CK_KEY_TYPE *kt, int *recent);
+/* Records a key's handle (counted as a search, and confirmed, when searched
+ * is 1). */
 void kwb_p11_keycache_put(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h,
                           CK_KEY_TYPE kt, int searched);
+/* Marks the entry for this CKA_ID confirmed now, if it still holds handle h. */
+void kwb_p11_keycache_confirm(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h);
 /* 1 when ref is the key this connection generated last (p->fresh_id). */
 int kwb_p11_is_fresh(const kwb_p11 *p, const kw_key_blob *ref);
 /* Forgets the entry for this CKA_ID, if any. */

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "p11.h"
 
@@ -17,7 +18,8 @@ typedef struct {
 	size_t id_len; /* 0: a free slot */
 	CK_OBJECT_HANDLE h;
 	CK_KEY_TYPE kt;
-	uint64_t used; /* tick of the last hit, for LRU */
+	uint64_t used;       /* tick of the last hit, for LRU */
+	uint64_t checked_ms; /* monotonic ms when the handle was last confirmed, 0: never */
 } keycache_entry;
 
 struct kwb_p11_pool {
@@ -97,6 +99,14 @@ void kwb_p11_pool_free(kwb_p11 *p)
 
 /* ---- the CKA_ID -> (handle, key type) cache; callers hold the lock ---- */
 
+/* Monotonic milliseconds, never 0 (0 marks an entry not confirmed yet). */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1u;
+}
+
 static keycache_entry *cache_slot(kwb_p11_pool *pl, const unsigned char *id, size_t len)
 {
 	for (size_t i = 0; i < KEYCACHE_MAX; i++)
@@ -106,9 +116,12 @@ static keycache_entry *cache_slot(kwb_p11_pool *pl, const unsigned char *id, siz
 }
 
 int kwb_p11_keycache_get(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE *h,
-                         CK_KEY_TYPE *kt)
+                         CK_KEY_TYPE *kt, int *recent)
 {
 	int hit = 0;
+
+	if (recent != NULL)
+		*recent = 0;
 
 	if (len == 0 || len > KWB_P11_CACHE_ID_MAX)
 		return 0;
@@ -119,6 +132,9 @@ int kwb_p11_keycache_get(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJ
 		*h = e->h;
 		*kt = e->kt;
 		hit = 1;
+		if (recent != NULL)
+			*recent =
+			    e->checked_ms != 0 && now_ms() - e->checked_ms < KWB_P11_RECHECK_MS;
 	}
 	pthread_mutex_unlock(&p->pool->lock);
 	return hit;
@@ -143,6 +159,16 @@ void kwb_p11_keycache_put(kwb_p11 *p, const unsigned char *id, size_t len, CK_OB
 	e->h = h;
 	e->kt = kt;
 	e->used = ++p->pool->tick;
+	e->checked_ms = searched ? now_ms() : 0;
+	pthread_mutex_unlock(&p->pool->lock);
+}
+
+void kwb_p11_keycache_confirm(kwb_p11 *p, const unsigned char *id, size_t len, CK_OBJECT_HANDLE h)
+{
+	pthread_mutex_lock(&p->pool->lock);
+	keycache_entry *e = cache_slot(p->pool, id, len);
+	if (e != NULL && e->h == h)
+		e->checked_ms = now_ms();
 	pthread_mutex_unlock(&p->pool->lock);
 }
 

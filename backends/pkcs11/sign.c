@@ -196,20 +196,26 @@ static CK_RV sign_dispatch(kwb_p11 *p, CK_OBJECT_HANDLE h, const kw_sign_params 
 }
 
 /* Searches the token for the private key (kwb_p11_find_private caches what
- * it found). The cache is checked before every signature, not only after an
- * error: a token may give a destroyed key's handle number to a new object,
- * and C_Sign with that other private key would succeed, so an error-only
- * check would let a signature by the wrong key out. The check is one
- * C_GetAttributeValue; SoftHSM re-checks that one object's file for it (one
- * open and lock, as C_SignInit does), where the search it replaces re-reads
- * every object file of the token. On SoftHSM P-256 it costs about a third of
- * the signing rate; RSA signatures do not notice it. */
+ * it found). A cached handle is not trusted on errors alone: a token may give
+ * a destroyed key's handle number to a new object, and C_Sign with that other
+ * private key would succeed. So a signature checks that the handle still
+ * names the key (kwb_p11_key_still: one C_GetAttributeValue of CKA_ID, class
+ * and type) unless that was confirmed less than KWB_P11_RECHECK_MS ago on
+ * this context. Checked before every signature, the attribute read cost a
+ * third of SoftHSM's P-256 rate and most of its 2-thread scaling (SoftHSM
+ * re-opens and locks the object's file for it, as C_SignInit does); bounded
+ * to one read per key per 100 ms it costs nothing measurable. What the bound
+ * leaves: a key destroyed and a new private key given its handle number by a
+ * token that reuses numbers (SoftHSM never does), both within 100 ms of the
+ * last check, signs once or more by that other key. Such a signature does
+ * not verify with the certificate's public key, so a TLS peer refuses it;
+ * SECURITY.md lists it. */
 static kw_rc key_search(kwb_p11 *p, const kw_key_blob *ref, const char *hex, CK_OBJECT_HANDLE *h,
                         CK_KEY_TYPE *kt)
 {
 	kwb_p11_keycache_drop(p, ref->data, ref->len);
 	KW_GUARD(kwb_p11_find_private(p, ref, "signing", h));
-	if (kwb_p11_keycache_get(p, ref->data, ref->len, h, kt))
+	if (kwb_p11_keycache_get(p, ref->data, ref->len, h, kt, NULL))
 		return KW_OK;
 	CK_RV rv = kwb_p11_attr_ulong(p, *h, CKA_KEY_TYPE, kt);
 	if (rv != CKR_OK)
@@ -219,15 +225,21 @@ static kw_rc key_search(kwb_p11 *p, const kw_key_blob *ref, const char *hex, CK_
 	return KW_OK;
 }
 
-/* The key's handle and type: from the cache when still valid, else searched.
- * *cached tells which. */
+/* The key's handle and type: from the cache when confirmed recently or still
+ * valid, else searched. *cached tells which. */
 static kw_rc key_get(kwb_p11 *p, const kw_key_blob *ref, const char *hex, CK_OBJECT_HANDLE *h,
                      CK_KEY_TYPE *kt, int *cached)
 {
-	*cached = kwb_p11_keycache_get(p, ref->data, ref->len, h, kt) &&
-	          kwb_p11_key_still(p, ref, *h, *kt);
-	if (*cached)
+	int recent = 0;
+
+	*cached = kwb_p11_keycache_get(p, ref->data, ref->len, h, kt, &recent);
+	if (*cached && recent)
 		return KW_OK;
+	if (*cached && kwb_p11_key_still(p, ref, *h, *kt)) {
+		kwb_p11_keycache_confirm(p, ref->data, ref->len, *h);
+		return KW_OK;
+	}
+	*cached = 0;
 	return key_search(p, ref, hex, h, kt);
 }
 

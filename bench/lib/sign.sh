@@ -121,10 +121,14 @@ sign_rows() {
 		fi
 	done; done; done
 	for t in ec-p256 rsa-2048; do
-		local k1 k2 r1 r2 sk sr
+		# Scaling is judged against the device's own in the same run: on a
+		# shared 2-core machine raw C_Sign itself scales anywhere from ×1.1
+		# to ×1.9, so keyward's ×k2/k1 over raw's ×r2/r1 is what keyward adds.
+		local k1 k2 r1 r2 sk sr rel
 		k1=$(med "$W/sig/keyward-hsm-$t-1") k2=$(med "$W/sig/keyward-hsm-$t-2")
 		r1=$(med "$W/sig/raw-hsm-$t-1") r2=$(med "$W/sig/raw-hsm-$t-2")
 		sk=$(ratio "$k2" "$k1") sr=$(ratio "$r2" "$r1")
-		row 1 "SoftHSM $t scaling 1 → 2 threads (keyward)" "$(fmt "$k1") → $(fmt "$k2")" "raw C_Sign: $(fmt "$r1") → $(fmt "$r2") (×$sr)" "×$sk" "≥ 1.8" "$(verdict "$sk" 1.8)"
+		rel=$(ratio "$sk" "$sr")
+		row 1 "SoftHSM $t scaling 1 → 2 threads: keyward's (×$sk) vs raw C_Sign's" "$(fmt "$k1") → $(fmt "$k2")" "raw C_Sign: $(fmt "$r1") → $(fmt "$r2") (×$sr)" "$rel" "≥ 0.90" "$(verdict "$rel" 0.90)"
 	done
 }

@@ -7,6 +7,7 @@
  * real SoftHSM2 token.
  */
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -234,6 +235,36 @@ Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
 	}
 	/* B itself is untouched by A's wrong entries. */
 	sign_by(ctx, &b, pb, pa);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a, NULL), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b, NULL), KW_OK);
+	EVP_PKEY_free(pa);
+	EVP_PKEY_free(pb);
+	kw_key_blob_clear(&a);
+	kw_key_blob_clear(&b);
+	kwb_p11_ops.close(ctx);
+}
+
+/* A handle confirmed by a search is trusted for KWB_P11_RECHECK_MS only (see
+ * backends/pkcs11/sign.c): an entry confirmed for another object's handle, as
+ * a reused handle number would leave it, is checked again once that time has
+ * passed, and no signature after that is by the other key. */
+Test(pkcs11_keycache, a_confirmed_handle_is_checked_again_after_the_recheck_time)
+{
+	kwb_p11 *ctx = backend_open();
+	kw_key_blob a = key_make(ctx), b = key_make(ctx);
+	EVP_PKEY *pa = kwt_key_public(&kwb_p11_ops, ctx, &a),
+	         *pb = kwt_key_public(&kwb_p11_ops, ctx, &b);
+	CK_OBJECT_HANDLE hb;
+
+	sign_by(ctx, &a, pa, pb);
+	cr_assert_eq(kwb_p11_find_private(ctx, &b, "test", &hb), KW_OK);
+	kwb_p11_keycache_put(ctx, a.data, a.len, hb, CKK_EC, 1); /* confirmed now */
+	struct timespec wait = {0, (long)(KWB_P11_RECHECK_MS + 50) * 1000000L};
+	nanosleep(&wait, NULL);
+	size_t before = searches(ctx);
+	sign_by(ctx, &a, pa, pb);
+	cr_assert_eq(searches(ctx), before + 1, "a stale confirmed handle was not checked again");
+	sign_by(ctx, &a, pa, pb);
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a, NULL), KW_OK);
 	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b, NULL), KW_OK);
 	EVP_PKEY_free(pa);
