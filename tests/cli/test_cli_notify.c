@@ -10,7 +10,7 @@
 static char *store_with_cert(void)
 {
 	char *store = kwt_store_new(0, 1);
-	cli_create(store, CLI_NOW, "web01", "hsm", "ec-p256", "CN=web01.example", 90, NULL);
+	cli_create_repeat(store, CLI_NOW, "web01", "hsm", "ec-p256", "CN=web01.example", 90, NULL);
 	return store;
 }
 

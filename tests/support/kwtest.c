@@ -139,11 +139,12 @@ void kwt_run(kwt_result *r, char *const argv[], char *const env[])
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-void kwt_kw_args(kwt_result *r, char *const env[], const char *store, const char *const *args)
+static void kw_run_bin(kwt_result *r, const char *bin, char *const env[], const char *store,
+                       const char *const *args)
 {
 	char *argv[64];
 	int n = 0;
-	argv[n++] = (char *)kwt_env("KW_TEST_KEYWARD_BIN");
+	argv[n++] = (char *)bin;
 	if (store) {
 		argv[n++] = "--store";
 		argv[n++] = (char *)store;
@@ -154,6 +155,70 @@ void kwt_kw_args(kwt_result *r, char *const env[], const char *store, const char
 	}
 	argv[n] = NULL;
 	kwt_run(r, argv, env);
+}
+
+void kwt_kw_args(kwt_result *r, char *const env[], const char *store, const char *const *args)
+{
+	kw_run_bin(r, kwt_env("KW_TEST_KEYWARD_BIN"), env, store, args);
+}
+
+/* The run's key: its environment entries and arguments, each NUL-terminated,
+ * with an empty entry between the two lists (malloc'd, length in *len). */
+static char *repeat_key(char *const env[], const char *const *args, size_t *len)
+{
+	size_t n = 1;
+	for (size_t i = 0; env && env[i]; i++)
+		n += strlen(env[i]) + 1;
+	for (size_t i = 0; args[i]; i++)
+		n += strlen(args[i]) + 1;
+	char *key = malloc(n), *p = key;
+	cr_assert(key != NULL);
+	for (size_t i = 0; env && env[i]; i++)
+		p = stpcpy(p, env[i]) + 1;
+	*p++ = '\0';
+	for (size_t i = 0; args[i]; i++)
+		p = stpcpy(p, args[i]) + 1;
+	*len = n;
+	return key;
+}
+
+/* Whether this program has made this run before: the first time, a file named
+ * by the key's FNV-1a hash and holding the key is created in KW_TEST_TMP (the
+ * harness's, shared by the program's tests, which Criterion runs one by one). */
+static int repeat_seen(char *const env[], const char *const *args)
+{
+	size_t len = 0;
+	char *key = repeat_key(env, args, &len);
+	unsigned long long h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)key[i]) * 0x100000001b3ULL;
+	char *path = NULL;
+	cr_assert(asprintf(&path, "%s/valgrind-checked.%016llx", kwt_env("KW_TEST_TMP"), h) > 0);
+	int seen = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd >= 0) {
+		cr_assert(write(fd, key, len) == (ssize_t)len);
+		close(fd);
+	} else {
+		cr_assert(errno == EEXIST, "create %s: %s", path, strerror(errno));
+		size_t got = 0;
+		char *was = kwt_read_file(path, &got);
+		/* another run with the same hash is checked too */
+		seen = was != NULL && got == len && memcmp(was, key, len) == 0;
+		free(was);
+	}
+	free(path);
+	free(key);
+	return seen;
+}
+
+void kwt_kw_repeat(kwt_result *r, char *const env[], const char *store, const char *const *args)
+{
+	const char *real = getenv("KW_VALGRIND_BIN");
+	if (real != NULL && real[0] != '\0' && repeat_seen(env, args))
+		kw_run_bin(r, real, env, store, args);
+	else
+		kwt_kw_args(r, env, store, args);
 }
 
 static void kw_va(kwt_result *r, char *const env[], const char *store, va_list ap)
@@ -287,21 +352,24 @@ char *kwt_store_new(int with_tpm, int with_hsm)
 	kwt_result r;
 	cr_assert(asprintf(&store, "%s/s", dir) > 0);
 	free(dir);
-	kwt_kw(&r, store, "init", NULL);
+	kwt_kw_repeat(&r, NULL, store, (const char *const[]){"init", NULL});
 	cr_assert_eq(r.status, 0, "init failed: %s", r.err);
 	kwt_result_free(&r);
 	if (with_tpm) {
-		kwt_kw(&r, store, "backend", "add", "tpm", "tpm2", "--tcti",
-		       kwt_env("KW_TEST_TCTI"), NULL);
+		kwt_kw_repeat(&r, NULL, store,
+		              (const char *const[]){"backend", "add", "tpm", "tpm2", "--tcti",
+		                                    kwt_env("KW_TEST_TCTI"), NULL});
 		cr_assert_eq(r.status, 0, "backend add tpm failed: %s", r.err);
 		kwt_result_free(&r);
 	}
 	if (with_hsm) {
 		char src[4096];
 		snprintf(src, sizeof(src), "file:%s", kwt_env("KW_TEST_P11_PIN_FILE"));
-		kwt_kw(&r, store, "backend", "add", "hsm", "pkcs11", "--module",
-		       kwt_env("KW_TEST_P11_MODULE"), "--token", kwt_env("KW_TEST_P11_TOKEN"),
-		       "--pin-source", src, NULL);
+		kwt_kw_repeat(&r, NULL, store,
+		              (const char *const[]){"backend", "add", "hsm", "pkcs11", "--module",
+		                                    kwt_env("KW_TEST_P11_MODULE"), "--token",
+		                                    kwt_env("KW_TEST_P11_TOKEN"), "--pin-source",
+		                                    src, NULL});
 		cr_assert_eq(r.status, 0, "backend add hsm failed: %s", r.err);
 		kwt_result_free(&r);
 	}

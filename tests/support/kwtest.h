@@ -54,6 +54,15 @@ void kwt_kw_env(kwt_result *r, char *const env[], const char *store, ...) __attr
 /* Same with the arguments in a NULL-terminated array; env may be NULL. */
 void kwt_kw_args(kwt_result *r, char *const env[], const char *store, const char *const *args);
 
+/* kwt_kw_args for a run that repeats: one that builds a test's starting state
+ * the same way every time (kwt_store_new), or that reads state which a run
+ * checked every time reads too. Under valgrind (kw-harness with
+ * KEYWARD_VALGRIND=1) memcheck checks the first run of the same arguments and
+ * environment in this test program (--store's value aside) and later ones run
+ * the CLI directly: use it only where those runs meet the same state and take
+ * the paths the checked one took. Without valgrind it is kwt_kw_args. */
+void kwt_kw_repeat(kwt_result *r, char *const env[], const char *store, const char *const *args);
+
 /* Number of lines in s (a last line without newline counts). */
 int kwt_count_lines(const char *s);
 
@@ -84,7 +93,8 @@ char *kwt_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- CLI test helpers ---- */
 
 /* A new initialized store with backends "tpm" (this program's TPM) and/or
- * "hsm" (its SoftHSM token) added through the CLI (malloc'd path). */
+ * "hsm" (its SoftHSM token) added through the CLI (malloc'd path; the runs go
+ * through kwt_kw_repeat: under valgrind, the first store is checked). */
 char *kwt_store_new(int with_tpm, int with_hsm);
 
 /* Text dump of the store database (sqlite3 .dump), for unchanged-ness checks. */
