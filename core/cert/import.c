@@ -133,16 +133,36 @@ static kw_rc record(kw_store *s, const char *event, const char *name, const kwi_
 	return rc;
 }
 
-/* What import and adopt hold while they work, let go on every path. */
-static void work_clear(kwi_import_input *in, kwi_issued *v, kw_key_blob *ref, kwi_device *dev,
-                       kwi_policy *policy, json_t *dropped)
+/* What import and adopt hold while they work, let go on every path
+ * (work_clear). */
+typedef struct {
+	kwi_import_input in;
+	kwi_device dev;
+	kw_key_blob ref;
+	kwi_issued v;
+	kwi_policy *policy;
+	json_t *dropped; /* certificates kwi_chain_order left out of the chain */
+	time_t now;
+} import_work;
+
+/* Starts a command: no error, no output yet. */
+static kw_rc work_begin(import_work *w, json_t **out)
 {
-	kwi_import_input_clear(in);
-	kwi_issued_clear(v);
-	kw_key_blob_clear(ref);
-	kwi_device_close(dev);
-	kwi_policy_free(policy);
-	json_decref(dropped);
+	kw_error_clear();
+	if (out)
+		*out = NULL;
+	w->dropped = json_array();
+	return w->dropped ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+}
+
+static void work_clear(import_work *w)
+{
+	kwi_import_input_clear(&w->in);
+	kwi_issued_clear(&w->v);
+	kw_key_blob_clear(&w->ref);
+	kwi_device_close(&w->dev);
+	kwi_policy_free(w->policy);
+	json_decref(w->dropped);
 }
 
 /* The key goes into the device and its software copy away at once. */
@@ -165,54 +185,51 @@ static json_t *result_json(const kw_cert_import_request *req, const kwi_issued *
 	                 "exportable", v->attrs.exportable, "shredded", req->shred_input != 0);
 }
 
-kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **out)
+static kw_rc import_args(const kw_cert_import_request *req)
 {
-	kwi_import_input in = {0};
-	kwi_device dev = {0};
-	kw_key_blob ref = {0};
-	kwi_issued v = {0};
-	kwi_policy *policy = NULL;
-	json_t *dropped = json_array();
-	time_t now;
-	kw_rc rc;
-
-	kw_error_clear();
-	if (out)
-		*out = NULL;
 	if ((req->pem_path == NULL) == (req->pkcs12_path == NULL))
 		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_PEM_OR_PKCS12,
 		                    "give exactly one of a PEM file and a PKCS#12 file");
 	if (req->backend == NULL || req->backend[0] == '\0')
 		return KW_FAIL_HINT(KW_ERR_USAGE, KW_HINT_GIVE_BACKEND, "no backend given");
+	return KW_OK;
+}
+
+kw_rc kw_cert_import(kw_store *s, const kw_cert_import_request *req, json_t **out)
+{
+	import_work w = {0};
+	kw_rc rc;
+
 	const char *path = req->pem_path ? req->pem_path : req->pkcs12_path;
-	if ((rc = name_free(s, req->name)) != KW_OK || (rc = kwi_now(&now)) != KW_OK ||
+	if ((rc = work_begin(&w, out)) != KW_OK || (rc = import_args(req)) != KW_OK ||
+	    (rc = name_free(s, req->name)) != KW_OK || (rc = kwi_now(&w.now)) != KW_OK ||
 	    (rc = kwi_import_read(path, req->input_name, req->pkcs12_path != NULL,
-	                          req->password_source, &in)) != KW_OK ||
-	    (rc = policy_derive(req, &in, &policy)) != KW_OK ||
-	    (rc = kwi_issued_facts(in.leaf, &v)) != KW_OK ||
-	    (rc = chain_build(&in, &v, dropped)) != KW_OK)
+	                          req->password_source, &w.in)) != KW_OK ||
+	    (rc = policy_derive(req, &w.in, &w.policy)) != KW_OK ||
+	    (rc = kwi_issued_facts(w.in.leaf, &w.v)) != KW_OK ||
+	    (rc = chain_build(&w.in, &w.v, w.dropped)) != KW_OK)
 		goto out;
-	snprintf(v.issuer, sizeof(v.issuer), "%s", policy->issuer.name);
-	if ((rc = kwi_device_open(s, req->backend, &dev)) != KW_OK ||
-	    (rc = key_place(&dev, &in, req->name, &ref)) != KW_OK)
+	snprintf(w.v.issuer, sizeof(w.v.issuer), "%s", w.policy->issuer.name);
+	if ((rc = kwi_device_open(s, req->backend, &w.dev)) != KW_OK ||
+	    (rc = key_place(&w.dev, &w.in, req->name, &w.ref)) != KW_OK)
 		goto out;
-	if ((rc = kwi_device_key_attrs(&dev, &ref, &v.attrs)) == KW_OK) {
-		v.cert = X509_dup(in.leaf);
-		rc = v.cert ? record(s, "cert.imported", req->name, policy, dev.id, &ref, in.type,
-		                     &v, now)
-		            : KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	if ((rc = kwi_device_key_attrs(&w.dev, &w.ref, &w.v.attrs)) == KW_OK) {
+		w.v.cert = X509_dup(w.in.leaf);
+		rc = w.v.cert ? record(s, "cert.imported", req->name, w.policy, w.dev.id, &w.ref,
+		                       w.in.type, &w.v, w.now)
+		              : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	}
 	if (rc != KW_OK) {
-		kwi_device_key_discard(&dev, &ref);
+		kwi_device_key_discard(&w.dev, &w.ref);
 		goto out;
 	}
-	kwi_cert_mirror(&dev, &ref, v.cert);
+	kwi_cert_mirror(&w.dev, &w.ref, w.v.cert);
 	if (req->shred_input)
 		rc = kwi_file_shred(path);
 	if (out && rc == KW_OK)
-		*out = result_json(req, &v, in.type);
+		*out = result_json(req, &w.v, w.in.type);
 out:
-	work_clear(&in, &v, &ref, &dev, policy, dropped);
+	work_clear(&w);
 	return rc;
 }
 
@@ -324,62 +341,53 @@ static kw_rc adopt_cert(const kw_cert_adopt_request *req, unsigned char *token_d
 
 kw_rc kw_cert_adopt(kw_store *s, const kw_cert_adopt_request *req, json_t **out)
 {
-	kwi_import_input in = {0};
-	kwi_device dev = {0};
-	kw_key_blob ref = {0};
-	kwi_issued v = {0};
 	unsigned char *token_der = NULL;
 	size_t token_len = 0;
-	kwi_policy *policy = NULL;
-	json_t *dropped = json_array();
-	time_t now;
+	import_work w = {0};
 	kw_rc rc;
 
-	kw_error_clear();
-	if (out)
-		*out = NULL;
-	if ((rc = adopt_args(req)) != KW_OK || (rc = name_free(s, req->name)) != KW_OK ||
-	    (rc = kwi_now(&now)) != KW_OK)
+	if ((rc = work_begin(&w, out)) != KW_OK || (rc = adopt_args(req)) != KW_OK ||
+	    (rc = name_free(s, req->name)) != KW_OK || (rc = kwi_now(&w.now)) != KW_OK)
 		goto out;
-	if ((in.rest = sk_X509_new_null()) == NULL || dropped == NULL) {
+	if ((w.in.rest = sk_X509_new_null()) == NULL) {
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = kwi_device_open(s, req->backend, &dev)) != KW_OK)
+	if ((rc = kwi_device_open(s, req->backend, &w.dev)) != KW_OK)
 		goto out;
-	if (!(kwi_device_caps(&dev) &
+	if (!(kwi_device_caps(&w.dev) &
 	      (req->tss2_path ? KW_CAP_RESOLVE_TSS2 : KW_CAP_RESOLVE_URI))) {
 		rc = KW_FAIL(KW_ERR_USAGE, "the %s names a %s key but backend '%s' is %s",
 		             req->tss2_path ? "TSS2 key file" : "key URI",
-		             req->tss2_path ? "TPM" : "PKCS#11", dev.name, dev.kind);
+		             req->tss2_path ? "TPM" : "PKCS#11", w.dev.name, w.dev.kind);
 		goto out;
 	}
 	kw_cert_import_request ireq = {.name = req->name, .backend = req->backend};
-	if ((rc = kwi_device_key_resolve(&dev, req->key_uri ? req->key_uri : req->tss2_path, &ref,
-	                                 &token_der, &token_len)) != KW_OK ||
-	    (rc = adopt_cert(req, token_der, token_len, &in)) != KW_OK ||
-	    (rc = adopt_check(req, &dev, &ref, &in, &v)) != KW_OK ||
-	    (rc = policy_derive(&ireq, &in, &policy)) != KW_OK ||
-	    (rc = kwi_issued_facts(in.leaf, &v)) != KW_OK ||
-	    (rc = chain_build(&in, &v, dropped)) != KW_OK)
+	if ((rc = kwi_device_key_resolve(&w.dev, req->key_uri ? req->key_uri : req->tss2_path,
+	                                 &w.ref, &token_der, &token_len)) != KW_OK ||
+	    (rc = adopt_cert(req, token_der, token_len, &w.in)) != KW_OK ||
+	    (rc = adopt_check(req, &w.dev, &w.ref, &w.in, &w.v)) != KW_OK ||
+	    (rc = policy_derive(&ireq, &w.in, &w.policy)) != KW_OK ||
+	    (rc = kwi_issued_facts(w.in.leaf, &w.v)) != KW_OK ||
+	    (rc = chain_build(&w.in, &w.v, w.dropped)) != KW_OK)
 		goto out;
-	snprintf(v.issuer, sizeof(v.issuer), "%s", policy->issuer.name);
-	if ((v.cert = X509_dup(in.leaf)) == NULL) {
+	snprintf(w.v.issuer, sizeof(w.v.issuer), "%s", w.policy->issuer.name);
+	if ((w.v.cert = X509_dup(w.in.leaf)) == NULL) {
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	/* Nothing is destroyed on failure: the key is not ours until recorded. */
-	if ((rc = record(s, "cert.adopted", req->name, policy, dev.id, &ref, in.type, &v, now)) !=
-	    KW_OK)
+	if ((rc = record(s, "cert.adopted", req->name, w.policy, w.dev.id, &w.ref, w.in.type, &w.v,
+	                 w.now)) != KW_OK)
 		goto out;
 	if (out)
-		*out = json_pack("{s:s,s:i,s:s,s:s,s:s,s:b,s:b,s:s}", "name", req->name, "version",
-		                 1, "backend", req->backend, "key_type", kw_key_type_name(in.type),
-		                 "issuer", v.issuer, "generated_on_device",
-		                 v.attrs.generated_on_device, "exportable", v.attrs.exportable,
-		                 "certificate_source", req->cert_path ? "file" : "device");
+		*out = json_pack(
+		    "{s:s,s:i,s:s,s:s,s:s,s:b,s:b,s:s}", "name", req->name, "version", 1, "backend",
+		    req->backend, "key_type", kw_key_type_name(w.in.type), "issuer", w.v.issuer,
+		    "generated_on_device", w.v.attrs.generated_on_device, "exportable",
+		    w.v.attrs.exportable, "certificate_source", req->cert_path ? "file" : "device");
 out:
 	free(token_der);
-	work_clear(&in, &v, &ref, &dev, policy, dropped);
+	work_clear(&w);
 	return rc;
 }
