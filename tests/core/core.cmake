@@ -6,6 +6,8 @@ kw_add_test(test_x509 ${CMAKE_CURRENT_SOURCE_DIR}/core/x509/test_x509.c DEVICES 
 kw_add_test(test_clock ${CMAKE_CURRENT_SOURCE_DIR}/core/common/test_clock.c INTERNAL)
 kw_add_test(test_key ${CMAKE_CURRENT_SOURCE_DIR}/core/device/test_key.c DEVICES --tpm --p11)
 kw_add_test(test_key_abrmd ${CMAKE_CURRENT_SOURCE_DIR}/core/device/test_key.c DEVICES --abrmd --p11)
+# the tests that need tpm2-abrmd are compiled into this program only
+target_compile_definitions(test_key_abrmd PRIVATE KWT_ABRMD=1)
 kw_add_test(test_events ${CMAKE_CURRENT_SOURCE_DIR}/core/audit/test_events.c DEVICES --p11 INTERNAL)
 kw_add_test(test_deploy ${CMAKE_CURRENT_SOURCE_DIR}/core/lifecycle/test_deploy.c DEVICES --p11 INTERNAL)
 kw_add_test(test_notify ${CMAKE_CURRENT_SOURCE_DIR}/core/lifecycle/test_notify.c DEVICES --p11 INTERNAL)

@@ -199,7 +199,7 @@ Test(provider_tls, nginx_workers_serve_with_a_reference_file, .timeout = 300)
 	sh(&r, "'%s/nginx-serve' '%s' '%s' '%s' 9", kwt_env("KW_TEST_PROVIDER_SOURCE"), cnf,
 	   kwpt_cert_pem("hsm-ec-p256"), kwpt_ref_pem("hsm-ec-p256"));
 	if (r.status == 77)
-		cr_skip_test("nginx or curl is not installed");
+		kwt_skip("nginx or curl is not installed");
 	cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.out, "ok 9"), "%s", r.out);
 	kwt_result_free(&r);

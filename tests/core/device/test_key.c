@@ -323,19 +323,19 @@ Test(key, forked_children_sign_on_the_token)
 	children_sign("hsm", 1);
 }
 
-Test(key, forked_children_sign_on_the_tpm_through_abrmd, .disabled = 0)
+/* test_key_abrmd only (KWT_ABRMD): tpm2-abrmd in front of swtpm. */
+#ifdef KWT_ABRMD
+Test(key, forked_children_sign_on_the_tpm_through_abrmd)
 {
-	/* Without a resource manager a TPM serves one connection at a time: the
-	 * harness runs this program with tpm2-abrmd in front of swtpm. */
-	if (strncmp(kwt_env("KW_TEST_TCTI"), "tabrmd", 6) != 0)
-		cr_skip_test("needs --abrmd");
+	/* Without a resource manager a TPM serves one connection at a time:
+	 * test_key_abrmd runs with tpm2-abrmd in front of swtpm. */
+	cr_assert(strncmp(kwt_env("KW_TEST_TCTI"), "tabrmd", 6) == 0, "needs --abrmd");
 	children_sign("tpm", 0);
 }
 
 Test(key, a_child_after_abrmd_use_fails_fast_instead_of_hanging)
 {
-	if (strncmp(kwt_env("KW_TEST_TCTI"), "tabrmd", 6) != 0)
-		cr_skip_test("needs --abrmd");
+	cr_assert(strncmp(kwt_env("KW_TEST_TCTI"), "tabrmd", 6) == 0, "needs --abrmd");
 	char *store = store_with("web", "tpm", "ec-p256");
 	kw_key *k = NULL;
 	cr_assert_eq(kw_key_open(store, "web", 0, &k), KW_OK, "%s", kw_error_message());
@@ -356,6 +356,7 @@ Test(key, a_child_after_abrmd_use_fails_fast_instead_of_hanging)
 	kw_key_free(k);
 	free(store);
 }
+#endif
 
 Test(keyref, round_trips_and_refuses_garbage)
 {
@@ -415,7 +416,7 @@ Test(keyref, uris)
 Test(key, a_worker_that_dropped_privileges_signs_with_the_pin_its_master_read)
 {
 	if (geteuid() != 0)
-		cr_skip_test("needs root to drop privileges");
+		kwt_skip("needs root to drop privileges");
 	char *store = store_with("web", "hsm", "ec-p256");
 	const char *tmp = kwt_env("KW_TEST_TMP");
 	/* the token (not the PIN, not the store) is reachable by the worker user */
