@@ -59,43 +59,81 @@ static const char *str(const json_t *j, const char *k)
 	return s ? s : "-";
 }
 
+/* cert list prints each row as the store gives it, so 100,000 certificates
+ * take the memory of one. */
+typedef struct {
+	int json;
+	size_t n;
+	int problems;
+} list_print;
+
+/* jansson's output of one row, indented two more spaces as an element of
+ * the array (json_dump_callback: no copy of the whole text). */
+static int list_json_chunk(const char *buf, size_t size, void *data)
+{
+	(void)data;
+	const char *end = buf + size;
+	while (buf < end) {
+		const char *nl = memchr(buf, '\n', (size_t)(end - buf));
+		size_t n = nl ? (size_t)(nl - buf) + 1 : (size_t)(end - buf);
+		if (fwrite(buf, 1, n, stdout) != n || (nl && fputs("  ", stdout) == EOF))
+			return -1;
+		buf += n;
+	}
+	return 0;
+}
+
+/* One array element as json_dumps of the whole array would indent it. */
+static kw_rc list_json_row(const json_t *row, size_t n)
+{
+	fputs(n == 0 ? "[\n  " : ",\n  ", stdout);
+	return json_dump_callback(row, list_json_chunk, NULL,
+	                          JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0
+	           ? KW_OK
+	           : KW_ERR_IO;
+}
+
+static kw_rc list_row(json_t *c, void *arg)
+{
+	list_print *lp = arg;
+	if (getenv("KW_NOPRINT"))
+		return KW_OK;
+	if (lp->json && list_json_row(c, lp->n) != KW_OK)
+		return KW_FAIL(KW_ERR_IO, "cannot write the list to standard output");
+	if (!lp->json)
+		printf("%-20s %4lld %-8s %-12s %-9s %-20s %s\n", str(c, "name"),
+		       (long long)json_integer_value(json_object_get(c, "version")),
+		       str(c, "status"), str(c, "backend"), str(json_object_get(c, "key"), "type"),
+		       str(c, "not_after"), str(c, "subject"));
+	lp->n++;
+	/* a broken row is listed, named on stderr, and fails the command */
+	if (json_object_get(c, "problem")) {
+		fprintf(stderr, "keyward: certificate '%s' version %lld: %s\n", str(c, "name"),
+		        (long long)json_integer_value(json_object_get(c, "version")),
+		        str(c, "problem"));
+		lp->problems = 1;
+	}
+	return KW_OK;
+}
+
 int cert_list(int argc, char **argv)
 {
 	read_opts o;
 	kw_store *s = NULL;
-	json_t *list = NULL;
 	int ex = parse(argc, argv, "cert list", "j", 0, &o);
 	if (ex || (ex = cli_store_open(&s)))
 		return ex;
-	kw_rc rc = kw_cert_list(s, &list);
-	kw_store_close(s);
-	if (rc != KW_OK)
-		return cli_fail(rc);
-	if (o.json)
-		cli_print_json(list);
-	else {
-		size_t i;
-		json_t *c;
+	list_print lp = {.json = o.json};
+	if (!o.json)
 		printf("%-20s %4s %-8s %-12s %-9s %-20s %s\n", "NAME", "VER", "STATUS", "BACKEND",
 		       "KEY", "NOT_AFTER", "SUBJECT");
-		json_array_foreach(list, i, c) printf(
-		    "%-20s %4lld %-8s %-12s %-9s %-20s %s\n", str(c, "name"),
-		    (long long)json_integer_value(json_object_get(c, "version")), str(c, "status"),
-		    str(c, "backend"), str(json_object_get(c, "key"), "type"), str(c, "not_after"),
-		    str(c, "subject"));
-	}
-	/* a broken row is listed, named on stderr, and fails the command */
-	size_t i;
-	json_t *c;
-	json_array_foreach(list, i, c) if (json_object_get(c, "problem"))
-	{
-		fprintf(stderr, "keyward: certificate '%s' version %lld: %s\n", str(c, "name"),
-		        (long long)json_integer_value(json_object_get(c, "version")),
-		        str(c, "problem"));
-		ex = 1;
-	}
-	json_decref(list);
-	return ex;
+	kw_rc rc = kw_cert_list_each(s, list_row, &lp);
+	kw_store_close(s);
+	if (o.json)
+		fputs(lp.n == 0 ? "[]\n" : "\n]\n", stdout);
+	if (rc != KW_OK)
+		return cli_fail(rc);
+	return lp.problems;
 }
 
 static void print_show(const json_t *j)

@@ -167,7 +167,8 @@ kw_rc kwi_cert_show(kw_store *s, const char *name, int version, json_t **out)
 
 typedef struct {
 	kw_store *s;
-	json_t *list;
+	kw_cert_row_fn fn;
+	void *arg;
 } list_job;
 
 static kw_rc list_one(const kwi_cert_row *c, const kwi_version_row *v, void *arg)
@@ -181,24 +182,43 @@ static kw_rc list_one(const kwi_cert_row *c, const kwi_version_row *v, void *arg
 	        : json_pack("{s:o,s:i,s:s,s:s}", "name", text_json(c->name), "version",
 	                    c->current_version, "status", "missing", "problem",
 	                    "its current version is not in the store (see: keyward doctor)");
-	if (json_array_append_new(j->list, row) != 0)
+	if (row == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	return KW_OK;
+	kw_rc rc = j->fn(row, j->arg);
+	json_decref(row);
+	return rc;
+}
+
+static kw_rc list_walk(kw_store *s, kw_cert_row_fn fn, void *arg)
+{
+	list_job j = {s, fn, arg};
+	return kwi_store_current_each(s, KWI_LOAD_DER_FOR_FACTS, list_one, &j);
+}
+
+kw_rc kw_cert_list_each(kw_store *s, kw_cert_row_fn fn, void *arg)
+{
+	kw_error_clear();
+	return list_walk(s, fn, arg);
+}
+
+static kw_rc list_append(json_t *row, void *arg)
+{
+	return json_array_append(arg, row) == 0 ? KW_OK : KW_FAIL(KW_ERR_NOMEM, "out of memory");
 }
 
 kw_rc kw_cert_list(kw_store *s, json_t **out)
 {
+	json_t *list = json_array();
 	kw_error_clear();
-	list_job j = {s, json_array()};
 	*out = NULL;
-	if (j.list == NULL)
+	if (list == NULL)
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
-	kw_rc rc = kwi_store_current_each(s, KWI_LOAD_DER_FOR_FACTS, list_one, &j);
+	kw_rc rc = list_walk(s, list_append, list);
 	if (rc != KW_OK) {
-		json_decref(j.list);
+		json_decref(list);
 		return rc;
 	}
-	*out = j.list;
+	*out = list;
 	return KW_OK;
 }
 

@@ -110,6 +110,11 @@ kw_rc kw_cert_create(kw_store *s, const kw_cert_request *req, kw_version_info *m
 
 /* JSON array of the current versions of all certificates (see kw_cert_show). */
 kw_rc kw_cert_list(kw_store *s, json_t **out) KW_MUST_USE;
+/* The same rows one at a time, in name order, without holding them all:
+ * fn gets each row (borrowed: json_incref to keep it); a result other than
+ * KW_OK stops the walk and is returned. */
+typedef kw_rc (*kw_cert_row_fn)(json_t *row, void *arg);
+kw_rc kw_cert_list_each(kw_store *s, kw_cert_row_fn fn, void *arg) KW_MUST_USE;
 
 /* One version (0 = current) as JSON: name, version, status, subject, sans,
  * serial, not_before, not_after, thumbprint_sha1, thumbprint_sha256, issuer,
