@@ -31,4 +31,13 @@ kw_rc kwi_ca_issue(kw_store *s, kwi_device *dev, const char *name, EVP_PKEY *pub
                    kwi_cert_template *t, time_t now, X509 **out, unsigned char **chain,
                    size_t *chain_len) KW_MUST_USE;
 
+/* A CSR from another host, as kw_ca_sign reads it (sign.c): PEM or DER, its
+ * self-signature checked, an EC or RSA key; then the certificate it asks
+ * for: its subject and the SANs of its extension request (nothing else of
+ * it), days (0: 365) from now, serverAuth or clientAuth. t points into *req
+ * and *sans (freed by the caller, also on failure). The fuzz target
+ * tests/fuzz/fuzz_csr.c feeds it. */
+kw_rc kwi_ca_csr_read(const unsigned char *data, size_t len, int days, int client, time_t now,
+                      X509_REQ **req, kwi_cert_template *t, GENERAL_NAMES **sans) KW_MUST_USE;
+
 #endif

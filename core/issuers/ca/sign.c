@@ -61,6 +61,14 @@ static kw_rc csr_template(X509_REQ *req, int days, int client, time_t now, kwi_c
 	return KW_OK;
 }
 
+kw_rc kwi_ca_csr_read(const unsigned char *data, size_t len, int days, int client, time_t now,
+                      X509_REQ **req, kwi_cert_template *t, GENERAL_NAMES **sans)
+{
+	*sans = NULL;
+	KW_GUARD(csr_parse(data, len, req));
+	return csr_template(*req, days, client, now, t, sans);
+}
+
 static kw_rc record(kw_store *s, const char *ca, int64_t ca_id, X509 *x, const kwi_issued *v,
                     const char *profile, time_t now)
 {
@@ -134,9 +142,8 @@ kw_rc kw_ca_sign(kw_store *s, const char *ca, const unsigned char *csr, size_t c
 	KW_GUARD(kwi_ca_load(s, ca, now, &c)); /* before the CSR: name the CA first */
 	int64_t ca_id = c.cert_id;
 	kwi_ca_clear(&c);
-	kw_rc rc = csr_parse(csr, csr_len, &req);
-	if (rc == KW_OK)
-		rc = csr_template(req, days, strcmp(profile, "client") == 0, now, &t, &sans);
+	kw_rc rc = kwi_ca_csr_read(csr, csr_len, days, strcmp(profile, "client") == 0, now, &req,
+	                           &t, &sans);
 	if (rc == KW_OK)
 		rc = kwi_ca_issue(s, &nodev, ca, X509_REQ_get0_pubkey(req), &t, now, &x, &chain,
 		                  &chain_len);
