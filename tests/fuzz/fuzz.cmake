@@ -10,7 +10,8 @@
 #   cli        the command line (every command's argument parsing)
 #   http_head  keyward serve's request heads (what a peer sends unauthenticated)
 #   csr        CSRs from other hosts (keyward ca sign)
-set(KW_FUZZ_TARGETS policy azure keyref names tpm2_blob certs import pin_source refpem uri cli http_head csr)
+#   acme       what an ACME server sends: headers, JSON, problems, renewalInfo
+set(KW_FUZZ_TARGETS policy azure keyref names tpm2_blob certs import pin_source refpem uri cli http_head csr acme)
 set(KW_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 foreach(t ${KW_FUZZ_TARGETS})
   if(KEYWARD_FUZZ)

@@ -74,6 +74,15 @@ kw_rc kwi_acme_post(kwi_acme_client *c, const char *url, const json_t *payload, 
                     kwi_acme_resp *r) KW_MUST_USE;
 /* The response body as JSON. */
 kw_rc kwi_acme_json(const kwi_acme_resp *r, json_t **out) KW_MUST_USE;
+/* What the client takes from one response header line ("Name: value\r\n",
+ * len bytes, not NUL-terminated): the replay nonce into c, Location,
+ * Content-Type, Link rel="alternate" and Retry-After (seconds or an HTTP
+ * date) into r. The fuzz target tests/fuzz/fuzz_acme.c feeds these. */
+void kwi_acme_header(kwi_acme_client *c, kwi_acme_resp *r, const char *line, size_t len);
+/* The error for an error response: its problem document's type and detail. */
+kw_rc kwi_acme_problem(const char *url, const kwi_acme_resp *r) KW_MUST_USE;
+/* 1 when r is a 400 whose problem type is badNonce. */
+int kwi_acme_bad_nonce(const kwi_acme_resp *r);
 /* Sleeps (wall clock) as the server asked, within [1, cap] seconds. */
 void kwi_acme_pause(long retry_after, long cap);
 
@@ -121,6 +130,9 @@ kw_rc kwi_acme_deactivate(kw_store *s, const kwi_acme_issuer_row *is) KW_MUST_US
 /* The ARI certificate identifier of x: base64url(AKI keyIdentifier) "."
  * base64url(serial) (malloc'd). */
 kw_rc kwi_ari_cert_id(X509 *x, char **out) KW_MUST_USE;
+/* A renewalInfo response: its suggestedWindow (start <= end), explanation
+ * URL and, from Retry-After within keyward's bounds, when to ask again. */
+kw_rc kwi_ari_parse_window(const kwi_acme_resp *r, time_t now, kwi_acme_ari_row *w) KW_MUST_USE;
 /* When the ACME issuer's renewal information says to renew version of
  * cert_id (0: it offers none or could not be asked; the policy decides).
  * The window is kept until the server's Retry-After (dry_run: not kept);

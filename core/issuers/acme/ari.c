@@ -64,7 +64,7 @@ static kw_rc version_cert(kw_store *s, int64_t cert_id, int version, X509 **out)
 	return *out ? KW_OK : KW_FAIL(KW_ERR_STORE, "version %d has no certificate", version);
 }
 
-static kw_rc parse_window(const kwi_acme_resp *r, time_t now, kwi_acme_ari_row *w)
+kw_rc kwi_ari_parse_window(const kwi_acme_resp *r, time_t now, kwi_acme_ari_row *w)
 {
 	json_t *o = NULL;
 	KW_GUARD(kwi_acme_json(r, &o));
@@ -109,7 +109,7 @@ static kw_rc ask(kw_store *s, const char *issuer, X509 *x, time_t now, kwi_acme_
 			         id);
 	}
 	if (rc == KW_OK && url && (rc = kwi_acme_get(&c, url, &r)) == KW_OK)
-		rc = parse_window(&r, now, w);
+		rc = kwi_ari_parse_window(&r, now, w);
 	kwi_acme_resp_clear(&r);
 	free(url);
 	free(id);

@@ -85,30 +85,34 @@ static void alternate_link(kwi_acme_resp *r, const char *v)
 	json_array_append_new(r->alternate, json_stringn(v + 1, (size_t)(end - v - 1)));
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
+void kwi_acme_header(kwi_acme_client *c, kwi_acme_resp *r, const char *line, size_t len)
 {
-	xfer *x = ud;
 	char v[2048];
-	size_t len = size * n;
-	if (header_value(p, len, "Replay-Nonce", v, sizeof(x->c->nonce)))
-		memcpy(x->c->nonce, v, strlen(v) + 1);
-	else if (header_value(p, len, "Location", v, sizeof(v))) {
-		free(x->r->location);
-		x->r->location = strdup(v);
-	} else if (header_value(p, len, "Content-Type", v, sizeof(x->r->content_type)))
-		memcpy(x->r->content_type, v, strlen(v) + 1);
-	else if (header_value(p, len, "Link", v, sizeof(v)))
-		alternate_link(x->r, v);
-	else if (header_value(p, len, "Retry-After", v, sizeof(v))) {
+	if (header_value(line, len, "Replay-Nonce", v, sizeof(c->nonce)))
+		memcpy(c->nonce, v, strlen(v) + 1);
+	else if (header_value(line, len, "Location", v, sizeof(v))) {
+		free(r->location);
+		r->location = strdup(v);
+	} else if (header_value(line, len, "Content-Type", v, sizeof(r->content_type)))
+		memcpy(r->content_type, v, strlen(v) + 1);
+	else if (header_value(line, len, "Link", v, sizeof(v)))
+		alternate_link(r, v);
+	else if (header_value(line, len, "Retry-After", v, sizeof(v))) {
 		char *e;
 		long secs = strtol(v, &e, 10);
 		if (e == v || *e != '\0') { /* an HTTP date */
 			time_t t = curl_getdate(v, NULL);
 			secs = t > 0 ? (long)(t - time(NULL)) : -1;
 		}
-		x->r->retry_after = secs < 0 ? 0 : secs;
+		r->retry_after = secs < 0 ? 0 : secs;
 	}
-	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	xfer *x = ud;
+	kwi_acme_header(x->c, x->r, p, size * n);
+	return size * n;
 }
 
 /* One exchange; body NULL: GET (head: HEAD). */
@@ -160,7 +164,7 @@ static const char *problem_type(const json_t *p)
 	return colon ? colon + 1 : t;
 }
 
-static kw_rc problem_fail(const char *url, const kwi_acme_resp *r)
+kw_rc kwi_acme_problem(const char *url, const kwi_acme_resp *r)
 {
 	json_t *p = r->body ? json_loads(r->body, 0, NULL) : NULL;
 	const char *detail = json_string_value(json_object_get(p, "detail"));
@@ -174,7 +178,7 @@ static kw_rc problem_fail(const char *url, const kwi_acme_resp *r)
 	return rc;
 }
 
-static int is_bad_nonce(const kwi_acme_resp *r)
+int kwi_acme_bad_nonce(const kwi_acme_resp *r)
 {
 	json_t *p = r->status == 400 && r->body ? json_loads(r->body, 0, NULL) : NULL;
 	int bad = p && strcmp(problem_type(p), "badNonce") == 0;
@@ -213,7 +217,7 @@ kw_rc kwi_acme_get(kwi_acme_client *c, const char *url, kwi_acme_resp *r)
 		if (r->status < 400)
 			return KW_OK;
 		if (!wait_out(r, &waits))
-			return problem_fail(url, r);
+			return kwi_acme_problem(url, r);
 	}
 }
 
@@ -267,10 +271,10 @@ kw_rc kwi_acme_post(kwi_acme_client *c, const char *url, const json_t *payload, 
 			return rc;
 		/* RFC 8555 6.5: a rejected nonce is retried with the fresh one the
 		 * error response carries. */
-		if (is_bad_nonce(r) && tries++ < NONCE_RETRIES)
+		if (kwi_acme_bad_nonce(r) && tries++ < NONCE_RETRIES)
 			continue;
 		if (!wait_out(r, &waits))
-			return problem_fail(url, r);
+			return kwi_acme_problem(url, r);
 	}
 }
 
