@@ -9,7 +9,9 @@
  *           nothing is written
  *   files   cert, chain, fullchain, key_ref: all staged first (temp file in
  *           the target's directory, written, owner/group/mode set, fsync'd),
- *           then renamed into place; a staging failure leaves no file changed
+ *           each file they replace kept as a hard link, then renamed into
+ *           place; any failure leaves every file as it was (a rename that
+ *           fails puts back the ones done before it)
  *   deploy  e.g. reload the server; runs only when the files are in place
  *   post    runs whenever pre succeeded (like a finally): restart what pre
  *           stopped, even if writing or the deploy hook failed
@@ -151,8 +153,8 @@ static kw_rc run_hook(kwi_deploy_job *d, int i)
 		char shown[240];
 		const char *last = strrchr(r.err_tail, '\n');
 		kwi_printable(last ? last + 1 : r.err_tail, shown, sizeof(shown));
-		rc = KW_FAIL(KW_ERR_STATE, "certificate '%s': the %s hook failed (%s)%s%s", d->name,
-		             names[i], status, shown[0] ? ": " : "", shown);
+		rc = KW_FAIL(KW_ERR_STATE, "%s: the %s hook failed (%s)%s%s", d->who, names[i],
+		             status, shown[0] ? ": " : "", shown);
 		d->failed_hook = names[i];
 		snprintf(d->failed_status, sizeof(d->failed_status), "%s", status);
 		d->failed_stderr = strdup(r.err_tail);

@@ -19,7 +19,9 @@ typedef struct {
 	char *data; /* what goes into it (malloc'd) */
 	size_t len;
 	int mode;
-	char *tmp; /* staged temp file, until renamed */
+	char *tmp;  /* staged temp file, until renamed */
+	char *bak;  /* a hard link to the file it replaces, until the deploy is over */
+	int placed; /* renamed into place (put back if a later one fails) */
 } kwi_deploy_target;
 
 typedef struct {
@@ -50,7 +52,10 @@ kw_rc kwi_deploy_ids(const char *who, const kwi_deploy_conf *c, uid_t *uid, gid_
                      int *mode) KW_MUST_USE;
 /* Gets the PEMs of every configured target from the store. */
 kw_rc kwi_deploy_files_prepare(kwi_deploy_job *d) KW_MUST_USE;
-/* Stages every file, then renames them all into place. */
+/* Stages every file, keeps a hard link to each file it replaces, then renames
+ * them all into place: all or none (a rename that fails puts the old files
+ * back and removes new ones that had none before). No temp or backup file
+ * is left behind. */
 kw_rc kwi_deploy_files_write(kwi_deploy_job *d) KW_MUST_USE;
 void kwi_deploy_job_clear(kwi_deploy_job *d);
 

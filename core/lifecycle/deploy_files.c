@@ -147,8 +147,8 @@ static kw_rc stage(kwi_deploy_job *d, kwi_deploy_target *t)
 		int e = errno;
 		free(t->tmp);
 		t->tmp = NULL;
-		return KW_FAIL(KW_ERR_IO, "certificate '%s': cannot write deploy.%s %s: %s",
-		               d->name, t->kind, t->path, strerror(e));
+		return KW_FAIL(KW_ERR_IO, "%s: cannot write deploy.%s %s: %s; no file was changed",
+		               d->who, t->kind, t->path, strerror(e));
 	}
 	int ok = 0;
 	if (write_all(fd, t->data, t->len) != 0)
@@ -165,8 +165,9 @@ static kw_rc stage(kwi_deploy_job *d, kwi_deploy_target *t)
 	close(fd);
 	if (ok)
 		return KW_OK;
-	return KW_FAIL(KW_ERR_IO, "certificate '%s': cannot %s deploy.%s %s (uid %ld, gid %ld): %s",
-	               d->name, step, t->kind, t->path, (long)d->uid, (long)d->gid, strerror(e));
+	return KW_FAIL(KW_ERR_IO,
+	               "%s: cannot %s deploy.%s %s (uid %ld, gid %ld): %s; no file was changed",
+	               d->who, step, t->kind, t->path, (long)d->uid, (long)d->gid, strerror(e));
 }
 
 static void sync_dir(const char *path)
@@ -191,34 +192,143 @@ static void unstage(kwi_deploy_target *t)
 	}
 }
 
-kw_rc kwi_deploy_files_write(kwi_deploy_job *d)
+static void drop_backup(kwi_deploy_target *t)
 {
-	kw_rc rc = KW_OK;
+	if (t->bak) {
+		unlink(t->bak);
+		free(t->bak);
+		t->bak = NULL;
+	}
+}
+
+/* A hard link to the file t replaces (t->bak), so that a rename failing
+ * later can put it back: the old file stays in place meanwhile. None when
+ * there is no file (or a directory, which no rename replaces). A file that
+ * cannot be linked (immutable, say) stops the deploy before anything moved. */
+static kw_rc keep_old(kwi_deploy_job *d, kwi_deploy_target *t)
+{
+	struct stat st;
+	if (lstat(t->path, &st) != 0) {
+		if (errno == ENOENT)
+			return KW_OK;
+		return KW_FAIL(KW_ERR_IO, "%s: cannot read deploy.%s %s: %s; no file was changed",
+		               d->who, t->kind, t->path, strerror(errno));
+	}
+	if (S_ISDIR(st.st_mode))
+		return KW_OK;
+	for (int tries = 0; tries < 16; tries++) {
+		if (asprintf(&t->bak, "%s.kw-old.XXXXXX", t->path) < 0) {
+			t->bak = NULL;
+			return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+		}
+		/* a fresh name, then the link in its place (not following a link) */
+		int fd = mkostemp(t->bak, O_CLOEXEC);
+		int e = errno;
+		if (fd >= 0) {
+			close(fd);
+			unlink(t->bak);
+			if (linkat(AT_FDCWD, t->path, AT_FDCWD, t->bak, 0) == 0)
+				return KW_OK;
+			e = errno;
+		}
+		free(t->bak);
+		t->bak = NULL;
+		if (fd < 0 || e != EEXIST)
+			return KW_FAIL(KW_ERR_IO,
+			               "%s: cannot keep the old deploy.%s %s to put it back: %s; "
+			               "no file was changed",
+			               d->who, t->kind, t->path, strerror(e));
+	}
+	return KW_FAIL(KW_ERR_IO,
+	               "%s: cannot keep the old deploy.%s %s: no free name; no file "
+	               "was changed",
+	               d->who, t->kind, t->path);
+}
+
+/* Undoes t's rename: its old file back (atomically), or no file where there
+ * was none. 0, or -1 with errno. */
+static int put_back(kwi_deploy_target *t)
+{
+	if (!t->placed)
+		return 0;
+	if (t->bak) {
+		if (rename(t->bak, t->path) != 0)
+			return -1;
+		free(t->bak);
+		t->bak = NULL;
+	} else if (unlink(t->path) != 0)
+		return -1;
+	t->placed = 0;
+	sync_dir(t->path);
+	return 0;
+}
+
+/* After the rename of failed went wrong (the error is recorded): every file
+ * placed before it is put back. One that cannot be is said in the message. */
+static kw_rc undo(kwi_deploy_job *d, const kwi_deploy_target *failed, int e)
+{
+	const kwi_deploy_target *stuck = NULL;
+	int stuck_e = 0;
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++)
+		if (put_back(&d->t[i]) != 0 && stuck == NULL) {
+			stuck = &d->t[i];
+			stuck_e = errno;
+		}
+	if (stuck)
+		return KW_FAIL(KW_ERR_IO,
+		               "%s: cannot replace deploy.%s %s: %s; and deploy.%s %s could not be "
+		               "put back: %s",
+		               d->who, failed->kind, failed->path, strerror(e), stuck->kind,
+		               stuck->path, strerror(stuck_e));
+	return KW_FAIL(KW_ERR_IO, "%s: cannot replace deploy.%s %s: %s; no file was changed",
+	               d->who, failed->kind, failed->path, strerror(e));
+}
+
+static void report_files(kwi_deploy_job *d)
+{
 	json_t *files = json_object_get(d->report, "files");
-	for (size_t i = 0; i < KWI_DEPLOY_TARGETS && rc == KW_OK; i++)
-		if (d->t[i].kind)
-			rc = stage(d, &d->t[i]);
-	for (size_t i = 0; i < KWI_DEPLOY_TARGETS && rc == KW_OK; i++) {
-		kwi_deploy_target *t = &d->t[i];
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++) {
+		const kwi_deploy_target *t = &d->t[i];
+		char mode[8];
 		if (t->kind == NULL)
 			continue;
-		if (rename(t->tmp, t->path) != 0) {
-			rc = KW_FAIL(KW_ERR_IO, "certificate '%s': cannot replace deploy.%s %s: %s",
-			             d->name, t->kind, t->path, strerror(errno));
-			break;
-		}
-		free(t->tmp);
-		t->tmp = NULL;
-		sync_dir(t->path);
-		char mode[8];
 		snprintf(mode, sizeof(mode), "%04o", (unsigned)t->mode);
 		json_array_append_new(files,
 		                      json_pack("{s:s,s:s,s:s,s:I,s:I}", "kind", t->kind, "path",
 		                                t->path, "mode", mode, "uid", (json_int_t)d->uid,
 		                                "gid", (json_int_t)d->gid));
 	}
-	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++)
+}
+
+kw_rc kwi_deploy_files_write(kwi_deploy_job *d)
+{
+	kw_rc rc = KW_OK;
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS && rc == KW_OK; i++)
+		if (d->t[i].kind)
+			rc = stage(d, &d->t[i]);
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS && rc == KW_OK; i++)
+		if (d->t[i].kind)
+			rc = keep_old(d, &d->t[i]);
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS && rc == KW_OK; i++) {
+		kwi_deploy_target *t = &d->t[i];
+		if (t->kind == NULL)
+			continue;
+		if (rename(t->tmp, t->path) != 0) {
+			rc = undo(d, t, errno);
+			break;
+		}
+		t->placed = 1;
+		free(t->tmp);
+		t->tmp = NULL;
+		sync_dir(t->path);
+	}
+	if (rc == KW_OK)
+		report_files(d);
+	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++) {
 		unstage(&d->t[i]);
+		drop_backup(&d->t[i]);
+		d->t[i].placed = 0;
+	}
 	return rc;
 }
 
@@ -226,6 +336,7 @@ void kwi_deploy_job_clear(kwi_deploy_job *d)
 {
 	for (size_t i = 0; i < KWI_DEPLOY_TARGETS; i++) {
 		unstage(&d->t[i]);
+		drop_backup(&d->t[i]);
 		free(d->t[i].data);
 	}
 	kwi_env_clear(&d->env);

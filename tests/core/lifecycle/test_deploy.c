@@ -272,6 +272,49 @@ Test(deploy, an_unwritable_target_changes_no_file_and_leaves_no_temp_file)
 	teardown(&f);
 }
 
+/* The staging works but a rename fails midway (fullchain is a directory, and
+ * cert and chain come before it): the files renamed already are put back,
+ * the very same inodes, and a file that had no predecessor is removed. */
+Test(deploy, a_rename_that_fails_midway_puts_back_the_files_before_it)
+{
+	fixture f;
+	setup(&f);
+	cr_assert(kwt_write_file(f.out, "cert.pem", "old cert\n", 9, 0600) != NULL);
+	cr_assert(kwt_write_file(f.out, "key.pem", "old key\n", 8, 0600) != NULL);
+	char *full = out_path(&f, "fullchain.pem");
+	cr_assert_eq(mkdir(full, 0700), 0);
+	set_deploy(&f, ALL_FILES "}");
+	char *cert = out_path(&f, "cert.pem");
+	struct stat before, after;
+	cr_assert_eq(stat(cert, &before), 0);
+	json_t *report = NULL;
+	cr_assert_eq(kw_cert_deploy(f.s, "web01", &report), KW_ERR_IO);
+	cr_assert(strstr(kw_error_message(), "cannot replace deploy.fullchain") != NULL &&
+	              strstr(kw_error_message(), "no file was changed") != NULL,
+	          "%s", kw_error_message());
+	cr_assert_eq(json_array_size(json_object_get(report, "files")), 0);
+	char *got = read_out(&f, "cert.pem");
+	cr_assert_str_eq(got, "old cert\n", "cert.pem was replaced although the deploy failed");
+	free(got);
+	cr_assert_eq(stat(cert, &after), 0);
+	cr_assert_eq(after.st_ino, before.st_ino);
+	cr_assert_eq(after.st_mode & 0777, 0600);
+	got = read_out(&f, "key.pem");
+	cr_assert_str_eq(got, "old key\n");
+	free(got);
+	/* chain.pem had no predecessor: gone again; no temp or backup file */
+	char *ls = listing(&f);
+	cr_assert_str_eq(ls, "cert.pem fullchain.pem key.pem ", "left over: %s", ls);
+	free(ls);
+	json_t *ev = kwt_events_of(f.s, NULL, "deploy.failed");
+	cr_assert_eq(json_array_size(ev), 1);
+	json_decref(ev);
+	json_decref(report);
+	free(cert);
+	free(full);
+	teardown(&f);
+}
+
 /* Each hook appends its name; deploy also dumps its environment and says
  * whether the file was there when it ran. */
 #define ORDER_HOOKS                                                                                \
