@@ -1,8 +1,11 @@
 /* see keyward/lifecycle.h: deploy targets, the files and commands a deploy
  * may write and run, defined on the host by name */
+#include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lifecycle/deploy.h"
 #include "lifecycle/lifecycle_internal.h"
@@ -161,6 +164,53 @@ kw_rc kw_deploy_target_show(kw_store *s, const char *name, json_t **out)
 	return rc;
 }
 
+/* One destination of a target can be written on this host now: its
+ * directory exists, and it is not a directory itself. */
+static kw_rc destination_check(const char *who, const char *kind, const char *path)
+{
+	struct stat st;
+	char *copy = strdup(path);
+	if (copy == NULL)
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	const char *dir = dirname(copy);
+	kw_rc rc = KW_OK;
+	if (stat(dir, &st) != 0 && errno == ENOENT)
+		rc = KW_FAIL(KW_ERR_NOT_FOUND, "%s: %s: directory %s does not exist on this host",
+		             who, kind, dir);
+	else if (stat(dir, &st) != 0)
+		rc =
+		    KW_FAIL(KW_ERR_IO, "%s: %s: directory %s: %s", who, kind, dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		rc = KW_FAIL(KW_ERR_STATE, "%s: %s: %s is not a directory", who, kind, dir);
+	else if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		rc =
+		    KW_FAIL(KW_ERR_STATE, "%s: %s: %s is a directory, not a file", who, kind, path);
+	free(copy);
+	return rc;
+}
+
+/* What the target's stored settings need from this host: the owner and group
+ * resolve, every destination's directory exists. */
+static kw_rc deployable(const char *target, const json_t *config)
+{
+	char who[200];
+	kwi_deploy_conf c = {0};
+	uid_t uid;
+	gid_t gid;
+	int mode;
+	snprintf(who, sizeof(who), "deploy.target: deploy target '%s'", target);
+	if (config == NULL || kwi_deploy_conf_from_json(config, &c) != KW_OK) {
+		kw_error_clear();
+		return KW_FAIL(KW_ERR_STORE, "%s: its settings do not read", who);
+	}
+	kw_rc rc = kwi_deploy_ids(who, &c, &uid, &gid, &mode);
+	for (size_t i = 0; i < KWI_DEPLOY_FILES && rc == KW_OK; i++)
+		if (c.file[i])
+			rc = destination_check(who, kwi_deploy_file_names[i], c.file[i]);
+	kwi_deploy_conf_clear(&c);
+	return rc;
+}
+
 /* see lifecycle/lifecycle_internal.h */
 kw_rc kwi_deploy_target_policy_check(kw_store *s, const kwi_policy *p)
 {
@@ -170,10 +220,11 @@ kw_rc kwi_deploy_target_policy_check(kw_store *s, const kwi_policy *p)
 	if (p->deploy.target == NULL)
 		return KW_OK;
 	KW_GUARD(kwi_store_deploy_target_get(s, p->deploy.target, &row, &found));
+	kw_rc rc =
+	    found ? deployable(kwi_printable(p->deploy.target, shown, sizeof(shown)), row.config)
+	          : KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_DEPLOY_TARGET_LIST,
+	                         "deploy.target: unknown deploy target '%s'",
+	                         kwi_printable(p->deploy.target, shown, sizeof(shown)));
 	kwi_named_row_clear(&row);
-	if (found)
-		return KW_OK;
-	return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_DEPLOY_TARGET_LIST,
-	                    "deploy.target: unknown deploy target '%s'",
-	                    kwi_printable(p->deploy.target, shown, sizeof(shown)));
+	return rc;
 }

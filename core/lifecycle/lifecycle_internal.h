@@ -32,7 +32,11 @@ kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report) KW_MUST_USE;
 
 /* ---- lifecycle/deploy_targets.c ----
  * A policy may name only a deploy target that exists (cert create, policy
- * set): KW_ERR_NOT_FOUND naming deploy.target otherwise. */
+ * set): KW_ERR_NOT_FOUND naming deploy.target otherwise; and one this host
+ * can deploy now: its owner and group resolve (KW_ERR_NOT_FOUND), the
+ * directory of each file exists (KW_ERR_NOT_FOUND) and no file is a directory
+ * (KW_ERR_STATE); the message names the field ("deploy.target: deploy target
+ * 'web': group: no such group 'www' on this host"). */
 kw_rc kwi_deploy_target_policy_check(kw_store *s, const kwi_policy *p) KW_MUST_USE;
 
 /* ---- lifecycle/renew.c ----
