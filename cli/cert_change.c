@@ -42,7 +42,8 @@ int cert_renew(int argc, char **argv)
 	if (rc == KW_OK)
 		rc = kw_cert_renew(s, argv[optind], key, &made);
 	kw_store_close(s);
-	if (rc != KW_OK)
+	/* KW_ERR_DEPLOY: renewed all the same; the deploy's error line follows */
+	if (rc != KW_OK && rc != KW_ERR_DEPLOY)
 		return cli_fail(rc);
 	const char *same = made.new_key ? "new key" : "same key";
 	if (made.pending)
@@ -54,5 +55,6 @@ int cert_renew(int argc, char **argv)
 	else
 		printf("renewed %s: version %d is current (%s)\n", argv[optind], made.version,
 		       same);
-	return 0;
+	fflush(stdout);
+	return rc == KW_OK ? 0 : cli_fail(rc);
 }

@@ -46,6 +46,13 @@ int cert_deploy(int argc, char **argv)
 		print_report(report);
 	if (rc == KW_OK && !as_json && json_object_size(report) == 0)
 		printf("%s: the policy names no deploy target; nothing to do\n", name);
+	/* a deploy that ran and failed (its target, a file or a hook) has its own
+	 * exit code; failing before it could start (an unknown certificate) is 1 */
+	int ran = json_is_false(json_object_get(report, "ok"));
 	json_decref(report);
-	return rc == KW_OK ? 0 : cli_fail(rc);
+	if (rc == KW_OK)
+		return 0;
+	fflush(stdout);
+	ex = cli_fail(rc);
+	return ran ? CLI_EXIT_DEPLOY : ex;
 }

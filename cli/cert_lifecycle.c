@@ -66,10 +66,12 @@ int cert_rollback(int argc, char **argv)
 		return ex;
 	kw_rc rc = kw_cert_rollback(s, argv[optind], version);
 	kw_store_close(s);
-	if (rc != KW_OK)
+	/* KW_ERR_DEPLOY: rolled back all the same; the deploy's error line follows */
+	if (rc != KW_OK && rc != KW_ERR_DEPLOY)
 		return cli_fail(rc);
 	printf("rolled back %s: version %d is current\n", argv[optind], version);
-	return 0;
+	fflush(stdout);
+	return rc == KW_OK ? 0 : cli_fail(rc);
 }
 
 static int parse_bool(const char *opt, const char *text, int *out)

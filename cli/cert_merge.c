@@ -62,14 +62,18 @@ int cert_merge(int argc, char **argv)
 	kw_rc rc = kw_cert_merge(s, name, file, data, len, &report);
 	kw_store_close(s);
 	free(data);
-	if (rc != KW_OK)
+	/* KW_ERR_DEPLOY: merged all the same; the deploy's error line follows */
+	if (rc != KW_OK && (rc != KW_ERR_DEPLOY || report == NULL))
 		return cli_fail(rc);
+	if (rc == KW_ERR_DEPLOY)
+		json_object_set_new(report, "deploy_error", json_string(kw_error_message()));
 	if (as_json)
 		cli_print_json(report);
 	else
 		print_merged(report, file);
 	json_decref(report);
-	return 0;
+	fflush(stdout);
+	return rc == KW_OK ? 0 : cli_fail(rc);
 }
 
 static int pending_cancel(int argc, char **argv)

@@ -22,7 +22,15 @@ int cli_main(int argc, char **argv);
 /* The store directory chosen by --store (NULL = default). */
 extern const char *cli_store_dir;
 
-/* Prints "keyward: <libkeyward message>"; returns the exit code for rc. */
+/* The exit code of a command whose change (a renewal, a merge, a rollback)
+ * was made and stands but whose deploy (files or a hook) failed; also `cert
+ * deploy`'s when the deploy ran and failed, and `renew --due`'s when deploys
+ * failed but no renewal did (a failed renewal, 1, wins). 1: an operation
+ * failed; 2: a usage error. */
+#define CLI_EXIT_DEPLOY 3
+
+/* Prints "keyward: <libkeyward message>"; returns the exit code for rc
+ * (2 for KW_ERR_USAGE, CLI_EXIT_DEPLOY for KW_ERR_DEPLOY, else 1). */
 int cli_fail(kw_rc rc);
 
 /* The recorded core error's hint in this command line's words, e.g.

@@ -68,7 +68,8 @@ int cmd_cert(int argc, char **argv)
 	     "order,\nPKCS#7 (.p7b), or DER. It must hold the pending key, be an end-entity\n"
 	     "certificate and be valid now. The chain is ordered from FILE's issuers; what is\n"
 	     "not part of it is dropped (and said). The version becomes current in one step;\n"
-	     "a refusal changes nothing."},
+	     "a refusal changes nothing. Replacing a version deploys the new one: if the\n"
+	     "deploy fails, the merge stands and the exit code is 3."},
 	    {"revoke", cert_revoke, "NAME [--reason R]",
 	     "Revokes the current version of NAME, a certificate a keyward CA issued (issuer\n"
 	     "ca:CA); the CA's next CRL lists it (keyward ca crl CA). An ACME certificate (issuer\n"
@@ -87,7 +88,8 @@ int cmd_cert(int argc, char **argv)
 	     "--new-key generates a new key in the device; --reuse-key keeps the current one.\n"
 	     "ACME (issuer acme:NAME): a new order for the same names; --http01-* override the\n"
 	     "policy's way of answering http-01 for this run. A failure leaves the current\n"
-	     "version as it was."},
+	     "version as it was (exit 1). Then the new version is deployed: if the deploy\n"
+	     "(files or a hook) fails, the renewal stands and the exit code is 3."},
 	    {"delete", cert_lifecycle_delete, "NAME [--purge]",
 	     "Deletes a certificate softly: hidden from list, show and the provider, its keys\n"
 	     "kept until it is purged (cert purge, or renew --due after retention_days; see\n"
@@ -96,7 +98,8 @@ int cmd_cert(int argc, char **argv)
 	     "Lists every version, oldest first, marking the current one."},
 	    {"rollback", cert_rollback, "NAME VERSION",
 	     "Makes an older version current again if it has not expired and its key is still\n"
-	     "on its device."},
+	     "on its device, then deploys it: if the deploy fails, the rollback stands and the\n"
+	     "exit code is 3."},
 	    {"set", cert_set, "NAME --enabled true|false",
 	     "Enables or disables a certificate: the provider refuses a disabled one's key and\n"
 	     "renew --due skips it."},
@@ -125,7 +128,9 @@ int cmd_cert(int argc, char **argv)
 	     "Writes the files of the deploy target the policy names (cert, chain, fullchain,\n"
 	     "key_ref) atomically and runs its hooks: pre, then the files, then deploy, then\n"
 	     "post (see keyward deploy-target). keyward renew "
-	     "does this after\nevery renewal; run it by hand after changing the policy."},
+	     "does this after\nevery renewal; run it by hand after changing the policy. The "
+	     "files are all\nreplaced or none is. Exit 3: the deploy ran and failed (its "
+	     "target, a file or a\nhook); 1: it could not start (an unknown certificate)."},
 	    {NULL, NULL, NULL, NULL},
 	};
 	return cli_dispatch("cert", table, argc, argv);

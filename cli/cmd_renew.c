@@ -97,6 +97,13 @@ static void progress(const kw_renew_result *r, void *arg)
 		break;
 	default: printf("%s: %s", name, kw_renew_action_name(r->action)); break;
 	}
+	if (r->deploy_retried == 1)
+		printf("; its last deploy had failed: deployed again%s%s",
+		       r->deploy_error ? ", FAILED: " : "", r->deploy_error ? r->deploy_error : "");
+	else if (r->deploy_retried == 2)
+		printf("; its last deploy failed: would deploy again");
+	else if (r->deploy_error)
+		printf("; deploy FAILED: %s", r->deploy_error);
 	print_notices(r->json, "notified", "notified");
 	print_notices(r->json, "would_notify", "would notify");
 	json_array_foreach(json_object_get(r->json, "warnings"), i, w)
@@ -152,9 +159,21 @@ int cmd_renew(int argc, char **argv)
 	if (as_json)
 		cli_print_json(report);
 	json_int_t failed = json_integer_value(json_object_get(report, "failed"));
+	json_int_t deploys = json_integer_value(json_object_get(report, "deploy_failed"));
+	size_t i;
+	json_t *res;
+	fflush(stdout);
+	/* one line per deploy that failed: certificate, target, what failed */
+	json_array_foreach(json_object_get(report, "results"), i, res)
+	{
+		const char *e = json_string_value(json_object_get(res, "deploy_error"));
+		if (e)
+			fprintf(stderr, "keyward: %s\n", e);
+	}
 	if (failed > 0)
 		fprintf(stderr, "keyward: %lld of %zu certificate(s) failed\n", (long long)failed,
 		        json_array_size(json_object_get(report, "results")));
 	json_decref(report);
-	return failed > 0 ? 1 : 0;
+	/* a failed renewal (or purge) outweighs a failed deploy */
+	return failed > 0 ? 1 : deploys > 0 ? CLI_EXIT_DEPLOY : 0;
 }

@@ -24,7 +24,11 @@ static const cli_command commands[] = {
     {"events", cmd_events, "[--cert NAME] [--json]", "the event log: every change, who made it"},
     {"audit", cmd_audit, "verify [--json]", "check the event log's hash chain for tampering"},
     {"renew", cmd_renew, "--due [--dry-run] [--json] [--jitter SECONDS]",
-     "renew every certificate whose policy says it is due (run by a timer)"},
+     "renew every certificate whose policy says it is due (run by a timer)\n"
+     "Each renewal deploys the new version; a certificate whose last deploy failed is\n"
+     "deployed again (no new version). Exit 0: all went well; 1: a renewal or purge\n"
+     "failed; 3: every renewal went through but a deploy (files or a hook) failed (1\n"
+     "wins over 3); each failed deploy is one stderr line."},
     {"metrics", cmd_metrics, "[--textfile PATH]",
      "Prometheus metrics of the certificates (node_exporter textfile collector)"},
     {"doctor", cmd_doctor, "[--repair] [--json]",

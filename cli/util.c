@@ -97,6 +97,9 @@ const char *cli_hint(char *buf, size_t len)
 		         " (see: keyward deploy-target list; define one with keyward "
 		         "deploy-target add)");
 		break;
+	case KW_HINT_CERT_DEPLOY:
+		snprintf(buf, len, " (once fixed: keyward cert deploy %s)", a);
+		break;
 	}
 	return buf;
 }
@@ -107,7 +110,7 @@ int cli_fail(kw_rc rc)
 	char hint[256];
 	fprintf(stderr, "keyward: %s%s\n", msg[0] ? msg : kw_rc_name(rc),
 	        msg[0] ? cli_hint(hint, sizeof(hint)) : "");
-	return rc == KW_ERR_USAGE ? 2 : 1;
+	return rc == KW_ERR_USAGE ? 2 : rc == KW_ERR_DEPLOY ? CLI_EXIT_DEPLOY : 1;
 }
 
 int cli_usage_error(const char *fmt, ...)

@@ -137,6 +137,9 @@ void kws_reply_json(kws_req *r, int status, json_t *doc);
 void kws_reply_text(kws_req *r, int status, const char *content_type, const char *text);
 void kws_reply_error(kws_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* message with its absolute paths read "<host path>" (malloc'd; NULL out of
+ * memory), for text from core that goes into a successful reply. */
+char *kws_redacted(const char *message);
 /* The error libkeyward recorded for rc, as HTTP (400, 404, 409, 502, 500). */
 void kws_reply_rc(kws_req *r, kw_rc rc);
 

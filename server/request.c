@@ -70,6 +70,13 @@ static void redact_paths(const char *in, char *out, size_t size)
 	out[o] = '\0';
 }
 
+char *kws_redacted(const char *message)
+{
+	char out[1024];
+	redact_paths(message, out, sizeof(out));
+	return strdup(out);
+}
+
 char *kws_error_body(const char *code, const char *message)
 {
 	json_t *doc = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);

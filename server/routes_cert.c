@@ -98,13 +98,21 @@ void kws_cert_renew(kws_req *r)
 	}
 	kw_version_info made;
 	kw_rc rc = kw_cert_renew(r->store, r->segs[1], mode, &made);
+	/* renewed, its deploy failed: the version stands, the reply says it */
+	char *deploy_error = rc == KW_ERR_DEPLOY ? kws_redacted(kw_error_message()) : NULL;
+	if (rc == KW_ERR_DEPLOY)
+		rc = KW_OK;
 	json_t *cur = NULL;
 	if (rc == KW_OK)
 		rc = kw_cert_show(r->store, r->segs[1], made.version, &cur);
 	if (rc != KW_OK)
 		kws_reply_rc(r, rc);
-	else
+	else {
+		if (deploy_error)
+			json_object_set_new(cur, "deploy_error", json_string(deploy_error));
 		kws_reply_json(r, 200, cur);
+	}
+	free(deploy_error);
 }
 
 void kws_cert_delete(kws_req *r)
@@ -205,6 +213,14 @@ void kws_cert_pending_merge(kws_req *r)
 		return;
 	kw_rc rc = kw_cert_merge(r->store, r->segs[1], "x5c", der, len, &report);
 	free(der);
+	/* merged, its deploy failed: the version stands, the reply says it */
+	if (rc == KW_ERR_DEPLOY && report) {
+		char *deploy_error = kws_redacted(kw_error_message());
+		if (deploy_error)
+			json_object_set_new(report, "deploy_error", json_string(deploy_error));
+		free(deploy_error);
+		rc = KW_OK;
+	}
 	if (rc != KW_OK)
 		kws_reply_rc(r, rc);
 	else

@@ -339,12 +339,19 @@ out:
 	/* After the device is given back (a TPM simulator takes one connection:
 	 * prune borrows the run's again, hooks drop it first). The renewal
 	 * stands: what follows (prune, deploy, notify) records its own failures
-	 * as events. A pending version changes nothing yet: the contacts are
-	 * told that a CSR waits for them. */
-	if (rc == KW_OK && pending && kwi_pending_notify(s, name, version) != KW_OK)
-		kw_error_clear();
-	else if (rc == KW_OK && !pending && kwi_after_renewal(s, name, version, NULL) != KW_OK)
-		kw_error_clear();
+	 * as events, and a failed deploy is returned (KW_ERR_DEPLOY, made
+	 * filled). A pending version changes nothing yet: the contacts are told
+	 * that a CSR waits for them. */
+	if (rc == KW_OK && pending) {
+		if (kwi_pending_notify(s, name, version) != KW_OK)
+			kw_error_clear();
+	} else if (rc == KW_OK) {
+		kw_rc after = kwi_after_renewal(s, name, version, NULL);
+		if (after == KW_ERR_DEPLOY)
+			rc = after;
+		else if (after != KW_OK)
+			kw_error_clear();
+	}
 	return rc;
 }
 

@@ -319,8 +319,14 @@ kw_rc kw_cert_merge(kw_store *s, const char *name, const char *source, const uns
 	int version = j.p.version;
 	job_clear(&j);
 	/* After the device is closed. A merge that replaces a version is a
-	 * renewal: prune, deploy and notify record their own failures. */
-	if (rc == KW_OK && previous && kwi_after_renewal(s, name, version, NULL) != KW_OK)
-		kw_error_clear();
+	 * renewal: prune, deploy and notify record their own failures, and a
+	 * failed deploy is returned (KW_ERR_DEPLOY, *report set). */
+	if (rc == KW_OK && previous) {
+		kw_rc after = kwi_after_renewal(s, name, version, NULL);
+		if (after == KW_ERR_DEPLOY)
+			rc = after;
+		else if (after != KW_OK)
+			kw_error_clear();
+	}
 	return rc;
 }

@@ -239,14 +239,10 @@ kw_rc kw_cert_rollback(kw_store *s, const char *name, int version)
 	kwi_device_close(&dev);
 	version_row_clear(&v);
 	cert_row_clear(&c);
-	if (rc == KW_OK) {
-		/* the files on disk follow the current version; a failing hook is
-		 * recorded by deploy, the rollback stands */
-		json_t *report = NULL;
-		if (kwi_deploy(s, name, &report) != KW_OK)
-			kw_error_clear();
-		json_decref(report);
-	}
+	/* the files on disk follow the current version; a failed deploy is
+	 * recorded by deploy and returned (KW_ERR_DEPLOY): the rollback stands */
+	if (rc == KW_OK)
+		rc = kwi_deploy_after_change(s, name, NULL);
 	return rc;
 }
 

@@ -105,6 +105,7 @@ const char *kw_rc_name(kw_rc rc)
 	case KW_ERR_PERM: return "unsafe permissions";
 	case KW_ERR_NOMEM: return "out of memory";
 	case KW_ERR_INTERNAL: return "internal error";
+	case KW_ERR_DEPLOY: return "deploy failed";
 	}
 	return "unknown error";
 }

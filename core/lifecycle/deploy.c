@@ -245,6 +245,26 @@ out:
 	return rc;
 }
 
+/* see lifecycle/lifecycle_internal.h */
+kw_rc kwi_deploy_after_change(kw_store *s, const char *cert, json_t **report)
+{
+	json_t *none = NULL;
+	kw_rc rc = kwi_deploy(s, cert, report ? report : &none);
+	json_decref(none);
+	if (rc == KW_OK)
+		return KW_OK;
+	/* the deploy's words, as KW_ERR_DEPLOY: the change before it stands */
+	char msg[1024], arg[256];
+	kw_hint hint = kw_error_hint();
+	snprintf(msg, sizeof(msg), "%s",
+	         kw_error_message()[0] ? kw_error_message() : kw_rc_name(rc));
+	snprintf(arg, sizeof(arg), "%s", kw_error_hint_arg());
+	kw_error_clear();
+	if (hint == KW_HINT_NONE)
+		return KW_FAIL_HINT_ON(KW_ERR_DEPLOY, KW_HINT_CERT_DEPLOY, cert, "%s", msg);
+	return KW_FAIL_HINT_ON(KW_ERR_DEPLOY, hint, arg[0] ? arg : NULL, "%s", msg);
+}
+
 kw_rc kw_cert_deploy(kw_store *s, const char *name, json_t **report)
 {
 	kw_error_clear();

@@ -29,6 +29,10 @@ kw_rc kwi_notify(kw_store *s, const char *kind, const char *cert, int version,
  * ran, also when it failed (then it says what was done and has "error");
  * NULL when it failed before starting (unknown certificate, bad policy). */
 kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report) KW_MUST_USE;
+/* kwi_deploy after a change that stands whatever the deploy does (a renewal,
+ * a merge, a rollback): any failure becomes KW_ERR_DEPLOY with the deploy's
+ * message (and a hint to deploy again). report may be NULL. */
+kw_rc kwi_deploy_after_change(kw_store *s, const char *cert, json_t **report) KW_MUST_USE;
 
 /* ---- lifecycle/deploy_targets.c ----
  * A policy may name only a deploy target that exists (cert create, policy
@@ -39,11 +43,13 @@ kw_rc kwi_deploy(kw_store *s, const char *cert, json_t **report) KW_MUST_USE;
  * 'web': group: no such group 'www' on this host"). */
 kw_rc kwi_deploy_target_policy_check(kw_store *s, const kwi_policy *p) KW_MUST_USE;
 
-/* ---- lifecycle/renew.c ----
+/* ---- lifecycle/after_renewal.c ----
  * What follows every successful renewal (manual or by the engine): prune
  * versions beyond the policy's history_limit (destroying keys no remaining
- * version uses), deploy, notify "renewed". Failures of deploy/notify are
- * recorded, not returned; *report (may be NULL) receives what happened. */
+ * version uses), deploy, notify "renewed". Failures of prune and notify are
+ * recorded, not returned; a failed deploy (recorded too) is returned as
+ * KW_ERR_DEPLOY once the rest is done: the renewal stands. *report (may be
+ * NULL) receives what happened. */
 kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **report) KW_MUST_USE;
 
 /* ---- lifecycle/renew_result.c ----
@@ -58,12 +64,15 @@ typedef struct {
 	json_t *warnings;  /* "warnings" or nothing */
 	json_t *json;      /* after _finish */
 	char error[1024];
+	char deploy_error[1024];
 } kwi_renew_outcome;
 
 kw_rc kwi_renew_outcome_init(kwi_renew_outcome *o, const char *name, int version) KW_MUST_USE;
 void kwi_renew_outcome_clear(kwi_renew_outcome *o);
 /* r.error becomes a copy of error. */
 void kwi_renew_outcome_error(kwi_renew_outcome *o, const char *error);
+/* r.deploy_error becomes a copy of error. */
+void kwi_renew_outcome_deploy_error(kwi_renew_outcome *o, const char *error);
 /* Builds o->json (and r.json) from the fields as they are. */
 kw_rc kwi_renew_outcome_finish(kwi_renew_outcome *o) KW_MUST_USE;
 /* The report's counts ("renewed", "failed", ... "would_purge") from counts

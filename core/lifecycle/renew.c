@@ -1,5 +1,5 @@
-/* see keyward/lifecycle.h: the renewal engine (renew --due) and what follows
- * every renewal */
+/* see keyward/lifecycle.h: the renewal engine (renew --due); what follows
+ * every renewal is lifecycle/after_renewal.c */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,51 +16,6 @@
 
 #define BACKOFF_BASE 300   /* 5 min after the first failure, doubling */
 #define BACKOFF_MAX  86400 /* never more than a day between attempts */
-
-/* ---- after a renewal ---- */
-
-kw_rc kwi_after_renewal(kw_store *s, const char *cert, int version, json_t **report)
-{
-	json_t *r = json_object(), *dep = NULL;
-	time_t now;
-	kw_rc rc = kwi_now(&now);
-	if (rc == KW_OK)
-		rc = kwi_store_renewal_succeeded(s, cert, now);
-	if (rc != KW_OK)
-		goto out;
-	/* pruning destroys keys: a device that refuses is retried next time */
-	if (kwi_versions_prune(s, cert) != KW_OK) {
-		kwi_devices_reset(s);
-		json_object_set_new(r, "prune_error", json_string(kw_error_message()));
-		kw_error_clear();
-		if ((rc = kwi_event_record(
-		         s, "prune.failed", cert, version,
-		         json_pack("{s:O}", "error", json_object_get(r, "prune_error")))) != KW_OK)
-			goto out;
-	}
-	/* deploy records its own outcome as an event */
-	if (kwi_deploy(s, cert, &dep) != KW_OK) {
-		json_object_set_new(r, "deploy_error", json_string(kw_error_message()));
-		kw_error_clear();
-	}
-	if (dep)
-		json_object_set_new(r, "deploy", dep);
-	json_t *cur = NULL;
-	if (kwi_cert_show(s, cert, version, &cur) != KW_OK)
-		kw_error_clear();
-	json_t *details = json_pack("{s:i,s:O?,s:O?}", "version", version, "thumbprint_sha256",
-	                            json_object_get(cur, "thumbprint_sha256"), "not_after",
-	                            json_object_get(cur, "not_after"));
-	json_decref(cur);
-	rc = kwi_notify(s, "renewed", cert, version, NULL, details);
-	json_decref(details);
-out:
-	if (report)
-		*report = r;
-	else
-		json_decref(r);
-	return rc;
-}
 
 /* ---- the engine ---- */
 
@@ -234,6 +189,9 @@ static kw_rc last_seq(kw_store *s, int64_t *seq)
 
 static int warning_add(void *ctx, const kwi_event_row *e)
 {
+	/* a failed deploy is the result's deploy_error, not a warning */
+	if (strcmp(e->type, "deploy.failed") == 0)
+		return 0;
 	json_t *d = e->details ? json_loads(e->details, 0, NULL) : NULL;
 	const char *err = json_string_value(json_object_get(d, "error"));
 	char *text = NULL;
@@ -244,8 +202,8 @@ static int warning_add(void *ctx, const kwi_event_row *e)
 	return 0;
 }
 
-/* What went wrong after the renewal itself (deploy, prune, notify), as the
- * events recorded since seq say. */
+/* What went wrong after the renewal itself (prune, notify), as the events
+ * recorded since seq say. */
 static void warnings_since(kw_store *s, const char *cert, int64_t seq, json_t *result)
 {
 	json_t *w = json_array();
@@ -284,6 +242,12 @@ static void renew_one(kw_store *s, const due_cert *c, time_t now, kwi_renew_outc
 	kw_rc rc = kwi_cert_renew(s, c->name, KW_RENEW_POLICY, &made);
 	if (stale_suspect(s, rc, opens))
 		rc = kwi_cert_renew(s, c->name, KW_RENEW_POLICY, &made);
+	if (rc == KW_ERR_DEPLOY) {
+		/* renewed all the same; the next run deploys it again */
+		kwi_renew_outcome_deploy_error(o, kw_error_message());
+		kw_error_clear();
+		rc = KW_OK;
+	}
 	if (rc == KW_OK) {
 		/* issuer unknown: a CSR waits for the admin, who has been told */
 		o->r.action = made.pending ? KW_RENEW_PENDING : KW_RENEW_RENEWED;
@@ -333,6 +297,44 @@ static kw_rc lease_take(kw_store *s, const due_cert *c, int *mine)
 	return rc;
 }
 
+/* c's current version's last deploy failed (a hook, a file, its target:
+ * the deploy.failed event is its last deploy event): it is deployed again,
+ * without a new version, once per run until it succeeds. Under c's lease, as
+ * a renewal: two runs never deploy it at once. */
+static void deploy_retry(kw_store *s, const due_cert *c, int dry_run, kwi_renew_outcome *o,
+                         run_err *err)
+{
+	int failed = 0, mine = 0;
+	json_t *report = NULL;
+	if (c->policy->deploy.target == NULL)
+		return;
+	kw_rc rc = kwi_store_deploy_last_failed(s, c->name, c->version, &failed);
+	if (rc != KW_OK) {
+		run_fail(err, rc);
+		return;
+	}
+	if (!failed)
+		return;
+	if (dry_run) {
+		o->r.deploy_retried = 2;
+		return;
+	}
+	if ((rc = lease_take(s, c, &mine)) != KW_OK) {
+		run_fail(err, rc);
+		return;
+	}
+	if (!mine)
+		return; /* another run has it, or renewed it (and so deployed) */
+	o->r.deploy_retried = 1;
+	if (kwi_deploy(s, c->name, &report) != KW_OK) {
+		kwi_renew_outcome_deploy_error(o, kw_error_message()[0] ? kw_error_message()
+		                                                        : "the deploy failed");
+		kw_error_clear();
+	}
+	json_decref(report);
+	kwi_store_cert_release(s, c->id);
+}
+
 /* Decides what to do with c and does it; o->r.action says what happened. */
 static void consider(kw_store *s, const due_cert *c, time_t now, int dry_run, kwi_renew_outcome *o,
                      run_err *err)
@@ -360,6 +362,7 @@ static void consider(kw_store *s, const due_cert *c, time_t now, int dry_run, kw
 	if (now < due) {
 		int sent = notices_send(s, c, now, dry_run, o->notices, err);
 		r->action = sent && !dry_run ? KW_RENEW_NOTIFIED : KW_RENEW_NOT_DUE;
+		deploy_retry(s, c, dry_run, o, err);
 		return;
 	}
 	if (c->pending_version) {
@@ -393,6 +396,9 @@ static void consider(kw_store *s, const due_cert *c, time_t now, int dry_run, kw
 		return;
 	}
 	notices_send(s, c, now, dry_run, o->notices, err);
+	/* pending, backoff: the current version serves on */
+	if (r->action == KW_RENEW_SKIPPED)
+		deploy_retry(s, c, dry_run, o, err);
 }
 
 /* The run: what each result goes to. */
@@ -400,6 +406,7 @@ typedef struct {
 	const kw_renew_options *opts;
 	json_t *results;
 	size_t counts[KWI_RENEW_ACTIONS];
+	size_t deploy_failed; /* results whose deploy failed */
 	run_err err;
 } run;
 
@@ -412,6 +419,7 @@ static void run_add(run *u, kwi_renew_outcome *o)
 		return;
 	}
 	u->counts[o->r.action]++;
+	u->deploy_failed += o->r.deploy_error != NULL;
 	if (u->opts->progress)
 		u->opts->progress(&o->r, u->opts->arg);
 	if (json_array_append(u->results, o->json) != 0)
@@ -523,6 +531,9 @@ kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report)
 		set_time(*report, "now", now);
 		if ((rc = kwi_renew_counts_put(*report, u.counts)) != KW_OK)
 			run_fail(&u.err, rc);
+		else if (json_object_set_new(*report, "deploy_failed",
+		                             json_integer((json_int_t)u.deploy_failed)) != 0)
+			run_fail(&u.err, KW_FAIL(KW_ERR_NOMEM, "out of memory"));
 	}
 	/* a store that fails is everyone's failure, not one certificate's */
 	if (u.err.rc != KW_OK) {

@@ -63,6 +63,12 @@ void kwi_renew_outcome_error(kwi_renew_outcome *o, const char *error)
 	o->r.error = o->error;
 }
 
+void kwi_renew_outcome_deploy_error(kwi_renew_outcome *o, const char *error)
+{
+	snprintf(o->deploy_error, sizeof(o->deploy_error), "%s", error);
+	o->r.deploy_error = o->deploy_error;
+}
+
 static int put_time(json_t *j, const char *key, time_t t)
 {
 	char buf[32];
@@ -106,6 +112,12 @@ kw_rc kwi_renew_outcome_finish(kwi_renew_outcome *o)
 	          put_time(j, "next_attempt", r->next_attempt) ||
 	          (!failed && r->error && json_object_set_new(j, "error", json_string(r->error))) ||
 	          json_object_update(j, o->warnings) ||
+	          (r->deploy_retried &&
+	           json_object_set_new(
+	               j, r->deploy_retried == 1 ? "deploy_retried" : "would_retry_deploy",
+	               json_true())) ||
+	          (r->deploy_error &&
+	           json_object_set_new(j, "deploy_error", json_string(r->deploy_error))) ||
 	          (!quiet && json_object_update(j, o->notices));
 	if (bad) {
 		json_decref(j);

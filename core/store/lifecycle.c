@@ -307,3 +307,28 @@ kw_rc kwi_store_deploy_cert_get(kw_store *s, const char *name, kwi_deploy_cert_r
 	}
 	return rc;
 }
+
+/* see store/store_lifecycle.h: the newest deploy event of name since it was
+ * made (the events of a purged certificate of the same name do not count) */
+kw_rc kwi_store_deploy_last_failed(kw_store *s, const char *name, int version, int *failed)
+{
+	sqlite3_stmt *st = NULL;
+	*failed = 0;
+	KW_GUARD(kwi_store_prepare(s,
+	                           "SELECT type, version FROM events WHERE cert = ?1 AND type IN"
+	                           " ('deploy.done', 'deploy.failed', 'cert.created',"
+	                           " 'cert.imported', 'cert.adopted', 'cert.purged')"
+	                           " ORDER BY seq DESC LIMIT 1",
+	                           &st));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		*failed = type && strcmp(type, "deploy.failed") == 0 &&
+		          sqlite3_column_type(st, 1) != SQLITE_NULL &&
+		          sqlite3_column_int(st, 1) == version;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? KW_OK
+	                                           : KWI_DB_FAIL(s, "reading the last deploy");
+}

@@ -132,6 +132,11 @@ void kwi_deploy_cert_row_clear(kwi_deploy_cert_row *r);
 /* The (not deleted) certificate called name, its policy and current version. */
 kw_rc kwi_store_deploy_cert_get(kw_store *s, const char *name, kwi_deploy_cert_row *out,
                                 int *found) KW_MUST_USE;
+/* *failed 1: the last deploy of certificate name (by its deploy.done and
+ * deploy.failed events since it was created, imported or adopted) failed,
+ * and was of version. renew --due deploys such a version again. */
+kw_rc kwi_store_deploy_last_failed(kw_store *s, const char *name, int version,
+                                   int *failed) KW_MUST_USE;
 
 /* ---- store/settings.c (declared in lifecycle/notify_internal.h) ----
  * kwi_setting_seconds: an integer setting in 1..86400, or its default. */

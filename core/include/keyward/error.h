@@ -37,6 +37,10 @@ typedef enum {
 	KW_ERR_PERM,        /* unsafe file permissions */
 	KW_ERR_NOMEM,
 	KW_ERR_INTERNAL,
+	KW_ERR_DEPLOY, /* the change was made and stands (a renewal, a merge, a
+	                  rollback); the deploy that followed it failed (recorded as
+	                  a deploy.failed event; the message names the certificate,
+	                  its deploy target and what failed) */
 } kw_rc;
 
 /* What the user can do about a recorded error, named by that action. Core's
@@ -81,6 +85,7 @@ typedef enum {
 	KW_HINT_MGMT_ISSUE,           /* issue a management client certificate */
 	KW_HINT_MGMT_INIT,            /* set up management in the store */
 	KW_HINT_DEPLOY_TARGET_LIST,   /* see which deploy targets exist */
+	KW_HINT_CERT_DEPLOY,          /* (NAME) deploy the certificate again */
 } kw_hint;
 
 /* Records an error unless one is already recorded; returns code. */

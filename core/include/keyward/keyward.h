@@ -139,7 +139,9 @@ typedef enum {
  * made (may be NULL) receives the new version's facts. With issuer "unknown" the
  * new version is pending (a CSR for an external CA; the contacts are told)
  * and the current one serves until kw_cert_merge. Refused while a version is
- * pending: one CSR at a time. */
+ * pending: one CSR at a time. Then prune, deploy and notify: a deploy that
+ * fails (files or a hook; a deploy.failed event) gives KW_ERR_DEPLOY with made
+ * filled in: the new version is current all the same. */
 kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key,
                     kw_version_info *made) KW_MUST_USE;
 
@@ -155,7 +157,8 @@ kw_rc kw_cert_renew(kw_store *s, const char *name, kw_renew_key key,
  * notify). Any refusal changes nothing. *report: name, version,
  * previous_version, subject, issuer_dn, not_after, thumbprint_sha256, chain
  * (subjects, in order), dropped [{subject, reason}], notes (what the CA
- * changed from the CSR: subject, SANs).
+ * changed from the CSR: subject, SANs). A deploy after it that fails gives
+ * KW_ERR_DEPLOY with *report set: the merge stands.
  */
 kw_rc kw_cert_merge(kw_store *s, const char *name, const char *source, const unsigned char *data,
                     size_t len, json_t **report) KW_MUST_USE;

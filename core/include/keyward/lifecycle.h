@@ -73,7 +73,8 @@ time_t kw_policy_renew_at(const json_t *policy, time_t not_before, time_t not_af
 kw_rc kw_cert_versions(kw_store *s, const char *name, json_t **out) KW_MUST_USE;
 
 /* Makes an older version current again if it has not expired and its key is
- * still on its device. */
+ * still on its device, then deploys it: a deploy that fails gives
+ * KW_ERR_DEPLOY (the rollback stands). */
 kw_rc kw_cert_rollback(kw_store *s, const char *name, int version) KW_MUST_USE;
 
 /* Disabled certificates are refused by the provider and skipped by renewal. */
@@ -148,10 +149,17 @@ typedef struct {
 	time_t deleted;         /* purged, would-purge, failed (a purge): when deleted */
 	time_t purge_after;     /* ... and when its retention ended */
 	const char *error;      /* failed: what failed; backoff: the last error; NULL: none */
+	/* the deploy: after a renewal; or, for a certificate not renewed now
+	 * whose current version's last deploy failed, run again (no new
+	 * version): deploy_retried 1 (dry run: 2, it would be) */
+	int deploy_retried;
+	const char *deploy_error; /* that deploy failed: what failed (names the
+	                             certificate, its deploy target, the step) */
 	/* the whole result as the report holds it (what --json prints): the
 	 * fields above by their JSON names (times in RFC 3339) and the lists:
 	 * "notified" / "would_notify" [{kind, threshold}], "warnings" [text]
-	 * (after a renewal: deploy, prune or notify failed), "ari" / "ari_error"
+	 * (after a renewal: prune or notify failed), "deploy_error",
+	 * "deploy_retried" / "would_retry_deploy" (true), "ari" / "ari_error"
 	 * (an ACME issuer's renewal information) */
 	const json_t *json;
 } kw_renew_result;
@@ -165,10 +173,12 @@ typedef struct {
 	void *arg;
 } kw_renew_options;
 
-/* Renews every certificate whose trigger is reached, sends due notices,
+/* Renews every certificate whose trigger is reached, deploys again the
+ * current version of those whose last deploy failed, sends due notices,
  * purges expired soft-deletions. One failure never stops the others: *report
- * = {"results": [...], "renewed": n, "failed": n}; KW_OK even when some failed
- * (the caller looks at "failed"). */
+ * = {"results": [...], "renewed": n, "failed": n, "deploy_failed": n}; KW_OK
+ * even when some failed (the caller looks at "failed": renewals or purges,
+ * and "deploy_failed": deploys, after a renewal or run again). */
 kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report) KW_MUST_USE;
 
 /* ---- deployment (core/deploy.c) ---- */
@@ -178,7 +188,9 @@ kw_rc kw_renew_due(kw_store *s, const kw_renew_options *o, json_t **report) KW_M
  * what was written and how hooks ended. A failing hook gives KW_ERR_STATE
  * naming the hook, a target that no longer exists KW_ERR_NOT_FOUND (both
  * recorded as a deploy.failed event); a hook never changes the store.
- * Without a deploy target: KW_OK and an empty report. */
+ * Without a deploy target: KW_OK and an empty report. A deploy that ran and
+ * failed has a report with "ok": false and "error"; its "files" are all the
+ * target's or none: a file that cannot be replaced puts the others back. */
 kw_rc kw_cert_deploy(kw_store *s, const char *name, json_t **report) KW_MUST_USE;
 
 /* ---- deploy targets (core/lifecycle/deploy_targets.c) ----
