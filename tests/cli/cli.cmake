@@ -10,6 +10,8 @@ kw_add_test(test_cli_errors ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_errors.c DE
 kw_add_test(test_cli_wrong_key ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_wrong_key.c DEVICES --p11)
 kw_add_test(test_cli_keyref ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_keyref.c DEVICES --tpm --p11)
 kw_add_test(test_cli_notify ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_notify.c DEVICES --p11)
+# deploys all or nothing, their exit code (3), renew --due deploying again, policy set refusals
+kw_add_test(test_cli_deploy ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_deploy.c DEVICES --p11)
 kw_add_test(test_cli_lifecycle ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_lifecycle.c DEVICES --tpm --p11)
 kw_add_test(test_cli_renew ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_renew.c DEVICES --tpm --p11)
 kw_add_test(test_cli_policy ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_policy.c DEVICES --tpm --p11)

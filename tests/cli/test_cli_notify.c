@@ -216,7 +216,7 @@ Test(cli_deploy, failures_are_one_line_and_leave_the_store_alone)
 	                       store);
 	kwt_result r;
 	cli_runv(&r, NULL, store, CLI_ARGS("cert", "deploy", "web01"));
-	cli_assert_error(&r, 1, "cert deploy with a failing hook");
+	cli_assert_error(&r, 3, "cert deploy with a failing hook");
 	cli_assert_err_has(&r, "post hook", "cert deploy");
 	cli_assert_err_has(&r, "exit status 4", "cert deploy");
 	cli_assert_err_has(&r, "reload failed", "cert deploy");
