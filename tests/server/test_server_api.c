@@ -645,6 +645,24 @@ Test(server_api, an_admin_names_a_deploy_target_but_cannot_set_commands_or_paths
 	cr_assert_not_null(ran, "the deploy target's hook did not run on renewal");
 	cr_assert_str_eq(ran, "web01\n");
 	free(ran);
+	/* a deploy that fails after the renewal: the version stands (200), the
+	 * reply says what failed without the host's paths, an event records it */
+	cr_assert_eq(cli_status("sqlite3 '%s/keyward.db' \"UPDATE deploy_targets SET config ="
+	                        " json_set(config, '$.hooks.deploy', 'echo cannot read"
+	                        " /etc/nginx/web.conf >&2; exit 3')\"",
+	                        c.store),
+	             0);
+	srv_curl(&c, &r, "alice", "POST", "/certificates/web01/renew", "{}");
+	srv_assert_status(&r, 200, "renew whose deploy fails");
+	cr_assert_eq(json_integer_value(json_object_get(r.json, "version")), 3);
+	const char *err = json_string_value(json_object_get(r.json, "deploy_error"));
+	cr_assert(err && strstr(err, "the deploy hook failed (exit status 3)") &&
+	              strstr(err, "cannot read <host path>") && !strstr(err, "/etc/nginx"),
+	          "deploy_error: %s", err ? err : "(none)");
+	srv_reply_free(&r);
+	cr_assert_eq(cli_sql_count(c.store, "SELECT count(*) FROM events WHERE type ="
+	                                    " 'deploy.failed' AND cert = 'web01' AND version = 3"),
+	             1);
 	free(marker);
 	json_decref(p);
 	srv_teardown(&c);
