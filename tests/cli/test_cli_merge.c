@@ -338,3 +338,61 @@ Test(merge, pkcs7_bundles_and_der_certificates_are_taken)
 	free(dir);
 	free(store);
 }
+
+/* A merge that replaces a version is a renewal: when its deploy fails, the
+ * merge stands (the new version is current), the exit code is 3 and the one
+ * stderr line names the certificate, its deploy target and the hook. */
+Test(merge, a_merge_whose_deploy_fails_stands_and_exits_3)
+{
+	char *store = kwt_store_new(0, 1), *dir = kwt_tmpdir("deploy");
+	cli_ca ca = cli_ca_new();
+	kwt_result r;
+	create_pending(store, "web", "hsm", "ec-p256");
+	char *csr = cli_csr_file(store, dir, "web", "v1.csr");
+	char *leaf = cli_ca_sign(&ca, csr, "v1.pem", 30, NULL);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "merge", "web", leaf));
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store,
+	       CLI_ARGS("deploy-target", "add", "web-files", "--deploy",
+	                "echo 'reload failed' >&2; exit 3"));
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("policy", "show", "web"));
+	json_t *p = cli_json(r.out, "policy show");
+	kwt_result_free(&r);
+	json_object_set_new(p, "deploy", json_pack("{s:s}", "target", "web-files"));
+	char *text = json_dumps(p, 0);
+	char *pf = kwt_write_file(dir, "policy.json", text, strlen(text), 0600);
+	cli_ok(&r, NULL, store, CLI_ARGS("policy", "set", "web", pf));
+	kwt_result_free(&r);
+	cli_ok(&r, NULL, store, CLI_ARGS("cert", "renew", "web"));
+	kwt_result_free(&r);
+	free(csr);
+	free(leaf);
+	csr = cli_csr_file(store, dir, "web", "v2.csr");
+	leaf = cli_ca_sign(&ca, csr, "v2.pem", 30, NULL);
+	cli_runv(&r, NULL, store, CLI_ARGS("cert", "merge", "web", leaf, "--json"));
+	cr_assert_eq(r.status, 3, "exit %d: %s%s", r.status, r.out, r.err);
+	cr_assert_str_eq(r.err, "keyward: certificate 'web': deploy target 'web-files': the deploy "
+	                        "hook failed (exit status 3): reload failed (once fixed: keyward "
+	                        "cert deploy web)\n");
+	json_t *rep = cli_json(r.out, "cert merge --json");
+	cr_assert_eq(json_integer_value(json_object_get(rep, "version")), 2);
+	cr_assert(strstr(cli_js(rep, "deploy_error"), "the deploy hook failed") != NULL);
+	json_decref(rep);
+	kwt_result_free(&r);
+	json_t *j = cli_show(store, "web", 0);
+	cr_assert_eq(json_integer_value(json_object_get(j, "version")), 2);
+	cr_assert_str_eq(cli_js(j, "status"), "active");
+	json_decref(j);
+	cr_assert_eq(cli_sql_count(store, "SELECT count(*) FROM events WHERE type = 'deploy.failed'"
+	                                  " AND cert = 'web' AND version = 2"),
+	             1);
+	json_decref(p);
+	free(text);
+	free(pf);
+	free(csr);
+	free(leaf);
+	cli_ca_free(&ca);
+	free(dir);
+	free(store);
+}
