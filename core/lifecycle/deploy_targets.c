@@ -174,12 +174,12 @@ static kw_rc destination_check(const char *who, const char *kind, const char *pa
 		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	const char *dir = dirname(copy);
 	kw_rc rc = KW_OK;
-	if (stat(dir, &st) != 0 && errno == ENOENT)
+	int missing = stat(dir, &st) != 0, e = errno;
+	if (missing && e == ENOENT)
 		rc = KW_FAIL(KW_ERR_NOT_FOUND, "%s: %s: directory %s does not exist on this host",
 		             who, kind, dir);
-	else if (stat(dir, &st) != 0)
-		rc =
-		    KW_FAIL(KW_ERR_IO, "%s: %s: directory %s: %s", who, kind, dir, strerror(errno));
+	else if (missing)
+		rc = KW_FAIL(KW_ERR_IO, "%s: %s: directory %s: %s", who, kind, dir, strerror(e));
 	else if (!S_ISDIR(st.st_mode))
 		rc = KW_FAIL(KW_ERR_STATE, "%s: %s: %s is not a directory", who, kind, dir);
 	else if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
@@ -190,7 +190,8 @@ static kw_rc destination_check(const char *who, const char *kind, const char *pa
 }
 
 /* What the target's stored settings need from this host: the owner and group
- * resolve, every destination's directory exists. */
+ * resolve, every destination's directory exists, no destination is a
+ * directory. */
 static kw_rc deployable(const char *target, const json_t *config)
 {
 	char who[200];
