@@ -90,14 +90,14 @@ abrmd_stop() {
 }
 
 # TPM commands recorded in a pcapng file (one enhanced packet block per
-# command and one per response).
+# command and one per response); "missing" when there is no such file.
 tpm_commands() {
 	python3 - "$1" <<'PY'
 import struct, sys
 try:
     data = open(sys.argv[1], "rb").read()
 except OSError:
-    print(0); sys.exit()
+    print("missing"); sys.exit()
 off = n = 0
 while off + 8 <= len(data):
     t, size = struct.unpack_from("<II", data, off)

@@ -33,6 +33,13 @@ verdict() {
 		else print "**missed**" }'
 }
 
+# The verdict of a comparison whose peer failed to run: met only when
+# keyward's own figure (arg 1) was measured; a failing peer proves nothing
+# about a keyward that failed too.
+peer_fails_verdict() {
+	if [[ $1 =~ ^[0-9.]+$ ]]; then echo "met (the peer fails)"; else echo "**missed** (failed)"; fi
+}
+
 # a number for the table
 fmt() {
 	awk -v v="$1" 'BEGIN { if (v !~ /^[0-9.]+$/) print "failed";

@@ -115,7 +115,7 @@ sign_rows() {
 		rp=$(ratio "$kw" "$peer")
 		row 1 "$what: keyward vs raw $raw_name" "$(fmt "$kw")" "raw $(fmt "$raw")" "$rr" "≥ 0.95" "$(verdict "$rr" 0.95)"
 		if [ "$peer" = failed ] && [ "$kw" != failed ]; then
-			row 1 "$what: keyward vs $pname" "$(fmt "$kw")" "$pname fails: $(sign_peer_error "$b" "$t" "$th")" "n/a" "≥ 1.00" "met (the peer fails)"
+			row 1 "$what: keyward vs $pname" "$(fmt "$kw")" "$pname fails: $(sign_peer_error "$b" "$t" "$th")" "n/a" "≥ 1.00" "$(peer_fails_verdict "$kw")"
 		else
 			row 1 "$what: keyward vs $pname" "$(fmt "$kw")" "$pname $(fmt "$peer")" "$rp" "≥ 1.00" "$(verdict "$rp" 1.00)"
 		fi

@@ -58,15 +58,23 @@ tls_once() {
 	awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", n / (b - a) }' \
 		>>"$W/tls/$id-$proto.rate"
 	echo "$n" >>"$W/tls/$id-$proto.count"
-	[ -n "$cpcap" ] && echo $(($(tpm_commands "$cpcap") - c0)) >>"$W/tls/$id-$proto.cmds"
-	[ -n "$spcap" ] && echo $(($(tpm_commands "$spcap") - s0)) >>"$W/tls/$id-$proto.simcmds"
+	[ -n "$cpcap" ] && cmds_delta "$c0" "$(tpm_commands "$cpcap")" >>"$W/tls/$id-$proto.cmds"
+	[ -n "$spcap" ] && cmds_delta "$s0" "$(tpm_commands "$spcap")" >>"$W/tls/$id-$proto.simcmds"
 	return 0
 }
 
-# total commands / total handshakes over all runs
+# the commands recorded between two counts, or "missing" when a recording
+# was (the pcap file absent or unreadable): never a 0 that would read "met"
+cmds_delta() {
+	if [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ ]]; then echo $(($2 - $1)); else echo missing; fi
+}
+
+# total commands / total handshakes over all runs; "failed" when a run's
+# recording was missing
 tls_cmds_per() {
 	local c="$W/tls/$1-$2.${3:-cmds}" n="$W/tls/$1-$2.count"
-	[ -f "$c" ] && [ -f "$n" ] || { echo "n/a"; return; }
+	[ -f "$c" ] && [ -f "$n" ] || { echo "failed"; return; }
+	grep -qv '^[0-9][0-9]*$' "$c" && { echo "failed"; return; }
 	awk -v c="$(awk '{ s += $1 } END { print s + 0 }' "$c")" \
 		-v n="$(awk '{ s += $1 } END { print s + 0 }' "$n")" \
 		'BEGIN { if (n > 0) printf "%.2f", c / n; else print "n/a" }'
@@ -145,7 +153,7 @@ tls_rows() {
 			t2=$(med "$W/tls/$id-$p.rate"); c2=$(tls_cmds_per $id $p)
 			r=$(ratio "$v" "$t2")
 			if [ "$t2" = failed ]; then
-				row 2 "$P handshakes/s: keyward via abrmd vs $pn" "$(fmt "$v")" "fails: $(grep -o 'no shared cipher\|alert [a-z ]*' "$W/tls/$id.err" "$W/tls/$id.stime.err" 2>/dev/null | head -1 | cut -d: -f2)" "n/a" "≥ 1.00" "met (the peer fails)"
+				row 2 "$P handshakes/s: keyward via abrmd vs $pn" "$(fmt "$v")" "fails: $(grep -o 'no shared cipher\|alert [a-z ]*' "$W/tls/$id.err" "$W/tls/$id.stime.err" 2>/dev/null | head -1 | cut -d: -f2)" "n/a" "≥ 1.00" "$(peer_fails_verdict "$v")"
 			else
 				row 2 "$P handshakes/s: keyward via abrmd vs $pn, $c2 TPM commands/handshake (simulator: $(tls_cmds_per $id $p simcmds))" "$(fmt "$v")" "$(fmt "$t2")" "$r" "≥ 1.00" "$(verdict "$r" 1.00)"
 			fi
