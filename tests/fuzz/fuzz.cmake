@@ -11,7 +11,8 @@
 #   http_head  keyward serve's request heads (what a peer sends unauthenticated)
 #   csr        CSRs from other hosts (keyward ca sign)
 #   acme       what an ACME server sends: headers, JSON, problems, renewalInfo
-set(KW_FUZZ_TARGETS policy azure keyref names tpm2_blob certs import pin_source refpem uri cli http_head csr acme)
+#   agent_msg  keyward agent's messages (what any local user may send)
+set(KW_FUZZ_TARGETS policy azure keyref names tpm2_blob certs import pin_source refpem uri cli http_head csr acme agent_msg)
 set(KW_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 foreach(t ${KW_FUZZ_TARGETS})
   if(KEYWARD_FUZZ)
