@@ -161,6 +161,10 @@ static void print_show(const json_t *j)
 	printf("key:                %s, exportable: %s, generated on device: %s\n",
 	       str(key, "type"), json_is_true(json_object_get(key, "exportable")) ? "YES" : "no",
 	       json_is_true(json_object_get(key, "generated_on_device")) ? "yes" : "no");
+	if (json_object_get(j, "access") != NULL) {
+		printf("access:             ");
+		cli_access_print(json_object_get(j, "access"));
+	}
 	json_int_t pending = json_integer_value(json_object_get(j, "pending_version"));
 	if (pending)
 		printf("pending:            version %lld waits for its certificate: keyward cert "
@@ -170,7 +174,18 @@ static void print_show(const json_t *j)
 
 static kw_rc get_show(kw_store *s, const read_opts *o, json_t **out)
 {
-	return kw_cert_show(s, o->name, o->version, out);
+	kw_access_entry *acl = NULL;
+	size_t n = 0;
+	kw_rc rc = kw_cert_show(s, o->name, o->version, out);
+	if (rc != KW_OK)
+		return rc;
+	/* a certificate cert show shows but that has no list of its own (a deleted
+	 * one): no "access" */
+	if (kw_cert_access_get(s, o->name, &acl, &n) == KW_OK)
+		json_object_set_new(*out, "access", cli_access_json(acl, n));
+	kw_error_clear();
+	free(acl);
+	return KW_OK;
 }
 
 /* The commands that read one JSON document and print it, or --json it. */

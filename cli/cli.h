@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <time.h>
 
+#include <keyward/agent.h>
 #include <keyward/keyward.h>
 
 typedef struct cli_command {
@@ -126,6 +127,13 @@ int cmd_config(int argc, char **argv);
 
 int cert_deploy(int argc, char **argv);
 
+/* cert_access.c: who may use a certificate's key through the agent; the list
+ * as JSON (with each user's or group's name) and as one line of text */
+int cert_access(int argc, char **argv);
+json_t *cli_access_json(const kw_access_entry *e, size_t n);
+void cli_access_print(const json_t *access);
+/* cmd_agent.c: keyward agent [--socket PATH] [--store DIR] */
+int cmd_agent(int argc, char **argv);
 /* cmd_doctor.c: keyward doctor [--repair] [--json] */
 int cmd_doctor(int argc, char **argv);
 

@@ -56,6 +56,14 @@ int cmd_cert(int argc, char **argv)
 	    {"list", cert_list, "[--json]", "Lists certificates (their current versions)."},
 	    {"show", cert_show, "NAME [--version N] [--json]",
 	     "Shows a certificate version (default: the current one)."},
+	    {"access", cert_access,
+	     "NAME [--allow-user USER] [--allow-group GROUP] [--deny-user USER] "
+	     "[--deny-group GROUP] [--json]",
+	     "Shows and changes who may use the certificate's key through keyward agent:\n"
+	     "the users and groups of its access list, and always the store's owner and root\n"
+	     "(an empty list: only them). USER and GROUP: names or numbers that exist on this\n"
+	     "host; each option may be repeated. A change takes effect at the next signature,\n"
+	     "without restarting the agent or the servers. Then prints the list."},
 	    {"export", cert_export, "NAME [--version N] [--chain] [--out FILE]",
 	     "Writes the certificate (and with --chain its chain) as PEM. Never a private key."},
 	    {"csr", cert_csr, "NAME [--out FILE]",

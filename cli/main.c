@@ -44,6 +44,13 @@ static const cli_command commands[] = {
      "--listen ADDR:PORT [--tls-cert NAME] [--max-body BYTES] [--timeout S] "
      "[--handshake-timeout S] [--max-connections N] [--max-connections-per-address N]",
      "the management API: HTTPS REST, clients with management certificates"},
+    {"agent", cmd_agent, "[--socket PATH] [--store DIR] [--max-connections N]",
+     "the local signing service: servers running as ordinary users sign with\n"
+     "hardware keys over a UNIX socket (default " KW_AGENT_SOCKET_DEFAULT "), each\n"
+     "certificate used only by the users and groups of its access list (keyward cert\n"
+     "access). The provider uses it when KEYWARD_AGENT or its agent parameter names\n"
+     "the socket. Socket activation: LISTEN_FDS=1. SIGTERM/SIGINT: stops accepting,\n"
+     "lets each connection finish its request, exits 0."},
     {"mgmt", cmd_mgmt, "init|issue|revoke|list ...",
      "management certificates: the API's CA and its clients (reader, admin)"},
     {NULL, NULL, NULL, NULL},

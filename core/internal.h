@@ -45,6 +45,8 @@ struct kw_store {
  * never written, and a store whose schema is not this build's is refused
  * rather than migrated. */
 kw_rc kwi_store_open_reader(const char *dir, kw_store **out) KW_MUST_USE;
+/* The store for changes, as kw_store_open opens it (the agent's events). */
+kw_rc kwi_store_open_writer(const char *dir, kw_store **out) KW_MUST_USE;
 kw_rc kwi_store_begin(kw_store *s) KW_MUST_USE;
 kw_rc kwi_store_commit(kw_store *s) KW_MUST_USE;
 void kwi_store_rollback(kw_store *s);

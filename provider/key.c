@@ -7,6 +7,8 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
+#include <keyward/agent.h>
+
 #include "provider.h"
 
 /*
@@ -125,14 +127,24 @@ kwp_key *kwp_key_new(kwp_ctx *prov, kw_key *key)
 	return k;
 }
 
+/* Through the agent: KEYWARD_AGENT (kw_key_open follows it), else the
+ * provider's parameter "agent"; NULL: the store directly. */
+static const char *agent_socket(const kwp_ctx *prov)
+{
+	const char *env = getenv(KW_AGENT_ENV);
+	return env != NULL && env[0] != '\0' ? env : prov->agent;
+}
+
 kwp_key *kwp_key_open(kwp_ctx *prov, const char *store_dir, const char *name, int version)
 {
-	char *dir = store_dir ? strdup(store_dir) : kwp_store_dir(prov);
+	const char *agent = agent_socket(prov);
+	char *dir = agent ? strdup(agent) : store_dir ? strdup(store_dir) : kwp_store_dir(prov);
 	kw_key *key = NULL;
 	if (dir == NULL)
 		return NULL;
 	OSSL_LIB_CTX *prev = kwp_core_enter(prov);
-	kw_rc rc = kw_key_open(dir, name, version, &key);
+	kw_rc rc = agent ? kw_key_open_agent(agent, name, version, &key)
+	                 : kw_key_open(dir, name, version, &key);
 	kwp_core_leave(prev);
 	if (rc != KW_OK) {
 		kwp_raise_kw(prov, KWP_R_KEY_UNAVAILABLE);

@@ -5,7 +5,10 @@
  * Loading never touches a device: a missing TPM or token only makes the key
  * load fail, with keyward's message. The store is the config parameter
  * "store" ([keyward_sect] store = /path in openssl.cnf), else KEYWARD_STORE,
- * else keyward's default; a reference file may name its own.
+ * else keyward's default; a reference file may name its own. With the
+ * parameter "agent" (a socket path; KEYWARD_AGENT overrides it) keys are
+ * loaded and used through keyward agent instead: the store, the devices and
+ * the PINs stay with the agent.
  *
  * All algorithms carry "provider=keyward". keymgmt loads keys (its new()
  * makes an empty key only; there is no gen and no import), so software keys
@@ -17,6 +20,7 @@
  *   activate = 1
  *   store = /var/lib/keyward      # else KEYWARD_STORE, else keyward's default
  *   load_default = auto           # auto (unless FIPS is active) | yes | no
+ *   agent = /run/keyward/agent.sock   # through keyward agent (else KEYWARD_AGENT)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +231,7 @@ static void provider_teardown(void *provctx)
 	OSSL_PROVIDER_unload(prov->app_default);
 	OSSL_LIB_CTX_free(prov->core_libctx);
 	free(prov->store_dir);
+	free(prov->agent);
 	free(prov);
 }
 
@@ -292,13 +297,15 @@ static void activate_default(kwp_ctx *prov, OSSL_FUNC_core_get_libctx_fn *get_li
 static int read_config(kwp_ctx *prov, OSSL_FUNC_core_get_params_fn *get_params,
                        OSSL_FUNC_core_get_libctx_fn *get_libctx)
 {
-	const char *store = NULL, *load_default = NULL;
+	const char *store = NULL, *load_default = NULL, *agent = NULL;
 	OSSL_PARAM params[] = {OSSL_PARAM_utf8_ptr("store", &store, 0),
 	                       OSSL_PARAM_utf8_ptr("load_default", &load_default, 0),
-	                       OSSL_PARAM_END};
+	                       OSSL_PARAM_utf8_ptr("agent", &agent, 0), OSSL_PARAM_END};
 	if (get_params == NULL || !get_params(prov->handle, params))
-		store = load_default = NULL;
+		store = load_default = agent = NULL;
 	activate_default(prov, get_libctx, load_default ? load_default : "auto");
+	if (agent != NULL && agent[0] != '\0' && (prov->agent = strdup(agent)) == NULL)
+		return 0;
 	if (store == NULL || store[0] == '\0')
 		return 1;
 	return (prov->store_dir = strdup(store)) != NULL;

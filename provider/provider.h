@@ -55,6 +55,7 @@ typedef struct kwp_ctx {
 	OSSL_PROVIDER *core_default;
 	OSSL_PROVIDER *app_default; /* our activation of the application's default provider */
 	char *store_dir;            /* the config parameter "store", or NULL */
+	char *agent;                /* the config parameter "agent" (a socket), or NULL */
 	OSSL_FUNC_core_new_error_fn *new_error;
 	OSSL_FUNC_core_set_error_debug_fn *set_error_debug;
 	OSSL_FUNC_core_vset_error_fn *vset_error;

@@ -5,8 +5,10 @@
 
 #include <openssl/x509.h>
 
+#include <keyward/agent.h>
 #include <keyward/key.h>
 
+#include "agent/client.h"
 #include "device/conn.h"
 #include "store/store_certs.h"
 
@@ -21,6 +23,9 @@ struct kw_key {
 	size_t spki_len, cert_len, chain_len;
 	size_t n_chain;
 	size_t *chain_off, *chain_sz;
+	kwi_agent_link *agent; /* through the agent (then conn is NULL) */
+	char *agent_kind;
+	uint32_t agent_caps;
 };
 
 /* Splits the concatenated chain into certificates (offsets and sizes). */
@@ -163,10 +168,53 @@ static kw_rc key_open_once(const char *store_dir, const char *name, int version,
 	return rc;
 }
 
+/* A key the agent loaded: what it answered, the link to sign through. */
+static kw_rc key_open_agent(const char *socket_path, const char *name, int version, kw_key **out)
+{
+	kwi_agent_loaded l;
+	kw_key *k = calloc(1, sizeof(*k));
+	if (k == NULL || (k->name = strdup(name)) == NULL) {
+		free(k);
+		return KW_FAIL(KW_ERR_NOMEM, "out of memory");
+	}
+	atomic_init(&k->refs, 1);
+	kw_rc rc = kwi_agent_link_open(socket_path, name, version, &l, &k->agent);
+	if (rc == KW_OK) {
+		k->version = l.version;
+		k->type = l.type;
+		k->agent_kind = l.kind;
+		k->agent_caps = l.caps;
+		k->spki = l.spki;
+		k->spki_len = l.spki_len;
+		k->cert = l.cert;
+		k->cert_len = l.cert_len;
+		k->chain = l.chain;
+		k->chain_len = l.chain_len;
+		rc = chain_index(k);
+	}
+	if (rc == KW_OK)
+		*out = k;
+	else
+		kw_key_free(k);
+	return rc;
+}
+
+kw_rc kw_key_open_agent(const char *socket_path, const char *name, int version, kw_key **out)
+{
+	*out = NULL;
+	kw_error_clear();
+	if (socket_path == NULL || socket_path[0] == '\0' || name == NULL || name[0] == '\0')
+		return KW_FAIL(KW_ERR_USAGE, "no agent socket or certificate name given");
+	return key_open_agent(socket_path, name, version, out);
+}
+
 kw_rc kw_key_open(const char *store_dir, const char *name, int version, kw_key **out)
 {
 	*out = NULL;
 	kw_error_clear();
+	const char *agent = getenv(KW_AGENT_ENV);
+	if (agent != NULL && agent[0] != '\0')
+		return key_open_agent(agent, name, version, out);
 	if (store_dir == NULL || store_dir[0] == '\0')
 		return KW_FAIL(KW_ERR_USAGE,
 		               "no keyward store configured (set the provider's store "
@@ -194,6 +242,8 @@ void kw_key_free(kw_key *k)
 	if (k == NULL || atomic_fetch_sub(&k->refs, 1) > 1)
 		return;
 	kwi_conn_put(k->conn);
+	kwi_agent_link_free(k->agent);
+	free(k->agent_kind);
 	kw_key_blob_clear(&k->ref);
 	free(k->name);
 	free(k->spki);
@@ -221,6 +271,8 @@ kw_key_type kw_key_get_type(const kw_key *k)
 
 const char *kw_key_backend_kind(const kw_key *k)
 {
+	if (k->agent != NULL)
+		return k->agent_kind;
 	return kwi_conn_kind(k->conn);
 }
 
@@ -267,6 +319,18 @@ static size_t md_len(int nid)
 	return md ? (size_t)EVP_MD_get_size(md) : 0;
 }
 
+static unsigned key_caps(const kw_key *k)
+{
+	if (k->agent != NULL)
+		return k->agent_caps;
+	return kwi_conn_caps(k->conn) & KW_CAP_PSS_ANY_SALT ? KW_AGENT_CAP_PSS_ANY_SALT : 0;
+}
+
+unsigned kw_key_agent_caps(const kw_key *k)
+{
+	return key_caps(k);
+}
+
 static int key_can_sign(const kw_key *k, const kw_sign_params *p)
 {
 	int rsa = kw_key_type_is_rsa(k->type);
@@ -277,7 +341,7 @@ static int key_can_sign(const kw_key *k, const kw_sign_params *p)
 	if (!rsa || (p->scheme != KW_SIG_RSA_PKCS1 && p->scheme != KW_SIG_RSA_PSS))
 		return 0;
 	/* A TPM makes PSS signatures with a salt as long as the digest only. */
-	if (p->scheme == KW_SIG_RSA_PSS && !(kwi_conn_caps(k->conn) & KW_CAP_PSS_ANY_SALT))
+	if (p->scheme == KW_SIG_RSA_PSS && !(key_caps(k) & KW_AGENT_CAP_PSS_ANY_SALT))
 		return p->pss_saltlen == -1 || (size_t)p->pss_saltlen == md_len(p->md_nid);
 	return 1;
 }
@@ -292,6 +356,8 @@ kw_rc kw_key_sign(kw_key *k, const kw_sign_params *p, const unsigned char *dgst,
 		               "(scheme %d, %s, salt %d)",
 		               kw_key_type_name(k->type), k->name, (int)p->scheme,
 		               OBJ_nid2sn(p->md_nid), p->pss_saltlen);
+	if (k->agent != NULL)
+		return kwi_agent_link_sign(k->agent, p, dgst, dgst_len, sig, sig_len);
 	return kwi_conn_sign(k->conn, &k->ref, p, dgst, dgst_len, sig, sig_len);
 }
 

@@ -178,6 +178,13 @@ static const char *const migrations[] = {
     "  kind TEXT NOT NULL CHECK (kind IN ('files')),"
     "  config TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);",
+    /* 7 → 8: who may use a certificate's key through the agent (keyward cert access);
+     * no row: only the store's owner and root */
+    "CREATE TABLE cert_access ("
+    "  cert_id INTEGER NOT NULL REFERENCES certs(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('user','group')),"
+    "  id INTEGER NOT NULL CHECK (id >= 0 AND id <= 4294967295),"
+    "  PRIMARY KEY (cert_id, kind, id));",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -534,6 +541,12 @@ out:
 kw_rc kw_store_open(const char *dir, kw_store **out)
 {
 	kw_error_clear();
+	return store_open(dir, 0, out);
+}
+
+/* see internal.h */
+kw_rc kwi_store_open_writer(const char *dir, kw_store **out)
+{
 	return store_open(dir, 0, out);
 }
 

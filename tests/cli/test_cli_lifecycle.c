@@ -66,6 +66,9 @@ Test(cli_lifecycle, versions_shows_every_version_as_cert_show_does)
 	cr_assert_eq(json_array_size(list), 3);
 	for (size_t i = 0; i < 3; i++) {
 		json_t *want = cli_show(store, "web", (int)i + 1);
+		/* the access list is the certificate's, not a version's */
+		cr_assert(json_is_array(json_object_get(want, "access")));
+		json_object_del(want, "access");
 		cr_assert(json_equal(json_array_get(list, i), want),
 		          "versions[%zu] is not cert show --version %zu", i, i + 1);
 		cli_assert_jbool(json_array_get(list, i), "current", i == 2, "versions");

@@ -34,7 +34,7 @@ typedef enum {
 	KW_ERR_IO,          /* file system error */
 	KW_ERR_STORE,       /* database error or corrupt store */
 	KW_ERR_STATE,       /* object is in the wrong state for this */
-	KW_ERR_PERM,        /* unsafe file permissions */
+	KW_ERR_PERM,        /* unsafe file permissions; a caller the agent refuses */
 	KW_ERR_NOMEM,
 	KW_ERR_INTERNAL,
 	KW_ERR_DEPLOY, /* the change was made and stands (a renewal, a merge, a
