@@ -223,13 +223,9 @@ static kw_rc relink(kwi_agent_link *l)
 	return rc;
 }
 
-static kw_rc link_sign(kwi_agent_link *l, const kw_sign_params *p, const unsigned char *dgst,
+static kw_rc sign_once(kwi_agent_link *l, const kw_sign_params *p, const unsigned char *dgst,
                        size_t dgst_len, unsigned char *sig, size_t *sig_len)
 {
-	if (l->fd >= 0 && l->pid != getpid())
-		agent_drop(l); /* the parent's connection: ours only to let go of */
-	if (l->fd < 0)
-		KW_GUARD(relink(l));
 	kwi_msgbuf_start(l->req, KWI_MSG_SIGN);
 	kwi_msgbuf_u32(l->req, KWI_TAG_HANDLE, l->handle);
 	kwi_msgbuf_u32(l->req, KWI_TAG_SCHEME, (uint32_t)p->scheme);
@@ -246,6 +242,28 @@ static kw_rc link_sign(kwi_agent_link *l, const kw_sign_params *p, const unsigne
 	memcpy(sig, t->val, t->len);
 	*sig_len = t->len;
 	return KW_OK;
+}
+
+/* A connection kept from an earlier call may have been closed by an agent
+ * that restarted since: when it breaks, the signature is asked once more on
+ * a new connection (signing a digest twice is harmless), so a handshake
+ * that starts after the restart succeeds. When the agent is down, or the
+ * new connection breaks too, the signature fails cleanly. */
+static kw_rc link_sign(kwi_agent_link *l, const kw_sign_params *p, const unsigned char *dgst,
+                       size_t dgst_len, unsigned char *sig, size_t *sig_len)
+{
+	if (l->fd >= 0 && l->pid != getpid())
+		agent_drop(l); /* the parent's connection: ours only to let go of */
+	int kept = l->fd >= 0;
+	if (!kept)
+		KW_GUARD(relink(l));
+	kw_rc rc = sign_once(l, p, dgst, dgst_len, sig, sig_len);
+	if (rc == KW_ERR_UNAVAILABLE && kept && l->fd < 0) {
+		kw_error_clear();
+		KW_GUARD(relink(l));
+		rc = sign_once(l, p, dgst, dgst_len, sig, sig_len);
+	}
+	return rc;
 }
 
 kw_rc kwi_agent_link_sign(kwi_agent_link *l, const kw_sign_params *p, const unsigned char *dgst,
