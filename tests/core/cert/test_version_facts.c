@@ -175,7 +175,8 @@ Test(facts, a_schema_5_store_is_filled_when_opened)
 	outputs a = outputs_take(store);
 	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), kw_store_schema_version());
 	/* the store as keyward before schema 6 left it */
-	sql(store, "DROP TABLE deploy_targets; DROP TRIGGER versions_facts_stale; ALTER TABLE "
+	sql(store, "DROP TABLE cert_access; DROP TABLE deploy_targets; DROP TRIGGER "
+	           "versions_facts_stale; ALTER TABLE "
 	           "versions DROP COLUMN subject_dn;"
 	           " ALTER TABLE versions DROP COLUMN issuer_dn; ALTER TABLE versions DROP COLUMN"
 	           " sans; ALTER TABLE versions DROP COLUMN spki_sha256; PRAGMA user_version = 5;");
