@@ -354,7 +354,7 @@ Test(cli_deploy_target, an_old_store_with_inline_deploy_policies_migrates_to_tar
 	char *sql = NULL;
 	cr_assert(
 	    asprintf(&sql,
-	             "DROP TABLE deploy_targets;"
+	             "DROP TABLE deploy_targets; DROP TABLE cert_access;"
 	             " UPDATE certs SET policy = json_set(policy, '$.deploy', json('{\"cert\":"
 	             " \"%s/cert.pem\", \"mode\": \"0600\", \"hooks\": {\"deploy\": \"echo"
 	             " $KEYWARD_NAME > %s/ran\"}}')) WHERE name = 'web01';"
@@ -367,7 +367,7 @@ Test(cli_deploy_target, an_old_store_with_inline_deploy_policies_migrates_to_tar
 	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), 6);
 	/* any command opens (and so migrates) the store */
 	json_t *p = cli_json_of(store, CLI_ARGS("policy", "show", "web01"));
-	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), 7);
+	cr_assert_eq(cli_sql_count(store, "PRAGMA user_version"), 8);
 	json_t *want = json_pack("{s:s}", "target", "cert-web01");
 	cr_assert(json_equal(json_object_get(p, "deploy"), want),
 	          "web01's deploy is not the target");
@@ -416,6 +416,28 @@ static char *cache_value(const char *build, const char *key)
 	return cli_out("sed -n 's/^%s:[A-Z]*=//p' '%s/CMakeCache.txt'", key, build);
 }
 
+/* systemd-analyze verify of a service and the unit that starts it (a timer
+ * or a socket), from copies in a directory of their own: the service's
+ * ExecStart must exist, so the copy runs the keyward just built. */
+static void units_verify(const char *service, const char *service_name, const char *other,
+                         const char *other_name)
+{
+	char *vdir = kwt_tmpdir("verify");
+	cr_assert_eq(cli_status("command -v systemd-analyze >/dev/null"), 0,
+	             "systemd-analyze is not installed (ci/install-deps installs systemd)");
+	cr_assert_eq(cli_status("sed 's#^ExecStart=[^ ]*#ExecStart=%s#' '%s' > '%s/%s' && "
+	                        "cp '%s' '%s/%s'",
+	                        kwt_env("KW_TEST_KEYWARD_BIN"), service, vdir, service_name, other,
+	                        vdir, other_name),
+	             0);
+	char *out = cli_out("cd '%s' && systemd-analyze verify %s %s 2>&1; echo rc=$?", vdir,
+	                    service_name, other_name);
+	cr_assert(strstr(out, "rc=0") != NULL && strstr(out, "keyward-") == NULL,
+	          "systemd-analyze verify: %s", out);
+	free(out);
+	free(vdir);
+}
+
 Test(systemd, cmake_install_puts_both_units_in_lib_systemd_system)
 {
 	char *build = build_dir();
@@ -452,23 +474,7 @@ Test(systemd, cmake_install_puts_both_units_in_lib_systemd_system)
 	              strstr(text, "\nWantedBy=timers.target\n"),
 	          "%s", text);
 	free(text);
-	/* systemd-analyze checks the units; its ExecStart must exist, so check
-	 * a copy pointing at the keyward just built */
-	if (cli_status("command -v systemd-analyze >/dev/null") == 0) {
-		char *vdir = kwt_tmpdir("verify");
-		cr_assert_eq(cli_status("sed 's#^ExecStart=[^ ]*#ExecStart=%s#' '%s' > "
-		                        "'%s/keyward-renew.service' && cp '%s' '%s/'",
-		                        kwt_env("KW_TEST_KEYWARD_BIN"), service, vdir, timer, vdir),
-		             0);
-		char *out = cli_out("cd '%s' && systemd-analyze verify keyward-renew.service "
-		                    "keyward-renew.timer 2>&1; echo rc=$?",
-		                    vdir);
-		cr_assert(strstr(out, "rc=0") != NULL && strstr(out, "keyward-renew") == NULL,
-		          "systemd-analyze verify: %s", out);
-		free(out);
-		free(vdir);
-	} else
-		cr_log_warn("systemd-analyze is not installed: units not verified");
+	units_verify(service, "keyward-renew.service", timer, "keyward-renew.timer");
 	free(service);
 	free(timer);
 	free(units);
@@ -499,5 +505,58 @@ Test(systemd, an_explicit_unit_dir_is_honoured)
 	free(units);
 	free(copy);
 	free(tmp);
+	free(build);
+}
+
+/* keyward agent's units: its own install component, the socket under
+ * /run/keyward that anyone may connect to (the agent decides per
+ * certificate), the service sandboxed with the TPM device nodes only. */
+Test(systemd, the_agent_units_install_verify_and_are_sandboxed)
+{
+	char *build = build_dir();
+	char *dest = kwt_tmpdir("destdir");
+	char *prefix = cache_value(build, "CMAKE_INSTALL_PREFIX");
+	char *bindir = cache_value(build, "CMAKE_INSTALL_BINDIR");
+	cr_assert_eq(cli_status("DESTDIR='%s' cmake --install '%s' --component systemd-agent "
+	                        ">/dev/null",
+	                        dest, build),
+	             0);
+	char *units = cli_out("ls '%s%s/lib/systemd/system' | tr '\\n' ' '", dest, prefix);
+	cr_assert_str_eq(units, "keyward-agent.service keyward-agent.socket");
+	char *service = NULL, *socket = NULL, want[4096];
+	cr_assert(
+	    asprintf(&service, "%s%s/lib/systemd/system/keyward-agent.service", dest, prefix) > 0);
+	cr_assert(asprintf(&socket, "%s%s/lib/systemd/system/keyward-agent.socket", dest, prefix) >
+	          0);
+	char *text = kwt_read_file(service, NULL);
+	snprintf(want, sizeof(want), "\nExecStart=%s%s%s/keyward agent\n",
+	         bindir[0] == '/' ? "" : prefix, bindir[0] == '/' ? "" : "/", bindir);
+	cr_assert(strstr(text, want) != NULL, "%s lacks %s", service, want);
+	static const char *const sandbox[] = {"\nNoNewPrivileges=yes\n",
+	                                      "\nPrivateTmp=yes\n",
+	                                      "\nProtectSystem=strict\n",
+	                                      "\nReadWritePaths=/var/lib/keyward\n",
+	                                      "\nDevicePolicy=closed\n",
+	                                      "\nDeviceAllow=/dev/tpmrm0 rw\n",
+	                                      "\nProtectHome=yes\n",
+	                                      "\nRequires=keyward-agent.socket\n",
+	                                      "\nUMask=0077\n"};
+	for (size_t i = 0; i < sizeof(sandbox) / sizeof(sandbox[0]); i++)
+		cr_assert(strstr(text, sandbox[i]) != NULL, "%s lacks %s", service, sandbox[i]);
+	free(text);
+	text = kwt_read_file(socket, NULL);
+	cr_assert(strstr(text, "\nListenStream=/run/keyward/agent.sock\n") &&
+	              strstr(text, "\nSocketMode=0666\n") &&
+	              strstr(text, "\nDirectoryMode=0755\n") &&
+	              strstr(text, "\nWantedBy=sockets.target\n"),
+	          "%s", text);
+	free(text);
+	units_verify(service, "keyward-agent.service", socket, "keyward-agent.socket");
+	free(service);
+	free(socket);
+	free(units);
+	free(prefix);
+	free(bindir);
+	free(dest);
 	free(build);
 }
