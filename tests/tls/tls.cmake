@@ -25,3 +25,14 @@ add_dependencies(test_tls_renew_hook keyward-provider keyward-cli)
 set_property(TEST test_tls_renew_hook APPEND PROPERTY ENVIRONMENT
   "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>"
   "KW_TEST_TLS_CLIENT=${KW_TLS_DIR}/tls-client")
+
+# Unprivileged servers: nginx and haproxy workers as www-data sign through
+# keyward agent, started from the units the build configures (dist/systemd).
+kw_add_test(test_tls_agent ${KW_TLS_DIR}/test_tls_agent.c DEVICES --abrmd --p11)
+target_sources(test_tls_agent PRIVATE ${KW_TLS_DIR}/tls_server.c
+  ${KW_TLS_DIR}/tls_checks.c ${KW_TLS_DIR}/tls_proc.c)
+add_dependencies(test_tls_agent keyward-provider keyward-cli)
+set_property(TEST test_tls_agent APPEND PROPERTY ENVIRONMENT
+  "KW_TEST_PROVIDER_DIR=$<TARGET_FILE_DIR:keyward-provider>"
+  "KW_TEST_TLS_CLIENT=${KW_TLS_DIR}/tls-client"
+  "KW_TEST_UNIT_DIR=${PROJECT_BINARY_DIR}/dist/systemd")

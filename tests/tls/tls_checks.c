@@ -222,12 +222,23 @@ static void reload(tls_server *s)
 		return;
 	}
 	/* what operators (and nginx.service) run: it reads the configuration,
-	 * keys included, then signals the master named in the pid file */
-	cr_assert_eq(kwt_sh("OPENSSL_CONF='%s' KEYWARD_STORE='%s' '%s' -p '%s/' "
-	                    "-c '%s' -s reload >>'%s' 2>&1",
-	                    s->ossl_cnf, s->store, tls_server_bin(TLS_NGINX), s->dir, s->conf,
-	                    s->log),
-	             0, "nginx -s reload failed:\n%s", tls_logs(s));
+	 * keys included, then signals the master named in the pid file; through
+	 * the agent, with the server's environment only (keyward.so is found
+	 * through OPENSSL_MODULES, the key through the agent) */
+	if (s->agent_sock)
+		cr_assert_eq(
+		    kwt_sh("env -u KEYWARD_STORE -u SOFTHSM2_CONF -u "
+		           "DBUS_SESSION_BUS_ADDRESS OPENSSL_CONF='%s' OPENSSL_MODULES='%s' "
+		           "'%s' -p '%s/' -c '%s' -s reload >>'%s' 2>&1",
+		           s->ossl_cnf, kwt_env("KW_TEST_PROVIDER_DIR"), tls_server_bin(TLS_NGINX),
+		           s->dir, s->conf, s->log),
+		    0, "nginx -s reload failed:\n%s", tls_logs(s));
+	else
+		cr_assert_eq(kwt_sh("OPENSSL_CONF='%s' KEYWARD_STORE='%s' '%s' -p '%s/' "
+		                    "-c '%s' -s reload >>'%s' 2>&1",
+		                    s->ossl_cnf, s->store, tls_server_bin(TLS_NGINX), s->dir,
+		                    s->conf, s->log),
+		             0, "nginx -s reload failed:\n%s", tls_logs(s));
 }
 
 static int contains(const pid_t *set, int n, pid_t pid)

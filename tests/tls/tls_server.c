@@ -103,6 +103,23 @@ tls_server *tls_keyward(tls_kind kind, const char *backend, const char *key_type
 	return s;
 }
 
+tls_server *tls_agent(tls_kind kind, const char *backend, const char *key_type)
+{
+	tls_server *s = tls_keyward(kind, backend, key_type);
+	const char *tmp = kwt_env("KW_TEST_TMP");
+	s->user = "www-data";
+	s->agent_sock = path_in(s->dir, "run/agent.sock");
+	/* www-data may pass through the test's directory into the server's,
+	 * and read its certificate and reference; the token directory stays
+	 * root's, as Debian ships /var/lib/softhsm/tokens */
+	char *hsm = path_in(tmp, "softhsm");
+	cr_assert(chmod(tmp, 0711) == 0 && chmod(s->dir, 0755) == 0 && chmod(hsm, 0700) == 0 &&
+	              chmod(s->cert, 0644) == 0 && chmod(s->key, 0644) == 0,
+	          "chmod: %s", strerror(errno));
+	free(hsm);
+	return s;
+}
+
 tls_server *tls_software(tls_kind kind)
 {
 	tls_server *s = server_new(kind);
@@ -123,8 +140,41 @@ static void write_text(const char *path, const char *text)
 	cr_assert(fputs(text, f) >= 0 && fclose(f) == 0, "%s: %s", path, strerror(errno));
 }
 
+/* The openssl.cnf of README's "Unprivileged servers" as written there (the
+ * block after the marker "<!-- agent-openssl-cnf -->"), its socket moved into
+ * the server's directory; keyward.so is found through OPENSSL_MODULES. */
+static void write_agent_cnf(const tls_server *s)
+{
+	char *readme = path_in(kwt_env("KW_TEST_SOURCE_DIR"), "README.md");
+	char *text = kwt_read_file(readme, NULL);
+	cr_assert_not_null(text, "%s: %s", readme, strerror(errno));
+	char *mark = strstr(text, "<!-- agent-openssl-cnf -->");
+	cr_assert_not_null(mark, "README.md lacks the agent's openssl.cnf");
+	char *start = strstr(mark, "```ini\n");
+	cr_assert_not_null(start);
+	start += 7;
+	char *end = strstr(start, "```");
+	cr_assert_not_null(end);
+	*end = '\0';
+	const char *sock = "/run/keyward/agent.sock";
+	char *at = strstr(start, sock);
+	cr_assert_not_null(at, "README's agent openssl.cnf does not name %s", sock);
+	*at = '\0';
+	FILE *f = fopen(s->ossl_cnf, "w");
+	cr_assert_not_null(f, "%s: %s", s->ossl_cnf, strerror(errno));
+	cr_assert(fprintf(f, "%s%s%s", start, s->agent_sock, at + strlen(sock)) > 0 &&
+	          fclose(f) == 0);
+	cr_assert(chmod(s->ossl_cnf, 0644) == 0);
+	free(text);
+	free(readme);
+}
+
 static void write_openssl_cnf(const tls_server *s)
 {
+	if (s->agent_sock) {
+		write_agent_cnf(s);
+		return;
+	}
 	char *text = NULL;
 	cr_assert(asprintf(&text,
 	                   "openssl_conf = openssl_init\n"
@@ -147,7 +197,9 @@ static void write_openssl_cnf(const tls_server *s)
  * nginx clears its workers' environment but for the `env` variables: the
  * provider, the store, the token's configuration and tabrmd's D-Bus address
  * are needed there, where the signing happens. `user root`: the workers
- * read the store, the PIN file and the token, all private to root here.
+ * read the store, the PIN file and the token, all private to root here —
+ * unless they sign through keyward agent (tls_agent): then `user www-data`,
+ * and nothing but OPENSSL_CONF is theirs.
  * reuseport spreads the connections over both workers, so both sign.
  * Sessions are neither cached nor ticketed: every handshake is signed.
  */
@@ -183,26 +235,31 @@ static void write_nginx_conf(const tls_server *s)
 	        "    location / { default_type text/plain; return 200 \"ok $ssl_protocol\\n\"; }\n"
 	        "  }\n"
 	        "}\n",
-	        geteuid() == 0 ? "user root;\n" : "", s->dir, s->log,
-	        getenv("KW_TEST_TLS_DEBUG") ? "debug" : "info", s->dir, s->dir, s->dir, s->dir,
-	        s->dir, s->dir, s->port, s->cert, s->key) > 0);
+	        s->user          ? "user www-data;\n"
+	        : geteuid() == 0 ? "user root;\n"
+	                         : "",
+	        s->dir, s->log, getenv("KW_TEST_TLS_DEBUG") ? "debug" : "info", s->dir, s->dir,
+	        s->dir, s->dir, s->dir, s->dir, s->port, s->cert, s->key) > 0);
 	write_text(s->conf, text);
 	free(text);
 	char *tmp = path_in(s->dir, "tmp");
-	cr_assert(mkdir(tmp, 0700) == 0 || errno == EEXIST, "%s: %s", tmp, strerror(errno));
+	cr_assert(mkdir(tmp, s->user ? 0711 : 0700) == 0 || errno == EEXIST, "%s: %s", tmp,
+	          strerror(errno));
 	free(tmp);
 }
 
 /*
  * haproxy 2.6 reads the key from the `crt` file, or, when that holds only
  * the certificate, from "<crt>.key" (ssl-load-extra-files key): there the
- * keyward reference goes. One worker (master-worker mode) with two threads.
+ * keyward reference goes. One worker (master-worker mode) with two threads;
+ * through keyward agent (tls_agent) the worker runs as www-data.
  */
 static void write_haproxy_cfg(const tls_server *s)
 {
 	char *text = NULL;
 	cr_assert(asprintf(&text,
 	                   "global\n"
+	                   "%s"
 	                   "  nbthread 2\n"
 	                   "  ssl-load-extra-files key\n"
 	                   "  tune.ssl.cachesize 0\n"
@@ -217,7 +274,8 @@ static void write_haproxy_cfg(const tls_server *s)
 	                   "  bind 127.0.0.1:%d ssl crt %s ssl-min-ver TLSv1.2 no-tls-tickets\n"
 	                   "  http-request return status 200 content-type text/plain "
 	                   "lf-string \"ok %%[ssl_fc_protocol]\"\n",
-	                   s->port, s->cert) > 0);
+	                   s->user ? "  user www-data\n  group www-data\n" : "", s->port,
+	                   s->cert) > 0);
 	write_text(s->conf, text);
 	free(text);
 }
@@ -259,11 +317,18 @@ static int port_accepts(int port)
 }
 
 /* The server's environment: keyward's provider through OPENSSL_CONF, the
- * store; the harness's SOFTHSM2_CONF and D-Bus address are inherited. */
+ * store; the harness's SOFTHSM2_CONF and D-Bus address are inherited (but
+ * for a server that signs through the agent). */
 static void server_env(const tls_server *s)
 {
 	setenv("OPENSSL_CONF", s->ossl_cnf, 1);
-	if (s->store)
+	if (s->agent_sock) {
+		/* through the agent: nothing of the store's or the devices' */
+		unsetenv("KEYWARD_STORE");
+		unsetenv("SOFTHSM2_CONF");
+		unsetenv("DBUS_SESSION_BUS_ADDRESS");
+		setenv("OPENSSL_MODULES", kwt_env("KW_TEST_PROVIDER_DIR"), 1);
+	} else if (s->store)
 		setenv("KEYWARD_STORE", s->store, 1);
 	if (getenv("KW_TEST_TLS_DEBUG"))
 		setenv("KEYWARD_DEBUG", "1", 1);
@@ -353,6 +418,142 @@ void tls_start(tls_server *s)
 	cr_assert_fail("%s: every port tried was taken", kind_name(s->kind));
 }
 
+/* ---- keyward agent, as its units run it ---- */
+
+/* The value of the first "key=" line of a unit file (malloc'd). */
+static char *unit_value(const char *unit, const char *key)
+{
+	char *text = kwt_read_file(unit, NULL);
+	cr_assert_not_null(text, "%s: %s", unit, strerror(errno));
+	size_t klen = strlen(key);
+	char *val = NULL;
+	for (char *line = strtok(text, "\n"); line && !val; line = strtok(NULL, "\n"))
+		if (strncmp(line, key, klen) == 0 && line[klen] == '=')
+			val = strdup(line + klen + 1);
+	cr_assert_not_null(val, "%s has no %s=", unit, key);
+	free(text);
+	return val;
+}
+
+static mode_t unit_mode(const char *unit, const char *key)
+{
+	char *v = unit_value(unit, key), *end = NULL;
+	long m = strtol(v, &end, 8);
+	cr_assert(end && *end == '\0' && m > 0 && m <= 07777, "%s: %s=%s", unit, key, v);
+	free(v);
+	return (mode_t)m;
+}
+
+static void agent_env(char **argv, int *n, char *const *slot, const char *var)
+{
+	const char *v = getenv(var);
+	if (v == NULL)
+		return;
+	argv[(*n)++] = "-E";
+	cr_assert(asprintf((char **)slot, "%s=%s", var, v) > 0);
+	argv[(*n)++] = *slot;
+}
+
+void tls_agent_start(tls_server *s)
+{
+	const char *units = kwt_env("KW_TEST_UNIT_DIR");
+	char *svc = path_in(units, "keyward-agent.service"),
+	     *sock = path_in(units, "keyward-agent.socket");
+	char *exec = unit_value(svc, "ExecStart"), *listen = unit_value(sock, "ListenStream");
+	mode_t smode = unit_mode(sock, "SocketMode"), dmode = unit_mode(sock, "DirectoryMode");
+	/* the shipped socket, moved into this server's directory */
+	cr_assert_str_eq(listen, "/run/keyward/agent.sock");
+	/* ExecStart: the installed keyward (here: this build's) and its arguments */
+	char *args[8];
+	int nargs = 0;
+	char *prog = strtok(exec, " ");
+	cr_assert(prog && strlen(prog) >= 8 && strcmp(prog + strlen(prog) - 8, "/keyward") == 0,
+	          "%s: ExecStart is not keyward: %s", svc, exec);
+	for (char *a = strtok(NULL, " "); a; a = strtok(NULL, " ")) {
+		cr_assert(nargs < 7);
+		args[nargs++] = a;
+	}
+	char *rundir = path_in(s->dir, "run");
+	cr_assert(mkdir(rundir, dmode) == 0 || errno == EEXIST, "%s: %s", rundir, strerror(errno));
+	cr_assert(chmod(rundir, dmode) == 0);
+	unlink(s->agent_sock);
+
+	char store[4200], *envs[4] = {NULL, NULL, NULL, NULL};
+	char *argv[32];
+	int n = 0;
+	argv[n++] = "systemd-socket-activate";
+	argv[n++] = "-l";
+	argv[n++] = s->agent_sock;
+	/* systemd gives the service a clean environment; here also the test's
+	 * store and devices (the unit's defaults are /var/lib/keyward and
+	 * Debian's SoftHSM configuration) */
+	snprintf(store, sizeof(store), "KEYWARD_STORE=%s", s->store);
+	argv[n++] = "-E";
+	argv[n++] = store;
+	agent_env(argv, &n, &envs[0], "SOFTHSM2_CONF");
+	agent_env(argv, &n, &envs[1], "DBUS_SESSION_BUS_ADDRESS");
+	agent_env(argv, &n, &envs[2], "KEYWARD_DEBUG");
+	argv[n++] = (char *)kwt_env("KW_TEST_KEYWARD_BIN");
+	for (int i = 0; i < nargs; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+
+	char *log = path_in(s->dir, "agent.log");
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		setsid();
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		int null = open("/dev/null", O_RDONLY);
+		if (fd < 0 || null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		for (int f = 3; f < 1024; f++)
+			close(f);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	s->agent = pid;
+	char name[64], text[32];
+	snprintf(name, sizeof(name), "tls-agent-%d.pid", (int)pid);
+	snprintf(text, sizeof(text), "-%d\n", (int)pid);
+	free(kwt_write_file(kwt_env("KW_TEST_TMP"), name, text, strlen(text), 0600));
+	/* listening: then the socket unit's mode, as systemd sets it */
+	struct stat st;
+	for (int i = 0; i < 100 && stat(s->agent_sock, &st) != 0; i++)
+		usleep(50 * 1000);
+	cr_assert(stat(s->agent_sock, &st) == 0 && S_ISSOCK(st.st_mode),
+	          "the agent's socket %s did not appear:\n%s", s->agent_sock,
+	          kwt_read_file(log, NULL));
+	cr_assert(chmod(s->agent_sock, smode) == 0);
+	for (int i = 0; i < 3; i++)
+		free(envs[i]);
+	free(log);
+	free(rundir);
+	free(exec);
+	free(listen);
+	free(svc);
+	free(sock);
+}
+
+void tls_agent_stop(tls_server *s, int sig)
+{
+	if (s == NULL || s->agent <= 0)
+		return;
+	pid_t pid = s->agent;
+	int st;
+	kill(-pid, sig);
+	for (int i = 0; i < 200 && waitpid(pid, &st, WNOHANG) != pid; i++)
+		usleep(50 * 1000);
+	if (tls_proc_alive(pid)) {
+		kill(-pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	s->agent = 0;
+	char name[64];
+	snprintf(name, sizeof(name), "%s/tls-agent-%d.pid", kwt_env("KW_TEST_TMP"), (int)pid);
+	unlink(name);
+}
+
 void tls_stop(tls_server *s)
 {
 	if (s == NULL || s->master <= 0)
@@ -383,18 +584,33 @@ void tls_stop(tls_server *s)
 void tls_teardown(void)
 {
 	tls_stop(current);
+	tls_agent_stop(current, SIGKILL);
+}
+
+/* The last keep bytes of a file (malloc'd), or what says it is missing. */
+static char *log_tail(const char *path, const char *missing, size_t keep)
+{
+	size_t len = 0;
+	char *log = kwt_read_file(path, &len);
+	if (log == NULL)
+		return strdup(missing);
+	if (len > keep)
+		memmove(log, log + len - keep, keep + 1);
+	return log;
 }
 
 char *tls_logs(const tls_server *s)
 {
-	size_t len = 0;
-	char *log = kwt_read_file(s->log, &len);
-	if (log == NULL)
-		return strdup("(no server log)");
-	const size_t keep = 6000;
-	if (len > keep)
-		memmove(log, log + len - keep, keep + 1);
-	return log;
+	char *log = log_tail(s->log, "(no server log)", 6000);
+	if (s->agent_sock == NULL)
+		return log;
+	char *path = path_in(s->dir, "agent.log"), *agent = log_tail(path, "(no agent log)", 3000),
+	     *both = NULL;
+	cr_assert(asprintf(&both, "%s\n--- keyward agent:\n%s", log, agent) > 0);
+	free(path);
+	free(agent);
+	free(log);
+	return both;
 }
 
 /* ---- workers ---- */

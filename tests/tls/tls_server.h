@@ -42,7 +42,10 @@ typedef struct {
 	char *sock;       /* haproxy's master CLI socket */
 	char *group_file; /* KW_TEST_TMP/tls-*.pid: "-PGID" for kw-harness */
 	int port;
-	pid_t master; /* the master process; also the id of its process group */
+	pid_t master;     /* the master process; also the id of its process group */
+	char *agent_sock; /* tls_agent: keyward agent's socket, through which the server signs */
+	const char *user; /* tls_agent: the workers' user (www-data); NULL: root */
+	pid_t agent;      /* the agent's process (and group), 0 when not running */
 } tls_server;
 
 /* A server (not started) for a new certificate "web" (CN and SAN localhost,
@@ -54,6 +57,26 @@ tls_server *tls_keyward(tls_kind kind, const char *backend, const char *key_type
  * its own, say) and may point cert and key at other files in dir before
  * tls_start. Stopped by tls_teardown like the others. */
 tls_server *tls_keyward_store(tls_kind kind, const char *backend);
+
+/* tls_keyward, but the server signs through keyward agent, as README's
+ * "Unprivileged servers" sets it up: its workers run as www-data, its
+ * openssl.cnf names the agent's socket (`agent = PATH`), and the server gets
+ * neither the store, the token's configuration nor the D-Bus address of
+ * tpm2-abrmd. The certificate and reference files are world-readable; the
+ * store, the token and the PIN stay root's (0700). Nobody is granted the
+ * certificate yet. The agent is not started (tls_agent_start). */
+tls_server *tls_agent(tls_kind kind, const char *backend, const char *key_type);
+
+/* Starts keyward agent as the shipped units do (KW_TEST_UNIT_DIR): the
+ * service's ExecStart (keyward from this build) under systemd-socket-activate
+ * on the socket unit's ListenStream (moved into the server's directory), with
+ * its SocketMode and DirectoryMode, and the store and devices of this test in
+ * its environment. Like systemd, the agent starts at the first connection. */
+void tls_agent_start(tls_server *s);
+
+/* Stops the agent with sig (SIGTERM: as systemctl stop; SIGKILL: a crash) and
+ * waits until it is gone. */
+void tls_agent_stop(tls_server *s, int sig);
 
 /* A server (not started) with a software key made by openssl: the control
  * that the server, client and config plumbing work without keyward's key. */
