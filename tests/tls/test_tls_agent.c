@@ -60,7 +60,8 @@ static void assert_workers_confined(const tls_server *s)
 	cr_assert(n >= 1, "no workers");
 	for (int i = 0; i < n; i++) {
 		char *status = kwt_sh_out("grep -E '^(Uid|Gid):' /proc/%d/status", (int)w[i]);
-		cr_assert(strstr(status, "Uid:\t33\t33\t33\t33") && strstr(status, "Gid:\t33\t33\t33\t33"),
+		cr_assert(strstr(status, "Uid:\t33\t33\t33\t33") &&
+		              strstr(status, "Gid:\t33\t33\t33\t33"),
 		          "worker %d is not www-data:\n%s", (int)w[i], status);
 		free(status);
 		/* the store, the token and tpm2-abrmd were never in the worker */
@@ -95,8 +96,8 @@ static void assert_workers_confined(const tls_server *s)
 /* The agent recorded refusals of www-data for the certificate. */
 static void assert_refusal_recorded(const tls_server *s)
 {
-	char *ev = kwt_sh_out("'%s' --store '%s' events --cert %s --json", kwt_env("KW_TEST_KEYWARD_BIN"),
-	                      s->store, s->name);
+	char *ev = kwt_sh_out("'%s' --store '%s' events --cert %s --json",
+	                      kwt_env("KW_TEST_KEYWARD_BIN"), s->store, s->name);
 	cr_assert(strstr(ev, "\"agent.refused\"") != NULL, "no agent.refused event:\n%s", ev);
 	free(ev);
 }
