@@ -21,8 +21,9 @@ typedef struct {
 	kwa_server srv;
 	pthread_mutex_t mu;
 	pthread_cond_t idle;
-	int max;
-	int *fds; /* the open connections (-1: free slot), for shutdown at the end */
+	int max, per_user;
+	int *fds;    /* the open connections (-1: free slot), for shutdown at the end */
+	uid_t *uids; /* and whose each is */
 	int n_open;
 } agent;
 
@@ -108,15 +109,15 @@ static void *conn_thread(void *arg)
 	return NULL;
 }
 
-/* Over the limit: one ERROR reply, then the connection is closed. */
-static void refuse(agent *ag, int fd)
+/* Over a limit: one ERROR reply saying which, then the connection is closed. */
+static void refuse(agent *ag, int fd, const char *why)
 {
 	kwi_msgbuf *b = malloc(sizeof(*b));
 	atomic_fetch_add(&ag->srv.refused, 1);
 	if (b != NULL) {
 		kwi_msgbuf_start(b, KWI_MSG_ERROR);
 		kwi_msgbuf_u32(b, KWI_TAG_RC, KW_ERR_UNAVAILABLE);
-		kwi_msgbuf_str(b, KWI_TAG_MESSAGE, "the keyward agent serves too many connections");
+		kwi_msgbuf_str(b, KWI_TAG_MESSAGE, why);
 		if (kwi_msgbuf_finish(b) == 0)
 			(void)kwi_msg_write(fd, b);
 		free(b);
@@ -124,14 +125,34 @@ static void refuse(agent *ag, int fd)
 	close(fd);
 }
 
+/* The connections uid holds now (callers hold ag->mu). */
+static int held_by(const agent *ag, uid_t uid)
+{
+	int n = 0;
+	for (int i = 0; i < ag->max; i++)
+		n += ag->fds[i] >= 0 && ag->uids[i] == uid;
+	return n;
+}
+
+/* Any local user may connect: one user may hold at most per_user of the
+ * connections (root, and the agent's own user, any), so that a user who
+ * opens connections and sends nothing cannot lock the others out. */
 static void on_accept(agent *ag, int lfd)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || len != sizeof(cr)) {
+		close(fd);
+		return;
+	}
+	int trusted = cr.uid == 0 || cr.uid == geteuid();
 	pthread_mutex_lock(&ag->mu);
 	int slot = -1;
-	for (int i = 0; i < ag->max && slot < 0; i++)
+	int over_user = !trusted && held_by(ag, cr.uid) >= ag->per_user;
+	for (int i = 0; i < ag->max && slot < 0 && !over_user; i++)
 		if (ag->fds[i] < 0)
 			slot = i;
 	job *j = slot >= 0 ? malloc(sizeof(*j)) : NULL;
@@ -142,6 +163,7 @@ static void on_accept(agent *ag, int lfd)
 	if (j != NULL) {
 		*j = (job){ag, fd, slot};
 		ag->fds[slot] = fd;
+		ag->uids[slot] = cr.uid;
 		ag->n_open++;
 		if (pthread_create(&t, &attr, conn_thread, j) != 0) {
 			ag->fds[slot] = -1;
@@ -152,8 +174,15 @@ static void on_accept(agent *ag, int lfd)
 	}
 	pthread_attr_destroy(&attr);
 	pthread_mutex_unlock(&ag->mu);
-	if (j == NULL)
-		refuse(ag, fd);
+	if (j == NULL && over_user) {
+		char why[160];
+		snprintf(why, sizeof(why),
+		         "uid %u holds %d connections to the keyward agent: the most one user may "
+		         "(--max-connections-per-user)",
+		         (unsigned)cr.uid, ag->per_user);
+		refuse(ag, fd, why);
+	} else if (j == NULL)
+		refuse(ag, fd, "the keyward agent serves too many connections (--max-connections)");
 }
 
 /* Accepts until a signal comes on sfd. */
@@ -192,7 +221,9 @@ static void drain(agent *ag)
 
 kw_rc kwa_run(const kwa_config *cfg)
 {
-	agent ag = {.max = cfg->max_connections > 0 ? cfg->max_connections : 64};
+	agent ag = {.max = cfg->max_connections > 0 ? cfg->max_connections : 256};
+	ag.per_user =
+	    cfg->max_per_user > 0 && cfg->max_per_user < ag.max ? cfg->max_per_user : ag.max;
 	const char *path = cfg->socket_path ? cfg->socket_path : KW_AGENT_SOCKET_DEFAULT;
 	int lfd = activated_socket(), bound = 0, sfd = -1;
 	sigset_t set;
@@ -203,7 +234,8 @@ kw_rc kwa_run(const kwa_config *cfg)
 	kw_rc rc = KW_OK;
 	if (lfd < 0 && (rc = bind_socket(path, &lfd)) == KW_OK)
 		bound = 1;
-	if (rc == KW_OK && (ag.fds = malloc((size_t)ag.max * sizeof(int))) == NULL)
+	if (rc == KW_OK && ((ag.fds = malloc((size_t)ag.max * sizeof(int))) == NULL ||
+	                    (ag.uids = calloc((size_t)ag.max, sizeof(uid_t))) == NULL))
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (rc != KW_OK)
 		goto out;
@@ -221,8 +253,9 @@ kw_rc kwa_run(const kwa_config *cfg)
 	if (sfd < 0) {
 		rc = KW_FAIL(KW_ERR_IO, "signalfd: %s", strerror(errno));
 	} else {
-		kwa_log("serving store %s on %s (at most %d connections)", cfg->store_dir,
-		        bound ? path : "the socket systemd passed", ag.max);
+		kwa_log("serving store %s on %s (at most %d connections, %d per user)",
+		        cfg->store_dir, bound ? path : "the socket systemd passed", ag.max,
+		        ag.per_user);
 		serve(&ag, lfd, sfd);
 		close(lfd);
 		lfd = -1;
@@ -239,6 +272,7 @@ out:
 	if (lfd >= 0)
 		close(lfd);
 	free(ag.fds);
+	free(ag.uids);
 	kw_access_close(ag.srv.access);
 	return rc;
 }

@@ -17,6 +17,7 @@ typedef struct {
 	const char *socket_path; /* KW_AGENT_SOCKET_DEFAULT unless told */
 	const char *store_dir;
 	int max_connections; /* more are refused */
+	int max_per_user;    /* connections one user (not root) may hold at once */
 } kwa_config;
 
 /* Serves until SIGTERM or SIGINT, then lets the connections finish their
@@ -43,7 +44,8 @@ void kwa_conn_serve(kwa_server *srv, int fd);
 /* ---- peer.c ---- */
 #define KWA_MAX_GROUPS 256
 /* The peer of a UNIX socket: SO_PEERCRED and the supplementary groups its
- * process has (/proc/PID/status). -1 when the credentials cannot be read. */
+ * process had when it connected (SO_PEERGROUPS). -1 when the credentials
+ * cannot be read. */
 int kwa_peer_read(int fd, kw_peer *p, uint32_t groups[KWA_MAX_GROUPS]);
 
 /* A line on stderr, "keyward agent: ..." (journald keeps it). */

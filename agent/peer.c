@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "agent.h"
 
@@ -17,30 +18,21 @@ void kwa_log(const char *fmt, ...)
 	fprintf(stderr, "keyward agent: %s\n", line);
 }
 
-/* The "Groups:" line of /proc/PID/status. */
-static size_t groups_read(pid_t pid, uint32_t groups[KWA_MAX_GROUPS])
+/* The peer's supplementary groups as they were when it connected
+ * (SO_PEERGROUPS, Linux 4.13): not read from /proc/PID/status, whose PID a
+ * peer that exits at once could leave to another process. More groups than
+ * KWA_MAX_GROUPS: the first ones only (a grant by a later group is not seen:
+ * refused, never allowed by mistake). */
+static size_t groups_read(int fd, uint32_t groups[KWA_MAX_GROUPS])
 {
-	char path[64], line[4096];
-	size_t n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (f == NULL)
+	gid_t g[KWA_MAX_GROUPS];
+	socklen_t len = sizeof(g);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) != 0)
 		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "Groups:", 7) != 0)
-			continue;
-		char *p = line + 7, *end = NULL;
-		while (n < KWA_MAX_GROUPS) {
-			unsigned long g = strtoul(p, &end, 10);
-			if (end == p)
-				break;
-			groups[n++] = (uint32_t)g;
-			p = end;
-		}
-		break;
-	}
-	fclose(f);
-	return n;
+	size_t n = len / sizeof(g[0]);
+	for (size_t i = 0; i < n && i < KWA_MAX_GROUPS; i++)
+		groups[i] = (uint32_t)g[i];
+	return n < KWA_MAX_GROUPS ? n : KWA_MAX_GROUPS;
 }
 
 int kwa_peer_read(int fd, kw_peer *p, uint32_t groups[KWA_MAX_GROUPS])
@@ -52,6 +44,6 @@ int kwa_peer_read(int fd, kw_peer *p, uint32_t groups[KWA_MAX_GROUPS])
 	p->uid = (uint32_t)cr.uid;
 	p->gid = (uint32_t)cr.gid;
 	p->groups = groups;
-	p->n_groups = cr.pid > 0 ? groups_read(cr.pid, groups) : 0;
+	p->n_groups = groups_read(fd, groups);
 	return 0;
 }

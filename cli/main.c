@@ -44,7 +44,8 @@ static const cli_command commands[] = {
      "--listen ADDR:PORT [--tls-cert NAME] [--max-body BYTES] [--timeout S] "
      "[--handshake-timeout S] [--max-connections N] [--max-connections-per-address N]",
      "the management API: HTTPS REST, clients with management certificates"},
-    {"agent", cmd_agent, "[--socket PATH] [--store DIR] [--max-connections N]",
+    {"agent", cmd_agent,
+     "[--socket PATH] [--store DIR] [--max-connections N] [--max-connections-per-user N]",
      "the local signing service: servers running as ordinary users sign with\n"
      "hardware keys over a UNIX socket (default " KW_AGENT_SOCKET_DEFAULT "), each\n"
      "certificate used only by the users and groups of its access list (keyward cert\n"

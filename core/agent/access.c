@@ -13,6 +13,10 @@
 
 /* Refusal events: at most one per certificate and uid in this many seconds. */
 #define REFUSAL_PERIOD 60
+/* Certificate versions remembered at most: any local user may name any
+ * certificate (unknown ones are remembered too), so the cache starts again
+ * when full rather than grow with what a peer makes up. */
+#define CACHE_MAX 1024
 
 /* What the store says about one certificate version, while it does not change. */
 typedef struct {
@@ -169,6 +173,8 @@ static kw_rc cache_get(kw_access *a, const char *name, int version, cached **out
 		}
 	cached e = {.version = version};
 	KW_GUARD(cache_fill(a, name, version, &e));
+	if (a->n_c >= CACHE_MAX)
+		cache_clear(a);
 	cached *grown = realloc(a->c, (a->n_c + 1) * sizeof(*a->c));
 	if (grown == NULL || (e.name = strdup(name)) == NULL) {
 		if (grown)

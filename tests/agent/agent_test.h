@@ -35,6 +35,7 @@ typedef struct {
 	char *sock; /* dir/run/agent.sock: the agent makes dir/run */
 	char *log;
 	pid_t pid;
+	const char *per_user; /* --max-connections-per-user, or NULL */
 } agt;
 
 /* Starts keyward agent on a.store and waits for its socket. */
@@ -51,7 +52,9 @@ static inline void agt_start(agt *a)
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execl(kwt_env("KW_TEST_KEYWARD_BIN"), "keyward", "--store", a->store, "agent",
-		      "--socket", a->sock, (char *)NULL);
+		      "--socket", a->sock,
+		      a->per_user ? "--max-connections-per-user" : (char *)NULL, a->per_user,
+		      (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 200; i++) {
@@ -97,6 +100,12 @@ static inline void agt_setup(agt *a)
 	cr_assert(mkdtemp(a->dir) != NULL);
 	cr_assert(chmod(a->dir, 0755) == 0);
 	cr_assert(asprintf(&a->sock, "%s/run/agent.sock", a->dir) > 0);
+	/* keyward.so where the unprivileged children can load it: the build
+	 * tree may sit in a directory only root can enter (a clone in mktemp -d) */
+	cr_assert_eq(kwt_sh("mkdir -m 0755 '%s/modules' && cp '%s/keyward.so' '%s/modules/' && "
+	                    "chmod 0644 '%s/modules/keyward.so'",
+	                    a->dir, kwt_env("KW_TEST_PROVIDER_DIR"), a->dir, a->dir),
+	             0);
 	cr_assert(asprintf(&a->log, "%s/agent.log", kwt_env("KW_TEST_TMP")) > 0);
 }
 

@@ -30,9 +30,9 @@ static int child_openssl_sign(void *arg, char *msg, size_t len)
 	char *cmd = NULL;
 	if (asprintf(&cmd,
 	             "cd '%s/out' && printf 'keyward agent' > data.txt && KEYWARD_AGENT='%s' "
-	             "OPENSSL_MODULES='%s' openssl dgst -sha256 -provider keyward -provider "
-	             "default -sign keyward:%s -out sig.bin data.txt 2>err.txt",
-	             v[1], v[0], kwt_env("KW_TEST_PROVIDER_DIR"), v[2]) < 0)
+	             "OPENSSL_MODULES='%s/modules' openssl dgst -sha256 -provider keyward "
+	             "-provider default -sign keyward:%s -out sig.bin data.txt 2>err.txt",
+	             v[1], v[0], v[1], v[2]) < 0)
 		return 3;
 	int st = system(cmd);
 	free(cmd);
@@ -50,9 +50,9 @@ static int child_openssl_sign_conf(void *arg, char *msg, size_t len)
 	        "cd '%s/out' && rm -f sig.bin && printf 'openssl_conf = init\n[init]\n"
 	        "providers = prov\n[prov]\nkeyward = kw\ndefault = dflt\n[kw]\n"
 	        "activate = 1\nagent = %s\n[dflt]\nactivate = 1\n' > agent.cnf && "
-	        "env -u KEYWARD_AGENT OPENSSL_CONF=agent.cnf OPENSSL_MODULES='%s' openssl dgst "
-	        "-sha256 -sign keyward:%s -out sig.bin data.txt 2>err.txt",
-	        v[1], v[0], kwt_env("KW_TEST_PROVIDER_DIR"), v[2]) < 0)
+	        "env -u KEYWARD_AGENT OPENSSL_CONF=agent.cnf OPENSSL_MODULES='%s/modules' openssl "
+	        "dgst -sha256 -sign keyward:%s -out sig.bin data.txt 2>err.txt",
+	        v[1], v[0], v[1], v[2]) < 0)
 		return 3;
 	int st = system(cmd);
 	free(cmd);
@@ -426,6 +426,80 @@ Test(agent, after_a_restart_the_next_signature_works_and_a_forked_child_signs)
 	cr_assert_eq(agt_sign_verify(hsm), KW_OK, "after the second start: %s", kw_error_message());
 	kw_key_free(hsm);
 	kw_key_free(tpm);
+	agt_teardown(&a);
+}
+
+/* ---- one user cannot lock the others out ---- */
+
+/* A connection to the agent that sends nothing: fd, or -1. */
+static int idle_connection(const char *sock)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* nobody holds its 3 connections and sends nothing: its own next load is
+ * refused with the limit named, while another user (daemon, uid 1) loads and
+ * signs; once nobody lets one go, it signs too. */
+Test(agent, one_user_holding_connections_does_not_lock_out_the_others)
+{
+	agt a;
+	kwt_result r;
+	agt_setup(&a);
+	a.per_user = "3";
+	cli_ok(&r, NULL, a.store,
+	       CLI_ARGS("cert", "access", "web", "--allow-user", "nobody", "--allow-user", "1"));
+	kwt_result_free(&r);
+	agt_start(&a);
+	int ready[2], go[2];
+	cr_assert(pipe(ready) == 0 && pipe(go) == 0);
+	pid_t hog = fork();
+	cr_assert(hog >= 0);
+	if (hog == 0) {
+		close(ready[0]);
+		close(go[1]);
+		agt_become(NOBODY, NOBODY);
+		int fds[3];
+		for (int i = 0; i < 3; i++)
+			if ((fds[i] = idle_connection(a.sock)) < 0)
+				_exit(10 + i);
+		kw_key *k = NULL;
+		if (kw_key_open_agent(a.sock, "web", 0, &k) == KW_OK ||
+		    strstr(kw_error_message(), "--max-connections-per-user") == NULL)
+			_exit(20);
+		(void)!write(ready[1], "r", 1);
+		char c;
+		(void)!read(go[0], &c, 1); /* the other user signed meanwhile */
+		close(fds[0]);
+		usleep(200 * 1000); /* the agent sees the close */
+		agt_load l = {a.sock, "web"};
+		char msg[1024];
+		_exit(agt_child_load_sign(&l, msg, sizeof(msg)) == 0 ? 0 : 30);
+	}
+	close(ready[1]);
+	close(go[0]);
+	char c = 0;
+	cr_assert_eq(read(ready[0], &c, 1), 1, "nobody's hog did not get to its limit");
+	agt_child other;
+	agt_load l = {a.sock, "web"};
+	agt_as(&other, 1, 1, agt_child_load_sign, &l);
+	cr_assert_eq(other.status, 0, "daemon could not sign while nobody held its connections: %s",
+	             other.msg);
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	int st = 0;
+	cr_assert_eq(waitpid(hog, &st, 0), hog);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	          "nobody's connections: exit %d (10-12: connect, 20: the load over its limit was "
+	          "not refused by name, 30: no signature after letting one go)",
+	          WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	close(ready[0]);
+	close(go[1]);
 	agt_teardown(&a);
 }
 
