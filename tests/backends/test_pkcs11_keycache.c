@@ -205,43 +205,63 @@ Test(pkcs11_keycache, key_destroyed_and_recreated_behind_keywards_back)
 	kwb_p11_ops.close(ctx);
 }
 
+/* Two keys A and B on one context, with their public halves. */
+typedef struct {
+	kwb_p11 *ctx;
+	kw_key_blob a, b;
+	EVP_PKEY *pa, *pb;
+} two_keys;
+
+static two_keys two_keys_make(void)
+{
+	two_keys t = {.ctx = backend_open()};
+	t.a = key_make(t.ctx);
+	t.b = key_make(t.ctx);
+	t.pa = kwt_key_public(&kwb_p11_ops, t.ctx, &t.a);
+	t.pb = kwt_key_public(&kwb_p11_ops, t.ctx, &t.b);
+	return t;
+}
+
+/* Destroys both keys on the token and closes the context. */
+static void two_keys_end(two_keys *t)
+{
+	cr_assert_eq(kwb_p11_ops.key_destroy(t->ctx, &t->a, NULL), KW_OK);
+	cr_assert_eq(kwb_p11_ops.key_destroy(t->ctx, &t->b, NULL), KW_OK);
+	EVP_PKEY_free(t->pa);
+	EVP_PKEY_free(t->pb);
+	kw_key_blob_clear(&t->a);
+	kw_key_blob_clear(&t->b);
+	kwb_p11_ops.close(t->ctx);
+}
+
 /* SoftHSM never hands a destroyed object's handle number to a new object,
  * other tokens may: the cache is made to point at other objects' handles, as
  * a reused handle would, and every signature must still be by the key the
  * reference names. */
 Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
 {
-	kwb_p11 *ctx = backend_open();
-	kw_key_blob a = key_make(ctx), b = key_make(ctx);
-	EVP_PKEY *pa = kwt_key_public(&kwb_p11_ops, ctx, &a),
-	         *pb = kwt_key_public(&kwb_p11_ops, ctx, &b);
+	two_keys t = two_keys_make();
 	CK_OBJECT_HANDLE hb, ha_pub;
 	CK_ULONG n = 0;
 
-	sign_by(ctx, &a, pa, pb);
-	sign_by(ctx, &b, pb, pa);
-	cr_assert_eq(kwb_p11_find_private(ctx, &b, "test", &hb), KW_OK);
-	cr_assert_eq(kwb_p11_find(ctx, CKO_PUBLIC_KEY, a.data, a.len, &ha_pub, 1, &n), KW_OK);
+	sign_by(t.ctx, &t.a, t.pa, t.pb);
+	sign_by(t.ctx, &t.b, t.pb, t.pa);
+	cr_assert_eq(kwb_p11_find_private(t.ctx, &t.b, "test", &hb), KW_OK);
+	cr_assert_eq(kwb_p11_find(t.ctx, CKO_PUBLIC_KEY, t.a.data, t.a.len, &ha_pub, 1, &n), KW_OK);
 	cr_assert_eq(n, 1);
 	const CK_OBJECT_HANDLE wrong[] = {hb, ha_pub, hb + 100000};
 	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
-		kwb_p11_keycache_put(ctx, a.data, a.len, wrong[i], CKK_EC, 0);
-		size_t before = searches(ctx);
-		sign_by(ctx, &a, pa, pb);
-		cr_assert_eq(searches(ctx), before + 1, "a stale handle %zu was not searched again",
-		             i);
-		sign_by(ctx, &a, pa, pb); /* and the cache is right again */
-		cr_assert_eq(searches(ctx), before + 1);
+		kwb_p11_keycache_put(t.ctx, t.a.data, t.a.len, wrong[i], CKK_EC, 0);
+		size_t before = searches(t.ctx);
+		sign_by(t.ctx, &t.a, t.pa, t.pb);
+		cr_assert_eq(searches(t.ctx), before + 1,
+		             "a stale handle %zu was not searched again", i);
+		sign_by(t.ctx, &t.a, t.pa, t.pb); /* and the cache is right again */
+		cr_assert_eq(searches(t.ctx), before + 1);
 	}
 	/* B itself is untouched by A's wrong entries. */
-	sign_by(ctx, &b, pb, pa);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a, NULL), KW_OK);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b, NULL), KW_OK);
-	EVP_PKEY_free(pa);
-	EVP_PKEY_free(pb);
-	kw_key_blob_clear(&a);
-	kw_key_blob_clear(&b);
-	kwb_p11_ops.close(ctx);
+	sign_by(t.ctx, &t.b, t.pb, t.pa);
+	two_keys_end(&t);
 }
 
 /* A handle confirmed by a search is trusted for KWB_P11_RECHECK_MS only (see
@@ -250,28 +270,19 @@ Test(pkcs11_keycache, a_handle_now_naming_another_object_never_signs)
  * passed, and no signature after that is by the other key. */
 Test(pkcs11_keycache, a_confirmed_handle_is_checked_again_after_the_recheck_time)
 {
-	kwb_p11 *ctx = backend_open();
-	kw_key_blob a = key_make(ctx), b = key_make(ctx);
-	EVP_PKEY *pa = kwt_key_public(&kwb_p11_ops, ctx, &a),
-	         *pb = kwt_key_public(&kwb_p11_ops, ctx, &b);
+	two_keys t = two_keys_make();
 	CK_OBJECT_HANDLE hb;
 
-	sign_by(ctx, &a, pa, pb);
-	cr_assert_eq(kwb_p11_find_private(ctx, &b, "test", &hb), KW_OK);
-	kwb_p11_keycache_put(ctx, a.data, a.len, hb, CKK_EC, 1); /* confirmed now */
+	sign_by(t.ctx, &t.a, t.pa, t.pb);
+	cr_assert_eq(kwb_p11_find_private(t.ctx, &t.b, "test", &hb), KW_OK);
+	kwb_p11_keycache_put(t.ctx, t.a.data, t.a.len, hb, CKK_EC, 1); /* confirmed now */
 	struct timespec wait = {0, (long)(KWB_P11_RECHECK_MS + 50) * 1000000L};
 	nanosleep(&wait, NULL);
-	size_t before = searches(ctx);
-	sign_by(ctx, &a, pa, pb);
-	cr_assert_eq(searches(ctx), before + 1, "a stale confirmed handle was not checked again");
-	sign_by(ctx, &a, pa, pb);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &a, NULL), KW_OK);
-	cr_assert_eq(kwb_p11_ops.key_destroy(ctx, &b, NULL), KW_OK);
-	EVP_PKEY_free(pa);
-	EVP_PKEY_free(pb);
-	kw_key_blob_clear(&a);
-	kw_key_blob_clear(&b);
-	kwb_p11_ops.close(ctx);
+	size_t before = searches(t.ctx);
+	sign_by(t.ctx, &t.a, t.pa, t.pb);
+	cr_assert_eq(searches(t.ctx), before + 1, "a stale confirmed handle was not checked again");
+	sign_by(t.ctx, &t.a, t.pa, t.pb);
+	two_keys_end(&t);
 }
 
 /* More keys than the cache holds: old entries go, signatures stay right. */
