@@ -107,12 +107,26 @@ static inline void agt_setup(agt *a)
 	                    a->dir, kwt_env("KW_TEST_PROVIDER_DIR"), a->dir, a->dir),
 	             0);
 	cr_assert(asprintf(&a->log, "%s/agent.log", kwt_env("KW_TEST_TMP")) > 0);
+	/* and, in the ASan build, the openssl shim that preloads the sanitizer
+	 * runtime keyward.so needs (tests/CMakeLists.txt), where they can run it
+	 * (dir/bin, first in their PATH) */
+	const char *shims = getenv("KW_TEST_EXEC_SHIMS");
+	cr_assert_eq(kwt_sh("mkdir -m 0755 '%s/bin'", a->dir), 0);
+	if (shims && shims[0])
+		cr_assert_eq(kwt_sh("cp '%s/openssl' '%s/bin/' && chmod 0755 '%s/bin/openssl'",
+		                    shims, a->dir, a->dir),
+		             0);
 }
 
 static inline void agt_teardown(agt *a)
 {
 	agt_stop(a, SIGTERM);
 	kwt_sh("rm -rf '%s'", a->dir);
+	free(a->store);
+	free(a->dir);
+	free(a->sock);
+	free(a->log);
+	memset(a, 0, sizeof(*a));
 }
 
 /* ---- clients ---- */

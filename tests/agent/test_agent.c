@@ -30,9 +30,10 @@ static int child_openssl_sign(void *arg, char *msg, size_t len)
 	char *cmd = NULL;
 	if (asprintf(&cmd,
 	             "cd '%s/out' && printf 'keyward agent' > data.txt && KEYWARD_AGENT='%s' "
-	             "OPENSSL_MODULES='%s/modules' openssl dgst -sha256 -provider keyward "
-	             "-provider default -sign keyward:%s -out sig.bin data.txt 2>err.txt",
-	             v[1], v[0], v[1], v[2]) < 0)
+	             "OPENSSL_MODULES='%s/modules' PATH=\"%s/bin:$PATH\" openssl dgst -sha256 "
+	             "-provider keyward -provider default -sign keyward:%s -out sig.bin data.txt "
+	             "2>err.txt",
+	             v[1], v[0], v[1], v[1], v[2]) < 0)
 		return 3;
 	int st = system(cmd);
 	free(cmd);
@@ -45,14 +46,14 @@ static int child_openssl_sign_conf(void *arg, char *msg, size_t len)
 {
 	const char *const *v = arg; /* sock, dir, name */
 	char *cmd = NULL;
-	if (asprintf(
-	        &cmd,
-	        "cd '%s/out' && rm -f sig.bin && printf 'openssl_conf = init\n[init]\n"
-	        "providers = prov\n[prov]\nkeyward = kw\ndefault = dflt\n[kw]\n"
-	        "activate = 1\nagent = %s\n[dflt]\nactivate = 1\n' > agent.cnf && "
-	        "env -u KEYWARD_AGENT OPENSSL_CONF=agent.cnf OPENSSL_MODULES='%s/modules' openssl "
-	        "dgst -sha256 -sign keyward:%s -out sig.bin data.txt 2>err.txt",
-	        v[1], v[0], v[1], v[2]) < 0)
+	if (asprintf(&cmd,
+	             "cd '%s/out' && rm -f sig.bin && printf 'openssl_conf = init\n[init]\n"
+	             "providers = prov\n[prov]\nkeyward = kw\ndefault = dflt\n[kw]\n"
+	             "activate = 1\nagent = %s\n[dflt]\nactivate = 1\n' > agent.cnf && "
+	             "env -u KEYWARD_AGENT OPENSSL_CONF=agent.cnf OPENSSL_MODULES='%s/modules' "
+	             "PATH=\"%s/bin:$PATH\" openssl dgst -sha256 -sign keyward:%s -out sig.bin "
+	             "data.txt 2>err.txt",
+	             v[1], v[0], v[1], v[1], v[2]) < 0)
 		return 3;
 	int st = system(cmd);
 	free(cmd);
