@@ -14,6 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "agent.h"
 #include "agent/proto.h"
 
@@ -22,8 +24,10 @@ typedef struct {
 	pthread_mutex_t mu;
 	pthread_cond_t idle;
 	int max, per_user;
-	int *fds;    /* the open connections (-1: free slot), for shutdown at the end */
-	uid_t *uids; /* and whose each is */
+	int *fds;        /* the open connections (-1: free slot), for shutdown at the end */
+	uid_t *uids;     /* and whose each is */
+	pthread_t *tids; /* each slot's thread, joined before the slot is reused and at the end */
+	char *joinable;  /* tids[i] is a thread not joined yet */
 	int n_open;
 } agent;
 
@@ -106,6 +110,10 @@ static void *conn_thread(void *arg)
 		pthread_cond_signal(&ag->idle);
 	pthread_mutex_unlock(&ag->mu);
 	free(j);
+	/* the thread's OpenSSL state (its error queue, filled by a refused or
+	 * failed signature): a detached thread does not give it back by itself,
+	 * and the agent starts a thread per connection */
+	OPENSSL_thread_stop();
 	return NULL;
 }
 
@@ -159,7 +167,11 @@ static void on_accept(agent *ag, int lfd)
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (j != NULL && ag->joinable[slot]) {
+		/* the slot's last thread is done with it (fds[slot] is -1): reap it */
+		pthread_join(ag->tids[slot], NULL);
+		ag->joinable[slot] = 0;
+	}
 	if (j != NULL) {
 		*j = (job){ag, fd, slot};
 		ag->fds[slot] = fd;
@@ -170,6 +182,9 @@ static void on_accept(agent *ag, int lfd)
 			ag->n_open--;
 			free(j);
 			j = NULL;
+		} else {
+			ag->tids[slot] = t;
+			ag->joinable[slot] = 1;
 		}
 	}
 	pthread_attr_destroy(&attr);
@@ -217,6 +232,11 @@ static void drain(agent *ag)
 	while (ag->n_open > 0)
 		pthread_cond_wait(&ag->idle, &ag->mu);
 	pthread_mutex_unlock(&ag->mu);
+	/* every thread's end, its thread-local state (OpenSSL's, glibc's) given
+	 * back, before the process exits */
+	for (int i = 0; i < ag->max; i++)
+		if (ag->joinable[i])
+			pthread_join(ag->tids[i], NULL);
 }
 
 kw_rc kwa_run(const kwa_config *cfg)
@@ -235,7 +255,9 @@ kw_rc kwa_run(const kwa_config *cfg)
 	if (lfd < 0 && (rc = bind_socket(path, &lfd)) == KW_OK)
 		bound = 1;
 	if (rc == KW_OK && ((ag.fds = malloc((size_t)ag.max * sizeof(int))) == NULL ||
-	                    (ag.uids = calloc((size_t)ag.max, sizeof(uid_t))) == NULL))
+	                    (ag.uids = calloc((size_t)ag.max, sizeof(uid_t))) == NULL ||
+	                    (ag.tids = calloc((size_t)ag.max, sizeof(pthread_t))) == NULL ||
+	                    (ag.joinable = calloc((size_t)ag.max, 1)) == NULL))
 		rc = KW_FAIL(KW_ERR_NOMEM, "out of memory");
 	if (rc != KW_OK)
 		goto out;
@@ -273,6 +295,8 @@ out:
 		close(lfd);
 	free(ag.fds);
 	free(ag.uids);
+	free(ag.tids);
+	free(ag.joinable);
 	kw_access_close(ag.srv.access);
 	return rc;
 }
