@@ -40,7 +40,7 @@ static int resolve(const char *text, kw_access_kind kind, kw_access_entry *out)
 		}
 	}
 	fprintf(stderr, "keyward: cert access: no %s '%s' on this host\n",
-	        kind == KW_ACCESS_USER ? "user" : "group", text);
+	        kw_access_kind_name(kind), text);
 	return 1;
 }
 
@@ -66,9 +66,8 @@ json_t *cli_access_json(const kw_access_entry *e, size_t n)
 	for (size_t i = 0; a && i < n; i++) {
 		char name[256];
 		entry_name(&e[i], name, sizeof(name));
-		json_t *o =
-		    json_pack("{s:s, s:I}", "kind", e[i].kind == KW_ACCESS_GROUP ? "group" : "user",
-		              "id", (json_int_t)e[i].id);
+		json_t *o = json_pack("{s:s, s:I}", "kind", kw_access_kind_name(e[i].kind), "id",
+		                      (json_int_t)e[i].id);
 		if (o != NULL && name[0] != '\0')
 			json_object_set_new(o, "name", json_string(name));
 		json_array_append_new(a, o);

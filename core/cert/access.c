@@ -3,6 +3,7 @@
 
 #include <keyward/agent.h>
 
+#include "cert/issue.h"
 #include "store/store_access.h"
 #include "store/store_certs.h"
 
@@ -10,20 +11,17 @@
 static kw_rc live_cert(kw_store *s, const char *name, int64_t *id)
 {
 	kwi_cert_row row;
-	int found = 0;
 	if (name == NULL || name[0] == '\0')
 		return KW_FAIL(KW_ERR_USAGE, "no certificate name given");
-	KW_GUARD(kwi_store_cert_get(s, name, 0, &row, &found));
-	kw_rc rc = KW_OK;
-	if (!found)
-		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
-		                  name);
-	else if (row.deleted)
-		rc = KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_RECOVER, name,
-		                     "certificate '%s' is deleted", name);
+	kw_rc rc = kwi_cert_live_get(s, name, 0, &row);
 	*id = row.id;
 	kwi_cert_row_clear(&row);
 	return rc;
+}
+
+const char *kw_access_kind_name(kw_access_kind kind)
+{
+	return kind == KW_ACCESS_GROUP ? "group" : "user";
 }
 
 static json_t *entries_json(const kw_access_entry *e, size_t n)
@@ -31,8 +29,8 @@ static json_t *entries_json(const kw_access_entry *e, size_t n)
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < n; i++)
 		json_array_append_new(a, json_pack("{s:s, s:I}", "kind",
-		                                   e[i].kind == KW_ACCESS_GROUP ? "group" : "user",
-		                                   "id", (json_int_t)e[i].id));
+		                                   kw_access_kind_name(e[i].kind), "id",
+		                                   (json_int_t)e[i].id));
 	return a;
 }
 

@@ -260,6 +260,19 @@ static int want_new_key(const current_row *c, kw_renew_key key)
 	return !c->policy->key.reuse_key;
 }
 
+kw_rc kwi_cert_live_get(kw_store *s, const char *name, unsigned flags, kwi_cert_row *row)
+{
+	int found = 0;
+	KW_GUARD(kwi_store_cert_get(s, name, flags, row, &found));
+	if (!found)
+		return KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
+		                    name ? name : "");
+	if (row->deleted)
+		return KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_RECOVER, name,
+		                       "certificate '%s' is deleted", name);
+	return KW_OK;
+}
+
 /* A soft-deleted certificate is unknown until it is recovered. */
 static kw_rc refuse_deleted(kw_store *s, const char *name)
 {

@@ -66,6 +66,13 @@ typedef struct {
 	size_t csr_len;
 } kwi_pending;
 
+/* The live certificate name's row (flags: KWI_LOAD_*); an unknown or
+ * deleted certificate is refused, as every command names them ("unknown
+ * certificate", "is deleted" with the recover hint). *row is cleared by the
+ * caller either way. */
+kw_rc kwi_cert_live_get(kw_store *s, const char *name, unsigned flags,
+                        kwi_cert_row *row) KW_MUST_USE;
+
 /* The live certificate's pending version (p->version 0 when there is none;
  * an unknown or deleted certificate is an error). */
 kw_rc kwi_pending_load(kw_store *s, const char *name, kwi_pending *p) KW_MUST_USE;

@@ -37,14 +37,7 @@ kw_rc kwi_pending_load(kw_store *s, const char *name, kwi_pending *p)
 	kwi_version_row v = {0};
 	int found = 0;
 	memset(p, 0, sizeof(*p));
-	KW_GUARD(kwi_store_cert_get(s, name, 0, &c, &found));
-	kw_rc rc = KW_OK;
-	if (!found)
-		rc = KW_FAIL_HINT(KW_ERR_NOT_FOUND, KW_HINT_CERT_LIST, "unknown certificate '%s'",
-		                  name ? name : "");
-	else if (c.deleted)
-		rc = KW_FAIL_HINT_ON(KW_ERR_NOT_FOUND, KW_HINT_CERT_RECOVER, name,
-		                     "certificate '%s' is deleted", name);
+	kw_rc rc = kwi_cert_live_get(s, name, 0, &c);
 	p->cert_id = c.id;
 	p->current = c.current_version;
 	/* the version read next is still pending unless it changed meanwhile:

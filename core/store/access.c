@@ -4,11 +4,6 @@
 #include "store/sql.h"
 #include "store/store_access.h"
 
-static const char *kind_text(kw_access_kind k)
-{
-	return k == KW_ACCESS_GROUP ? "group" : "user";
-}
-
 kw_rc kwi_store_access_list(kw_store *s, int64_t cert_id, kw_access_entry **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
@@ -59,7 +54,7 @@ kw_rc kwi_store_access_put(kw_store *s, int64_t cert_id, const kw_access_entry *
 	          : "DELETE FROM cert_access WHERE cert_id = ?1 AND kind = ?2 AND id = ?3",
 	    &st));
 	sqlite3_bind_int64(st, 1, cert_id);
-	sqlite3_bind_text(st, 2, kind_text(e->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kw_access_kind_name(e->kind), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)e->id);
 	kw_rc rc = KW_OK;
 	if (sqlite3_step(st) != SQLITE_DONE)

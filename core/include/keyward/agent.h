@@ -53,6 +53,9 @@ typedef struct {
 	uint32_t id; /* uid or gid */
 } kw_access_entry;
 
+/* "user" or "group": how the store, events, JSON and messages name a kind. */
+const char *kw_access_kind_name(kw_access_kind kind);
+
 /* Certificate name's access list (users first, by id); *out malloc'd (free()),
  * NULL when empty. An empty list: only the store's owner and root. */
 kw_rc kw_cert_access_get(kw_store *s, const char *name, kw_access_entry **out,
