@@ -50,7 +50,9 @@ static const cli_command commands[] = {
      "hardware keys over a UNIX socket (default " KW_AGENT_SOCKET_DEFAULT "), each\n"
      "certificate used only by the users and groups of its access list (keyward cert\n"
      "access). The provider uses it when KEYWARD_AGENT or its agent parameter names\n"
-     "the socket. Socket activation: LISTEN_FDS=1. SIGTERM/SIGINT: stops accepting,\n"
+     "the socket. At most --max-connections (256) connections, of which one user\n"
+     "other than root holds at most --max-connections-per-user (64); more are refused.\n"
+     "Socket activation: LISTEN_FDS=1. SIGTERM/SIGINT: stops accepting,\n"
      "lets each connection finish its request, exits 0."},
     {"mgmt", cmd_mgmt, "init|issue|revoke|list ...",
      "management certificates: the API's CA and its clients (reader, admin)"},
